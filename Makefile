@@ -1,0 +1,144 @@
+# osirisd: build, test, install. `make demo` and `make check` are the two
+# commands a fresh machine needs (both run `deps` first).
+
+PREFIX	?= /usr/local
+DESTDIR	?=
+BINDIR	?= $(PREFIX)/bin
+SBINDIR	?= $(PREFIX)/sbin
+LIBEXECDIR ?= $(PREFIX)/libexec/osiris
+MANDIR	?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+
+CC	?= cc
+SAN	?=
+ifeq ($(SAN),1)
+BUILD	?= build/asan
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT	?= -O1
+else
+BUILD	?= build
+SANFLAGS =
+OPT	?= -O2
+endif
+
+PKGS	= libevent msgpack sqlite3 libcrypto yaml-0.1 jansson inih libcurl
+WARN	= -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wvla -Werror
+CFLAGS	?= $(OPT) -g
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -I. \
+	-DLIBEXECDIR='"$(LIBEXECDIR)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+LDFLAGS	?=
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
+
+OBJ	= $(BUILD)/obj
+BIN	= $(BUILD)/bin
+
+# Each program's main() lives in its own file; everything else is a library
+# the unit tests link against.
+MAINS	= daemon/osirisd.c client/osirisctl.c worker/worker.c
+COMMON_SRC  = $(wildcard common/*.c)
+PROTO_SRC   = $(wildcard proto/*.c)
+DRIVERS_SRC = $(wildcard drivers/*.c)
+WORKER_SRC  = $(filter-out $(MAINS),$(wildcard worker/*.c))
+DAEMON_SRC  = $(filter-out $(MAINS),$(wildcard daemon/*.c))
+CLIENT_SRC  = $(filter-out $(MAINS),$(wildcard client/*.c))
+
+objs	= $(patsubst %.c,$(OBJ)/%.o,$(1))
+LIBCOMMON  = $(OBJ)/libcommon.a
+LIBPROTO   = $(OBJ)/libproto.a
+LIBDRIVERS = $(OBJ)/libdrivers.a
+LIBWORKER  = $(OBJ)/libworker.a
+LIBDAEMON  = $(OBJ)/libdaemon.a
+LIBCLIENT  = $(OBJ)/libclient.a
+
+PROGRAMS = $(BIN)/osirisd $(BIN)/osirisctl $(BIN)/osiris-worker
+
+UNIT_SRC = $(wildcard tests/unit/check_*.c)
+UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps check unit regress fuzz-smoke check-e2b bench demo install clean
+all: $(PROGRAMS) $(EXTRA_PROGRAMS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
+
+define mklib
+$(1): $(call objs,$(2))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@; ar rcs $$@ $$^
+endef
+$(eval $(call mklib,$(LIBCOMMON),$(COMMON_SRC)))
+$(eval $(call mklib,$(LIBPROTO),$(PROTO_SRC)))
+$(eval $(call mklib,$(LIBDRIVERS),$(DRIVERS_SRC)))
+$(eval $(call mklib,$(LIBWORKER),$(WORKER_SRC)))
+$(eval $(call mklib,$(LIBDAEMON),$(DAEMON_SRC)))
+$(eval $(call mklib,$(LIBCLIENT),$(CLIENT_SRC)))
+
+$(BIN)/osirisd: $(OBJ)/daemon/osirisd.o $(LIBDAEMON) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+$(BIN)/osirisctl: $(OBJ)/client/osirisctl.o $(LIBCLIENT) $(LIBPROTO) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+$(BIN)/osiris-worker: $(OBJ)/worker/worker.o $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# Unit tests link every library; the archive pulls in only what is used.
+$(BUILD)/tests/check_%: $(OBJ)/tests/unit/check_%.o $(LIBDAEMON) $(LIBCLIENT) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBDAEMON) $(LIBCLIENT) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON) $(CHECK_LIBS) $(LIBS)
+
+# Fragments owned by parts of the tree (e2b emulator, fuzz, bench).
+-include tests/fakes/e2b/e2b.mk
+-include tests/fuzz/fuzz.mk
+-include bench/bench.mk
+
+deps:
+	@sh tests/deps.sh
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=60 $$t; done
+
+regress: all
+	@BIN=$(abspath $(BIN)) sh tests/regress/run.sh
+
+check: deps
+	$(MAKE) all unit
+	$(MAKE) regress
+	$(MAKE) fuzz-smoke
+	$(MAKE) SAN=1 all unit regress
+	$(MAKE) check-e2b
+	@echo "make check: all passed"
+
+demo: deps
+	$(MAKE) all
+	@BIN=$(abspath $(BIN)) sh examples/demo.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)
+	install -m 0755 $(BIN)/osirisd $(DESTDIR)$(SBINDIR)/osirisd
+	install -m 0755 $(BIN)/osirisctl $(DESTDIR)$(BINDIR)/osirisctl
+	install -m 0755 $(BIN)/osiris-worker $(DESTDIR)$(LIBEXECDIR)/osiris-worker
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 doc/osirisctl.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 doc/osirisd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 doc/osirisd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/osiris
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/osirisd.service.in > $(DESTDIR)$(UNITDIR)/osirisd.service
+	install -m 0644 systemd/osirisd.socket $(DESTDIR)$(UNITDIR)/
+	install -m 0644 systemd/osiris.sysusers $(DESTDIR)$(SYSUSERSDIR)/osiris.conf
+	install -m 0644 systemd/osiris.tmpfiles $(DESTDIR)$(TMPFILESDIR)/osiris.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/osiris/osirisd.conf || \
+		install -m 0644 conf/osirisd.conf $(DESTDIR)$(SYSCONFDIR)/osiris/osirisd.conf
+
+clean:
+	rm -rf build

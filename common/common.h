@@ -1,0 +1,128 @@
+/*
+ * common.h: what every osiris program shares: logging, checked allocation,
+ * growable byte buffers, time, hashing, path and text checks, manifests.
+ */
+#ifndef OSIRIS_COMMON_H
+#define OSIRIS_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define OSIRIS_VERSION "0.1.0"
+
+#ifndef __dead
+#define __dead __attribute__((__noreturn__))
+#endif
+#define PRINTFLIKE(a, b) __attribute__((__format__(__printf__, a, b)))
+
+/* log.c */
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+/* Open logging for program `name` (stderr). Journald level prefixes ("<3>")
+ * are added when JOURNAL_STREAM is set. */
+void log_init(const char *name, enum log_level level);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+int log_level_parse(const char *s, enum log_level *out); /* 0 ok, -1 bad */
+void log_warn(const char *fmt, ...) PRINTFLIKE(1, 2);	 /* appends strerror(errno) */
+void log_warnx(const char *fmt, ...) PRINTFLIKE(1, 2);
+void log_info(const char *fmt, ...) PRINTFLIKE(1, 2);
+void log_debug(const char *fmt, ...) PRINTFLIKE(1, 2);
+__dead void fatal(const char *fmt, ...) PRINTFLIKE(1, 2); /* with strerror */
+__dead void fatalx(const char *fmt, ...) PRINTFLIKE(1, 2);
+/* Escape peer-supplied text for a log line: control chars and non-ASCII as
+ * \xNN, at most `max` input bytes. Returns a static ring buffer slot. */
+const char *log_esc(const char *s, size_t max);
+
+/* xmalloc.c: overflow-checked, fatal on OOM. Only for internal objects;
+ * anything a peer sizes is checked against a limit first. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t nmemb, size_t size);
+void *xreallocarray(void *ptr, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+int xasprintf(char **ret, const char *fmt, ...) PRINTFLIKE(2, 3);
+
+/* buf.c: growable byte buffer. */
+struct buf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+};
+void buf_init(struct buf *b);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);
+void buf_reserve(struct buf *b, size_t extra);
+void buf_add(struct buf *b, const void *data, size_t len);
+void buf_addc(struct buf *b, char c);
+void buf_adds(struct buf *b, const char *s);
+void buf_printf(struct buf *b, const char *fmt, ...) PRINTFLIKE(2, 3);
+void buf_consume(struct buf *b, size_t n); /* drop n bytes from the front */
+char *buf_cstr(struct buf *b);		   /* NUL-terminates (not counted) */
+
+/* util.c */
+int64_t time_now_ms(void);   /* wall clock, ms since the Unix epoch */
+int64_t time_mono_us(void);  /* monotonic, µs */
+/* "2026-11-26T12:24:44.123Z"; out must hold 32 bytes. */
+void time_iso8601(int64_t ms, char *out, size_t outlen);
+/* lowercase hex sha256 of data; out holds 65 bytes. */
+void sha256_hex(const void *data, size_t len, char out[65]);
+struct sha256_ctx;
+struct sha256_ctx *sha256_begin(void);
+void sha256_update(struct sha256_ctx *c, const void *data, size_t len);
+void sha256_end(struct sha256_ctx *c, char out[65]); /* frees c */
+/* A path is safe when relative, non-empty, without "..", "." or empty
+ * components after normalisation, and without NUL. */
+int path_is_safe(const char *path);
+/* mkdir -p for the parents of `path` (mode 0755). 0 or -1 with errno. */
+int mkdir_parents(const char *path);
+/* rm -rf; 0 or -1. */
+int rmtree(const char *path);
+/* Returns NULL when s[0..len) is valid UTF-8, else a pointer to the first
+ * bad byte. */
+const uint8_t *utf8_invalid(const uint8_t *s, size_t len);
+/* df_<sanitized id>: chars outside [0-9A-Za-z_] become '_', '_' prefixed to
+ * a leading digit. Returns a new string. */
+char *step_input_name(const char *step_id);
+/* Read a whole file, at most `max` bytes (-1 with errno EFBIG beyond). */
+int file_read_all(const char *path, size_t max, struct buf *out);
+
+/* mask.c: secret masking, one mechanism for every sink. */
+struct mask;
+struct mask *mask_new(void);
+void mask_free(struct mask *m);
+void mask_add(struct mask *m, const char *secret); /* values shorter than 3 bytes are ignored */
+size_t mask_count(const struct mask *m);
+/* Copy of s with every secret value replaced by "***". */
+char *mask_apply(const struct mask *m, const char *s);
+int mask_hit(const struct mask *m, const char *s, size_t len);
+
+/* manifest.c: the compiled Osiris manifest (manifest.yaml). */
+struct manifest_step {
+	char *id;
+	char *driver;	/* registry key: `driver`, else `component` */
+	char *cfg_path; /* relative to the manifest's directory */
+	char **needs;
+	size_t nneeds;
+	size_t *need_idx; /* index into steps[] of each need */
+};
+struct manifest {
+	char *pipeline_id; /* may be NULL */
+	struct manifest_step *steps;
+	size_t nsteps;
+	size_t *order; /* topological order of needs, manifest order breaks ties */
+};
+/* Parse and check structure: YAML syntax (error names the line), steps with
+ * ids, duplicate ids, needs naming a missing step, needs cycles, unsafe
+ * cfg_path. `driver_known` (may be NULL) rejects unknown drivers. Fills
+ * `err` with one line ("manifest.yaml:12: ...") and returns -1 on error. */
+int manifest_parse(struct manifest *m, const char *text, size_t len, int (*driver_known)(const char *), char *err,
+    size_t errlen);
+void manifest_free(struct manifest *m);
+const struct manifest_step *manifest_step_find(const struct manifest *m, const char *id);
+/* Check one cfg/<id>.json text: valid JSON object, every path-like value
+ * (key "path") safe. -1 with a one-line err. */
+int manifest_cfg_check(const char *name, const char *json, size_t len, char *err, size_t errlen);
+
+#endif
