@@ -66,6 +66,9 @@ int64_t time_now_ms(void);   /* wall clock, ms since the Unix epoch */
 int64_t time_mono_us(void);  /* monotonic, µs */
 /* "2026-11-26T12:24:44.123Z"; out must hold 32 bytes. */
 void time_iso8601(int64_t ms, char *out, size_t outlen);
+/* Parse what time_iso8601 writes (any 0-9 fraction digits, UTC "Z" only).
+ * 0 ok, -1 malformed. */
+int time_parse_iso8601(const char *s, int64_t *ms);
 /* lowercase hex sha256 of data; out holds 65 bytes. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 struct sha256_ctx;

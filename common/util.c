@@ -1,0 +1,342 @@
+/*
+ * util.c: small pure helpers shared by every program: clocks and ISO-8601
+ * times, sha256 (OpenSSL EVP), path and UTF-8 checks, file helpers.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "common.h"
+
+int64_t
+time_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+time_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void
+time_iso8601(int64_t ms, char *out, size_t outlen)
+{
+	int64_t sec = ms / 1000, frac = ms % 1000;
+	time_t t;
+	struct tm tm;
+
+	if (frac < 0) { /* floor division for times before 1970 */
+		frac += 1000;
+		sec--;
+	}
+	t = (time_t)sec;
+	if (gmtime_r(&t, &tm) == NULL) {
+		snprintf(out, outlen, "1970-01-01T00:00:00.000Z");
+		return;
+	}
+	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+}
+
+static int
+time_digits(const char **p, int n, int *out)
+{
+	int v = 0;
+
+	while (n-- > 0) {
+		if (!isdigit((unsigned char)**p))
+			return -1;
+		v = v * 10 + (**p - '0');
+		(*p)++;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+time_sep(const char **p, char c)
+{
+	if (**p != c)
+		return -1;
+	(*p)++;
+	return 0;
+}
+
+/* Accepts what time_iso8601 writes, with 0-9 fraction digits (a space
+ * instead of 'T' is tolerated); only UTC ("Z"). */
+int
+time_parse_iso8601(const char *s, int64_t *ms)
+{
+	const char *p = s;
+	int y, mo, d, h, mi, sec, fd = 0, frac = 0;
+	struct tm tm;
+	time_t t;
+
+	if (time_digits(&p, 4, &y) || time_sep(&p, '-') || time_digits(&p, 2, &mo) || time_sep(&p, '-') ||
+	    time_digits(&p, 2, &d))
+		return -1;
+	if (*p != 'T' && *p != 't' && *p != ' ')
+		return -1;
+	p++;
+	if (time_digits(&p, 2, &h) || time_sep(&p, ':') || time_digits(&p, 2, &mi) || time_sep(&p, ':') ||
+	    time_digits(&p, 2, &sec))
+		return -1;
+	if (*p == '.') {
+		p++;
+		while (isdigit((unsigned char)*p) && fd < 9) {
+			if (fd < 3)
+				frac = frac * 10 + (*p - '0');
+			fd++;
+			p++;
+		}
+		if (fd == 0)
+			return -1;
+		for (; fd < 3; fd++)
+			frac *= 10;
+	}
+	if ((*p != 'Z' && *p != 'z') || p[1] != '\0')
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (tm.tm_mday != d) /* normalised: Feb 30 and the like */
+		return -1;
+	*ms = (int64_t)t * 1000 + frac;
+	return 0;
+}
+
+struct sha256_ctx {
+	EVP_MD_CTX *md;
+};
+
+struct sha256_ctx *
+sha256_begin(void)
+{
+	struct sha256_ctx *c = xmalloc(sizeof(*c));
+
+	if ((c->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)
+		fatalx("sha256_begin: OpenSSL EVP init failed");
+	return c;
+}
+
+void
+sha256_update(struct sha256_ctx *c, const void *data, size_t len)
+{
+	if (len > 0 && EVP_DigestUpdate(c->md, data, len) != 1)
+		fatalx("sha256_update: OpenSSL EVP update failed");
+}
+
+void
+sha256_end(struct sha256_ctx *c, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	if (EVP_DigestFinal_ex(c->md, md, &n) != 1 || n != 32)
+		fatalx("sha256_end: OpenSSL EVP final failed");
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[64] = '\0';
+	EVP_MD_CTX_free(c->md);
+	free(c);
+}
+
+void
+sha256_hex(const void *data, size_t len, char out[65])
+{
+	struct sha256_ctx *c = sha256_begin();
+
+	sha256_update(c, data, len);
+	sha256_end(c, out);
+}
+
+int
+path_is_safe(const char *path)
+{
+	const char *p = path, *seg;
+	size_t n;
+
+	if (path == NULL || *path == '\0' || *path == '/' || strlen(path) >= PATH_MAX)
+		return 0;
+	for (;;) {
+		seg = p;
+		while (*p != '\0' && *p != '/')
+			p++;
+		n = (size_t)(p - seg);
+		if (n == 0) /* "a//b" or a trailing "/" */
+			return 0;
+		if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return 0;
+		if (*p == '\0')
+			return 1;
+		p++;
+	}
+}
+
+int
+mkdir_parents(const char *path)
+{
+	char *tmp = xstrdup(path), *p;
+	int saved;
+
+	for (p = tmp + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		if (mkdir(tmp, 0755) == -1 && errno != EEXIST) {
+			saved = errno;
+			free(tmp);
+			errno = saved;
+			return -1;
+		}
+		*p = '/';
+	}
+	free(tmp);
+	return 0;
+}
+
+static int
+util_rmtree_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		return rmdir(path) == -1 && errno != ENOENT ? -1 : 0;
+	return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
+}
+
+int
+rmtree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path);
+	return nftw(path, util_rmtree_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, <= U+10FFFF. */
+const uint8_t *
+utf8_invalid(const uint8_t *s, size_t len)
+{
+	size_t i = 0, n, k;
+	uint32_t cp, min;
+
+	while (i < len) {
+		uint8_t c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+			min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+			min = 0x800;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+			min = 0x10000;
+		} else
+			return s + i;
+		if (len - i <= n)
+			return s + i;
+		for (k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return s + i;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return s + i;
+		i += n + 1;
+	}
+	return NULL;
+}
+
+char *
+step_input_name(const char *step_id)
+{
+	size_t n = strlen(step_id), i, o = 0;
+	char *out = xmalloc(n + 5);
+
+	memcpy(out, "df_", 3);
+	o = 3;
+	if (isdigit((unsigned char)step_id[0]))
+		out[o++] = '_';
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)step_id[i];
+		out[o++] = (isascii(c) && (isalnum(c) || c == '_')) ? (char)c : '_';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int
+file_read_all(const char *path, size_t max, struct buf *out)
+{
+	size_t start = out->len, got = 0;
+	ssize_t r;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	for (;;) {
+		/* read one byte past max so "exactly max" and "more" differ */
+		size_t want = max - got < 65536 ? max - got + 1 : 65536;
+		buf_reserve(out, want);
+		r = read(fd, out->data + out->len, want);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			goto fail;
+		if (r == 0)
+			break;
+		out->len += (size_t)r;
+		got += (size_t)r;
+		if (got > max) {
+			errno = EFBIG;
+			goto fail;
+		}
+	}
+	close(fd);
+	return 0;
+fail:
+	saved = errno;
+	close(fd);
+	out->len = start;
+	errno = saved;
+	return -1;
+}

@@ -1,0 +1,491 @@
+/*
+ * bundle.c: the run context as one value: a list of [path, mode, data]
+ * files. Built from a directory by the client, checked by the daemon,
+ * stored atomically, and extracted into a worker's workspace.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto.h"
+
+/* Directory nesting bundle_from_dir follows before giving up. */
+#define BUNDLE_MAX_DEPTH 64
+
+static void PRINTFLIKE(3, 4) bundle_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+bundle_path_cmp(const void *a, const void *b)
+{
+	const struct bundle_file *const *fa = a, *const *fb = b;
+
+	return strcmp((*fa)->path, (*fb)->path);
+}
+
+/* Sort pointers, not the files: the wire order is kept. */
+static const char *
+bundle_find_dup(const struct bundle *b)
+{
+	const struct bundle_file **v;
+	const char *dup = NULL;
+	size_t i;
+
+	if (b->n < 2)
+		return NULL;
+	v = xcalloc(b->n, sizeof(*v));
+	for (i = 0; i < b->n; i++)
+		v[i] = &b->files[i];
+	qsort(v, b->n, sizeof(*v), bundle_path_cmp);
+	for (i = 1; i < b->n && dup == NULL; i++)
+		if (strcmp(v[i - 1]->path, v[i]->path) == 0)
+			dup = v[i]->path;
+	free(v);
+	return dup;
+}
+
+static int
+bundle_decode_file(const msgpack_object *e, struct bundle_file *f, size_t idx, char *err, size_t errlen)
+{
+	const msgpack_object *a;
+
+	if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3) {
+		bundle_err(err, errlen, "bundle entry %zu must be [path, mode, data]", idx);
+		return -1;
+	}
+	a = e->via.array.ptr;
+	if (a[0].type != MSGPACK_OBJECT_STR || a[0].via.str.size == 0 || a[0].via.str.size >= PATH_MAX ||
+	    memchr(a[0].via.str.ptr, '\0', a[0].via.str.size) != NULL) {
+		bundle_err(err, errlen, "bundle entry %zu: path must be a non-empty string", idx);
+		return -1;
+	}
+	f->path = mp_strdup(&a[0]);
+	if (!path_is_safe(f->path)) {
+		bundle_err(err, errlen, "bundle entry %zu: unsafe path '%s'", idx, log_esc(f->path, 200));
+		return -1;
+	}
+	if (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[1].via.u64 > 07777) {
+		bundle_err(err, errlen, "bundle entry '%s': mode must be an integer <= 07777", log_esc(f->path, 200));
+		return -1;
+	}
+	f->mode = (uint32_t)a[1].via.u64;
+	if (a[2].type == MSGPACK_OBJECT_BIN) {
+		f->data = (const uint8_t *)a[2].via.bin.ptr;
+		f->len = a[2].via.bin.size;
+	} else if (a[2].type == MSGPACK_OBJECT_STR) {
+		f->data = (const uint8_t *)a[2].via.str.ptr;
+		f->len = a[2].via.str.size;
+	} else {
+		bundle_err(err, errlen, "bundle entry '%s': data must be bin", log_esc(f->path, 200));
+		return -1;
+	}
+	return 0;
+}
+
+int
+bundle_decode(const msgpack_object *o, struct bundle *b, size_t max_bytes, enum rpc_err *code, char *err,
+    size_t errlen)
+{
+	const char *dup;
+	uint32_t i;
+
+	memset(b, 0, sizeof(*b));
+	*code = ERR_INVALID_REQUEST;
+	if (o == NULL || o->type != MSGPACK_OBJECT_ARRAY) {
+		bundle_err(err, errlen, "bundle must be an array of [path, mode, data]");
+		return -1;
+	}
+	if (o->via.array.size > 0)
+		b->files = xcalloc(o->via.array.size, sizeof(*b->files));
+	for (i = 0; i < o->via.array.size; i++) {
+		b->n++;
+		if (bundle_decode_file(&o->via.array.ptr[i], &b->files[i], i, err, errlen) == -1)
+			goto fail;
+		b->total += b->files[i].len;
+		if (b->total > max_bytes) {
+			*code = ERR_TOO_LARGE;
+			bundle_err(err, errlen, "context larger than %zu bytes", max_bytes);
+			goto fail;
+		}
+	}
+	if ((dup = bundle_find_dup(b)) != NULL) {
+		bundle_err(err, errlen, "duplicate path '%s' in bundle", log_esc(dup, 200));
+		goto fail;
+	}
+	return 0;
+fail:
+	bundle_free(b);
+	return -1;
+}
+
+void
+bundle_pack(msgpack_packer *pk, const struct bundle *b)
+{
+	size_t i;
+
+	msgpack_pack_array(pk, b->n);
+	for (i = 0; i < b->n; i++) {
+		msgpack_pack_array(pk, 3);
+		mp_pack_str(pk, b->files[i].path);
+		msgpack_pack_uint32(pk, b->files[i].mode);
+		msgpack_pack_bin(pk, b->files[i].len);
+		msgpack_pack_bin_body(pk, b->files[i].data, b->files[i].len);
+	}
+}
+
+const struct bundle_file *
+bundle_find(const struct bundle *b, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (strcmp(b->files[i].path, path) == 0)
+			return &b->files[i];
+	return NULL;
+}
+
+void
+bundle_free(struct bundle *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->files[i].path);
+	free(b->files);
+	free(b->owned);
+	memset(b, 0, sizeof(*b));
+}
+
+/* bundle_from_dir: collect, sort, then read into one backing buffer. */
+
+struct bundle_walk {
+	struct bundle *b;
+	size_t max_bytes;
+	char *err;
+	size_t errlen;
+};
+
+static int bundle_walk_dir(struct bundle_walk *w, const char *root, const char *rel, int depth);
+
+static int
+bundle_walk_entry(struct bundle_walk *w, const char *root, const char *rel)
+{
+	struct bundle *b = w->b;
+	struct stat st;
+	char *full;
+	int r;
+
+	xasprintf(&full, "%s/%s", root, rel);
+	r = lstat(full, &st);
+	free(full);
+	if (r == -1) {
+		bundle_err(w->err, w->errlen, "%s: %s", rel, strerror(errno));
+		return -1;
+	}
+	if (S_ISDIR(st.st_mode))
+		return 1;
+	if (S_ISLNK(st.st_mode)) {
+		bundle_err(w->err, w->errlen, "%s: symbolic links are not allowed in a run context", rel);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		bundle_err(w->err, w->errlen, "%s: not a regular file", rel);
+		return -1;
+	}
+	if ((uint64_t)st.st_size > w->max_bytes - b->total) {
+		bundle_err(w->err, w->errlen, "context larger than %zu bytes (at %s)", w->max_bytes, rel);
+		return -1;
+	}
+	b->files = xreallocarray(b->files, b->n + 1, sizeof(*b->files));
+	b->files[b->n].path = xstrdup(rel);
+	b->files[b->n].mode = st.st_mode & 07777;
+	b->files[b->n].data = NULL;
+	b->files[b->n].len = (size_t)st.st_size;
+	b->n++;
+	b->total += (size_t)st.st_size;
+	return 0;
+}
+
+static int
+bundle_walk_dir(struct bundle_walk *w, const char *root, const char *rel, int depth)
+{
+	struct dirent *de;
+	DIR *d;
+	char *path, *sub;
+	int r = 0;
+
+	if (depth > BUNDLE_MAX_DEPTH) {
+		bundle_err(w->err, w->errlen, "%s: directories nested too deep", rel);
+		return -1;
+	}
+	if (*rel == '\0')
+		path = xstrdup(root);
+	else
+		xasprintf(&path, "%s/%s", root, rel);
+	if ((d = opendir(path)) == NULL) {
+		bundle_err(w->err, w->errlen, "%s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	free(path);
+	while (r == 0 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (*rel == '\0')
+			sub = xstrdup(de->d_name);
+		else
+			xasprintf(&sub, "%s/%s", rel, de->d_name);
+		r = bundle_walk_entry(w, root, sub);
+		if (r == 1)
+			r = bundle_walk_dir(w, root, sub, depth + 1);
+		free(sub);
+	}
+	closedir(d);
+	return r;
+}
+
+static int
+bundle_file_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct bundle_file *)a)->path, ((const struct bundle_file *)b)->path);
+}
+
+/* Read exactly f->len bytes; a file that changed size since lstat fails. */
+static int
+bundle_read_file(const char *root, struct bundle_file *f, uint8_t *dst, char *err, size_t errlen)
+{
+	struct stat st;
+	size_t got = 0;
+	ssize_t r;
+	char *full, extra;
+	int fd;
+
+	xasprintf(&full, "%s/%s", root, f->path);
+	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	free(full);
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		bundle_err(err, errlen, "%s: %s", f->path, fd == -1 ? strerror(errno) : "not a regular file");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	while (got < f->len) {
+		r = read(fd, dst + got, f->len - got);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	if (got != f->len || read(fd, &extra, 1) != 0) {
+		bundle_err(err, errlen, "%s: file changed while packing", f->path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	f->data = dst;
+	return 0;
+}
+
+int
+bundle_from_dir(struct bundle *b, const char *dir, size_t max_bytes, char *err, size_t errlen)
+{
+	struct bundle_walk w = {b, max_bytes, err, errlen};
+	size_t i, off = 0;
+
+	memset(b, 0, sizeof(*b));
+	if (bundle_walk_dir(&w, dir, "", 0) == -1)
+		goto fail;
+	if (b->n > 0)
+		qsort(b->files, b->n, sizeof(*b->files), bundle_file_cmp);
+	b->owned = xmalloc(b->total);
+	for (i = 0; i < b->n; i++) {
+		if (bundle_read_file(dir, &b->files[i], b->owned + off, err, errlen) == -1)
+			goto fail;
+		off += b->files[i].len;
+	}
+	return 0;
+fail:
+	bundle_free(b);
+	return -1;
+}
+
+static int
+bundle_write_all(int fd, const uint8_t *p, size_t len)
+{
+	ssize_t r;
+
+	while (len > 0) {
+		r = write(fd, p, len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* fsync the directory holding path so the rename itself is durable. */
+static void
+bundle_sync_parent(const char *path)
+{
+	char *d = xstrdup(path), *slash = strrchr(d, '/');
+	int fd;
+
+	if (slash == d)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else
+		strcpy(d, ".");
+	if ((fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(d);
+}
+
+int
+bundle_save(const struct bundle *b, const char *path)
+{
+	msgpack_packer pk;
+	struct buf out;
+	char *tmp;
+	int fd, saved;
+
+	buf_init(&out);
+	rpc_packer_init(&pk, &out);
+	bundle_pack(&pk, b);
+	xasprintf(&tmp, "%s.tmpXXXXXX", path);
+	if ((fd = mkstemp(tmp)) == -1)
+		goto fail;
+	if (bundle_write_all(fd, out.data, out.len) == -1 || fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		errno = saved;
+		goto fail;
+	}
+	if (close(fd) == -1 || rename(tmp, path) == -1) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		goto fail;
+	}
+	bundle_sync_parent(path);
+	free(tmp);
+	buf_free(&out);
+	return 0;
+fail:
+	saved = errno;
+	free(tmp);
+	buf_free(&out);
+	errno = saved;
+	return -1;
+}
+
+int
+bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err, size_t errlen)
+{
+	struct rpc_limits l;
+	struct buf in;
+	msgpack_zone zone;
+	msgpack_object root;
+	size_t off = 0, msglen = 0, need, limit;
+	const char *serr = NULL;
+	enum rpc_err code;
+	int r;
+
+	memset(b, 0, sizeof(*b));
+	buf_init(&in);
+	/* a stored bundle came in one message, so the wire limit bounds it */
+	limit = max_bytes > SIZE_MAX - (1u << 20) ? SIZE_MAX : max_bytes + (1u << 20);
+	if (file_read_all(path, limit, &in) == -1) {
+		bundle_err(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	l.max_msg = in.len;
+	l.max_depth = 3;
+	l.max_elems = UINT32_MAX;
+	l.max_str = UINT32_MAX;
+	if (in.len == 0 || rpc_scan(in.data, in.len, &l, &msglen, &need, &serr) != RPC_SCAN_OK || msglen != in.len) {
+		bundle_err(err, errlen, "%s: not a bundle (%s)", path, serr != NULL ? serr : "truncated or trailing bytes");
+		buf_free(&in);
+		return -1;
+	}
+	if (!msgpack_zone_init(&zone, 4096))
+		fatalx("bundle_load: out of memory");
+	/* bin and str objects point into in.data, which the bundle keeps */
+	r = msgpack_unpack((const char *)in.data, in.len, &off, &zone, &root) == MSGPACK_UNPACK_SUCCESS
+	    ? bundle_decode(&root, b, max_bytes, &code, err, errlen)
+	    : (bundle_err(err, errlen, "%s: not a bundle", path), -1);
+	msgpack_zone_destroy(&zone);
+	if (r == -1) {
+		buf_free(&in);
+		return -1;
+	}
+	b->owned = in.data;
+	return 0;
+}
+
+static int
+bundle_extract_file(const struct bundle_file *f, const char *dir, char *err, size_t errlen)
+{
+	char *full;
+	int fd;
+
+	if (!path_is_safe(f->path)) {
+		bundle_err(err, errlen, "unsafe path '%s' in bundle", log_esc(f->path, 200));
+		return -1;
+	}
+	xasprintf(&full, "%s/%s", dir, f->path);
+	if (mkdir_parents(full) == -1) {
+		bundle_err(err, errlen, "%s: cannot create parent directories: %s", f->path, strerror(errno));
+		free(full);
+		return -1;
+	}
+	fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	free(full);
+	if (fd == -1 || bundle_write_all(fd, f->data, f->len) == -1 ||
+	    fchmod(fd, (f->mode & 0755) | 0600) == -1) {
+		bundle_err(err, errlen, "%s: %s", f->path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (close(fd) == -1) {
+		bundle_err(err, errlen, "%s: %s", f->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+bundle_extract(const struct bundle *b, const char *dir, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (bundle_extract_file(&b->files[i], dir, err, errlen) == -1)
+			return -1;
+	return 0;
+}

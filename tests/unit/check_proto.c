@@ -1,0 +1,1451 @@
+/*
+ * check_proto.c: unit tests for proto/: the stream scanner and its limits,
+ * the envelope checks, map getters, every typed message round trip, and
+ * bundles (wire checks, directory packing, save/load/extract).
+ */
+#include <sys/stat.h>
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/proto.h"
+
+#define MiB (1u << 20)
+
+static struct rpc_limits
+limits(size_t max_msg)
+{
+	struct rpc_limits l;
+
+	rpc_limits_default(&l, 64 * MiB);
+	if (max_msg != 0)
+		l.max_msg = max_msg;
+	return l;
+}
+
+static enum rpc_scan
+scan(const void *p, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need)
+{
+	const char *err = NULL;
+	enum rpc_scan r = rpc_scan(p, len, l, msglen, need, &err);
+
+	if (r == RPC_SCAN_ERROR)
+		ck_assert_ptr_nonnull(err);
+	return r;
+}
+
+/* Scans complete with trailing garbage, and byte by byte: MORE with a
+ * sensible need at every shorter prefix. */
+static void
+check_value(const uint8_t *p, size_t len, const char *what)
+{
+	struct rpc_limits l = limits(0);
+	uint8_t *copy = xmalloc(len + 3);
+	size_t msglen = 0, need = 0, i;
+
+	ck_assert_msg(scan(p, len, &l, &msglen, &need) == RPC_SCAN_OK, "%s: not OK", what);
+	ck_assert_msg(msglen == len, "%s: msglen %zu != %zu", what, msglen, len);
+	memcpy(copy, p, len);
+	memcpy(copy + len, "\x01\x02\x03", 3);
+	msglen = 0;
+	ck_assert(scan(copy, len + 3, &l, &msglen, &need) == RPC_SCAN_OK);
+	ck_assert_uint_eq(msglen, len);
+	for (i = 0; i < len; i++) {
+		need = 0;
+		ck_assert_msg(scan(p, i, &l, &msglen, &need) == RPC_SCAN_MORE, "%s: prefix %zu not MORE", what, i);
+		ck_assert_msg(need > i && need <= len, "%s: prefix %zu need %zu (len %zu)", what, i, need, len);
+	}
+	free(copy);
+}
+
+#define CHECK_BYTES(lit) check_value((const uint8_t *)(lit), sizeof(lit) - 1, #lit)
+
+START_TEST(test_scan_every_type)
+{
+	static uint8_t fixext16[18] = {0xd8, 0x05};
+	CHECK_BYTES("\xc0");
+	CHECK_BYTES("\xc2");
+	CHECK_BYTES("\xc3");
+	CHECK_BYTES("\x00");
+	CHECK_BYTES("\x7f");
+	CHECK_BYTES("\xe0");
+	CHECK_BYTES("\xff");
+	CHECK_BYTES("\xcc\xff");
+	CHECK_BYTES("\xcd\xff\xff");
+	CHECK_BYTES("\xce\xff\xff\xff\xff");
+	CHECK_BYTES("\xcf\xff\xff\xff\xff\xff\xff\xff\xff");
+	CHECK_BYTES("\xd0\x80");
+	CHECK_BYTES("\xd1\x80\x00");
+	CHECK_BYTES("\xd2\x80\x00\x00\x00");
+	CHECK_BYTES("\xd3\x80\x00\x00\x00\x00\x00\x00\x00");
+	CHECK_BYTES("\xca\x3f\x80\x00\x00");
+	CHECK_BYTES("\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00");
+	CHECK_BYTES("\xa0");
+	CHECK_BYTES("\xa3" "abc");
+	CHECK_BYTES("\xd9\x03" "abc");
+	CHECK_BYTES("\xda\x00\x03" "abc");
+	CHECK_BYTES("\xdb\x00\x00\x00\x03" "abc");
+	CHECK_BYTES("\xc4\x02\x00\x01");
+	CHECK_BYTES("\xc5\x00\x02\x00\x01");
+	CHECK_BYTES("\xc6\x00\x00\x00\x02\x00\x01");
+	CHECK_BYTES("\xc4\x00");
+	CHECK_BYTES("\xd4\x01\xaa");
+	CHECK_BYTES("\xd5\x01\xaa\xbb");
+	CHECK_BYTES("\xd6\xff\x00\x00\x00\x01"); /* timestamp32 */
+	CHECK_BYTES("\xd7\x01\x00\x00\x00\x00\x00\x00\x00\x01");
+	check_value(fixext16, sizeof(fixext16), "fixext16");
+	CHECK_BYTES("\xc7\x02\x05\xaa\xbb");
+	CHECK_BYTES("\xc8\x00\x02\x05\xaa\xbb");
+	CHECK_BYTES("\xc9\x00\x00\x00\x02\x05\xaa\xbb");
+	CHECK_BYTES("\xc7\x00\x05");
+	CHECK_BYTES("\x90");
+	CHECK_BYTES("\x93\x01\x02\x03");
+	CHECK_BYTES("\xdc\x00\x02\x01\xa1x");
+	CHECK_BYTES("\xdd\x00\x00\x00\x02\x01\x02");
+	CHECK_BYTES("\x80");
+	CHECK_BYTES("\x81\xa1k\x01");
+	CHECK_BYTES("\xde\x00\x01\xa1k\x90");
+	CHECK_BYTES("\xdf\x00\x00\x00\x01\xa1k\x81\xa1j\xc0");
+	CHECK_BYTES("\x92\x91\x90\x80");
+	CHECK_BYTES("\x94\x00\x01\xa4ping\x91\x80");
+}
+END_TEST
+
+static void
+pack_sample_request(struct buf *b, uint32_t msgid)
+{
+	msgpack_packer pk;
+
+	rpc_packer_init(&pk, b);
+	rpc_pack_request_head(&pk, msgid, "run.follow");
+	msgpack_pack_map(&pk, 4);
+	mp_pack_kstr(&pk, "run", "r-0123456789abcdef");
+	mp_pack_kint(&pk, "since", 12);
+	mp_pack_key(&pk, "follow");
+	msgpack_pack_true(&pk);
+	mp_pack_key(&pk, "blob");
+	msgpack_pack_bin(&pk, 300);
+	{
+		uint8_t z[300] = {0};
+		msgpack_pack_bin_body(&pk, z, sizeof(z));
+	}
+}
+
+START_TEST(test_scan_byte_by_byte_stream)
+{
+	struct rpc_limits l = limits(0);
+	struct buf b, stream;
+	size_t one, msglen, need, fed, start = 0, got = 0;
+	enum rpc_scan r;
+
+	buf_init(&b);
+	pack_sample_request(&b, 1);
+	one = b.len;
+	check_value(b.data, b.len, "sample request");
+	/* three messages back to back, delivered one byte at a time */
+	buf_init(&stream);
+	buf_add(&stream, b.data, b.len);
+	buf_add(&stream, b.data, b.len);
+	buf_add(&stream, b.data, b.len);
+	for (fed = 1; fed <= stream.len; fed++) {
+		need = msglen = 0;
+		r = scan(stream.data + start, fed - start, &l, &msglen, &need);
+		if (r == RPC_SCAN_MORE) {
+			ck_assert_uint_gt(need, fed - start);
+			continue;
+		}
+		ck_assert_int_eq(r, RPC_SCAN_OK);
+		ck_assert_uint_eq(msglen, one);
+		start += msglen;
+		got++;
+	}
+	ck_assert_uint_eq(got, 3);
+	ck_assert_uint_eq(start, stream.len);
+	buf_free(&b);
+	buf_free(&stream);
+}
+END_TEST
+
+START_TEST(test_scan_need_is_exact_for_bin32)
+{
+	struct rpc_limits l = limits(0);
+	struct buf b;
+	msgpack_packer pk;
+	size_t msglen, need = 0, head;
+	const size_t big = 60 * MiB;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	rpc_pack_request_head(&pk, 9, "run.submit");
+	msgpack_pack_map(&pk, 1);
+	mp_pack_key(&pk, "bundle");
+	msgpack_pack_bin(&pk, big); /* header only: the body is "still in flight" */
+	head = b.len;
+	ck_assert_int_eq(b.data[head - 5], 0xc6);
+	ck_assert_int_eq(scan(b.data, head, &l, &msglen, &need), RPC_SCAN_MORE);
+	ck_assert_uint_eq(need, head + big);
+	/* 4 KB more does not change the answer */
+	buf_reserve(&b, 4096);
+	memset(b.data + head, 0, 4096);
+	ck_assert_int_eq(scan(b.data, head + 4096, &l, &msglen, &need), RPC_SCAN_MORE);
+	ck_assert_uint_eq(need, head + big);
+	/* with a smaller message limit it is an error at once */
+	l.max_msg = 10 * MiB;
+	ck_assert_int_eq(scan(b.data, head, &l, &msglen, &need), RPC_SCAN_ERROR);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_scan_limits)
+{
+	struct rpc_limits l = limits(1024);
+	uint8_t *deep;
+	size_t msglen, need, i;
+	const char *err = NULL;
+	uint8_t big[200];
+
+	/* oversized: a 200-byte string in a 100-byte limit, even before it arrives */
+	l.max_msg = 100;
+	memset(big, 'x', sizeof(big));
+	big[0] = 0xd9;
+	big[1] = 198;
+	ck_assert_int_eq(scan(big, 2, &l, &msglen, &need), RPC_SCAN_ERROR);
+	ck_assert_int_eq(scan(big, sizeof(big), &l, &msglen, &need), RPC_SCAN_ERROR);
+	l.max_msg = 1024;
+
+	/* 10k nested arrays: error, no stack overflow */
+	deep = xmalloc(10001);
+	memset(deep, 0x91, 10000);
+	deep[10000] = 0x01;
+	ck_assert_int_eq(rpc_scan(deep, 10001, &l, &msglen, &need, &err), RPC_SCAN_ERROR);
+	ck_assert_str_eq(err, "nesting too deep");
+	/* exactly max_depth is fine, one more is not */
+	l.max_msg = 1 * MiB;
+	deep[32] = 0x01;
+	ck_assert_int_eq(scan(deep, 33, &l, &msglen, &need), RPC_SCAN_OK);
+	ck_assert_uint_eq(msglen, 33);
+	deep[32] = 0x91;
+	deep[33] = 0x01;
+	ck_assert_int_eq(scan(deep, 34, &l, &msglen, &need), RPC_SCAN_ERROR);
+	deep[33] = 0x90; /* an empty container is nesting too */
+	ck_assert_int_eq(scan(deep, 34, &l, &msglen, &need), RPC_SCAN_ERROR);
+	free(deep);
+	l.max_msg = 1024;
+
+	/* array32 of 2^32-1 elements in 5 bytes: error at once, whatever max_elems */
+	ck_assert_int_eq(scan("\xdd\xff\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
+	l.max_elems = UINT32_MAX;
+	ck_assert_int_eq(scan("\xdd\xff\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
+	ck_assert_int_eq(scan("\xdf\x7f\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
+	/* count larger than the bytes left in max_msg */
+	ck_assert_int_eq(scan("\xdc\x04\x00", 3, &l, &msglen, &need), RPC_SCAN_ERROR); /* 1024 elems + 3 > 1024 */
+	ck_assert_int_eq(scan("\xdc\x03\xfd", 3, &l, &msglen, &need), RPC_SCAN_MORE);	 /* 1021 + 3 fits */
+	ck_assert_uint_eq(need, 1024);
+	ck_assert_int_eq(scan("\xde\x02\x00", 3, &l, &msglen, &need), RPC_SCAN_ERROR); /* 512 pairs */
+	/* nested counts add up */
+	ck_assert_int_eq(scan("\x92\xdc\x03\xfd", 4, &l, &msglen, &need), RPC_SCAN_ERROR);
+	/* max_elems */
+	l.max_elems = 10;
+	ck_assert_int_eq(scan("\xdc\x00\x0b", 3, &l, &msglen, &need), RPC_SCAN_ERROR);
+	ck_assert_int_eq(scan("\xdc\x00\x0a", 3, &l, &msglen, &need), RPC_SCAN_MORE);
+	l = limits(1024);
+
+	/* str32 claiming 4 GB: error (max_str and max_msg) */
+	ck_assert_int_eq(scan("\xdb\xff\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
+	l.max_str = UINT32_MAX;
+	ck_assert_int_eq(scan("\xdb\xff\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
+	ck_assert_int_eq(scan("\xc6\xff\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
+	ck_assert_int_eq(scan("\xc9\xff\xff\xff\xff\x01", 6, &l, &msglen, &need), RPC_SCAN_ERROR);
+	/* max_str */
+	l = limits(0);
+	l.max_str = 16;
+	ck_assert_int_eq(scan("\xd9\x11", 2, &l, &msglen, &need), RPC_SCAN_ERROR);
+	ck_assert_int_eq(scan("\xd9\x10", 2, &l, &msglen, &need), RPC_SCAN_MORE);
+	ck_assert_uint_eq(need, 18);
+	ck_assert_int_eq(scan("\xc4\x20", 2, &l, &msglen, &need), RPC_SCAN_MORE); /* bin: bounded by max_msg only */
+
+	/* 0xc1 anywhere */
+	ck_assert_int_eq(rpc_scan("\xc1", 1, &l, &msglen, &need, &err), RPC_SCAN_ERROR);
+	ck_assert_ptr_nonnull(strstr(err, "0xc1"));
+	ck_assert_int_eq(scan("\x93\x01\xc1\x02", 4, &l, &msglen, &need), RPC_SCAN_ERROR);
+	ck_assert_int_eq(scan("\x81\xc1\x01", 3, &l, &msglen, &need), RPC_SCAN_ERROR);
+	/* empty input */
+	ck_assert_int_eq(scan("", 0, &l, &msglen, &need), RPC_SCAN_MORE);
+	ck_assert_uint_eq(need, 1);
+	for (i = 0; i < 3; i++) /* need counts the announced elements */
+		ck_assert_int_eq(scan("\x93\x01\x02\x03", 1 + i, &l, &msglen, &need), RPC_SCAN_MORE);
+	ck_assert_uint_eq(need, 4);
+}
+END_TEST
+
+START_TEST(test_scan_exact_max_msg)
+{
+	struct rpc_limits l = limits(0);
+	struct buf b;
+	size_t msglen, need;
+
+	buf_init(&b);
+	pack_sample_request(&b, 1);
+	l.max_msg = b.len;
+	ck_assert_int_eq(scan(b.data, b.len, &l, &msglen, &need), RPC_SCAN_OK);
+	ck_assert_uint_eq(msglen, b.len);
+	l.max_msg = b.len - 1;
+	ck_assert_int_eq(scan(b.data, b.len, &l, &msglen, &need), RPC_SCAN_ERROR);
+	/* the error comes as soon as the bin header shows the total cannot fit */
+	ck_assert_int_eq(scan(b.data, b.len - 300, &l, &msglen, &need), RPC_SCAN_ERROR);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_limits_default)
+{
+	struct rpc_limits l;
+
+	rpc_limits_default(&l, 64 * MiB);
+	ck_assert_uint_eq(l.max_msg, 65 * MiB);
+	ck_assert_uint_eq(l.max_depth, 32);
+	ck_assert_uint_eq(l.max_elems, 1u << 20);
+	ck_assert_uint_eq(l.max_str, MiB);
+}
+END_TEST
+
+/* Decode bytes given as a literal; returns rpc_decode's result. */
+static int
+decode_lit(const char *p, size_t len, struct rpc_msg *m, char *err)
+{
+	return rpc_decode(p, len, m, err, 256);
+}
+#define DECODE(lit, m, err) decode_lit((lit), sizeof(lit) - 1, (m), (err))
+
+START_TEST(test_decode_envelope_ok)
+{
+	struct rpc_msg m;
+	char err[256];
+
+	ck_assert_int_eq(DECODE("\x94\x00\x07\xa4ping\x91\x80", &m, err), 0);
+	ck_assert_int_eq(m.type, RPC_REQUEST);
+	ck_assert_uint_eq(m.msgid, 7);
+	ck_assert_str_eq(m.method, "ping");
+	ck_assert_ptr_nonnull(m.params);
+	ck_assert_int_eq(m.params->type, MSGPACK_OBJECT_MAP);
+	ck_assert_uint_eq(m.params->via.map.size, 0);
+	rpc_msg_free(&m);
+
+	ck_assert_int_eq(DECODE("\x94\x00\xce\xff\xff\xff\xff\xa4ping\x90", &m, err), 0);
+	ck_assert_uint_eq(m.msgid, UINT32_MAX);
+	ck_assert_ptr_null(m.params); /* params [] */
+	rpc_msg_free(&m);
+
+	ck_assert_int_eq(DECODE("\x93\x02\xa5" "event\x91\x81\xa3seq\x01", &m, err), 0);
+	ck_assert_int_eq(m.type, RPC_NOTIFY);
+	ck_assert_str_eq(m.method, "event");
+	ck_assert_ptr_nonnull(mp_get(m.params, "seq"));
+	/* str objects point into the owned copy */
+	ck_assert_ptr_eq(mp_get(m.params, "seq"), &m.params->via.map.ptr[0].val);
+	ck_assert((const uint8_t *)m.params->via.map.ptr[0].key.via.str.ptr >= m.raw &&
+		  (const uint8_t *)m.params->via.map.ptr[0].key.via.str.ptr < m.raw + m.rawlen);
+	rpc_msg_free(&m);
+
+	ck_assert_int_eq(DECODE("\x94\x01\x05\xc0\x81\xa2ok\xc3", &m, err), 0);
+	ck_assert_int_eq(m.type, RPC_RESPONSE);
+	ck_assert_uint_eq(m.msgid, 5);
+	ck_assert_ptr_null(m.error);
+	ck_assert_ptr_nonnull(m.result);
+	rpc_msg_free(&m);
+
+	ck_assert_int_eq(DECODE("\x94\x01\x05\x82\xa4" "code\xa4" "busy\xa7message\xa1x\xc0", &m, err), 0);
+	ck_assert_ptr_nonnull(m.error);
+	ck_assert(mp_str_eq(mp_get(m.error, "code"), "busy"));
+	rpc_msg_free(&m);
+	rpc_msg_free(&m); /* idempotent */
+}
+END_TEST
+
+START_TEST(test_decode_envelope_errors)
+{
+	static const struct {
+		const char *bytes;
+		size_t len;
+		const char *what;
+	} t[] = {
+#define BAD(lit, what) {lit, sizeof(lit) - 1, what}
+	    BAD("\x80", "not an array"),
+	    BAD("\x93\x00\x01\xa4ping", "request with 3 elements"),
+	    BAD("\x95\x00\x01\xa4ping\x91\x80\xc0", "request with 5 elements"),
+	    BAD("\x94\x02\xa4ping\x91\x80\xc0", "notify with 4 elements"),
+	    BAD("\x92\x02\xa4ping", "notify with 2"),
+	    BAD("\x94\x03\x01\xa4ping\x91\x80", "type 3"),
+	    BAD("\x94\xff\x01\xa4ping\x91\x80", "type -1"),
+	    BAD("\x94\xa1" "0\x01\xa4ping\x91\x80", "type str"),
+	    BAD("\x94\x00\xa1" "1\xa4ping\x91\x80", "msgid str"),
+	    BAD("\x94\x00\xff\xa4ping\x91\x80", "msgid negative"),
+	    BAD("\x94\x00\xcf\x00\x00\x00\x01\x00\x00\x00\x00\xa4ping\x91\x80", "msgid > uint32"),
+	    BAD("\x94\x00\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00\xa4ping\x91\x80", "msgid float"),
+	    BAD("\x94\x00\x01\x01\x91\x80", "method int"),
+	    BAD("\x94\x00\x01\xa0\x91\x80", "method empty"),
+	    BAD("\x94\x00\x01\xa3p\x00g\x91\x80", "method with NUL"),
+	    BAD("\x94\x00\x01\xa4ping\x80", "params map"),
+	    BAD("\x94\x00\x01\xa4ping\xc0", "params nil"),
+	    BAD("\x94\x00\x01\xa4ping\x92\x80\x80", "params 2 elements"),
+	    BAD("\x94\x00\x01\xa4ping\x91\x05", "params [5]"),
+	    BAD("\x94\x00\x01\xa4ping\x91\x90", "params [[]]"),
+	    BAD("\x93\x02\xa5" "event\x91\xa1x", "notify params [str]"),
+	    BAD("\x94\x01\x05\xa4" "fail\xc0", "response error str"),
+	    BAD("\x94\x01\x05\x90\xc0", "response error array"),
+	    BAD("\x94\x01\xa1x\xc0\xc0", "response msgid str"),
+	    BAD("\x94\x00\x01\xa4ping\x91", "truncated"),
+	    BAD("\x94\x00\x01\xa4ping\x91\x80\x00", "trailing bytes"),
+	    BAD("\x94\x00\x01\xa4ping\x91\xc1", "0xc1"),
+	    BAD("", "empty"),
+#undef BAD
+	};
+	struct rpc_msg m;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		err[0] = '\0';
+		ck_assert_msg(rpc_decode(t[i].bytes, t[i].len, &m, err, sizeof(err)) == -1, "accepted: %s", t[i].what);
+		ck_assert_msg(err[0] != '\0', "no error text: %s", t[i].what);
+		ck_assert_ptr_null(m.raw);
+		rpc_msg_free(&m);
+	}
+	{ /* method of 64 bytes is too long, 63 is fine */
+		char lit[80];
+		lit[0] = (char)0x94;
+		lit[1] = 0;
+		lit[2] = 1;
+		lit[3] = (char)0xd9;
+		lit[4] = 64;
+		memset(lit + 5, 'm', 64);
+		lit[69] = (char)0x90;
+		ck_assert_int_eq(rpc_decode(lit, 70, &m, err, sizeof(err)), -1);
+		lit[4] = 63;
+		lit[68] = (char)0x90;
+		ck_assert_int_eq(rpc_decode(lit, 69, &m, err, sizeof(err)), 0);
+		ck_assert_uint_eq(strlen(m.method), 63);
+		rpc_msg_free(&m);
+	}
+}
+END_TEST
+
+/* Pack [0, 1, "t", [ <map from fn> ]] and decode it. */
+static void
+roundtrip_start(struct buf *b, msgpack_packer *pk)
+{
+	buf_init(b);
+	rpc_packer_init(pk, b);
+	rpc_pack_request_head(pk, 1, "t");
+}
+
+static const msgpack_object *
+roundtrip_finish(struct buf *b, struct rpc_msg *m)
+{
+	struct rpc_limits l = limits(0);
+	size_t msglen = 0, need;
+	char err[256];
+
+	ck_assert_int_eq(scan(b->data, b->len, &l, &msglen, &need), RPC_SCAN_OK);
+	ck_assert_uint_eq(msglen, b->len);
+	ck_assert_msg(rpc_decode(b->data, b->len, m, err, sizeof(err)) == 0, "decode: %s", err);
+	buf_free(b);
+	ck_assert_ptr_nonnull(m->params);
+	return m->params;
+}
+
+START_TEST(test_pack_helpers_and_getters)
+{
+	struct buf b;
+	msgpack_packer pk;
+	struct rpc_msg m;
+	const msgpack_object *p;
+	char *s = NULL;
+	int64_t i = 0;
+	int bo = 0;
+	double d = 0;
+
+	roundtrip_start(&b, &pk);
+	msgpack_pack_map(&pk, 12);
+	mp_pack_kstr(&pk, "s", "hello");
+	mp_pack_kstr(&pk, "nil", NULL);
+	mp_pack_kint(&pk, "pos", 42);
+	mp_pack_kint(&pk, "neg", -42);
+	mp_pack_kint(&pk, "min", INT64_MIN);
+	mp_pack_key(&pk, "huge");
+	msgpack_pack_uint64(&pk, UINT64_MAX);
+	mp_pack_key(&pk, "t");
+	msgpack_pack_true(&pk);
+	mp_pack_key(&pk, "f64");
+	msgpack_pack_double(&pk, 2.5);
+	mp_pack_key(&pk, "f32");
+	msgpack_pack_float(&pk, 0.5f);
+	mp_pack_key(&pk, "nul");
+	msgpack_pack_str(&pk, 3);
+	msgpack_pack_str_body(&pk, "a\0b", 3);
+	mp_pack_key(&pk, "arr");
+	msgpack_pack_array(&pk, 0);
+	mp_pack_key(&pk, "f");
+	msgpack_pack_false(&pk);
+	p = roundtrip_finish(&b, &m);
+
+	ck_assert_int_eq(mp_get_str(p, "s", &s), 0);
+	ck_assert_str_eq(s, "hello");
+	free(s);
+	s = NULL;
+	ck_assert_int_eq(mp_get_str(p, "nil", &s), 1);
+	ck_assert_int_eq(mp_get_str(p, "absent", &s), 1);
+	ck_assert_ptr_null(s);
+	ck_assert_int_eq(mp_get_str(p, "pos", &s), -1);
+	ck_assert_int_eq(mp_get_str(p, "nul", &s), -1);
+	ck_assert_int_eq(mp_get_int(p, "pos", &i), 0);
+	ck_assert_int_eq(i, 42);
+	ck_assert_int_eq(mp_get_int(p, "neg", &i), 0);
+	ck_assert_int_eq(i, -42);
+	ck_assert_int_eq(mp_get_int(p, "min", &i), 0);
+	ck_assert(i == INT64_MIN);
+	ck_assert_int_eq(mp_get_int(p, "huge", &i), -1);
+	ck_assert_int_eq(mp_get_int(p, "s", &i), -1);
+	ck_assert_int_eq(mp_get_int(p, "f64", &i), -1);
+	i = 7;
+	ck_assert_int_eq(mp_get_int(p, "nil", &i), 1);
+	ck_assert_int_eq(i, 7);
+	ck_assert_int_eq(mp_get_bool(p, "t", &bo), 0);
+	ck_assert_int_eq(bo, 1);
+	ck_assert_int_eq(mp_get_bool(p, "f", &bo), 0);
+	ck_assert_int_eq(bo, 0);
+	ck_assert_int_eq(mp_get_bool(p, "pos", &bo), -1);
+	ck_assert_int_eq(mp_get_double(p, "f64", &d), 0);
+	ck_assert(d == 2.5);
+	ck_assert_int_eq(mp_get_double(p, "f32", &d), 0);
+	ck_assert(d == 0.5);
+	ck_assert_int_eq(mp_get_double(p, "neg", &d), 0);
+	ck_assert(d == -42.0);
+	ck_assert_int_eq(mp_get_double(p, "pos", &d), 0);
+	ck_assert(d == 42.0);
+	ck_assert_int_eq(mp_get_double(p, "s", &d), -1);
+	ck_assert(mp_str_eq(mp_get(p, "s"), "hello"));
+	ck_assert(!mp_str_eq(mp_get(p, "s"), "hell"));
+	ck_assert(!mp_str_eq(NULL, "x"));
+	s = mp_strdup(mp_get(p, "s"));
+	ck_assert_str_eq(s, "hello");
+	free(s);
+	ck_assert_ptr_null(mp_strdup(mp_get(p, "pos")));
+	ck_assert_ptr_null(mp_get(mp_get(p, "arr"), "x")); /* not a map */
+	ck_assert_ptr_null(mp_get(NULL, "x"));
+	rpc_msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_pack_error_and_result)
+{
+	struct buf b;
+	msgpack_packer pk;
+	struct rpc_msg m;
+	char err[256], *code = NULL, *msg = NULL;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	rpc_pack_error(&pk, 77, rpc_err_name(ERR_NOT_FOUND), "no run abc");
+	ck_assert_int_eq(rpc_decode(b.data, b.len, &m, err, sizeof(err)), 0);
+	ck_assert_int_eq(m.type, RPC_RESPONSE);
+	ck_assert_uint_eq(m.msgid, 77);
+	ck_assert_ptr_nonnull(m.error);
+	ck_assert_int_eq(mp_get_str(m.error, "code", &code), 0);
+	ck_assert_int_eq(mp_get_str(m.error, "message", &msg), 0);
+	ck_assert_int_eq(rpc_err_parse(code), ERR_NOT_FOUND);
+	ck_assert_str_eq(msg, "no run abc");
+	ck_assert_int_eq(m.result->type, MSGPACK_OBJECT_NIL);
+	free(code);
+	free(msg);
+	rpc_msg_free(&m);
+
+	buf_reset(&b);
+	rpc_pack_result_head(&pk, 78);
+	msgpack_pack_map(&pk, 1);
+	mp_pack_kint(&pk, "uptime_s", 5);
+	ck_assert_int_eq(rpc_decode(b.data, b.len, &m, err, sizeof(err)), 0);
+	ck_assert_ptr_null(m.error);
+	ck_assert_uint_eq(m.msgid, 78);
+	ck_assert_ptr_nonnull(mp_get(m.result, "uptime_s"));
+	rpc_msg_free(&m);
+
+	buf_reset(&b);
+	rpc_pack_notify_head(&pk, "ready");
+	msgpack_pack_map(&pk, 0);
+	ck_assert_int_eq(rpc_decode(b.data, b.len, &m, err, sizeof(err)), 0);
+	ck_assert_int_eq(m.type, RPC_NOTIFY);
+	ck_assert_str_eq(m.method, "ready");
+	rpc_msg_free(&m);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_errors_states)
+{
+	int e;
+	enum run_state rs;
+	enum step_state ss;
+
+	for (e = ERR_INVALID_REQUEST; e <= ERR_INTERNAL; e++)
+		ck_assert_int_eq(rpc_err_parse(rpc_err_name((enum rpc_err)e)), e);
+	ck_assert_str_eq(rpc_err_name(ERR_INVALID_REQUEST), "invalid_request");
+	ck_assert_str_eq(rpc_err_name(ERR_UNSUPPORTED_VERSION), "unsupported_version");
+	ck_assert_str_eq(rpc_err_name(ERR_TOO_LARGE), "too_large");
+	ck_assert_int_eq(rpc_err_parse("nope"), ERR_INTERNAL);
+	ck_assert_int_eq(rpc_err_parse(NULL), ERR_INTERNAL);
+	for (e = RUN_QUEUED; e <= RUN_LOST; e++) {
+		ck_assert_int_eq(run_state_parse(run_state_name((enum run_state)e), &rs), 0);
+		ck_assert_int_eq(rs, e);
+	}
+	for (e = STEP_PENDING; e <= STEP_CANCELLED; e++) {
+		ck_assert_int_eq(step_state_parse(step_state_name((enum step_state)e), &ss), 0);
+		ck_assert_int_eq(ss, e);
+	}
+	ck_assert_int_eq(run_state_parse("done", &rs), -1);
+	ck_assert_int_eq(step_state_parse("queued", &ss), -1);
+	ck_assert_str_eq(run_state_name(RUN_CANCELLED), "cancelled");
+	ck_assert_str_eq(step_state_name(STEP_SKIPPED), "skipped");
+	ck_assert(!run_state_final(RUN_QUEUED) && !run_state_final(RUN_STARTING) && !run_state_final(RUN_RUNNING));
+	ck_assert(run_state_final(RUN_SUCCEEDED) && run_state_final(RUN_FAILED) && run_state_final(RUN_CANCELLED) &&
+		  run_state_final(RUN_LOST));
+}
+END_TEST
+
+START_TEST(test_msg_hello)
+{
+	struct buf b;
+	msgpack_packer pk;
+	struct rpc_msg m;
+	struct msg_hello h = {0}, out;
+	char *caps[] = {"run.follow", "pool.status"};
+	char err[256];
+
+	h.client = "osirisctl/0.1.0";
+	h.protocol = PROTO_VERSION;
+	roundtrip_start(&b, &pk);
+	msg_hello_pack(&pk, &h, 0);
+	ck_assert_int_eq(msg_hello_decode(roundtrip_finish(&b, &m), &out, 0, err, sizeof(err)), 0);
+	ck_assert_str_eq(out.client, "osirisctl/0.1.0");
+	ck_assert_int_eq(out.protocol, 1);
+	ck_assert_uint_eq(out.ncapabilities, 0);
+	msg_hello_free(&out);
+	/* a params map is not a result: "daemon" is missing */
+	ck_assert_int_eq(msg_hello_decode(m.params, &out, 1, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "daemon"));
+	rpc_msg_free(&m);
+
+	h.client = "osirisd/0.1.0";
+	h.capabilities = caps;
+	h.ncapabilities = 2;
+	roundtrip_start(&b, &pk);
+	msg_hello_pack(&pk, &h, 1);
+	ck_assert_int_eq(msg_hello_decode(roundtrip_finish(&b, &m), &out, 1, err, sizeof(err)), 0);
+	ck_assert_str_eq(out.client, "osirisd/0.1.0");
+	ck_assert_uint_eq(out.ncapabilities, 2);
+	ck_assert_str_eq(out.capabilities[1], "pool.status");
+	msg_hello_free(&out);
+	rpc_msg_free(&m);
+
+	/* wrong types */
+	roundtrip_start(&b, &pk);
+	msgpack_pack_map(&pk, 2);
+	mp_pack_kstr(&pk, "client", "x");
+	mp_pack_kstr(&pk, "protocol", "1");
+	ck_assert_int_eq(msg_hello_decode(roundtrip_finish(&b, &m), &out, 0, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "protocol"));
+	ck_assert_ptr_null(out.client); /* cleaned up */
+	rpc_msg_free(&m);
+}
+END_TEST
+
+static void
+bundle_add(struct bundle *b, const char *path, uint32_t mode, const char *data)
+{
+	b->files = xreallocarray(b->files, b->n + 1, sizeof(*b->files));
+	b->files[b->n].path = xstrdup(path);
+	b->files[b->n].mode = mode;
+	b->files[b->n].data = (const uint8_t *)data;
+	b->files[b->n].len = strlen(data);
+	b->total += strlen(data);
+	b->n++;
+}
+
+START_TEST(test_msg_submit)
+{
+	struct buf b;
+	msgpack_packer pk;
+	struct rpc_msg m;
+	struct msg_submit s, out;
+	enum rpc_err code;
+	char err[256];
+
+	memset(&s, 0, sizeof(s));
+	bundle_add(&s.bundle, "manifest.yaml", 0644, "pipeline: {id: p}\n");
+	bundle_add(&s.bundle, "cfg/a.json", 0600, "{}");
+	s.manifest = "manifest.yaml";
+	s.backend = "e2b";
+	kvlist_add(&s.env, "A", "1");
+	kvlist_add(&s.secrets, "TOKEN", "s3cr3t-value");
+	kvlist_add(&s.labels, "team", "data");
+	s.priority = -3;
+	roundtrip_start(&b, &pk);
+	msg_submit_pack(&pk, &s);
+	ck_assert_int_eq(msg_submit_decode(roundtrip_finish(&b, &m), &out, 1024, &code, err, sizeof(err)), 0);
+	ck_assert_uint_eq(out.bundle.n, 2);
+	ck_assert_uint_eq(out.bundle.total, 20);
+	ck_assert_str_eq(out.bundle.files[1].path, "cfg/a.json");
+	ck_assert_uint_eq(out.bundle.files[1].mode, 0600);
+	ck_assert_int_eq(memcmp(bundle_find(&out.bundle, "cfg/a.json")->data, "{}", 2), 0);
+	ck_assert_ptr_null(bundle_find(&out.bundle, "cfg/b.json"));
+	ck_assert_str_eq(out.manifest, "manifest.yaml");
+	ck_assert_str_eq(out.backend, "e2b");
+	ck_assert_str_eq(kvlist_get(&out.env, "A"), "1");
+	ck_assert_str_eq(kvlist_get(&out.secrets, "TOKEN"), "s3cr3t-value");
+	ck_assert_str_eq(kvlist_get(&out.labels, "team"), "data");
+	ck_assert_ptr_null(kvlist_get(&out.labels, "nope"));
+	ck_assert_int_eq(out.priority, -3);
+	msg_submit_free(&out);
+	/* over the cap: too_large */
+	ck_assert_int_eq(msg_submit_decode(m.params, &out, 19, &code, err, sizeof(err)), -1);
+	ck_assert_int_eq(code, ERR_TOO_LARGE);
+	rpc_msg_free(&m);
+	s.manifest = NULL;
+	s.backend = NULL;
+	kvlist_free(&s.env);
+	kvlist_free(&s.secrets);
+	kvlist_free(&s.labels);
+	s.bundle.files[0].data = NULL; /* string literals: do not free */
+	bundle_free(&s.bundle);
+
+	/* defaults; env value not a string */
+	roundtrip_start(&b, &pk);
+	msgpack_pack_map(&pk, 1);
+	mp_pack_key(&pk, "bundle");
+	msgpack_pack_array(&pk, 0);
+	ck_assert_int_eq(msg_submit_decode(roundtrip_finish(&b, &m), &out, 1024, &code, err, sizeof(err)), 0);
+	ck_assert_str_eq(out.manifest, "manifest.yaml");
+	ck_assert_str_eq(out.backend, "local");
+	ck_assert_int_eq(out.priority, 0);
+	ck_assert_uint_eq(out.env.n, 0);
+	msg_submit_free(&out);
+	rpc_msg_free(&m);
+
+	roundtrip_start(&b, &pk);
+	msgpack_pack_map(&pk, 2);
+	mp_pack_key(&pk, "bundle");
+	msgpack_pack_array(&pk, 0);
+	mp_pack_key(&pk, "env");
+	msgpack_pack_map(&pk, 1);
+	mp_pack_kint(&pk, "A", 1);
+	ck_assert_int_eq(msg_submit_decode(roundtrip_finish(&b, &m), &out, 1024, &code, err, sizeof(err)), -1);
+	ck_assert_int_eq(code, ERR_INVALID_REQUEST);
+	ck_assert_ptr_nonnull(strstr(err, "env"));
+	rpc_msg_free(&m);
+
+	roundtrip_start(&b, &pk);
+	msgpack_pack_map(&pk, 1);
+	mp_pack_kstr(&pk, "manifest", "m.yaml");
+	ck_assert_int_eq(msg_submit_decode(roundtrip_finish(&b, &m), &out, 1024, &code, err, sizeof(err)), -1);
+	ck_assert_int_eq(code, ERR_INVALID_REQUEST);
+	ck_assert_ptr_nonnull(strstr(err, "bundle"));
+	rpc_msg_free(&m);
+}
+END_TEST
+
+static void
+fill_run(struct run_info *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = xstrdup("r-0123456789");
+	r->state = RUN_FAILED;
+	r->pipeline = xstrdup("movies");
+	r->backend = xstrdup("local");
+	r->worker = NULL;
+	r->error = xstrdup("step b failed");
+	r->exit_code = 1;
+	r->has_exit_code = 1;
+	r->uid = 1000;
+	r->priority = 5;
+	r->submitted_at = 1795695884123LL;
+	r->started_at = 1795695884200LL;
+	r->finished_at = 0;
+	r->last_seq = 42;
+	kvlist_add(&r->labels, "k", "v");
+	kvlist_add(&r->env, "E", "x");
+	r->secret_names = xcalloc(1, sizeof(char *));
+	r->secret_names[0] = xstrdup("TOKEN");
+	r->nsecret_names = 1;
+	r->steps = xcalloc(2, sizeof(*r->steps));
+	r->nsteps = 2;
+	r->steps[0].id = xstrdup("a");
+	r->steps[0].driver = xstrdup("filesystem.csv_extractor");
+	r->steps[0].state = STEP_SUCCEEDED;
+	r->steps[0].rows_out = 10;
+	r->steps[0].duration_ms = 12;
+	r->steps[0].started_at = 1795695884201LL;
+	r->steps[0].finished_at = 1795695884213LL;
+	r->steps[1].id = xstrdup("b");
+	r->steps[1].driver = xstrdup("duckdb.processor");
+	r->steps[1].state = STEP_FAILED;
+	r->steps[1].rows_in = 10;
+	r->steps[1].error = xstrdup("boom");
+	r->steps[1].error_type = xstrdup("SqlError");
+}
+
+START_TEST(test_msg_run_info)
+{
+	struct buf b;
+	msgpack_packer pk;
+	struct rpc_msg m;
+	struct run_info r, out;
+	const msgpack_object *p;
+	char err[256];
+
+	fill_run(&r);
+	roundtrip_start(&b, &pk);
+	run_info_pack(&pk, &r, 1);
+	p = roundtrip_finish(&b, &m);
+	ck_assert(mp_str_eq(mp_get(p, "submitted_at"), "2026-11-26T12:24:44.123Z"));
+	ck_assert_int_eq(mp_get(p, "finished_at")->type, MSGPACK_OBJECT_NIL);
+	ck_assert_int_eq(mp_get(p, "worker")->type, MSGPACK_OBJECT_NIL);
+	ck_assert_int_eq(run_info_decode(p, &out, err, sizeof(err)), 0);
+	ck_assert_str_eq(out.id, r.id);
+	ck_assert_int_eq(out.state, RUN_FAILED);
+	ck_assert_str_eq(out.pipeline, "movies");
+	ck_assert_ptr_null(out.worker);
+	ck_assert_str_eq(out.error, "step b failed");
+	ck_assert_int_eq(out.has_exit_code, 1);
+	ck_assert_int_eq(out.exit_code, 1);
+	ck_assert_int_eq(out.uid, 1000);
+	ck_assert_int_eq(out.priority, 5);
+	ck_assert_int_eq(out.submitted_at, r.submitted_at);
+	ck_assert_int_eq(out.started_at, r.started_at);
+	ck_assert_int_eq(out.finished_at, 0);
+	ck_assert_int_eq(out.last_seq, 42);
+	ck_assert_str_eq(kvlist_get(&out.labels, "k"), "v");
+	ck_assert_str_eq(kvlist_get(&out.env, "E"), "x");
+	ck_assert_uint_eq(out.nsecret_names, 1);
+	ck_assert_str_eq(out.secret_names[0], "TOKEN");
+	ck_assert_uint_eq(out.nsteps, 2);
+	ck_assert_str_eq(out.steps[0].driver, "filesystem.csv_extractor");
+	ck_assert_int_eq(out.steps[0].state, STEP_SUCCEEDED);
+	ck_assert_int_eq(out.steps[0].rows_out, 10);
+	ck_assert_int_eq(out.steps[0].duration_ms, 12);
+	ck_assert_int_eq(out.steps[0].finished_at, 1795695884213LL);
+	ck_assert_ptr_null(out.steps[0].error);
+	ck_assert_int_eq(out.steps[1].state, STEP_FAILED);
+	ck_assert_str_eq(out.steps[1].error, "boom");
+	ck_assert_str_eq(out.steps[1].error_type, "SqlError");
+	run_info_free(&out);
+	rpc_msg_free(&m);
+
+	/* without steps: no "steps" key at all; exit_code nil while not final */
+	r.has_exit_code = 0;
+	r.state = RUN_RUNNING;
+	roundtrip_start(&b, &pk);
+	run_info_pack(&pk, &r, 0);
+	p = roundtrip_finish(&b, &m);
+	ck_assert_ptr_null(mp_get(p, "steps"));
+	ck_assert_int_eq(mp_get(p, "exit_code")->type, MSGPACK_OBJECT_NIL);
+	ck_assert_int_eq(run_info_decode(p, &out, err, sizeof(err)), 0);
+	ck_assert_int_eq(out.has_exit_code, 0);
+	ck_assert_uint_eq(out.nsteps, 0);
+	run_info_free(&out);
+	rpc_msg_free(&m);
+	run_info_free(&r);
+	ck_assert_ptr_null(r.id);
+
+	/* bad state, bad time */
+	roundtrip_start(&b, &pk);
+	msgpack_pack_map(&pk, 2);
+	mp_pack_kstr(&pk, "id", "r1");
+	mp_pack_kstr(&pk, "state", "exploded");
+	ck_assert_int_eq(run_info_decode(roundtrip_finish(&b, &m), &out, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "exploded"));
+	rpc_msg_free(&m);
+	roundtrip_start(&b, &pk);
+	msgpack_pack_map(&pk, 3);
+	mp_pack_kstr(&pk, "id", "r1");
+	mp_pack_kstr(&pk, "state", "queued");
+	mp_pack_kstr(&pk, "submitted_at", "last tuesday");
+	ck_assert_int_eq(run_info_decode(roundtrip_finish(&b, &m), &out, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "submitted_at"));
+	rpc_msg_free(&m);
+}
+END_TEST
+
+static void
+pack_data_map(struct event_rec *e)
+{
+	struct buf b;
+	msgpack_packer pk;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	msgpack_pack_map(&pk, 2);
+	mp_pack_kstr(&pk, "message", "hello world");
+	mp_pack_key(&pk, "value");
+	msgpack_pack_double(&pk, 1.5);
+	e->data = b.data;
+	e->data_len = b.len;
+}
+
+START_TEST(test_msg_event_rec)
+{
+	struct buf b;
+	msgpack_packer pk;
+	struct rpc_msg m;
+	struct event_rec e, out;
+	const msgpack_object *p;
+	msgpack_zone z;
+	msgpack_object d;
+	size_t off = 0;
+	char err[256];
+	double v = 0;
+
+	memset(&e, 0, sizeof(e));
+	e.seq = 17;
+	e.ts = 1795695884123LL;
+	e.kind = REC_METRIC;
+	e.name = "rows_out";
+	e.step_id = "extract";
+	pack_data_map(&e);
+
+	/* worker shape: kind from the method */
+	roundtrip_start(&b, &pk);
+	event_rec_pack_worker(&pk, &e);
+	p = roundtrip_finish(&b, &m);
+	ck_assert_ptr_null(mp_get(p, "kind"));
+	ck_assert_int_eq(event_rec_decode(p, "metric", &out, err, sizeof(err)), 0);
+	ck_assert_int_eq(out.kind, REC_METRIC);
+	ck_assert_int_eq(out.seq, 17);
+	ck_assert_int_eq(out.ts, e.ts);
+	ck_assert_int_eq(out.daemon_origin, 0);
+	ck_assert_str_eq(out.name, "rows_out");
+	ck_assert_str_eq(out.step_id, "extract");
+	ck_assert_uint_eq(out.data_len, e.data_len);
+	ck_assert_int_eq(memcmp(out.data, e.data, e.data_len), 0);
+	event_rec_free(&out);
+	ck_assert_int_eq(event_rec_decode(p, "bogus", &out, err, sizeof(err)), -1);
+	ck_assert_int_eq(event_rec_decode(p, NULL, &out, err, sizeof(err)), -1); /* no kind key */
+	rpc_msg_free(&m);
+
+	/* run shape: kind and origin keys */
+	e.kind = REC_LOG;
+	e.daemon_origin = 1;
+	e.step_id = NULL;
+	roundtrip_start(&b, &pk);
+	event_rec_pack_run(&pk, "r-1", &e);
+	p = roundtrip_finish(&b, &m);
+	ck_assert(mp_str_eq(mp_get(p, "run"), "r-1"));
+	ck_assert(mp_str_eq(mp_get(p, "origin"), "daemon"));
+	ck_assert(mp_str_eq(mp_get(p, "kind"), "log"));
+	ck_assert(mp_str_eq(mp_get(p, "ts"), "2026-11-26T12:24:44.123Z"));
+	ck_assert_int_eq(mp_get_double(mp_get(p, "data"), "value", &v), 0);
+	ck_assert(v == 1.5);
+	ck_assert_int_eq(event_rec_decode(p, NULL, &out, err, sizeof(err)), 0);
+	ck_assert_int_eq(out.kind, REC_LOG);
+	ck_assert_int_eq(out.daemon_origin, 1);
+	ck_assert_ptr_null(out.step_id);
+	/* the data copy is a self-contained msgpack map */
+	msgpack_zone_init(&z, 256);
+	ck_assert_int_eq(msgpack_unpack((const char *)out.data, out.data_len, &off, &z, &d), MSGPACK_UNPACK_SUCCESS);
+	ck_assert(mp_str_eq(mp_get(&d, "message"), "hello world"));
+	msgpack_zone_destroy(&z);
+	event_rec_free(&out);
+	rpc_msg_free(&m);
+	free(e.data);
+
+	/* NULL data packs an empty map; decode without data gives an empty map */
+	e.data = NULL;
+	e.data_len = 0;
+	roundtrip_start(&b, &pk);
+	event_rec_pack_worker(&pk, &e);
+	p = roundtrip_finish(&b, &m);
+	ck_assert_int_eq(mp_get(p, "data")->type, MSGPACK_OBJECT_MAP);
+	ck_assert_int_eq(event_rec_decode(p, "event", &out, err, sizeof(err)), 0);
+	ck_assert_uint_eq(out.data_len, 1);
+	ck_assert_int_eq(out.data[0], 0x80);
+	event_rec_free(&out);
+	rpc_msg_free(&m);
+
+	/* data must be a map */
+	roundtrip_start(&b, &pk);
+	msgpack_pack_map(&pk, 3);
+	mp_pack_kint(&pk, "seq", 1);
+	mp_pack_kstr(&pk, "name", "x");
+	mp_pack_kstr(&pk, "data", "oops");
+	ck_assert_int_eq(event_rec_decode(roundtrip_finish(&b, &m), "log", &out, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "data"));
+	rpc_msg_free(&m);
+	ck_assert_str_eq(rec_kind_name(REC_EVENT), "event");
+	ck_assert_str_eq(rec_kind_name(REC_METRIC), "metric");
+}
+END_TEST
+
+START_TEST(test_msg_artifact_pool_result)
+{
+	struct buf b;
+	msgpack_packer pk;
+	struct rpc_msg m;
+	struct artifact_info a = {0}, ao;
+	struct pool_info pl = {0}, po;
+	struct step_result sr = {0}, so;
+	char err[256];
+
+	a.path = "output/movies.csv";
+	a.step_id = "write";
+	a.size = 1234;
+	sha256_hex("abc", 3, a.sha256);
+	roundtrip_start(&b, &pk);
+	artifact_info_pack(&pk, &a);
+	ck_assert_int_eq(artifact_info_decode(roundtrip_finish(&b, &m), &ao, err, sizeof(err)), 0);
+	ck_assert_str_eq(ao.path, a.path);
+	ck_assert_str_eq(ao.step_id, "write");
+	ck_assert_int_eq(ao.size, 1234);
+	ck_assert_str_eq(ao.sha256, a.sha256);
+	artifact_info_free(&ao);
+	rpc_msg_free(&m);
+	strcpy(a.sha256, "xyz");
+	roundtrip_start(&b, &pk);
+	artifact_info_pack(&pk, &a);
+	ck_assert_int_eq(artifact_info_decode(roundtrip_finish(&b, &m), &ao, err, sizeof(err)), -1);
+	rpc_msg_free(&m);
+
+	pl.backend = "local";
+	pl.target = 2;
+	pl.idle = 1;
+	pl.warming = 1;
+	pl.busy = 3;
+	pl.max = 8;
+	pl.start_ms[0] = 12;
+	pl.start_ms[1] = 15;
+	pl.nstart = 2;
+	roundtrip_start(&b, &pk);
+	pool_info_pack(&pk, &pl);
+	ck_assert_int_eq(pool_info_decode(roundtrip_finish(&b, &m), &po, err, sizeof(err)), 0);
+	ck_assert_str_eq(po.backend, "local");
+	ck_assert_int_eq(po.target, 2);
+	ck_assert_int_eq(po.idle, 1);
+	ck_assert_int_eq(po.warming, 1);
+	ck_assert_int_eq(po.busy, 3);
+	ck_assert_int_eq(po.max, 8);
+	ck_assert_uint_eq(po.nstart, 2);
+	ck_assert_int_eq(po.start_ms[1], 15);
+	pool_info_free(&po);
+	rpc_msg_free(&m);
+
+	sr.state = STEP_FAILED;
+	sr.rows_in = 5;
+	sr.rows_out = 0;
+	sr.duration_ms = 33;
+	sr.error = "division by zero";
+	sr.error_type = "SqlError";
+	roundtrip_start(&b, &pk);
+	step_result_pack(&pk, &sr);
+	ck_assert_int_eq(step_result_decode(roundtrip_finish(&b, &m), &so, err, sizeof(err)), 0);
+	ck_assert_int_eq(so.state, STEP_FAILED);
+	ck_assert_int_eq(so.rows_in, 5);
+	ck_assert_int_eq(so.duration_ms, 33);
+	ck_assert_str_eq(so.error, "division by zero");
+	ck_assert_str_eq(so.error_type, "SqlError");
+	step_result_free(&so);
+	rpc_msg_free(&m);
+	sr.state = STEP_RUNNING; /* not a result state */
+	roundtrip_start(&b, &pk);
+	step_result_pack(&pk, &sr);
+	ck_assert_int_eq(step_result_decode(roundtrip_finish(&b, &m), &so, err, sizeof(err)), -1);
+	rpc_msg_free(&m);
+}
+END_TEST
+
+START_TEST(test_msg_prepare)
+{
+	struct buf b;
+	msgpack_packer pk;
+	struct rpc_msg m;
+	struct msg_prepare p, out;
+	char err[256];
+
+	memset(&p, 0, sizeof(p));
+	p.run_id = "r-1";
+	bundle_add(&p.bundle, "manifest.yaml", 0644, "steps: []\n");
+	p.manifest = "manifest.yaml";
+	kvlist_add(&p.env, "A", "1");
+	kvlist_add(&p.secrets, "PW", "hunter22");
+	roundtrip_start(&b, &pk);
+	msg_prepare_pack(&pk, &p);
+	ck_assert_int_eq(msg_prepare_decode(roundtrip_finish(&b, &m), &out, 1024, err, sizeof(err)), 0);
+	ck_assert_str_eq(out.run_id, "r-1");
+	ck_assert_uint_eq(out.bundle.n, 1);
+	ck_assert_ptr_null(out.bundle_path);
+	ck_assert_str_eq(out.manifest, "manifest.yaml");
+	ck_assert_str_eq(kvlist_get(&out.secrets, "PW"), "hunter22");
+	msg_prepare_free(&out);
+	ck_assert_int_eq(msg_prepare_decode(m.params, &out, 5, err, sizeof(err)), -1); /* over cap */
+	rpc_msg_free(&m);
+
+	p.bundle_path = "/var/lib/osiris/runs/r-1/bundle";
+	roundtrip_start(&b, &pk);
+	msg_prepare_pack(&pk, &p);
+	ck_assert_int_eq(msg_prepare_decode(roundtrip_finish(&b, &m), &out, 1024, err, sizeof(err)), 0);
+	ck_assert_str_eq(out.bundle_path, p.bundle_path);
+	ck_assert_uint_eq(out.bundle.n, 0);
+	msg_prepare_free(&out);
+	rpc_msg_free(&m);
+
+	roundtrip_start(&b, &pk);
+	msgpack_pack_map(&pk, 1);
+	mp_pack_kstr(&pk, "run_id", "r-1");
+	ck_assert_int_eq(msg_prepare_decode(roundtrip_finish(&b, &m), &out, 1024, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "bundle"));
+	rpc_msg_free(&m);
+
+	kvlist_free(&p.env);
+	kvlist_free(&p.secrets);
+	bundle_free(&p.bundle);
+}
+END_TEST
+
+/* Decode params {"bundle": <raw bundle entries packed by fn>}. */
+static int
+bundle_try(void (*fn)(msgpack_packer *), size_t max, struct bundle *out, enum rpc_err *code, char *err)
+{
+	struct buf b;
+	msgpack_packer pk;
+	struct rpc_msg m;
+	int r;
+
+	roundtrip_start(&b, &pk);
+	msgpack_pack_map(&pk, 1);
+	mp_pack_key(&pk, "bundle");
+	fn(&pk);
+	r = bundle_decode(mp_get(roundtrip_finish(&b, &m), "bundle"), out, max, code, err, 256);
+	if (r == 0)
+		bundle_free(out);
+	rpc_msg_free(&m);
+	return r;
+}
+
+static void
+entry(msgpack_packer *pk, const char *path, unsigned mode, const char *data)
+{
+	msgpack_pack_array(pk, 3);
+	mp_pack_str(pk, path);
+	msgpack_pack_unsigned_int(pk, mode);
+	msgpack_pack_bin(pk, strlen(data));
+	msgpack_pack_bin_body(pk, data, strlen(data));
+}
+
+static void
+b_ok(msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, 2);
+	entry(pk, "a/b.txt", 0644, "hello");
+	msgpack_pack_array(pk, 3);
+	mp_pack_str(pk, "s.txt");
+	msgpack_pack_unsigned_int(pk, 0600);
+	mp_pack_str(pk, "as str");
+}
+static void
+b_dotdot(msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, 1);
+	entry(pk, "../x", 0644, "x");
+}
+static void
+b_abs(msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, 1);
+	entry(pk, "/abs", 0644, "x");
+}
+static void
+b_inner_dotdot(msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, 2);
+	entry(pk, "ok.txt", 0644, "x");
+	entry(pk, "a/../../etc/passwd", 0644, "x");
+}
+static void
+b_dup(msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, 3);
+	entry(pk, "a.txt", 0644, "x");
+	entry(pk, "b.txt", 0644, "x");
+	entry(pk, "a.txt", 0644, "y");
+}
+static void
+b_big(msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, 2);
+	entry(pk, "a.txt", 0644, "0123456789");
+	entry(pk, "b.txt", 0644, "0123456789");
+}
+static void
+b_mode(msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, 1);
+	entry(pk, "a.txt", 0100644, "x");
+}
+static void
+b_pair(msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_array(pk, 2);
+	mp_pack_str(pk, "a.txt");
+	msgpack_pack_unsigned_int(pk, 0644);
+}
+static void
+b_notarray(msgpack_packer *pk)
+{
+	msgpack_pack_map(pk, 0);
+}
+static void
+b_dataint(msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_array(pk, 3);
+	mp_pack_str(pk, "a.txt");
+	msgpack_pack_unsigned_int(pk, 0644);
+	msgpack_pack_int(pk, 5);
+}
+static void
+b_nulpath(msgpack_packer *pk)
+{
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_array(pk, 3);
+	msgpack_pack_str(pk, 3);
+	msgpack_pack_str_body(pk, "a\0b", 3);
+	msgpack_pack_unsigned_int(pk, 0644);
+	msgpack_pack_bin(pk, 0);
+}
+static void
+b_many(msgpack_packer *pk)
+{
+	char path[32];
+	int i;
+
+	msgpack_pack_array(pk, 50001);
+	for (i = 0; i < 50000; i++) {
+		snprintf(path, sizeof(path), "d%d/f%d", i % 97, i);
+		entry(pk, path, 0644, "");
+	}
+	entry(pk, "d5/f5", 0644, ""); /* duplicate of an early one, found by the sort */
+}
+
+START_TEST(test_bundle_decode_checks)
+{
+	struct bundle out;
+	enum rpc_err code;
+	char err[256];
+
+	ck_assert_int_eq(bundle_try(b_ok, 1024, &out, &code, err), 0);
+	ck_assert_int_eq(bundle_try(b_ok, 11, &out, &code, err), 0); /* total 11 == cap */
+	ck_assert_int_eq(bundle_try(b_ok, 10, &out, &code, err), -1);
+	ck_assert_int_eq(code, ERR_TOO_LARGE);
+	ck_assert_int_eq(bundle_try(b_big, 19, &out, &code, err), -1);
+	ck_assert_int_eq(code, ERR_TOO_LARGE);
+	ck_assert_int_eq(bundle_try(b_big, 20, &out, &code, err), 0);
+	ck_assert_int_eq(bundle_try(b_dotdot, 1024, &out, &code, err), -1);
+	ck_assert_int_eq(code, ERR_INVALID_REQUEST);
+	ck_assert_ptr_nonnull(strstr(err, "unsafe"));
+	ck_assert_int_eq(bundle_try(b_abs, 1024, &out, &code, err), -1);
+	ck_assert_int_eq(code, ERR_INVALID_REQUEST);
+	ck_assert_int_eq(bundle_try(b_inner_dotdot, 1024, &out, &code, err), -1);
+	ck_assert_int_eq(bundle_try(b_dup, 1024, &out, &code, err), -1);
+	ck_assert_int_eq(code, ERR_INVALID_REQUEST);
+	ck_assert_ptr_nonnull(strstr(err, "duplicate"));
+	ck_assert_ptr_nonnull(strstr(err, "a.txt"));
+	ck_assert_int_eq(bundle_try(b_mode, 1024, &out, &code, err), -1);
+	ck_assert_int_eq(bundle_try(b_pair, 1024, &out, &code, err), -1);
+	ck_assert_int_eq(bundle_try(b_notarray, 1024, &out, &code, err), -1);
+	ck_assert_int_eq(bundle_try(b_dataint, 1024, &out, &code, err), -1);
+	ck_assert_int_eq(bundle_try(b_nulpath, 1024, &out, &code, err), -1);
+	ck_assert_int_eq(bundle_try(b_many, 1024, &out, &code, err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "d5/f5"));
+}
+END_TEST
+
+static char *
+tmpdir(void)
+{
+	char t[] = "/tmp/check_proto.XXXXXX";
+
+	ck_assert_ptr_nonnull(mkdtemp(t));
+	return xstrdup(t);
+}
+
+static void
+put(const char *dir, const char *rel, const char *data, mode_t mode)
+{
+	char *p;
+	FILE *f;
+
+	xasprintf(&p, "%s/%s", dir, rel);
+	ck_assert_int_eq(mkdir_parents(p), 0);
+	f = fopen(p, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(data, f);
+	fclose(f);
+	ck_assert_int_eq(chmod(p, mode), 0);
+	free(p);
+}
+
+START_TEST(test_bundle_dir_save_load_extract)
+{
+	char *src = tmpdir(), *dst = tmpdir(), *file, *p, err[256];
+	struct bundle b, l;
+	struct buf content;
+	struct stat st;
+
+	put(src, "manifest.yaml", "pipeline: {id: movies}\n", 0644);
+	put(src, "cfg/extract.json", "{\"path\": \"data/in.csv\"}", 0600);
+	put(src, "data/in.csv", "a,b\n1,2\n", 0444);
+	put(src, "bin/run.sh", "#!/bin/sh\n", 04775);
+	put(src, ".hidden", "", 0644);
+	ck_assert_int_eq(bundle_from_dir(&b, src, 1024, err, sizeof(err)), 0);
+	ck_assert_uint_eq(b.n, 5);
+	ck_assert_str_eq(b.files[0].path, ".hidden"); /* sorted */
+	ck_assert_str_eq(b.files[1].path, "bin/run.sh");
+	ck_assert_str_eq(b.files[2].path, "cfg/extract.json");
+	ck_assert_str_eq(b.files[4].path, "manifest.yaml");
+	ck_assert_uint_eq(b.total, 23 + 23 + 8 + 10);
+	ck_assert_uint_eq(bundle_find(&b, "data/in.csv")->mode, 0444);
+	ck_assert_int_eq(memcmp(bundle_find(&b, "data/in.csv")->data, "a,b\n1,2\n", 8), 0);
+
+	xasprintf(&file, "%s/bundle.mp", dst);
+	ck_assert_int_eq(bundle_save(&b, file), 0);
+	ck_assert_int_eq(bundle_load(&l, file, 1024, err, sizeof(err)), 0);
+	ck_assert_uint_eq(l.n, 5);
+	ck_assert_uint_eq(l.total, b.total);
+	ck_assert_ptr_nonnull(l.owned);
+	ck_assert_int_eq(memcmp(bundle_find(&l, "manifest.yaml")->data, "pipeline", 8), 0);
+	bundle_free(&l);
+	ck_assert_int_eq(bundle_load(&l, file, 10, err, sizeof(err)), -1); /* data over max_bytes */
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_int_eq(bundle_load(&l, file, 1024, err, sizeof(err)), 0);
+
+	xasprintf(&p, "%s/ws", dst);
+	ck_assert_int_eq(bundle_extract(&l, p, err, sizeof(err)), 0);
+	free(p);
+	xasprintf(&p, "%s/ws/data/in.csv", dst);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0644); /* owner rw added */
+	buf_init(&content);
+	ck_assert_int_eq(file_read_all(p, 100, &content), 0);
+	ck_assert_str_eq(buf_cstr(&content), "a,b\n1,2\n");
+	buf_free(&content);
+	free(p);
+	xasprintf(&p, "%s/ws/bin/run.sh", dst);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0755); /* no setuid, no group write */
+	free(p);
+	bundle_free(&l);
+	bundle_free(&b);
+
+	/* over the cap */
+	ck_assert_int_eq(bundle_from_dir(&b, src, 20, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "larger"));
+	/* a symlink is refused with its name */
+	xasprintf(&p, "%s/link", src);
+	ck_assert_int_eq(symlink("/etc/passwd", p), 0);
+	ck_assert_int_eq(bundle_from_dir(&b, src, 1024, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "link"));
+	ck_assert_ptr_nonnull(strstr(err, "symbolic"));
+	unlink(p);
+	free(p);
+	/* not a directory */
+	ck_assert_int_eq(bundle_from_dir(&b, "/nonexistent/dir", 1024, err, sizeof(err)), -1);
+	/* load: garbage file */
+	put(dst, "garbage", "\xc1\xc1\xc1", 0644);
+	free(file);
+	xasprintf(&file, "%s/garbage", dst);
+	ck_assert_int_eq(bundle_load(&l, file, 1024, err, sizeof(err)), -1);
+	ck_assert_int_eq(bundle_load(&l, "/nonexistent", 1024, err, sizeof(err)), -1);
+	free(file);
+
+	ck_assert_int_eq(rmtree(src), 0);
+	ck_assert_int_eq(rmtree(dst), 0);
+	free(src);
+	free(dst);
+}
+END_TEST
+
+START_TEST(test_bundle_extract_refuses_unsafe)
+{
+	struct bundle b;
+	char *dst = tmpdir(), err[256];
+
+	memset(&b, 0, sizeof(b));
+	bundle_add(&b, "../escape.txt", 0644, "x");
+	ck_assert_int_eq(bundle_extract(&b, dst, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "unsafe"));
+	b.files[0].data = NULL;
+	bundle_free(&b);
+	ck_assert_int_eq(rmtree(dst), 0);
+	free(dst);
+}
+END_TEST
+
+START_TEST(test_kvlist)
+{
+	struct kvlist l = {0};
+
+	kvlist_add(&l, "a", "1");
+	kvlist_add(&l, "b", "2");
+	ck_assert_str_eq(kvlist_get(&l, "b"), "2");
+	ck_assert_ptr_null(kvlist_get(&l, "c"));
+	kvlist_free(&l);
+	ck_assert_uint_eq(l.n, 0);
+	ck_assert_int_eq(kvlist_decode(NULL, &l, NULL, 0), 0); /* nil -> empty */
+	ck_assert_uint_eq(l.n, 0);
+}
+END_TEST
+
+static Suite *
+proto_suite(void)
+{
+	Suite *s = suite_create("proto");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_scan_every_type);
+	tcase_add_test(tc, test_scan_byte_by_byte_stream);
+	tcase_add_test(tc, test_scan_need_is_exact_for_bin32);
+	tcase_add_test(tc, test_scan_limits);
+	tcase_add_test(tc, test_scan_exact_max_msg);
+	tcase_add_test(tc, test_limits_default);
+	tcase_add_test(tc, test_decode_envelope_ok);
+	tcase_add_test(tc, test_decode_envelope_errors);
+	tcase_add_test(tc, test_pack_helpers_and_getters);
+	tcase_add_test(tc, test_pack_error_and_result);
+	tcase_add_test(tc, test_errors_states);
+	tcase_add_test(tc, test_msg_hello);
+	tcase_add_test(tc, test_msg_submit);
+	tcase_add_test(tc, test_msg_run_info);
+	tcase_add_test(tc, test_msg_event_rec);
+	tcase_add_test(tc, test_msg_artifact_pool_result);
+	tcase_add_test(tc, test_msg_prepare);
+	tcase_add_test(tc, test_bundle_decode_checks);
+	tcase_add_test(tc, test_bundle_dir_save_load_extract);
+	tcase_add_test(tc, test_bundle_extract_refuses_unsafe);
+	tcase_add_test(tc, test_kvlist);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(proto_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
