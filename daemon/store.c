@@ -1,0 +1,1215 @@
+/*
+ * store.c: the daemon's durable state in SQLite (runs, steps, the per-run
+ * record stream, metrics, the artifact index). All SQL of the project lives
+ * here; callers speak domain types. WAL, versioned migrations, batched events.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "osirisd.h"
+
+#define STORE_APP_ID 0x4f534952     /* "OSIR" in PRAGMA application_id: ours vs a foreign SQLite file */
+#define STORE_BUSY_MS 5000          /* another process (sqlite3 CLI, backup) holding the lock */
+#define STORE_READ_PAGE 512         /* records copied out per statement in store_event_read */
+#define STORE_PENDING_FLUSH 16384   /* store_event_add commits inline past this many records */
+#define STORE_PENDING_MAX (1 << 20) /* records kept across failing flushes before new ones are dropped */
+#define STORE_BLOB_MAX (16 << 20)   /* largest blob stored or decoded (record data, labels, env) */
+
+/*
+ * Ordered migrations: entry i takes user_version i to i+1, each applied in
+ * its own transaction. Never edit a shipped entry; append a new one.
+ */
+static const char *const store_migrations[] = {
+    /* 1: initial schema */
+    "CREATE TABLE runs ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " state TEXT NOT NULL,"
+    " pipeline TEXT,"
+    " backend TEXT NOT NULL,"
+    " worker TEXT,"
+    " uid INTEGER NOT NULL DEFAULT -1,"
+    " priority INTEGER NOT NULL DEFAULT 0,"
+    " exit_code INTEGER,"
+    " error TEXT,"
+    " submitted_at INTEGER NOT NULL,"
+    " started_at INTEGER,"
+    " finished_at INTEGER,"
+    " last_seq INTEGER NOT NULL DEFAULT 0,"
+    " labels BLOB,"      /* msgpack map str->str */
+    " env BLOB,"         /* msgpack map str->str, plain env only */
+    " secret_names BLOB" /* msgpack array of str: names, never values */
+    ");"
+    "CREATE INDEX runs_newest ON runs (submitted_at DESC, id DESC);"
+    "CREATE INDEX runs_state ON runs (state, submitted_at, id);"
+    "CREATE TABLE steps ("
+    " run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    " idx INTEGER NOT NULL,"
+    " id TEXT NOT NULL,"
+    " driver TEXT,"
+    " state TEXT NOT NULL,"
+    " rows_in INTEGER NOT NULL DEFAULT 0,"
+    " rows_out INTEGER NOT NULL DEFAULT 0,"
+    " duration_ms INTEGER NOT NULL DEFAULT 0,"
+    " started_at INTEGER,"
+    " finished_at INTEGER,"
+    " error TEXT,"
+    " error_type TEXT,"
+    " PRIMARY KEY (run_id, id)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE events ("
+    " run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " ts INTEGER NOT NULL,"
+    " kind TEXT NOT NULL,"   /* event | metric | log */
+    " origin TEXT NOT NULL," /* worker | daemon */
+    " name TEXT NOT NULL,"
+    " step_id TEXT,"
+    " data BLOB NOT NULL," /* the raw msgpack map */
+    " PRIMARY KEY (run_id, seq)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE metrics ("
+    " run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL,"
+    " step_id TEXT,"
+    " name TEXT NOT NULL,"
+    " value REAL,"
+    " ts INTEGER NOT NULL,"
+    " PRIMARY KEY (run_id, seq)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE artifacts ("
+    " run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+    " path TEXT NOT NULL,"
+    " step_id TEXT,"
+    " size INTEGER NOT NULL,"
+    " sha256 TEXT NOT NULL,"
+    " PRIMARY KEY (run_id, path)"
+    ") WITHOUT ROWID;",
+};
+#define STORE_NMIGRATIONS ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+enum store_stmt {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_RUN_INSERT,
+	ST_RUN_UPDATE,
+	ST_RUN_GET,
+	ST_RUN_PREFIX,
+	ST_RUN_LIST,
+	ST_RUN_LIST_STATE,
+	ST_RUN_IDS_STATE,
+	ST_STEP_INSERT,
+	ST_STEP_UPSERT,
+	ST_STEP_LIST,
+	ST_EVENT_INSERT,
+	ST_METRIC_INSERT,
+	ST_EVENT_READ,
+	ST_ART_INSERT,
+	ST_ART_LIST,
+	ST__COUNT
+};
+
+#define RUN_COLS                                                                                                       \
+	"id, state, pipeline, backend, worker, uid, priority, exit_code, error, "                                      \
+	"submitted_at, started_at, finished_at, last_seq, labels, env, secret_names"
+#define STEP_COLS "id, driver, state, rows_in, rows_out, duration_ms, started_at, finished_at, error, error_type"
+
+static const char *const store_sql[ST__COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_RUN_INSERT] = "INSERT INTO runs (" RUN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                      "?13, ?14, ?15, ?16)",
+    [ST_RUN_UPDATE] = "UPDATE runs SET state = ?2, worker = ?3, exit_code = ?4, error = ?5, started_at = ?6, "
+                      "finished_at = ?7, last_seq = ?8 WHERE id = ?1",
+    [ST_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id = ?1",
+    /* ?2 is the prefix followed by 0xff: no valid UTF-8 id starting with
+     * the prefix sorts at or after it, so this is an index range scan. */
+    [ST_RUN_PREFIX] = "SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 2",
+    [ST_RUN_LIST] = "SELECT " RUN_COLS " FROM runs ORDER BY submitted_at DESC, id DESC LIMIT ?1",
+    [ST_RUN_LIST_STATE] = "SELECT " RUN_COLS " FROM runs WHERE state = ?2 ORDER BY submitted_at DESC, id DESC "
+                          "LIMIT ?1",
+    [ST_RUN_IDS_STATE] = "SELECT id FROM runs WHERE state = ?1 ORDER BY submitted_at, id",
+    [ST_STEP_INSERT] = "INSERT INTO steps (run_id, idx, " STEP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                       "?10, ?11, ?12)",
+    [ST_STEP_UPSERT] = "INSERT INTO steps (run_id, idx, " STEP_COLS ") VALUES (?1, (SELECT COALESCE(MAX(idx) + 1, "
+                       "0) FROM steps WHERE run_id = ?1), ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+                       "ON CONFLICT (run_id, id) DO UPDATE SET driver = COALESCE(excluded.driver, driver), "
+                       "state = excluded.state, rows_in = excluded.rows_in, rows_out = excluded.rows_out, "
+                       "duration_ms = excluded.duration_ms, started_at = excluded.started_at, "
+                       "finished_at = excluded.finished_at, error = excluded.error, error_type = excluded.error_type",
+    [ST_STEP_LIST] = "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 ORDER BY idx",
+    [ST_EVENT_INSERT] = "INSERT INTO events (run_id, seq, ts, kind, origin, name, step_id, data) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_METRIC_INSERT] = "INSERT INTO metrics (run_id, seq, step_id, name, value, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_EVENT_READ] = "SELECT seq, ts, kind, origin, name, step_id, data FROM events WHERE run_id = ?1 AND seq > ?2 "
+                      "ORDER BY seq LIMIT ?3",
+    [ST_ART_INSERT] = "INSERT OR REPLACE INTO artifacts (run_id, path, step_id, size, sha256) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_ART_LIST] = "SELECT path, step_id, size, sha256 FROM artifacts WHERE run_id = ?1 ORDER BY path",
+};
+
+/* A buffered record; strings and data live in store.arena (offsets, as the
+ * arena moves when it grows). */
+struct store_pending {
+	size_t run_off, name_off, step_off, data_off, data_len; /* step_off SIZE_MAX: no step */
+	int64_t seq, ts;
+	enum rec_kind kind;
+	int daemon_origin;
+};
+
+static struct {
+	sqlite3 *db;
+	char *path;
+	int lockfd;
+	sqlite3_stmt *st[ST__COUNT];
+	struct store_pending *pend;
+	size_t npend, pendcap;
+	struct buf arena;
+	uint64_t dropped; /* records lost to the pending cap, reported once per flush */
+} store = {.lockfd = -1};
+
+/* Helpers ------------------------------------------------------------- */
+
+static sqlite3_stmt *store_stmt(enum store_stmt i)
+{
+	sqlite3_stmt *s = store.st[i];
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+static void store_warn(const char *what)
+{
+	log_warnx("store: %s: %s", what, sqlite3_errmsg(store.db));
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v == NULL)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+}
+
+/* 0 means "unset" for times: stored as NULL so SQL sees the absence. */
+static void bind_time(sqlite3_stmt *s, int i, int64_t ms)
+{
+	if (ms == 0)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_int64(s, i, ms);
+}
+
+static void bind_blob(sqlite3_stmt *s, int i, const struct buf *b)
+{
+	sqlite3_bind_blob(s, i, b->data != NULL ? (const void *)b->data : "", (int)b->len, SQLITE_STATIC);
+}
+
+static char *col_str(sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	return t == NULL ? NULL : xstrdup((const char *)t);
+}
+
+/* Run a statement that returns no rows; SQLITE_DONE or the error code. */
+static int store_exec_stmt(sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	return rc;
+}
+
+/* Blob codecs for the run's lists (msgpack, like the wire). */
+static void store_pack_kvlist(struct buf *b, const struct kvlist *l)
+{
+	msgpack_packer pk;
+
+	rpc_packer_init(&pk, b);
+	kvlist_pack(&pk, l);
+}
+
+static void store_pack_names(struct buf *b, char *const *names, size_t n)
+{
+	msgpack_packer pk;
+	size_t i;
+
+	rpc_packer_init(&pk, b);
+	msgpack_pack_array(&pk, n);
+	for (i = 0; i < n; i++)
+		mp_pack_str(&pk, names[i]);
+}
+
+/* Decode a msgpack blob column into a zone-backed object; 0, 1 when NULL/empty, -1 bad. */
+static int store_col_unpack(sqlite3_stmt *s, int i, msgpack_zone *z, msgpack_object *o)
+{
+	const void *p = sqlite3_column_blob(s, i);
+	int len = sqlite3_column_bytes(s, i);
+	size_t off = 0;
+
+	if (p == NULL || len == 0)
+		return 1;
+	if (len > STORE_BLOB_MAX)
+		return -1;
+	if (msgpack_unpack(p, (size_t)len, &off, z, o) != MSGPACK_UNPACK_SUCCESS)
+		return -1;
+	return 0;
+}
+
+static void store_col_kvlist(sqlite3_stmt *s, int i, const char *run_id, struct kvlist *l)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	char err[128];
+	int rc;
+
+	msgpack_zone_init(&z, 512);
+	rc = store_col_unpack(s, i, &z, &o);
+	if (rc == -1 || (rc == 0 && kvlist_decode(&o, l, err, sizeof(err)) == -1))
+		log_warnx("store: run=%s: column %s: undecodable blob ignored", run_id, sqlite3_column_name(s, i));
+	msgpack_zone_destroy(&z);
+}
+
+static void store_col_names(sqlite3_stmt *s, int i, char ***names, size_t *n)
+{
+	msgpack_zone z;
+	msgpack_object o;
+	uint32_t k;
+
+	*names = NULL;
+	*n = 0;
+	msgpack_zone_init(&z, 512);
+	if (store_col_unpack(s, i, &z, &o) == 0 && o.type == MSGPACK_OBJECT_ARRAY && o.via.array.size > 0) {
+		*names = xcalloc(o.via.array.size, sizeof(**names));
+		for (k = 0; k < o.via.array.size; k++) {
+			char *v = mp_strdup(&o.via.array.ptr[k]);
+
+			if (v != NULL)
+				(*names)[(*n)++] = v;
+		}
+	}
+	msgpack_zone_destroy(&z);
+}
+
+/* Transactions -------------------------------------------------------- */
+
+static int store_begin(void)
+{
+	if (store_exec_stmt(store.st[ST_BEGIN]) != SQLITE_DONE) {
+		store_warn("begin");
+		return -1;
+	}
+	return 0;
+}
+
+static void store_rollback(void)
+{
+	if (sqlite3_get_autocommit(store.db))
+		return; /* SQLite already rolled back (e.g. SQLITE_FULL) */
+	if (store_exec_stmt(store.st[ST_ROLLBACK]) != SQLITE_DONE)
+		store_warn("rollback");
+}
+
+static int store_metric_insert(const struct store_pending *p, const char *run_id, const char *step_id)
+{
+	sqlite3_stmt *s = store_stmt(ST_METRIC_INSERT);
+	const char *data = (const char *)store.arena.data + p->data_off;
+	msgpack_zone z;
+	msgpack_object o;
+	size_t off = 0;
+	double v;
+	int rc;
+
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, p->seq);
+	bind_text(s, 3, step_id);
+	sqlite3_bind_text(s, 4, (const char *)store.arena.data + p->name_off, -1, SQLITE_STATIC);
+	msgpack_zone_init(&z, 256);
+	/* A metric without a numeric value is still an event; its row says NULL. */
+	if (msgpack_unpack(data, p->data_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
+	    mp_get_double(&o, "value", &v) == 0)
+		sqlite3_bind_double(s, 5, v);
+	else
+		sqlite3_bind_null(s, 5);
+	msgpack_zone_destroy(&z);
+	sqlite3_bind_int64(s, 6, p->ts);
+	rc = store_exec_stmt(s);
+	return rc;
+}
+
+static int store_pending_insert(const struct store_pending *p)
+{
+	/* The hot path: every parameter is bound below and store_exec_stmt
+	 * left the statement reset, so no store_stmt() round. */
+	sqlite3_stmt *s = store.st[ST_EVENT_INSERT];
+	const char *base = (const char *)store.arena.data;
+	const char *step_id = p->step_off == SIZE_MAX ? NULL : base + p->step_off;
+	int rc;
+
+	sqlite3_bind_text(s, 1, base + p->run_off, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, p->seq);
+	sqlite3_bind_int64(s, 3, p->ts);
+	sqlite3_bind_text(s, 4, rec_kind_name(p->kind), -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, p->daemon_origin ? "daemon" : "worker", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, base + p->name_off, -1, SQLITE_STATIC);
+	bind_text(s, 7, step_id);
+	sqlite3_bind_blob(s, 8, base + p->data_off, (int)p->data_len, SQLITE_STATIC);
+	rc = store_exec_stmt(s);
+	if (rc == SQLITE_DONE && p->kind == REC_METRIC)
+		rc = store_metric_insert(p, base + p->run_off, step_id);
+	return rc;
+}
+
+/*
+ * Write every pending record inside the open transaction. A failure that
+ * belongs to the record (constraint: unknown run or duplicate seq, a daemon
+ * bug; too big) loses only that record, else one bad record would wedge the
+ * stream; any other failure aborts so the caller rolls back and keeps the
+ * batch for the next try.
+ */
+static int store_pending_write(void)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < store.npend; i++) {
+		const struct store_pending *p = &store.pend[i];
+
+		rc = store_pending_insert(p);
+		if (rc == SQLITE_DONE)
+			continue;
+		if ((rc & 0xff) == SQLITE_CONSTRAINT || rc == SQLITE_TOOBIG) {
+			log_warnx("store: run=%s seq=%lld: record dropped: %s",
+			          log_esc((const char *)store.arena.data + p->run_off, 64), (long long)p->seq,
+			          sqlite3_errmsg(store.db));
+			continue;
+		}
+		store_warn("insert event");
+		return -1;
+	}
+	return 0;
+}
+
+static void store_pending_clear(void)
+{
+	store.npend = 0;
+	buf_reset(&store.arena);
+	if (store.arena.cap > (64u << 20)) /* a burst should not pin its peak forever */
+		buf_free(&store.arena);
+}
+
+/* Commit the open transaction with the pending batch in it; on failure roll
+ * back (the batch stays pending). */
+static int store_commit(void)
+{
+	if (store.npend > 0 && store_pending_write() == -1) {
+		store_rollback();
+		return -1;
+	}
+	if (store_exec_stmt(store.st[ST_COMMIT]) != SQLITE_DONE) {
+		store_warn("commit");
+		store_rollback();
+		return -1;
+	}
+	store_pending_clear();
+	return 0;
+}
+
+/* Open, migrate, close ------------------------------------------------- */
+
+static int store_mkdir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (mkdir_parents(dir) == -1 || (mkdir(dir, 0700) == -1 && errno != EEXIST)) {
+		snprintf(err, errlen, "%s: cannot create state directory: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "%s: state directory is not a directory", dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Two daemons on one state dir would each declare the other's runs lost. */
+static int store_lock(const char *dir, char *err, size_t errlen)
+{
+	char *path;
+
+	xasprintf(&path, "%s/osiris.lock", dir);
+	store.lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (store.lockfd == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	if (flock(store.lockfd, LOCK_EX | LOCK_NB) == -1) {
+		snprintf(err, errlen, "%s: state directory in use by another osirisd (%s)", dir,
+		         errno == EWOULDBLOCK ? "locked" : strerror(errno));
+		free(path);
+		close(store.lockfd);
+		store.lockfd = -1;
+		return -1;
+	}
+	free(path);
+	return 0;
+}
+
+/* One-value query, e.g. a pragma. 0 ok with *out set; -1 with err. */
+static int store_query_int(const char *sql, int64_t *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(store.db, sql, -1, &s, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", store.path, sqlite3_errmsg(store.db));
+		return -1;
+	}
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(s, 0);
+	else
+		snprintf(err, errlen, "%s: %s", store.path,
+		         rc == SQLITE_DONE ? "query returned nothing" : sqlite3_errmsg(store.db));
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int store_exec(const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(store.db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", store.path, msg != NULL ? msg : sqlite3_errmsg(store.db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * WAL: readers never block the writer. synchronous=NORMAL: in WAL mode a
+ * commit survives a crash of osirisd (the data is in the WAL, in the page
+ * cache) and the database never corrupts; only a power loss or kernel crash
+ * may take back the last few commits. FULL would fsync on every commit and
+ * cap runs/s at the disk's fsync rate; revisit (make it a config key) when a
+ * build host needs power-loss durability of acknowledged runs.
+ * Checkpoints (the only fsyncs left) every 16 MiB of WAL instead of 4: fewer
+ * stalls of the loop under heavy event streams; the WAL is truncated back to
+ * at most 64 MiB afterwards.
+ */
+static int store_pragmas(char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	const unsigned char *mode;
+	int ok;
+
+	/* The first statement that reads the header: a garbage file fails here. */
+	if (sqlite3_prepare_v2(store.db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		int code = sqlite3_errcode(store.db);
+
+		if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
+			snprintf(err, errlen, "%s: not an osiris database or corrupt (%s); move it away to start fresh",
+			         store.path, sqlite3_errmsg(store.db));
+		else
+			snprintf(err, errlen, "%s: %s", store.path, sqlite3_errmsg(store.db));
+		sqlite3_finalize(s);
+		return -1;
+	}
+	mode = sqlite3_column_text(s, 0);
+	ok = mode != NULL && strcmp((const char *)mode, "wal") == 0;
+	sqlite3_finalize(s);
+	if (!ok) {
+		snprintf(err, errlen, "%s: cannot switch to WAL journal mode", store.path);
+		return -1;
+	}
+	return store_exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+	                  "PRAGMA cache_size=-16384; PRAGMA journal_size_limit=67108864; "
+	                  "PRAGMA wal_autocheckpoint=4096;",
+	                  err, errlen);
+}
+
+/* A valid SQLite file that is not ours must not be "migrated" into. */
+static int store_check_identity(int64_t version, char *err, size_t errlen)
+{
+	int64_t app, ntables;
+
+	if (store_query_int("PRAGMA application_id", &app, err, errlen) == -1)
+		return -1;
+	if (app != 0 && app != STORE_APP_ID) {
+		snprintf(err, errlen, "%s: foreign SQLite database (application_id %lld), not osiris's", store.path,
+		         (long long)app);
+		return -1;
+	}
+	if (version > STORE_NMIGRATIONS) {
+		snprintf(err, errlen, "%s: schema version %lld is newer than this osirisd knows (%d)", store.path,
+		         (long long)version, STORE_NMIGRATIONS);
+		return -1;
+	}
+	if (version != 0)
+		return 0;
+	if (store_query_int("SELECT count(*) FROM sqlite_schema", &ntables, err, errlen) == -1)
+		return -1;
+	if (ntables != 0) {
+		snprintf(err, errlen, "%s: foreign SQLite database (has tables but no osiris schema version)",
+		         store.path);
+		return -1;
+	}
+	return 0;
+}
+
+static int store_migrate(char *err, size_t errlen)
+{
+	int64_t version;
+	char *sql;
+	int rc;
+
+	if (store_query_int("PRAGMA user_version", &version, err, errlen) == -1 ||
+	    store_check_identity(version, err, errlen) == -1)
+		return -1;
+	for (; version < STORE_NMIGRATIONS; version++) {
+		xasprintf(&sql, "BEGIN IMMEDIATE; %s; PRAGMA application_id=%d; PRAGMA user_version=%lld; COMMIT;",
+		          store_migrations[version], STORE_APP_ID, (long long)version + 1);
+		rc = store_exec(sql, err, errlen);
+		free(sql);
+		if (rc == -1) {
+			sqlite3_exec(store.db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+		log_info("store: migrated %s to schema version %lld", store.path, (long long)version + 1);
+	}
+	return 0;
+}
+
+static int store_prepare_all(char *err, size_t errlen)
+{
+	int i;
+
+	for (i = 0; i < ST__COUNT; i++) {
+		if (sqlite3_prepare_v3(store.db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &store.st[i], NULL) !=
+		    SQLITE_OK) {
+			snprintf(err, errlen, "%s: prepare statement %d: %s", store.path, i, sqlite3_errmsg(store.db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void store_release(void)
+{
+	int i;
+
+	for (i = 0; i < ST__COUNT; i++) {
+		sqlite3_finalize(store.st[i]);
+		store.st[i] = NULL;
+	}
+	if (store.db != NULL && sqlite3_close(store.db) != SQLITE_OK)
+		log_warnx("store: close: %s", sqlite3_errmsg(store.db));
+	store.db = NULL;
+	if (store.lockfd != -1)
+		close(store.lockfd);
+	store.lockfd = -1;
+	free(store.path);
+	store.path = NULL;
+	free(store.pend);
+	store.pend = NULL;
+	store.npend = store.pendcap = 0;
+	buf_free(&store.arena);
+}
+
+int store_open(const char *state_dir, char *err, size_t errlen)
+{
+	if (store.db != NULL) {
+		snprintf(err, errlen, "store already open (%s)", store.path);
+		return -1;
+	}
+	if (store_mkdir(state_dir, err, errlen) == -1 || store_lock(state_dir, err, errlen) == -1)
+		return -1;
+	xasprintf(&store.path, "%s/osiris.db", state_dir);
+	buf_init(&store.arena);
+	if (sqlite3_open_v2(store.path, &store.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", store.path,
+		         store.db != NULL ? sqlite3_errmsg(store.db) : "out of memory");
+		store_release();
+		return -1;
+	}
+	sqlite3_busy_timeout(store.db, STORE_BUSY_MS);
+	if (store_pragmas(err, errlen) == -1 || store_migrate(err, errlen) == -1 ||
+	    store_prepare_all(err, errlen) == -1) {
+		store_release();
+		return -1;
+	}
+	log_debug("store: opened %s (schema %d)", store.path, STORE_NMIGRATIONS);
+	return 0;
+}
+
+void store_close(void)
+{
+	if (store.db == NULL)
+		return;
+	if (store.npend > 0 && store_event_flush() == -1)
+		log_warnx("store: %zu records not written at close", store.npend);
+	sqlite3_exec(store.db, "PRAGMA optimize", NULL, NULL, NULL);
+	store_release();
+}
+
+/* Runs and steps -------------------------------------------------------- */
+
+static int store_step_bind(sqlite3_stmt *s, const char *run_id, int64_t idx, const struct step_info *st)
+{
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, idx);
+	bind_text(s, 3, st->id);
+	bind_text(s, 4, st->driver);
+	sqlite3_bind_text(s, 5, step_state_name(st->state), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, st->rows_in);
+	sqlite3_bind_int64(s, 7, st->rows_out);
+	sqlite3_bind_int64(s, 8, st->duration_ms);
+	bind_time(s, 9, st->started_at);
+	bind_time(s, 10, st->finished_at);
+	bind_text(s, 11, st->error);
+	bind_text(s, 12, st->error_type);
+	return store_exec_stmt(s);
+}
+
+static int store_run_insert_row(const struct run_info *r, struct buf *blobs)
+{
+	sqlite3_stmt *s = store_stmt(ST_RUN_INSERT);
+
+	store_pack_kvlist(&blobs[0], &r->labels);
+	store_pack_kvlist(&blobs[1], &r->env);
+	store_pack_names(&blobs[2], r->secret_names, r->nsecret_names);
+	sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, run_state_name(r->state), -1, SQLITE_STATIC);
+	bind_text(s, 3, r->pipeline);
+	bind_text(s, 4, r->backend != NULL ? r->backend : "local");
+	bind_text(s, 5, r->worker);
+	sqlite3_bind_int64(s, 6, r->uid);
+	sqlite3_bind_int64(s, 7, r->priority);
+	if (r->has_exit_code)
+		sqlite3_bind_int64(s, 8, r->exit_code);
+	bind_text(s, 9, r->error);
+	sqlite3_bind_int64(s, 10, r->submitted_at);
+	bind_time(s, 11, r->started_at);
+	bind_time(s, 12, r->finished_at);
+	sqlite3_bind_int64(s, 13, r->last_seq);
+	bind_blob(s, 14, &blobs[0]);
+	bind_blob(s, 15, &blobs[1]);
+	bind_blob(s, 16, &blobs[2]);
+	return store_exec_stmt(s);
+}
+
+int store_run_insert(const struct run_info *r)
+{
+	struct buf blobs[3];
+	size_t i;
+	int rc, ret = -1;
+
+	if (store.db == NULL || r->id == NULL || store_begin() == -1)
+		return -1;
+	for (i = 0; i < 3; i++)
+		buf_init(&blobs[i]);
+	rc = store_run_insert_row(r, blobs);
+	for (i = 0; rc == SQLITE_DONE && i < r->nsteps; i++)
+		rc = store_step_bind(store_stmt(ST_STEP_INSERT), r->id, (int64_t)i, &r->steps[i]);
+	if (rc != SQLITE_DONE) {
+		log_warnx("store: run=%s: insert: %s", log_esc(r->id, 64), sqlite3_errmsg(store.db));
+		store_rollback();
+	} else
+		ret = store_commit();
+	for (i = 0; i < 3; i++)
+		buf_free(&blobs[i]);
+	return ret;
+}
+
+int store_run_update(const struct run_info *r)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (store.db == NULL || store_begin() == -1)
+		return -1;
+	s = store_stmt(ST_RUN_UPDATE);
+	sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, run_state_name(r->state), -1, SQLITE_STATIC);
+	bind_text(s, 3, r->worker);
+	if (r->has_exit_code)
+		sqlite3_bind_int64(s, 4, r->exit_code);
+	bind_text(s, 5, r->error);
+	bind_time(s, 6, r->started_at);
+	bind_time(s, 7, r->finished_at);
+	sqlite3_bind_int64(s, 8, r->last_seq);
+	rc = store_exec_stmt(s);
+	if (rc != SQLITE_DONE || sqlite3_changes(store.db) != 1) {
+		if (rc != SQLITE_DONE)
+			log_warnx("store: run=%s: update: %s", log_esc(r->id, 64), sqlite3_errmsg(store.db));
+		else
+			log_warnx("store: run=%s: update: no such run", log_esc(r->id, 64));
+		store_rollback();
+		return -1;
+	}
+	return store_commit();
+}
+
+int store_step_update(const char *run_id, const struct step_info *st)
+{
+	int rc;
+
+	if (store.db == NULL || st->id == NULL || store_begin() == -1)
+		return -1;
+	rc = store_step_bind(store_stmt(ST_STEP_UPSERT), run_id, 0, st);
+	if (rc != SQLITE_DONE) {
+		log_warnx("store: run=%s step=%s: update: %s", log_esc(run_id, 64), log_esc(st->id, 64),
+		          sqlite3_errmsg(store.db));
+		store_rollback();
+		return -1;
+	}
+	return store_commit();
+}
+
+/* Fill r from a row of RUN_COLS (steps not included). */
+static void store_run_from_row(sqlite3_stmt *s, struct run_info *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = col_str(s, 0);
+	if (run_state_parse((const char *)sqlite3_column_text(s, 1), &r->state) != 0) {
+		log_warnx("store: run=%s: unknown state %s, reading as lost", r->id,
+		          log_esc((const char *)sqlite3_column_text(s, 1), 32));
+		r->state = RUN_LOST;
+	}
+	r->pipeline = col_str(s, 2);
+	r->backend = col_str(s, 3);
+	r->worker = col_str(s, 4);
+	r->uid = sqlite3_column_int64(s, 5);
+	r->priority = sqlite3_column_int64(s, 6);
+	r->has_exit_code = sqlite3_column_type(s, 7) != SQLITE_NULL;
+	r->exit_code = sqlite3_column_int64(s, 7);
+	r->error = col_str(s, 8);
+	r->submitted_at = sqlite3_column_int64(s, 9);
+	r->started_at = sqlite3_column_int64(s, 10);
+	r->finished_at = sqlite3_column_int64(s, 11);
+	r->last_seq = sqlite3_column_int64(s, 12);
+	store_col_kvlist(s, 13, r->id, &r->labels);
+	store_col_kvlist(s, 14, r->id, &r->env);
+	store_col_names(s, 15, &r->secret_names, &r->nsecret_names);
+}
+
+static void store_step_from_row(sqlite3_stmt *s, struct step_info *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->id = col_str(s, 0);
+	st->driver = col_str(s, 1);
+	if (step_state_parse((const char *)sqlite3_column_text(s, 2), &st->state) != 0)
+		st->state = STEP_FAILED;
+	st->rows_in = sqlite3_column_int64(s, 3);
+	st->rows_out = sqlite3_column_int64(s, 4);
+	st->duration_ms = sqlite3_column_int64(s, 5);
+	st->started_at = sqlite3_column_int64(s, 6);
+	st->finished_at = sqlite3_column_int64(s, 7);
+	st->error = col_str(s, 8);
+	st->error_type = col_str(s, 9);
+}
+
+static int store_steps_get(struct run_info *r)
+{
+	sqlite3_stmt *s = store_stmt(ST_STEP_LIST);
+	size_t cap = 0;
+	int rc;
+
+	sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (r->nsteps == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			r->steps = xreallocarray(r->steps, cap, sizeof(*r->steps));
+		}
+		store_step_from_row(s, &r->steps[r->nsteps++]);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_warn("read steps");
+		return -1;
+	}
+	return 0;
+}
+
+int store_run_get(const char *id, struct run_info *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (store.db == NULL)
+		return -1;
+	s = store_stmt(ST_RUN_GET);
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return 1;
+	}
+	if (rc != SQLITE_ROW) {
+		store_warn("read run");
+		sqlite3_reset(s);
+		return -1;
+	}
+	store_run_from_row(s, out);
+	sqlite3_reset(s);
+	if (store_steps_get(out) == -1) {
+		run_info_free(out);
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	return 0;
+}
+
+int store_run_resolve(const char *prefix, char *id, size_t idlen)
+{
+	sqlite3_stmt *s;
+	char *hi;
+	char *found = NULL;
+	int rc, n = 0;
+
+	if (store.db == NULL)
+		return -1;
+	if (prefix == NULL || *prefix == '\0')
+		return 1;
+	/* [prefix, prefix "\xff"): ids starting with prefix, the exact id first. */
+	xasprintf(&hi, "%s\xff", prefix);
+	s = store_stmt(ST_RUN_PREFIX);
+	sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, hi, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(s, 0);
+
+		/* An exact match wins even when it is also a prefix of another id. */
+		if (n++ == 0)
+			found = xstrdup(v);
+		if (strcmp(found, prefix) == 0)
+			break;
+	}
+	sqlite3_reset(s);
+	free(hi);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		store_warn("resolve run");
+		free(found);
+		return -1;
+	}
+	rc = n == 0 ? 1 : (n > 1 && strcmp(found, prefix) != 0) ? 2 : 0;
+	if (rc == 0 && strlen(found) >= idlen)
+		rc = -1;
+	if (rc == 0)
+		memcpy(id, found, strlen(found) + 1);
+	free(found);
+	return rc;
+}
+
+int store_run_list(const char *state, int limit, struct run_info **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (store.db == NULL)
+		return -1;
+	s = store_stmt(state != NULL ? ST_RUN_LIST_STATE : ST_RUN_LIST);
+	sqlite3_bind_int64(s, 1, limit > 0 ? limit : -1);
+	if (state != NULL)
+		sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		store_run_from_row(s, &(*out)[(*n)++]);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_warn("list runs");
+		while (*n > 0)
+			run_info_free(&(*out)[--(*n)]);
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int store_run_ids_in_state(enum run_state st, char ***ids, size_t *n)
+{
+	sqlite3_stmt *s;
+	size_t cap = 0;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if (store.db == NULL)
+		return -1;
+	s = store_stmt(ST_RUN_IDS_STATE);
+	sqlite3_bind_text(s, 1, run_state_name(st), -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*ids = xreallocarray(*ids, cap, sizeof(**ids));
+		}
+		(*ids)[(*n)++] = col_str(s, 0);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_warn("list run ids");
+		while (*n > 0)
+			free((*ids)[--(*n)]);
+		free(*ids);
+		*ids = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Events ---------------------------------------------------------------- */
+
+static size_t store_arena_str(const char *s)
+{
+	size_t off = store.arena.len;
+
+	buf_add(&store.arena, s, strlen(s) + 1);
+	return off;
+}
+
+int store_event_add(const char *run_id, const struct event_rec *e)
+{
+	struct store_pending *p;
+
+	if (store.db == NULL || run_id == NULL || e->name == NULL)
+		return -1;
+	if (e->data_len > STORE_BLOB_MAX) {
+		log_warnx("store: run=%s seq=%lld: record data of %zu bytes refused", log_esc(run_id, 64),
+		          (long long)e->seq, e->data_len);
+		return -1;
+	}
+	if (store.npend >= STORE_PENDING_FLUSH)
+		store_event_flush();
+	if (store.npend >= STORE_PENDING_MAX) {
+		if (store.dropped++ == 0)
+			log_warnx("store: %zu records pending and the store is failing: dropping new records",
+			          store.npend);
+		return -1;
+	}
+	if (store.npend == store.pendcap) {
+		store.pendcap = store.pendcap == 0 ? 256 : store.pendcap * 2;
+		store.pend = xreallocarray(store.pend, store.pendcap, sizeof(*store.pend));
+	}
+	p = &store.pend[store.npend++];
+	p->seq = e->seq;
+	p->ts = e->ts;
+	p->kind = e->kind;
+	p->daemon_origin = e->daemon_origin;
+	p->run_off = store_arena_str(run_id);
+	p->name_off = store_arena_str(e->name);
+	p->step_off = e->step_id != NULL ? store_arena_str(e->step_id) : SIZE_MAX;
+	p->data_off = store.arena.len;
+	if (e->data != NULL && e->data_len > 0) {
+		buf_add(&store.arena, e->data, e->data_len);
+		p->data_len = e->data_len;
+	} else {
+		buf_addc(&store.arena, (char)0x80); /* empty map: data is never NULL */
+		p->data_len = 1;
+	}
+	return 0;
+}
+
+int store_event_flush(void)
+{
+	if (store.db == NULL)
+		return -1;
+	if (store.npend == 0)
+		return 0;
+	if (store_begin() == -1)
+		return -1;
+	if (store_commit() == -1)
+		return -1;
+	if (store.dropped > 0) {
+		log_warnx("store: %llu records were dropped while the store failed", (unsigned long long)store.dropped);
+		store.dropped = 0;
+	}
+	return 0;
+}
+
+size_t store_event_pending(void)
+{
+	return store.npend;
+}
+
+static int store_kind_parse(const char *s, enum rec_kind *k)
+{
+	if (s != NULL && strcmp(s, "metric") == 0)
+		*k = REC_METRIC;
+	else if (s != NULL && strcmp(s, "log") == 0)
+		*k = REC_LOG;
+	else
+		*k = REC_EVENT;
+	return 0;
+}
+
+/* One page of records copied out (offsets into b), so that the statement is
+ * reset before any callback runs: callbacks may call back into the store. */
+struct store_page_rec {
+	struct event_rec rec;
+	size_t name_off, step_off, data_off;
+};
+
+static int store_event_page(const char *run_id, int64_t since, int64_t max, struct buf *b, struct store_page_rec *recs,
+                            size_t *n)
+{
+	sqlite3_stmt *s = store_stmt(ST_EVENT_READ);
+	int rc;
+
+	*n = 0;
+	buf_reset(b);
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, since);
+	sqlite3_bind_int64(s, 3, max);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_page_rec *pr = &recs[(*n)++];
+		const char *step = (const char *)sqlite3_column_text(s, 5);
+
+		memset(pr, 0, sizeof(*pr));
+		pr->rec.seq = sqlite3_column_int64(s, 0);
+		pr->rec.ts = sqlite3_column_int64(s, 1);
+		store_kind_parse((const char *)sqlite3_column_text(s, 2), &pr->rec.kind);
+		pr->rec.daemon_origin = strcmp((const char *)sqlite3_column_text(s, 3), "daemon") == 0;
+		pr->name_off = b->len;
+		buf_adds(b, (const char *)sqlite3_column_text(s, 4));
+		buf_addc(b, '\0');
+		pr->step_off = step != NULL ? b->len : SIZE_MAX;
+		if (step != NULL)
+			buf_add(b, step, strlen(step) + 1);
+		pr->data_off = b->len;
+		pr->rec.data_len = (size_t)sqlite3_column_bytes(s, 6);
+		buf_add(b, sqlite3_column_blob(s, 6), pr->rec.data_len);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_warn("read events");
+		return -1;
+	}
+	return 0;
+}
+
+int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)(const struct event_rec *, void *),
+                     void *arg)
+{
+	struct store_page_rec *recs;
+	struct buf b;
+	size_t i, n;
+	int64_t left = limit > 0 ? limit : INT64_MAX;
+	int ret = 0;
+
+	if (store.db == NULL)
+		return -1;
+	if (store.npend > 0 && store_event_flush() == -1)
+		log_warnx("store: run=%s: reading without the pending records", log_esc(run_id, 64));
+	recs = xcalloc(STORE_READ_PAGE, sizeof(*recs));
+	buf_init(&b);
+	while (left > 0 && ret == 0) {
+		int64_t want = left < STORE_READ_PAGE ? left : STORE_READ_PAGE;
+
+		if (store_event_page(run_id, since, want, &b, recs, &n) == -1) {
+			ret = -1;
+			break;
+		}
+		for (i = 0; i < n && ret == 0; i++) {
+			struct event_rec *e = &recs[i].rec;
+
+			e->name = (char *)b.data + recs[i].name_off;
+			e->step_id = recs[i].step_off == SIZE_MAX ? NULL : (char *)b.data + recs[i].step_off;
+			e->data = b.data + recs[i].data_off;
+			since = e->seq;
+			left--;
+			if (cb(e, arg) != 0)
+				ret = 1;
+		}
+		if ((int64_t)n < want)
+			break;
+	}
+	buf_free(&b);
+	free(recs);
+	return ret == -1 ? -1 : 0;
+}
+
+/* Artifacts ------------------------------------------------------------ */
+
+int store_artifact_add(const char *run_id, const struct artifact_info *a)
+{
+	sqlite3_stmt *s;
+
+	if (store.db == NULL || a->path == NULL || store_begin() == -1)
+		return -1;
+	s = store_stmt(ST_ART_INSERT);
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, a->path, -1, SQLITE_STATIC);
+	bind_text(s, 3, a->step_id);
+	sqlite3_bind_int64(s, 4, a->size);
+	sqlite3_bind_text(s, 5, a->sha256, -1, SQLITE_STATIC);
+	if (store_exec_stmt(s) != SQLITE_DONE) {
+		log_warnx("store: run=%s artifact=%s: %s", log_esc(run_id, 64), log_esc(a->path, 128),
+		          sqlite3_errmsg(store.db));
+		store_rollback();
+		return -1;
+	}
+	return store_commit();
+}
+
+int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (store.db == NULL)
+		return -1;
+	s = store_stmt(ST_ART_LIST);
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct artifact_info *a;
+		const char *sha = (const char *)sqlite3_column_text(s, 3);
+
+		if (*n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		a = &(*out)[(*n)++];
+		memset(a, 0, sizeof(*a));
+		a->path = col_str(s, 0);
+		a->step_id = col_str(s, 1);
+		a->size = sqlite3_column_int64(s, 2);
+		snprintf(a->sha256, sizeof(a->sha256), "%s", sha != NULL ? sha : "");
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_warn("list artifacts");
+		while (*n > 0)
+			artifact_info_free(&(*out)[--(*n)]);
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,762 @@
+/*
+ * check_store.c: the SQLite store against a real database in a temporary
+ * state dir: migrations, WAL, runs/steps round trips, prefix resolution, the
+ * batched event stream, metrics, artifacts, crash-like reopen, bad files.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon/osirisd.h"
+
+static char tmpdir[64];
+static char statedir[128];
+static char dbpath[160];
+
+static void setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_store.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(statedir, sizeof(statedir), "%s/a/state", tmpdir);
+	snprintf(dbpath, sizeof(dbpath), "%s/osiris.db", statedir);
+}
+
+static void teardown(void)
+{
+	store_close();
+	rmtree(tmpdir);
+}
+
+static void open_store(void)
+{
+	char err[512] = "";
+
+	ck_assert_msg(store_open(statedir, err, sizeof(err)) == 0, "store_open: %s", err);
+}
+
+/* A second, independent connection: what is really on disk. */
+static int64_t db_int(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int64_t v = -12345;
+
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static double db_double(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	double v = -1;
+
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_double(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void make_run(struct run_info *r, const char *id, int64_t submitted, int nsteps)
+{
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	r->id = xstrdup(id);
+	r->state = RUN_QUEUED;
+	r->pipeline = xstrdup("demo-pipeline");
+	r->backend = xstrdup("local");
+	r->uid = 1000;
+	r->priority = 3;
+	r->submitted_at = submitted;
+	kvlist_add(&r->labels, "team", "data");
+	kvlist_add(&r->env, "MODE", "test");
+	kvlist_add(&r->env, "EMPTY", "");
+	r->secret_names = xcalloc(2, sizeof(char *));
+	r->secret_names[0] = xstrdup("DB_PASSWORD");
+	r->secret_names[1] = xstrdup("API_TOKEN");
+	r->nsecret_names = 2;
+	if (nsteps > 0)
+		r->steps = xcalloc((size_t)nsteps, sizeof(*r->steps));
+	for (i = 0; i < nsteps; i++) {
+		char sid[32];
+
+		snprintf(sid, sizeof(sid), "step-%d", i);
+		r->steps[i].id = xstrdup(sid);
+		r->steps[i].driver = xstrdup(i == 0 ? "filesystem.csv_extractor" : "filesystem.csv_writer");
+		r->steps[i].state = STEP_PENDING;
+	}
+	r->nsteps = (size_t)nsteps;
+}
+
+static void pack_data(struct buf *b, const char *key, int is_float, double v)
+{
+	msgpack_packer pk;
+
+	buf_reset(b);
+	rpc_packer_init(&pk, b);
+	msgpack_pack_map(&pk, 1);
+	mp_pack_key(&pk, key);
+	if (is_float)
+		msgpack_pack_double(&pk, v);
+	else
+		msgpack_pack_int64(&pk, (int64_t)v);
+}
+
+static void add_event(const char *run, int64_t seq, enum rec_kind kind, const char *name, const char *step,
+                      struct buf *data)
+{
+	struct event_rec e;
+
+	memset(&e, 0, sizeof(e));
+	e.seq = seq;
+	e.ts = 1700000000000 + seq;
+	e.kind = kind;
+	e.daemon_origin = seq % 7 == 0;
+	e.name = (char *)name;
+	e.step_id = (char *)step;
+	e.data = data != NULL ? data->data : NULL;
+	e.data_len = data != NULL ? data->len : 0;
+	ck_assert_int_eq(store_event_add(run, &e), 0);
+}
+
+START_TEST(test_open_migrate_reopen)
+{
+	struct stat st;
+	char err[256];
+
+	open_store();
+	ck_assert_int_eq(stat(statedir, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0700);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(db_int("PRAGMA application_id"), 0x4f534952);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
+	                        "('runs','steps','events','metrics','artifacts')"),
+	                 5);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'runs_newest'"), 1);
+	/* Opening twice in one process is a caller bug, reported, not fatal. */
+	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "already open"));
+	store_close();
+	open_store(); /* idempotent: no migration re-run, no error */
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 1);
+	store_close();
+}
+END_TEST
+
+START_TEST(test_wal_mode)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+
+	open_store();
+	ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(s, 0), "wal");
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+END_TEST
+
+START_TEST(test_run_roundtrip)
+{
+	struct run_info r, g;
+
+	open_store();
+	make_run(&r, "r-0001", 1700000000123, 2);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_run_insert(&r), -1); /* duplicate id */
+	ck_assert_int_eq(store_run_get("r-0001", &g), 0);
+	ck_assert_str_eq(g.id, "r-0001");
+	ck_assert_int_eq(g.state, RUN_QUEUED);
+	ck_assert_str_eq(g.pipeline, "demo-pipeline");
+	ck_assert_str_eq(g.backend, "local");
+	ck_assert_ptr_null(g.worker);
+	ck_assert_ptr_null(g.error);
+	ck_assert_int_eq(g.has_exit_code, 0);
+	ck_assert_int_eq(g.uid, 1000);
+	ck_assert_int_eq(g.priority, 3);
+	ck_assert_int_eq(g.submitted_at, 1700000000123);
+	ck_assert_int_eq(g.started_at, 0);
+	ck_assert_int_eq(g.finished_at, 0);
+	ck_assert_uint_eq(g.labels.n, 1);
+	ck_assert_str_eq(kvlist_get(&g.labels, "team"), "data");
+	ck_assert_uint_eq(g.env.n, 2);
+	ck_assert_str_eq(kvlist_get(&g.env, "MODE"), "test");
+	ck_assert_str_eq(kvlist_get(&g.env, "EMPTY"), "");
+	ck_assert_uint_eq(g.nsecret_names, 2);
+	ck_assert_str_eq(g.secret_names[0], "DB_PASSWORD");
+	ck_assert_str_eq(g.secret_names[1], "API_TOKEN");
+	ck_assert_uint_eq(g.nsteps, 2);
+	ck_assert_str_eq(g.steps[0].id, "step-0");
+	ck_assert_str_eq(g.steps[1].id, "step-1");
+	ck_assert_str_eq(g.steps[1].driver, "filesystem.csv_writer");
+	ck_assert_int_eq(g.steps[0].state, STEP_PENDING);
+	ck_assert_ptr_null(g.steps[0].error);
+	run_info_free(&g);
+	ck_assert_int_eq(store_run_get("r-0002", &g), 1);
+	run_info_free(&r);
+}
+END_TEST
+
+START_TEST(test_run_and_step_update)
+{
+	struct run_info r, g;
+	struct step_info st;
+
+	open_store();
+	make_run(&r, "r-upd", 1000, 2);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	r.state = RUN_FAILED;
+	r.worker = xstrdup("local-4242");
+	r.error = xstrdup("step step-1 failed");
+	r.exit_code = 1;
+	r.has_exit_code = 1;
+	r.started_at = 2000;
+	r.finished_at = 3000;
+	r.last_seq = 17;
+	ck_assert_int_eq(store_run_update(&r), 0);
+
+	memset(&st, 0, sizeof(st));
+	st.id = "step-1";
+	st.state = STEP_FAILED;
+	st.rows_in = 10;
+	st.rows_out = 9;
+	st.duration_ms = 55;
+	st.started_at = 2100;
+	st.finished_at = 2155;
+	st.error = "boom";
+	st.error_type = "ValueError";
+	ck_assert_int_eq(store_step_update("r-upd", &st), 0);
+	/* A step the manifest did not list at insert is appended after the others. */
+	st.id = "late";
+	st.driver = "duckdb.processor";
+	st.state = STEP_SKIPPED;
+	st.error = NULL;
+	st.error_type = NULL;
+	ck_assert_int_eq(store_step_update("r-upd", &st), 0);
+	ck_assert_int_eq(store_step_update("no-such-run", &st), -1);
+
+	ck_assert_int_eq(store_run_get("r-upd", &g), 0);
+	ck_assert_int_eq(g.state, RUN_FAILED);
+	ck_assert_str_eq(g.worker, "local-4242");
+	ck_assert_str_eq(g.error, "step step-1 failed");
+	ck_assert_int_eq(g.has_exit_code, 1);
+	ck_assert_int_eq(g.exit_code, 1);
+	ck_assert_int_eq(g.started_at, 2000);
+	ck_assert_int_eq(g.finished_at, 3000);
+	ck_assert_int_eq(g.last_seq, 17);
+	ck_assert_uint_eq(g.nsteps, 3);
+	ck_assert_int_eq(g.steps[0].state, STEP_PENDING);
+	ck_assert_int_eq(g.steps[1].state, STEP_FAILED);
+	ck_assert_int_eq(g.steps[1].rows_in, 10);
+	ck_assert_int_eq(g.steps[1].rows_out, 9);
+	ck_assert_int_eq(g.steps[1].duration_ms, 55);
+	ck_assert_str_eq(g.steps[1].driver, "filesystem.csv_writer"); /* kept: update had none */
+	ck_assert_str_eq(g.steps[1].error, "boom");
+	ck_assert_str_eq(g.steps[1].error_type, "ValueError");
+	ck_assert_str_eq(g.steps[2].id, "late");
+	ck_assert_str_eq(g.steps[2].driver, "duckdb.processor");
+	ck_assert_int_eq(g.steps[2].state, STEP_SKIPPED);
+	run_info_free(&g);
+
+	free(r.id);
+	r.id = xstrdup("r-missing");
+	ck_assert_int_eq(store_run_update(&r), -1);
+	run_info_free(&r);
+}
+END_TEST
+
+START_TEST(test_run_list_and_states)
+{
+	static const char *ids[] = {"r-a", "r-b", "r-c", "r-d", "r-e"};
+	struct run_info r, *list;
+	char **rids;
+	size_t n, i;
+
+	open_store();
+	for (i = 0; i < 5; i++) {
+		make_run(&r, ids[i], 1000 + (int64_t)(i / 2) * 10, 0); /* r-a/r-b and r-c/r-d share a time */
+		r.state = i % 2 == 0 ? RUN_QUEUED : RUN_SUCCEEDED;
+		ck_assert_int_eq(store_run_insert(&r), 0);
+		run_info_free(&r);
+	}
+	ck_assert_int_eq(store_run_list(NULL, 0, &list, &n), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(list[0].id, "r-e");
+	ck_assert_str_eq(list[1].id, "r-d"); /* same submitted_at: id descending */
+	ck_assert_str_eq(list[2].id, "r-c");
+	ck_assert_str_eq(list[4].id, "r-a");
+	ck_assert_uint_eq(list[0].nsteps, 0);
+	ck_assert_str_eq(kvlist_get(&list[0].labels, "team"), "data");
+	for (i = 0; i < n; i++)
+		run_info_free(&list[i]);
+	free(list);
+
+	ck_assert_int_eq(store_run_list("succeeded", 1, &list, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(list[0].id, "r-d");
+	run_info_free(&list[0]);
+	free(list);
+	ck_assert_int_eq(store_run_list("queued", 2, &list, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(list[0].id, "r-e");
+	ck_assert_str_eq(list[1].id, "r-c");
+	for (i = 0; i < n; i++)
+		run_info_free(&list[i]);
+	free(list);
+
+	ck_assert_int_eq(store_run_ids_in_state(RUN_QUEUED, &rids, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(rids[0], "r-a"); /* oldest first */
+	ck_assert_str_eq(rids[2], "r-e");
+	for (i = 0; i < n; i++)
+		free(rids[i]);
+	free(rids);
+	ck_assert_int_eq(store_run_ids_in_state(RUN_LOST, &rids, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(rids);
+}
+END_TEST
+
+START_TEST(test_resolve)
+{
+	static const char *ids[] = {"abc123", "abc456", "abd000", "ab_x", "abcd", "abc"};
+	struct run_info r;
+	char id[64];
+	size_t i;
+
+	open_store();
+	for (i = 0; i < 6; i++) {
+		make_run(&r, ids[i], 1000, 0);
+		ck_assert_int_eq(store_run_insert(&r), 0);
+		run_info_free(&r);
+	}
+	ck_assert_int_eq(store_run_resolve("abc1", id, sizeof(id)), 0);
+	ck_assert_str_eq(id, "abc123");
+	ck_assert_int_eq(store_run_resolve("abc456", id, sizeof(id)), 0);
+	ck_assert_str_eq(id, "abc456");
+	ck_assert_int_eq(store_run_resolve("abd", id, sizeof(id)), 0);
+	ck_assert_str_eq(id, "abd000");
+	/* exact id wins although it prefixes others */
+	ck_assert_int_eq(store_run_resolve("abc", id, sizeof(id)), 0);
+	ck_assert_str_eq(id, "abc");
+	ck_assert_int_eq(store_run_resolve("ab", id, sizeof(id)), 2);
+	ck_assert_int_eq(store_run_resolve("abc4", id, sizeof(id)), 0);
+	/* '_' and '%' are not wildcards here */
+	ck_assert_int_eq(store_run_resolve("ab_", id, sizeof(id)), 0);
+	ck_assert_str_eq(id, "ab_x");
+	ck_assert_int_eq(store_run_resolve("a%", id, sizeof(id)), 1);
+	ck_assert_int_eq(store_run_resolve("zzz", id, sizeof(id)), 1);
+	ck_assert_int_eq(store_run_resolve("", id, sizeof(id)), 1);
+	ck_assert_int_eq(store_run_resolve("abc1", id, 4), -1); /* does not fit */
+}
+END_TEST
+
+struct collect {
+	int64_t seqs[4096];
+	size_t n;
+	size_t stop_after;
+	int bad_data;
+	int nulls;
+};
+
+static int collect_cb(const struct event_rec *e, void *arg)
+{
+	struct collect *c = arg;
+	msgpack_zone z;
+	msgpack_object o;
+	size_t off = 0;
+	int64_t v;
+
+	c->seqs[c->n++] = e->seq;
+	if (e->step_id == NULL)
+		c->nulls++;
+	msgpack_zone_init(&z, 256);
+	if (msgpack_unpack((const char *)e->data, e->data_len, &off, &z, &o) != MSGPACK_UNPACK_SUCCESS ||
+	    o.type != MSGPACK_OBJECT_MAP || (o.via.map.size > 0 && (mp_get_int(&o, "n", &v) != 0 || v != e->seq)))
+		c->bad_data++;
+	if (e->ts != 1700000000000 + e->seq || strcmp(e->name, e->kind == REC_LOG ? "info" : "step_start") != 0)
+		c->bad_data++;
+	msgpack_zone_destroy(&z);
+	return c->stop_after != 0 && c->n >= c->stop_after;
+}
+
+START_TEST(test_events_batch_and_read)
+{
+	static struct collect c;
+	struct run_info r;
+	struct buf d;
+	int64_t i;
+
+	open_store();
+	make_run(&r, "r-ev", 1000, 1);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	buf_init(&d);
+	for (i = 1; i <= 1000; i++) {
+		pack_data(&d, "n", 0, (double)i);
+		add_event("r-ev", i, i % 3 == 0 ? REC_LOG : REC_EVENT, i % 3 == 0 ? "info" : "step_start",
+		          i % 2 ? "step-0" : NULL, &d);
+	}
+	ck_assert_uint_eq(store_event_pending(), 1000);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM events"), 0); /* nothing committed yet */
+	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_uint_eq(store_event_pending(), 0);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM events"), 1000);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM events WHERE origin = 'daemon'"), 142);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM events WHERE kind = 'log'"), 333);
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(store_event_read("r-ev", 0, 0, collect_cb, &c), 0);
+	ck_assert_uint_eq(c.n, 1000);
+	for (i = 0; i < 1000; i++)
+		ck_assert_int_eq(c.seqs[i], i + 1); /* no gap, no duplicate, across read pages */
+	ck_assert_int_eq(c.bad_data, 0);
+	ck_assert_int_eq(c.nulls, 500);
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(store_event_read("r-ev", 500, 100, collect_cb, &c), 0);
+	ck_assert_uint_eq(c.n, 100);
+	ck_assert_int_eq(c.seqs[0], 501);
+	ck_assert_int_eq(c.seqs[99], 600);
+
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 3;
+	ck_assert_int_eq(store_event_read("r-ev", 990, 0, collect_cb, &c), 0);
+	ck_assert_uint_eq(c.n, 3);
+	ck_assert_int_eq(c.seqs[2], 993);
+
+	/* Reading flushes first: pending records are visible, in order. */
+	for (i = 1001; i <= 1010; i++)
+		add_event("r-ev", i, REC_EVENT, "step_start", NULL, NULL);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(store_event_read("r-ev", 1000, 0, collect_cb, &c), 0);
+	ck_assert_uint_eq(c.n, 10);
+	ck_assert_int_eq(c.seqs[0], 1001);
+	ck_assert_int_eq(c.bad_data, 0);
+	ck_assert_uint_eq(store_event_pending(), 0);
+
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(store_event_read("r-none", 0, 0, collect_cb, &c), 0);
+	ck_assert_uint_eq(c.n, 0);
+	buf_free(&d);
+	run_info_free(&r);
+}
+END_TEST
+
+START_TEST(test_event_bad_records_isolated)
+{
+	struct run_info r;
+
+	open_store();
+	make_run(&r, "r-ok", 1000, 0);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	add_event("r-ok", 1, REC_EVENT, "step_start", NULL, NULL);
+	add_event("r-unknown", 1, REC_EVENT, "step_start", NULL, NULL); /* no such run: FK */
+	add_event("r-ok", 2, REC_EVENT, "step_start", NULL, NULL);
+	add_event("r-ok", 2, REC_EVENT, "step_start", NULL, NULL); /* duplicate seq */
+	add_event("r-ok", 3, REC_EVENT, "step_start", NULL, NULL);
+	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM events"), 3);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM events WHERE run_id = 'r-ok' AND seq IN (1, 2, 3)"), 3);
+	run_info_free(&r);
+}
+END_TEST
+
+START_TEST(test_metrics_rows)
+{
+	struct run_info r;
+	struct buf d;
+
+	open_store();
+	make_run(&r, "r-m", 1000, 1);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	buf_init(&d);
+	pack_data(&d, "value", 0, 42);
+	add_event("r-m", 1, REC_METRIC, "rows_read", "step-0", &d);
+	pack_data(&d, "value", 1, 12.5);
+	add_event("r-m", 2, REC_METRIC, "step_duration_ms", "step-0", &d);
+	pack_data(&d, "other", 0, 1);
+	add_event("r-m", 3, REC_METRIC, "odd", NULL, &d);
+	add_event("r-m", 4, REC_EVENT, "step_start", "step-0", NULL);
+	/* run_update commits the pending batch in its own transaction */
+	r.state = RUN_RUNNING;
+	r.last_seq = 4;
+	ck_assert_int_eq(store_run_update(&r), 0);
+	ck_assert_uint_eq(store_event_pending(), 0);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM events WHERE run_id = 'r-m'"), 4);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics"), 3);
+	ck_assert(db_double("SELECT value FROM metrics WHERE name = 'rows_read' AND step_id = 'step-0'") == 42.0);
+	ck_assert(db_double("SELECT value FROM metrics WHERE seq = 2") == 12.5);
+	ck_assert_int_eq(db_int("SELECT value IS NULL FROM metrics WHERE seq = 3"), 1);
+	ck_assert_int_eq(db_int("SELECT ts FROM metrics WHERE seq = 1"), 1700000000001);
+	buf_free(&d);
+	run_info_free(&r);
+}
+END_TEST
+
+START_TEST(test_artifacts)
+{
+	struct run_info r;
+	struct artifact_info a, *list;
+	size_t n, i;
+
+	open_store();
+	make_run(&r, "r-art", 1000, 0);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	memset(&a, 0, sizeof(a));
+	a.path = "output/z.csv";
+	a.step_id = "write";
+	a.size = 10;
+	snprintf(a.sha256, sizeof(a.sha256), "%064d", 1);
+	ck_assert_int_eq(store_artifact_add("r-art", &a), 0);
+	a.path = "artifacts/extract/a.txt";
+	a.step_id = NULL;
+	a.size = 0;
+	ck_assert_int_eq(store_artifact_add("r-art", &a), 0);
+	a.path = "output/z.csv"; /* reported again: replaced, not duplicated */
+	a.size = 20;
+	ck_assert_int_eq(store_artifact_add("r-art", &a), 0);
+	ck_assert_int_eq(store_artifact_add("r-none", &a), -1);
+	ck_assert_int_eq(store_artifact_list("r-art", &list, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(list[0].path, "artifacts/extract/a.txt");
+	ck_assert_ptr_null(list[0].step_id);
+	ck_assert_str_eq(list[1].path, "output/z.csv");
+	ck_assert_int_eq(list[1].size, 20);
+	ck_assert_str_eq(list[1].sha256, a.sha256);
+	for (i = 0; i < n; i++)
+		artifact_info_free(&list[i]);
+	free(list);
+	ck_assert_int_eq(store_artifact_list("r-none", &list, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	run_info_free(&r);
+}
+END_TEST
+
+/* A child commits, leaves a batch pending and dies by SIGKILL. */
+START_TEST(test_crash_reopen)
+{
+	struct run_info r, g;
+	struct collect c;
+	pid_t pid;
+	int status, i;
+
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		char err[256];
+
+		if (store_open(statedir, err, sizeof(err)) == -1)
+			_exit(2);
+		make_run(&r, "r-crash", 1000, 1);
+		if (store_run_insert(&r) == -1)
+			_exit(3);
+		for (i = 1; i <= 50; i++)
+			add_event("r-crash", i, REC_EVENT, "step_start", NULL, NULL);
+		if (store_event_flush() == -1)
+			_exit(4);
+		for (i = 51; i <= 60; i++) /* never committed */
+			add_event("r-crash", i, REC_EVENT, "step_start", NULL, NULL);
+		kill(getpid(), SIGKILL);
+		_exit(5);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	open_store();
+	ck_assert_int_eq(store_run_get("r-crash", &g), 0);
+	ck_assert_uint_eq(g.nsteps, 1);
+	run_info_free(&g);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(store_event_read("r-crash", 0, 0, collect_cb, &c), 0);
+	ck_assert_uint_eq(c.n, 50);
+	ck_assert_int_eq(c.seqs[49], 50);
+}
+END_TEST
+
+START_TEST(test_garbage_db)
+{
+	char err[512] = "";
+	FILE *fp;
+	int i;
+
+	ck_assert_int_eq(mkdir_parents(dbpath), 0);
+	fp = fopen(dbpath, "w");
+	ck_assert_ptr_nonnull(fp);
+	for (i = 0; i < 200; i++)
+		fputs("this is not a database, just text\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, dbpath) != NULL && strstr(err, "not an osiris database") != NULL, "err: %s", err);
+	/* nothing was written into the foreign file */
+	ck_assert_int_eq(store_run_get("x", &(struct run_info){0}), -1);
+}
+END_TEST
+
+START_TEST(test_foreign_db)
+{
+	sqlite3 *db;
+	char err[512] = "";
+
+	ck_assert_int_eq(mkdir_parents(dbpath), 0);
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE customers (id INTEGER)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "foreign") != NULL, "err: %s", err);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema"), 1); /* untouched */
+}
+END_TEST
+
+START_TEST(test_newer_schema_refused)
+{
+	sqlite3 *db;
+	char err[512] = "";
+
+	open_store();
+	store_close();
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "newer") != NULL, "err: %s", err);
+}
+END_TEST
+
+START_TEST(test_state_dir_locked)
+{
+	char err[256] = "", c = 0;
+	int to_parent[2], to_child[2], status;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(to_parent), 0);
+	ck_assert_int_eq(pipe(to_child), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) { /* the "other daemon": holds the store until told to go */
+		char cerr[256];
+		char ok;
+
+		close(to_child[1]); /* so that the parent's close is our EOF */
+		ok = store_open(statedir, cerr, sizeof(cerr)) == 0 ? 'y' : 'n';
+		if (write(to_parent[1], &ok, 1) != 1)
+			_exit(2);
+		if (read(to_child[0], &ok, 1) < 0)
+			_exit(3);
+		store_close();
+		_exit(0);
+	}
+	ck_assert_int_eq(read(to_parent[0], &c, 1), 1);
+	ck_assert_int_eq(c, 'y');
+	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "in use by another osirisd") != NULL, "err: %s", err);
+	close(to_child[1]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	open_store(); /* the lock went with the other process */
+}
+END_TEST
+
+/* Not asserted: printed for the report; the benchmark measures for real. */
+START_TEST(test_throughput)
+{
+	struct run_info r;
+	struct buf d;
+	int64_t t0, t1, i;
+	const int64_t nev = 200000, nruns = 2000;
+	char id[32];
+
+	open_store();
+	make_run(&r, "r-bench", 1000, 3);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	buf_init(&d);
+	pack_data(&d, "value", 0, 123);
+	t0 = time_mono_us();
+	for (i = 1; i <= nev; i++) {
+		add_event("r-bench", i, i % 10 == 0 ? REC_METRIC : REC_EVENT, "step_start", "step-1", &d);
+		if (i % 1000 == 0)
+			ck_assert_int_eq(store_event_flush(), 0);
+	}
+	ck_assert_int_eq(store_event_flush(), 0);
+	t1 = time_mono_us();
+	printf("store throughput: %lld events in %.3f s = %.0f events/s (batches of 1000, 10%% metrics)\n",
+	       (long long)nev, (double)(t1 - t0) / 1e6, (double)nev * 1e6 / (double)(t1 - t0));
+	run_info_free(&r);
+
+	t0 = time_mono_us();
+	for (i = 0; i < nruns; i++) {
+		snprintf(id, sizeof(id), "bench-%06lld", (long long)i);
+		make_run(&r, id, 2000 + i, 3);
+		ck_assert_int_eq(store_run_insert(&r), 0);
+		r.state = RUN_RUNNING;
+		r.started_at = 3000 + i;
+		ck_assert_int_eq(store_run_update(&r), 0);
+		r.state = RUN_SUCCEEDED;
+		r.has_exit_code = 1;
+		r.finished_at = 4000 + i;
+		ck_assert_int_eq(store_run_update(&r), 0);
+		run_info_free(&r);
+	}
+	t1 = time_mono_us();
+	printf("store throughput: %lld runs (insert + 2 updates, 3 steps) in %.3f s = %.0f runs/s\n", (long long)nruns,
+	       (double)(t1 - t0) / 1e6, (double)nruns * 1e6 / (double)(t1 - t0));
+	ck_assert_int_eq(db_int("SELECT count(*) FROM events"), nev);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics"), nev / 10);
+	buf_free(&d);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("store");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_open_migrate_reopen);
+	tcase_add_test(tc, test_wal_mode);
+	tcase_add_test(tc, test_run_roundtrip);
+	tcase_add_test(tc, test_run_and_step_update);
+	tcase_add_test(tc, test_run_list_and_states);
+	tcase_add_test(tc, test_resolve);
+	tcase_add_test(tc, test_events_batch_and_read);
+	tcase_add_test(tc, test_event_bad_records_isolated);
+	tcase_add_test(tc, test_metrics_rows);
+	tcase_add_test(tc, test_artifacts);
+	tcase_add_test(tc, test_crash_reopen);
+	tcase_add_test(tc, test_garbage_db);
+	tcase_add_test(tc, test_foreign_db);
+	tcase_add_test(tc, test_newer_schema_refused);
+	tcase_add_test(tc, test_state_dir_locked);
+	tcase_add_test(tc, test_throughput);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(store_suite());
+	int failed;
+
+	log_init("check_store", LOG_LVL_ERROR);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
