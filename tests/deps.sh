@@ -2,7 +2,7 @@
 # Install the Debian packages the build, the tests and the demo need, only
 # when something is missing. Uses sudo when not root.
 set -eu
-PKGS="libevent msgpack sqlite3 libcrypto yaml-0.1 jansson inih libcurl check"
+PKGS="libevent msgpack sqlite3 libcrypto yaml-0.1 jansson inih libcurl check zlib"
 missing=0
 command -v pkg-config >/dev/null 2>&1 || missing=1
 if [ $missing = 0 ]; then
@@ -18,5 +18,5 @@ echo "deps: installing build dependencies with apt-get"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
 	build-essential pkg-config libevent-dev libmsgpack-dev libsqlite3-dev libssl-dev \
-	libyaml-dev libjansson-dev libinih-dev libcurl4-openssl-dev check \
+	libyaml-dev libjansson-dev libinih-dev libcurl4-openssl-dev check zlib1g-dev \
 	clang libclang-rt-dev bubblewrap nodejs npm ca-certificates >/dev/null

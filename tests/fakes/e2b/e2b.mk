@@ -1,0 +1,24 @@
+# e2b.mk: the E2B emulator (tests/fakes/e2b) and its checks (tests/e2b):
+# C raw-protocol tests, then the official E2B JS SDK's conformance suite.
+
+E2B_EMU_SRC	= $(wildcard tests/fakes/e2b/*.c)
+E2B_EMU_OBJ	= $(call objs,$(E2B_EMU_SRC))
+E2B_EMU		= $(BIN)/e2b-emulator
+E2B_RAW_TEST	= $(BUILD)/tests/check_e2b_raw
+
+EXTRA_PROGRAMS += $(E2B_EMU)
+# `all` reads EXTRA_PROGRAMS before this file is included: name it here too.
+all: $(E2B_EMU)
+
+$(E2B_EMU): $(E2B_EMU_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lz
+
+$(E2B_RAW_TEST): $(OBJ)/tests/e2b/check_e2b_raw.o
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(CHECK_LIBS) $(LIBS)
+
+check-e2b: $(E2B_EMU) $(E2B_RAW_TEST)
+	@echo "== $(E2B_RAW_TEST)"
+	@E2B_EMULATOR=$(abspath $(E2B_EMU)) CK_DEFAULT_TIMEOUT=120 $(E2B_RAW_TEST)
+	@E2B_EMULATOR=$(abspath $(E2B_EMU)) sh tests/e2b/run.sh
