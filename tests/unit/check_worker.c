@@ -1,0 +1,692 @@
+/*
+ * check_worker.c: the real osiris-worker binary driven through pipes with
+ * the worker protocol (PROTOCOL.md §4): the join example end to end, event
+ * order and seq, artifacts and read, replay, failures, ${VAR}, cancel,
+ * EOF cleanup, and a secret canary that must never reach stdout.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proto/proto.h"
+
+#define CANARY "canary-7f3a9c1e55d2"
+
+struct peer {
+	pid_t pid;
+	int to, from;
+	struct buf in;	     /* unparsed bytes */
+	struct buf all;	     /* every byte the worker wrote */
+	struct rpc_msg *notes; /* notifications, in order */
+	size_t nnotes;
+	uint32_t msgid;
+	char workdir[64];
+};
+
+static char worker_path[PATH_MAX + 32];
+static char example_dir[PATH_MAX];
+
+static void
+find_paths(void)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	if (getenv("OSIRIS_WORKER") != NULL) {
+		snprintf(worker_path, sizeof(worker_path), "%s", getenv("OSIRIS_WORKER"));
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		ck_assert_int_gt(n, 0);
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		*slash = '\0'; /* BUILD/tests */
+		snprintf(worker_path, sizeof(worker_path), "%s/../bin/osiris-worker", self);
+	}
+	ck_assert_msg(access(worker_path, X_OK) == 0, "no worker binary at %s (make all first)", worker_path);
+	snprintf(example_dir, sizeof(example_dir), "examples/join-csv");
+	ck_assert_msg(access(example_dir, R_OK) == 0, "run from the repository root (examples/join-csv)");
+}
+
+static int
+peer_fill(struct peer *p, int timeout_ms)
+{
+	struct pollfd pfd = {.fd = p->from, .events = POLLIN};
+	ssize_t n;
+
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return -1;
+	buf_reserve(&p->in, 65536);
+	n = read(p->from, p->in.data + p->in.len, 65536);
+	if (n <= 0)
+		return -1;
+	buf_add(&p->all, p->in.data + p->in.len, (size_t)n);
+	p->in.len += (size_t)n;
+	return 0;
+}
+
+/* Next message (notifications are also kept in p->notes). */
+static int
+peer_next(struct peer *p, struct rpc_msg *msg, int timeout_ms)
+{
+	struct rpc_limits l;
+	size_t len, need;
+	const char *err;
+	char e[256];
+
+	rpc_limits_default(&l, 64 << 20);
+	for (;;) {
+		enum rpc_scan sc = rpc_scan(p->in.data, p->in.len, &l, &len, &need, &err);
+		ck_assert_int_ne(sc, RPC_SCAN_ERROR);
+		if (sc == RPC_SCAN_OK)
+			break;
+		if (peer_fill(p, timeout_ms) < 0)
+			return -1;
+	}
+	ck_assert_msg(rpc_decode(p->in.data, len, msg, e, sizeof(e)) == 0, "%s", e);
+	buf_consume(&p->in, len);
+	if (msg->type == RPC_NOTIFY) {
+		struct rpc_msg copy;
+		ck_assert_int_eq(rpc_decode(msg->raw, msg->rawlen, &copy, e, sizeof(e)), 0);
+		p->notes = xreallocarray(p->notes, p->nnotes + 1, sizeof(*p->notes));
+		p->notes[p->nnotes++] = copy;
+	}
+	return 0;
+}
+
+static void
+peer_start(struct peer *p, const char *extra_arg)
+{
+	int in[2], out[2];
+	struct rpc_msg m;
+
+	memset(p, 0, sizeof(*p));
+	strcpy(p->workdir, "/tmp/check_worker.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(p->workdir));
+	ck_assert_int_eq(pipe(in), 0);
+	ck_assert_int_eq(pipe(out), 0);
+	p->pid = fork();
+	ck_assert_int_ge(p->pid, 0);
+	if (p->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl(worker_path, "osiris-worker", "--workdir", p->workdir, extra_arg, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	p->to = in[1];
+	p->from = out[0];
+	buf_init(&p->in);
+	buf_init(&p->all);
+	ck_assert_int_eq(peer_next(p, &m, 5000), 0);
+	ck_assert_int_eq(m.type, RPC_NOTIFY);
+	ck_assert_str_eq(m.method, "ready");
+	ck_assert_ptr_nonnull(mp_get(m.params, "pid"));
+	ck_assert(mp_str_eq(mp_get(m.params, "version"), OSIRIS_VERSION));
+	rpc_msg_free(&m);
+	/* "ready" is not a journal record */
+	rpc_msg_free(&p->notes[0]);
+	p->nnotes = 0;
+}
+
+static void
+peer_send(struct peer *p, const struct buf *b)
+{
+	size_t off = 0;
+
+	while (off < b->len) {
+		ssize_t n = write(p->to, b->data + off, b->len - off);
+		ck_assert_int_gt(n, 0);
+		off += (size_t)n;
+	}
+}
+
+/* Start a request: packs the head; the caller packs exactly one map. */
+static void
+req_begin(struct peer *p, struct buf *b, msgpack_packer *pk, const char *method)
+{
+	buf_init(b);
+	rpc_packer_init(pk, b);
+	rpc_pack_request_head(pk, ++p->msgid, method);
+}
+
+/* Send and wait for the response to it. */
+static void
+req_call(struct peer *p, struct buf *b, struct rpc_msg *resp)
+{
+	peer_send(p, b);
+	buf_free(b);
+	for (;;) {
+		ck_assert_msg(peer_next(p, resp, 20000) == 0, "no response from the worker");
+		if (resp->type == RPC_RESPONSE) {
+			ck_assert_uint_eq(resp->msgid, p->msgid);
+			return;
+		}
+		rpc_msg_free(resp);
+	}
+}
+
+static void
+call_simple(struct peer *p, const char *method, const char *key, const char *val, struct rpc_msg *resp)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	req_begin(p, &b, &pk, method);
+	msgpack_pack_map(&pk, key ? 1 : 0);
+	if (key)
+		mp_pack_kstr(&pk, key, val);
+	req_call(p, &b, resp);
+}
+
+static void
+copy_tree(const char *src, const char *dst)
+{
+	char cmd[2 * PATH_MAX + 32];
+
+	snprintf(cmd, sizeof(cmd), "cp -r '%s/.' '%s'", src, dst);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void
+write_file(const char *dir, const char *rel, const char *text)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	mkdir_parents(path);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* prepare with the bundle of `dir`; returns the response. */
+static void
+prepare_dir(struct peer *p, const char *dir, const char *secret, struct rpc_msg *resp)
+{
+	struct msg_prepare mp;
+	msgpack_packer pk;
+	struct buf b;
+	char err[256];
+
+	memset(&mp, 0, sizeof(mp));
+	ck_assert_msg(bundle_from_dir(&mp.bundle, dir, 64 << 20, err, sizeof(err)) == 0, "%s", err);
+	mp.run_id = xstrdup("run-1");
+	mp.manifest = xstrdup("manifest.yaml");
+	kvlist_add(&mp.env, "OUT_DIR", "output");
+	if (secret != NULL)
+		kvlist_add(&mp.secrets, "DB_PASSWORD", secret);
+	req_begin(p, &b, &pk, "prepare");
+	msg_prepare_pack(&pk, &mp);
+	req_call(p, &b, resp);
+	bundle_free(&mp.bundle);
+	msg_prepare_free(&mp);
+}
+
+static void
+exec_step(struct peer *p, const char *id, struct step_result *r)
+{
+	struct rpc_msg resp;
+	char err[256];
+
+	call_simple(p, "exec_step", "step_id", id, &resp);
+	ck_assert_msg(resp.error == NULL, "exec_step %s answered an error", id);
+	ck_assert_msg(step_result_decode(resp.result, r, err, sizeof(err)) == 0, "%s", err);
+	rpc_msg_free(&resp);
+}
+
+/* Close stdin: the worker must exit 0 and leave no workspace behind. */
+static void
+peer_finish(struct peer *p)
+{
+	int status;
+	char cmd[128];
+	size_t i;
+
+	close(p->to);
+	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker exit status %d", status);
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"", p->workdir);
+	ck_assert_msg(system(cmd) == 0, "workspace left behind in %s", p->workdir);
+	rmdir(p->workdir);
+	close(p->from);
+	for (i = 0; i < p->nnotes; i++)
+		rpc_msg_free(&p->notes[i]);
+	free(p->notes);
+	buf_free(&p->in);
+	buf_free(&p->all);
+}
+
+static const char *
+note_name(const struct rpc_msg *n)
+{
+	static char s[128];
+	const msgpack_object *o = mp_get(n->params, "name");
+
+	snprintf(s, sizeof(s), "%.*s", o ? (int)o->via.str.size : 0, o ? o->via.str.ptr : "");
+	return s;
+}
+
+static int
+note_is(const struct rpc_msg *n, const char *name, const char *step)
+{
+	const msgpack_object *sid = mp_get(n->params, "step_id");
+
+	if (strcmp(note_name(n), name) != 0)
+		return 0;
+	return step == NULL ? 1 : mp_str_eq(sid, step);
+}
+
+static ssize_t
+note_find(const struct peer *p, const char *name, const char *step)
+{
+	size_t i;
+
+	for (i = 0; i < p->nnotes; i++)
+		if (note_is(&p->notes[i], name, step))
+			return (ssize_t)i;
+	return -1;
+}
+
+static int
+buf_contains(const struct buf *b, const char *s)
+{
+	return memmem(b->data, b->len, s, strlen(s)) != NULL;
+}
+
+static const char *join_steps[] = {"extract-customers", "extract-orders", "compute-customer-totals",
+    "write-customer-totals"};
+
+static const char *expected_totals = "customer_id,name,country,order_count,total_amount\n"
+				     "3,Alan Turing,UK,2,262.75\n"
+				     "2,\"Hopper, Grace\",US,2,175.25\n"
+				     "1,Ada Lovelace,UK,3,160\n"
+				     "4,Zo\xc3\xab M\xc3\xbcller,DE,2,100\n"
+				     "5,\"Linus \"\"Penguin\"\" T.\",FI,1,42.42\n";
+
+/* The join example with a canary secret referenced from two cfgs. */
+static void
+join_context(char *dir)
+{
+	strcpy(dir, "/tmp/check_worker_ctx.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	copy_tree(example_dir, dir);
+	write_file(dir, "cfg/write-customer-totals.json",
+	    "{\"component\":\"filesystem.csv_writer\",\"mode\":\"write\",\"path\":\"${OUT_DIR}/customer_totals.csv\","
+	    "\"api_token\":\"${DB_PASSWORD}\",\"newline\":\"lf\"}\n");
+	write_file(dir, "cfg/extract-orders.json",
+	    "{\"component\":\"filesystem.csv_extractor\",\"path\":\"data/orders.csv\",\"note\":\"pw=${DB_PASSWORD}\"}\n");
+}
+
+START_TEST(test_join_end_to_end)
+{
+	struct peer p;
+	struct rpc_msg resp;
+	struct step_result r;
+	const msgpack_object *arts, *o;
+	char dir[64], sha[65];
+	size_t i, found = 0;
+	ssize_t k;
+
+	find_paths();
+	join_context(dir);
+	peer_start(&p, "-v");
+	prepare_dir(&p, dir, CANARY, &resp);
+	ck_assert_msg(resp.error == NULL, "prepare failed");
+	ck_assert_ptr_nonnull(mp_get(resp.result, "steps"));
+	ck_assert_int_eq(mp_get(resp.result, "steps")->via.u64, 4);
+	rpc_msg_free(&resp);
+	for (i = 0; i < 4; i++) {
+		exec_step(&p, join_steps[i], &r);
+		ck_assert_msg(r.state == STEP_SUCCEEDED, "%s: %s", join_steps[i], r.error ? r.error : "?");
+		step_result_free(&r);
+	}
+	/* a step cannot run twice */
+	call_simple(&p, "exec_step", "step_id", "extract-customers", &resp);
+	ck_assert_ptr_nonnull(resp.error);
+	rpc_msg_free(&resp);
+
+	call_simple(&p, "finish", NULL, NULL, &resp);
+	ck_assert_ptr_null(resp.error);
+	arts = mp_get(resp.result, "artifacts");
+	ck_assert_ptr_nonnull(arts);
+	for (i = 0; i < arts->via.array.size; i++) {
+		struct artifact_info a;
+		char err[256];
+		ck_assert_int_eq(artifact_info_decode(&arts->via.array.ptr[i], &a, err, sizeof(err)), 0);
+		if (strcmp(a.path, "output/customer_totals.csv") == 0) {
+			found++;
+			ck_assert_str_eq(a.step_id, "write-customer-totals");
+			ck_assert_int_eq(a.size, (int64_t)strlen(expected_totals));
+			sha256_hex(expected_totals, strlen(expected_totals), sha);
+			ck_assert_str_eq(a.sha256, sha);
+		}
+		if (strcmp(a.path, "artifacts/extract-orders/cleaned_config.json") == 0)
+			found++;
+		ck_assert_msg(strncmp(a.path, "data/", 5) != 0 && strncmp(a.path, "cfg/", 4) != 0,
+		    "unchanged input listed: %s", a.path);
+		artifact_info_free(&a);
+	}
+	ck_assert_uint_eq(found, 2);
+	rpc_msg_free(&resp);
+
+	/* read the output back in two chunks */
+	{
+		msgpack_packer pk;
+		struct buf b;
+		req_begin(&p, &b, &pk, "read");
+		msgpack_pack_map(&pk, 3);
+		mp_pack_kstr(&pk, "path", "output/customer_totals.csv");
+		mp_pack_kint(&pk, "offset", 0);
+		mp_pack_kint(&pk, "length", 20);
+		req_call(&p, &b, &resp);
+		o = mp_get(resp.result, "data");
+		ck_assert_ptr_nonnull(o);
+		ck_assert_int_eq(o->type, MSGPACK_OBJECT_BIN);
+		ck_assert_int_eq(o->via.bin.size, 20);
+		ck_assert_int_eq(memcmp(o->via.bin.ptr, expected_totals, 20), 0);
+		ck_assert_int_eq(mp_get(resp.result, "eof")->type, MSGPACK_OBJECT_BOOLEAN);
+		ck_assert(!mp_get(resp.result, "eof")->via.boolean);
+		rpc_msg_free(&resp);
+		req_begin(&p, &b, &pk, "read");
+		msgpack_pack_map(&pk, 3);
+		mp_pack_kstr(&pk, "path", "output/customer_totals.csv");
+		mp_pack_kint(&pk, "offset", 20);
+		mp_pack_kint(&pk, "length", 4194304);
+		req_call(&p, &b, &resp);
+		o = mp_get(resp.result, "data");
+		ck_assert_int_eq(o->via.bin.size, strlen(expected_totals) - 20);
+		ck_assert_int_eq(memcmp(o->via.bin.ptr, expected_totals + 20, o->via.bin.size), 0);
+		ck_assert(mp_get(resp.result, "eof")->via.boolean);
+		rpc_msg_free(&resp);
+		/* only artifacts can be read */
+		req_begin(&p, &b, &pk, "read");
+		msgpack_pack_map(&pk, 3);
+		mp_pack_kstr(&pk, "path", "data/orders.csv");
+		mp_pack_kint(&pk, "offset", 0);
+		mp_pack_kint(&pk, "length", 10);
+		req_call(&p, &b, &resp);
+		ck_assert_ptr_nonnull(resp.error);
+		ck_assert(mp_str_eq(mp_get(resp.error, "code"), "not_found"));
+		rpc_msg_free(&resp);
+	}
+
+	/* events: seq 1..N without gaps, run_start first, run_complete last */
+	ck_assert_uint_gt(p.nnotes, 20);
+	for (i = 0; i < p.nnotes; i++) {
+		int64_t seq = -1;
+		ck_assert_int_eq(mp_get_int(p.notes[i].params, "seq", &seq), 0);
+		ck_assert_int_eq(seq, (int64_t)i + 1);
+		ck_assert_ptr_nonnull(mp_get(p.notes[i].params, "ts"));
+	}
+	ck_assert(note_is(&p.notes[0], "run_start", NULL));
+	ck_assert(note_is(&p.notes[p.nnotes - 1], "run_complete", NULL));
+	for (i = 0; i < 4; i++) {
+		ssize_t s = note_find(&p, "step_start", join_steps[i]), c = note_find(&p, "step_complete", join_steps[i]);
+		ck_assert_msg(s >= 0 && c > s, "step %s: start %zd complete %zd", join_steps[i], s, c);
+		if (i > 0)
+			ck_assert(s > note_find(&p, "step_complete", join_steps[i - 1]));
+	}
+	k = note_find(&p, "inputs_resolved", "compute-customer-totals");
+	ck_assert_int_ge(k, 0);
+	ck_assert(mp_str_eq(mp_get(mp_get(p.notes[k].params, "data"), "key"), "df_extract_orders"));
+	ck_assert_int_ge(note_find(&p, "rows_read", "extract-orders"), 0);
+	ck_assert_int_ge(note_find(&p, "step_duration_ms", "write-customer-totals"), 0);
+	ck_assert_int_ge(note_find(&p, "artifact_created", "write-customer-totals"), 0);
+	ck_assert(buf_contains(&p.all, "unknown/unsupported key 'api_token' ignored"));
+	ck_assert(buf_contains(&p.all, "read 10 rows, 4 columns from data/orders.csv"));
+
+	/* replay re-sends the journal */
+	{
+		size_t before = p.nnotes;
+		msgpack_packer pk;
+		struct buf b;
+		req_begin(&p, &b, &pk, "replay");
+		msgpack_pack_map(&pk, 1);
+		mp_pack_kint(&pk, "since", (int64_t)before - 3);
+		req_call(&p, &b, &resp);
+		ck_assert_uint_eq(p.nnotes, before + 3);
+		ck_assert_int_eq(mp_get(resp.result, "last_seq")->via.u64, before);
+		ck_assert_int_eq(memcmp(p.notes[before].raw, p.notes[before - 3].raw, p.notes[before].rawlen), 0);
+		rpc_msg_free(&resp);
+	}
+	call_simple(&p, "no_such_method", NULL, NULL, &resp);
+	ck_assert(mp_str_eq(mp_get(resp.error, "code"), "invalid_request"));
+	rpc_msg_free(&resp);
+	call_simple(&p, "ping", NULL, NULL, &resp);
+	ck_assert_ptr_null(resp.error);
+	rpc_msg_free(&resp);
+
+	/* cleaned_config.json holds the substituted cfg, secret masked */
+	{
+		msgpack_packer pk;
+		struct buf b;
+		req_begin(&p, &b, &pk, "read");
+		msgpack_pack_map(&pk, 3);
+		mp_pack_kstr(&pk, "path", "artifacts/extract-orders/cleaned_config.json");
+		mp_pack_kint(&pk, "offset", 0);
+		mp_pack_kint(&pk, "length", 65536);
+		req_call(&p, &b, &resp);
+		o = mp_get(resp.result, "data");
+		ck_assert_ptr_nonnull(o);
+		ck_assert(memmem(o->via.bin.ptr, o->via.bin.size, "\"pw=***\"", 8) != NULL);
+		ck_assert(memmem(o->via.bin.ptr, o->via.bin.size, "component", 9) == NULL);
+		rpc_msg_free(&resp);
+	}
+	ck_assert_msg(!buf_contains(&p.all, CANARY), "the secret reached the worker's stdout");
+	peer_finish(&p);
+	rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_failures)
+{
+	struct peer p;
+	struct rpc_msg resp;
+	struct step_result r;
+	char dir[64];
+	ssize_t k;
+
+	find_paths();
+	join_context(dir);
+	write_file(dir, "cfg/compute-customer-totals.json",
+	    "{\"component\":\"duckdb.processor\",\"query\":\"SELEC * FROM \\\"${DB_PASSWORD}\\\"\"}\n");
+	write_file(dir, "cfg/extract-customers.json", "{\"path\":\"${NOT_SET_ANYWHERE}/customers.csv\"}\n");
+	peer_start(&p, NULL);
+	prepare_dir(&p, dir, CANARY, &resp);
+	ck_assert_ptr_null(resp.error);
+	rpc_msg_free(&resp);
+	exec_step(&p, "extract-customers", &r);
+	ck_assert_int_eq(r.state, STEP_FAILED);
+	ck_assert_str_eq(r.error, "cfg/extract-customers.json: ${NOT_SET_ANYWHERE} is not set");
+	step_result_free(&r);
+	exec_step(&p, "extract-orders", &r);
+	ck_assert_int_eq(r.state, STEP_SUCCEEDED);
+	step_result_free(&r);
+	/* an input whose step failed */
+	exec_step(&p, "compute-customer-totals", &r);
+	ck_assert_int_eq(r.state, STEP_FAILED);
+	ck_assert_msg(strstr(r.error, "df_extract_customers") != NULL, "%s", r.error);
+	step_result_free(&r);
+	k = note_find(&p, "step_failed", "compute-customer-totals");
+	ck_assert_int_ge(k, 0);
+	call_simple(&p, "exec_step", "step_id", "ghost", &resp);
+	ck_assert(mp_str_eq(mp_get(resp.error, "code"), "not_found"));
+	rpc_msg_free(&resp);
+	{
+		msgpack_packer pk;
+		struct buf b;
+		req_begin(&p, &b, &pk, "finish");
+		msgpack_pack_map(&pk, 1);
+		mp_pack_key(&pk, "failed");
+		msgpack_pack_true(&pk);
+		req_call(&p, &b, &resp);
+		ck_assert_ptr_null(resp.error);
+		rpc_msg_free(&resp);
+	}
+	ck_assert(note_is(&p.notes[p.nnotes - 1], "run_failed", NULL));
+	ck_assert(!buf_contains(&p.all, CANARY));
+	peer_finish(&p);
+	rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_bad_sql_masked)
+{
+	struct peer p;
+	struct rpc_msg resp;
+	struct step_result r;
+	char dir[64];
+
+	find_paths();
+	join_context(dir);
+	write_file(dir, "cfg/compute-customer-totals.json",
+	    "{\"component\":\"duckdb.processor\",\"query\":\"SELECT * FROM \\\"${DB_PASSWORD}\\\"\"}\n");
+	peer_start(&p, NULL);
+	prepare_dir(&p, dir, CANARY, &resp);
+	rpc_msg_free(&resp);
+	exec_step(&p, "extract-customers", &r);
+	step_result_free(&r);
+	exec_step(&p, "extract-orders", &r);
+	step_result_free(&r);
+	exec_step(&p, "compute-customer-totals", &r);
+	ck_assert_int_eq(r.state, STEP_FAILED);
+	ck_assert_str_eq(r.error, "query: no such table: ***");
+	ck_assert_str_eq(r.error_type, "SQLError");
+	step_result_free(&r);
+	ck_assert(!buf_contains(&p.all, CANARY));
+	peer_finish(&p);
+	rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_invalid_manifest)
+{
+	struct peer p;
+	struct rpc_msg resp;
+	char dir[64];
+
+	find_paths();
+	join_context(dir);
+	write_file(dir, "manifest.yaml", "steps:\n- id: a\n  driver: no.such_driver\n  cfg_path: cfg/a.json\n");
+	peer_start(&p, NULL);
+	prepare_dir(&p, dir, NULL, &resp);
+	ck_assert_ptr_nonnull(resp.error);
+	ck_assert(mp_str_eq(mp_get(resp.error, "code"), "invalid_manifest"));
+	ck_assert(mp_str_eq(mp_get(resp.error, "message"), "manifest.yaml:3: step 'a': unknown driver 'no.such_driver'"));
+	rpc_msg_free(&resp);
+	write_file(dir, "manifest.yaml", "steps:\n- id: a\n  driver: osiris.noop\n  cfg_path: cfg/missing.json\n");
+	prepare_dir(&p, dir, NULL, &resp);
+	ck_assert(mp_str_eq(mp_get(resp.error, "code"), "invalid_manifest"));
+	rpc_msg_free(&resp);
+	ck_assert_uint_eq(p.nnotes, 0);
+	peer_finish(&p);
+	rmtree(dir);
+}
+END_TEST
+
+/* A long step stops on a `cancel` request (read while the step runs) or
+ * on SIGTERM. */
+START_TEST(test_cancel)
+{
+	struct peer p;
+	struct rpc_msg resp;
+	char dir[64], err[256];
+	int how;
+
+	find_paths();
+	strcpy(dir, "/tmp/check_worker_ctx.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	write_file(dir, "manifest.yaml", "steps:\n- id: slow\n  driver: osiris.noop\n  cfg_path: cfg/slow.json\n");
+	write_file(dir, "cfg/slow.json", "{\"sleep_ms\":20000}\n");
+	for (how = 0; how < 2; how++) {
+		struct step_result r;
+		msgpack_packer pk;
+		struct buf b;
+		int64_t t0;
+
+		peer_start(&p, NULL);
+		prepare_dir(&p, dir, NULL, &resp);
+		ck_assert_ptr_null(resp.error);
+		rpc_msg_free(&resp);
+		t0 = time_mono_us();
+		req_begin(&p, &b, &pk, "exec_step");
+		msgpack_pack_map(&pk, 1);
+		mp_pack_kstr(&pk, "step_id", "slow");
+		peer_send(&p, &b);
+		buf_free(&b);
+		usleep(200000);
+		if (how == 0) {
+			req_begin(&p, &b, &pk, "cancel");
+			msgpack_pack_map(&pk, 0);
+			peer_send(&p, &b);
+			buf_free(&b);
+			/* the cancel answer comes first, then the step's */
+			do {
+				ck_assert_int_eq(peer_next(&p, &resp, 5000), 0);
+				if (resp.type != RPC_RESPONSE)
+					rpc_msg_free(&resp);
+			} while (resp.type != RPC_RESPONSE);
+			ck_assert_uint_eq(resp.msgid, p.msgid);
+			rpc_msg_free(&resp);
+		} else {
+			kill(p.pid, SIGTERM);
+		}
+		do {
+			ck_assert_int_eq(peer_next(&p, &resp, 5000), 0);
+			if (resp.type != RPC_RESPONSE)
+				rpc_msg_free(&resp);
+		} while (resp.type != RPC_RESPONSE);
+		ck_assert_int_eq(step_result_decode(resp.result, &r, err, sizeof(err)), 0);
+		ck_assert_int_eq(r.state, STEP_CANCELLED);
+		ck_assert_int_lt(time_mono_us() - t0, 3000000);
+		step_result_free(&r);
+		rpc_msg_free(&resp);
+		ck_assert_int_ge(note_find(&p, "step_failed", "slow"), 0);
+		peer_finish(&p);
+	}
+	rmtree(dir);
+}
+END_TEST
+
+static Suite *
+worker_suite(void)
+{
+	Suite *s = suite_create("worker");
+	TCase *tc = tcase_create("protocol");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_join_end_to_end);
+	tcase_add_test(tc, test_failures);
+	tcase_add_test(tc, test_bad_sql_masked);
+	tcase_add_test(tc, test_invalid_manifest);
+	tcase_add_test(tc, test_cancel);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(worker_suite());
+	int failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,225 @@
+/*
+ * artifact.c: what a run produced. After each step the workspace is
+ * rescanned and every new or changed file is announced (artifact_created)
+ * and attributed to the step; `finish` lists every file new or changed
+ * since prepare with its sha256; `read` serves those files in chunks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+static void
+artifact_attr_set(struct worker *w, const char *path, const char *step_id)
+{
+	size_t i;
+
+	for (i = 0; i < w->attr.n; i++) {
+		if (strcmp(w->attr.v[i].key, path) == 0) {
+			free(w->attr.v[i].value);
+			w->attr.v[i].value = xstrdup(step_id);
+			return;
+		}
+	}
+	kvlist_add(&w->attr, path, step_id);
+}
+
+void
+artifact_scan_step(struct worker *w, const char *step_id)
+{
+	struct snap now;
+	size_t i;
+
+	memset(&now, 0, sizeof(now));
+	if (snap_take(w->ws, &now) < 0) {
+		emit_logf(w, LOG_LVL_WARN, step_id, "workspace scan failed: %s", strerror(errno));
+		snap_free(&now);
+		return;
+	}
+	for (i = 0; i < now.n; i++) {
+		const struct snap_ent *e = &now.e[i];
+		if (!snap_changed(&w->cur, e))
+			continue;
+		artifact_attr_set(w, e->path, step_id);
+		struct evf f[] = {EVS("path", e->path), EVI("size", e->size),
+		    EVS("artifact_type", strncmp(e->path, "artifacts/", 10) == 0 ? "step_artifact" : "file")};
+		emit_event(w, "artifact_created", step_id, f, sizeof(f) / sizeof(f[0]));
+	}
+	snap_free(&w->cur);
+	w->cur = now;
+}
+
+static int
+artifact_sha256(const char *full, char out[65])
+{
+	struct sha256_ctx *c;
+	char buf[65536];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -1;
+	c = sha256_begin();
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			sha256_end(c, out);
+			close(fd);
+			return -1;
+		}
+		sha256_update(c, buf, (size_t)n);
+	}
+	sha256_end(c, out);
+	close(fd);
+	return 0;
+}
+
+/* Is `path` a file the run produced (new or changed since prepare)? */
+static int
+artifact_is_listed(struct worker *w, const char *path)
+{
+	const struct snap_ent *e = snap_find(&w->cur, path);
+
+	return e != NULL && snap_changed(&w->base, e);
+}
+
+static void
+artifact_pack_list(struct worker *w, msgpack_packer *pk)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < w->cur.n; i++)
+		n += snap_changed(&w->base, &w->cur.e[i]);
+	msgpack_pack_map(pk, 1);
+	mp_pack_key(pk, "artifacts");
+	msgpack_pack_array(pk, (uint32_t)n);
+	for (i = 0; i < w->cur.n; i++) {
+		const struct snap_ent *e = &w->cur.e[i];
+		struct artifact_info a;
+		char *full;
+
+		if (!snap_changed(&w->base, e))
+			continue;
+		memset(&a, 0, sizeof(a));
+		a.path = emit_mask(w, e->path);
+		a.step_id = (char *)(uintptr_t)kvlist_get(&w->attr, e->path);
+		a.size = e->size;
+		xasprintf(&full, "%s/%s", w->ws, e->path);
+		if (artifact_sha256(full, a.sha256) < 0)
+			log_warn("sha256 %s", log_esc(a.path, 200));
+		free(full);
+		artifact_info_pack(pk, &a);
+		free(a.path);
+	}
+}
+
+void
+artifact_finish_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+{
+	msgpack_packer pk;
+	struct buf b;
+	size_t i, done = 0, failed = 0;
+	int run_failed = 0;
+
+	if (!w->prepared) {
+		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, "not prepared");
+		return;
+	}
+	if (mp_get_bool(params, "failed", &run_failed) < 0) {
+		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, "key 'failed' must be a boolean");
+		return;
+	}
+	for (i = 0; i < w->m.nsteps; i++) {
+		done += w->state[i] == STEP_SUCCEEDED;
+		failed += w->state[i] == STEP_FAILED || w->state[i] == STEP_CANCELLED;
+	}
+	if (!w->finished) {
+		struct evf f[] = {EVS("pipeline_id", w->m.pipeline_id), EVI("steps_total", w->m.nsteps),
+		    EVI("steps_completed", done), EVI("steps_failed", failed)};
+		w->finished = 1;
+		run_failed = run_failed || failed > 0;
+		emit_event(w, run_failed ? "run_failed" : "run_complete", NULL, f, sizeof(f) / sizeof(f[0]));
+	}
+	if (snap_take(w->ws, &w->cur) < 0)
+		log_warn("workspace scan");
+	rpc_reply_begin(&b, &pk, msgid);
+	artifact_pack_list(w, &pk);
+	rpc_reply_end(w, &b);
+}
+
+static int
+artifact_read_params(struct worker *w, uint32_t msgid, const msgpack_object *params, char **path, int64_t *off,
+    int64_t *len)
+{
+	*off = 0;
+	*len = 1048576;
+	if (mp_get_str(params, "path", path) != 0 || mp_get_int(params, "offset", off) < 0 ||
+	    mp_get_int(params, "length", len) < 0) {
+		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, "read needs path:str, offset:int, length:int");
+		return -1;
+	}
+	if (*off < 0 || *len < 0 || *len > WORKER_READ_MAX) {
+		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, "offset must be >= 0 and length in 0..4194304");
+		return -1;
+	}
+	if (!path_is_safe(*path) || !artifact_is_listed(w, *path)) {
+		rpc_reply_error(w, msgid, ERR_NOT_FOUND, "no such artifact");
+		return -1;
+	}
+	return 0;
+}
+
+void
+artifact_read_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+{
+	char *path = NULL, *full, *data;
+	int64_t off, len, size;
+	msgpack_packer pk;
+	ssize_t n;
+	struct buf b;
+	int fd;
+
+	if (!w->prepared) {
+		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, "not prepared");
+		return;
+	}
+	if (artifact_read_params(w, msgid, params, &path, &off, &len) < 0) {
+		free(path);
+		return;
+	}
+	xasprintf(&full, "%s/%s", w->ws, path);
+	free(path);
+	fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(full);
+	if (fd < 0) {
+		rpc_reply_error(w, msgid, ERR_NOT_FOUND, "no such artifact");
+		return;
+	}
+	size = lseek(fd, 0, SEEK_END);
+	data = xmalloc((size_t)len + 1);
+	n = pread(fd, data, (size_t)len, off);
+	close(fd);
+	if (n < 0 || size < 0) {
+		free(data);
+		rpc_reply_error(w, msgid, ERR_INTERNAL, "read failed");
+		return;
+	}
+	rpc_reply_begin(&b, &pk, msgid);
+	msgpack_pack_map(&pk, 3);
+	mp_pack_key(&pk, "data");
+	msgpack_pack_bin(&pk, (size_t)n);
+	msgpack_pack_bin_body(&pk, data, (size_t)n);
+	mp_pack_kint(&pk, "size", size);
+	mp_pack_key(&pk, "eof");
+	if (off + n >= size)
+		msgpack_pack_true(&pk);
+	else
+		msgpack_pack_false(&pk);
+	rpc_reply_end(w, &b);
+	free(data);
+}

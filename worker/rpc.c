@@ -1,0 +1,263 @@
+/*
+ * rpc.c: the worker's msgpack-rpc loop on stdin/stdout. Single-threaded and
+ * blocking: a request is read, handled to the end (streaming notifications
+ * as it goes) and answered. While a step runs, rpc_poll_control() still
+ * answers `cancel` and `ping` so the daemon can stop a long step.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+#define RPC_READ_CHUNK (256 * 1024)
+#define RPC_POLL_EVERY_US 20000
+
+/* Set by SIGTERM (worker.c) or a `cancel` request; drivers see it through
+ * ctx_cancelled(). */
+volatile sig_atomic_t worker_cancel;
+
+void
+rpc_write(struct worker *w, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(w->out_fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			/* the daemon is gone: nobody to report to */
+			log_warn("stdout");
+			prepare_cleanup(w);
+			_exit(1);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+void
+rpc_reply_begin(struct buf *b, msgpack_packer *pk, uint32_t msgid)
+{
+	buf_init(b);
+	rpc_packer_init(pk, b);
+	rpc_pack_result_head(pk, msgid);
+}
+
+void
+rpc_reply_end(struct worker *w, struct buf *b)
+{
+	rpc_write(w, b->data, b->len);
+	buf_free(b);
+}
+
+void
+rpc_reply_error(struct worker *w, uint32_t msgid, enum rpc_err code, const char *msg)
+{
+	char *m = emit_mask(w, msg);
+	msgpack_packer pk;
+	struct buf b;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	rpc_pack_error(&pk, msgid, rpc_err_name(code), m);
+	rpc_write(w, b.data, b.len);
+	buf_free(&b);
+	free(m);
+}
+
+static void
+rpc_reply_empty(struct worker *w, uint32_t msgid)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	rpc_reply_begin(&b, &pk, msgid);
+	msgpack_pack_map(&pk, 0);
+	rpc_reply_end(w, &b);
+}
+
+static int
+rpc_replay_rec_cb(const struct journal_rec *r, void *arg)
+{
+	rpc_write(arg, r->data, r->len);
+	return 0;
+}
+
+static void
+rpc_replay_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+{
+	int64_t since = 0;
+	msgpack_packer pk;
+	struct buf b;
+
+	if (mp_get_int(params, "since", &since) < 0) {
+		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, "key 'since' must be an integer");
+		return;
+	}
+	journal_each(&w->journal, since, rpc_replay_rec_cb, w);
+	rpc_reply_begin(&b, &pk, msgid);
+	msgpack_pack_map(&pk, 2);
+	mp_pack_kint(&pk, "last_seq", w->seq);
+	/* additive: the oldest seq still held; since < first_seq - 1 means a gap */
+	mp_pack_kint(&pk, "first_seq", journal_first_seq(&w->journal));
+	rpc_reply_end(w, &b);
+}
+
+static void
+rpc_cancel_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+{
+	(void)params;
+	worker_cancel = 1;
+	rpc_reply_empty(w, msgid);
+}
+
+static void
+rpc_ping_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+{
+	(void)params;
+	rpc_reply_empty(w, msgid);
+}
+
+static const struct rpc_method {
+	const char *name;
+	void (*fn)(struct worker *, uint32_t, const msgpack_object *);
+} rpc_methods[] = {
+    {"prepare", prepare_handle},
+    {"exec_step", step_handle},
+    {"finish", artifact_finish_handle},
+    {"read", artifact_read_handle},
+    {"replay", rpc_replay_handle},
+    {"cancel", rpc_cancel_handle},
+    {"ping", rpc_ping_handle},
+};
+
+static void
+rpc_dispatch(struct worker *w, const struct rpc_msg *msg)
+{
+	static const msgpack_object empty = {.type = MSGPACK_OBJECT_MAP};
+	const msgpack_object *params = msg->params ? msg->params : &empty;
+	size_t i;
+	char err[160];
+
+	if (msg->type != RPC_REQUEST)
+		return; /* notifications and responses from the daemon carry nothing for us */
+	if (params->type != MSGPACK_OBJECT_MAP) {
+		rpc_reply_error(w, msg->msgid, ERR_INVALID_REQUEST, "params must be a map");
+		return;
+	}
+	for (i = 0; i < sizeof(rpc_methods) / sizeof(rpc_methods[0]); i++) {
+		if (strcmp(rpc_methods[i].name, msg->method) == 0) {
+			rpc_methods[i].fn(w, msg->msgid, params);
+			return;
+		}
+	}
+	snprintf(err, sizeof(err), "unknown method '%s'", log_esc(msg->method, 64));
+	rpc_reply_error(w, msg->msgid, ERR_INVALID_REQUEST, err);
+}
+
+/* Read what is available (blocking when `block`). 0 data, 1 EOF, -1 error. */
+static int
+rpc_fill(struct worker *w, int block)
+{
+	ssize_t n;
+
+	if (!block) {
+		struct pollfd pfd = {.fd = w->in_fd, .events = POLLIN};
+		if (poll(&pfd, 1, 0) <= 0)
+			return 0;
+	}
+	buf_reserve(&w->in, RPC_READ_CHUNK);
+	do {
+		n = read(w->in_fd, w->in.data + w->in.len, RPC_READ_CHUNK);
+	} while (n < 0 && errno == EINTR && block && !worker_cancel);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -1;
+	if (n == 0) {
+		w->in_eof = 1;
+		return 1;
+	}
+	w->in.len += (size_t)n;
+	return 0;
+}
+
+/* One complete message at in[off..): 1 and its length, 0 incomplete, -1 bad. */
+static int
+rpc_next(struct worker *w, size_t off, size_t *msglen)
+{
+	const char *err = NULL;
+	size_t need = 0;
+	enum rpc_scan sc = rpc_scan(w->in.data + off, w->in.len - off, &w->limits, msglen, &need, &err);
+
+	if (sc == RPC_SCAN_ERROR) {
+		log_warnx("protocol violation on stdin: %s", err ? err : "bad message");
+		return -1;
+	}
+	return sc == RPC_SCAN_OK;
+}
+
+int
+rpc_poll_control(struct worker *w)
+{
+	int64_t now = time_mono_us();
+	size_t off, len;
+	struct rpc_msg msg;
+	char err[256];
+
+	if (worker_cancel || w->in_eof || now - w->last_poll_us < RPC_POLL_EVERY_US)
+		return worker_cancel || w->in_eof;
+	w->last_poll_us = now;
+	if (rpc_fill(w, 0) != 0)
+		return 1; /* EOF or error: nobody waits for this step any more */
+	off = w->in_peek;
+	while (off < w->in.len && rpc_next(w, off, &len) == 1) {
+		if (rpc_decode(w->in.data + off, len, &msg, err, sizeof(err)) == 0 && msg.type == RPC_REQUEST &&
+		    (strcmp(msg.method, "cancel") == 0 || strcmp(msg.method, "ping") == 0)) {
+			rpc_dispatch(w, &msg);
+			rpc_msg_free(&msg);
+			memmove(w->in.data + off, w->in.data + off + len, w->in.len - off - len);
+			w->in.len -= len;
+			continue;
+		}
+		if (msg.raw != NULL)
+			rpc_msg_free(&msg);
+		off += len;
+	}
+	w->in_peek = off;
+	return worker_cancel;
+}
+
+int
+rpc_serve(struct worker *w)
+{
+	struct rpc_msg msg;
+	size_t len;
+	char err[256];
+	int rc;
+
+	for (;;) {
+		while ((rc = rpc_next(w, 0, &len)) == 1) {
+			if (rpc_decode(w->in.data, len, &msg, err, sizeof(err)) < 0) {
+				log_warnx("protocol violation on stdin: %s", err);
+				return -1;
+			}
+			w->in_peek = len;
+			rpc_dispatch(w, &msg);
+			rpc_msg_free(&msg);
+			buf_consume(&w->in, len);
+			w->in_peek = 0;
+		}
+		if (rc < 0)
+			return -1;
+		if (w->in_eof)
+			return 0;
+		if (rpc_fill(w, 1) < 0) {
+			log_warn("stdin");
+			return -1;
+		}
+	}
+}

@@ -1,0 +1,354 @@
+/*
+ * step.c: `exec_step`. Resolves the step's inputs from tables kept in
+ * memory, loads and substitutes its cfg, writes the masked
+ * artifacts/<step>/cleaned_config.json, runs the driver, reports artifacts,
+ * metrics and the outcome, and frees tables no remaining step needs.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker.h"
+
+struct step_run {
+	struct worker *w;
+	size_t idx;
+	const struct manifest_step *s;
+	const struct driver_ops *ops;
+	char *cfg_name; /* workspace-relative cfg path, prefixes cfg errors */
+	json_t *cfg;
+	struct table **in;
+	char **in_names;
+	size_t nin;
+	int64_t rows_in;
+	struct driver_ctx ctx;
+	struct table *out;
+};
+
+/* Keys whose values never reach cleaned_config.json (Osiris' list). */
+static const char *const step_secret_keys[] = {"password", "passwd", "pwd", "token", "secret", "secret_key",
+    "service_key", "service_role_key", "api_key", "access_token", "refresh_token", "auth_token", "bearer_token",
+    "client_secret", "client_key", "key", "dsn", "connection_string", "anon_key", NULL};
+
+/* df_<id>; ids that sanitize alike get _<sha256(id)[:8]> like Osiris. */
+static char *
+step_input_key(const struct manifest *m, const struct manifest_step *s, size_t j)
+{
+	char *name = step_input_name(s->needs[j]), *other, *out, hex[65];
+	size_t k;
+	int clash = 0;
+
+	(void)m;
+	for (k = 0; k < s->nneeds && !clash; k++) {
+		if (k == j)
+			continue;
+		other = step_input_name(s->needs[k]);
+		clash = strcmp(other, name) == 0;
+		free(other);
+	}
+	if (!clash)
+		return name;
+	sha256_hex(s->needs[j], strlen(s->needs[j]), hex);
+	xasprintf(&out, "%s_%.8s", name, hex);
+	free(name);
+	return out;
+}
+
+static int
+step_inputs(struct step_run *r)
+{
+	struct worker *w = r->w;
+	size_t j;
+
+	r->in = xcalloc(r->s->nneeds + 1, sizeof(*r->in));
+	r->in_names = xcalloc(r->s->nneeds + 1, sizeof(*r->in_names));
+	for (j = 0; j < r->s->nneeds; j++) {
+		size_t k = r->s->need_idx[j];
+		char *key = step_input_key(&w->m, r->s, j);
+		if (w->state[k] != STEP_SUCCEEDED) {
+			ctx_fail(&r->ctx, "ValueError", "input %s: step '%s' has not succeeded", key, r->s->needs[j]);
+			free(key);
+			return -1;
+		}
+		if (w->outputs[k] == NULL) {
+			free(key); /* upstream produced no table (a writer): no input */
+			continue;
+		}
+		struct evf f[] = {EVS("from_step", r->s->needs[j]), EVS("key", key),
+		    EVI("rows", w->outputs[k]->nrows), EVB("from_memory", 1)};
+		emit_event(w, "inputs_resolved", r->s->id, f, sizeof(f) / sizeof(f[0]));
+		r->rows_in += (int64_t)w->outputs[k]->nrows;
+		r->in[r->nin] = w->outputs[k];
+		r->in_names[r->nin++] = key;
+	}
+	return 0;
+}
+
+static int
+step_secret_key(const char *key)
+{
+	size_t i;
+
+	for (i = 0; step_secret_keys[i] != NULL; i++)
+		if (strcasecmp(step_secret_keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+static void
+step_mask_json(struct worker *w, json_t *v, unsigned depth)
+{
+	const char *key;
+	json_t *child;
+	size_t i;
+
+	if (depth > 64)
+		return;
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, child)
+		{
+			if (json_is_string(child) && step_secret_key(key)) {
+				json_string_set(child, "***");
+			} else if (json_is_string(child)) {
+				char *m = emit_mask(w, json_string_value(child));
+				json_string_set(child, m);
+				free(m);
+			} else {
+				step_mask_json(w, child, depth + 1);
+			}
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, child)
+		{
+			if (json_is_string(child)) {
+				char *m = emit_mask(w, json_string_value(child));
+				json_string_set(child, m);
+				free(m);
+			} else {
+				step_mask_json(w, child, depth + 1);
+			}
+		}
+	}
+}
+
+/* artifacts/<step>/cleaned_config.json: the cfg the driver saw, minus the
+ * metadata keys, with secret values masked. */
+static void
+step_cleaned_config(struct step_run *r)
+{
+	json_t *c = json_deep_copy(r->cfg);
+	char *dir = step_input_name(r->s->id), *rel, *full;
+	const char *id = path_is_safe(r->s->id) && strchr(r->s->id, '/') == NULL ? r->s->id : dir + 3;
+	FILE *f;
+
+	json_object_del(c, "component");
+	json_object_del(c, "connection");
+	step_mask_json(r->w, c, 0);
+	xasprintf(&rel, "artifacts/%s/cleaned_config.json", id);
+	xasprintf(&full, "%s/%s", r->w->ws, rel);
+	if (mkdir_parents(full) < 0 || (f = fopen(full, "w")) == NULL) {
+		emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: %s", rel, strerror(errno));
+	} else {
+		json_dumpf(c, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', f);
+		if (fclose(f) != 0)
+			emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: %s", rel, strerror(errno));
+	}
+	json_decref(c);
+	free(dir);
+	free(rel);
+	free(full);
+}
+
+static int
+step_cfg(struct step_run *r)
+{
+	struct worker *w = r->w;
+	json_error_t je;
+	struct buf text;
+	const char *key;
+	json_t *v;
+	char *full, err[1024];
+
+	xasprintf(&r->cfg_name, "%s%s", w->mdir, r->s->cfg_path);
+	xasprintf(&full, "%s/%s", w->ws, r->cfg_name);
+	buf_init(&text);
+	if (file_read_all(full, WORKER_CFG_MAX, &text) < 0) {
+		free(full);
+		buf_free(&text);
+		return ctx_fail(&r->ctx, "ConfigError", "%s: %s", r->cfg_name, strerror(errno));
+	}
+	free(full);
+	r->cfg = json_loadb((const char *)text.data, text.len, 0, &je);
+	buf_free(&text);
+	if (r->cfg == NULL || !json_is_object(r->cfg))
+		return ctx_fail(&r->ctx, "ConfigError", "%s:%d: %s", r->cfg_name, je.line,
+		    r->cfg ? "must be a JSON object" : log_esc(je.text, 160));
+	if (subst_cfg(r->cfg, &w->env, &w->secrets, r->cfg_name, err, sizeof(err)) < 0)
+		return ctx_fail(&r->ctx, "ConfigError", "%s", err);
+	json_object_foreach(r->cfg, key, v)
+	{
+		if (!driver_key_known(r->ops, key))
+			emit_logf(w, LOG_LVL_WARN, r->s->id, "%s: unknown/unsupported key '%s' ignored", r->cfg_name, key);
+	}
+	step_cleaned_config(r);
+	return 0;
+}
+
+static int
+step_driver(struct step_run *r)
+{
+	if (worker_cancel)
+		return ctx_fail(&r->ctx, "Cancelled", "cancelled");
+	if (r->ops->run(&r->ctx, r->cfg, r->in, (const char **)r->in_names, r->nin, &r->out) < 0) {
+		table_free(r->out);
+		r->out = NULL;
+		if (r->ctx.error[0] == '\0')
+			ctx_fail(&r->ctx, "DriverError", "driver %s failed", r->ops->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Tables whose consumers have all run are freed now, not at the end. */
+static void
+step_free_unneeded(struct worker *w)
+{
+	size_t i, k, j;
+
+	for (i = 0; i < w->m.nsteps; i++) {
+		int needed = 0;
+		if (w->outputs[i] == NULL)
+			continue;
+		for (k = 0; k < w->m.nsteps && !needed; k++) {
+			if (w->state[k] != STEP_PENDING)
+				continue;
+			for (j = 0; j < w->m.steps[k].nneeds; j++)
+				if (w->m.steps[k].need_idx[j] == i)
+					needed = 1;
+		}
+		if (!needed) {
+			table_free(w->outputs[i]);
+			w->outputs[i] = NULL;
+		}
+	}
+}
+
+static void
+step_report(struct step_run *r, struct step_result *res)
+{
+	struct worker *w = r->w;
+	const char *sid = r->s->id;
+
+	artifact_scan_step(w, sid);
+	if (r->ctx.rows_read >= 0)
+		emit_metric(w, "rows_read", sid, (double)r->ctx.rows_read);
+	if (r->ctx.rows_written >= 0)
+		emit_metric(w, "rows_written", sid, (double)r->ctx.rows_written);
+	emit_metric(w, "step_duration_ms", sid, (double)res->duration_ms);
+	if (res->state == STEP_SUCCEEDED) {
+		struct evf f[] = {EVS("driver", r->s->driver), EVI("rows_in", res->rows_in),
+		    EVI("rows_out", res->rows_out), EVI("duration_ms", res->duration_ms)};
+		emit_event(w, "step_complete", sid, f, sizeof(f) / sizeof(f[0]));
+	} else {
+		struct evf f[] = {EVS("driver", r->s->driver), EVS("error", res->error),
+		    EVS("error_type", res->error_type), EVI("duration_ms", res->duration_ms)};
+		emit_event(w, "step_failed", sid, f, sizeof(f) / sizeof(f[0]));
+	}
+}
+
+static void
+step_run_free(struct step_run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nin; i++)
+		free(r->in_names[i]);
+	free(r->in_names);
+	free(r->in);
+	json_decref(r->cfg);
+	free(r->cfg_name);
+}
+
+static void
+step_execute(struct worker *w, size_t idx, struct step_result *res)
+{
+	struct step_run r;
+	int64_t t0 = time_mono_us();
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.w = w;
+	r.idx = idx;
+	r.s = &w->m.steps[idx];
+	r.ops = driver_find(r.s->driver);
+	wctx_init(w, &r.ctx, r.s->id);
+	w->state[idx] = STEP_RUNNING;
+	{
+		struct evf f[] = {EVS("driver", r.s->driver)};
+		emit_event(w, "step_start", r.s->id, f, 1);
+	}
+	rc = step_inputs(&r);
+	if (rc == 0)
+		rc = step_cfg(&r);
+	if (rc == 0)
+		rc = step_driver(&r);
+	if (r.ctx.rows_read < 0 && r.nin > 0)
+		r.ctx.rows_read = r.rows_in;
+	if (r.ctx.rows_written < 0 && r.out != NULL)
+		r.ctx.rows_written = (int64_t)r.out->nrows;
+	memset(res, 0, sizeof(*res));
+	res->duration_ms = (time_mono_us() - t0) / 1000;
+	res->rows_in = r.ctx.rows_read > 0 ? r.ctx.rows_read : 0;
+	res->rows_out = r.ctx.rows_written > 0 ? r.ctx.rows_written : 0;
+	if (rc == 0) {
+		res->state = STEP_SUCCEEDED;
+	} else {
+		int cancelled = worker_cancel || strcmp(r.ctx.error_type, "Cancelled") == 0;
+		res->state = cancelled ? STEP_CANCELLED : STEP_FAILED;
+		res->error = emit_mask(w, r.ctx.error);
+		res->error_type = xstrdup(cancelled ? "Cancelled" : r.ctx.error_type);
+	}
+	w->state[idx] = res->state;
+	w->outputs[idx] = r.out;
+	step_report(&r, res);
+	step_run_free(&r);
+	step_free_unneeded(w);
+}
+
+void
+step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+{
+	struct step_result res;
+	msgpack_packer pk;
+	struct buf b;
+	char *id = NULL, err[256];
+	size_t i;
+
+	if (!w->prepared || w->finished) {
+		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, w->finished ? "run already finished" : "not prepared");
+		return;
+	}
+	if (mp_get_str(params, "step_id", &id) != 0) {
+		free(id);
+		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, "missing or non-string key 'step_id'");
+		return;
+	}
+	for (i = 0; i < w->m.nsteps; i++)
+		if (strcmp(w->m.steps[i].id, id) == 0)
+			break;
+	if (i == w->m.nsteps || w->state[i] != STEP_PENDING) {
+		snprintf(err, sizeof(err), i == w->m.nsteps ? "unknown step '%s'" : "step '%s' already executed",
+		    log_esc(id, 64));
+		rpc_reply_error(w, msgid, i == w->m.nsteps ? ERR_NOT_FOUND : ERR_INVALID_REQUEST, err);
+		free(id);
+		return;
+	}
+	free(id);
+	step_execute(w, i, &res);
+	rpc_reply_begin(&b, &pk, msgid);
+	step_result_pack(&pk, &res);
+	rpc_reply_end(w, &b);
+	step_result_free(&res);
+}

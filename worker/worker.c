@@ -1,0 +1,153 @@
+/*
+ * worker.c: osiris-worker's main. Parses the few flags, installs the signal
+ * handlers (SIGTERM cancels the step in progress), announces `ready` and
+ * serves msgpack-rpc on stdin/stdout until EOF, then removes its workspace.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+static void
+worker_signal_cancel_cb(int sig)
+{
+	(void)sig;
+	worker_cancel = 1;
+}
+
+static __dead void
+worker_usage(FILE *f, int code)
+{
+	fprintf(f, "usage: osiris-worker [--workdir DIR] [-v] | --version | --help\n"
+		   "Executes one Osiris run for osirisd: msgpack-rpc on stdin/stdout (see PROTOCOL.md).\n"
+		   "  --workdir DIR  create the private workspace under DIR (default $TMPDIR or /tmp)\n"
+		   "  -v             debug diagnostics on stderr\n"
+		   "Environment: OSIRIS_MAX_CONTEXT (bytes, default 67108864) caps a message/bundle.\n");
+	exit(code);
+}
+
+static void
+worker_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_signal_cancel_cb;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+static size_t
+worker_max_context(void)
+{
+	const char *s = getenv("OSIRIS_MAX_CONTEXT");
+	char *end;
+	unsigned long long v;
+
+	if (s == NULL || *s == '\0')
+		return 64u * 1024 * 1024;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v == 0 || v > (1ULL << 40))
+		fatalx("OSIRIS_MAX_CONTEXT: bad value '%s'", log_esc(s, 32));
+	return (size_t)v;
+}
+
+static void
+worker_ready(struct worker *w)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	rpc_pack_notify_head(&pk, "ready");
+	msgpack_pack_map(&pk, 3);
+	mp_pack_kstr(&pk, "version", OSIRIS_VERSION);
+	mp_pack_kint(&pk, "pid", (int64_t)getpid());
+	mp_pack_kint(&pk, "protocol", PROTO_VERSION);
+	rpc_write(w, b.data, b.len);
+	buf_free(&b);
+}
+
+static void
+worker_init(struct worker *w, const char *workdir)
+{
+	const char *tmp = getenv("TMPDIR");
+	struct stat sb;
+
+	memset(w, 0, sizeof(*w));
+	w->in_fd = STDIN_FILENO;
+	w->out_fd = STDOUT_FILENO;
+	buf_init(&w->in);
+	w->max_context = worker_max_context();
+	rpc_limits_default(&w->limits, w->max_context);
+	if (workdir == NULL)
+		workdir = (tmp != NULL && *tmp != '\0') ? tmp : "/tmp";
+	if (stat(workdir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		fatalx("workdir %s: not a directory", workdir);
+	w->workdir = xstrdup(workdir);
+	w->mask = mask_new();
+	journal_init(&w->journal);
+}
+
+static void
+worker_shutdown(struct worker *w)
+{
+	prepare_cleanup(w);
+	journal_free(&w->journal);
+	mask_free(w->mask);
+	buf_free(&w->in);
+	free(w->workdir);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"workdir", required_argument, NULL, 'w'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *workdir = NULL;
+	enum log_level level = LOG_LVL_INFO;
+	struct worker w;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "w:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w':
+			workdir = optarg;
+			break;
+		case 'v':
+			level = LOG_LVL_DEBUG;
+			break;
+		case 'V':
+			printf("osiris-worker %s (protocol %d)\n", OSIRIS_VERSION, PROTO_VERSION);
+			return 0;
+		case 'h':
+			worker_usage(stdout, 0);
+		default:
+			worker_usage(stderr, 2);
+		}
+	}
+	if (optind != argc)
+		worker_usage(stderr, 2);
+	log_init("osiris-worker", level);
+	worker_signals();
+	worker_init(&w, workdir);
+	worker_ready(&w);
+	rc = rpc_serve(&w);
+	worker_shutdown(&w);
+	return rc < 0 ? 1 : 0;
+}

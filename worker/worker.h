@@ -1,0 +1,142 @@
+/*
+ * worker.h: osiris-worker, the step executor. One process runs one run:
+ * prepare (unpack the context into a private workspace), exec_step per
+ * step with tables kept in memory between steps, finish (artifact list),
+ * speaking msgpack-rpc on stdin/stdout (proto/PROTOCOL.md §4).
+ */
+#ifndef OSIRIS_WORKER_H
+#define OSIRIS_WORKER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "../common/common.h"
+#include "../drivers/drivers.h"
+#include "../proto/proto.h"
+
+#define WORKER_JOURNAL_RECORDS 65536
+#define WORKER_JOURNAL_BYTES (16u * 1024 * 1024)
+#define WORKER_READ_MAX 4194304
+#define WORKER_CFG_MAX (16u * 1024 * 1024)
+
+/* snapshot.c: what the workspace holds, to find new and changed files. */
+struct snap_ent {
+	char *path; /* relative to the workspace */
+	int64_t size;
+	int64_t mtime_ns;
+	uint64_t ino;
+};
+struct snap {
+	struct snap_ent *e; /* sorted by path */
+	size_t n;
+};
+int snap_take(const char *root, struct snap *s);
+void snap_free(struct snap *s);
+const struct snap_ent *snap_find(const struct snap *s, const char *path);
+/* Is e (from a later snapshot) new or changed relative to `before`? */
+int snap_changed(const struct snap *before, const struct snap_ent *e);
+
+/* journal.c: bounded ring of the records sent, for replay. */
+struct journal_rec {
+	int64_t seq;
+	uint8_t *data;
+	size_t len;
+};
+struct journal {
+	struct journal_rec *r; /* ring of WORKER_JOURNAL_RECORDS */
+	size_t head, n;	       /* oldest at head */
+	size_t bytes;
+};
+void journal_init(struct journal *j);
+void journal_free(struct journal *j);
+void journal_add(struct journal *j, int64_t seq, const void *data, size_t len);
+int64_t journal_first_seq(const struct journal *j); /* 0 when empty */
+/* Call fn for each record with seq > since, oldest first. */
+int journal_each(const struct journal *j, int64_t since, int (*fn)(const struct journal_rec *, void *), void *arg);
+
+/* The one worker. */
+struct worker {
+	int in_fd, out_fd;
+	struct buf in;
+	size_t in_peek; /* bytes at the front of `in` already looked at during a step */
+	int in_eof;
+	struct rpc_limits limits;
+	size_t max_context;
+	char *workdir; /* parent of the workspace */
+
+	/* the run, once prepared */
+	int prepared;
+	int finished;
+	char *run_id;
+	char *ws;	/* the workspace (absolute) */
+	char *mdir;	/* manifest's directory inside the workspace ("" or "sub/") */
+	struct manifest m;
+	struct kvlist env, secrets;
+	struct mask *mask;
+	struct table **outputs; /* per step index */
+	enum step_state *state; /* per step index */
+	struct snap base, cur;
+	struct kvlist attr; /* path -> step id that last created/changed it */
+
+	int64_t seq;
+	struct journal journal;
+	int64_t last_poll_us;
+};
+
+extern volatile sig_atomic_t worker_cancel; /* SIGTERM or a `cancel` request */
+
+/* emit.c: notifications (event/metric/log), masked, journaled, written now. */
+enum evf_type { EVF_STR, EVF_INT, EVF_DBL, EVF_BOOL };
+struct evf {
+	const char *k;
+	enum evf_type t;
+	const char *s;
+	int64_t i;
+	double d;
+};
+#define EVS(k, v) {(k), EVF_STR, (v), 0, 0}
+#define EVI(k, v) {(k), EVF_INT, NULL, (int64_t)(v), 0}
+#define EVD(k, v) {(k), EVF_DBL, NULL, 0, (v)}
+#define EVB(k, v) {(k), EVF_BOOL, NULL, (v) ? 1 : 0, 0}
+void emit_event(struct worker *w, const char *name, const char *step_id, const struct evf *f, size_t n);
+void emit_metric(struct worker *w, const char *name, const char *step_id, double value);
+void emit_log(struct worker *w, enum log_level level, const char *step_id, const char *msg);
+void emit_logf(struct worker *w, enum log_level level, const char *step_id, const char *fmt, ...) PRINTFLIKE(4, 5);
+/* Masked copy of s (free it). */
+char *emit_mask(const struct worker *w, const char *s);
+
+/* rpc.c: the stdin/stdout loop. */
+int rpc_serve(struct worker *w); /* returns at EOF: 0, or -1 on a protocol violation */
+void rpc_write(struct worker *w, const void *data, size_t len);
+void rpc_reply_error(struct worker *w, uint32_t msgid, enum rpc_err code, const char *msg);
+/* Start a result: packs the response head into b; the caller packs one value. */
+void rpc_reply_begin(struct buf *b, msgpack_packer *pk, uint32_t msgid);
+void rpc_reply_end(struct worker *w, struct buf *b);
+/* While a step runs: take `cancel`/`ping` requests off stdin without
+ * blocking; others wait for the main loop. Returns worker_cancel. */
+int rpc_poll_control(struct worker *w);
+
+/* prepare.c */
+void prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
+void prepare_cleanup(struct worker *w); /* free the run, remove the workspace */
+
+/* subst.c: ${VAR} in cfg strings. */
+int subst_cfg(json_t *cfg, const struct kvlist *env, const struct kvlist *secrets, const char *name, char *err,
+    size_t errlen);
+int subst_string(const char *in, const struct kvlist *env, const struct kvlist *secrets, const char *name,
+    char **out, char *err, size_t errlen);
+
+/* step.c */
+void step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
+
+/* wctx.c: the worker side of struct driver_ctx. */
+void wctx_init(struct worker *w, struct driver_ctx *ctx, const char *step_id);
+
+/* artifact.c: finish and read. */
+void artifact_finish_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
+void artifact_read_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
+/* After a step: emit artifact_created for files new/changed since `cur`,
+ * attribute them to step_id, and advance `cur`. */
+void artifact_scan_step(struct worker *w, const char *step_id);
+
+#endif
