@@ -8,6 +8,8 @@
 
 #include <event2/event.h>
 #include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
 
 #include "../common/common.h"
 #include "../proto/proto.h"
@@ -98,6 +100,9 @@ struct worker {
 	int64_t ready_us;      /* time it answered its first ping */
 	struct worker_cbs cbs; /* set by the taker */
 	void *impl;	       /* backend private */
+	/* Added: set by the taker; the pool masks these values in anything it
+	 * logs from the worker (stderr). May be NULL. */
+	const struct mask *mask;
 };
 
 /* The backend interface: the scheduler sees nothing else of a pool. */
@@ -115,6 +120,10 @@ struct pool_ops {
 	 * destroys it (never inside its own callback) and refills. */
 	void (*release)(struct worker *w);
 	void (*status)(struct pool *p, struct pool_info *out);
+	/* Added (sched.c): n runs want a worker from this pool right now and
+	 * could not get one; the pool warms up to its target plus n (within
+	 * its cap). Called after every scheduling pass; may be NULL. */
+	void (*demand)(struct pool *p, unsigned n);
 };
 
 struct pool {
@@ -127,5 +136,213 @@ struct pool {
 };
 
 extern const struct pool_ops pool_local_ops;
+
+/* pool.c: the pools by backend name, helpers shared by pool_<backend>.c -- */
+/* Start the pools of the available backends (local; e2b once it exists).
+ * ready_cb is installed on each pool. */
+int pool_init(struct event_base *base, const struct config *cfg, void (*ready_cb)(struct pool *, void *), void *arg,
+    char *err, size_t errlen);
+void pool_shutdown(void);
+/* The pool of a backend: 0 ok, -1 unknown backend, -2 known but not
+ * available in this daemon (err says why). */
+int pool_lookup(const char *backend, struct pool **out, char *err, size_t errlen);
+void pool_reload_all(void);
+size_t pool_count(void);
+struct pool *pool_at(size_t i);
+/* Recent start latencies (spawn -> ready), for pool.status. */
+struct pool_latency {
+	int64_t ms[16];
+	size_t n, next;
+};
+void pool_latency_add(struct pool_latency *l, int64_t ms);
+void pool_latency_fill(const struct pool_latency *l, struct pool_info *out); /* newest first */
+/* waitpid status -> "exit status N" / "signal N". */
+void pool_exit_reason(int status, char *out, size_t outlen);
+
+/* rpc_reader.c: incremental msgpack-rpc reading from a byte stream ------ */
+struct rpc_reader {
+	struct buf in;
+	size_t off;  /* first unread byte in `in` */
+	size_t need; /* do not rescan before this many unread bytes are there */
+	struct rpc_limits lim;
+};
+void rpc_reader_init(struct rpc_reader *r, const struct rpc_limits *lim);
+void rpc_reader_free(struct rpc_reader *r);
+void rpc_reader_add(struct rpc_reader *r, const void *data, size_t len);
+size_t rpc_reader_unread(const struct rpc_reader *r);
+/* 1: *msg holds the next message (rpc_msg_free it); 0: need more bytes;
+ * -1: the stream is bad (limit or envelope): err says why, *msgid is the
+ * request's id when it could be read (*has_msgid), *too_large when the
+ * violation is the size. The reader is unusable after -1. */
+int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
+    int *has_msgid, int *too_large);
+
+/* runid.c: run ids, ULID-like (26 chars Crockford base32, 48-bit ms time +
+ * 80 random bits, monotonic within a millisecond). ------------------- */
+#define RUN_ID_LEN 26
+void run_id_encode(uint64_t ms, const uint8_t rnd[10], char out[RUN_ID_LEN + 1]);
+void run_id_new(char out[RUN_ID_LEN + 1]);
+/* Pure successor used within one ms: rnd + 1 (80-bit); -1 on overflow. */
+int run_id_rnd_next(uint8_t rnd[10]);
+
+/* sched.c: priority queue of runs, global concurrency, worker matching --- */
+struct run;
+struct sched_item {
+	int64_t priority; /* higher first */
+	uint64_t seq;	  /* submission order: FIFO within a priority */
+	TAILQ_ENTRY(sched_item) entry;
+};
+TAILQ_HEAD(sched_queue, sched_item);
+/* Pure: insert keeping (priority desc, seq asc). */
+void sched_queue_insert(struct sched_queue *q, struct sched_item *it);
+void sched_init(struct event_base *base, const struct config *cfg);
+void sched_shutdown(void);
+void sched_enqueue(struct run *r);
+void sched_remove(struct run *r); /* a queued run was cancelled */
+void sched_kick(void);		  /* schedule a pass (deferred, coalesced) */
+void sched_run_done(struct run *r); /* a run holding a slot ended */
+/* No new starts; done_cb runs once no run holds a slot. */
+void sched_stop(void (*done_cb)(void));
+unsigned sched_active(void);
+size_t sched_queued(void);
+void sched_pool_ready_cb(struct pool *p, void *arg);
+
+/* run.c: a run's life: queued -> starting -> running -> final ------------ */
+struct follower;
+TAILQ_HEAD(follower_list, follower);
+struct wconn;
+enum run_phase { PHASE_QUEUED, PHASE_PREPARE, PHASE_STEPS, PHASE_FINISH, PHASE_ARTIFACTS, PHASE_DONE };
+struct run {
+	struct run_info info; /* the state the store and run.get see */
+	struct manifest man;
+	struct bundle bundle;
+	struct rpc_msg *submit_msg; /* backs `bundle` for a run submitted in this process */
+	char *manifest_path;
+	struct kvlist secrets; /* memory only: never to the store, disk or logs */
+	struct mask *mask;
+	struct sched_item qitem;
+	int queued;
+	int64_t submit_us, queued_us, prepare_us; /* time_mono_us, for latency logs */
+	enum run_phase phase;
+	struct pool *pool;
+	struct worker *worker;
+	struct wconn *wc;
+	size_t cur; /* position in man.order of the step executing */
+	int failed, cancel_requested;
+	int has_slot; /* counted in sched's max_concurrent_runs */
+	int hb_dead;  /* killed by the heartbeat */
+	char *fail_error;
+	struct event *cancel_ev, *hb_ev, *reap_ev;
+	int64_t last_rx_us;
+	int hb_missed, hb_outstanding;
+	/* artifact collection */
+	struct artifact_info *arts;
+	size_t narts, art_i;
+	int art_fd;
+	int64_t art_off;
+	struct sha256_ctx *art_sha;
+	char *art_tmp, *art_final;
+	/* store writes coalesced until the next flush (run.c) */
+	uint8_t *step_dirty;
+	int row_dirty, on_dirty;
+	TAILQ_ENTRY(run) dirty_entry;
+	struct follower_list followers;
+	TAILQ_ENTRY(run) entry;
+	struct run *hnext;
+};
+int run_init(struct event_base *base, const struct config *cfg);
+void run_shutdown(void);
+/* Crash recovery: runs left running/starting become lost, queued ones are
+ * scheduled again (unless they had secrets). */
+int run_recover(void);
+struct run *run_alloc(void);
+void run_free(struct run *r); /* for a run never registered */
+/* The run is committed in the store: track it, emit run_queued, queue it. */
+void run_register(struct run *r);
+struct run *run_find(const char *id);
+void run_start(struct run *r, struct worker *w); /* sched: a worker for it */
+void run_cancel(struct run *r);
+void run_cancel_all(void);
+size_t run_active_count(void);
+/* Add a record to the run's stream (seq assigned here), store + followers. */
+void run_event_add(struct run *r, struct event_rec *e);
+/* Daemon-origin event with a prepacked data map. */
+void run_event_daemon(struct run *r, const char *name, const char *step_id, const struct buf *data);
+char *run_state_dir(const char *id); /* STATE/runs/<id> */
+/* collect.c reports the end of artifact collection. */
+void run_collected(struct run *r);
+
+/* rundir.c: STATE/runs/<id> directories, made ahead by a helper thread -- */
+int rundir_init(const char *state_dir, char *err, size_t errlen);
+void rundir_shutdown(void);
+/* Create STATE/runs/<id> (with an empty bundle file and artifacts/): 0 or
+ * -1 with errno. */
+int rundir_create(const char *id);
+
+/* collect.c: fetch a run's artifacts from its worker into the state dir -- */
+/* Takes ownership of arts[]. Calls run_collected(r) when done. */
+void collect_start(struct run *r, struct artifact_info *arts, size_t narts);
+void collect_abort(struct run *r); /* the run ends: close and drop a partial file */
+
+/* wconn.c: msgpack-rpc client side of a worker's byte stream ----------- */
+typedef void (*wconn_reply_cb)(struct wconn *wc, const struct rpc_msg *m, void *arg); /* m NULL: gone */
+typedef void (*wconn_notify_cb)(struct wconn *wc, const struct rpc_msg *m, void *arg);
+typedef void (*wconn_error_cb)(struct wconn *wc, const char *why, void *arg);
+struct wconn *wconn_new(struct worker *w, size_t max_context_bytes, wconn_notify_cb ncb, wconn_error_cb ecb, void *arg);
+/* Safe inside one of wc's own callbacks (freed when the feed returns).
+ * Pending calls are dropped without their callbacks. */
+void wconn_free(struct wconn *wc);
+void wconn_feed(struct wconn *wc, const uint8_t *buf, size_t len);
+/* Start a request; the caller packs exactly one map into the packer. */
+msgpack_packer *wconn_begin(struct wconn *wc, const char *method);
+int wconn_end(struct wconn *wc, wconn_reply_cb cb, void *arg);
+size_t wconn_pending(const struct wconn *wc);
+
+/* control.c: the control socket ---------------------------------------- */
+struct conn {
+	uint64_t id;
+	struct bufferevent *bev;
+	uid_t uid;
+	pid_t pid;
+	int hello, dead, closing;
+	int throttled; /* not read from until its output drains */
+	struct rpc_reader rd;
+	struct event *reap_ev;
+	struct follower_list followers;
+	TAILQ_ENTRY(conn) entry;
+};
+/* listen_fd >= 0: a socket-activated listener. */
+int control_init(struct event_base *base, const struct config *cfg, int listen_fd, char *err, size_t errlen);
+void control_stop_accepting(void);
+size_t control_out_pending(void); /* bytes queued to clients */
+void control_shutdown(void);
+/* A packer writing straight into the connection's output buffer. */
+void conn_packer(struct conn *c, msgpack_packer *pk);
+size_t conn_out_len(const struct conn *c);
+void conn_error(struct conn *c, uint32_t msgid, enum rpc_err code, const char *fmt, ...) PRINTFLIKE(4, 5);
+/* The one disconnect path: marks dead, reaps after the current callback. */
+void conn_drop(struct conn *c, const char *why);
+
+/* method.c: control socket method handlers ----------------------------- */
+void method_init(struct event_base *base, const struct config *cfg);
+void method_stopping(void); /* run.submit answers busy from now on */
+/* Returns 1 when the handler kept m (the caller must not free it). */
+int method_dispatch(struct conn *c, struct rpc_msg *m);
+
+/* follow.c: run.follow streams, bounded per connection ----------------- */
+/* r: the active run, or NULL for a run only in the store (fin its state). */
+void follow_start(struct conn *c, uint32_t msgid, const char *run_id, struct run *r, int64_t since, int follow,
+    const struct run_info *fin);
+void follow_push(struct run *r, const struct event_rec *e); /* a live record */
+void follow_run_end(struct run *r);			    /* r is final, about to go */
+void follow_conn_drained(struct conn *c);		    /* output under the low watermark */
+void follow_conn_gone(struct conn *c);
+void follow_set_cap(size_t cap); /* daemon.follow_buffer_bytes */
+
+/* sd_notify.c: systemd notify + socket activation, no libsystemd ------- */
+int sd_notify_listen_fd(void); /* fd 3 when socket-activated for us, else -1 */
+void sd_notify_send(const char *state);
+void sd_notify_watchdog_init(struct event_base *base);
+void sd_notify_shutdown(void);
 
 #endif

@@ -1,0 +1,215 @@
+/*
+ * collect.c: artifact collection. After `finish`, each file the worker
+ * reports is read in chunks (`read`) into STATE/runs/<id>/artifacts/<path>,
+ * checked against its size and sha256, then indexed in the store.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "osirisd.h"
+
+#define COLLECT_CHUNK (4 * 1024 * 1024)
+
+static void collect_next(struct run *r);
+
+static void collect_close(struct run *r, int keep)
+{
+	char sha[65];
+
+	if (r->art_fd != -1) {
+		close(r->art_fd);
+		r->art_fd = -1;
+	}
+	if (r->art_sha != NULL) {
+		sha256_end(r->art_sha, sha);
+		r->art_sha = NULL;
+	}
+	if (!keep && r->art_tmp != NULL)
+		unlink(r->art_tmp);
+	free(r->art_tmp);
+	free(r->art_final);
+	r->art_tmp = r->art_final = NULL;
+}
+
+void collect_abort(struct run *r)
+{
+	size_t i;
+
+	collect_close(r, 0);
+	for (i = 0; i < r->narts; i++)
+		artifact_info_free(&r->arts[i]);
+	free(r->arts);
+	r->arts = NULL;
+	r->narts = r->art_i = 0;
+}
+
+static void collect_skip(struct run *r, const char *why)
+{
+	log_warnx("run=%s artifact %s not collected: %s", r->info.id, log_esc(r->arts[r->art_i].path, 200), why);
+	collect_close(r, 0);
+	r->art_i++;
+	collect_next(r);
+}
+
+static void collect_request(struct run *r)
+{
+	msgpack_packer *pk = wconn_begin(r->wc, "read");
+
+	msgpack_pack_map(pk, 3);
+	mp_pack_kstr(pk, "path", r->arts[r->art_i].path);
+	mp_pack_kint(pk, "offset", r->art_off);
+	mp_pack_kint(pk, "length", COLLECT_CHUNK);
+}
+
+static void collect_read_cb(struct wconn *wc, const struct rpc_msg *m, void *arg);
+
+static void collect_send(struct run *r)
+{
+	collect_request(r);
+	if (wconn_end(r->wc, collect_read_cb, r) == -1) {
+		log_warnx("run=%s: cannot send read to the worker", r->info.id);
+		if (r->worker != NULL)
+			r->pool->ops->cancel(r->worker, 1); /* `gone` ends the run */
+	}
+}
+
+static int collect_write(int fd, const uint8_t *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void collect_done_one(struct run *r)
+{
+	struct artifact_info *a = &r->arts[r->art_i];
+	char sha[65];
+
+	sha256_end(r->art_sha, sha);
+	r->art_sha = NULL;
+	if (r->art_off != a->size || strcmp(sha, a->sha256) != 0) {
+		collect_skip(r, r->art_off != a->size ? "size differs from the worker's listing"
+		                                      : "sha256 differs from the worker's listing");
+		return;
+	}
+	close(r->art_fd);
+	r->art_fd = -1;
+	if (rename(r->art_tmp, r->art_final) == -1) {
+		collect_skip(r, strerror(errno));
+		return;
+	}
+	if (store_artifact_add(r->info.id, a) == -1)
+		log_warnx("run=%s: cannot index artifact %s", r->info.id, log_esc(a->path, 200));
+	collect_close(r, 1);
+	r->art_i++;
+	collect_next(r);
+}
+
+static void collect_read_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+{
+	struct run *r = arg;
+	const msgpack_object *data;
+	int eof = 0;
+
+	(void)wc;
+	if (m->error != NULL) {
+		collect_skip(r, "the worker could not read it");
+		return;
+	}
+	data = m->result != NULL ? mp_get(m->result, "data") : NULL;
+	if (data == NULL || (data->type != MSGPACK_OBJECT_BIN && data->type != MSGPACK_OBJECT_STR) ||
+	    mp_get_bool(m->result, "eof", &eof) == -1) {
+		collect_skip(r, "bad read result from the worker");
+		return;
+	}
+	if (data->via.bin.size > COLLECT_CHUNK || r->art_off + (int64_t)data->via.bin.size > r->arts[r->art_i].size) {
+		collect_skip(r, "the worker sent more bytes than announced");
+		return;
+	}
+	if (collect_write(r->art_fd, (const uint8_t *)data->via.bin.ptr, data->via.bin.size) == -1) {
+		collect_skip(r, strerror(errno));
+		return;
+	}
+	sha256_update(r->art_sha, data->via.bin.ptr, data->via.bin.size);
+	r->art_off += (int64_t)data->via.bin.size;
+	if (eof || r->art_off == r->arts[r->art_i].size)
+		collect_done_one(r);
+	else if (data->via.bin.size == 0)
+		collect_skip(r, "the worker sent an empty chunk before the end");
+	else
+		collect_send(r);
+}
+
+static int collect_open(struct run *r, const struct artifact_info *a)
+{
+	char *dir = run_state_dir(r->info.id);
+	char *slash;
+
+	xasprintf(&r->art_final, "%s/artifacts/%s", dir, a->path);
+	free(dir);
+	/* Partial data goes to a hidden sibling and is renamed once verified. */
+	slash = strrchr(r->art_final, '/');
+	xasprintf(&r->art_tmp, "%.*s/.%s.part", (int)(slash - r->art_final), r->art_final, slash + 1);
+	/* Most directories exist already: create parents only when needed. */
+	r->art_fd = open(r->art_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (r->art_fd == -1 && errno == ENOENT) {
+		if (mkdir_parents(r->art_final) == -1)
+			return -1;
+		r->art_fd = open(r->art_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	}
+	if (r->art_fd == -1)
+		return -1;
+	r->art_sha = sha256_begin();
+	r->art_off = 0;
+	return 0;
+}
+
+static void collect_next(struct run *r)
+{
+	struct artifact_info *a;
+
+	while (r->art_i < r->narts) {
+		a = &r->arts[r->art_i];
+		if (!path_is_safe(a->path) || a->size < 0) {
+			log_warnx("run=%s: worker listed an unsafe artifact path %s", r->info.id,
+			          log_esc(a->path, 200));
+			r->art_i++;
+			continue;
+		}
+		if (collect_open(r, a) == -1) {
+			/* no recursion through collect_skip: a worker may list many */
+			log_warnx("run=%s artifact %s not collected: %s", r->info.id, log_esc(a->path, 200),
+			          strerror(errno));
+			collect_close(r, 0);
+			r->art_i++;
+			continue;
+		}
+		collect_send(r);
+		return;
+	}
+	collect_abort(r);
+	run_collected(r);
+}
+
+void collect_start(struct run *r, struct artifact_info *arts, size_t narts)
+{
+	r->arts = arts;
+	r->narts = narts;
+	r->art_i = 0;
+	log_debug("run=%s collecting %zu artifacts", r->info.id, narts);
+	collect_next(r);
+}

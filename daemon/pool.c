@@ -1,0 +1,129 @@
+/*
+ * pool.c: the set of pools, one per backend, and the helpers the backends
+ * share (start-latency ring, exit reasons). A backend plugs in by adding its
+ * pool_ops to pool_backends[]; nothing else in the daemon changes.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "osirisd.h"
+
+struct pool_backend {
+	const char *name;
+	const struct pool_ops *ops; /* NULL: known, not available in this build */
+};
+
+static const struct pool_backend pool_backends[] = {
+    {"local", &pool_local_ops},
+    {"e2b", NULL},
+};
+#define POOL_NBACKENDS (sizeof(pool_backends) / sizeof(pool_backends[0]))
+
+static struct pool *pools[POOL_NBACKENDS];
+static size_t npools;
+
+int pool_init(struct event_base *base, const struct config *cfg, void (*ready_cb)(struct pool *, void *), void *arg,
+              char *err, size_t errlen)
+{
+	size_t i;
+	struct pool *p;
+
+	for (i = 0; i < POOL_NBACKENDS; i++) {
+		if (pool_backends[i].ops == NULL)
+			continue;
+		p = xcalloc(1, sizeof(*p));
+		p->ops = pool_backends[i].ops;
+		p->base = base;
+		p->cfg = cfg;
+		p->ready_cb = ready_cb;
+		p->ready_arg = arg;
+		pools[npools++] = p;
+		if (p->ops->start(p, err, errlen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+void pool_shutdown(void)
+{
+	size_t i;
+
+	for (i = 0; i < npools; i++) {
+		pools[i]->ops->stop(pools[i]);
+		free(pools[i]);
+		pools[i] = NULL;
+	}
+	npools = 0;
+}
+
+int pool_lookup(const char *backend, struct pool **out, char *err, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < npools; i++) {
+		if (strcmp(pools[i]->ops->name, backend) == 0) {
+			*out = pools[i];
+			return 0;
+		}
+	}
+	for (i = 0; i < POOL_NBACKENDS; i++) {
+		if (strcmp(pool_backends[i].name, backend) == 0) {
+			snprintf(err, errlen, "backend %s is not available", backend);
+			return -2;
+		}
+	}
+	snprintf(err, errlen, "unknown backend %s", log_esc(backend, 64));
+	return -1;
+}
+
+void pool_reload_all(void)
+{
+	size_t i;
+
+	for (i = 0; i < npools; i++) {
+		if (pools[i]->ops->reload != NULL)
+			pools[i]->ops->reload(pools[i]);
+	}
+}
+
+size_t pool_count(void)
+{
+	return npools;
+}
+
+struct pool *pool_at(size_t i)
+{
+	return i < npools ? pools[i] : NULL;
+}
+
+void pool_latency_add(struct pool_latency *l, int64_t ms)
+{
+	size_t cap = sizeof(l->ms) / sizeof(l->ms[0]);
+
+	l->ms[l->next] = ms;
+	l->next = (l->next + 1) % cap;
+	if (l->n < cap)
+		l->n++;
+}
+
+void pool_latency_fill(const struct pool_latency *l, struct pool_info *out)
+{
+	size_t cap = sizeof(l->ms) / sizeof(l->ms[0]), i, pos = l->next;
+
+	out->nstart = 0;
+	for (i = 0; i < l->n && i < sizeof(out->start_ms) / sizeof(out->start_ms[0]); i++) {
+		pos = (pos + cap - 1) % cap;
+		out->start_ms[out->nstart++] = l->ms[pos];
+	}
+}
+
+void pool_exit_reason(int status, char *out, size_t outlen)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, outlen, "signal %d", WTERMSIG(status));
+	else if (WIFEXITED(status))
+		snprintf(out, outlen, "exit status %d", WEXITSTATUS(status));
+	else
+		snprintf(out, outlen, "status 0x%x", (unsigned)status);
+}

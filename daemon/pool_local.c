@@ -1,0 +1,914 @@
+/*
+ * pool_local.c: the local backend. Keeps local.pool_size idle osiris-worker
+ * processes ready (stdin/stdout pipes, under bubblewrap when available),
+ * refills in the background, caps the total at local.max_workers. A worker
+ * is finished only once it is reaped and its stdout hit EOF.
+ */
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "osirisd.h"
+
+extern char **environ;
+
+#define LW_KILL_AFTER_MS 2000
+#define LW_STDERR_LINE 4096
+
+enum lw_state { LW_WARMING, LW_IDLE, LW_BUSY, LW_RELEASED };
+
+struct local_pool;
+struct lworker {
+	struct worker w;
+	struct local_pool *lp;
+	pid_t pid;
+	enum lw_state state;
+	int on_demand; /* spawned beyond the warm target: a "cold" worker */
+	struct bufferevent *in, *out, *err;
+	struct rpc_reader rd; /* until `ready` */
+	int reaped, out_eof, status, gone_sent, freeing;
+	struct event *kill_ev;
+	TAILQ_ENTRY(lworker) entry;
+};
+TAILQ_HEAD(lworker_list, lworker);
+
+struct local_pool {
+	struct pool *p;
+	struct lworker_list workers;
+	struct lworker_list dead; /* freed by reap_ev, outside their callbacks */
+	unsigned demand;
+	struct pool_latency lat;
+	struct event *sigchld_ev, *refill_ev, *reap_ev, *backoff_ev;
+	char *path;
+	char *bwrap_path; /* absolute, found once at start */
+	int bwrap;
+	int stopping;
+	unsigned fail_streak;
+	int in_backoff;
+};
+
+static void pool_local_refill(struct local_pool *lp);
+
+static struct local_pool *pool_local_of(struct pool *p)
+{
+	return p->impl;
+}
+
+static struct lworker *pool_local_lw(struct worker *w)
+{
+	return w->impl;
+}
+
+static void pool_local_counts(struct local_pool *lp, unsigned *idle, unsigned *warming, unsigned *busy, unsigned *alive)
+{
+	struct lworker *lw;
+
+	*idle = *warming = *busy = *alive = 0;
+	TAILQ_FOREACH(lw, &lp->workers, entry)
+	{
+		if (!lw->reaped)
+			(*alive)++;
+		if (lw->reaped || lw->out_eof)
+			continue;
+		if (lw->state == LW_IDLE)
+			(*idle)++;
+		else if (lw->state == LW_WARMING)
+			(*warming)++;
+		else if (lw->state == LW_BUSY)
+			(*busy)++;
+	}
+}
+
+/* -- process start ------------------------------------------------------ */
+
+static int pool_local_set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void pool_local_argv(struct local_pool *lp, const char *prog, const char *argv[], size_t max)
+{
+	size_t n = 0;
+
+	if (lp->bwrap) {
+		static const char *bw[] = {"bwrap",
+		                           "--die-with-parent",
+		                           "--unshare-all",
+		                           "--ro-bind",
+		                           "/",
+		                           "/",
+		                           "--tmpfs",
+		                           "/tmp",
+		                           "--dev",
+		                           "/dev",
+		                           "--proc",
+		                           "/proc",
+		                           "--"};
+		for (n = 0; n < sizeof(bw) / sizeof(bw[0]) && n + 2 < max; n++)
+			argv[n] = bw[n];
+		argv[0] = lp->bwrap_path;
+	}
+	argv[n++] = prog;
+	argv[n] = NULL;
+}
+
+static pid_t pool_local_spawn_process(struct local_pool *lp, const char *prog, int fd_in, int fd_out, int fd_err)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, defaults;
+	const char *argv[20];
+	pid_t pid;
+	int rc;
+
+	pool_local_argv(lp, prog, argv, sizeof(argv) / sizeof(argv[0]));
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fd_in, 0);
+	posix_spawn_file_actions_adddup2(&fa, fd_out, 1);
+	posix_spawn_file_actions_adddup2(&fa, fd_err, 2);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGPIPE);
+	sigaddset(&defaults, SIGCHLD);
+	sigaddset(&defaults, SIGTERM);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGHUP);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &defaults);
+	/* Own process group: a Ctrl-C meant for osirisd does not hit workers. */
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	/* An absolute path spares the PATH walk (a failed execve per entry). */
+	if (strchr(argv[0], '/') != NULL)
+		rc = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *)(uintptr_t)argv, environ);
+	else
+		rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)(uintptr_t)argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	return pid;
+}
+
+static void pool_local_worker_read_cb(struct bufferevent *bev, void *arg);
+static void pool_local_worker_event_cb(struct bufferevent *bev, short what, void *arg);
+static void pool_local_worker_stderr_cb(struct bufferevent *bev, void *arg);
+static void pool_local_worker_stderr_event_cb(struct bufferevent *bev, short what, void *arg);
+static void pool_local_worker_in_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
+{
+	int pin[2], pout[2], perr[2];
+	struct rpc_limits lim;
+	struct lworker *lw;
+	pid_t pid;
+
+	if (pipe2(pin, O_CLOEXEC) == -1)
+		return NULL;
+	if (pipe2(pout, O_CLOEXEC) == -1) {
+		close(pin[0]);
+		close(pin[1]);
+		return NULL;
+	}
+	if (pipe2(perr, O_CLOEXEC) == -1) {
+		close(pin[0]);
+		close(pin[1]);
+		close(pout[0]);
+		close(pout[1]);
+		return NULL;
+	}
+	pid = pool_local_spawn_process(lp, lp->path, pin[0], pout[1], perr[1]);
+	close(pin[0]);
+	close(pout[1]);
+	close(perr[1]);
+	if (pid == -1) {
+		close(pin[1]);
+		close(pout[0]);
+		close(perr[0]);
+		return NULL;
+	}
+	pool_local_set_nonblock(pin[1]);
+	pool_local_set_nonblock(pout[0]);
+	pool_local_set_nonblock(perr[0]);
+
+	lw = xcalloc(1, sizeof(*lw));
+	lw->lp = lp;
+	lw->pid = pid;
+	lw->state = LW_WARMING;
+	lw->on_demand = on_demand;
+	lw->w.pool = lp->p;
+	lw->w.impl = lw;
+	lw->w.spawned_us = time_mono_us();
+	snprintf(lw->w.id, sizeof(lw->w.id), "local-%ld", (long)pid);
+	rpc_limits_default(&lim, (size_t)lp->p->cfg->max_context_bytes);
+	rpc_reader_init(&lw->rd, &lim);
+	lw->in = bufferevent_socket_new(lp->p->base, pin[1], BEV_OPT_CLOSE_ON_FREE);
+	lw->out = bufferevent_socket_new(lp->p->base, pout[0], BEV_OPT_CLOSE_ON_FREE);
+	lw->err = bufferevent_socket_new(lp->p->base, perr[0], BEV_OPT_CLOSE_ON_FREE);
+	if (lw->in == NULL || lw->out == NULL || lw->err == NULL)
+		fatalx("pool_local: bufferevent_socket_new failed");
+	bufferevent_setcb(lw->in, NULL, NULL, pool_local_worker_in_event_cb, lw);
+	bufferevent_setcb(lw->out, pool_local_worker_read_cb, NULL, pool_local_worker_event_cb, lw);
+	bufferevent_setcb(lw->err, pool_local_worker_stderr_cb, NULL, pool_local_worker_stderr_event_cb, lw);
+	bufferevent_enable(lw->out, EV_READ);
+	bufferevent_enable(lw->err, EV_READ);
+	TAILQ_INSERT_TAIL(&lp->workers, lw, entry);
+	log_debug("worker=%s spawned%s%s", lw->w.id, lp->bwrap ? " under bwrap" : "", on_demand ? " on demand" : "");
+	return lw;
+}
+
+/* -- lifetime ------------------------------------------------------------ */
+
+static void pool_local_schedule_free(struct lworker *lw)
+{
+	if (lw->freeing)
+		return;
+	lw->freeing = 1;
+	TAILQ_REMOVE(&lw->lp->workers, lw, entry);
+	TAILQ_INSERT_TAIL(&lw->lp->dead, lw, entry);
+	event_active(lw->lp->reap_ev, EV_TIMEOUT, 0);
+}
+
+static void pool_local_free(struct lworker *lw)
+{
+	if (lw->kill_ev != NULL)
+		event_free(lw->kill_ev);
+	if (lw->in != NULL)
+		bufferevent_free(lw->in);
+	if (lw->out != NULL)
+		bufferevent_free(lw->out);
+	if (lw->err != NULL)
+		bufferevent_free(lw->err);
+	rpc_reader_free(&lw->rd);
+	free(lw);
+}
+
+static void pool_local_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct local_pool *lp = arg;
+	struct lworker *lw;
+
+	(void)fd;
+	(void)what;
+	while ((lw = TAILQ_FIRST(&lp->dead)) != NULL) {
+		TAILQ_REMOVE(&lp->dead, lw, entry);
+		pool_local_free(lw);
+	}
+	pool_local_refill(lp);
+}
+
+static void pool_local_backoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct local_pool *lp = arg;
+
+	(void)fd;
+	(void)what;
+	lp->in_backoff = 0;
+	pool_local_refill(lp);
+}
+
+/* A worker that died before doing any work: wait before the next spawn so a
+ * broken worker binary does not turn into a fork storm. */
+static void pool_local_backoff(struct local_pool *lp)
+{
+	struct timeval tv;
+	int64_t ms;
+
+	if (lp->fail_streak < 16)
+		lp->fail_streak++;
+	ms = 50LL << (lp->fail_streak < 7 ? lp->fail_streak : 7);
+	if (ms > 5000)
+		ms = 5000;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	lp->in_backoff = 1;
+	evtimer_add(lp->backoff_ev, &tv);
+}
+
+/* Reaped and stdout at EOF: tell the taker, or just forget the worker. */
+static void pool_local_check_done(struct lworker *lw)
+{
+	struct local_pool *lp = lw->lp;
+	char reason[64];
+
+	if (!lw->reaped || !lw->out_eof)
+		return;
+	pool_exit_reason(lw->status, reason, sizeof(reason));
+	switch (lw->state) {
+	case LW_BUSY:
+		if (lw->gone_sent)
+			return;
+		lw->gone_sent = 1;
+		log_debug("worker=%s gone (%s)", lw->w.id, reason);
+		if (lw->w.cbs.gone != NULL)
+			lw->w.cbs.gone(&lw->w, reason, lw->w.cbs.arg);
+		break;
+	case LW_RELEASED:
+		pool_local_schedule_free(lw);
+		break;
+	case LW_WARMING:
+	case LW_IDLE:
+		if (!lp->stopping) {
+			log_warnx("worker=%s exited before use (%s)", lw->w.id, reason);
+			pool_local_backoff(lp);
+		}
+		pool_local_schedule_free(lw);
+		break;
+	}
+}
+
+static void pool_local_sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct local_pool *lp = arg;
+	struct lworker *lw;
+	int status;
+	pid_t pid;
+
+	(void)sig;
+	(void)what;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		TAILQ_FOREACH(lw, &lp->workers, entry)
+		{
+			if (lw->pid == pid && !lw->reaped)
+				break;
+		}
+		if (lw == NULL)
+			continue;
+		lw->reaped = 1;
+		lw->status = status;
+		if (lw->kill_ev != NULL)
+			evtimer_del(lw->kill_ev);
+		pool_local_check_done(lw);
+	}
+}
+
+/* -- stdout: `ready` first, then bytes for the taker --------------------- */
+
+static void pool_local_became_ready(struct lworker *lw)
+{
+	struct local_pool *lp = lw->lp;
+	int64_t ms;
+
+	lw->state = LW_IDLE;
+	lw->w.ready_us = time_mono_us();
+	ms = (lw->w.ready_us - lw->w.spawned_us + 500) / 1000;
+	pool_latency_add(&lp->lat, ms);
+	lp->fail_streak = 0;
+	log_debug("worker=%s ready in %lld ms", lw->w.id, (long long)ms);
+	if (lp->p->ready_cb != NULL)
+		lp->p->ready_cb(lp->p, lp->p->ready_arg);
+}
+
+static void pool_local_warming_data(struct lworker *lw, const uint8_t *data, size_t len)
+{
+	struct rpc_msg msg;
+	char err[256];
+	uint32_t id;
+	int has_id, big, rc;
+
+	rpc_reader_add(&lw->rd, data, len);
+	while (lw->state == LW_WARMING &&
+	       (rc = rpc_reader_next(&lw->rd, &msg, err, sizeof(err), &id, &has_id, &big)) != 0) {
+		if (rc == -1) {
+			log_warnx("worker=%s: bad output before ready: %s", lw->w.id, err);
+			kill(lw->pid, SIGKILL);
+			return;
+		}
+		if (msg.type == RPC_NOTIFY && strcmp(msg.method, "ready") == 0)
+			pool_local_became_ready(lw);
+		else
+			log_debug("worker=%s: ignoring %s before ready", lw->w.id, log_esc(msg.method, 64));
+		rpc_msg_free(&msg);
+	}
+}
+
+static void pool_local_flush_early(struct lworker *lw);
+
+static void pool_local_deliver(struct lworker *lw, const uint8_t *data, size_t len)
+{
+	if (rpc_reader_unread(&lw->rd) > 0)
+		pool_local_flush_early(lw);
+	if (lw->state == LW_BUSY && lw->w.cbs.data != NULL)
+		lw->w.cbs.data(&lw->w, data, len, lw->w.cbs.arg);
+}
+
+static void pool_local_worker_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct lworker *lw = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec vec[8];
+	size_t len;
+	int n, i;
+
+	while ((len = evbuffer_get_length(in)) > 0) {
+		n = evbuffer_peek(in, -1, NULL, vec, 8);
+		if (n > 8)
+			n = 8;
+		len = 0;
+		for (i = 0; i < n; i++) {
+			if (lw->state == LW_WARMING)
+				pool_local_warming_data(lw, vec[i].iov_base, vec[i].iov_len);
+			else if (lw->state == LW_IDLE)
+				rpc_reader_add(&lw->rd, vec[i].iov_base, vec[i].iov_len); /* kept for the taker */
+			else
+				pool_local_deliver(lw, vec[i].iov_base, vec[i].iov_len);
+			len += vec[i].iov_len;
+		}
+		evbuffer_drain(in, len);
+	}
+}
+
+static void pool_local_worker_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct lworker *lw = arg;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		pool_local_worker_read_cb(bev, arg);
+		bufferevent_disable(bev, EV_READ);
+		lw->out_eof = 1;
+		pool_local_check_done(lw);
+	}
+}
+
+static void pool_local_worker_in_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct lworker *lw = arg;
+
+	/* EPIPE on stdin: the worker is going; SIGCHLD and stdout EOF tell. */
+	(void)what;
+	bufferevent_disable(bev, EV_WRITE);
+	(void)lw;
+}
+
+/* -- stderr: free-form diagnostics, logged at debug ---------------------- */
+
+static void pool_local_stderr_line(struct lworker *lw, const char *line, size_t len)
+{
+	char *text, *masked;
+
+	if (log_get_level() < LOG_LVL_DEBUG)
+		return;
+	text = xstrndup(line, len);
+	masked = lw->w.mask != NULL ? mask_apply(lw->w.mask, text) : NULL;
+	log_debug("worker=%s stderr: %s", lw->w.id, log_esc(masked != NULL ? masked : text, LW_STDERR_LINE));
+	free(masked);
+	free(text);
+}
+
+static void pool_local_worker_stderr_cb(struct bufferevent *bev, void *arg)
+{
+	struct lworker *lw = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len;
+	char *line;
+
+	while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) != NULL) {
+		pool_local_stderr_line(lw, line, len);
+		free(line);
+	}
+	/* An endless line is cut rather than buffered without bound. */
+	while ((len = evbuffer_get_length(in)) >= LW_STDERR_LINE) {
+		unsigned char *p = evbuffer_pullup(in, LW_STDERR_LINE);
+		pool_local_stderr_line(lw, (const char *)p, LW_STDERR_LINE);
+		evbuffer_drain(in, LW_STDERR_LINE);
+	}
+}
+
+static void pool_local_worker_stderr_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct lworker *lw = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len;
+
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		pool_local_worker_stderr_cb(bev, arg);
+		if ((len = evbuffer_get_length(in)) > 0) {
+			pool_local_stderr_line(lw, (const char *)evbuffer_pullup(in, -1), len);
+			evbuffer_drain(in, len);
+		}
+		bufferevent_disable(bev, EV_READ);
+	}
+}
+
+/* -- refill ------------------------------------------------------------- */
+
+static void pool_local_refill(struct local_pool *lp)
+{
+	const struct config *cfg = lp->p->cfg;
+	unsigned idle, warming, busy, alive, target;
+	struct lworker *lw;
+
+	if (lp->stopping || lp->in_backoff)
+		return;
+	target = (unsigned)(cfg->local_pool_size > 0 ? cfg->local_pool_size : 0) + lp->demand;
+	pool_local_counts(lp, &idle, &warming, &busy, &alive);
+	while (idle + warming < target && alive < (unsigned)cfg->local_max_workers) {
+		lw = pool_local_spawn(lp, idle + warming >= (unsigned)cfg->local_pool_size);
+		if (lw == NULL) {
+			log_warn("local pool: cannot start %s", lp->path);
+			pool_local_backoff(lp);
+			return;
+		}
+		warming++;
+		alive++;
+	}
+}
+
+static void pool_local_refill_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pool_local_refill(arg);
+}
+
+/* While an idle worker is left, spawning can wait a moment: the run that
+ * just took one is unpacking its bundle and should not share the CPU with a
+ * process start. With none left, refill at once. */
+#define LW_REFILL_DELAY_US 15000
+
+static void pool_local_refill_later(struct local_pool *lp)
+{
+	struct timeval tv = {0, LW_REFILL_DELAY_US};
+	unsigned idle, warming, busy, alive;
+
+	if (evtimer_pending(lp->refill_ev, NULL))
+		return;
+	pool_local_counts(lp, &idle, &warming, &busy, &alive);
+	if (idle == 0)
+		tv.tv_usec = 0;
+	evtimer_add(lp->refill_ev, &tv);
+}
+
+/* -- start: worker path, isolation probe -------------------------------- */
+
+static char *pool_local_default_path(void)
+{
+	char exe[PATH_MAX], *dir, *path;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n > 0) {
+		exe[n] = '\0';
+		dir = dirname(exe);
+		xasprintf(&path, "%s/osiris-worker", dir);
+		if (access(path, X_OK) == 0)
+			return path;
+		free(path);
+	}
+	return xstrdup(LIBEXECDIR "/osiris-worker");
+}
+
+static char *pool_local_find_bwrap(void)
+{
+	const char *path = getenv("PATH");
+	char *copy, *dir, *save = NULL, *cand, *found = NULL;
+
+	copy = xstrdup(path != NULL ? path : "/usr/bin:/bin");
+	for (dir = strtok_r(copy, ":", &save); dir != NULL && found == NULL; dir = strtok_r(NULL, ":", &save)) {
+		if (*dir != '/')
+			continue; /* a relative PATH entry would follow our cwd */
+		xasprintf(&cand, "%s/bwrap", dir);
+		if (access(cand, X_OK) == 0)
+			found = cand;
+		else
+			free(cand);
+	}
+	free(copy);
+	return found;
+}
+
+/* Run `bwrap ... true` once: namespaces may be unavailable (containers,
+ * sysctls), and that must be found at start, not on the first run. */
+static int pool_local_probe_bwrap(struct local_pool *lp)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC), status;
+	pid_t pid;
+
+	if (fd == -1)
+		return -1;
+	lp->bwrap = 1;
+	pid = pool_local_spawn_process(lp, "true", fd, fd, fd);
+	close(fd);
+	if (pid == -1)
+		return -1;
+	while (waitpid(pid, &status, 0) == -1) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int pool_local_start(struct pool *p, char *err, size_t errlen)
+{
+	const struct config *cfg = p->cfg;
+	struct local_pool *lp = xcalloc(1, sizeof(*lp));
+
+	p->impl = lp;
+	lp->p = p;
+	TAILQ_INIT(&lp->workers);
+	TAILQ_INIT(&lp->dead);
+	lp->path = cfg->local_worker != NULL && *cfg->local_worker != '\0' ? xstrdup(cfg->local_worker)
+	                                                                   : pool_local_default_path();
+	if (access(lp->path, X_OK) == -1) {
+		snprintf(err, errlen, "local.worker %s: %s", lp->path, strerror(errno));
+		return -1;
+	}
+	if (cfg->local_isolation == NULL || strcmp(cfg->local_isolation, "auto") == 0) {
+		if ((lp->bwrap_path = pool_local_find_bwrap()) == NULL) {
+			log_info("local pool: bwrap not found, workers run without isolation");
+		} else if (pool_local_probe_bwrap(lp) == -1) {
+			lp->bwrap = 0;
+			log_warnx(
+			    "local pool: bwrap cannot start here (no namespaces?), workers run without isolation");
+		}
+	}
+	/* A killed bwrap orphans its sandbox init: as subreaper we reap it
+	 * rather than leaving zombies to an init that may not. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		log_warn("prctl(PR_SET_CHILD_SUBREAPER)");
+	lp->sigchld_ev = evsignal_new(p->base, SIGCHLD, pool_local_sigchld_cb, lp);
+	lp->refill_ev = evtimer_new(p->base, pool_local_refill_cb, lp);
+	lp->reap_ev = event_new(p->base, -1, 0, pool_local_reap_cb, lp);
+	lp->backoff_ev = evtimer_new(p->base, pool_local_backoff_cb, lp);
+	if (lp->sigchld_ev == NULL || lp->refill_ev == NULL || lp->reap_ev == NULL || lp->backoff_ev == NULL ||
+	    evsignal_add(lp->sigchld_ev, NULL) == -1) {
+		snprintf(err, errlen, "local pool: cannot set up events");
+		return -1;
+	}
+	log_info("local pool: worker %s, pool_size %d, max_workers %d, isolation %s", lp->path, cfg->local_pool_size,
+	         cfg->local_max_workers, lp->bwrap ? "bwrap" : "none");
+	pool_local_refill(lp);
+	return 0;
+}
+
+/* -- the pool_ops ------------------------------------------------------- */
+
+/* Reap whatever exits (workers, and as subreaper their orphans) until
+ * nothing is left or the deadline passes. */
+static void pool_local_reap_all(struct local_pool *lp, int64_t deadline_us)
+{
+	struct timespec ts = {0, 5 * 1000 * 1000};
+	struct lworker *lw;
+	int status;
+	pid_t pid;
+
+	for (;;) {
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			TAILQ_FOREACH(lw, &lp->workers, entry)
+			{
+				if (lw->pid == pid)
+					lw->reaped = 1;
+			}
+		}
+		if (pid == -1 && errno == ECHILD)
+			return;
+		if (time_mono_us() >= deadline_us)
+			return;
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void pool_local_stop(struct pool *p)
+{
+	struct local_pool *lp = pool_local_of(p);
+	struct lworker *lw;
+
+	if (lp == NULL)
+		return;
+	lp->stopping = 1;
+	/* Shutdown, the loop is over: stdin EOF lets workers exit (and clean
+	 * their workspace); what is still there after a second is killed. */
+	TAILQ_FOREACH(lw, &lp->workers, entry)
+	{
+		if (lw->in != NULL) {
+			bufferevent_free(lw->in);
+			lw->in = NULL;
+		}
+	}
+	pool_local_reap_all(lp, time_mono_us() + 1000000);
+	TAILQ_FOREACH(lw, &lp->workers, entry)
+	{
+		if (!lw->reaped)
+			kill(lw->pid, SIGKILL);
+	}
+	pool_local_reap_all(lp, time_mono_us() + 2000000);
+	while ((lw = TAILQ_FIRST(&lp->workers)) != NULL) {
+		TAILQ_REMOVE(&lp->workers, lw, entry);
+		pool_local_free(lw);
+	}
+	while ((lw = TAILQ_FIRST(&lp->dead)) != NULL) {
+		TAILQ_REMOVE(&lp->dead, lw, entry);
+		pool_local_free(lw);
+	}
+	event_free(lp->sigchld_ev);
+	event_free(lp->refill_ev);
+	event_free(lp->reap_ev);
+	event_free(lp->backoff_ev);
+	free(lp->path);
+	free(lp->bwrap_path);
+	free(lp);
+	p->impl = NULL;
+}
+
+static void pool_local_kill_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lworker *lw = arg;
+
+	(void)fd;
+	(void)what;
+	if (!lw->reaped) {
+		log_warnx("worker=%s did not exit after its stdin closed, killing it", lw->w.id);
+		kill(lw->pid, SIGKILL);
+	}
+}
+
+static void pool_local_release_lw(struct lworker *lw)
+{
+	struct timeval tv = {LW_KILL_AFTER_MS / 1000, (LW_KILL_AFTER_MS % 1000) * 1000};
+
+	lw->state = LW_RELEASED;
+	memset(&lw->w.cbs, 0, sizeof(lw->w.cbs));
+	lw->w.mask = NULL;
+	/* stdin EOF asks the worker to exit (and remove its workspace). */
+	if (lw->in != NULL) {
+		bufferevent_free(lw->in);
+		lw->in = NULL;
+	}
+	if (lw->reaped && lw->out_eof) {
+		pool_local_schedule_free(lw);
+		return;
+	}
+	if (!lw->reaped) {
+		if (lw->kill_ev == NULL)
+			lw->kill_ev = evtimer_new(lw->lp->p->base, pool_local_kill_cb, lw);
+		evtimer_add(lw->kill_ev, &tv);
+	}
+}
+
+static void pool_local_release(struct worker *w)
+{
+	struct lworker *lw = pool_local_lw(w);
+
+	if (lw->state == LW_RELEASED)
+		return;
+	pool_local_release_lw(lw);
+	pool_local_refill_later(lw->lp);
+}
+
+static void pool_local_reload(struct pool *p)
+{
+	struct local_pool *lp = pool_local_of(p);
+	unsigned idle, warming, busy, alive, target;
+	struct lworker *lw, *next;
+
+	target = (unsigned)(p->cfg->local_pool_size > 0 ? p->cfg->local_pool_size : 0) + lp->demand;
+	pool_local_counts(lp, &idle, &warming, &busy, &alive);
+	/* A smaller pool: retire the surplus idle workers. */
+	for (lw = TAILQ_FIRST(&lp->workers); lw != NULL && idle > target; lw = next) {
+		next = TAILQ_NEXT(lw, entry);
+		if (lw->state == LW_IDLE && !lw->reaped && !lw->out_eof) {
+			pool_local_release_lw(lw);
+			idle--;
+		}
+	}
+	pool_local_refill_later(lp);
+}
+
+static struct worker *pool_local_take(struct pool *p)
+{
+	struct local_pool *lp = pool_local_of(p);
+	unsigned idle, warming, busy, alive;
+	struct lworker *lw;
+
+	if (lp->stopping)
+		return NULL;
+	TAILQ_FOREACH(lw, &lp->workers, entry)
+	{
+		if (lw->state == LW_IDLE && !lw->reaped && !lw->out_eof)
+			break;
+	}
+	if (lw == NULL) {
+		pool_local_counts(lp, &idle, &warming, &busy, &alive);
+		if (warming == 0 && alive < (unsigned)p->cfg->local_max_workers && !lp->in_backoff) {
+			if (pool_local_spawn(lp, 1) == NULL) {
+				log_warn("local pool: cannot start %s", lp->path);
+				pool_local_backoff(lp);
+			}
+		}
+		return NULL;
+	}
+	lw->state = LW_BUSY;
+	lw->w.warm = !lw->on_demand;
+	memset(&lw->w.cbs, 0, sizeof(lw->w.cbs));
+	pool_local_refill_later(lp);
+	return &lw->w;
+}
+
+/* Bytes the worker wrote after `ready` and before the taker installed its
+ * callbacks: hand them over now that it has. */
+static void pool_local_flush_early(struct lworker *lw)
+{
+	size_t n = rpc_reader_unread(&lw->rd), off = lw->rd.off;
+	struct buf early;
+
+	if (n == 0)
+		return;
+	early = lw->rd.in;
+	buf_init(&lw->rd.in);
+	lw->rd.off = 0;
+	if (lw->state == LW_BUSY && lw->w.cbs.data != NULL)
+		lw->w.cbs.data(&lw->w, early.data + off, n, lw->w.cbs.arg);
+	buf_free(&early);
+}
+
+static int pool_local_send(struct worker *w, const void *buf, size_t len)
+{
+	struct lworker *lw = pool_local_lw(w);
+
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	if (lw->state != LW_BUSY || lw->in == NULL || lw->reaped)
+		return -1;
+	pool_local_flush_early(lw);
+	/* Write now when nothing is queued: the worker starts on the request
+	 * without waiting for the next loop iteration (orchestration latency). */
+	if (evbuffer_get_length(bufferevent_get_output(lw->in)) == 0) {
+		do
+			n = write(bufferevent_getfd(lw->in), p, len);
+		while (n == -1 && errno == EINTR);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+		}
+	}
+	return len > 0 ? bufferevent_write(lw->in, p, len) : 0;
+}
+
+static void pool_local_cancel(struct worker *w, int hard)
+{
+	struct lworker *lw = pool_local_lw(w);
+
+	if (!lw->reaped) {
+		log_debug("worker=%s %s", w->id, hard ? "SIGKILL" : "SIGTERM");
+		kill(lw->pid, hard ? SIGKILL : SIGTERM);
+	}
+}
+
+static void pool_local_status(struct pool *p, struct pool_info *out)
+{
+	struct local_pool *lp = pool_local_of(p);
+	unsigned idle, warming, busy, alive;
+
+	pool_local_counts(lp, &idle, &warming, &busy, &alive);
+	memset(out, 0, sizeof(*out));
+	out->backend = xstrdup("local");
+	out->target = p->cfg->local_pool_size;
+	out->idle = idle;
+	out->warming = warming;
+	out->busy = busy;
+	out->max = p->cfg->local_max_workers;
+	pool_latency_fill(&lp->lat, out);
+}
+
+static void pool_local_demand(struct pool *p, unsigned n)
+{
+	struct local_pool *lp = pool_local_of(p);
+
+	if (lp->demand == n)
+		return;
+	lp->demand = n;
+	pool_local_refill(lp);
+}
+
+const struct pool_ops pool_local_ops = {
+    .name = "local",
+    .start = pool_local_start,
+    .stop = pool_local_stop,
+    .reload = pool_local_reload,
+    .take = pool_local_take,
+    .send = pool_local_send,
+    .cancel = pool_local_cancel,
+    .release = pool_local_release,
+    .status = pool_local_status,
+    .demand = pool_local_demand,
+};

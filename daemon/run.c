@@ -1,0 +1,982 @@
+/*
+ * run.c: a run's life. queued -> starting (worker acquired) -> running
+ * (prepare, exec_step per step in topological order, finish, artifacts) ->
+ * succeeded | failed | cancelled | lost. Every record of the run's stream gets
+ * its daemon seq here, goes to the store (batched) and to live followers.
+ */
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../drivers/drivers.h"
+#include "osirisd.h"
+
+#define RUN_HASH 4096
+#define RUN_FLUSH_NOW 4096 /* pending records that force a commit at once */
+
+static struct {
+	struct event_base *base;
+	const struct config *cfg;
+	TAILQ_HEAD(, run) runs;
+	TAILQ_HEAD(, run) dirty; /* runs with store writes not done yet */
+	size_t nruns;
+	struct run *hash[RUN_HASH];
+	struct event *flush_ev;
+} rs;
+
+static void run_next_step(struct run *r);
+static void run_end(struct run *r, enum run_state state, const char *error);
+
+/* -- registry ------------------------------------------------------------ */
+
+static unsigned run_hash(const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	while (*id != '\0')
+		h = (h ^ (uint8_t)*id++) * 16777619u;
+	return h % RUN_HASH;
+}
+
+struct run *run_find(const char *id)
+{
+	struct run *r;
+
+	for (r = rs.hash[run_hash(id)]; r != NULL; r = r->hnext) {
+		if (strcmp(r->info.id, id) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+static void run_track(struct run *r)
+{
+	unsigned h = run_hash(r->info.id);
+
+	r->hnext = rs.hash[h];
+	rs.hash[h] = r;
+	TAILQ_INSERT_TAIL(&rs.runs, r, entry);
+	rs.nruns++;
+	if (r->step_dirty == NULL)
+		r->step_dirty = xcalloc(r->info.nsteps + 1, 1);
+}
+
+static void run_untrack(struct run *r)
+{
+	struct run **pp;
+
+	for (pp = &rs.hash[run_hash(r->info.id)]; *pp != NULL; pp = &(*pp)->hnext) {
+		if (*pp == r) {
+			*pp = r->hnext;
+			break;
+		}
+	}
+	TAILQ_REMOVE(&rs.runs, r, entry);
+	rs.nruns--;
+}
+
+size_t run_active_count(void)
+{
+	return rs.nruns;
+}
+
+char *run_state_dir(const char *id)
+{
+	char *p;
+
+	xasprintf(&p, "%s/runs/%s", rs.cfg->state_dir, id);
+	return p;
+}
+
+struct run *run_alloc(void)
+{
+	struct run *r = xcalloc(1, sizeof(*r));
+
+	TAILQ_INIT(&r->followers);
+	r->art_fd = -1;
+	r->phase = PHASE_QUEUED;
+	return r;
+}
+
+void run_free(struct run *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	collect_abort(r);
+	if (r->cancel_ev != NULL)
+		event_free(r->cancel_ev);
+	if (r->hb_ev != NULL)
+		event_free(r->hb_ev);
+	if (r->reap_ev != NULL)
+		event_free(r->reap_ev);
+	for (i = 0; i < r->secrets.n; i++) {
+		if (r->secrets.v[i].value != NULL)
+			explicit_bzero(r->secrets.v[i].value, strlen(r->secrets.v[i].value));
+	}
+	kvlist_free(&r->secrets);
+	if (r->mask != NULL)
+		mask_free(r->mask);
+	bundle_free(&r->bundle);
+	if (r->submit_msg != NULL) {
+		rpc_msg_free(r->submit_msg);
+		free(r->submit_msg);
+	}
+	manifest_free(&r->man);
+	free(r->manifest_path);
+	free(r->fail_error);
+	free(r->step_dirty);
+	run_info_free(&r->info);
+	free(r);
+}
+
+static void run_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run_free(arg);
+}
+
+/* -- the record stream and store writes ------------------------------------ */
+/*
+ * Records, step rows and run rows reach SQLite in batches: a timer of
+ * daemon.event_flush_ms commits what accumulated, so a fast step costs one
+ * row write, not one per state change. Writes that must be durable before
+ * anything else happens (submit, worker acquired, the end) are done at once.
+ */
+
+static void run_write_dirty(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->info.nsteps; i++) {
+		if (!r->step_dirty[i])
+			continue;
+		r->step_dirty[i] = 0;
+		if (store_step_update(r->info.id, &r->info.steps[i]) == -1)
+			log_warnx("run=%s step=%s: cannot update the step in the store", r->info.id,
+			          r->info.steps[i].id);
+	}
+	if (r->row_dirty) {
+		r->row_dirty = 0;
+		if (store_run_update(&r->info) == -1)
+			log_warnx("run=%s: cannot update the run in the store", r->info.id);
+	}
+	if (r->on_dirty) {
+		TAILQ_REMOVE(&rs.dirty, r, dirty_entry);
+		r->on_dirty = 0;
+	}
+}
+
+static void run_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct run *r;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	while ((r = TAILQ_FIRST(&rs.dirty)) != NULL)
+		run_write_dirty(r);
+	if (store_event_pending() > 0 && store_event_flush() == -1)
+		log_warnx("store: event batch commit failed");
+}
+
+static void run_flush_later(void)
+{
+	struct timeval tv;
+
+	if (store_event_pending() > RUN_FLUSH_NOW) {
+		if (store_event_flush() == -1)
+			log_warnx("store: event batch commit failed");
+	}
+	if (!evtimer_pending(rs.flush_ev, NULL)) {
+		tv.tv_sec = rs.cfg->event_flush_ms / 1000;
+		tv.tv_usec = (rs.cfg->event_flush_ms % 1000) * 1000;
+		evtimer_add(rs.flush_ev, &tv);
+	}
+}
+
+void run_event_add(struct run *r, struct event_rec *e)
+{
+	e->seq = ++r->info.last_seq;
+	if (e->ts == 0)
+		e->ts = time_now_ms();
+	if (store_event_add(r->info.id, e) == -1)
+		log_warnx("run=%s: cannot store record seq=%lld", r->info.id, (long long)e->seq);
+	follow_push(r, e);
+	run_flush_later();
+}
+
+void run_event_daemon(struct run *r, const char *name, const char *step_id, const struct buf *data)
+{
+	struct event_rec e;
+
+	memset(&e, 0, sizeof(e));
+	e.ts = time_now_ms();
+	e.kind = REC_EVENT;
+	e.daemon_origin = 1;
+	e.name = (char *)(uintptr_t)name;
+	e.step_id = (char *)(uintptr_t)step_id;
+	e.data = data != NULL ? data->data : NULL;
+	e.data_len = data != NULL ? data->len : 0;
+	run_event_add(r, &e);
+}
+
+static void run_mark_dirty(struct run *r)
+{
+	if (!r->on_dirty) {
+		r->on_dirty = 1;
+		TAILQ_INSERT_TAIL(&rs.dirty, r, dirty_entry);
+	}
+	run_flush_later();
+}
+
+static void run_save(struct run *r)
+{
+	r->row_dirty = 1;
+	run_mark_dirty(r);
+}
+
+static void run_save_now(struct run *r)
+{
+	r->row_dirty = 1;
+	run_write_dirty(r);
+}
+
+static void run_step_save(struct run *r, const struct step_info *s)
+{
+	r->step_dirty[s - r->info.steps] = 1;
+	run_mark_dirty(r);
+}
+
+static void PRINTFLIKE(2, 3) run_fail(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->failed = 1;
+	if (r->fail_error != NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&r->fail_error, fmt, ap) == -1)
+		fatalx("vasprintf: out of memory");
+	va_end(ap);
+}
+
+/* -- queueing ------------------------------------------------------------ */
+
+void run_register(struct run *r)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	run_track(r);
+	r->queued_us = time_mono_us();
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	msgpack_pack_map(&pk, 2);
+	mp_pack_kstr(&pk, "backend", r->info.backend);
+	mp_pack_kint(&pk, "priority", r->info.priority);
+	run_event_daemon(r, "run_queued", NULL, &b);
+	buf_free(&b);
+	log_info("run=%s queued backend=%s priority=%lld steps=%zu uid=%lld", r->info.id, r->info.backend,
+	         (long long)r->info.priority, r->info.nsteps, (long long)r->info.uid);
+	sched_enqueue(r);
+}
+
+/* -- worker side -------------------------------------------------------- */
+
+/* A step that ends without a result from the worker (killed, cancelled):
+ * its duration is what the daemon saw. */
+static void run_step_stop(struct step_info *s, enum step_state state)
+{
+	s->state = state;
+	s->finished_at = time_now_ms();
+	if (s->duration_ms == 0 && s->started_at > 0)
+		s->duration_ms = s->finished_at - s->started_at;
+}
+
+static struct step_info *run_cur_step(struct run *r)
+{
+	return r->cur < r->man.nsteps ? &r->info.steps[r->man.order[r->cur]] : NULL;
+}
+
+static const char *run_rpc_error_message(const msgpack_object *error)
+{
+	const msgpack_object *m = mp_get(error, "message");
+	static char msg[512];
+
+	if (m == NULL || m->type != MSGPACK_OBJECT_STR)
+		return "worker returned an error";
+	snprintf(msg, sizeof(msg), "%.*s", (int)(m->via.str.size < 500 ? m->via.str.size : 500), m->via.str.ptr);
+	return msg;
+}
+
+static void run_worker_data_cb(struct worker *w, const uint8_t *buf, size_t len, void *arg)
+{
+	struct run *r = arg;
+
+	(void)w;
+	r->last_rx_us = time_mono_us();
+	r->hb_missed = 0;
+	r->hb_outstanding = 0;
+	if (r->wc != NULL)
+		wconn_feed(r->wc, buf, len);
+}
+
+static void run_worker_notify_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+{
+	struct run *r = arg;
+	struct event_rec e;
+	char err[256];
+
+	(void)wc;
+	if (strcmp(m->method, "event") != 0 && strcmp(m->method, "metric") != 0 && strcmp(m->method, "log") != 0) {
+		log_debug("run=%s worker=%s: ignoring notification %s", r->info.id, r->info.worker,
+		          log_esc(m->method, 64));
+		return;
+	}
+	if (m->params == NULL || event_rec_decode(m->params, m->method, &e, err, sizeof(err)) == -1) {
+		log_warnx("run=%s worker=%s: bad %s notification: %s", r->info.id, r->info.worker, m->method,
+		          m->params == NULL ? "no params" : err);
+		return;
+	}
+	e.daemon_origin = 0;
+	run_event_add(r, &e);
+	event_rec_free(&e);
+}
+
+/* Our own worker broke the protocol: kill it; `gone` then fails the step. */
+static void run_worker_error_cb(struct wconn *wc, const char *why, void *arg)
+{
+	struct run *r = arg;
+
+	(void)wc;
+	run_fail(r, "worker protocol error: %s", why);
+	if (r->worker != NULL)
+		r->pool->ops->cancel(r->worker, 1);
+}
+
+static void run_worker_gone_cb(struct worker *w, const char *reason, void *arg)
+{
+	struct run *r = arg;
+	struct step_info *s;
+	char what[256];
+
+	(void)w;
+	if (r->hb_dead)
+		snprintf(what, sizeof(what), "worker stopped responding");
+	else
+		snprintf(what, sizeof(what), "worker exited unexpectedly (%s)", reason);
+	log_info("run=%s worker=%s gone (%s)", r->info.id, r->info.worker, reason);
+	switch (r->phase) {
+	case PHASE_PREPARE:
+		run_fail(r, "%s during prepare", what);
+		break;
+	case PHASE_STEPS:
+		s = run_cur_step(r);
+		if (s != NULL && s->state == STEP_RUNNING) {
+			run_step_stop(s, r->cancel_requested ? STEP_CANCELLED : STEP_FAILED);
+			if (!r->cancel_requested) {
+				free(s->error);
+				xasprintf(&s->error, "%s during step %s", what, s->id);
+				run_fail(r, "%s", s->error);
+			}
+			run_step_save(r, s);
+		} else {
+			run_fail(r, "%s", what);
+		}
+		break;
+	default:
+		run_fail(r, "%s while collecting artifacts", what);
+		break;
+	}
+	run_end(r, r->cancel_requested ? RUN_CANCELLED : RUN_FAILED, r->cancel_requested ? "cancelled" : r->fail_error);
+}
+
+/* The request could not be sent: the worker is going away; make sure it
+ * does, `gone` ends the run. */
+static void run_send_failed(struct run *r, const char *method)
+{
+	log_warnx("run=%s worker=%s: cannot send %s", r->info.id, r->info.worker, method);
+	if (r->worker != NULL)
+		r->pool->ops->cancel(r->worker, 1);
+}
+
+static void run_hb_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct run *r = arg;
+	int64_t silent_us = time_mono_us() - r->last_rx_us;
+
+	(void)fd;
+	(void)what;
+	if (r->worker == NULL || r->wc == NULL || silent_us < (int64_t)rs.cfg->local_heartbeat_s * 1000000)
+		return;
+	if (r->hb_outstanding && ++r->hb_missed >= 2) {
+		log_warnx("run=%s worker=%s stopped responding, killing it", r->info.id, r->info.worker);
+		r->hb_dead = 1;
+		r->pool->ops->cancel(r->worker, 1);
+		return;
+	}
+	msgpack_pack_map(wconn_begin(r->wc, "ping"), 0);
+	if (wconn_end(r->wc, NULL, NULL) == 0)
+		r->hb_outstanding = 1;
+}
+
+static void run_cancel_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct run *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (r->worker != NULL) {
+		log_info("run=%s worker=%s did not stop within %d ms, killing it", r->info.id, r->info.worker,
+		         rs.cfg->cancel_grace_ms);
+		r->pool->ops->cancel(r->worker, 1);
+	}
+}
+
+/* -- the state machine ---------------------------------------------------- */
+
+static void run_finish_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+{
+	struct run *r = arg;
+	struct artifact_info *arts = NULL;
+	const msgpack_object *list;
+	size_t i, n = 0;
+	char err[256];
+
+	(void)wc;
+	if (m->error != NULL) {
+		log_warnx("run=%s: finish failed: %s", r->info.id, run_rpc_error_message(m->error));
+		run_collected(r);
+		return;
+	}
+	list = m->result != NULL ? mp_get(m->result, "artifacts") : NULL;
+	if (list != NULL && list->type == MSGPACK_OBJECT_ARRAY) {
+		arts = xcalloc(list->via.array.size + 1, sizeof(*arts));
+		for (i = 0; i < list->via.array.size; i++) {
+			if (artifact_info_decode(&list->via.array.ptr[i], &arts[n], err, sizeof(err)) == -1) {
+				log_warnx("run=%s: bad artifact entry: %s", r->info.id, err);
+				continue;
+			}
+			n++;
+		}
+	}
+	r->phase = PHASE_ARTIFACTS;
+	collect_start(r, arts, n);
+}
+
+static void run_finish(struct run *r)
+{
+	msgpack_packer *pk;
+
+	if (r->cancel_requested) {
+		run_end(r, RUN_CANCELLED, "cancelled");
+		return;
+	}
+	r->phase = PHASE_FINISH;
+	pk = wconn_begin(r->wc, "finish");
+	msgpack_pack_map(pk, 1);
+	mp_pack_key(pk, "failed");
+	if (r->failed)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	if (wconn_end(r->wc, run_finish_cb, r) == -1)
+		run_send_failed(r, "finish");
+}
+
+void run_collected(struct run *r)
+{
+	run_end(r, r->failed ? RUN_FAILED : RUN_SUCCEEDED, r->fail_error);
+}
+
+static void run_step_result(struct step_info *s, const struct rpc_msg *m)
+{
+	struct step_result res;
+	char err[256];
+
+	if (m->error != NULL) {
+		s->state = STEP_FAILED;
+		free(s->error);
+		s->error = xstrdup(run_rpc_error_message(m->error));
+		return;
+	}
+	if (m->result == NULL || step_result_decode(m->result, &res, err, sizeof(err)) == -1) {
+		s->state = STEP_FAILED;
+		free(s->error);
+		xasprintf(&s->error, "bad exec_step result from the worker: %s", m->result == NULL ? "none" : err);
+		return;
+	}
+	s->state = res.state;
+	s->rows_in = res.rows_in;
+	s->rows_out = res.rows_out;
+	s->duration_ms = res.duration_ms;
+	free(s->error);
+	free(s->error_type);
+	s->error = res.error;
+	s->error_type = res.error_type;
+	res.error = res.error_type = NULL;
+	step_result_free(&res);
+}
+
+static void run_step_done_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+{
+	struct run *r = arg;
+	struct step_info *s = run_cur_step(r);
+
+	(void)wc;
+	if (s == NULL)
+		return;
+	run_step_result(s, m);
+	if (s->error != NULL && r->mask != NULL && mask_count(r->mask) > 0) {
+		/* The worker masks; this keeps a slip out of the store and logs. */
+		char *masked = mask_apply(r->mask, s->error);
+		free(s->error);
+		s->error = masked;
+	}
+	s->finished_at = time_now_ms();
+	if (s->state == STEP_RUNNING || s->state == STEP_PENDING || s->state == STEP_SKIPPED)
+		s->state = STEP_FAILED; /* not a final answer: treat as failure */
+	run_step_save(r, s);
+	/* Successes are routine (debug); anything else is worth a line at info. */
+	(s->state == STEP_SUCCEEDED ? log_debug : log_info)(
+	    "run=%s step=%s %s rows_in=%lld rows_out=%lld duration_ms=%lld%s%s", r->info.id, s->id,
+	    step_state_name(s->state), (long long)s->rows_in, (long long)s->rows_out, (long long)s->duration_ms,
+	    s->error != NULL ? " error=" : "", s->error != NULL ? log_esc(s->error, 200) : "");
+	if (s->state == STEP_FAILED)
+		run_fail(r, "step %s failed: %s", s->id, s->error != NULL ? s->error : "no reason given");
+	else if (s->state == STEP_CANCELLED && !r->cancel_requested)
+		run_fail(r, "step %s was cancelled", s->id);
+	r->cur++;
+	run_next_step(r);
+}
+
+/* After a failure nothing else starts: the rest is skipped. */
+static void run_skip_rest(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->info.nsteps; i++) {
+		struct step_info *s = &r->info.steps[i];
+		if (s->state == STEP_PENDING) {
+			s->state = STEP_SKIPPED;
+			run_step_save(r, s);
+		}
+	}
+}
+
+static void run_next_step(struct run *r)
+{
+	struct step_info *s;
+	msgpack_packer *pk;
+
+	r->phase = PHASE_STEPS;
+	if (r->failed || r->cancel_requested) {
+		run_skip_rest(r);
+		run_finish(r);
+		return;
+	}
+	if ((s = run_cur_step(r)) == NULL) {
+		run_finish(r);
+		return;
+	}
+	s->state = STEP_RUNNING;
+	s->started_at = time_now_ms();
+	run_step_save(r, s);
+	log_debug("run=%s step=%s running driver=%s", r->info.id, s->id, s->driver);
+	pk = wconn_begin(r->wc, "exec_step");
+	msgpack_pack_map(pk, 1);
+	mp_pack_kstr(pk, "step_id", s->id);
+	if (wconn_end(r->wc, run_step_done_cb, r) == -1)
+		run_send_failed(r, "exec_step");
+}
+
+static void run_prepare_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+{
+	struct run *r = arg;
+
+	(void)wc;
+	log_debug("run=%s prepared in %lld us (%lld us since queued)", r->info.id,
+	          (long long)(time_mono_us() - r->prepare_us), (long long)(time_mono_us() - r->queued_us));
+	if (m->error != NULL) {
+		run_fail(r, "prepare failed: %s", run_rpc_error_message(m->error));
+		run_skip_rest(r);
+		run_end(r, r->cancel_requested ? RUN_CANCELLED : RUN_FAILED, r->fail_error);
+		return;
+	}
+	r->info.state = RUN_RUNNING;
+	run_save(r);
+	r->cur = 0;
+	run_next_step(r);
+}
+
+/* The bundle travels inline; afterwards the run no longer needs it (nor the
+ * secret values: the mask keeps what log masking needs). */
+static int run_send_prepare(struct run *r)
+{
+	struct msg_prepare m;
+	size_t i;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.run_id = r->info.id;
+	m.bundle = r->bundle;
+	m.manifest = r->manifest_path;
+	m.env = r->info.env;
+	m.secrets = r->secrets;
+	msg_prepare_pack(wconn_begin(r->wc, "prepare"), &m);
+	rc = wconn_end(r->wc, run_prepare_cb, r);
+	bundle_free(&r->bundle);
+	if (r->submit_msg != NULL) {
+		rpc_msg_free(r->submit_msg);
+		free(r->submit_msg);
+		r->submit_msg = NULL;
+	}
+	for (i = 0; i < r->secrets.n; i++) {
+		if (r->secrets.v[i].value != NULL)
+			explicit_bzero(r->secrets.v[i].value, strlen(r->secrets.v[i].value));
+	}
+	kvlist_free(&r->secrets);
+	return rc;
+}
+
+static void run_acquired_event(struct run *r, struct worker *w, int64_t wait_ms)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	msgpack_pack_map(&pk, 4);
+	mp_pack_kstr(&pk, "backend", r->info.backend);
+	mp_pack_key(&pk, "warm");
+	if (w->warm)
+		msgpack_pack_true(&pk);
+	else
+		msgpack_pack_false(&pk);
+	mp_pack_kint(&pk, "wait_ms", wait_ms);
+	mp_pack_kstr(&pk, "worker", w->id);
+	run_event_daemon(r, "worker_acquired", NULL, &b);
+	buf_free(&b);
+}
+
+void run_start(struct run *r, struct worker *w)
+{
+	struct timeval hb = {rs.cfg->local_heartbeat_s > 0 ? rs.cfg->local_heartbeat_s : 10, 0};
+	int64_t wait_ms = (time_mono_us() - r->queued_us) / 1000;
+
+	r->has_slot = 1;
+	r->worker = w;
+	r->phase = PHASE_PREPARE;
+	r->info.state = RUN_STARTING;
+	r->info.started_at = time_now_ms();
+	free(r->info.worker);
+	r->info.worker = xstrdup(w->id);
+	w->cbs.data = run_worker_data_cb;
+	w->cbs.gone = run_worker_gone_cb;
+	w->cbs.arg = r;
+	w->mask = r->mask;
+	run_acquired_event(r, w, wait_ms);
+	log_info("run=%s worker=%s acquired (%s, waited %lld ms)", r->info.id, w->id, w->warm ? "warm" : "cold",
+	         (long long)wait_ms);
+	r->wc = wconn_new(w, (size_t)rs.cfg->max_context_bytes, run_worker_notify_cb, run_worker_error_cb, r);
+	r->last_rx_us = time_mono_us();
+	r->hb_ev = event_new(rs.base, -1, EV_PERSIST, run_hb_cb, r);
+	r->cancel_ev = evtimer_new(rs.base, run_cancel_timer_cb, r);
+	if (r->hb_ev == NULL || r->cancel_ev == NULL)
+		fatalx("run_start: event_new");
+	evtimer_add(r->hb_ev, &hb);
+	r->prepare_us = time_mono_us();
+	if (run_send_prepare(r) == -1)
+		run_send_failed(r, "prepare");
+	/* Durable before any step can run (prepare executes nothing); the
+	 * commit overlaps with the worker unpacking the bundle. */
+	run_save_now(r);
+}
+
+/* -- the end ------------------------------------------------------------- */
+
+static void run_close_steps(struct run *r, enum run_state state)
+{
+	size_t i;
+
+	for (i = 0; i < r->info.nsteps; i++) {
+		struct step_info *s = &r->info.steps[i];
+		if (s->state == STEP_RUNNING) {
+			run_step_stop(s, state == RUN_CANCELLED ? STEP_CANCELLED : STEP_FAILED);
+			run_step_save(r, s);
+		} else if (s->state == STEP_PENDING) {
+			s->state = STEP_SKIPPED;
+			run_step_save(r, s);
+		}
+	}
+}
+
+static void run_end_event(struct run *r)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	msgpack_pack_map(&pk, r->info.error != NULL ? 3 : 2);
+	mp_pack_kstr(&pk, "state", run_state_name(r->info.state));
+	mp_pack_kint(&pk, "exit_code", r->info.exit_code);
+	if (r->info.error != NULL)
+		mp_pack_kstr(&pk, "error", r->info.error);
+	run_event_daemon(r, "run_end", NULL, &b);
+	buf_free(&b);
+}
+
+static void run_end(struct run *r, enum run_state state, const char *error)
+{
+	if (r->phase == PHASE_DONE)
+		return;
+	r->phase = PHASE_DONE;
+	if (r->hb_ev != NULL)
+		evtimer_del(r->hb_ev);
+	if (r->cancel_ev != NULL)
+		evtimer_del(r->cancel_ev);
+	collect_abort(r);
+	wconn_free(r->wc);
+	r->wc = NULL;
+	if (r->worker != NULL) {
+		r->pool->ops->release(r->worker);
+		r->worker = NULL;
+	}
+	run_close_steps(r, state);
+	r->info.state = state;
+	r->info.exit_code = state == RUN_SUCCEEDED ? 0 : 1;
+	r->info.has_exit_code = 1;
+	r->info.finished_at = time_now_ms();
+	if (state != RUN_SUCCEEDED && error != NULL && r->info.error == NULL)
+		r->info.error = xstrdup(error);
+	run_end_event(r);
+	run_save_now(r);
+	log_info("run=%s %s%s%s", r->info.id, run_state_name(state), r->info.error != NULL ? " error=" : "",
+	         r->info.error != NULL ? log_esc(r->info.error, 300) : "");
+	follow_run_end(r);
+	run_untrack(r);
+	if (r->has_slot) {
+		r->has_slot = 0;
+		sched_run_done(r);
+	}
+	r->reap_ev = event_new(rs.base, -1, 0, run_reap_cb, r);
+	if (r->reap_ev == NULL)
+		fatalx("run_end: event_new");
+	event_active(r->reap_ev, EV_TIMEOUT, 0);
+}
+
+void run_cancel(struct run *r)
+{
+	switch (r->phase) {
+	case PHASE_QUEUED:
+		sched_remove(r);
+		log_info("run=%s cancelled while queued", r->info.id);
+		run_end(r, RUN_CANCELLED, "cancelled");
+		break;
+	case PHASE_PREPARE:
+	case PHASE_STEPS:
+		if (r->cancel_requested || r->worker == NULL)
+			break;
+		r->cancel_requested = 1;
+		log_info("run=%s worker=%s cancelling", r->info.id, r->info.worker);
+		msgpack_pack_map(wconn_begin(r->wc, "cancel"), 0);
+		(void)wconn_end(r->wc, NULL, NULL);
+		r->pool->ops->cancel(r->worker, 0);
+		{
+			struct timeval tv = {rs.cfg->cancel_grace_ms / 1000, (rs.cfg->cancel_grace_ms % 1000) * 1000};
+			evtimer_add(r->cancel_ev, &tv);
+		}
+		break;
+	default:
+		break; /* collecting or done: too late to cancel */
+	}
+}
+
+void run_cancel_all(void)
+{
+	struct run *r, *next;
+
+	for (r = TAILQ_FIRST(&rs.runs); r != NULL; r = next) {
+		next = TAILQ_NEXT(r, entry);
+		if (r->has_slot)
+			run_cancel(r);
+	}
+}
+
+/* -- start and stop ------------------------------------------------------ */
+
+int run_init(struct event_base *base, const struct config *cfg)
+{
+	rs.base = base;
+	rs.cfg = cfg;
+	TAILQ_INIT(&rs.runs);
+	TAILQ_INIT(&rs.dirty);
+	rs.flush_ev = evtimer_new(base, run_flush_cb, NULL);
+	return rs.flush_ev == NULL ? -1 : 0;
+}
+
+void run_shutdown(void)
+{
+	struct run *r;
+
+	/* Queued runs stay queued in the store: the next start schedules them. */
+	while ((r = TAILQ_FIRST(&rs.runs)) != NULL) {
+		run_write_dirty(r);
+		if (r->queued)
+			sched_remove(r);
+		if (r->worker != NULL)
+			r->pool->ops->release(r->worker);
+		wconn_free(r->wc);
+		r->wc = NULL;
+		follow_run_end(r);
+		run_untrack(r);
+		run_free(r);
+	}
+	if (store_event_pending() > 0)
+		store_event_flush();
+	if (rs.flush_ev != NULL)
+		event_free(rs.flush_ev);
+	rs.flush_ev = NULL;
+}
+
+/* -- crash recovery ------------------------------------------------------ */
+
+static void run_recover_lost(struct run_info *ri, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < ri->nsteps; i++) {
+		struct step_info *s = &ri->steps[i];
+		if (s->state == STEP_RUNNING) {
+			s->state = STEP_FAILED;
+			free(s->error);
+			s->error = xstrdup(why);
+		} else if (s->state == STEP_PENDING) {
+			s->state = STEP_SKIPPED;
+		} else {
+			continue;
+		}
+		if (store_step_update(ri->id, s) == -1)
+			log_warnx("run=%s step=%s: cannot update the step in the store", ri->id, s->id);
+	}
+	ri->state = RUN_LOST;
+	ri->exit_code = 1;
+	ri->has_exit_code = 1;
+	ri->finished_at = time_now_ms();
+	free(ri->error);
+	ri->error = xstrdup(why);
+	if (store_run_update(ri) == -1)
+		log_warnx("run=%s: cannot update the run in the store", ri->id);
+	log_warnx("run=%s lost: %s", ri->id, why);
+}
+
+static int run_recover_seq_cb(const struct event_rec *e, void *arg)
+{
+	int64_t *max = arg;
+
+	if (e->seq > *max)
+		*max = e->seq;
+	return 0;
+}
+
+/* A run that had not started: load its bundle and manifest again. */
+static int run_recover_load(struct run *r, char *err, size_t errlen)
+{
+	char *dir = run_state_dir(r->info.id), *path;
+	const struct bundle_file *mf;
+	struct buf mp;
+	int rc = -1;
+
+	buf_init(&mp);
+	xasprintf(&path, "%s/manifest", dir);
+	if (file_read_all(path, 4096, &mp) == 0 && mp.len > 0)
+		r->manifest_path = xstrdup(buf_cstr(&mp));
+	else
+		r->manifest_path = xstrdup("manifest.yaml");
+	free(path);
+	xasprintf(&path, "%s/bundle", dir);
+	if (bundle_load(&r->bundle, path, (size_t)rs.cfg->max_context_bytes, err, errlen) == -1)
+		goto out;
+	if ((mf = bundle_find(&r->bundle, r->manifest_path)) == NULL) {
+		snprintf(err, errlen, "%s: missing from the stored bundle", r->manifest_path);
+		goto out;
+	}
+	if (manifest_parse(&r->man, (const char *)mf->data, mf->len, driver_known, err, errlen) == -1)
+		goto out;
+	if (pool_lookup(r->info.backend, &r->pool, err, errlen) != 0)
+		goto out;
+	rc = 0;
+out:
+	buf_free(&mp);
+	free(path);
+	free(dir);
+	return rc;
+}
+
+static void run_recover_queued(const char *id)
+{
+	struct run *r = run_alloc();
+	char err[512];
+	int64_t max = 0;
+
+	if (store_run_get(id, &r->info) != 0) {
+		run_free(r);
+		return;
+	}
+	if (r->info.nsecret_names > 0) {
+		run_recover_lost(&r->info, "secrets are not persisted across daemon restarts; resubmit");
+		run_free(r);
+		return;
+	}
+	if (run_recover_load(r, err, sizeof(err)) == -1) {
+		char *why;
+		xasprintf(&why, "cannot reschedule after a daemon restart: %s", err);
+		run_recover_lost(&r->info, why);
+		free(why);
+		run_free(r);
+		return;
+	}
+	/* The row's last_seq may lag records committed after it. */
+	store_event_read(id, r->info.last_seq, 0, run_recover_seq_cb, &max);
+	if (max > r->info.last_seq)
+		r->info.last_seq = max;
+	run_track(r);
+	r->queued_us = time_mono_us();
+	log_info("run=%s rescheduled after restart", id);
+	sched_enqueue(r);
+}
+
+int run_recover(void)
+{
+	static const enum run_state gone[] = {RUN_RUNNING, RUN_STARTING};
+	struct run_info ri;
+	char **ids;
+	size_t i, k, n;
+
+	for (k = 0; k < 2; k++) {
+		if (store_run_ids_in_state(gone[k], &ids, &n) == -1)
+			return -1;
+		for (i = 0; i < n; i++) {
+			if (store_run_get(ids[i], &ri) == 0) {
+				run_recover_lost(&ri, "daemon restarted while the run was running");
+				run_info_free(&ri);
+			}
+			free(ids[i]);
+		}
+		free(ids);
+	}
+	if (store_run_ids_in_state(RUN_QUEUED, &ids, &n) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		run_recover_queued(ids[i]);
+		free(ids[i]);
+	}
+	free(ids);
+	return 0;
+}

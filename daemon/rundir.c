@@ -1,0 +1,146 @@
+/*
+ * rundir.c: the per-run directories under STATE/runs. Creating inodes can
+ * cost far more than the rest of a submit (on ext4 without a journal, ~0.5
+ * ms each), so a helper thread keeps a few empty run directories (with their
+ * `bundle` file and `artifacts/`) ready in STATE/.spare; a submit renames one
+ * into place, which allocates nothing. Without a spare it creates one inline.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "osirisd.h"
+
+#define RUNDIR_SPARES 16
+
+static struct {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int started, stop;
+	char *spare_dir, *runs_dir;
+	uint64_t next;                 /* name of the next spare */
+	uint64_t ready[RUNDIR_SPARES]; /* ring of spares ready to take */
+	size_t head, n;
+} rd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* The layout of a fresh run directory: dir, dir/bundle, dir/artifacts. */
+static int rundir_make(const char *dir)
+{
+	char path[4096];
+	int fd;
+
+	if (mkdir(dir, 0755) == -1)
+		return -1;
+	snprintf(path, sizeof(path), "%s/bundle", dir);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	close(fd);
+	snprintf(path, sizeof(path), "%s/artifacts", dir);
+	return mkdir(path, 0755);
+}
+
+static void *rundir_thread(void *arg)
+{
+	char dir[4096];
+	uint64_t name;
+	int failures = 0;
+
+	(void)arg;
+	pthread_mutex_lock(&rd.mu);
+	while (!rd.stop) {
+		if (rd.n == RUNDIR_SPARES || failures > 3) {
+			pthread_cond_wait(&rd.cv, &rd.mu);
+			continue;
+		}
+		name = rd.next++;
+		pthread_mutex_unlock(&rd.mu);
+		snprintf(dir, sizeof(dir), "%s/%llu", rd.spare_dir, (unsigned long long)name);
+		if (rundir_make(dir) == -1) {
+			rmtree(dir);
+			failures++; /* a full disk: stop trying, submits create inline */
+			pthread_mutex_lock(&rd.mu);
+			continue;
+		}
+		failures = 0;
+		pthread_mutex_lock(&rd.mu);
+		rd.ready[(rd.head + rd.n) % RUNDIR_SPARES] = name;
+		rd.n++;
+	}
+	pthread_mutex_unlock(&rd.mu);
+	return NULL;
+}
+
+int rundir_init(const char *state_dir, char *err, size_t errlen)
+{
+	xasprintf(&rd.spare_dir, "%s/.spare", state_dir);
+	xasprintf(&rd.runs_dir, "%s/runs", state_dir);
+	/* Spares of a previous life are just empty directories: start over. */
+	rmtree(rd.spare_dir);
+	if (mkdir(rd.spare_dir, 0755) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "mkdir %s: %s", rd.spare_dir, strerror(errno));
+		return -1;
+	}
+	if (pthread_create(&rd.th, NULL, rundir_thread, NULL) != 0) {
+		snprintf(err, errlen, "cannot start the run directory thread");
+		return -1;
+	}
+	rd.started = 1;
+	return 0;
+}
+
+void rundir_shutdown(void)
+{
+	if (rd.started) {
+		pthread_mutex_lock(&rd.mu);
+		rd.stop = 1;
+		pthread_cond_signal(&rd.cv);
+		pthread_mutex_unlock(&rd.mu);
+		pthread_join(rd.th, NULL);
+		rd.started = 0;
+	}
+	if (rd.spare_dir != NULL)
+		rmtree(rd.spare_dir);
+	free(rd.spare_dir);
+	free(rd.runs_dir);
+	rd.spare_dir = rd.runs_dir = NULL;
+}
+
+/* STATE/runs/<id> with an empty `bundle` and `artifacts/`. */
+int rundir_create(const char *id)
+{
+	char spare[4096], dir[4096];
+	uint64_t name = 0;
+	int have = 0;
+
+	snprintf(dir, sizeof(dir), "%s/%s", rd.runs_dir, id);
+	pthread_mutex_lock(&rd.mu);
+	if (rd.n > 0) {
+		name = rd.ready[rd.head];
+		rd.head = (rd.head + 1) % RUNDIR_SPARES;
+		rd.n--;
+		have = 1;
+		pthread_cond_signal(&rd.cv);
+	}
+	pthread_mutex_unlock(&rd.mu);
+	if (have) {
+		snprintf(spare, sizeof(spare), "%s/%llu", rd.spare_dir, (unsigned long long)name);
+		if (rename(spare, dir) == 0)
+			return 0;
+		log_warn("rename %s", spare);
+		rmtree(spare);
+	}
+	if (rundir_make(dir) == -1) {
+		int saved = errno;
+		rmtree(dir);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
