@@ -203,24 +203,41 @@ path_is_safe(const char *path)
 	}
 }
 
+/* mkdir -p dir, deepest first: the parents usually exist, so the common
+ * case is one mkdir, not one per path component. dir is modified and
+ * restored. */
+static int
+util_mkdir_p(char *dir)
+{
+	char *slash;
+	int rc;
+
+	if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT || (slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return -1;
+	*slash = '\0';
+	rc = util_mkdir_p(dir);
+	*slash = '/';
+	if (rc == -1 || (mkdir(dir, 0755) == -1 && errno != EEXIST))
+		return -1;
+	return 0;
+}
+
 int
 mkdir_parents(const char *path)
 {
-	char *tmp = xstrdup(path), *p;
-	int saved;
+	char *tmp = xstrdup(path), *slash = strrchr(tmp, '/');
+	int rc = 0, saved;
 
-	for (p = tmp + 1; (p = strchr(p, '/')) != NULL; p++) {
-		*p = '\0';
-		if (mkdir(tmp, 0755) == -1 && errno != EEXIST) {
-			saved = errno;
-			free(tmp);
-			errno = saved;
-			return -1;
-		}
-		*p = '/';
+	if (slash != NULL && slash != tmp) {
+		*slash = '\0';
+		rc = util_mkdir_p(tmp);
 	}
+	saved = errno;
 	free(tmp);
-	return 0;
+	errno = saved;
+	return rc;
 }
 
 static int

@@ -56,6 +56,8 @@ static const struct config_key config_keys[] = {
     KEY("local", "worker", CFG_PATH, local_worker, 0, 0),
     KEY("local", "isolation", CFG_ISOLATION, local_isolation, 0, 0),
     KEY("local", "heartbeat_s", CFG_INT, local_heartbeat_s, 1, 3600),
+    KEY("local", "work_dir", CFG_PATH, local_work_dir, 0, 0),
+    KEY("local", "worker_max_runs", CFG_INT, local_worker_max_runs, 1, 1000000),
     KEY("e2b", "pool_size", CFG_INT, e2b_pool_size, 0, 1000),
     KEY("e2b", "max_sandboxes", CFG_INT, e2b_max_sandboxes, 1, 10000),
     KEY("e2b", "template", CFG_STR, e2b_template, 0, 0),
@@ -119,6 +121,8 @@ void config_defaults(struct config *c)
 	c->local_worker = NULL; /* resolved by the daemon: beside its own binary */
 	c->local_isolation = xstrdup("auto");
 	c->local_heartbeat_s = 10;
+	c->local_work_dir = NULL; /* resolved by the pool: <state_dir>/work */
+	c->local_worker_max_runs = 1;
 	c->e2b_pool_size = 0;
 	c->e2b_max_sandboxes = 20;
 	c->e2b_template = xstrdup("base");
@@ -132,6 +136,7 @@ void config_free(struct config *c)
 	free(c->state_dir);
 	free(c->local_worker);
 	free(c->local_isolation);
+	free(c->local_work_dir);
 	free(c->e2b_template);
 	free(c->e2b_api_key_file);
 	memset(c, 0, sizeof(*c));

@@ -32,6 +32,8 @@ struct config {
 	char *local_worker;    /* default: osiris-worker beside the osirisd binary */
 	char *local_isolation; /* auto | none */
 	int local_heartbeat_s; /* 10: a worker silent this long while idle/busy is pinged; twice missed = dead */
+	char *local_work_dir;	   /* added: parent of the workers' workspaces; NULL = <state_dir>/work */
+	int local_worker_max_runs; /* added: 1 = a fresh worker per run; N > 1: reuse after a successful run */
 	/* [e2b] */
 	int e2b_pool_size;	   /* 0 */
 	int e2b_max_sandboxes;	   /* 20 */
@@ -72,6 +74,11 @@ int store_run_ids_in_state(enum run_state st, char ***ids, size_t *n);
 int store_event_add(const char *run_id, const struct event_rec *e);
 int store_event_flush(void);
 size_t store_event_pending(void);
+/* Added: writes between begin and end share one transaction, committed at
+ * the outermost end (a rollback inside drops the batch so far). Never
+ * held across a return to the event loop. */
+void store_batch_begin(void);
+int store_batch_end(void);
 /* Records with seq > since, ascending, at most limit (<=0: all); flushes
  * first. The callback returns non-zero to stop. */
 int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)(const struct event_rec *, void *),
@@ -119,6 +126,11 @@ struct pool_ops {
 	/* The taker is done with w (after gone, or to discard it): the pool
 	 * destroys it (never inside its own callback) and refills. */
 	void (*release)(struct worker *w);
+	/* Added: the taker's run on w ended successfully and w is idle (no
+	 * request outstanding that matters): the pool may reset w and keep it
+	 * for another run (local.worker_max_runs), or release it. May be NULL
+	 * (then release). */
+	void (*recycle)(struct worker *w);
 	void (*status)(struct pool *p, struct pool_info *out);
 	/* Added (sched.c): n runs want a worker from this pool right now and
 	 * could not get one; the pool warms up to its target plus n (within

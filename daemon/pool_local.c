@@ -1,8 +1,11 @@
 /*
  * pool_local.c: the local backend. Keeps local.pool_size idle osiris-worker
  * processes ready (stdin/stdout pipes, under bubblewrap when available),
- * refills in the background, caps the total at local.max_workers. A worker
- * is finished only once it is reaped and its stdout hit EOF.
+ * refills in the background, caps the total at local.max_workers. Each
+ * worker gets its own directory under local.work_dir, removed once it is
+ * reaped. A worker is finished only once it is reaped and its stdout hit
+ * EOF; with local.worker_max_runs > 1 a worker whose run succeeded is
+ * `reset` and goes back to the idle set instead.
  */
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -16,10 +19,12 @@
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
+#include <dirent.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,8 +34,11 @@ extern char **environ;
 
 #define LW_KILL_AFTER_MS 2000
 #define LW_STDERR_LINE 4096
+#define LW_RESET_MSGID 0xfffffff0u /* the pool's own `reset` request */
+#define LW_DIR_PREFIX "wk-"
 
-enum lw_state { LW_WARMING, LW_IDLE, LW_BUSY, LW_RELEASED };
+/* LW_RESETTING: back from a run, `reset` sent, idle once it answers. */
+enum lw_state { LW_WARMING, LW_IDLE, LW_BUSY, LW_RESETTING, LW_RELEASED };
 
 struct local_pool;
 struct lworker {
@@ -42,6 +50,8 @@ struct lworker {
 	struct bufferevent *in, *out, *err;
 	struct rpc_reader rd; /* until `ready` */
 	int reaped, out_eof, status, gone_sent, freeing;
+	unsigned runs;	/* runs taken by this process */
+	char *dir;	/* its --workdir, under local.work_dir */
 	struct event *kill_ev;
 	TAILQ_ENTRY(lworker) entry;
 };
@@ -55,6 +65,8 @@ struct local_pool {
 	struct pool_latency lat;
 	struct event *sigchld_ev, *refill_ev, *reap_ev, *backoff_ev;
 	char *path;
+	char *work_dir;	  /* local.work_dir, resolved at start */
+	uint64_t dir_seq; /* names the workers' directories */
 	char *bwrap_path; /* absolute, found once at start */
 	int bwrap;
 	int stopping;
@@ -63,6 +75,8 @@ struct local_pool {
 };
 
 static void pool_local_refill(struct local_pool *lp);
+static void pool_local_refill_later(struct local_pool *lp);
+static void pool_local_release_lw(struct lworker *lw);
 
 static struct local_pool *pool_local_of(struct pool *p)
 {
@@ -87,7 +101,7 @@ static void pool_local_counts(struct local_pool *lp, unsigned *idle, unsigned *w
 			continue;
 		if (lw->state == LW_IDLE)
 			(*idle)++;
-		else if (lw->state == LW_WARMING)
+		else if (lw->state == LW_WARMING || lw->state == LW_RESETTING)
 			(*warming)++;
 		else if (lw->state == LW_BUSY)
 			(*busy)++;
@@ -103,7 +117,9 @@ static int pool_local_set_nonblock(int fd)
 	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-static void pool_local_argv(struct local_pool *lp, const char *prog, const char *argv[], size_t max)
+/* dir: the worker's --workdir (bound read-write into the sandbox), or
+ * NULL for the isolation probe. */
+static void pool_local_argv(struct local_pool *lp, const char *prog, const char *dir, const char *argv[], size_t max)
 {
 	size_t n = 0;
 
@@ -121,24 +137,35 @@ static void pool_local_argv(struct local_pool *lp, const char *prog, const char 
 		                           "--proc",
 		                           "/proc",
 		                           "--"};
-		for (n = 0; n < sizeof(bw) / sizeof(bw[0]) && n + 2 < max; n++)
+		for (n = 0; n + 1 < sizeof(bw) / sizeof(bw[0]) && n + 7 < max; n++)
 			argv[n] = bw[n];
 		argv[0] = lp->bwrap_path;
+		if (dir != NULL) {
+			argv[n++] = "--bind";
+			argv[n++] = dir;
+			argv[n++] = dir;
+		}
+		argv[n++] = "--";
 	}
 	argv[n++] = prog;
+	if (dir != NULL) {
+		argv[n++] = "--workdir";
+		argv[n++] = dir;
+	}
 	argv[n] = NULL;
 }
 
-static pid_t pool_local_spawn_process(struct local_pool *lp, const char *prog, int fd_in, int fd_out, int fd_err)
+static pid_t pool_local_spawn_process(struct local_pool *lp, const char *prog, const char *dir, int fd_in, int fd_out,
+                                      int fd_err)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, defaults;
-	const char *argv[20];
+	const char *argv[32];
 	pid_t pid;
 	int rc;
 
-	pool_local_argv(lp, prog, argv, sizeof(argv) / sizeof(argv[0]));
+	pool_local_argv(lp, prog, dir, argv, sizeof(argv) / sizeof(argv[0]));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fd_in, 0);
 	posix_spawn_file_actions_adddup2(&fa, fd_out, 1);
@@ -176,18 +203,39 @@ static void pool_local_worker_stderr_cb(struct bufferevent *bev, void *arg);
 static void pool_local_worker_stderr_event_cb(struct bufferevent *bev, short what, void *arg);
 static void pool_local_worker_in_event_cb(struct bufferevent *bev, short what, void *arg);
 
+/* A fresh, private directory for one worker's workspaces. */
+static char *pool_local_make_dir(struct local_pool *lp)
+{
+	char *dir;
+
+	xasprintf(&dir, "%s/" LW_DIR_PREFIX "%llu", lp->work_dir, (unsigned long long)++lp->dir_seq);
+	if (mkdir(dir, 0700) == -1 && (errno != EEXIST || rmtree(dir) == -1 || mkdir(dir, 0700) == -1)) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
 static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 {
 	int pin[2], pout[2], perr[2];
 	struct rpc_limits lim;
 	struct lworker *lw;
+	char *dir;
 	pid_t pid;
 
-	if (pipe2(pin, O_CLOEXEC) == -1)
+	if ((dir = pool_local_make_dir(lp)) == NULL)
 		return NULL;
+	if (pipe2(pin, O_CLOEXEC) == -1) {
+		rmdir(dir);
+		free(dir);
+		return NULL;
+	}
 	if (pipe2(pout, O_CLOEXEC) == -1) {
 		close(pin[0]);
 		close(pin[1]);
+		rmdir(dir);
+		free(dir);
 		return NULL;
 	}
 	if (pipe2(perr, O_CLOEXEC) == -1) {
@@ -195,9 +243,11 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 		close(pin[1]);
 		close(pout[0]);
 		close(pout[1]);
+		rmdir(dir);
+		free(dir);
 		return NULL;
 	}
-	pid = pool_local_spawn_process(lp, lp->path, pin[0], pout[1], perr[1]);
+	pid = pool_local_spawn_process(lp, lp->path, dir, pin[0], pout[1], perr[1]);
 	close(pin[0]);
 	close(pout[1]);
 	close(perr[1]);
@@ -205,6 +255,8 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 		close(pin[1]);
 		close(pout[0]);
 		close(perr[0]);
+		rmdir(dir);
+		free(dir);
 		return NULL;
 	}
 	pool_local_set_nonblock(pin[1]);
@@ -216,6 +268,7 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 	lw->pid = pid;
 	lw->state = LW_WARMING;
 	lw->on_demand = on_demand;
+	lw->dir = dir;
 	lw->w.pool = lp->p;
 	lw->w.impl = lw;
 	lw->w.spawned_us = time_mono_us();
@@ -233,7 +286,8 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 	bufferevent_enable(lw->out, EV_READ);
 	bufferevent_enable(lw->err, EV_READ);
 	TAILQ_INSERT_TAIL(&lp->workers, lw, entry);
-	log_debug("worker=%s spawned%s%s", lw->w.id, lp->bwrap ? " under bwrap" : "", on_demand ? " on demand" : "");
+	log_debug("worker=%s spawned%s%s in %s", lw->w.id, lp->bwrap ? " under bwrap" : "", on_demand ? " on demand" : "",
+	          dir);
 	return lw;
 }
 
@@ -260,6 +314,11 @@ static void pool_local_free(struct lworker *lw)
 	if (lw->err != NULL)
 		bufferevent_free(lw->err);
 	rpc_reader_free(&lw->rd);
+	/* Gone (reaped, or given up on at shutdown): whatever a killed worker
+	 * left in its directory goes with it. */
+	if (lw->dir != NULL && rmtree(lw->dir) == -1 && errno != ENOENT)
+		log_warn("worker=%s: cannot remove %s", lw->w.id, lw->dir);
+	free(lw->dir);
 	free(lw);
 }
 
@@ -324,6 +383,9 @@ static void pool_local_check_done(struct lworker *lw)
 			lw->w.cbs.gone(&lw->w, reason, lw->w.cbs.arg);
 		break;
 	case LW_RELEASED:
+	case LW_RESETTING:
+		if (lw->state == LW_RESETTING)
+			log_warnx("worker=%s exited during reset (%s)", lw->w.id, reason);
 		pool_local_schedule_free(lw);
 		break;
 	case LW_WARMING:
@@ -402,6 +464,40 @@ static void pool_local_warming_data(struct lworker *lw, const uint8_t *data, siz
 	}
 }
 
+/* After a run: skip whatever the previous run's requests still produce
+ * (a late ping answer) up to the answer to our `reset`. */
+static void pool_local_resetting_data(struct lworker *lw, const uint8_t *data, size_t len)
+{
+	struct rpc_msg msg;
+	char err[256];
+	uint32_t id;
+	int has_id, big, rc;
+
+	rpc_reader_add(&lw->rd, data, len);
+	while (lw->state == LW_RESETTING &&
+	       (rc = rpc_reader_next(&lw->rd, &msg, err, sizeof(err), &id, &has_id, &big)) != 0) {
+		if (rc == -1) {
+			log_warnx("worker=%s: bad output during reset: %s", lw->w.id, err);
+			kill(lw->pid, SIGKILL);
+			return;
+		}
+		if (msg.type == RPC_RESPONSE && msg.msgid == LW_RESET_MSGID) {
+			if (msg.error != NULL) {
+				log_warnx("worker=%s: reset refused, discarding it", lw->w.id);
+				rpc_msg_free(&msg);
+				pool_local_release_lw(lw);
+				pool_local_refill_later(lw->lp);
+				return;
+			}
+			lw->state = LW_IDLE;
+			log_debug("worker=%s reset after %u runs", lw->w.id, lw->runs);
+			if (lw->lp->p->ready_cb != NULL)
+				lw->lp->p->ready_cb(lw->lp->p, lw->lp->p->ready_arg);
+		}
+		rpc_msg_free(&msg);
+	}
+}
+
 static void pool_local_flush_early(struct lworker *lw);
 
 static void pool_local_deliver(struct lworker *lw, const uint8_t *data, size_t len)
@@ -428,6 +524,8 @@ static void pool_local_worker_read_cb(struct bufferevent *bev, void *arg)
 		for (i = 0; i < n; i++) {
 			if (lw->state == LW_WARMING)
 				pool_local_warming_data(lw, vec[i].iov_base, vec[i].iov_len);
+			else if (lw->state == LW_RESETTING)
+				pool_local_resetting_data(lw, vec[i].iov_base, vec[i].iov_len);
 			else if (lw->state == LW_IDLE)
 				rpc_reader_add(&lw->rd, vec[i].iov_base, vec[i].iov_len); /* kept for the taker */
 			else
@@ -606,7 +704,7 @@ static int pool_local_probe_bwrap(struct local_pool *lp)
 	if (fd == -1)
 		return -1;
 	lp->bwrap = 1;
-	pid = pool_local_spawn_process(lp, "true", fd, fd, fd);
+	pid = pool_local_spawn_process(lp, "true", NULL, fd, fd, fd);
 	close(fd);
 	if (pid == -1)
 		return -1;
@@ -615,6 +713,52 @@ static int pool_local_probe_bwrap(struct local_pool *lp)
 			return -1;
 	}
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* Entries of a previous daemon's workers (killed, or the daemon crashed):
+ * only our own names, in case work_dir is shared with anything else. */
+static void pool_local_clean_work_dir(const char *work_dir)
+{
+	struct dirent *de;
+	char *path;
+	DIR *d;
+
+	if ((d = opendir(work_dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, LW_DIR_PREFIX, strlen(LW_DIR_PREFIX)) != 0)
+			continue;
+		xasprintf(&path, "%s/%s", work_dir, de->d_name);
+		log_info("local pool: removing stale worker directory %s", path);
+		if (rmtree(path) == -1)
+			log_warn("rmtree %s", path);
+		free(path);
+	}
+	closedir(d);
+}
+
+static int pool_local_work_dir(struct local_pool *lp, char *err, size_t errlen)
+{
+	const struct config *cfg = lp->p->cfg;
+	char *probe;
+
+	if (cfg->local_work_dir != NULL && *cfg->local_work_dir != '\0')
+		lp->work_dir = xstrdup(cfg->local_work_dir);
+	else
+		xasprintf(&lp->work_dir, "%s/work", cfg->state_dir);
+	xasprintf(&probe, "%s/.", lp->work_dir);
+	if (mkdir_parents(probe) == -1) {
+		snprintf(err, errlen, "local.work_dir %s: %s", lp->work_dir, strerror(errno));
+		free(probe);
+		return -1;
+	}
+	free(probe);
+	if (access(lp->work_dir, W_OK | X_OK) == -1) {
+		snprintf(err, errlen, "local.work_dir %s: %s", lp->work_dir, strerror(errno));
+		return -1;
+	}
+	pool_local_clean_work_dir(lp->work_dir);
+	return 0;
 }
 
 static int pool_local_start(struct pool *p, char *err, size_t errlen)
@@ -632,6 +776,8 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 		snprintf(err, errlen, "local.worker %s: %s", lp->path, strerror(errno));
 		return -1;
 	}
+	if (pool_local_work_dir(lp, err, errlen) == -1)
+		return -1;
 	if (cfg->local_isolation == NULL || strcmp(cfg->local_isolation, "auto") == 0) {
 		if ((lp->bwrap_path = pool_local_find_bwrap()) == NULL) {
 			log_info("local pool: bwrap not found, workers run without isolation");
@@ -654,8 +800,9 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 		snprintf(err, errlen, "local pool: cannot set up events");
 		return -1;
 	}
-	log_info("local pool: worker %s, pool_size %d, max_workers %d, isolation %s", lp->path, cfg->local_pool_size,
-	         cfg->local_max_workers, lp->bwrap ? "bwrap" : "none");
+	log_info("local pool: worker %s, pool_size %d, max_workers %d, worker_max_runs %d, isolation %s, work_dir %s",
+	         lp->path, cfg->local_pool_size, cfg->local_max_workers, cfg->local_worker_max_runs,
+	         lp->bwrap ? "bwrap" : "none", lp->work_dir);
 	pool_local_refill(lp);
 	return 0;
 }
@@ -724,6 +871,7 @@ static void pool_local_stop(struct pool *p)
 	event_free(lp->reap_ev);
 	event_free(lp->backoff_ev);
 	free(lp->path);
+	free(lp->work_dir);
 	free(lp->bwrap_path);
 	free(lp);
 	p->impl = NULL;
@@ -774,6 +922,43 @@ static void pool_local_release(struct worker *w)
 	pool_local_refill_later(lw->lp);
 }
 
+/* The run on w succeeded: keep the process for another run (reset first)
+ * unless it has served local.worker_max_runs or cannot be trusted. */
+static void pool_local_recycle(struct worker *w)
+{
+	struct lworker *lw = pool_local_lw(w);
+	struct local_pool *lp = lw->lp;
+	struct rpc_limits lim;
+	msgpack_packer pk;
+	struct buf b;
+
+	if (lw->state != LW_BUSY || lp->stopping || lw->reaped || lw->out_eof || lw->in == NULL ||
+	    lw->runs >= (unsigned)lp->p->cfg->local_worker_max_runs) {
+		log_debug("worker=%s retired after %u runs", lw->w.id, lw->runs);
+		pool_local_release(w);
+		return;
+	}
+	lw->state = LW_RESETTING;
+	lw->on_demand = 0;
+	lw->gone_sent = 0;
+	memset(&lw->w.cbs, 0, sizeof(lw->w.cbs));
+	lw->w.mask = NULL;
+	rpc_reader_free(&lw->rd);
+	rpc_limits_default(&lim, (size_t)lp->p->cfg->max_context_bytes);
+	rpc_reader_init(&lw->rd, &lim);
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	rpc_pack_request_head(&pk, LW_RESET_MSGID, "reset");
+	msgpack_pack_map(&pk, 0);
+	if (bufferevent_write(lw->in, b.data, b.len) == -1) {
+		buf_free(&b);
+		pool_local_release(w);
+		return;
+	}
+	buf_free(&b);
+	log_debug("worker=%s resetting after %u runs", lw->w.id, lw->runs);
+}
+
 static void pool_local_reload(struct pool *p)
 {
 	struct local_pool *lp = pool_local_of(p);
@@ -817,6 +1002,7 @@ static struct worker *pool_local_take(struct pool *p)
 		return NULL;
 	}
 	lw->state = LW_BUSY;
+	lw->runs++;
 	lw->w.warm = !lw->on_demand;
 	memset(&lw->w.cbs, 0, sizeof(lw->w.cbs));
 	pool_local_refill_later(lp);
@@ -909,6 +1095,7 @@ const struct pool_ops pool_local_ops = {
     .send = pool_local_send,
     .cancel = pool_local_cancel,
     .release = pool_local_release,
+    .recycle = pool_local_recycle,
     .status = pool_local_status,
     .demand = pool_local_demand,
 };

@@ -152,6 +152,7 @@ static void run_write_dirty(struct run *r)
 {
 	size_t i;
 
+	store_batch_begin(); /* the run's rows: one transaction */
 	for (i = 0; i < r->info.nsteps; i++) {
 		if (!r->step_dirty[i])
 			continue;
@@ -165,6 +166,8 @@ static void run_write_dirty(struct run *r)
 		if (store_run_update(&r->info) == -1)
 			log_warnx("run=%s: cannot update the run in the store", r->info.id);
 	}
+	if (store_batch_end() == -1)
+		log_warnx("run=%s: cannot commit the run's rows", r->info.id);
 	if (r->on_dirty) {
 		TAILQ_REMOVE(&rs.dirty, r, dirty_entry);
 		r->on_dirty = 0;
@@ -178,10 +181,14 @@ static void run_flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	/* every dirty row and the pending records: one transaction */
+	store_batch_begin();
 	while ((r = TAILQ_FIRST(&rs.dirty)) != NULL)
 		run_write_dirty(r);
 	if (store_event_pending() > 0 && store_event_flush() == -1)
 		log_warnx("store: event batch commit failed");
+	if (store_batch_end() == -1)
+		log_warnx("store: batch commit failed");
 }
 
 static void run_flush_later(void)
@@ -745,7 +752,13 @@ static void run_end(struct run *r, enum run_state state, const char *error)
 	wconn_free(r->wc);
 	r->wc = NULL;
 	if (r->worker != NULL) {
-		r->pool->ops->release(r->worker);
+		/* Only a clean success may hand its worker to another run: a
+		 * failed, cancelled or unresponsive one is discarded. */
+		if (state == RUN_SUCCEEDED && !r->failed && !r->cancel_requested && !r->hb_dead &&
+		    r->pool->ops->recycle != NULL)
+			r->pool->ops->recycle(r->worker);
+		else
+			r->pool->ops->release(r->worker);
 		r->worker = NULL;
 	}
 	run_close_steps(r, state);

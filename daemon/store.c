@@ -102,6 +102,7 @@ enum store_stmt {
 	ST_RUN_INSERT,
 	ST_RUN_UPDATE,
 	ST_RUN_GET,
+	ST_RUN_EXISTS,
 	ST_RUN_PREFIX,
 	ST_RUN_LIST,
 	ST_RUN_LIST_STATE,
@@ -131,6 +132,7 @@ static const char *const store_sql[ST__COUNT] = {
     [ST_RUN_UPDATE] = "UPDATE runs SET state = ?2, worker = ?3, exit_code = ?4, error = ?5, started_at = ?6, "
                       "finished_at = ?7, last_seq = ?8 WHERE id = ?1",
     [ST_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id = ?1",
+    [ST_RUN_EXISTS] = "SELECT 1 FROM runs WHERE id = ?1",
     /* ?2 is the prefix followed by 0xff: no valid UTF-8 id starting with
      * the prefix sorts at or after it, so this is an index range scan. */
     [ST_RUN_PREFIX] = "SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 2",
@@ -175,6 +177,11 @@ static struct {
 	size_t npend, pendcap;
 	struct buf arena;
 	uint64_t dropped; /* records lost to the pending cap, reported once per flush */
+	struct artifact_info *arts; /* artifact rows waiting for the next commit */
+	char **art_runs;
+	size_t narts, artcap;
+	int batch;	  /* store_batch_begin depth: commits wait for the outermost end */
+	int batch_txn;	  /* the batch's transaction is open */
 } store = {.lockfd = -1};
 
 /* Helpers ------------------------------------------------------------- */
@@ -306,15 +313,24 @@ static void store_col_names(sqlite3_stmt *s, int i, char ***names, size_t *n)
 
 static int store_begin(void)
 {
+	if (store.batch > 0 && store.batch_txn)
+		return 0; /* joins the batch's transaction */
 	if (store_exec_stmt(store.st[ST_BEGIN]) != SQLITE_DONE) {
 		store_warn("begin");
 		return -1;
 	}
+	store.batch_txn = store.batch > 0;
 	return 0;
 }
 
 static void store_rollback(void)
 {
+	if (store.batch > 0 && store.batch_txn) {
+		/* what the batch wrote before goes too: the callers' rows are
+		 * marked clean, the next update of each writes it whole again */
+		log_warnx("store: a batched transaction was rolled back");
+		store.batch_txn = 0;
+	}
 	if (sqlite3_get_autocommit(store.db))
 		return; /* SQLite already rolled back (e.g. SQLITE_FULL) */
 	if (store_exec_stmt(store.st[ST_ROLLBACK]) != SQLITE_DONE)
@@ -378,11 +394,46 @@ static int store_pending_insert(const struct store_pending *p)
  * stream; any other failure aborts so the caller rolls back and keeps the
  * batch for the next try.
  */
+static int store_art_insert(const char *run_id, const struct artifact_info *a)
+{
+	sqlite3_stmt *s = store_stmt(ST_ART_INSERT);
+
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, a->path, -1, SQLITE_STATIC);
+	bind_text(s, 3, a->step_id);
+	sqlite3_bind_int64(s, 4, a->size);
+	sqlite3_bind_text(s, 5, a->sha256, -1, SQLITE_STATIC);
+	return store_exec_stmt(s);
+}
+
+/* The artifact rows, same rules as the records below. */
+static int store_pending_arts_write(void)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < store.narts; i++) {
+		rc = store_art_insert(store.art_runs[i], &store.arts[i]);
+		if (rc == SQLITE_DONE)
+			continue;
+		if ((rc & 0xff) == SQLITE_CONSTRAINT || rc == SQLITE_TOOBIG) {
+			log_warnx("store: run=%s artifact=%s: dropped: %s", log_esc(store.art_runs[i], 64),
+			          log_esc(store.arts[i].path, 128), sqlite3_errmsg(store.db));
+			continue;
+		}
+		store_warn("insert artifact");
+		return -1;
+	}
+	return 0;
+}
+
 static int store_pending_write(void)
 {
 	size_t i;
 	int rc;
 
+	if (store_pending_arts_write() == -1)
+		return -1;
 	for (i = 0; i < store.npend; i++) {
 		const struct store_pending *p = &store.pend[i];
 
@@ -403,6 +454,13 @@ static int store_pending_write(void)
 
 static void store_pending_clear(void)
 {
+	size_t i;
+
+	for (i = 0; i < store.narts; i++) {
+		artifact_info_free(&store.arts[i]);
+		free(store.art_runs[i]);
+	}
+	store.narts = 0;
 	store.npend = 0;
 	buf_reset(&store.arena);
 	if (store.arena.cap > (64u << 20)) /* a burst should not pin its peak forever */
@@ -411,9 +469,9 @@ static void store_pending_clear(void)
 
 /* Commit the open transaction with the pending batch in it; on failure roll
  * back (the batch stays pending). */
-static int store_commit(void)
+static int store_commit_now(void)
 {
-	if (store.npend > 0 && store_pending_write() == -1) {
+	if ((store.npend > 0 || store.narts > 0) && store_pending_write() == -1) {
 		store_rollback();
 		return -1;
 	}
@@ -424,6 +482,29 @@ static int store_commit(void)
 	}
 	store_pending_clear();
 	return 0;
+}
+
+/* Inside a batch the commit waits for store_batch_end. */
+static int store_commit(void)
+{
+	if (store.batch > 0)
+		return 0;
+	return store_commit_now();
+}
+
+void store_batch_begin(void)
+{
+	store.batch++;
+}
+
+int store_batch_end(void)
+{
+	if (store.batch == 0 || --store.batch > 0)
+		return 0;
+	if (!store.batch_txn)
+		return store.npend > 0 || store.narts > 0 ? store_event_flush() : 0;
+	store.batch_txn = 0;
+	return store_commit_now();
 }
 
 /* Open, migrate, close ------------------------------------------------- */
@@ -624,9 +705,15 @@ static void store_release(void)
 	store.lockfd = -1;
 	free(store.path);
 	store.path = NULL;
+	store_pending_clear();
 	free(store.pend);
 	store.pend = NULL;
 	store.npend = store.pendcap = 0;
+	free(store.arts);
+	free(store.art_runs);
+	store.arts = NULL;
+	store.art_runs = NULL;
+	store.artcap = 0;
 	buf_free(&store.arena);
 }
 
@@ -661,8 +748,8 @@ void store_close(void)
 {
 	if (store.db == NULL)
 		return;
-	if (store.npend > 0 && store_event_flush() == -1)
-		log_warnx("store: %zu records not written at close", store.npend);
+	if ((store.npend > 0 || store.narts > 0) && store_event_flush() == -1)
+		log_warnx("store: %zu records, %zu artifact rows not written at close", store.npend, store.narts);
 	sqlite3_exec(store.db, "PRAGMA optimize", NULL, NULL, NULL);
 	store_release();
 }
@@ -1037,7 +1124,7 @@ int store_event_flush(void)
 {
 	if (store.db == NULL)
 		return -1;
-	if (store.npend == 0)
+	if (store.npend == 0 && store.narts == 0)
 		return 0;
 	if (store_begin() == -1)
 		return -1;
@@ -1052,7 +1139,7 @@ int store_event_flush(void)
 
 size_t store_event_pending(void)
 {
-	return store.npend;
+	return store.npend + store.narts;
 }
 
 static int store_kind_parse(const char *s, enum rec_kind *k)
@@ -1154,25 +1241,52 @@ int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)
 
 /* Artifacts ------------------------------------------------------------ */
 
+/* The foreign key, checked now since the row is written later. */
+static int store_run_exists(const char *run_id)
+{
+	sqlite3_stmt *s = store_stmt(ST_RUN_EXISTS);
+	int rc;
+
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		if (rc == SQLITE_DONE)
+			log_warnx("store: run=%s: artifact for an unknown run", log_esc(run_id, 64));
+		else
+			store_warn("run lookup");
+	}
+	return rc == SQLITE_ROW;
+}
+
+/* Like a record: buffered, committed with the next flush or run update
+ * (run_end's update makes a run's artifact rows durable with its end). */
 int store_artifact_add(const char *run_id, const struct artifact_info *a)
 {
-	sqlite3_stmt *s;
+	struct artifact_info *c;
 
-	if (store.db == NULL || a->path == NULL || store_begin() == -1)
+	if (store.db == NULL || a->path == NULL || run_id == NULL || !store_run_exists(run_id))
 		return -1;
-	s = store_stmt(ST_ART_INSERT);
-	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, a->path, -1, SQLITE_STATIC);
-	bind_text(s, 3, a->step_id);
-	sqlite3_bind_int64(s, 4, a->size);
-	sqlite3_bind_text(s, 5, a->sha256, -1, SQLITE_STATIC);
-	if (store_exec_stmt(s) != SQLITE_DONE) {
-		log_warnx("store: run=%s artifact=%s: %s", log_esc(run_id, 64), log_esc(a->path, 128),
-		          sqlite3_errmsg(store.db));
-		store_rollback();
+	if (store.narts >= STORE_PENDING_MAX) {
+		log_warnx("store: run=%s artifact=%s: too many artifact rows pending", log_esc(run_id, 64),
+		          log_esc(a->path, 128));
 		return -1;
 	}
-	return store_commit();
+	if (store.narts == store.artcap) {
+		store.artcap = store.artcap == 0 ? 64 : store.artcap * 2;
+		store.arts = xreallocarray(store.arts, store.artcap, sizeof(*store.arts));
+		store.art_runs = xreallocarray(store.art_runs, store.artcap, sizeof(*store.art_runs));
+	}
+	c = &store.arts[store.narts];
+	memset(c, 0, sizeof(*c));
+	c->path = xstrdup(a->path);
+	c->step_id = a->step_id != NULL ? xstrdup(a->step_id) : NULL;
+	c->size = a->size;
+	memcpy(c->sha256, a->sha256, sizeof(c->sha256));
+	store.art_runs[store.narts++] = xstrdup(run_id);
+	if (store.narts >= STORE_PENDING_FLUSH)
+		return store_event_flush();
+	return 0;
 }
 
 int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *n)
@@ -1185,6 +1299,8 @@ int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *
 	*n = 0;
 	if (store.db == NULL)
 		return -1;
+	if (store.narts > 0 && store_event_flush() == -1)
+		log_warnx("store: run=%s: listing without the pending artifact rows", log_esc(run_id, 64));
 	s = store_stmt(ST_ART_LIST);
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -1,6 +1,7 @@
 /*
- * artifact.c: what a run produced. After each step the workspace is
- * rescanned and every new or changed file is announced (artifact_created)
+ * artifact.c: what a run produced. After each step the paths inotify saw
+ * change (or, failing that, the whole workspace) are compared with the
+ * listing and every new or changed file is announced (artifact_created)
  * and attributed to the step; `finish` lists every file new or changed
  * since prepare with its sha256; `read` serves those files in chunks.
  */
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "worker.h"
@@ -28,29 +30,94 @@ artifact_attr_set(struct worker *w, const char *path, const char *step_id)
 	kvlist_add(&w->attr, path, step_id);
 }
 
-void
-artifact_scan_step(struct worker *w, const char *step_id)
+static void
+artifact_created(struct worker *w, const char *step_id, const char *path, int64_t size)
+{
+	struct evf f[] = {EVS("path", path), EVI("size", size),
+	    EVS("artifact_type", strncmp(path, "artifacts/", 10) == 0 ? "step_artifact" : "file")};
+
+	artifact_attr_set(w, path, step_id);
+	emit_event(w, "artifact_created", step_id, f, sizeof(f) / sizeof(f[0]));
+}
+
+/* The slow path: walk the whole workspace, compare, and rebuild the
+ * watches (after an inotify overflow, a moved directory, or without
+ * inotify at all). */
+static void
+artifact_scan_full(struct worker *w, const char *step_id)
 {
 	struct snap now;
 	size_t i;
 
 	memset(&now, 0, sizeof(now));
-	if (snap_take(w->ws, &now) < 0) {
+	watch_forget(&w->watch);
+	(void)watch_open(&w->watch); /* none: full scans from now on */
+	if (snap_take_watch(w->ws, &now, &w->watch) < 0) {
 		emit_logf(w, LOG_LVL_WARN, step_id, "workspace scan failed: %s", strerror(errno));
 		snap_free(&now);
 		return;
 	}
 	for (i = 0; i < now.n; i++) {
-		const struct snap_ent *e = &now.e[i];
-		if (!snap_changed(&w->cur, e))
-			continue;
-		artifact_attr_set(w, e->path, step_id);
-		struct evf f[] = {EVS("path", e->path), EVI("size", e->size),
-		    EVS("artifact_type", strncmp(e->path, "artifacts/", 10) == 0 ? "step_artifact" : "file")};
-		emit_event(w, "artifact_created", step_id, f, sizeof(f) / sizeof(f[0]));
+		if (snap_changed(&w->cur, &now.e[i]))
+			artifact_created(w, step_id, now.e[i].path, now.e[i].size);
 	}
 	snap_free(&w->cur);
 	w->cur = now;
+}
+
+static int
+artifact_path_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The fast path: only the paths inotify named, each stat'ed once. */
+static void
+artifact_scan_changes(struct worker *w, const char *step_id, struct watch_changes *ch)
+{
+	struct snap fresh;
+	struct stat sb;
+	size_t i;
+
+	memset(&fresh, 0, sizeof(fresh));
+	for (i = 0; i < ch->nnewdirs; i++) {
+		/* watched before anything was put in it (step.c): the events
+		 * name its files; otherwise list it (and watch it) now */
+		if (!watch_has(&w->watch, ch->newdirs[i]))
+			(void)snap_take_under(w->ws, ch->newdirs[i], &fresh, &w->watch); /* gone again: nothing */
+	}
+	for (i = 0; i < fresh.n; i++) {
+		ch->paths = xreallocarray(ch->paths, ch->npaths + 1, sizeof(char *));
+		ch->paths[ch->npaths++] = fresh.e[i].path;
+		fresh.e[i].path = NULL;
+	}
+	snap_free(&fresh);
+	if (ch->npaths > 1)
+		qsort(ch->paths, ch->npaths, sizeof(char *), artifact_path_cmp);
+	for (i = 0; i < ch->npaths; i++) {
+		const char *p = ch->paths[i];
+		if (i > 0 && strcmp(p, ch->paths[i - 1]) == 0)
+			continue;
+		if (fstatat(w->ws_fd, p, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode)) {
+			snap_update(&w->cur, p, NULL);
+			continue;
+		}
+		if (snap_update(&w->cur, p, &sb))
+			artifact_created(w, step_id, p, (int64_t)sb.st_size);
+	}
+}
+
+void
+artifact_scan_step(struct worker *w, const char *step_id)
+{
+	struct watch_changes ch;
+
+	memset(&ch, 0, sizeof(ch));
+	if (w->watch.fd >= 0 && w->ws_fd >= 0 && watch_read(&w->watch, &ch) == 0)
+		artifact_scan_changes(w, step_id, &ch);
+	else
+		artifact_scan_full(w, step_id);
+	watch_changes_free(&ch);
 }
 
 static int
@@ -145,8 +212,12 @@ artifact_finish_handle(struct worker *w, uint32_t msgid, const msgpack_object *p
 		run_failed = run_failed || failed > 0;
 		emit_event(w, run_failed ? "run_failed" : "run_complete", NULL, f, sizeof(f) / sizeof(f[0]));
 	}
-	if (snap_take(w->ws, &w->cur) < 0)
-		log_warn("workspace scan");
+	/* the listing is current when the watches saw everything since the
+	 * last step; otherwise (or without inotify) walk the workspace */
+	if (w->watch.fd < 0 || w->watch.broken) {
+		if (snap_take(w->ws, &w->cur) < 0)
+			log_warn("workspace scan");
+	}
 	rpc_reply_begin(&b, &pk, msgid);
 	artifact_pack_list(w, &pk);
 	rpc_reply_end(w, &b);

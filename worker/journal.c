@@ -27,6 +27,16 @@ journal_drop_oldest(struct journal *j)
 	j->n--;
 }
 
+/* Drop every record, keep the ring (a worker between two runs). */
+void
+journal_clear(struct journal *j)
+{
+	while (j->n > 0)
+		journal_drop_oldest(j);
+	j->head = 0;
+	j->bytes = 0;
+}
+
 void
 journal_free(struct journal *j)
 {

@@ -1,23 +1,48 @@
 /*
- * prepare.c: `prepare`. Unpacks the run context into a private workspace,
- * parses and checks the manifest and every cfg, installs env and secrets
- * (secrets also feed the mask applied to everything the worker emits) and
- * announces run_start.
+ * prepare.c: `prepare` and `reset`. Prepare unpacks the run context into a
+ * private workspace, parses and checks the manifest and every cfg, installs
+ * env and secrets (secrets also feed the mask applied to everything the
+ * worker emits) and announces run_start. Reset forgets all of it so that
+ * the process can serve another run (local.worker_max_runs > 1).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "worker.h"
+
+/* Take the run's variables out of the process environment, overwriting
+ * the values first: a later run on this process (reuse) must not find
+ * them through getenv, nor in the strings setenv left allocated. */
+static void
+prepare_unsetenv(const struct kvlist *l)
+{
+	size_t i;
+	char *v;
+
+	for (i = 0; i < l->n; i++) {
+		if ((v = getenv(l->v[i].key)) != NULL)
+			explicit_bzero(v, strlen(v));
+		unsetenv(l->v[i].key);
+		if (l->v[i].value != NULL)
+			explicit_bzero(l->v[i].value, strlen(l->v[i].value));
+	}
+}
 
 void
 prepare_cleanup(struct worker *w)
 {
 	size_t i;
 
-	if (w->ws != NULL && rmtree(w->ws) < 0)
-		log_warn("rmtree %s", w->ws);
+	if (ws_remove(w) < 0)
+		log_warn("cannot remove the workspace %s", w->ws);
+	watch_forget(&w->watch);
+	if (w->ws_fd >= 0)
+		close(w->ws_fd);
+	w->ws_fd = -1;
 	free(w->ws);
 	w->ws = NULL;
 	for (i = 0; w->outputs != NULL && i < w->m.nsteps; i++)
@@ -27,6 +52,8 @@ prepare_cleanup(struct worker *w)
 	free(w->state);
 	w->state = NULL;
 	manifest_free(&w->m);
+	prepare_unsetenv(&w->env);
+	prepare_unsetenv(&w->secrets);
 	kvlist_free(&w->env);
 	kvlist_free(&w->secrets);
 	kvlist_free(&w->attr);
@@ -40,36 +67,36 @@ prepare_cleanup(struct worker *w)
 }
 
 static int
-prepare_workspace(struct worker *w, struct msg_prepare *p, char *err, size_t errlen)
+prepare_workspace(struct worker *w, struct msg_prepare *p, struct bundle *loaded, char *err, size_t errlen)
 {
-	struct bundle loaded;
-	char *tmpl;
-	int rc;
-
-	xasprintf(&tmpl, "%s/osiris-ws-XXXXXX", w->workdir);
-	if (mkdtemp(tmpl) == NULL) {
-		snprintf(err, errlen, "workspace %s: %s", tmpl, strerror(errno));
-		free(tmpl);
-		return -1;
-	}
-	w->ws = tmpl;
 	if (p->bundle_path == NULL)
-		return bundle_extract(&p->bundle, w->ws, err, errlen);
-	memset(&loaded, 0, sizeof(loaded));
-	if (bundle_load(&loaded, p->bundle_path, w->max_context, err, errlen) < 0)
+		return ws_create(w, &p->bundle, err, errlen);
+	if (bundle_load(loaded, p->bundle_path, w->max_context, err, errlen) < 0)
 		return -1;
-	rc = bundle_extract(&loaded, w->ws, err, errlen);
-	bundle_free(&loaded);
-	return rc;
+	return ws_create(w, loaded, err, errlen);
 }
 
-/* Read a workspace file whose path is relative to the workspace. */
+/* A workspace file, relative to the workspace: from the bundle just
+ * unpacked (the last entry of that path is what the disk holds), else
+ * from the disk. */
 static int
-prepare_read(struct worker *w, const char *rel, struct buf *out, char *err, size_t errlen)
+prepare_read(struct worker *w, const struct bundle *b, const char *rel, struct buf *out, char *err, size_t errlen)
 {
 	char *full;
+	size_t i;
 	int rc;
 
+	buf_init(out);
+	for (i = b->n; i-- > 0;) {
+		if (strcmp(b->files[i].path, rel) != 0)
+			continue;
+		if (b->files[i].len > WORKER_CFG_MAX) {
+			snprintf(err, errlen, "%s: larger than 16 MiB", rel);
+			return -1;
+		}
+		buf_add(out, b->files[i].data, b->files[i].len);
+		return 0;
+	}
 	xasprintf(&full, "%s/%s", w->ws, rel);
 	buf_init(out);
 	rc = file_read_all(full, WORKER_CFG_MAX, out);
@@ -80,7 +107,7 @@ prepare_read(struct worker *w, const char *rel, struct buf *out, char *err, size
 }
 
 static int
-prepare_manifest(struct worker *w, const char *manifest, char *err, size_t errlen)
+prepare_manifest(struct worker *w, const struct bundle *b, const char *manifest, char *err, size_t errlen)
 {
 	const char *slash = strrchr(manifest, '/');
 	struct buf text;
@@ -92,14 +119,14 @@ prepare_manifest(struct worker *w, const char *manifest, char *err, size_t errle
 		return -1;
 	}
 	w->mdir = slash ? xstrndup(manifest, (size_t)(slash - manifest) + 1) : xstrdup("");
-	if (prepare_read(w, manifest, &text, err, errlen) < 0)
+	if (prepare_read(w, b, manifest, &text, err, errlen) < 0)
 		return -1;
 	rc = manifest_parse(&w->m, (const char *)text.data, text.len, driver_known, err, errlen);
 	buf_free(&text);
 	for (i = 0; rc == 0 && i < w->m.nsteps; i++) {
 		char *cfg;
 		xasprintf(&cfg, "%s%s", w->mdir, w->m.steps[i].cfg_path);
-		rc = prepare_read(w, cfg, &text, err, errlen);
+		rc = prepare_read(w, b, cfg, &text, err, errlen);
 		if (rc == 0)
 			rc = manifest_cfg_check(cfg, (const char *)text.data, text.len, err, errlen);
 		buf_free(&text);
@@ -145,12 +172,14 @@ void
 prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
 	struct msg_prepare p;
+	struct bundle loaded;
 	enum rpc_err code = ERR_INVALID_REQUEST;
 	char err[1024];
 	size_t i;
 
+	memset(&loaded, 0, sizeof(loaded));
 	if (w->prepared) {
-		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, "already prepared: one run per worker");
+		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, "already prepared: `reset` first");
 		return;
 	}
 	if (msg_prepare_decode(params, &p, w->max_context, err, sizeof(err)) < 0) {
@@ -160,26 +189,53 @@ prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 	/* the mask first: nothing about this run may be said before it exists */
 	for (i = 0; i < p.secrets.n; i++)
 		mask_add(w->mask, p.secrets.v[i].value);
-	if (prepare_workspace(w, &p, err, sizeof(err)) < 0)
+	if (prepare_workspace(w, &p, &loaded, err, sizeof(err)) < 0)
 		goto fail;
 	code = ERR_INVALID_MANIFEST;
-	if (prepare_manifest(w, p.manifest ? p.manifest : "manifest.yaml", err, sizeof(err)) < 0)
+	if (prepare_manifest(w, p.bundle_path != NULL ? &loaded : &p.bundle, p.manifest ? p.manifest : "manifest.yaml",
+	        err, sizeof(err)) < 0)
 		goto fail;
+	bundle_free(&loaded);
 	w->run_id = xstrdup(p.run_id);
 	prepare_env(w, &p);
 	w->outputs = xcalloc(w->m.nsteps, sizeof(*w->outputs));
 	w->state = xcalloc(w->m.nsteps, sizeof(*w->state));
-	if (snap_take(w->ws, &w->base) < 0 || snap_take(w->ws, &w->cur) < 0) {
-		code = ERR_INTERNAL;
-		snprintf(err, sizeof(err), "workspace scan: %s", strerror(errno));
-		goto fail;
-	}
+	/* the base listing came from unpacking (workspace.c) */
+	snap_copy(&w->cur, &w->base);
 	w->prepared = 1;
+	w->runs++;
 	msg_prepare_free(&p);
 	prepare_reply(w, msgid);
 	return;
 fail:
+	bundle_free(&loaded);
 	msg_prepare_free(&p);
 	prepare_cleanup(w);
 	rpc_reply_error(w, msgid, code, err);
+}
+
+/* Back to the state of a fresh process: no workspace, tables, env,
+ * secrets, mask, journal; seq restarts at 1. */
+void
+prepare_reset_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	(void)params;
+	prepare_cleanup(w);
+	w->finished = 0;
+	w->seq = 0;
+	w->last_poll_us = 0;
+	worker_cancel = 0;
+	journal_clear(&w->journal);
+	mask_free(w->mask);
+	w->mask = mask_new();
+	/* the previous prepare message (secrets) may linger past the data */
+	if (w->in_hwm > w->in.len)
+		explicit_bzero(w->in.data + w->in.len, w->in_hwm - w->in.len);
+	w->in_hwm = w->in.len;
+	rpc_reply_begin(&b, &pk, msgid);
+	msgpack_pack_map(&pk, 0);
+	rpc_reply_end(w, &b);
 }

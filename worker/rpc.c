@@ -20,8 +20,8 @@
  * ctx_cancelled(). */
 volatile sig_atomic_t worker_cancel;
 
-void
-rpc_write(struct worker *w, const void *data, size_t len)
+static void
+rpc_write_all(struct worker *w, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
@@ -38,6 +38,32 @@ rpc_write(struct worker *w, const void *data, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+}
+
+/* While a request is handled, output is corked: its notifications and its
+ * answer leave in one write (one wakeup of the daemon, not one per
+ * record). step.c uncorks around the driver so that a long step streams. */
+#define RPC_CORK_MAX (256 * 1024)
+
+void
+rpc_write(struct worker *w, const void *data, size_t len)
+{
+	if (!w->cork) {
+		rpc_write_all(w, data, len);
+		return;
+	}
+	buf_add(&w->out, data, len);
+	if (w->out.len >= RPC_CORK_MAX)
+		rpc_flush(w);
+}
+
+void
+rpc_flush(struct worker *w)
+{
+	if (w->out.len == 0)
+		return;
+	rpc_write_all(w, w->out.data, w->out.len);
+	buf_reset(&w->out);
 }
 
 void
@@ -134,6 +160,7 @@ static const struct rpc_method {
     {"replay", rpc_replay_handle},
     {"cancel", rpc_cancel_handle},
     {"ping", rpc_ping_handle},
+    {"reset", prepare_reset_handle},
 };
 
 static void
@@ -152,7 +179,11 @@ rpc_dispatch(struct worker *w, const struct rpc_msg *msg)
 	}
 	for (i = 0; i < sizeof(rpc_methods) / sizeof(rpc_methods[0]); i++) {
 		if (strcmp(rpc_methods[i].name, msg->method) == 0) {
+			int corked = w->cork;
+			w->cork = 1;
 			rpc_methods[i].fn(w, msg->msgid, params);
+			rpc_flush(w);
+			w->cork = corked;
 			return;
 		}
 	}
@@ -182,6 +213,8 @@ rpc_fill(struct worker *w, int block)
 		return 1;
 	}
 	w->in.len += (size_t)n;
+	if (w->in.len > w->in_hwm)
+		w->in_hwm = w->in.len;
 	return 0;
 }
 

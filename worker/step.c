@@ -5,9 +5,12 @@
  * metrics and the outcome, and frees tables no remaining step needs.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "worker.h"
 
@@ -132,33 +135,75 @@ step_mask_json(struct worker *w, json_t *v, unsigned depth)
 	}
 }
 
+/* Write text to ws/rel in one open/write/close. The step's directory is
+ * new: it is watched before the file is created, so that the scan after the
+ * step needs no listing of it. */
+static int
+step_write_file(struct worker *w, const char *rel, const char *text, size_t len)
+{
+	char *dir = xstrdup(rel), *slash = strrchr(dir, '/');
+	ssize_t n;
+	int fd, rc = 0;
+
+	*slash = '\0';
+	if (mkdirat(w->ws_fd, dir, 0755) < 0) {
+		if (errno == ENOENT) {
+			char *full;
+			xasprintf(&full, "%s/%s", w->ws, rel);
+			rc = mkdir_parents(full);
+			free(full);
+		} else if (errno != EEXIST) {
+			rc = -1;
+		}
+	} else {
+		watch_add(&w->watch, w->ws, dir);
+	}
+	free(dir);
+	if (rc < 0 || (fd = openat(w->ws_fd, rel, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
+		return -1;
+	while (len > 0 && rc == 0) {
+		n = write(fd, text, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -1;
+		} else {
+			text += n;
+			len -= (size_t)n;
+		}
+	}
+	if (close(fd) < 0)
+		rc = -1;
+	return rc;
+}
+
 /* artifacts/<step>/cleaned_config.json: the cfg the driver saw, minus the
  * metadata keys, with secret values masked. */
 static void
 step_cleaned_config(struct step_run *r)
 {
 	json_t *c = json_deep_copy(r->cfg);
-	char *dir = step_input_name(r->s->id), *rel, *full;
+	char *dir = step_input_name(r->s->id), *rel, *text;
 	const char *id = path_is_safe(r->s->id) && strchr(r->s->id, '/') == NULL ? r->s->id : dir + 3;
-	FILE *f;
+	size_t len;
 
 	json_object_del(c, "component");
 	json_object_del(c, "connection");
 	step_mask_json(r->w, c, 0);
 	xasprintf(&rel, "artifacts/%s/cleaned_config.json", id);
-	xasprintf(&full, "%s/%s", r->w->ws, rel);
-	if (mkdir_parents(full) < 0 || (f = fopen(full, "w")) == NULL) {
-		emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: %s", rel, strerror(errno));
+	text = json_dumps(c, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (text == NULL) {
+		emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: cannot serialise", rel);
 	} else {
-		json_dumpf(c, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		fputc('\n', f);
-		if (fclose(f) != 0)
+		len = strlen(text);
+		text[len++] = '\n'; /* replaces the NUL: written by length */
+		if (step_write_file(r->w, rel, text, len) < 0)
 			emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: %s", rel, strerror(errno));
+		free(text);
 	}
 	json_decref(c);
 	free(dir);
 	free(rel);
-	free(full);
 }
 
 static int
@@ -199,9 +244,17 @@ step_cfg(struct step_run *r)
 static int
 step_driver(struct step_run *r)
 {
+	int rc;
+
 	if (worker_cancel)
 		return ctx_fail(&r->ctx, "Cancelled", "cancelled");
-	if (r->ops->run(&r->ctx, r->cfg, r->in, (const char **)r->in_names, r->nin, &r->out) < 0) {
+	/* step_start is out before the driver runs; what a long driver
+	 * says streams as it says it */
+	rpc_flush(r->w);
+	r->w->cork = 0;
+	rc = r->ops->run(&r->ctx, r->cfg, r->in, (const char **)r->in_names, r->nin, &r->out);
+	r->w->cork = 1;
+	if (rc < 0) {
 		table_free(r->out);
 		r->out = NULL;
 		if (r->ctx.error[0] == '\0')

@@ -89,6 +89,7 @@ worker_init(struct worker *w, const char *workdir)
 	w->in_fd = STDIN_FILENO;
 	w->out_fd = STDOUT_FILENO;
 	buf_init(&w->in);
+	buf_init(&w->out);
 	w->max_context = worker_max_context();
 	rpc_limits_default(&w->limits, w->max_context);
 	if (workdir == NULL)
@@ -97,6 +98,8 @@ worker_init(struct worker *w, const char *workdir)
 		fatalx("workdir %s: not a directory", workdir);
 	w->workdir = xstrdup(workdir);
 	w->mask = mask_new();
+	w->ws_fd = -1;
+	w->watch.fd = -1;
 	journal_init(&w->journal);
 }
 
@@ -104,9 +107,11 @@ static void
 worker_shutdown(struct worker *w)
 {
 	prepare_cleanup(w);
+	watch_close(&w->watch);
 	journal_free(&w->journal);
 	mask_free(w->mask);
 	buf_free(&w->in);
+	buf_free(&w->out);
 	free(w->workdir);
 }
 

@@ -1,5 +1,6 @@
 /*
- * worker.h: osiris-worker, the step executor. One process runs one run:
+ * worker.h: osiris-worker, the step executor. One process runs one run at
+ * a time (`reset` between runs when the daemon reuses it):
  * prepare (unpack the context into a private workspace), exec_step per
  * step with tables kept in memory between steps, finish (artifact list),
  * speaking msgpack-rpc on stdin/stdout (proto/PROTOCOL.md §4).
@@ -30,7 +31,37 @@ struct snap {
 	struct snap_ent *e; /* sorted by path */
 	size_t n;
 };
+/* watch.c: inotify on the workspace's directories. */
+struct watch_dir {
+	int wd;
+	char *rel; /* workspace-relative */
+};
+struct watch {
+	int fd;		/* -1: none (full scans); kept open across runs */
+	int broken;	/* events lost or paths moved: rescan, then rebuild */
+	struct watch_dir *dirs; /* sorted by wd */
+	size_t ndirs;
+};
+struct watch_changes {
+	char **paths;	/* files (maybe) created, changed or removed */
+	size_t npaths;
+	char **newdirs; /* directories created or moved in: walk them */
+	size_t nnewdirs;
+};
+int watch_open(struct watch *wt);
+void watch_forget(struct watch *wt);
+void watch_close(struct watch *wt);
+void watch_add(struct watch *wt, const char *ws, const char *rel);
+int watch_read(struct watch *wt, struct watch_changes *out);
+void watch_changes_free(struct watch_changes *c);
+
+struct stat;
+/* Full listing; wt (may be NULL) gets a watch on every directory. */
 int snap_take(const char *root, struct snap *s);
+int snap_take_watch(const char *root, struct snap *s, struct watch *wt);
+int snap_take_under(const char *root, const char *rel, struct snap *s, struct watch *wt);
+void snap_copy(struct snap *dst, const struct snap *src);
+int snap_update(struct snap *s, const char *path, const struct stat *sb);
 void snap_free(struct snap *s);
 const struct snap_ent *snap_find(const struct snap *s, const char *path);
 /* Is e (from a later snapshot) new or changed relative to `before`? */
@@ -49,6 +80,7 @@ struct journal {
 };
 void journal_init(struct journal *j);
 void journal_free(struct journal *j);
+void journal_clear(struct journal *j);
 void journal_add(struct journal *j, int64_t seq, const void *data, size_t len);
 int64_t journal_first_seq(const struct journal *j); /* 0 when empty */
 /* Call fn for each record with seq > since, oldest first. */
@@ -58,6 +90,9 @@ int journal_each(const struct journal *j, int64_t since, int (*fn)(const struct 
 struct worker {
 	int in_fd, out_fd;
 	struct buf in;
+	size_t in_hwm;	/* most bytes `in` ever held (reset zeroes that much) */
+	struct buf out; /* corked output (rpc_write) */
+	int cork;
 	size_t in_peek; /* bytes at the front of `in` already looked at during a step */
 	int in_eof;
 	struct rpc_limits limits;
@@ -76,7 +111,10 @@ struct worker {
 	struct table **outputs; /* per step index */
 	enum step_state *state; /* per step index */
 	struct snap base, cur;
+	struct watch watch; /* what changed in the workspace since the last scan */
+	int ws_fd;	    /* the workspace directory, for fstatat */
 	struct kvlist attr; /* path -> step id that last created/changed it */
+	int runs;	    /* runs prepared by this process (reuse: `reset` between) */
 
 	int64_t seq;
 	struct journal journal;
@@ -108,6 +146,7 @@ char *emit_mask(const struct worker *w, const char *s);
 /* rpc.c: the stdin/stdout loop. */
 int rpc_serve(struct worker *w); /* returns at EOF: 0, or -1 on a protocol violation */
 void rpc_write(struct worker *w, const void *data, size_t len);
+void rpc_flush(struct worker *w); /* write what rpc_write corked */
 void rpc_reply_error(struct worker *w, uint32_t msgid, enum rpc_err code, const char *msg);
 /* Start a result: packs the response head into b; the caller packs one value. */
 void rpc_reply_begin(struct buf *b, msgpack_packer *pk, uint32_t msgid);
@@ -119,12 +158,18 @@ int rpc_poll_control(struct worker *w);
 /* prepare.c */
 void prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
 void prepare_cleanup(struct worker *w); /* free the run, remove the workspace */
+void prepare_reset_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
 
 /* subst.c: ${VAR} in cfg strings. */
 int subst_cfg(json_t *cfg, const struct kvlist *env, const struct kvlist *secrets, const char *name, char *err,
     size_t errlen);
 int subst_string(const char *in, const struct kvlist *env, const struct kvlist *secrets, const char *name,
     char **out, char *err, size_t errlen);
+
+/* workspace.c: create + unpack (fills base, watches), remove. */
+int ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen);
+int ws_remove(struct worker *w);
+int watch_has(const struct watch *wt, const char *rel);
 
 /* step.c */
 void step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);

@@ -1,0 +1,177 @@
+/*
+ * workspace.c: the run's private directory. Filled from the bundle with
+ * *at() calls relative to the workspace fd (each parent made once), which
+ * also yields the base listing and the inotify watches without a walk;
+ * removed the same way. A small run costs a few syscalls per file.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+#define WS_MAX_DEPTH 64
+
+static mode_t ws_umask(void)
+{
+	static mode_t mask = (mode_t)-1;
+
+	if (mask == (mode_t)-1) {
+		mask = umask(022);
+		umask(mask);
+	}
+	return mask;
+}
+
+/* Make each missing parent of rel once (dirs: those made or seen). */
+static int
+ws_parents(struct worker *w, const char *rel, struct kvlist *dirs)
+{
+	char *tmp = xstrdup(rel), *p;
+
+	for (p = strchr(tmp, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		*p = '\0';
+		if (kvlist_get(dirs, tmp) == NULL) {
+			if (mkdirat(w->ws_fd, tmp, 0755) < 0 && errno != EEXIST) {
+				free(tmp);
+				return -1;
+			}
+			kvlist_add(dirs, tmp, "");
+			watch_add(&w->watch, w->ws, tmp);
+		}
+		*p = '/';
+	}
+	free(tmp);
+	return 0;
+}
+
+static int
+ws_write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+ws_file(struct worker *w, const struct bundle_file *f, struct kvlist *dirs, char *err, size_t errlen)
+{
+	mode_t mode = (mode_t)((f->mode & 0755) | 0600);
+	struct stat sb;
+	int fd;
+
+	if (!path_is_safe(f->path)) {
+		snprintf(err, errlen, "unsafe path '%s' in bundle", log_esc(f->path, 200));
+		return -1;
+	}
+	if (ws_parents(w, f->path, dirs) < 0) {
+		snprintf(err, errlen, "%s: cannot create parent directories: %s", f->path, strerror(errno));
+		return -1;
+	}
+	fd = openat(w->ws_fd, f->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0 || ws_write_all(fd, f->data, f->len) < 0 ||
+	    ((mode & ~ws_umask()) != mode && fchmod(fd, mode) < 0) || fstat(fd, &sb) < 0) {
+		snprintf(err, errlen, "%s: %s", f->path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (close(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", f->path, strerror(errno));
+		return -1;
+	}
+	snap_update(&w->base, f->path, &sb);
+	return 0;
+}
+
+/* Create the workspace under w->workdir, unpack b into it; w->base lists
+ * what it holds and every directory is watched. */
+int
+ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen)
+{
+	struct kvlist dirs;
+	char *tmpl;
+	size_t i;
+	int rc = 0;
+
+	xasprintf(&tmpl, "%s/osiris-ws-XXXXXX", w->workdir);
+	if (mkdtemp(tmpl) == NULL) {
+		snprintf(err, errlen, "workspace %s: %s", tmpl, strerror(errno));
+		free(tmpl);
+		return -1;
+	}
+	w->ws = tmpl;
+	if ((w->ws_fd = open(w->ws, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "workspace %s: %s", w->ws, strerror(errno));
+		return -1;
+	}
+	if (watch_open(&w->watch) < 0)
+		log_warn("inotify (steps fall back to full workspace scans)");
+	watch_add(&w->watch, w->ws, "");
+	memset(&dirs, 0, sizeof(dirs));
+	for (i = 0; i < b->n && rc == 0; i++)
+		rc = ws_file(w, &b->files[i], &dirs, err, errlen);
+	kvlist_free(&dirs);
+	return rc;
+}
+
+static int
+ws_remove_at(int dfd, unsigned depth)
+{
+	struct dirent *de;
+	DIR *d;
+	int rc = 0, sub;
+
+	if (depth > WS_MAX_DEPTH || (d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		int isdir = de->d_type == DT_DIR;
+		struct stat sb;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_UNKNOWN && fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			isdir = S_ISDIR(sb.st_mode);
+		if (isdir) {
+			sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0 || ws_remove_at(sub, depth + 1) < 0)
+				rc = -1;
+		}
+		if (unlinkat(dirfd(d), de->d_name, isdir ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT)
+			rc = -1;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* rm -rf of the workspace, relative to its fd (closed here). */
+int
+ws_remove(struct worker *w)
+{
+	int rc = 0;
+
+	if (w->ws == NULL)
+		return 0;
+	if (w->ws_fd >= 0) {
+		rc = ws_remove_at(w->ws_fd, 0);
+		w->ws_fd = -1;
+	}
+	if (rmdir(w->ws) < 0 && errno != ENOENT) {
+		if (rmtree(w->ws) < 0) /* whatever the fast path left */
+			rc = -1;
+	}
+	return rc;
+}
