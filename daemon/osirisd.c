@@ -128,6 +128,8 @@ static void reload(void)
 	RELOAD_FIXED(nc.follow_buffer_bytes != d.cfg.follow_buffer_bytes, "daemon.follow_buffer_bytes");
 	RELOAD_FIXED(str_differs(nc.local_worker, d.cfg.local_worker), "local.worker");
 	RELOAD_FIXED(str_differs(nc.local_isolation, d.cfg.local_isolation), "local.isolation");
+	RELOAD_FIXED(str_differs(nc.local_work_dir, d.cfg.local_work_dir), "local.work_dir");
+	RELOAD_FIXED(nc.local_worker_max_runs != d.cfg.local_worker_max_runs, "local.worker_max_runs");
 	RELOAD_FIXED(str_differs(nc.e2b_template, d.cfg.e2b_template), "e2b.template");
 	RELOAD_FIXED(str_differs(nc.e2b_api_key_file, d.cfg.e2b_api_key_file), "e2b.api_key_file");
 	config_free(&nc);
