@@ -1,0 +1,17 @@
+# bench.mk: `make bench` (included by the top Makefile). Builds the bench
+# programs against the project's libraries and runs bench/run.sh, which
+# starts private daemons and prints each figure with its baseline.
+
+BENCH_BIN = $(BUILD)/bench
+BENCH_PROGS = $(BENCH_BIN)/bench_rpc $(BENCH_BIN)/bench_store
+
+$(BENCH_BIN)/bench_rpc: $(OBJ)/bench/bench_rpc.o $(LIBPROTO) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BENCH_BIN)/bench_store: $(OBJ)/bench/bench_store.o $(LIBDAEMON) $(LIBPROTO) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+bench: all $(BENCH_PROGS)
+	@BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BENCH_BIN)) sh bench/run.sh

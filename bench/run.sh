@@ -1,0 +1,259 @@
+#!/bin/sh
+# run.sh: `make bench`. Starts private osirisd instances (warm pool, and
+# pool_size=0 as the cold baseline) on a temp dir, runs the bench programs
+# and prints every figure as median and p99 with a baseline beside it.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${BIN:-$SRC/build/bin}
+BENCH_BIN=${BENCH_BIN:-$SRC/build/bench}
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+# Sizes (override for a quick run: BENCH_QUICK=1).
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	N_WARM=50 N_COLD=20 N_STEP=5 STEPS=50 N_TPUT=300 N_TPUT_COLD=100 CSV_MB=20 CSV_REPS=1
+else
+	N_WARM=500 N_COLD=100 N_STEP=15 STEPS=100 N_TPUT=2000 N_TPUT_COLD=300 CSV_MB=100 CSV_REPS=3
+fi
+
+die() {
+	echo "bench: $*" >&2
+	exit 1
+}
+for p in "$BIN/osirisd" "$BIN/osirisctl" "$BIN/osiris-worker" "$BENCH_BIN/bench_rpc" "$BENCH_BIN/bench_store"; do
+	[ -x "$p" ] || die "$p: missing (make bench builds it)"
+done
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/osiris-bench.XXXXXX") || die "mktemp"
+DPID=
+SOCK=
+cleanup() {
+	if [ -n "$DPID" ]; then
+		kill -9 "$DPID" 2>/dev/null
+		wait "$DPID" 2>/dev/null
+	fi
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+# ---- daemons -------------------------------------------------------------
+
+# start NAME [osirisd -o options]: a daemon on $W/NAME.sock
+start() {
+	local name=$1 i
+	shift
+	SOCK=$W/$name.sock
+	"$BIN/osirisd" -S "$SOCK" -D "$W/$name.state" -f /dev/null -o daemon.max_context_bytes=268435456 "$@" \
+		2>"$W/$name.log" &
+	DPID=$!
+	for ((i = 0; i < 200; i++)); do
+		"$BIN/osirisctl" -S "$SOCK" ping >/dev/null 2>&1 && return 0
+		kill -0 "$DPID" 2>/dev/null || die "osirisd ($name) exited: $(tail -n 3 "$W/$name.log")"
+		sleep 0.05
+	done
+	die "osirisd ($name) did not answer ping"
+}
+stop() {
+	kill -TERM "$DPID" 2>/dev/null
+	wait "$DPID" 2>/dev/null
+	DPID=
+}
+ctl() { "$BIN/osirisctl" -S "$SOCK" "$@"; }
+pool_idle() {
+	ctl --json pool | "$PY" -c 'import json,sys; d=json.load(sys.stdin); p=d["pools"] if isinstance(d, dict) else d; print([x for x in p if x["backend"] == "local"][0]["idle"])'
+}
+# wait until the local pool has N idle workers (at most 5 s)
+wait_idle() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(pool_idle 2>/dev/null)" -ge "$1" ] 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# ---- pipelines -------------------------------------------------------------
+
+noop_chain() { # DIR N
+	local dir=$1 n=$2 i
+	mkdir -p "$dir/cfg"
+	{
+		printf 'pipeline:\n  id: noop%s\nsteps:\n' "$n"
+		for ((i = 1; i <= n; i++)); do
+			printf '  - id: s%d\n    driver: osiris.noop\n    cfg_path: cfg/s%d.json\n    needs: [%s]\n' \
+				"$i" "$i" "$([ "$i" -gt 1 ] && echo "s$((i - 1))")"
+			printf '{"component":"osiris.noop","mode":"transform"}\n' >"$dir/cfg/s$i.json"
+		done
+	} >"$dir/manifest.yaml"
+}
+noop_chain "$W/noop1" 1
+noop_chain "$W/noopN" "$STEPS"
+noop_chain "$W/noop200" 200
+# the follow-latency pipeline: a 0.2 s SQL step first, so that a follower
+# attached right after submit sees the 200 noop steps live
+sed -i 's/needs: \[\]/needs: [spin]/' "$W/noop200/manifest.yaml"
+printf '  - id: spin\n    driver: duckdb.processor\n    cfg_path: cfg/spin.json\n    needs: []\n' >>"$W/noop200/manifest.yaml"
+echo '{"query":"WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000) SELECT count(*) AS n FROM c"}' >"$W/noop200/cfg/spin.json"
+if [ -f "$SRC/examples/noop3/manifest.yaml" ]; then NOOP3=$SRC/examples/noop3; else
+	noop_chain "$W/noop3" 3
+	NOOP3=$W/noop3
+fi
+
+# ---- formatting --------------------------------------------------------------
+
+# field LINE-PREFIX COLUMN FILE
+field() { awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$3"; }
+ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
+us() { awk -v u="$1" 'BEGIN { printf "%.0f", u }'; }
+
+rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+echo "osirisd bench on $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# ---- warm daemon: RSS, submit latency, per-step, follow, throughput -----------
+
+start warm -o local.pool_size=2
+wait_idle 2 || echo "bench: warm pool did not reach 2 idle workers" >&2
+sleep 0.5
+d_rss=$(rss_kb "$DPID")
+# an idle worker: the first osiris-worker among the daemon's descendants
+# (under bubblewrap it is a grandchild or deeper)
+descendants() {
+	local c
+	for c in $(pgrep -P "$1"); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+w_rss=
+for p in $(descendants "$DPID"); do
+	case $(readlink "/proc/$p/exe" 2>/dev/null) in */osiris-worker) w_rss=$(rss_kb "$p") && break ;; esac
+done
+py_rss=$("$PY" -c 'import pandas; print([l.split()[1] for l in open("/proc/self/status") if l.startswith("VmRSS:")][0])' 2>/dev/null)
+
+"$BENCH_BIN/bench_rpc" "$SOCK" latency "$N_WARM" "$W/noop1" 10 >"$W/warm.lat" || die "bench_rpc latency (warm) failed"
+"$BENCH_BIN/bench_rpc" "$SOCK" latency "$N_STEP" "$W/noop1" 10 >"$W/step1.lat" || die "bench_rpc latency (1 step) failed"
+"$BENCH_BIN/bench_rpc" "$SOCK" latency "$N_STEP" "$W/noopN" 10 >"$W/stepN.lat" || die "bench_rpc latency ($STEPS steps) failed"
+"$BENCH_BIN/bench_rpc" "$SOCK" follow 3 "$W/noop200" >"$W/follow.lat" || die "bench_rpc follow failed"
+
+# logs -f through osirisctl: a slow-ish run (200 noop steps), each printed
+# JSON line stamped on arrival and compared with its ts.
+RUN=$(ctl submit "$W/noop200" | head -n1)
+ctl --json logs -f "$RUN" | "$PY" -c '
+import json, sys, time, calendar
+lat = []
+start = time.time() + 0.05  # records before osirisctl attached are catch-up, not live
+for line in sys.stdin:
+    now = time.time()
+    r = json.loads(line)
+    if r.get("origin") != "worker":
+        continue
+    ts = r["ts"]
+    t = calendar.timegm(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) + int(ts[20:23]) / 1000.0
+    if t >= start:
+        lat.append((now - t) * 1e6)
+lat.sort()
+n = len(lat)
+pick = lambda p: lat[max(0, int(-(-p * n // 100)) - 1)] if n else 0
+print("ctl_follow_us %d %d %d" % (pick(50), pick(99), n))' >"$W/ctlfollow.lat"
+
+"$BENCH_BIN/bench_rpc" "$SOCK" throughput "$N_TPUT" 4 "$NOOP3" >"$W/warm.tput" || die "bench_rpc throughput (warm) failed"
+
+# CSV extract -> write of a generated file
+csv_pipeline() {
+	mkdir -p "$W/csv/data" "$W/csv/cfg"
+	printf 'pipeline:\n  id: csvcopy\nsteps:\n  - id: ex\n    driver: filesystem.csv_extractor\n    cfg_path: cfg/ex.json\n    needs: []\n  - id: out\n    driver: filesystem.csv_writer\n    cfg_path: cfg/out.json\n    needs: [ex]\n' >"$W/csv/manifest.yaml"
+	echo '{"component":"filesystem.csv_extractor","mode":"extract","path":"data/in.csv"}' >"$W/csv/cfg/ex.json"
+	echo '{"component":"filesystem.csv_writer","mode":"write","path":"output/out.csv"}' >"$W/csv/cfg/out.json"
+	"$PY" "$SRC/bench/gen_csv.py" "$W/csv/data/in.csv" "$1" || die "gen_csv failed"
+}
+# csv_run: one run; appends "e2e_us steps_us" to csv.times, 1 on failure
+csv_run() {
+	local t0 t1 R steps_ms
+	t0=$(date +%s%N)
+	ctl submit "$W/csv" --wait --max-context 256M >"$W/csv.out" 2>&1 || return 1
+	t1=$(date +%s%N)
+	R=$(head -n1 "$W/csv.out")
+	steps_ms=$(ctl --json show "$R" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print(sum(s["duration_ms"] or 0 for s in d["steps"]))')
+	echo "$(((t1 - t0) / 1000)) $((steps_ms * 1000))" >>"$W/csv.times"
+}
+csv_pipeline "$CSV_MB"
+: >"$W/csv.times"
+csv_note=
+if ! csv_run; then
+	R=$(head -n1 "$W/csv.out")
+	csv_note="($CSV_MB MB run failed: $(ctl --json show "$R" 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["error"])' 2>/dev/null); measured at 60 MB, under the default 64 MiB cap)"
+	CSV_MB=60
+	csv_pipeline 60
+fi
+for ((i = $(grep -c . "$W/csv.times"); i < CSV_REPS; i++)); do
+	csv_run || die "csv run failed: $(tail -n 3 "$W/csv.out")"
+done
+csv_bytes=$(stat -c %s "$W/csv/data/in.csv")
+stop
+
+# ---- cold baseline: a fresh worker per run ----------------------------------
+
+start cold -o local.pool_size=0
+"$BENCH_BIN/bench_rpc" "$SOCK" latency "$N_COLD" "$W/noop1" 10 >"$W/cold.lat" || die "bench_rpc latency (cold) failed"
+"$BENCH_BIN/bench_rpc" "$SOCK" throughput "$N_TPUT_COLD" 4 "$NOOP3" >"$W/cold.tput" || die "bench_rpc throughput (cold) failed"
+stop
+
+# ---- where the time goes: the same warm figures without bubblewrap --------
+
+start noiso -o local.pool_size=2 -o local.isolation=none
+wait_idle 2
+"$BENCH_BIN/bench_rpc" "$SOCK" latency "$N_COLD" "$W/noop1" 10 >"$W/noiso.lat" || die "bench_rpc latency (no isolation) failed"
+"$BENCH_BIN/bench_rpc" "$SOCK" throughput "$N_TPUT_COLD" 4 "$NOOP3" >"$W/noiso.tput" || die "bench_rpc throughput (no isolation) failed"
+stop
+
+# ---- store ----------------------------------------------------------------
+mkdir -p "$W/store"
+"$BENCH_BIN/bench_store" "$W/store" 300000 1000 >"$W/store.out" || die "bench_store failed"
+
+# ---- pandas baseline for the CSV figure ---------------------------------------
+pandas_times=$("$PY" -c '
+import sys, time
+import pandas as pd
+for _ in range(int(sys.argv[2])):
+    t = time.time(); df = pd.read_csv(sys.argv[1]); df.to_csv(sys.argv[1] + ".out.csv", index=False)
+    print(int((time.time() - t) * 1e6))' "$W/csv/data/in.csv" "$CSV_REPS" 2>/dev/null)
+
+# ---- report -----------------------------------------------------------------
+echo
+f=$W/warm.lat
+c=$W/cold.lat
+echo "warm submit->first step: p50 $(ms "$(field first_step_us 2 "$f")") ms p99 $(ms "$(field first_step_us 3 "$f")") ms (n=$(field first_step_us 4 "$f"), target p50 <= 1 ms) | cold baseline (pool_size=0) p50 $(ms "$(field first_step_us 2 "$c")") ms p99 $(ms "$(field first_step_us 3 "$c")") ms (n=$(field first_step_us 4 "$c"))"
+echo "warm submit->ack (run row and bundle durable): p50 $(ms "$(field submit_ack_us 2 "$f")") ms p99 $(ms "$(field submit_ack_us 3 "$f")") ms | cold baseline p50 $(ms "$(field submit_ack_us 2 "$c")") ms p99 $(ms "$(field submit_ack_us 3 "$c")") ms"
+echo "warm noop run end to end: p50 $(ms "$(field run_us 2 "$f")") ms p99 $(ms "$(field run_us 3 "$f")") ms | cold baseline p50 $(ms "$(field run_us 2 "$c")") ms p99 $(ms "$(field run_us 3 "$c")") ms"
+a50=$(field run_us 2 "$W/step1.lat") a99=$(field run_us 3 "$W/step1.lat")
+b50=$(field run_us 2 "$W/stepN.lat") b99=$(field run_us 3 "$W/stepN.lat")
+echo "per-step overhead (osiris.noop, ($STEPS-step run - 1-step run)/$((STEPS - 1))): p50 $(awk -v a="$a50" -v b="$b50" -v n="$STEPS" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }') us p99 $(awk -v a="$a99" -v b="$b99" -v n="$STEPS" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }') us (n=$N_STEP runs each) | baseline: target p50 <= 100 us; 1-step run p50 $(ms "$a50") ms, $STEPS-step run p50 $(ms "$b50") ms"
+tput() { # FILE -> runs/s
+	awk '$1 == "throughput" { printf "%.0f", $2 / ($4 / 1e6) }' "$1"
+}
+tw=$W/warm.tput tc=$W/cold.tput
+echo "sustained noop3 runs (durable state, 4 connections, 32 in flight each): $(tput "$tw") runs/s (n=$(field throughput 2 "$tw"), failed $(field throughput 5 "$tw"); run latency p50 $(field run_latency_ms 2 "$tw") ms p99 $(field run_latency_ms 3 "$tw") ms; target >= 1000/s) | cold baseline $(tput "$tc") runs/s (n=$(field throughput 2 "$tc"); p50 $(field run_latency_ms 2 "$tc") ms p99 $(field run_latency_ms 3 "$tc") ms)"
+s=$W/store.out
+echo "events into the store (batches of 1000): $(field batched 2 "$s") events/s, batch commit p50 $(ms "$(field batched 3 "$s")") ms p99 $(ms "$(field batched 4 "$s")") ms (target >= 200000/s) | baseline one transaction per event: $(field per_event 2 "$s") events/s, p50 $(field per_event 3 "$s") us p99 $(field per_event 4 "$s") us"
+f=$W/ctlfollow.lat r=$W/follow.lat
+echo "logs -f worker ts -> osirisctl print: p50 $(ms "$(field ctl_follow_us 2 "$f")") ms p99 $(ms "$(field ctl_follow_us 3 "$f")") ms (n=$(field ctl_follow_us 4 "$f"), target p99 <= 5 ms; ts has ms resolution, +0.5 ms bias) | raw msgpack-rpc follower p50 $(ms "$(field follow_us 2 "$r")") ms p99 $(ms "$(field follow_us 3 "$r")") ms (n=$(field follow_us 4 "$r"))"
+csv_line=$(awk -v bytes="$csv_bytes" -v pandas="$pandas_times" '
+	{ e2e[NR] = $1; st[NR] = $2 }
+	function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t } return a[int((n + 1) / 2)] }
+	function mx(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] > m) m = a[i]; return m }
+	END {
+		n = NR; mb = bytes / 1e6
+		np = split(pandas, p, " ")
+		ms = med(st, n); me = med(e2e, n)
+		printf "CSV extract->write %.0f MB: steps %.0f MB/s (p50 %.2f s, worst %.2f s), end to end incl. submit+artifacts %.0f MB/s (p50 %.2f s) (n=%d)", mb, mb / (ms / 1e6), ms / 1e6, mx(st, n) / 1e6, mb / (me / 1e6), me / 1e6, n
+		if (np > 0) { mp = med(p, np); printf " | pandas read_csv+to_csv %.0f MB/s (p50 %.2f s, n=%d): osirisd steps %.1fx pandas", mb / (mp / 1e6), mp / 1e6, np, mp / ms }
+		else printf " | pandas baseline unavailable"
+		printf "\n"
+	}' "$W/csv.times")
+echo "$csv_line${csv_note:+ $csv_note}"
+f=$W/noiso.lat
+echo "for comparison, warm with local.isolation=none (no bubblewrap): submit->first step p50 $(ms "$(field first_step_us 2 "$f")") ms p99 $(ms "$(field first_step_us 3 "$f")") ms (n=$(field first_step_us 4 "$f")); noop3 $(tput "$W/noiso.tput") runs/s (n=$(field throughput 2 "$W/noiso.tput"))"
+echo "RSS idle daemon: $(mb "$d_rss") MB, idle warm worker: $(mb "${w_rss:-0}") MB | baseline python3+pandas interpreter idle: $(mb "${py_rss:-0}") MB"
