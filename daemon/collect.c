@@ -1,6 +1,7 @@
 /*
- * collect.c: artifact collection. After `finish`, each file the worker
- * reports is read in chunks (`read`) into STATE/runs/<id>/artifacts/<path>,
+ * collect.c: artifact collection. After `finish`, files the worker sent
+ * inline are verified and written at once; each other file is read in
+ * chunks (`read`) into STATE/runs/<id>/artifacts/<path>; every file is
  * checked against its size and sha256, then indexed in the store.
  */
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "osirisd.h"
@@ -212,4 +214,133 @@ void collect_start(struct run *r, struct artifact_info *arts, size_t narts)
 	r->art_i = 0;
 	log_debug("run=%s collecting %zu artifacts", r->info.id, narts);
 	collect_next(r);
+}
+
+/* -- inline artifacts ------------------------------------------------------ */
+
+/* Create the parents of `path` under dirfd, one mkdirat per component. */
+static int collect_mkdirs_at(int dirfd, const char *path)
+{
+	char *p = xstrdup(path), *s;
+	int rc = 0;
+
+	for (s = strchr(p, '/'); s != NULL && rc == 0; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (mkdirat(dirfd, p, 0755) == -1 && errno != EEXIST)
+			rc = -1;
+		*s = '/';
+	}
+	free(p);
+	return rc;
+}
+
+/* Write data as dirfd/path (the bytes are verified already): 0 or -1 with
+ * errno, and no partial file left behind. */
+static int collect_write_at(int dirfd, const char *path, const void *data, size_t len)
+{
+	int fd, saved;
+
+	fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd == -1 && errno == ENOENT) {
+		if (collect_mkdirs_at(dirfd, path) == -1)
+			return -1;
+		fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	}
+	if (fd == -1)
+		return -1;
+	if (collect_write(fd, data, len) == -1) {
+		saved = errno;
+		close(fd);
+		unlinkat(dirfd, path, 0);
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
+}
+
+/* STATE/runs/<id>/artifacts, opened once for all the run's inline files. */
+static int collect_open_dir(struct run *r)
+{
+	char *dir = run_state_dir(r->info.id), *art;
+	int fd;
+
+	xasprintf(&art, "%s/artifacts", dir);
+	free(dir);
+	fd = open(art, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && mkdir_parents(art) == 0 && (mkdir(art, 0755) == 0 || errno == EEXIST))
+		fd = open(art, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(art);
+	return fd;
+}
+
+int collect_inline_write(int dirfd, const struct artifact_info *a, const void *data, size_t len, const char **why)
+{
+	char sha[65];
+
+	*why = NULL;
+	if (!path_is_safe(a->path))
+		*why = "unsafe path";
+	else if (a->size < 0 || (uint64_t)a->size != (uint64_t)len)
+		*why = "size differs from the worker's listing";
+	if (*why == NULL) {
+		sha256_hex(data, len, sha);
+		if (strcmp(sha, a->sha256) != 0)
+			*why = "sha256 differs from the worker's listing";
+	}
+	if (*why == NULL && collect_write_at(dirfd, a->path, data, len) == -1)
+		*why = strerror(errno);
+	return *why == NULL ? 0 : -1;
+}
+
+/* An entry that carried its bytes: 1 written (or rejected: never fetched
+ * again), 0 not inline (collect it with `read`). */
+static int collect_inline_one(struct run *r, int *dirfd, const struct artifact_info *a, const msgpack_object *data)
+{
+	const char *why = NULL;
+
+	if (data == NULL || data->type == MSGPACK_OBJECT_NIL)
+		return 0;
+	if (data->type != MSGPACK_OBJECT_BIN && data->type != MSGPACK_OBJECT_STR)
+		why = "inline data is not bin";
+	else if (*dirfd == -1 && (*dirfd = collect_open_dir(r)) == -1)
+		why = strerror(errno);
+	else
+		(void)collect_inline_write(*dirfd, a, data->via.bin.ptr, data->via.bin.size, &why);
+	if (why != NULL) {
+		log_warnx("run=%s artifact %s not collected: %s", r->info.id, log_esc(a->path, 200), why);
+		return 1;
+	}
+	if (store_artifact_add(r->info.id, a) == -1)
+		log_warnx("run=%s: cannot index artifact %s", r->info.id, log_esc(a->path, 200));
+	return 1;
+}
+
+void collect_finish_result(struct run *r, const msgpack_object *result)
+{
+	const msgpack_object *list = result != NULL ? mp_get(result, "artifacts") : NULL;
+	struct artifact_info *arts = NULL;
+	size_t i, n = 0, ninline = 0;
+	int dirfd = -1;
+	char err[256];
+
+	if (list != NULL && list->type == MSGPACK_OBJECT_ARRAY) {
+		arts = xcalloc(list->via.array.size + 1, sizeof(*arts));
+		for (i = 0; i < list->via.array.size; i++) {
+			const msgpack_object *o = &list->via.array.ptr[i];
+			if (artifact_info_decode(o, &arts[n], err, sizeof(err)) == -1) {
+				log_warnx("run=%s: bad artifact entry: %s", r->info.id, err);
+				continue;
+			}
+			if (collect_inline_one(r, &dirfd, &arts[n], mp_get(o, "data"))) {
+				artifact_info_free(&arts[n]);
+				ninline++;
+				continue;
+			}
+			n++;
+		}
+	}
+	if (dirfd != -1)
+		close(dirfd);
+	log_debug("run=%s %zu artifacts inline", r->info.id, ninline);
+	collect_start(r, arts, n);
 }

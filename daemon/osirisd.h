@@ -240,6 +240,8 @@ struct run {
 	struct worker *worker;
 	struct wconn *wc;
 	size_t cur; /* position in man.order of the step executing */
+	size_t sent;  /* exec_step requests sent: cur + 1, or cur + 2 when pipelined */
+	int pipeline; /* the worker skips exec_step after a failure (prepare said so) */
 	int failed, cancel_requested;
 	int has_slot; /* counted in sched's max_concurrent_runs */
 	int hb_dead;  /* killed by the heartbeat */
@@ -294,6 +296,12 @@ int rundir_create(const char *id);
 /* collect.c: fetch a run's artifacts from its worker into the state dir -- */
 /* Takes ownership of arts[]. Calls run_collected(r) when done. */
 void collect_start(struct run *r, struct artifact_info *arts, size_t narts);
+/* The `finish` result: writes the files that came inline (size and sha256
+ * verified), then collect_start() for the others. */
+void collect_finish_result(struct run *r, const msgpack_object *result);
+/* One inline file: checks path, size and sha256, then writes dirfd/path
+ * (parents made as needed). 0, or -1 with *why set and nothing left. */
+int collect_inline_write(int dirfd, const struct artifact_info *a, const void *data, size_t len, const char **why);
 void collect_abort(struct run *r); /* the run ends: close and drop a partial file */
 
 /* wconn.c: msgpack-rpc client side of a worker's byte stream ----------- */

@@ -30,7 +30,6 @@
 
 #include "osirisd.h"
 
-extern char **environ;
 
 #define LW_KILL_AFTER_MS 2000
 #define LW_STDERR_LINE 4096
@@ -68,6 +67,7 @@ struct local_pool {
 	char *work_dir;	  /* local.work_dir, resolved at start */
 	uint64_t dir_seq; /* names the workers' directories */
 	char *bwrap_path; /* absolute, found once at start */
+	char **envp;	  /* the workers' environment, built once at start */
 	int bwrap;
 	int stopping;
 	unsigned fail_streak;
@@ -115,6 +115,36 @@ static int pool_local_set_nonblock(int fd)
 	int fl = fcntl(fd, F_GETFL);
 
 	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Workers get a minimal environment, not the daemon's: whatever osirisd
+ * inherited (API keys, tokens) must not reach a step. The run's own env and
+ * secrets travel in `prepare`. OSIRIS_MAX_CONTEXT keeps the worker's
+ * message limit equal to the daemon's. */
+static const char *const pool_local_env_keep[] = {"PATH", "TMPDIR", "LANG", "LC_ALL", "TZ", "ASAN_OPTIONS",
+                                                  "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+
+static char **pool_local_env(const struct config *cfg)
+{
+	size_t n = sizeof(pool_local_env_keep) / sizeof(pool_local_env_keep[0]), i, k = 0;
+	char **envp = xcalloc(n + 2, sizeof(*envp));
+	const char *v;
+
+	for (i = 0; i < n; i++)
+		if ((v = getenv(pool_local_env_keep[i])) != NULL)
+			xasprintf(&envp[k++], "%s=%s", pool_local_env_keep[i], v);
+	xasprintf(&envp[k++], "OSIRIS_MAX_CONTEXT=%lld", (long long)cfg->max_context_bytes);
+	envp[k] = NULL;
+	return envp;
+}
+
+static void pool_local_env_free(char **envp)
+{
+	size_t i;
+
+	for (i = 0; envp != NULL && envp[i] != NULL; i++)
+		free(envp[i]);
+	free(envp);
 }
 
 /* dir: the worker's --workdir (bound read-write into the sandbox), or
@@ -185,9 +215,9 @@ static pid_t pool_local_spawn_process(struct local_pool *lp, const char *prog, c
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 	/* An absolute path spares the PATH walk (a failed execve per entry). */
 	if (strchr(argv[0], '/') != NULL)
-		rc = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *)(uintptr_t)argv, environ);
+		rc = posix_spawn(&pid, argv[0], &fa, &attr, (char *const *)(uintptr_t)argv, lp->envp);
 	else
-		rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)(uintptr_t)argv, environ);
+		rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)(uintptr_t)argv, lp->envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (rc != 0) {
@@ -778,6 +808,7 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 	}
 	if (pool_local_work_dir(lp, err, errlen) == -1)
 		return -1;
+	lp->envp = pool_local_env(cfg);
 	if (cfg->local_isolation == NULL || strcmp(cfg->local_isolation, "auto") == 0) {
 		if ((lp->bwrap_path = pool_local_find_bwrap()) == NULL) {
 			log_info("local pool: bwrap not found, workers run without isolation");
@@ -843,10 +874,17 @@ static void pool_local_stop(struct pool *p)
 		return;
 	lp->stopping = 1;
 	/* Shutdown, the loop is over: stdin EOF lets workers exit (and clean
-	 * their workspace); what is still there after a second is killed. */
+	 * their workspace); what is still there after a second is killed.
+	 * bufferevent_free defers the close to a finalizer that needs the
+	 * loop, so the fd is detached and closed here. */
 	TAILQ_FOREACH(lw, &lp->workers, entry)
 	{
 		if (lw->in != NULL) {
+			evutil_socket_t fd = bufferevent_getfd(lw->in);
+			bufferevent_disable(lw->in, EV_READ | EV_WRITE);
+			bufferevent_setfd(lw->in, -1);
+			if (fd >= 0)
+				close(fd);
 			bufferevent_free(lw->in);
 			lw->in = NULL;
 		}
@@ -873,6 +911,7 @@ static void pool_local_stop(struct pool *p)
 	free(lp->path);
 	free(lp->work_dir);
 	free(lp->bwrap_path);
+	pool_local_env_free(lp->envp);
 	free(lp);
 	p->impl = NULL;
 }

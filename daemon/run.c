@@ -27,6 +27,7 @@ static struct {
 } rs;
 
 static void run_next_step(struct run *r);
+static void run_step_done_cb(struct wconn *wc, const struct rpc_msg *m, void *arg);
 static void run_end(struct run *r, enum run_state state, const char *error);
 
 /* -- registry ------------------------------------------------------------ */
@@ -450,10 +451,6 @@ static void run_cancel_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void run_finish_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
 {
 	struct run *r = arg;
-	struct artifact_info *arts = NULL;
-	const msgpack_object *list;
-	size_t i, n = 0;
-	char err[256];
 
 	(void)wc;
 	if (m->error != NULL) {
@@ -461,19 +458,8 @@ static void run_finish_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
 		run_collected(r);
 		return;
 	}
-	list = m->result != NULL ? mp_get(m->result, "artifacts") : NULL;
-	if (list != NULL && list->type == MSGPACK_OBJECT_ARRAY) {
-		arts = xcalloc(list->via.array.size + 1, sizeof(*arts));
-		for (i = 0; i < list->via.array.size; i++) {
-			if (artifact_info_decode(&list->via.array.ptr[i], &arts[n], err, sizeof(err)) == -1) {
-				log_warnx("run=%s: bad artifact entry: %s", r->info.id, err);
-				continue;
-			}
-			n++;
-		}
-	}
 	r->phase = PHASE_ARTIFACTS;
-	collect_start(r, arts, n);
+	collect_finish_result(r, m->result);
 }
 
 static void run_finish(struct run *r)
@@ -536,7 +522,9 @@ static void run_step_done_cb(struct wconn *wc, const struct rpc_msg *m, void *ar
 	struct step_info *s = run_cur_step(r);
 
 	(void)wc;
-	if (s == NULL)
+	/* a pipelined request answered after the run stopped: the worker
+	 * skipped it */
+	if (s == NULL || r->phase != PHASE_STEPS)
 		return;
 	run_step_result(s, m);
 	if (s->error != NULL && r->mask != NULL && mask_count(r->mask) > 0) {
@@ -576,10 +564,35 @@ static void run_skip_rest(struct run *r)
 	}
 }
 
+static int run_send_exec(struct run *r, size_t pos)
+{
+	msgpack_packer *pk = wconn_begin(r->wc, "exec_step");
+
+	msgpack_pack_map(pk, r->pipeline ? 2 : 1);
+	mp_pack_kstr(pk, "step_id", r->info.steps[r->man.order[pos]].id);
+	if (r->pipeline) {
+		/* a request sent ahead must not run behind a failure */
+		mp_pack_key(pk, "skip_if_failed");
+		msgpack_pack_true(pk);
+	}
+	if (wconn_end(r->wc, run_step_done_cb, r) == -1) {
+		run_send_failed(r, "exec_step");
+		return -1;
+	}
+	r->sent = pos + 1;
+	return 0;
+}
+
+/*
+ * The step at `cur` starts now (for the worker it starts once the previous
+ * one answered). With a worker that skips exec_step after a failure, the
+ * next step's request goes out at once too, so the worker never waits for
+ * a round trip between two steps; the step only counts as running here once
+ * the one before it answered, as without pipelining.
+ */
 static void run_next_step(struct run *r)
 {
 	struct step_info *s;
-	msgpack_packer *pk;
 
 	r->phase = PHASE_STEPS;
 	if (r->failed || r->cancel_requested) {
@@ -595,11 +608,10 @@ static void run_next_step(struct run *r)
 	s->started_at = time_now_ms();
 	run_step_save(r, s);
 	log_debug("run=%s step=%s running driver=%s", r->info.id, s->id, s->driver);
-	pk = wconn_begin(r->wc, "exec_step");
-	msgpack_pack_map(pk, 1);
-	mp_pack_kstr(pk, "step_id", s->id);
-	if (wconn_end(r->wc, run_step_done_cb, r) == -1)
-		run_send_failed(r, "exec_step");
+	if (r->sent <= r->cur && run_send_exec(r, r->cur) == -1)
+		return;
+	if (r->pipeline && r->sent == r->cur + 1 && r->sent < r->man.nsteps)
+		(void)run_send_exec(r, r->sent);
 }
 
 static void run_prepare_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
@@ -617,7 +629,10 @@ static void run_prepare_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
 	}
 	r->info.state = RUN_RUNNING;
 	run_save(r);
-	r->cur = 0;
+	r->cur = r->sent = 0;
+	r->pipeline = 0;
+	if (m->result != NULL)
+		(void)mp_get_bool(m->result, "pipeline", &r->pipeline);
 	run_next_step(r);
 }
 

@@ -3,7 +3,8 @@
  * change (or, failing that, the whole workspace) are compared with the
  * listing and every new or changed file is announced (artifact_created)
  * and attributed to the step; `finish` lists every file new or changed
- * since prepare with its sha256; `read` serves those files in chunks.
+ * since prepare with its sha256, small ones with their bytes inline;
+ * `read` serves the others in chunks.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -155,10 +156,89 @@ artifact_is_listed(struct worker *w, const char *path)
 	return e != NULL && snap_changed(&w->base, e);
 }
 
+/* A small regular file in one buffer (O_NOFOLLOW like `read`): 0, or -1
+ * when it cannot be read or has grown past ARTIFACT_INLINE_MAX. */
+static int
+artifact_read_small(struct worker *w, const char *path, struct buf *out)
+{
+	struct stat sb;
+	ssize_t n;
+	int fd;
+
+	if (w->ws_fd < 0 || (fd = openat(w->ws_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || sb.st_size > (off_t)ARTIFACT_INLINE_MAX) {
+		close(fd);
+		return -1;
+	}
+	/* one byte more than allowed tells "grew" from "exactly the limit" */
+	buf_reserve(out, ARTIFACT_INLINE_MAX + 1);
+	for (;;) {
+		n = read(fd, out->data + out->len, ARTIFACT_INLINE_MAX + 1 - out->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		out->len += (size_t)n;
+		if (out->len > ARTIFACT_INLINE_MAX)
+			break;
+	}
+	close(fd);
+	if (n < 0 || out->len > ARTIFACT_INLINE_MAX) {
+		buf_reset(out);
+		return -1;
+	}
+	return 0;
+}
+
+/* One listed file: small ones travel inline (read once, hashed from memory)
+ * while the run's inline budget lasts; the rest only get their sha256 and
+ * are fetched with `read`. */
+static void
+artifact_pack_one(struct worker *w, msgpack_packer *pk, const struct snap_ent *e, size_t *budget)
+{
+	struct artifact_info a;
+	struct buf data;
+	char *full;
+	int inl = 0;
+
+	memset(&a, 0, sizeof(a));
+	buf_init(&data);
+	a.path = emit_mask(w, e->path);
+	a.step_id = (char *)(uintptr_t)kvlist_get(&w->attr, e->path);
+	a.size = e->size;
+	xasprintf(&full, "%s/%s", w->ws, e->path);
+	if (e->size >= 0 && (size_t)e->size <= ARTIFACT_INLINE_MAX && (size_t)e->size <= *budget &&
+	    artifact_read_small(w, e->path, &data) == 0 && data.len <= *budget) {
+		/* what was read is what is announced, even if the file changed */
+		inl = 1;
+		a.size = (int64_t)data.len;
+		*budget -= data.len;
+		sha256_hex(data.data, data.len, a.sha256);
+	} else if (artifact_sha256(full, a.sha256) < 0) {
+		log_warn("sha256 %s", log_esc(a.path, 200));
+	}
+	free(full);
+	if (!inl) {
+		artifact_info_pack(pk, &a);
+	} else {
+		msgpack_pack_map(pk, 5);
+		mp_pack_kstr(pk, "path", a.path);
+		mp_pack_kstr(pk, "step_id", a.step_id);
+		mp_pack_kint(pk, "size", a.size);
+		mp_pack_kstr(pk, "sha256", a.sha256);
+		mp_pack_key(pk, "data");
+		msgpack_pack_bin(pk, data.len);
+		msgpack_pack_bin_body(pk, data.data, data.len);
+	}
+	buf_free(&data);
+	free(a.path);
+}
+
 static void
 artifact_pack_list(struct worker *w, msgpack_packer *pk)
 {
-	size_t i, n = 0;
+	size_t i, n = 0, budget = ARTIFACT_INLINE_TOTAL;
 
 	for (i = 0; i < w->cur.n; i++)
 		n += snap_changed(&w->base, &w->cur.e[i]);
@@ -166,22 +246,8 @@ artifact_pack_list(struct worker *w, msgpack_packer *pk)
 	mp_pack_key(pk, "artifacts");
 	msgpack_pack_array(pk, (uint32_t)n);
 	for (i = 0; i < w->cur.n; i++) {
-		const struct snap_ent *e = &w->cur.e[i];
-		struct artifact_info a;
-		char *full;
-
-		if (!snap_changed(&w->base, e))
-			continue;
-		memset(&a, 0, sizeof(a));
-		a.path = emit_mask(w, e->path);
-		a.step_id = (char *)(uintptr_t)kvlist_get(&w->attr, e->path);
-		a.size = e->size;
-		xasprintf(&full, "%s/%s", w->ws, e->path);
-		if (artifact_sha256(full, a.sha256) < 0)
-			log_warn("sha256 %s", log_esc(a.path, 200));
-		free(full);
-		artifact_info_pack(pk, &a);
-		free(a.path);
+		if (snap_changed(&w->base, &w->cur.e[i]))
+			artifact_pack_one(w, pk, &w->cur.e[i], &budget);
 	}
 }
 

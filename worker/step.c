@@ -370,6 +370,19 @@ step_execute(struct worker *w, size_t idx, struct step_result *res)
 	step_free_unneeded(w);
 }
 
+/* Has a step of this run failed or been cancelled? (A cancel that came
+ * before any did still runs the step into a "cancelled" answer, as before.) */
+static int
+step_run_stopped(const struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->m.nsteps; i++)
+		if (w->state[i] == STEP_FAILED || w->state[i] == STEP_CANCELLED)
+			return 1;
+	return 0;
+}
+
 void
 step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
@@ -378,6 +391,7 @@ step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 	struct buf b;
 	char *id = NULL, err[256];
 	size_t i;
+	int skip = 0;
 
 	if (!w->prepared || w->finished) {
 		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, w->finished ? "run already finished" : "not prepared");
@@ -399,7 +413,19 @@ step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 		return;
 	}
 	free(id);
-	step_execute(w, i, &res);
+	if (mp_get_bool(params, "skip_if_failed", &skip) < 0) {
+		rpc_reply_error(w, msgid, ERR_INVALID_REQUEST, "key 'skip_if_failed' must be a boolean");
+		return;
+	}
+	if (skip && step_run_stopped(w)) {
+		/* a pipelined exec_step behind a failure (the daemon asked):
+		 * nothing after a failed or cancelled step runs, nothing is
+		 * reported */
+		memset(&res, 0, sizeof(res));
+		res.state = STEP_SKIPPED;
+	} else {
+		step_execute(w, i, &res);
+	}
 	rpc_reply_begin(&b, &pk, msgid);
 	step_result_pack(&pk, &res);
 	rpc_reply_end(w, &b);

@@ -19,6 +19,9 @@
 #define WORKER_JOURNAL_BYTES (16u * 1024 * 1024)
 #define WORKER_READ_MAX 4194304
 #define WORKER_CFG_MAX (16u * 1024 * 1024)
+/* `finish` carries files up to this size inline, up to the total per run */
+#define ARTIFACT_INLINE_MAX (64u * 1024)
+#define ARTIFACT_INLINE_TOTAL (4u * 1024 * 1024)
 
 /* snapshot.c: what the workspace holds, to find new and changed files. */
 struct snap_ent {
