@@ -34,6 +34,7 @@ static struct {
 	TAILQ_HEAD(, conn) conns;
 	uint64_t next_id;
 	char *path; /* unlinked at shutdown when we created it */
+	int bound_fd; /* from control_bind_socket, 0 = none */
 	struct rpc_limits lim;
 } ctl;
 
@@ -374,6 +375,19 @@ static int control_bind(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
+/* Bound before the store is opened: a second osirisd on a live socket is
+ * refused before it creates or migrates anything in its state dir. */
+int control_bind_socket(const struct config *cfg, char *err, size_t errlen)
+{
+	int fd;
+
+	if ((fd = control_bind(cfg->socket, err, errlen)) == -1)
+		return -1;
+	ctl.bound_fd = fd;
+	ctl.path = xstrdup(cfg->socket);
+	return 0;
+}
+
 int control_init(struct event_base *base, const struct config *cfg, int listen_fd, char *err, size_t errlen)
 {
 	int fd = listen_fd;
@@ -383,7 +397,10 @@ int control_init(struct event_base *base, const struct config *cfg, int listen_f
 	TAILQ_INIT(&ctl.conns);
 	rpc_limits_default(&ctl.lim, (size_t)cfg->max_context_bytes);
 	follow_set_cap((size_t)cfg->follow_buffer_bytes);
-	if (fd == -1) {
+	if (fd == -1 && ctl.bound_fd > 0) {
+		fd = ctl.bound_fd;
+		ctl.bound_fd = 0;
+	} else if (fd == -1) {
 		if ((fd = control_bind(cfg->socket, err, errlen)) == -1)
 			return -1;
 		ctl.path = xstrdup(cfg->socket);

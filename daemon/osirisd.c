@@ -268,12 +268,17 @@ static void start(void)
 	char err[512], *runs;
 	int lfd;
 
+	lfd = sd_notify_listen_fd();
+	d.activated = lfd != -1;
+	if (lfd == -1 && control_bind_socket(&d.cfg, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	/* store_open creates the state dir 0700; runs/ goes inside it. */
+	if (store_open(d.cfg.state_dir, err, sizeof(err)) == -1)
+		fatalx("store: %s", err);
 	xasprintf(&runs, "%s/runs/.", d.cfg.state_dir);
 	if (mkdir_parents(runs) == -1)
 		fatal("cannot create %s/runs", d.cfg.state_dir);
 	free(runs);
-	if (store_open(d.cfg.state_dir, err, sizeof(err)) == -1)
-		fatalx("store: %s", err);
 	if (rundir_init(d.cfg.state_dir, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (pool_init(d.base, &d.cfg, sched_pool_ready_cb, NULL, err, sizeof(err)) == -1)
@@ -284,8 +289,6 @@ static void start(void)
 	method_init(d.base, &d.cfg);
 	if (run_recover() == -1)
 		fatalx("crash recovery failed (store)");
-	lfd = sd_notify_listen_fd();
-	d.activated = lfd != -1;
 	if (control_init(d.base, &d.cfg, lfd, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 }

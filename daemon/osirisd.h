@@ -332,6 +332,7 @@ struct conn {
 	TAILQ_ENTRY(conn) entry;
 };
 /* listen_fd >= 0: a socket-activated listener. */
+int control_bind_socket(const struct config *cfg, char *err, size_t errlen);
 int control_init(struct event_base *base, const struct config *cfg, int listen_fd, char *err, size_t errlen);
 void control_stop_accepting(void);
 size_t control_out_pending(void); /* bytes queued to clients */
