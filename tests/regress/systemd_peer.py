@@ -7,7 +7,9 @@ notify SOCK LOG -- CMD...: bind a datagram socket at SOCK (NOTIFY_SOCKET),
 activate PATH -- CMD...: bind and listen on a stream socket at PATH, then
     exec CMD with it as fd 3 and LISTEN_FDS=1, LISTEN_PID=<own pid>.
 """
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +20,9 @@ def notify(sock_path, log_path, cmd):
     s.bind(sock_path)
     s.settimeout(0.1)
     env = dict(os.environ, NOTIFY_SOCKET=sock_path, WATCHDOG_USEC="400000")
-    proc = subprocess.Popen(cmd, env=env)
+    # The daemon dies with this peer (the test's cleanup SIGKILLs the peer).
+    libc = ctypes.CDLL(None, use_errno=True)
+    proc = subprocess.Popen(cmd, env=env, preexec_fn=lambda: libc.prctl(1, signal.SIGKILL))  # PR_SET_PDEATHSIG
     with open(log_path, "a", buffering=1) as log:
         while True:
             try:
