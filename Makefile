@@ -70,6 +70,16 @@ $(OBJ)/%.o: %.c
 
 -include $(shell find $(OBJ) -name '*.d' 2>/dev/null)
 
+# The install paths are compiled in (the worker's default location, the
+# config file): a stamp named after them rebuilds those objects when
+# `make install PREFIX=...` differs from the last build.
+PATH_STAMP = $(OBJ)/paths$(subst /,_,$(LIBEXECDIR)-$(SYSCONFDIR)).stamp
+$(PATH_STAMP):
+	@mkdir -p $(dir $@)
+	@rm -f $(OBJ)/paths*.stamp
+	@touch $@
+$(OBJ)/daemon/pool_local.o $(OBJ)/daemon/osirisd.o: $(PATH_STAMP)
+
 define mklib
 $(1): $(call objs,$(2))
 	@mkdir -p $$(dir $$@)
