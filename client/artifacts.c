@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <stdlib.h>
@@ -290,9 +289,7 @@ int cmd_artifacts(struct ctl *ctl, int argc, char **argv)
 		{"get", required_argument, NULL, 'g'},
 		{"output", required_argument, NULL, 'o'},
 		{"export", required_argument, NULL, 'x'},
-		{"json", no_argument, NULL, 'J'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		CTL_OPTS_SHARED,
 	};
 	const struct ctl_cmd *cmd = ctl_cmd_find("artifacts");
 	const char *get = NULL, *file = NULL, *export = NULL, *run;
@@ -300,7 +297,7 @@ int cmd_artifacts(struct ctl *ctl, int argc, char **argv)
 	struct session c;
 	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+	while ((ch = ctl_getopt(cmd, ctl, argc, argv, ":o:h", opts, &rc)) != -1) {
 		switch (ch) {
 		case 'g':
 			get = optarg;
@@ -311,18 +308,10 @@ int cmd_artifacts(struct ctl *ctl, int argc, char **argv)
 		case 'x':
 			export = optarg;
 			break;
-		case 'J':
-			ctl->json = 1;
-			break;
-		case 'h':
-			ctl_cmd_help(cmd, stdout);
-			return EXIT_OK;
-		default:
-			return ctl_getopt_error(cmd, ch, argv);
 		}
 	}
-	if (optind + 1 != argc)
-		return ctl_usage_error(cmd, optind >= argc ? "missing RUN" : "too many arguments");
+	if (rc != 0 || (rc = ctl_operands(cmd, argc, 1, "RUN")) != 0)
+		return rc == -1 ? EXIT_OK : rc;
 	if (get != NULL && export != NULL)
 		return ctl_usage_error(cmd, "--get and --export exclude each other");
 	if (file != NULL && get == NULL)

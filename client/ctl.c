@@ -75,7 +75,7 @@ int ctl_usage_error(const struct ctl_cmd *cmd, const char *fmt, ...)
 }
 
 /* getopt_long with opterr = 0 returns '?' or ':'; say which option. */
-int ctl_getopt_error(const struct ctl_cmd *cmd, int c, char **argv)
+static int ctl_getopt_error(const struct ctl_cmd *cmd, int c, char **argv)
 {
 	const char *arg = argv[optind - 1];
 
@@ -86,32 +86,51 @@ int ctl_getopt_error(const struct ctl_cmd *cmd, int c, char **argv)
 	return ctl_usage_error(cmd, "unknown option %s", arg);
 }
 
-int ctl_parse_simple(const struct ctl_cmd *cmd, struct ctl *ctl, int argc, char **argv, int nargs)
+int ctl_getopt(const struct ctl_cmd *cmd, struct ctl *ctl, int argc, char **argv, const char *shortopts,
+    const struct option *longopts, int *rc)
 {
-	static const struct option opts[] = {
-		{"json", no_argument, NULL, 'J'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	*rc = 0;
+	while ((ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'J':
 			ctl->json = 1;
 			break;
 		case 'h':
 			ctl_cmd_help(cmd, stdout);
+			*rc = -1;
+			return -1;
+		case '?':
+		case ':':
+			*rc = ctl_getopt_error(cmd, ch, argv);
 			return -1;
 		default:
-			return ctl_getopt_error(cmd, ch, argv);
+			return ch;
 		}
 	}
+	return -1;
+}
+
+int ctl_operands(const struct ctl_cmd *cmd, int argc, int nargs, const char *missing)
+{
 	if (argc - optind < nargs)
-		return ctl_usage_error(cmd, "missing %s", cmd->usage);
+		return ctl_usage_error(cmd, "missing %s", missing);
 	if (argc - optind > nargs)
 		return ctl_usage_error(cmd, "too many arguments");
 	return 0;
+}
+
+int ctl_parse_simple(const struct ctl_cmd *cmd, struct ctl *ctl, int argc, char **argv, int nargs)
+{
+	static const struct option opts[] = {CTL_OPTS_SHARED};
+	int rc;
+
+	while (ctl_getopt(cmd, ctl, argc, argv, ":h", opts, &rc) != -1)
+		; /* no options of its own */
+	if (rc != 0)
+		return rc;
+	return ctl_operands(cmd, argc, nargs, cmd->usage);
 }
 
 void ctl_usage_print(FILE *f)

@@ -3,7 +3,6 @@
  * `submit --wait` share: every run.event is printed (one line, flushed when
  * the socket has nothing more buffered) until the final response.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,16 +102,14 @@ int cmd_logs(struct ctl *ctl, int argc, char **argv)
 		{"follow", no_argument, NULL, 'f'},
 		{"since", required_argument, NULL, 's'},
 		{"tail", required_argument, NULL, 't'},
-		{"json", no_argument, NULL, 'J'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		CTL_OPTS_SHARED,
 	};
 	const struct ctl_cmd *cmd = ctl_cmd_find("logs");
 	int64_t since = 0, tail = -1;
 	int ch, follow = 0, rc;
 	struct session c;
 
-	while ((ch = getopt_long(argc, argv, ":fh", opts, NULL)) != -1) {
+	while ((ch = ctl_getopt(cmd, ctl, argc, argv, ":fh", opts, &rc)) != -1) {
 		switch (ch) {
 		case 'f':
 			follow = 1;
@@ -125,18 +122,10 @@ int cmd_logs(struct ctl *ctl, int argc, char **argv)
 			if (args_int(optarg, 0, INT64_MAX, &tail) == -1)
 				return ctl_usage_error(cmd, "--tail: '%s' is not a count", optarg);
 			break;
-		case 'J':
-			ctl->json = 1;
-			break;
-		case 'h':
-			ctl_cmd_help(cmd, stdout);
-			return EXIT_OK;
-		default:
-			return ctl_getopt_error(cmd, ch, argv);
 		}
 	}
-	if (optind + 1 != argc)
-		return ctl_usage_error(cmd, optind >= argc ? "missing RUN" : "too many arguments");
+	if (rc != 0 || (rc = ctl_operands(cmd, argc, 1, "RUN")) != 0)
+		return rc == -1 ? EXIT_OK : rc;
 	if ((rc = session_open(&c, ctl->socket)) != 0)
 		return rc;
 	if (tail >= 0 && (rc = logs_tail_since(&c, argv[optind], tail, &since)) != 0) {

@@ -5,6 +5,7 @@
 #ifndef OSIRISCTL_H
 #define OSIRISCTL_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <msgpack.h>
 #include <stdint.h>
@@ -43,11 +44,19 @@ struct ctl_cmd {
 /* ctl.c */
 const struct ctl_cmd *ctl_cmd_find(const char *name);
 void ctl_usage_print(FILE *f);
-/* getopt_long over a command's argv (argv[0] = command name); --json and
- * -h are added by the caller's table. Prints the one-line error for an
- * unknown option / missing argument. */
+/* getopt_long over a command's argv (argv[0] = command name) that handles
+ * what every command shares: --json, -h/--help and the one-line error for an
+ * unknown option or a missing argument. Returns the command's next own
+ * option, or -1 when the options are over; *rc is then 0 to go on, -1 when
+ * help was printed, else an exit code. */
+int ctl_getopt(const struct ctl_cmd *cmd, struct ctl *ctl, int argc, char **argv, const char *shortopts,
+    const struct option *longopts, int *rc);
+/* The end of every command's long options: what ctl_getopt handles itself. */
+#define CTL_OPTS_SHARED {"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}
 int ctl_usage_error(const struct ctl_cmd *cmd, const char *fmt, ...) PRINTFLIKE(2, 3);
-int ctl_getopt_error(const struct ctl_cmd *cmd, int c, char **argv);
+/* Exactly `nargs` operands left at argv[optind]: 0, or the usage error
+ * naming `missing` when too few, "too many arguments" when too many. */
+int ctl_operands(const struct ctl_cmd *cmd, int argc, int nargs, const char *missing);
 void ctl_cmd_help(const struct ctl_cmd *cmd, FILE *f);
 /* Commands whose only option is --json: exactly `nargs` operands, left at
  * argv[optind]. 0 to go on, -1 when help was printed, else an exit code. */

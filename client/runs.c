@@ -3,7 +3,6 @@
  * `show` (run.get) and `cancel` (run.cancel). Human output reads the run
  * objects generically, so fields the daemon adds later do no harm.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,9 +76,7 @@ int cmd_runs(struct ctl *ctl, int argc, char **argv)
 	static const struct option opts[] = {
 		{"state", required_argument, NULL, 's'},
 		{"limit", required_argument, NULL, 'n'},
-		{"json", no_argument, NULL, 'J'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		CTL_OPTS_SHARED,
 	};
 	const struct ctl_cmd *cmd = ctl_cmd_find("runs");
 	const char *state = NULL;
@@ -90,7 +87,7 @@ int cmd_runs(struct ctl *ctl, int argc, char **argv)
 	struct session c;
 	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	while ((ch = ctl_getopt(cmd, ctl, argc, argv, ":h", opts, &rc)) != -1) {
 		switch (ch) {
 		case 's':
 			if (run_state_parse(optarg, &st) == -1)
@@ -101,18 +98,10 @@ int cmd_runs(struct ctl *ctl, int argc, char **argv)
 			if (args_int(optarg, 1, INT32_MAX, &limit) == -1)
 				return ctl_usage_error(cmd, "--limit: '%s' is not a positive count", optarg);
 			break;
-		case 'J':
-			ctl->json = 1;
-			break;
-		case 'h':
-			ctl_cmd_help(cmd, stdout);
-			return EXIT_OK;
-		default:
-			return ctl_getopt_error(cmd, ch, argv);
 		}
 	}
-	if (optind != argc)
-		return ctl_usage_error(cmd, "too many arguments");
+	if (rc != 0 || (rc = ctl_operands(cmd, argc, 0, NULL)) != 0)
+		return rc == -1 ? EXIT_OK : rc;
 	if ((rc = session_open(&c, ctl->socket)) != 0)
 		return rc;
 	pk = session_request(&c, "run.list");

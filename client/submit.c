@@ -4,7 +4,6 @@
  * id first, then optionally wait for or follow the run on the same socket.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,14 +72,12 @@ static int submit_parse(const struct ctl_cmd *cmd, struct ctl *ctl, int argc, ch
 		{"max-context", required_argument, NULL, 'm'},
 		{"wait", no_argument, NULL, 'w'},
 		{"follow", no_argument, NULL, 'f'},
-		{"json", no_argument, NULL, 'J'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		CTL_OPTS_SHARED,
 	};
 	char err[256];
-	int ch;
+	int ch, rc;
 
-	while ((ch = getopt_long(argc, argv, ":e:fh", opts, NULL)) != -1) {
+	while ((ch = ctl_getopt(cmd, ctl, argc, argv, ":e:fh", opts, &rc)) != -1) {
 		switch (ch) {
 		case 'b':
 			free(so->msg.backend);
@@ -112,18 +109,10 @@ static int submit_parse(const struct ctl_cmd *cmd, struct ctl *ctl, int argc, ch
 		case 'f':
 			so->follow = 1;
 			break;
-		case 'J':
-			ctl->json = 1;
-			break;
-		case 'h':
-			ctl_cmd_help(cmd, stdout);
-			return -1;
-		default:
-			return ctl_getopt_error(cmd, ch, argv);
 		}
 	}
-	if (optind + 1 != argc)
-		return ctl_usage_error(cmd, optind >= argc ? "missing DIR or manifest" : "too many arguments");
+	if (rc != 0 || (rc = ctl_operands(cmd, argc, 1, "DIR or manifest")) != 0)
+		return rc;
 	return submit_context(cmd, argv[optind], so);
 }
 

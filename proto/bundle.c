@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,17 +19,6 @@
 
 /* Directory nesting bundle_from_dir follows before giving up. */
 #define BUNDLE_MAX_DEPTH 64
-
-static void PRINTFLIKE(3, 4) bundle_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 bundle_path_cmp(const void *a, const void *b)
@@ -67,22 +55,23 @@ bundle_decode_file(const msgpack_object *e, struct bundle_file *f, size_t idx, c
 	const msgpack_object *a;
 
 	if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 3) {
-		bundle_err(err, errlen, "bundle entry %zu must be [path, mode, data]", idx);
+		rpc_err_printf(err, errlen, "bundle entry %zu must be [path, mode, data]", idx);
 		return -1;
 	}
 	a = e->via.array.ptr;
 	if (a[0].type != MSGPACK_OBJECT_STR || a[0].via.str.size == 0 || a[0].via.str.size >= PATH_MAX ||
 	    memchr(a[0].via.str.ptr, '\0', a[0].via.str.size) != NULL) {
-		bundle_err(err, errlen, "bundle entry %zu: path must be a non-empty string", idx);
+		rpc_err_printf(err, errlen, "bundle entry %zu: path must be a non-empty string", idx);
 		return -1;
 	}
 	f->path = mp_strdup(&a[0]);
 	if (!path_is_safe(f->path)) {
-		bundle_err(err, errlen, "bundle entry %zu: unsafe path '%s'", idx, log_esc(f->path, 200));
+		rpc_err_printf(err, errlen, "bundle entry %zu: unsafe path '%s'", idx, log_esc(f->path, 200));
 		return -1;
 	}
 	if (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[1].via.u64 > 07777) {
-		bundle_err(err, errlen, "bundle entry '%s': mode must be an integer <= 07777", log_esc(f->path, 200));
+		rpc_err_printf(err, errlen, "bundle entry '%s': mode must be an integer <= 07777",
+		    log_esc(f->path, 200));
 		return -1;
 	}
 	f->mode = (uint32_t)a[1].via.u64;
@@ -93,7 +82,7 @@ bundle_decode_file(const msgpack_object *e, struct bundle_file *f, size_t idx, c
 		f->data = (const uint8_t *)a[2].via.str.ptr;
 		f->len = a[2].via.str.size;
 	} else {
-		bundle_err(err, errlen, "bundle entry '%s': data must be bin", log_esc(f->path, 200));
+		rpc_err_printf(err, errlen, "bundle entry '%s': data must be bin", log_esc(f->path, 200));
 		return -1;
 	}
 	return 0;
@@ -109,7 +98,7 @@ bundle_decode(const msgpack_object *o, struct bundle *b, size_t max_bytes, enum 
 	memset(b, 0, sizeof(*b));
 	*code = ERR_INVALID_REQUEST;
 	if (o == NULL || o->type != MSGPACK_OBJECT_ARRAY) {
-		bundle_err(err, errlen, "bundle must be an array of [path, mode, data]");
+		rpc_err_printf(err, errlen, "bundle must be an array of [path, mode, data]");
 		return -1;
 	}
 	if (o->via.array.size > 0)
@@ -121,12 +110,12 @@ bundle_decode(const msgpack_object *o, struct bundle *b, size_t max_bytes, enum 
 		b->total += b->files[i].len;
 		if (b->total > max_bytes) {
 			*code = ERR_TOO_LARGE;
-			bundle_err(err, errlen, "context larger than %zu bytes", max_bytes);
+			rpc_err_printf(err, errlen, "context larger than %zu bytes", max_bytes);
 			goto fail;
 		}
 	}
 	if ((dup = bundle_find_dup(b)) != NULL) {
-		bundle_err(err, errlen, "duplicate path '%s' in bundle", log_esc(dup, 200));
+		rpc_err_printf(err, errlen, "duplicate path '%s' in bundle", log_esc(dup, 200));
 		goto fail;
 	}
 	return 0;
@@ -196,21 +185,21 @@ bundle_walk_entry(struct bundle_walk *w, const char *root, const char *rel)
 	r = lstat(full, &st);
 	free(full);
 	if (r == -1) {
-		bundle_err(w->err, w->errlen, "%s: %s", rel, strerror(errno));
+		rpc_err_printf(w->err, w->errlen, "%s: %s", rel, strerror(errno));
 		return -1;
 	}
 	if (S_ISDIR(st.st_mode))
 		return 1;
 	if (S_ISLNK(st.st_mode)) {
-		bundle_err(w->err, w->errlen, "%s: symbolic links are not allowed in a run context", rel);
+		rpc_err_printf(w->err, w->errlen, "%s: symbolic links are not allowed in a run context", rel);
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		bundle_err(w->err, w->errlen, "%s: not a regular file", rel);
+		rpc_err_printf(w->err, w->errlen, "%s: not a regular file", rel);
 		return -1;
 	}
 	if ((uint64_t)st.st_size > w->max_bytes - b->total) {
-		bundle_err(w->err, w->errlen, "context larger than %zu bytes (at %s)", w->max_bytes, rel);
+		rpc_err_printf(w->err, w->errlen, "context larger than %zu bytes (at %s)", w->max_bytes, rel);
 		return -1;
 	}
 	b->files = xreallocarray(b->files, b->n + 1, sizeof(*b->files));
@@ -232,7 +221,7 @@ bundle_walk_dir(struct bundle_walk *w, const char *root, const char *rel, int de
 	int r = 0;
 
 	if (depth > BUNDLE_MAX_DEPTH) {
-		bundle_err(w->err, w->errlen, "%s: directories nested too deep", rel);
+		rpc_err_printf(w->err, w->errlen, "%s: directories nested too deep", rel);
 		return -1;
 	}
 	if (*rel == '\0')
@@ -240,7 +229,7 @@ bundle_walk_dir(struct bundle_walk *w, const char *root, const char *rel, int de
 	else
 		xasprintf(&path, "%s/%s", root, rel);
 	if ((d = opendir(path)) == NULL) {
-		bundle_err(w->err, w->errlen, "%s: %s", path, strerror(errno));
+		rpc_err_printf(w->err, w->errlen, "%s: %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
@@ -281,7 +270,7 @@ bundle_read_file(const char *root, struct bundle_file *f, uint8_t *dst, char *er
 	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	free(full);
 	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		bundle_err(err, errlen, "%s: %s", f->path, fd == -1 ? strerror(errno) : "not a regular file");
+		rpc_err_printf(err, errlen, "%s: %s", f->path, fd == -1 ? strerror(errno) : "not a regular file");
 		if (fd != -1)
 			close(fd);
 		return -1;
@@ -295,7 +284,7 @@ bundle_read_file(const char *root, struct bundle_file *f, uint8_t *dst, char *er
 		got += (size_t)r;
 	}
 	if (got != f->len || read(fd, &extra, 1) != 0) {
-		bundle_err(err, errlen, "%s: file changed while packing", f->path);
+		rpc_err_printf(err, errlen, "%s: file changed while packing", f->path);
 		close(fd);
 		return -1;
 	}
@@ -420,7 +409,7 @@ bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err, siz
 	/* a stored bundle came in one message, so the wire limit bounds it */
 	limit = max_bytes > SIZE_MAX - (1u << 20) ? SIZE_MAX : max_bytes + (1u << 20);
 	if (file_read_all(path, limit, &in) == -1) {
-		bundle_err(err, errlen, "%s: %s", path, strerror(errno));
+		rpc_err_printf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	l.max_msg = in.len;
@@ -428,7 +417,8 @@ bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err, siz
 	l.max_elems = UINT32_MAX;
 	l.max_str = UINT32_MAX;
 	if (in.len == 0 || rpc_scan(in.data, in.len, &l, &msglen, &need, &serr) != RPC_SCAN_OK || msglen != in.len) {
-		bundle_err(err, errlen, "%s: not a bundle (%s)", path, serr != NULL ? serr : "truncated or trailing bytes");
+		rpc_err_printf(err, errlen, "%s: not a bundle (%s)", path,
+		    serr != NULL ? serr : "truncated or trailing bytes");
 		buf_free(&in);
 		return -1;
 	}
@@ -437,7 +427,7 @@ bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err, siz
 	/* bin and str objects point into in.data, which the bundle keeps */
 	r = msgpack_unpack((const char *)in.data, in.len, &off, &zone, &root) == MSGPACK_UNPACK_SUCCESS
 	    ? bundle_decode(&root, b, max_bytes, &code, err, errlen)
-	    : (bundle_err(err, errlen, "%s: not a bundle", path), -1);
+	    : (rpc_err_printf(err, errlen, "%s: not a bundle", path), -1);
 	msgpack_zone_destroy(&zone);
 	if (r == -1) {
 		buf_free(&in);
@@ -454,12 +444,12 @@ bundle_extract_file(const struct bundle_file *f, const char *dir, char *err, siz
 	int fd;
 
 	if (!path_is_safe(f->path)) {
-		bundle_err(err, errlen, "unsafe path '%s' in bundle", log_esc(f->path, 200));
+		rpc_err_printf(err, errlen, "unsafe path '%s' in bundle", log_esc(f->path, 200));
 		return -1;
 	}
 	xasprintf(&full, "%s/%s", dir, f->path);
 	if (mkdir_parents(full) == -1) {
-		bundle_err(err, errlen, "%s: cannot create parent directories: %s", f->path, strerror(errno));
+		rpc_err_printf(err, errlen, "%s: cannot create parent directories: %s", f->path, strerror(errno));
 		free(full);
 		return -1;
 	}
@@ -467,13 +457,13 @@ bundle_extract_file(const struct bundle_file *f, const char *dir, char *err, siz
 	free(full);
 	if (fd == -1 || bundle_write_all(fd, f->data, f->len) == -1 ||
 	    fchmod(fd, (f->mode & 0755) | 0600) == -1) {
-		bundle_err(err, errlen, "%s: %s", f->path, strerror(errno));
+		rpc_err_printf(err, errlen, "%s: %s", f->path, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return -1;
 	}
 	if (close(fd) == -1) {
-		bundle_err(err, errlen, "%s: %s", f->path, strerror(errno));
+		rpc_err_printf(err, errlen, "%s: %s", f->path, strerror(errno));
 		return -1;
 	}
 	return 0;

@@ -1,7 +1,10 @@
 /*
  * errors.c: the closed set of wire error codes (PROTOCOL.md §2) and their
- * names; osirisctl maps them to exit codes.
+ * names; osirisctl maps them to exit codes. Also the one-line reason the
+ * decoders leave in their caller's err buffer.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "proto.h"
@@ -35,4 +38,16 @@ rpc_err_parse(const char *s)
 		if (strcmp(s, rpc_err_names[i]) == 0)
 			return (enum rpc_err)i;
 	return ERR_INTERNAL;
+}
+
+void
+rpc_err_printf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }

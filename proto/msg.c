@@ -3,7 +3,6 @@
  * (PROTOCOL.md §3, §4). Decoders own what they return and clean up after
  * themselves on error, so a failed decode leaves a zeroed struct.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,22 +14,11 @@
 /* 9999-12-31T23:59:59.999Z: the last time the wire format can express */
 #define MSG_TIME_MAX 253402300799999LL
 
-static void PRINTFLIKE(3, 4) msg_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int
 msg_is_map(const msgpack_object *o, const char *what, char *err, size_t errlen)
 {
 	if (o == NULL || o->type != MSGPACK_OBJECT_MAP) {
-		msg_err(err, errlen, "%s must be a map", what);
+		rpc_err_printf(err, errlen, "%s must be a map", what);
 		return 0;
 	}
 	return 1;
@@ -43,9 +31,9 @@ msg_need_str(const msgpack_object *map, const char *key, char **out, char *err, 
 	int r = mp_get_str(map, key, out);
 
 	if (r == 1)
-		msg_err(err, errlen, "missing key '%s'", key);
+		rpc_err_printf(err, errlen, "missing key '%s'", key);
 	else if (r == -1)
-		msg_err(err, errlen, "key '%s' must be a string", key);
+		rpc_err_printf(err, errlen, "key '%s' must be a string", key);
 	return r == 0 ? 0 : -1;
 }
 
@@ -56,7 +44,7 @@ msg_opt_str(const msgpack_object *map, const char *key, char **out, const char *
 	int r = mp_get_str(map, key, out);
 
 	if (r == -1) {
-		msg_err(err, errlen, "key '%s' must be a string", key);
+		rpc_err_printf(err, errlen, "key '%s' must be a string", key);
 		return -1;
 	}
 	if (r == 1)
@@ -70,9 +58,9 @@ msg_need_int(const msgpack_object *map, const char *key, int64_t *out, char *err
 	int r = mp_get_int(map, key, out);
 
 	if (r == 1)
-		msg_err(err, errlen, "missing key '%s'", key);
+		rpc_err_printf(err, errlen, "missing key '%s'", key);
 	else if (r == -1)
-		msg_err(err, errlen, "key '%s' must be an integer", key);
+		rpc_err_printf(err, errlen, "key '%s' must be an integer", key);
 	return r == 0 ? 0 : -1;
 }
 
@@ -80,7 +68,7 @@ static int
 msg_opt_int(const msgpack_object *map, const char *key, int64_t *out, char *err, size_t errlen)
 {
 	if (mp_get_int(map, key, out) == -1) {
-		msg_err(err, errlen, "key '%s' must be an integer", key);
+		rpc_err_printf(err, errlen, "key '%s' must be an integer", key);
 		return -1;
 	}
 	return 0;
@@ -120,7 +108,7 @@ msg_opt_time(const msgpack_object *map, const char *key, int64_t *out, char *err
 	if (mp_get_int(map, key, out) == 0 && *out >= 0 && *out <= MSG_TIME_MAX)
 		return 0;
 	*out = 0;
-	msg_err(err, errlen, "key '%s' must be an ISO-8601 time or nil", key);
+	rpc_err_printf(err, errlen, "key '%s' must be an ISO-8601 time or nil", key);
 	return -1;
 }
 
@@ -159,7 +147,7 @@ msg_opt_strv(const msgpack_object *map, const char *key, char ***out, size_t *no
 	*nout = o->via.array.size;
 	return 0;
 bad:
-	msg_err(err, errlen, "key '%s' must be an array of strings", key);
+	rpc_err_printf(err, errlen, "key '%s' must be an array of strings", key);
 	return -1;
 }
 
@@ -235,12 +223,12 @@ kvlist_decode(const msgpack_object *o, struct kvlist *l, char *err, size_t errle
 	if (o == NULL || o->type == MSGPACK_OBJECT_NIL)
 		return 0;
 	if (o->type != MSGPACK_OBJECT_MAP) {
-		msg_err(err, errlen, "expected a map of strings");
+		rpc_err_printf(err, errlen, "expected a map of strings");
 		return -1;
 	}
 	for (i = 0; i < o->via.map.size; i++) {
 		if (!kvlist_str_ok(&o->via.map.ptr[i].key) || !kvlist_str_ok(&o->via.map.ptr[i].val)) {
-			msg_err(err, errlen, "expected a map of strings (entry %u)", i);
+			rpc_err_printf(err, errlen, "expected a map of strings (entry %u)", i);
 			return -1;
 		}
 	}
@@ -261,7 +249,7 @@ msg_opt_kvlist(const msgpack_object *map, const char *key, struct kvlist *l, cha
 	char sub[160];
 
 	if (kvlist_decode(mp_get(map, key), l, sub, sizeof(sub)) == -1) {
-		msg_err(err, errlen, "key '%s': %s", key, sub);
+		rpc_err_printf(err, errlen, "key '%s': %s", key, sub);
 		return -1;
 	}
 	return 0;
@@ -334,7 +322,7 @@ msg_submit_decode(const msgpack_object *o, struct msg_submit *m, size_t max_byte
 	if (!msg_is_map(o, "run.submit params", err, errlen))
 		return -1;
 	if ((b = mp_get(o, "bundle")) == NULL || b->type == MSGPACK_OBJECT_NIL) {
-		msg_err(err, errlen, "missing key 'bundle'");
+		rpc_err_printf(err, errlen, "missing key 'bundle'");
 		return -1;
 	}
 	if (bundle_decode(b, &m->bundle, max_bytes, code, err, errlen) == -1)
@@ -396,7 +384,7 @@ msg_state_key(const msgpack_object *map, int run, int *out, char *err, size_t er
 		return -1;
 	r = run ? run_state_parse(s, &rs) : step_state_parse(s, &ss);
 	if (r == -1)
-		msg_err(err, errlen, "unknown %s state '%s'", run ? "run" : "step", log_esc(s, 32));
+		rpc_err_printf(err, errlen, "unknown %s state '%s'", run ? "run" : "step", log_esc(s, 32));
 	*out = run ? (int)rs : (int)ss;
 	free(s);
 	return r;
@@ -482,7 +470,7 @@ run_info_decode_steps(const msgpack_object *o, struct run_info *r, char *err, si
 	if (s == NULL || s->type == MSGPACK_OBJECT_NIL)
 		return 0;
 	if (s->type != MSGPACK_OBJECT_ARRAY) {
-		msg_err(err, errlen, "key 'steps' must be an array");
+		rpc_err_printf(err, errlen, "key 'steps' must be an array");
 		return -1;
 	}
 	if (s->via.array.size > 0)
@@ -627,14 +615,14 @@ event_rec_decode_kind(const msgpack_object *o, const char *method, struct event_
 
 	if (method != NULL) {
 		if (rec_kind_parse(method, strlen(method), &e->kind) == -1) {
-			msg_err(err, errlen, "unknown record method '%s'", log_esc(method, 64));
+			rpc_err_printf(err, errlen, "unknown record method '%s'", log_esc(method, 64));
 			return -1;
 		}
 		return 0;
 	}
 	k = mp_get(o, "kind");
 	if (k == NULL || k->type != MSGPACK_OBJECT_STR || rec_kind_parse(k->via.str.ptr, k->via.str.size, &e->kind)) {
-		msg_err(err, errlen, "key 'kind' must be \"event\", \"metric\" or \"log\"");
+		rpc_err_printf(err, errlen, "key 'kind' must be \"event\", \"metric\" or \"log\"");
 		return -1;
 	}
 	return 0;
@@ -651,7 +639,7 @@ event_rec_decode_origin(const msgpack_object *o, struct event_rec *e, char *err,
 		e->daemon_origin = 1;
 		return 0;
 	}
-	msg_err(err, errlen, "key 'origin' must be \"worker\" or \"daemon\"");
+	rpc_err_printf(err, errlen, "key 'origin' must be \"worker\" or \"daemon\"");
 	return -1;
 }
 
@@ -664,7 +652,7 @@ event_rec_decode_data(const msgpack_object *o, struct event_rec *e, char *err, s
 	struct buf b;
 
 	if (d != NULL && d->type != MSGPACK_OBJECT_NIL && d->type != MSGPACK_OBJECT_MAP) {
-		msg_err(err, errlen, "key 'data' must be a map");
+		rpc_err_printf(err, errlen, "key 'data' must be a map");
 		return -1;
 	}
 	buf_init(&b);
@@ -740,12 +728,12 @@ artifact_info_decode(const msgpack_object *o, struct artifact_info *a, char *err
 	    msg_need_int(o, "size", &a->size, err, errlen) == -1)
 		goto fail;
 	if (a->size < 0) {
-		msg_err(err, errlen, "key 'size' must not be negative");
+		rpc_err_printf(err, errlen, "key 'size' must not be negative");
 		goto fail;
 	}
 	h = mp_get(o, "sha256");
 	if (h == NULL || h->type != MSGPACK_OBJECT_STR || h->via.str.size != 64 || !msg_is_hex(h->via.str.ptr, 64)) {
-		msg_err(err, errlen, "key 'sha256' must be 64 lowercase hex digits");
+		rpc_err_printf(err, errlen, "key 'sha256' must be 64 lowercase hex digits");
 		goto fail;
 	}
 	memcpy(a->sha256, h->via.str.ptr, 64);
@@ -805,7 +793,7 @@ pool_info_decode_starts(const msgpack_object *o, struct pool_info *p, char *err,
 	}
 	return 0;
 bad:
-	msg_err(err, errlen, "key 'start_ms' must be an array of integers");
+	rpc_err_printf(err, errlen, "key 'start_ms' must be an array of integers");
 	return -1;
 }
 
@@ -859,7 +847,7 @@ step_result_decode(const msgpack_object *o, struct step_result *r, char *err, si
 	if (msg_state_key(o, 0, &st, err, errlen) == -1)
 		goto fail;
 	if (st != STEP_SUCCEEDED && st != STEP_FAILED && st != STEP_CANCELLED) {
-		msg_err(err, errlen, "step result state must be succeeded, failed or cancelled");
+		rpc_err_printf(err, errlen, "step result state must be succeeded, failed or cancelled");
 		goto fail;
 	}
 	r->state = (enum step_state)st;
@@ -918,7 +906,7 @@ msg_prepare_decode(const msgpack_object *o, struct msg_prepare *m, size_t max_by
 		if (bundle_decode(b, &m->bundle, max_bytes, &code, err, errlen) == -1)
 			goto fail;
 	} else if (m->bundle_path == NULL) {
-		msg_err(err, errlen, "missing key 'bundle' or 'bundle_path'");
+		rpc_err_printf(err, errlen, "missing key 'bundle' or 'bundle_path'");
 		goto fail;
 	}
 	if (msg_opt_str(o, "manifest", &m->manifest, DEFAULT_MANIFEST, err, errlen) == -1 ||

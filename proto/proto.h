@@ -99,6 +99,8 @@ enum rpc_err {
 };
 const char *rpc_err_name(enum rpc_err e);
 enum rpc_err rpc_err_parse(const char *s); /* unknown -> ERR_INTERNAL */
+/* Formats a one-line reason into err; nothing when err is NULL or errlen 0. */
+void rpc_err_printf(char *err, size_t errlen, const char *fmt, ...) PRINTFLIKE(3, 4);
 
 /* states.c: run and step states (wire names). */
 enum run_state { RUN_QUEUED, RUN_STARTING, RUN_RUNNING, RUN_SUCCEEDED, RUN_FAILED, RUN_CANCELLED, RUN_LOST };
