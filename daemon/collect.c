@@ -234,19 +234,35 @@ static int collect_mkdirs_at(int dirfd, const char *path)
 	return rc;
 }
 
+/* Most inline files are artifacts/<step>/<file> in a directory not made
+ * yet: make the parent first (one mkdirat) rather than fail an open. */
+static int collect_open_at(int dirfd, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *parent;
+	int fd, made = 0;
+
+	if (slash != NULL) {
+		parent = xstrndup(path, (size_t)(slash - path));
+		made = mkdirat(dirfd, parent, 0755) == 0 || errno == EEXIST;
+		free(parent);
+	}
+	fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd == -1 && errno == ENOENT && !made) {
+		if (collect_mkdirs_at(dirfd, path) == -1)
+			return -1;
+		fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	}
+	return fd;
+}
+
 /* Write data as dirfd/path (the bytes are verified already): 0 or -1 with
  * errno, and no partial file left behind. */
 static int collect_write_at(int dirfd, const char *path, const void *data, size_t len)
 {
 	int fd, saved;
 
-	fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd == -1 && errno == ENOENT) {
-		if (collect_mkdirs_at(dirfd, path) == -1)
-			return -1;
-		fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	}
-	if (fd == -1)
+	if ((fd = collect_open_at(dirfd, path)) == -1)
 		return -1;
 	if (collect_write(fd, data, len) == -1) {
 		saved = errno;

@@ -1,0 +1,453 @@
+/*
+ * check_pipeline.c: the per-step fast paths. The worker's `finish` carries
+ * small files inline (sha256 of the bytes sent, big files left to `read`);
+ * exec_step's skip_if_failed skips a step sent ahead behind a failure; the
+ * daemon's collect_inline_write() refuses bytes that do not match.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/osirisd.h"
+
+struct peer {
+	pid_t pid;
+	int to, from;
+	struct buf in;
+	size_t nnotes; /* notifications seen */
+	uint32_t msgid;
+	char workdir[64];
+};
+
+static char worker_path[PATH_MAX + 32];
+
+static void
+find_worker(void)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n;
+
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	ck_assert_int_gt(n, 0);
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	*slash = '\0'; /* BUILD/tests */
+	snprintf(worker_path, sizeof(worker_path), "%s/../bin/osiris-worker", self);
+	ck_assert_msg(access(worker_path, X_OK) == 0, "no worker binary at %s (make all first)", worker_path);
+}
+
+static int
+peer_next(struct peer *p, struct rpc_msg *msg)
+{
+	struct rpc_limits l;
+	struct pollfd pfd = {.fd = p->from, .events = POLLIN};
+	size_t len, need;
+	const char *err;
+	char e[256];
+	ssize_t n;
+
+	rpc_limits_default(&l, 64 << 20);
+	for (;;) {
+		enum rpc_scan sc = rpc_scan(p->in.data, p->in.len, &l, &len, &need, &err);
+		ck_assert_int_ne(sc, RPC_SCAN_ERROR);
+		if (sc == RPC_SCAN_OK)
+			break;
+		if (poll(&pfd, 1, 20000) <= 0)
+			return -1;
+		buf_reserve(&p->in, 65536);
+		n = read(p->from, p->in.data + p->in.len, 65536);
+		if (n <= 0)
+			return -1;
+		p->in.len += (size_t)n;
+	}
+	ck_assert_msg(rpc_decode(p->in.data, len, msg, e, sizeof(e)) == 0, "%s", e);
+	return (int)len;
+}
+
+static void
+peer_start(struct peer *p)
+{
+	int in[2], out[2];
+	struct rpc_msg m;
+	int len;
+
+	memset(p, 0, sizeof(*p));
+	strcpy(p->workdir, "/tmp/check_pipeline.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(p->workdir));
+	ck_assert_int_eq(pipe(in), 0);
+	ck_assert_int_eq(pipe(out), 0);
+	p->pid = fork();
+	ck_assert_int_ge(p->pid, 0);
+	if (p->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		close(in[1]);
+		close(out[0]);
+		execl(worker_path, "osiris-worker", "--workdir", p->workdir, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	p->to = in[1];
+	p->from = out[0];
+	buf_init(&p->in);
+	len = peer_next(p, &m);
+	ck_assert_int_gt(len, 0);
+	ck_assert_str_eq(m.method, "ready");
+	rpc_msg_free(&m);
+	buf_consume(&p->in, (size_t)len);
+}
+
+static void
+peer_stop(struct peer *p)
+{
+	int status;
+
+	close(p->to);
+	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(p->from);
+	rmtree(p->workdir);
+	buf_free(&p->in);
+}
+
+/* Send the request in b; returns the response (its bytes stay in p->in
+ * until peer_done()). Notifications before it are counted. */
+static int
+peer_call(struct peer *p, struct buf *b, struct rpc_msg *resp)
+{
+	size_t off = 0;
+	int len;
+
+	while (off < b->len) {
+		ssize_t n = write(p->to, b->data + off, b->len - off);
+		ck_assert_int_gt(n, 0);
+		off += (size_t)n;
+	}
+	buf_free(b);
+	for (;;) {
+		len = peer_next(p, resp);
+		ck_assert_msg(len > 0, "no response from the worker");
+		if (resp->type == RPC_RESPONSE) {
+			ck_assert_uint_eq(resp->msgid, p->msgid);
+			return len;
+		}
+		p->nnotes++;
+		rpc_msg_free(resp);
+		buf_consume(&p->in, (size_t)len);
+	}
+}
+
+static void
+peer_done(struct peer *p, struct rpc_msg *resp, int len)
+{
+	rpc_msg_free(resp);
+	buf_consume(&p->in, (size_t)len);
+}
+
+static msgpack_packer *
+req_begin(struct peer *p, struct buf *b, msgpack_packer *pk, const char *method)
+{
+	buf_init(b);
+	rpc_packer_init(pk, b);
+	rpc_pack_request_head(pk, ++p->msgid, method);
+	return pk;
+}
+
+static void
+write_file(const char *dir, const char *rel, const char *text, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	mkdir_parents(path);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+	fclose(f);
+}
+
+static void
+prepare(struct peer *p, const char *dir)
+{
+	struct msg_prepare mp;
+	msgpack_packer pk;
+	struct rpc_msg resp;
+	struct buf b;
+	char err[256];
+	int len, pipeline = 0;
+
+	memset(&mp, 0, sizeof(mp));
+	ck_assert_msg(bundle_from_dir(&mp.bundle, dir, 64 << 20, err, sizeof(err)) == 0, "%s", err);
+	mp.run_id = xstrdup("run-p");
+	mp.manifest = xstrdup("manifest.yaml");
+	msg_prepare_pack(req_begin(p, &b, &pk, "prepare"), &mp);
+	len = peer_call(p, &b, &resp);
+	ck_assert_ptr_null(resp.error);
+	/* the worker says it honours skip_if_failed */
+	ck_assert_int_eq(mp_get_bool(resp.result, "pipeline", &pipeline), 0);
+	ck_assert_int_eq(pipeline, 1);
+	peer_done(p, &resp, len);
+	bundle_free(&mp.bundle);
+	msg_prepare_free(&mp);
+}
+
+/* exec_step; returns the answered state name in st. */
+static void
+exec_step(struct peer *p, const char *id, int skip_if_failed, char *st, size_t stlen)
+{
+	msgpack_packer pk;
+	struct rpc_msg resp;
+	struct buf b;
+	const msgpack_object *o;
+	int len;
+
+	req_begin(p, &b, &pk, "exec_step");
+	msgpack_pack_map(&pk, skip_if_failed ? 2 : 1);
+	mp_pack_kstr(&pk, "step_id", id);
+	if (skip_if_failed) {
+		mp_pack_key(&pk, "skip_if_failed");
+		msgpack_pack_true(&pk);
+	}
+	len = peer_call(p, &b, &resp);
+	ck_assert_ptr_null(resp.error);
+	o = mp_get(resp.result, "state");
+	ck_assert_ptr_nonnull(o);
+	ck_assert_int_eq(o->type, MSGPACK_OBJECT_STR);
+	snprintf(st, stlen, "%.*s", (int)o->via.str.size, o->via.str.ptr);
+	peer_done(p, &resp, len);
+}
+
+static char *
+make_ctx(void)
+{
+	char *dir = xstrdup("/tmp/check_pipeline_ctx.XXXXXX");
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	return dir;
+}
+
+static const char noop_cfg[] = "{\"component\":\"osiris.noop\",\"mode\":\"transform\"}\n";
+
+START_TEST(test_finish_inline)
+{
+	static const char manifest[] = "pipeline:\n  id: p\nsteps:\n"
+				       "  - id: ex\n    driver: filesystem.csv_extractor\n    cfg_path: cfg/ex.json\n"
+				       "  - id: out\n    driver: filesystem.csv_writer\n    cfg_path: cfg/out.json\n"
+				       "    needs: [ex]\n"
+				       "  - id: n1\n    driver: osiris.noop\n    cfg_path: cfg/n1.json\n";
+	char *dir = make_ctx(), st[32];
+	struct buf csv;
+	struct peer p;
+	msgpack_packer pk;
+	struct rpc_msg resp;
+	struct buf b;
+	const msgpack_object *list;
+	uint32_t i;
+	int len, ninline = 0, nbig = 0;
+
+	find_worker();
+	buf_init(&csv);
+	buf_add(&csv, "id,text\n", 8);
+	for (i = 0; i < 4000; i++) {
+		char line[64];
+		int n = snprintf(line, sizeof(line), "%u,row number %u of the big file\n", i, i);
+		buf_add(&csv, line, (size_t)n);
+	}
+	ck_assert_uint_gt(csv.len, 64 * 1024);
+	write_file(dir, "manifest.yaml", manifest, strlen(manifest));
+	write_file(dir, "data/in.csv", (const char *)csv.data, csv.len);
+	write_file(dir, "cfg/ex.json", "{\"path\":\"data/in.csv\"}\n", 23);
+	write_file(dir, "cfg/out.json", "{\"path\":\"output/out.csv\"}\n", 26);
+	write_file(dir, "cfg/n1.json", noop_cfg, strlen(noop_cfg));
+	peer_start(&p);
+	prepare(&p, dir);
+	exec_step(&p, "ex", 1, st, sizeof(st));
+	ck_assert_str_eq(st, "succeeded");
+	exec_step(&p, "out", 1, st, sizeof(st));
+	ck_assert_str_eq(st, "succeeded");
+	exec_step(&p, "n1", 1, st, sizeof(st));
+	ck_assert_str_eq(st, "succeeded");
+	req_begin(&p, &b, &pk, "finish");
+	msgpack_pack_map(&pk, 0);
+	len = peer_call(&p, &b, &resp);
+	ck_assert_ptr_null(resp.error);
+	list = mp_get(resp.result, "artifacts");
+	ck_assert_ptr_nonnull(list);
+	ck_assert_int_eq(list->type, MSGPACK_OBJECT_ARRAY);
+	for (i = 0; i < list->via.array.size; i++) {
+		const msgpack_object *o = &list->via.array.ptr[i], *data = mp_get(o, "data");
+		struct artifact_info a;
+		char err[256], sha[65];
+
+		ck_assert_int_eq(artifact_info_decode(o, &a, err, sizeof(err)), 0);
+		if (strcmp(a.path, "output/out.csv") == 0) {
+			/* bigger than 64 KiB: listed, fetched with read */
+			ck_assert_ptr_null(data);
+			ck_assert_int_eq(a.size, (int64_t)csv.len);
+			nbig++;
+		} else {
+			ck_assert_msg(data != NULL, "%s not inline", a.path);
+			ck_assert_int_eq(data->type, MSGPACK_OBJECT_BIN);
+			ck_assert_int_eq((int64_t)data->via.bin.size, a.size);
+			sha256_hex(data->via.bin.ptr, data->via.bin.size, sha);
+			ck_assert_str_eq(sha, a.sha256);
+			if (strcmp(a.path, "artifacts/n1/cleaned_config.json") == 0)
+				ck_assert(data->via.bin.size > 0 && memmem(data->via.bin.ptr, data->via.bin.size,
+				                                           "transform", 9) != NULL);
+			ninline++;
+		}
+		artifact_info_free(&a);
+	}
+	ck_assert_int_eq(nbig, 1);
+	ck_assert_int_eq(ninline, 3); /* the three cleaned_config.json */
+	peer_done(&p, &resp, len);
+	/* the big one is still served by read */
+	req_begin(&p, &b, &pk, "read");
+	msgpack_pack_map(&pk, 3);
+	mp_pack_kstr(&pk, "path", "output/out.csv");
+	mp_pack_kint(&pk, "offset", 0);
+	mp_pack_kint(&pk, "length", 4194304);
+	len = peer_call(&p, &b, &resp);
+	ck_assert_ptr_null(resp.error);
+	ck_assert_uint_eq(mp_get(resp.result, "data")->via.bin.size, csv.len);
+	peer_done(&p, &resp, len);
+	peer_stop(&p);
+	buf_free(&csv);
+	rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_skip_if_failed)
+{
+	static const char manifest[] = "pipeline:\n  id: p\nsteps:\n"
+				       "  - id: bad\n    driver: osiris.noop\n    cfg_path: cfg/bad.json\n"
+				       "  - id: n1\n    driver: osiris.noop\n    cfg_path: cfg/n1.json\n"
+				       "  - id: n2\n    driver: osiris.noop\n    cfg_path: cfg/n2.json\n";
+	char *dir = make_ctx(), st[32];
+	struct peer p;
+	size_t before;
+
+	find_worker();
+	write_file(dir, "manifest.yaml", manifest, strlen(manifest));
+	write_file(dir, "cfg/bad.json", "{\"x\":\"${NOT_SET_ANYWHERE}\"}\n", 28);
+	write_file(dir, "cfg/n1.json", noop_cfg, strlen(noop_cfg));
+	write_file(dir, "cfg/n2.json", noop_cfg, strlen(noop_cfg));
+	peer_start(&p);
+	prepare(&p, dir);
+	/* nothing failed yet: skip_if_failed runs the step */
+	exec_step(&p, "n1", 1, st, sizeof(st));
+	ck_assert_str_eq(st, "succeeded");
+	exec_step(&p, "bad", 1, st, sizeof(st));
+	ck_assert_str_eq(st, "failed");
+	/* behind the failure: skipped, not run, nothing reported */
+	before = p.nnotes;
+	exec_step(&p, "n2", 1, st, sizeof(st));
+	ck_assert_str_eq(st, "skipped");
+	ck_assert_uint_eq(p.nnotes, before);
+	/* without the flag the step still runs (the worker protocol as before) */
+	exec_step(&p, "n2", 0, st, sizeof(st));
+	ck_assert_str_eq(st, "succeeded");
+	ck_assert_uint_gt(p.nnotes, before);
+	peer_stop(&p);
+	rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+/* collect_inline_write: fills a in for data at path. */
+static void
+art_for(struct artifact_info *a, const char *path, const char *data)
+{
+	memset(a, 0, sizeof(*a));
+	a->path = (char *)(uintptr_t)path;
+	a->size = (int64_t)strlen(data);
+	sha256_hex(data, strlen(data), a->sha256);
+}
+
+START_TEST(test_collect_inline_write)
+{
+	char *dir = make_ctx(), path[PATH_MAX];
+	struct artifact_info a;
+	const char *why;
+	struct buf got;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	ck_assert_int_ge(dfd, 0);
+	/* good: parents made, bytes written */
+	art_for(&a, "artifacts/s1/cleaned_config.json", "{\"mode\": \"x\"}\n");
+	ck_assert_int_eq(collect_inline_write(dfd, &a, "{\"mode\": \"x\"}\n", 14, &why), 0);
+	ck_assert_ptr_null(why);
+	snprintf(path, sizeof(path), "%s/artifacts/s1/cleaned_config.json", dir);
+	buf_init(&got);
+	ck_assert_int_eq(file_read_all(path, 1024, &got), 0);
+	ck_assert_uint_eq(got.len, 14);
+	ck_assert(memcmp(got.data, "{\"mode\": \"x\"}\n", 14) == 0);
+	buf_free(&got);
+	/* sha256 mismatch: refused, no file */
+	art_for(&a, "artifacts/s2/cleaned_config.json", "what the listing says\n");
+	ck_assert_int_eq(collect_inline_write(dfd, &a, "what was sent\n\n\n\n\n\n\n\n\n", 22, &why), -1);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_msg(strstr(why, "sha256") != NULL, "%s", why);
+	snprintf(path, sizeof(path), "%s/artifacts/s2/cleaned_config.json", dir);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	/* size mismatch */
+	art_for(&a, "artifacts/s3/x", "abc");
+	ck_assert_int_eq(collect_inline_write(dfd, &a, "abcd", 4, &why), -1);
+	ck_assert_msg(strstr(why, "size") != NULL, "%s", why);
+	/* a path out of the directory */
+	art_for(&a, "../escape", "abc");
+	ck_assert_int_eq(collect_inline_write(dfd, &a, "abc", 3, &why), -1);
+	snprintf(path, sizeof(path), "%s/../escape", dir);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	/* an existing file is replaced, empty files work */
+	art_for(&a, "artifacts/s1/cleaned_config.json", "");
+	ck_assert_int_eq(collect_inline_write(dfd, &a, "", 0, &why), 0);
+	snprintf(path, sizeof(path), "%s/artifacts/s1/cleaned_config.json", dir);
+	{
+		struct stat sb;
+		ck_assert_int_eq(stat(path, &sb), 0);
+		ck_assert_int_eq(sb.st_size, 0);
+	}
+	close(dfd);
+	rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+static Suite *
+pipeline_suite(void)
+{
+	Suite *s = suite_create("pipeline");
+	TCase *tc = tcase_create("fast paths");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_finish_inline);
+	tcase_add_test(tc, test_skip_if_failed);
+	tcase_add_test(tc, test_collect_inline_write);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(pipeline_suite());
+	int failed;
+
+	signal(SIGPIPE, SIG_IGN);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
