@@ -60,6 +60,9 @@ PROGRAMS = $(BIN)/osirisd $(BIN)/osirisctl $(BIN)/osiris-worker
 
 UNIT_SRC = $(wildcard tests/unit/check_*.c)
 UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+# Shared test helpers (the worker pipe harness), linked into every unit test.
+UNIT_HARNESS_SRC = $(wildcard tests/unit/harness/*.c)
+UNIT_HARNESS_OBJ = $(call objs,$(UNIT_HARNESS_SRC))
 
 .PHONY: all deps check unit regress fuzz-smoke check-e2b bench demo install clean
 all: $(PROGRAMS) $(EXTRA_PROGRAMS)
@@ -103,9 +106,9 @@ $(BIN)/osiris-worker: $(OBJ)/worker/worker.o $(LIBWORKER) $(LIBDRIVERS) $(LIBPRO
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 # Unit tests link every library; the archive pulls in only what is used.
-$(BUILD)/tests/check_%: $(OBJ)/tests/unit/check_%.o $(LIBDAEMON) $(LIBCLIENT) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
+$(BUILD)/tests/check_%: $(OBJ)/tests/unit/check_%.o $(UNIT_HARNESS_OBJ) $(LIBDAEMON) $(LIBCLIENT) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBDAEMON) $(LIBCLIENT) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON) $(CHECK_LIBS) $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(UNIT_HARNESS_OBJ) $(LIBDAEMON) $(LIBCLIENT) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON) $(CHECK_LIBS) $(LIBS)
 
 # Fragments owned by parts of the tree (e2b emulator, fuzz, bench).
 -include tests/fakes/e2b/e2b.mk

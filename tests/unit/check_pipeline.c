@@ -7,8 +7,6 @@
 #include <check.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,89 +15,16 @@
 #include <unistd.h>
 
 #include "daemon/osirisd.h"
-
-struct peer {
-	pid_t pid;
-	int to, from;
-	struct buf in;
-	size_t nnotes; /* notifications seen */
-	uint32_t msgid;
-	char workdir[64];
-};
-
-static char worker_path[PATH_MAX + 32];
+#include "tests/unit/harness/worker_harness.h"
 
 static void
-find_worker(void)
+pipe_start(struct peer *p)
 {
-	char self[PATH_MAX], *slash;
-	ssize_t n;
-
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	ck_assert_int_gt(n, 0);
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	*slash = '\0'; /* BUILD/tests */
-	snprintf(worker_path, sizeof(worker_path), "%s/../bin/osiris-worker", self);
-	ck_assert_msg(access(worker_path, X_OK) == 0, "no worker binary at %s (make all first)", worker_path);
-}
-
-static int
-peer_next(struct peer *p, struct rpc_msg *msg)
-{
-	struct rpc_limits l;
-	struct pollfd pfd = {.fd = p->from, .events = POLLIN};
-	size_t len, need;
-	const char *err;
-	char e[256];
-	ssize_t n;
-
-	rpc_limits_default(&l, 64 << 20);
-	for (;;) {
-		enum rpc_scan sc = rpc_scan(p->in.data, p->in.len, &l, &len, &need, &err);
-		ck_assert_int_ne(sc, RPC_SCAN_ERROR);
-		if (sc == RPC_SCAN_OK)
-			break;
-		if (poll(&pfd, 1, 20000) <= 0)
-			return -1;
-		buf_reserve(&p->in, 65536);
-		n = read(p->from, p->in.data + p->in.len, 65536);
-		if (n <= 0)
-			return -1;
-		p->in.len += (size_t)n;
-	}
-	ck_assert_msg(rpc_decode(p->in.data, len, msg, e, sizeof(e)) == 0, "%s", e);
-	return (int)len;
-}
-
-static void
-peer_start(struct peer *p)
-{
-	int in[2], out[2];
 	struct rpc_msg m;
 	int len;
 
-	memset(p, 0, sizeof(*p));
-	strcpy(p->workdir, "/tmp/check_pipeline.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(p->workdir));
-	ck_assert_int_eq(pipe(in), 0);
-	ck_assert_int_eq(pipe(out), 0);
-	p->pid = fork();
-	ck_assert_int_ge(p->pid, 0);
-	if (p->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execl(worker_path, "osiris-worker", "--workdir", p->workdir, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	p->to = in[1];
-	p->from = out[0];
-	buf_init(&p->in);
-	len = peer_next(p, &m);
+	peer_spawn(p, "/tmp/check_pipeline.XXXXXX", NULL);
+	len = peer_peek(p, &m, 20000);
 	ck_assert_int_gt(len, 0);
 	ck_assert_str_eq(m.method, "ready");
 	rpc_msg_free(&m);
@@ -117,6 +42,7 @@ peer_stop(struct peer *p)
 	close(p->from);
 	rmtree(p->workdir);
 	buf_free(&p->in);
+	buf_free(&p->all);
 }
 
 /* Send the request in b; returns the response (its bytes stay in p->in
@@ -124,17 +50,12 @@ peer_stop(struct peer *p)
 static int
 peer_call(struct peer *p, struct buf *b, struct rpc_msg *resp)
 {
-	size_t off = 0;
 	int len;
 
-	while (off < b->len) {
-		ssize_t n = write(p->to, b->data + off, b->len - off);
-		ck_assert_int_gt(n, 0);
-		off += (size_t)n;
-	}
+	peer_send(p, b);
 	buf_free(b);
 	for (;;) {
-		len = peer_next(p, resp);
+		len = peer_peek(p, resp, 20000);
 		ck_assert_msg(len > 0, "no response from the worker");
 		if (resp->type == RPC_RESPONSE) {
 			ck_assert_uint_eq(resp->msgid, p->msgid);
@@ -154,26 +75,12 @@ peer_done(struct peer *p, struct rpc_msg *resp, int len)
 }
 
 static msgpack_packer *
-req_begin(struct peer *p, struct buf *b, msgpack_packer *pk, const char *method)
+pipe_req_begin(struct peer *p, struct buf *b, msgpack_packer *pk, const char *method)
 {
 	buf_init(b);
 	rpc_packer_init(pk, b);
 	rpc_pack_request_head(pk, ++p->msgid, method);
 	return pk;
-}
-
-static void
-write_file(const char *dir, const char *rel, const char *text, size_t len)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	mkdir_parents(path);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
-	fclose(f);
 }
 
 static void
@@ -190,7 +97,7 @@ prepare(struct peer *p, const char *dir)
 	ck_assert_msg(bundle_from_dir(&mp.bundle, dir, 64 << 20, err, sizeof(err)) == 0, "%s", err);
 	mp.run_id = xstrdup("run-p");
 	mp.manifest = xstrdup("manifest.yaml");
-	msg_prepare_pack(req_begin(p, &b, &pk, "prepare"), &mp);
+	msg_prepare_pack(pipe_req_begin(p, &b, &pk, "prepare"), &mp);
 	len = peer_call(p, &b, &resp);
 	ck_assert_ptr_null(resp.error);
 	/* the worker says it honours skip_if_failed */
@@ -203,7 +110,7 @@ prepare(struct peer *p, const char *dir)
 
 /* exec_step; returns the answered state name in st. */
 static void
-exec_step(struct peer *p, const char *id, int skip_if_failed, char *st, size_t stlen)
+exec_state(struct peer *p, const char *id, int skip_if_failed, char *st, size_t stlen)
 {
 	msgpack_packer pk;
 	struct rpc_msg resp;
@@ -211,7 +118,7 @@ exec_step(struct peer *p, const char *id, int skip_if_failed, char *st, size_t s
 	const msgpack_object *o;
 	int len;
 
-	req_begin(p, &b, &pk, "exec_step");
+	pipe_req_begin(p, &b, &pk, "exec_step");
 	msgpack_pack_map(&pk, skip_if_failed ? 2 : 1);
 	mp_pack_kstr(&pk, "step_id", id);
 	if (skip_if_failed) {
@@ -255,7 +162,7 @@ START_TEST(test_finish_inline)
 	uint32_t i;
 	int len, ninline = 0, nbig = 0;
 
-	find_worker();
+	harness_find_worker();
 	buf_init(&csv);
 	buf_add(&csv, "id,text\n", 8);
 	for (i = 0; i < 4000; i++) {
@@ -264,20 +171,20 @@ START_TEST(test_finish_inline)
 		buf_add(&csv, line, (size_t)n);
 	}
 	ck_assert_uint_gt(csv.len, 64 * 1024);
-	write_file(dir, "manifest.yaml", manifest, strlen(manifest));
-	write_file(dir, "data/in.csv", (const char *)csv.data, csv.len);
-	write_file(dir, "cfg/ex.json", "{\"path\":\"data/in.csv\"}\n", 23);
-	write_file(dir, "cfg/out.json", "{\"path\":\"output/out.csv\"}\n", 26);
-	write_file(dir, "cfg/n1.json", noop_cfg, strlen(noop_cfg));
-	peer_start(&p);
+	write_bytes(dir, "manifest.yaml", manifest, strlen(manifest));
+	write_bytes(dir, "data/in.csv", (const char *)csv.data, csv.len);
+	write_bytes(dir, "cfg/ex.json", "{\"path\":\"data/in.csv\"}\n", 23);
+	write_bytes(dir, "cfg/out.json", "{\"path\":\"output/out.csv\"}\n", 26);
+	write_bytes(dir, "cfg/n1.json", noop_cfg, strlen(noop_cfg));
+	pipe_start(&p);
 	prepare(&p, dir);
-	exec_step(&p, "ex", 1, st, sizeof(st));
+	exec_state(&p, "ex", 1, st, sizeof(st));
 	ck_assert_str_eq(st, "succeeded");
-	exec_step(&p, "out", 1, st, sizeof(st));
+	exec_state(&p, "out", 1, st, sizeof(st));
 	ck_assert_str_eq(st, "succeeded");
-	exec_step(&p, "n1", 1, st, sizeof(st));
+	exec_state(&p, "n1", 1, st, sizeof(st));
 	ck_assert_str_eq(st, "succeeded");
-	req_begin(&p, &b, &pk, "finish");
+	pipe_req_begin(&p, &b, &pk, "finish");
 	msgpack_pack_map(&pk, 0);
 	len = peer_call(&p, &b, &resp);
 	ck_assert_ptr_null(resp.error);
@@ -312,7 +219,7 @@ START_TEST(test_finish_inline)
 	ck_assert_int_eq(ninline, 3); /* the three cleaned_config.json */
 	peer_done(&p, &resp, len);
 	/* the big one is still served by read */
-	req_begin(&p, &b, &pk, "read");
+	pipe_req_begin(&p, &b, &pk, "read");
 	msgpack_pack_map(&pk, 3);
 	mp_pack_kstr(&pk, "path", "output/out.csv");
 	mp_pack_kint(&pk, "offset", 0);
@@ -338,25 +245,25 @@ START_TEST(test_skip_if_failed)
 	struct peer p;
 	size_t before;
 
-	find_worker();
-	write_file(dir, "manifest.yaml", manifest, strlen(manifest));
-	write_file(dir, "cfg/bad.json", "{\"x\":\"${NOT_SET_ANYWHERE}\"}\n", 28);
-	write_file(dir, "cfg/n1.json", noop_cfg, strlen(noop_cfg));
-	write_file(dir, "cfg/n2.json", noop_cfg, strlen(noop_cfg));
-	peer_start(&p);
+	harness_find_worker();
+	write_bytes(dir, "manifest.yaml", manifest, strlen(manifest));
+	write_bytes(dir, "cfg/bad.json", "{\"x\":\"${NOT_SET_ANYWHERE}\"}\n", 28);
+	write_bytes(dir, "cfg/n1.json", noop_cfg, strlen(noop_cfg));
+	write_bytes(dir, "cfg/n2.json", noop_cfg, strlen(noop_cfg));
+	pipe_start(&p);
 	prepare(&p, dir);
 	/* nothing failed yet: skip_if_failed runs the step */
-	exec_step(&p, "n1", 1, st, sizeof(st));
+	exec_state(&p, "n1", 1, st, sizeof(st));
 	ck_assert_str_eq(st, "succeeded");
-	exec_step(&p, "bad", 1, st, sizeof(st));
+	exec_state(&p, "bad", 1, st, sizeof(st));
 	ck_assert_str_eq(st, "failed");
 	/* behind the failure: skipped, not run, nothing reported */
 	before = p.nnotes;
-	exec_step(&p, "n2", 1, st, sizeof(st));
+	exec_state(&p, "n2", 1, st, sizeof(st));
 	ck_assert_str_eq(st, "skipped");
 	ck_assert_uint_eq(p.nnotes, before);
 	/* without the flag the step still runs (the worker protocol as before) */
-	exec_step(&p, "n2", 0, st, sizeof(st));
+	exec_state(&p, "n2", 0, st, sizeof(st));
 	ck_assert_str_eq(st, "succeeded");
 	ck_assert_uint_gt(p.nnotes, before);
 	peer_stop(&p);
@@ -442,12 +349,5 @@ pipeline_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(pipeline_suite());
-	int failed;
-
-	signal(SIGPIPE, SIG_IGN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_run_suite(pipeline_suite());
 }

@@ -5,262 +5,15 @@
  * secrets); per-step artifact attribution when a file is rewritten.
  */
 #include <check.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "proto/proto.h"
+#include "tests/unit/harness/worker_harness.h"
 
 #define CANARY "canary-7f3a9c1e55d2"
-
-struct peer {
-	pid_t pid;
-	int to, from;
-	struct buf in;	     /* unparsed bytes */
-	struct buf all;	     /* every byte the worker wrote */
-	struct rpc_msg *notes; /* notifications, in order */
-	size_t nnotes;
-	uint32_t msgid;
-	char workdir[64];
-};
-
-static char worker_path[PATH_MAX + 32];
-
-static void
-find_paths(void)
-{
-	char self[PATH_MAX], *slash;
-	ssize_t n;
-
-	if (getenv("OSIRIS_WORKER") != NULL) {
-		snprintf(worker_path, sizeof(worker_path), "%s", getenv("OSIRIS_WORKER"));
-	} else {
-		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		ck_assert_int_gt(n, 0);
-		self[n] = '\0';
-		slash = strrchr(self, '/');
-		*slash = '\0'; /* BUILD/tests */
-		snprintf(worker_path, sizeof(worker_path), "%s/../bin/osiris-worker", self);
-	}
-	ck_assert_msg(access(worker_path, X_OK) == 0, "no worker binary at %s (make all first)", worker_path);
-	}
-
-static int
-peer_fill(struct peer *p, int timeout_ms)
-{
-	struct pollfd pfd = {.fd = p->from, .events = POLLIN};
-	ssize_t n;
-
-	if (poll(&pfd, 1, timeout_ms) <= 0)
-		return -1;
-	buf_reserve(&p->in, 65536);
-	n = read(p->from, p->in.data + p->in.len, 65536);
-	if (n <= 0)
-		return -1;
-	buf_add(&p->all, p->in.data + p->in.len, (size_t)n);
-	p->in.len += (size_t)n;
-	return 0;
-}
-
-/* Next message (notifications are also kept in p->notes). */
-static int
-peer_next(struct peer *p, struct rpc_msg *msg, int timeout_ms)
-{
-	struct rpc_limits l;
-	size_t len, need;
-	const char *err;
-	char e[256];
-
-	rpc_limits_default(&l, 64 << 20);
-	for (;;) {
-		enum rpc_scan sc = rpc_scan(p->in.data, p->in.len, &l, &len, &need, &err);
-		ck_assert_int_ne(sc, RPC_SCAN_ERROR);
-		if (sc == RPC_SCAN_OK)
-			break;
-		if (peer_fill(p, timeout_ms) < 0)
-			return -1;
-	}
-	ck_assert_msg(rpc_decode(p->in.data, len, msg, e, sizeof(e)) == 0, "%s", e);
-	buf_consume(&p->in, len);
-	if (msg->type == RPC_NOTIFY) {
-		struct rpc_msg copy;
-		ck_assert_int_eq(rpc_decode(msg->raw, msg->rawlen, &copy, e, sizeof(e)), 0);
-		p->notes = xreallocarray(p->notes, p->nnotes + 1, sizeof(*p->notes));
-		p->notes[p->nnotes++] = copy;
-	}
-	return 0;
-}
-
-static void
-peer_start(struct peer *p, const char *extra_arg)
-{
-	int in[2], out[2];
-	struct rpc_msg m;
-
-	memset(p, 0, sizeof(*p));
-	strcpy(p->workdir, "/tmp/check_worker.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(p->workdir));
-	ck_assert_int_eq(pipe(in), 0);
-	ck_assert_int_eq(pipe(out), 0);
-	p->pid = fork();
-	ck_assert_int_ge(p->pid, 0);
-	if (p->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execl(worker_path, "osiris-worker", "--workdir", p->workdir, extra_arg, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	p->to = in[1];
-	p->from = out[0];
-	buf_init(&p->in);
-	buf_init(&p->all);
-	ck_assert_int_eq(peer_next(p, &m, 5000), 0);
-	ck_assert_int_eq(m.type, RPC_NOTIFY);
-	ck_assert_str_eq(m.method, "ready");
-	ck_assert_ptr_nonnull(mp_get(m.params, "pid"));
-	ck_assert(mp_str_eq(mp_get(m.params, "version"), OSIRIS_VERSION));
-	rpc_msg_free(&m);
-	/* "ready" is not a journal record */
-	rpc_msg_free(&p->notes[0]);
-	p->nnotes = 0;
-}
-
-static void
-peer_send(struct peer *p, const struct buf *b)
-{
-	size_t off = 0;
-
-	while (off < b->len) {
-		ssize_t n = write(p->to, b->data + off, b->len - off);
-		ck_assert_int_gt(n, 0);
-		off += (size_t)n;
-	}
-}
-
-/* Start a request: packs the head; the caller packs exactly one map. */
-static void
-req_begin(struct peer *p, struct buf *b, msgpack_packer *pk, const char *method)
-{
-	buf_init(b);
-	rpc_packer_init(pk, b);
-	rpc_pack_request_head(pk, ++p->msgid, method);
-}
-
-/* Send and wait for the response to it. */
-static void
-req_call(struct peer *p, struct buf *b, struct rpc_msg *resp)
-{
-	peer_send(p, b);
-	buf_free(b);
-	for (;;) {
-		ck_assert_msg(peer_next(p, resp, 20000) == 0, "no response from the worker");
-		if (resp->type == RPC_RESPONSE) {
-			ck_assert_uint_eq(resp->msgid, p->msgid);
-			return;
-		}
-		rpc_msg_free(resp);
-	}
-}
-
-static void
-call_simple(struct peer *p, const char *method, const char *key, const char *val, struct rpc_msg *resp)
-{
-	msgpack_packer pk;
-	struct buf b;
-
-	req_begin(p, &b, &pk, method);
-	msgpack_pack_map(&pk, key ? 1 : 0);
-	if (key)
-		mp_pack_kstr(&pk, key, val);
-	req_call(p, &b, resp);
-}
-
-static void
-write_file(const char *dir, const char *rel, const char *text)
-{
-	char path[PATH_MAX];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, rel);
-	mkdir_parents(path);
-	f = fopen(path, "w");
-	ck_assert_ptr_nonnull(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static void
-exec_step(struct peer *p, const char *id, struct step_result *r)
-{
-	struct rpc_msg resp;
-	char err[256];
-
-	call_simple(p, "exec_step", "step_id", id, &resp);
-	ck_assert_msg(resp.error == NULL, "exec_step %s answered an error", id);
-	ck_assert_msg(step_result_decode(resp.result, r, err, sizeof(err)) == 0, "%s", err);
-	rpc_msg_free(&resp);
-}
-
-/* Close stdin: the worker must exit 0 and leave no workspace behind. */
-static void
-peer_finish(struct peer *p)
-{
-	int status;
-	char cmd[128];
-	size_t i;
-
-	close(p->to);
-	ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
-	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker exit status %d", status);
-	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"", p->workdir);
-	ck_assert_msg(system(cmd) == 0, "workspace left behind in %s", p->workdir);
-	rmdir(p->workdir);
-	close(p->from);
-	for (i = 0; i < p->nnotes; i++)
-		rpc_msg_free(&p->notes[i]);
-	free(p->notes);
-	buf_free(&p->in);
-	buf_free(&p->all);
-}
-
-static const char *
-note_name(const struct rpc_msg *n)
-{
-	static char s[128];
-	const msgpack_object *o = mp_get(n->params, "name");
-
-	snprintf(s, sizeof(s), "%.*s", o ? (int)o->via.str.size : 0, o ? o->via.str.ptr : "");
-	return s;
-}
-
-static int
-note_is(const struct rpc_msg *n, const char *name, const char *step)
-{
-	const msgpack_object *sid = mp_get(n->params, "step_id");
-
-	if (strcmp(note_name(n), name) != 0)
-		return 0;
-	return step == NULL ? 1 : mp_str_eq(sid, step);
-}
-
-static int
-buf_contains(const struct buf *b, const char *s)
-{
-	return memmem(b->data, b->len, s, strlen(s)) != NULL;
-}
-
 
 /* Note i's "data" map value for key, or NULL. */
 static const msgpack_object *
@@ -407,7 +160,7 @@ START_TEST(test_two_runs_one_worker)
 	size_t i, a_notes, b_from, a_bytes, n_created = 0;
 	static const char *a_steps[] = {"ex", "w1", "w2"};
 
-	find_paths();
+	harness_find_worker();
 	context_a(a_dir);
 	context_b(b_dir);
 	peer_start(&p, NULL);
@@ -519,7 +272,7 @@ START_TEST(test_reset_idempotent)
 	struct step_result r;
 	char b_dir[64];
 
-	find_paths();
+	harness_find_worker();
 	context_b(b_dir);
 	peer_start(&p, NULL);
 	call_simple(&p, "reset", NULL, NULL, &resp);
@@ -583,12 +336,5 @@ reuse_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(reuse_suite());
-	int failed;
-
-	signal(SIGPIPE, SIG_IGN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_run_suite(reuse_suite());
 }
