@@ -30,13 +30,24 @@ manifest_error(struct manifest_parser *p, size_t line, const char *fmt, ...) PRI
 static int
 manifest_error(struct manifest_parser *p, size_t line, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], one[512 * 4];
+	size_t i, o = 0;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(p->err, p->errlen, "%s:%zu: %s", MANIFEST_NAME, line, msg);
+	/* Ids and paths come from the manifest: a quoted YAML scalar can hold
+	 * newlines, and the error must stay one line. */
+	for (i = 0; msg[i] != '\0' && o + 5 < sizeof(one); i++) {
+		unsigned char c = (unsigned char)msg[i];
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(one + o, sizeof(one) - o, "\\x%02x", c);
+		else
+			one[o++] = (char)c;
+	}
+	one[o] = '\0';
+	snprintf(p->err, p->errlen, "%s:%zu: %s", MANIFEST_NAME, line, one);
 	return -1;
 }
 

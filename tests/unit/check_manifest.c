@@ -181,6 +181,15 @@ cfg_reject(const char *json, const char *want)
 	ck_assert_msg(strstr(err, want) != NULL, "error \"%s\" lacks \"%s\"", err, want);
 }
 
+/* Found by fuzz_manifest: a quoted YAML id folded over blank lines holds
+ * newlines; the error naming it must still be one line. */
+START_TEST(test_id_with_newline)
+{
+	reject("steps:\n- id: 'a\n\n  b'\n  cfg_path: cfg/a.json\n", "missing 'driver'");
+	reject("steps:\n- id: \"x\\ty\"\n  driver: no.such\n  cfg_path: cfg/x.json\n", "unknown driver");
+}
+END_TEST
+
 START_TEST(test_cfg_check)
 {
 	char err[512];
@@ -212,6 +221,7 @@ manifest_suite(void)
 	tcase_add_test(tc, test_unsafe_cfg_path);
 	tcase_add_test(tc, test_no_driver_check);
 	tcase_add_test(tc, test_cfg_check);
+	tcase_add_test(tc, test_id_with_newline);
 	suite_add_tcase(s, tc);
 	return s;
 }
