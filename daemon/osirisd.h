@@ -171,24 +171,6 @@ void pool_latency_fill(const struct pool_latency *l, struct pool_info *out); /* 
 /* waitpid status -> "exit status N" / "signal N". */
 void pool_exit_reason(int status, char *out, size_t outlen);
 
-/* rpc_reader.c: incremental msgpack-rpc reading from a byte stream ------ */
-struct rpc_reader {
-	struct buf in;
-	size_t off;  /* first unread byte in `in` */
-	size_t need; /* do not rescan before this many unread bytes are there */
-	struct rpc_limits lim;
-};
-void rpc_reader_init(struct rpc_reader *r, const struct rpc_limits *lim);
-void rpc_reader_free(struct rpc_reader *r);
-void rpc_reader_add(struct rpc_reader *r, const void *data, size_t len);
-size_t rpc_reader_unread(const struct rpc_reader *r);
-/* 1: *msg holds the next message (rpc_msg_free it); 0: need more bytes;
- * -1: the stream is bad (limit or envelope): err says why, *msgid is the
- * request's id when it could be read (*has_msgid), *too_large when the
- * violation is the size. The reader is unusable after -1. */
-int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
-    int *has_msgid, int *too_large);
-
 /* runid.c: run ids, ULID-like (26 chars Crockford base32, 48-bit ms time +
  * 80 random bits, monotonic within a millisecond). ------------------- */
 #define RUN_ID_LEN 26

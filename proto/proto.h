@@ -85,6 +85,24 @@ int mp_get_int(const msgpack_object *map, const char *key, int64_t *out);
 int mp_get_bool(const msgpack_object *map, const char *key, int *out);
 int mp_get_double(const msgpack_object *map, const char *key, double *out); /* accepts ints */
 
+/* rpc_reader.c: incremental msgpack-rpc reading from a byte stream ----- */
+struct rpc_reader {
+	struct buf in;
+	size_t off;  /* first unread byte in `in` */
+	size_t need; /* do not rescan before this many unread bytes are there */
+	struct rpc_limits lim;
+};
+void rpc_reader_init(struct rpc_reader *r, const struct rpc_limits *lim);
+void rpc_reader_free(struct rpc_reader *r);
+void rpc_reader_add(struct rpc_reader *r, const void *data, size_t len);
+size_t rpc_reader_unread(const struct rpc_reader *r);
+/* 1: *msg holds the next message (rpc_msg_free it); 0: need more bytes;
+ * -1: the stream is bad (limit or envelope): err says why, *msgid is the
+ * request's id when it could be read (*has_msgid), *too_large when the
+ * violation is the size. The reader is unusable after -1. */
+int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
+    int *has_msgid, int *too_large);
+
 /* errors.c: the closed set of error codes (PROTOCOL.md §errors). */
 enum rpc_err {
 	ERR_NONE = 0,

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "osirisd.h"
+#include "proto.h"
 
 void rpc_reader_init(struct rpc_reader *r, const struct rpc_limits *lim)
 {
