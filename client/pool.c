@@ -1,8 +1,10 @@
 /*
  * pool.c: `osirisctl pool`: the daemon's warm pools per backend (target,
- * idle, warming, busy, max) and their recent worker start latencies.
+ * idle, warming, busy, max), their recent worker start latencies, and why
+ * workers fail to start when they do.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +28,26 @@ static void pool_starts(struct buf *b, const msgpack_object *pool)
 		out_value(b, &arr->via.array.ptr[i]);
 	}
 	buf_adds(b, "ms");
+}
+
+/* Under the table, a pool whose workers fail to start says why. */
+static void pool_print_failure(const msgpack_object *pool)
+{
+	const msgpack_object *err = mp_get(pool, "last_error"), *failing = mp_get(pool, "failing");
+	struct buf name, n;
+
+	if (err == NULL || err->type != MSGPACK_OBJECT_STR)
+		return;
+	buf_init(&name);
+	buf_init(&n);
+	printf("%s: %s starts failed in a row%s: %.*s\n", out_str(&name, pool, "backend"),
+	       out_str(&n, pool, "start_failures"),
+	       failing != NULL && failing->type == MSGPACK_OBJECT_BOOLEAN && failing->via.boolean
+	           ? " (runs for it fail)"
+	           : "",
+	       (int)err->via.str.size, err->via.str.ptr);
+	buf_free(&name);
+	buf_free(&n);
 }
 
 static void pool_print(const msgpack_object *pools)
@@ -52,6 +74,8 @@ static void pool_print(const msgpack_object *pools)
 	out_table_free(&t);
 	for (size_t k = 0; k < 7; k++)
 		buf_free(&cell[k]);
+	for (uint32_t i = 0; i < pools->via.array.size; i++)
+		pool_print_failure(&pools->via.array.ptr[i]);
 }
 
 int cmd_pool(struct ctl *ctl, int argc, char **argv)

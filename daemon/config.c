@@ -58,6 +58,7 @@ static const struct config_key config_keys[] = {
     KEY("local", "heartbeat_s", CFG_INT, local_heartbeat_s, 1, 3600),
     KEY("local", "work_dir", CFG_PATH, local_work_dir, 0, 0),
     KEY("local", "worker_max_runs", CFG_INT, local_worker_max_runs, 1, 1000000),
+    KEY("local", "start_fail_limit", CFG_INT, local_start_fail_limit, 1, 1000),
     KEY("e2b", "pool_size", CFG_INT, e2b_pool_size, 0, 1000),
     KEY("e2b", "max_sandboxes", CFG_INT, e2b_max_sandboxes, 1, 10000),
     KEY("e2b", "template", CFG_STR, e2b_template, 0, 0),
@@ -123,6 +124,7 @@ void config_defaults(struct config *c)
 	c->local_heartbeat_s = 10;
 	c->local_work_dir = NULL; /* resolved by the pool: <state_dir>/work */
 	c->local_worker_max_runs = 1;
+	c->local_start_fail_limit = 5;
 	c->e2b_pool_size = 0;
 	c->e2b_max_sandboxes = 20;
 	c->e2b_template = xstrdup("base");

@@ -126,7 +126,14 @@ static void reload(void)
 	RELOAD_FIXED(str_differs(nc.state_dir, d.cfg.state_dir), "daemon.state_dir");
 	RELOAD_FIXED(nc.max_context_bytes != d.cfg.max_context_bytes, "daemon.max_context_bytes");
 	RELOAD_FIXED(nc.follow_buffer_bytes != d.cfg.follow_buffer_bytes, "daemon.follow_buffer_bytes");
-	RELOAD_FIXED(str_differs(nc.local_worker, d.cfg.local_worker), "local.worker");
+	RELOAD_INT(local_start_fail_limit, "local.start_fail_limit");
+	if (str_differs(nc.local_worker, d.cfg.local_worker)) {
+		log_info("reload: local.worker %s -> %s", d.cfg.local_worker != NULL ? d.cfg.local_worker : "(default)",
+		         nc.local_worker != NULL ? nc.local_worker : "(default)");
+		free(d.cfg.local_worker);
+		d.cfg.local_worker = nc.local_worker;
+		nc.local_worker = NULL;
+	}
 	RELOAD_FIXED(str_differs(nc.local_isolation, d.cfg.local_isolation), "local.isolation");
 	RELOAD_FIXED(str_differs(nc.local_work_dir, d.cfg.local_work_dir), "local.work_dir");
 	RELOAD_FIXED(nc.local_worker_max_runs != d.cfg.local_worker_max_runs, "local.worker_max_runs");

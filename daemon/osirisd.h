@@ -34,6 +34,7 @@ struct config {
 	int local_heartbeat_s; /* 10: a worker silent this long while idle/busy is pinged; twice missed = dead */
 	char *local_work_dir;	   /* added: parent of the workers' workspaces; NULL = <state_dir>/work */
 	int local_worker_max_runs; /* added: 1 = a fresh worker per run; N > 1: reuse after a successful run */
+	int local_start_fail_limit; /* 5: workers in a row that fail to start before waiting runs fail */
 	/* [e2b] */
 	int e2b_pool_size;	   /* 0 */
 	int e2b_max_sandboxes;	   /* 20 */
@@ -145,6 +146,9 @@ struct pool {
 	void (*ready_cb)(struct pool *p, void *arg); /* a worker may be available */
 	void *ready_arg;
 	void *impl;
+	/* Set while the backend cannot give workers at all (pool_set_failure):
+	 * the scheduler fails the runs waiting for it with this message. */
+	char *failure;
 };
 
 extern const struct pool_ops pool_local_ops;
@@ -168,8 +172,38 @@ struct pool_latency {
 };
 void pool_latency_add(struct pool_latency *l, int64_t ms);
 void pool_latency_fill(const struct pool_latency *l, struct pool_info *out); /* newest first */
+/* The pool cannot start workers (why, a full sentence for a run's error)
+ * or, with NULL, can again; either way the scheduler takes another look. */
+void pool_set_failure(struct pool *p, const char *why);
 /* waitpid status -> "exit status N" / "signal N". */
 void pool_exit_reason(int status, char *out, size_t outlen);
+
+/* sandbox.c: the filesystem a local worker sees under bubblewrap ------- */
+struct sandbox {
+	char *bwrap;	    /* absolute path of bwrap */
+	char *worker;	    /* the worker binary, resolved: bound and executed */
+	char **args;	    /* bwrap's argv up to the per-worker part */
+	size_t nargs, capargs;
+	char *cover[8];	    /* realpaths of the read-only system trees */
+	size_t ncover;
+	char *extra[32];    /* files bound beside them (libraries elsewhere) */
+	size_t nextra;
+};
+void sandbox_init(struct sandbox *sb, const char *bwrap, const char *worker);
+void sandbox_free(struct sandbox *sb);
+/* Is path (resolved) visible inside already? */
+int sandbox_covers(const struct sandbox *sb, const char *path);
+void sandbox_add_file(struct sandbox *sb, const char *path);
+/* Bind whatever the running process pid maps from outside the view. */
+int sandbox_add_maps(struct sandbox *sb, pid_t pid);
+/* Fill argv (NULL-terminated, pointers into sb and dir): bwrap, the view,
+ * dir read-write, --info-fd SANDBOX_INFO_FD (if info), the worker and its
+ * flags. The caller gives bwrap the info pipe as that fd. */
+#define SANDBOX_INFO_FD 3
+#define SANDBOX_INFO_FD_STR "3"
+size_t sandbox_argv(const struct sandbox *sb, const char *dir, int info, const char **argv, size_t max);
+/* The worker's pid from what bwrap wrote on its info fd; 0 if absent. */
+pid_t sandbox_info_pid(const char *json, size_t len);
 
 /* runid.c: run ids, ULID-like (26 chars Crockford base32, 48-bit ms time +
  * 80 random bits, monotonic within a millisecond). ------------------- */
@@ -225,6 +259,7 @@ struct run {
 	size_t sent;  /* exec_step requests sent: cur + 1, or cur + 2 when pipelined */
 	int pipeline; /* the worker skips exec_step after a failure (prepare said so) */
 	int failed, cancel_requested;
+	int cancel_stage; /* 0: `cancel` sent; 1: SIGTERM sent (run_cancel_timer_cb) */
 	int has_slot; /* counted in sched's max_concurrent_runs */
 	int hb_dead;  /* killed by the heartbeat */
 	char *fail_error;
@@ -258,6 +293,8 @@ void run_register(struct run *r);
 struct run *run_find(const char *id);
 void run_start(struct run *r, struct worker *w); /* sched: a worker for it */
 void run_cancel(struct run *r);
+/* A queued run that cannot start (its pool is failing): ends failed. */
+void run_fail_queued(struct run *r, const char *error);
 void run_cancel_all(void);
 size_t run_active_count(void);
 /* Add a record to the run's stream (seq assigned here), store + followers. */

@@ -51,6 +51,7 @@ void pool_shutdown(void)
 
 	for (i = 0; i < npools; i++) {
 		pools[i]->ops->stop(pools[i]);
+		free(pools[i]->failure);
 		free(pools[i]);
 		pools[i] = NULL;
 	}
@@ -95,6 +96,18 @@ size_t pool_count(void)
 struct pool *pool_at(size_t i)
 {
 	return i < npools ? pools[i] : NULL;
+}
+
+void pool_set_failure(struct pool *p, const char *why)
+{
+	if (why == NULL && p->failure == NULL)
+		return;
+	if (why != NULL && p->failure != NULL && strcmp(why, p->failure) == 0)
+		return;
+	free(p->failure);
+	p->failure = why != NULL ? xstrdup(why) : NULL;
+	if (p->ready_cb != NULL)
+		p->ready_cb(p, p->ready_arg);
 }
 
 void pool_latency_add(struct pool_latency *l, int64_t ms)

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <dirent.h>
 #include <spawn.h>
@@ -47,6 +48,12 @@ struct lworker {
 	enum lw_state state;
 	int on_demand; /* spawned beyond the warm target: a "cold" worker */
 	struct bufferevent *in, *out, *err;
+	int info_fd;	/* bwrap --info-fd: tells the worker's own pid */
+	char info[1024];
+	size_t ninfo;
+	struct event *info_ev;
+	pid_t wpid;	/* the worker itself (bwrap's child), 0 until known */
+	char last_err[256]; /* its last stderr line (masked), for failure reasons */
 	struct rpc_reader rd; /* until `ready` */
 	int reaped, out_eof, status, gone_sent, freeing;
 	unsigned runs;	/* runs taken by this process */
@@ -66,12 +73,13 @@ struct local_pool {
 	char *path;
 	char *work_dir;	  /* local.work_dir, resolved at start */
 	uint64_t dir_seq; /* names the workers' directories */
-	char *bwrap_path; /* absolute, found once at start */
+	struct sandbox sb; /* the view under bwrap (when bwrap) */
 	char **envp;	  /* the workers' environment, built once at start */
 	int bwrap;
 	int stopping;
-	unsigned fail_streak;
+	unsigned fail_streak; /* workers in a row that died before ready */
 	int in_backoff;
+	char *last_error; /* why the last one did */
 };
 
 static void pool_local_refill(struct local_pool *lp);
@@ -110,13 +118,6 @@ static void pool_local_counts(struct local_pool *lp, unsigned *idle, unsigned *w
 
 /* -- process start ------------------------------------------------------ */
 
-static int pool_local_set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	return fl == -1 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 /* Workers get a minimal environment, not the daemon's: whatever osirisd
  * inherited (API keys, tokens) must not reach a step. The run's own env and
  * secrets travel in `prepare`. OSIRIS_MAX_CONTEXT keeps the worker's
@@ -147,59 +148,39 @@ static void pool_local_env_free(char **envp)
 	free(envp);
 }
 
-/* dir: the worker's --workdir (bound read-write into the sandbox), or
- * NULL for the isolation probe. */
-static void pool_local_argv(struct local_pool *lp, const char *prog, const char *dir, const char *argv[], size_t max)
+/* The worker's argv: under bwrap the sandbox's view around it. */
+static void pool_local_argv(struct local_pool *lp, const char *dir, const char *argv[], size_t max)
 {
 	size_t n = 0;
 
 	if (lp->bwrap) {
-		static const char *bw[] = {"bwrap",
-		                           "--die-with-parent",
-		                           "--unshare-all",
-		                           "--ro-bind",
-		                           "/",
-		                           "/",
-		                           "--tmpfs",
-		                           "/tmp",
-		                           "--dev",
-		                           "/dev",
-		                           "--proc",
-		                           "/proc",
-		                           "--"};
-		for (n = 0; n + 1 < sizeof(bw) / sizeof(bw[0]) && n + 7 < max; n++)
-			argv[n] = bw[n];
-		argv[0] = lp->bwrap_path;
-		if (dir != NULL) {
-			argv[n++] = "--bind";
-			argv[n++] = dir;
-			argv[n++] = dir;
-		}
-		argv[n++] = "--";
+		sandbox_argv(&lp->sb, dir, 1, argv, max);
+		return;
 	}
-	argv[n++] = prog;
-	if (dir != NULL) {
-		argv[n++] = "--workdir";
-		argv[n++] = dir;
-	}
+	argv[n++] = lp->path;
+	argv[n++] = "--workdir";
+	argv[n++] = dir;
 	argv[n] = NULL;
 }
 
-static pid_t pool_local_spawn_process(struct local_pool *lp, const char *prog, const char *dir, int fd_in, int fd_out,
-                                      int fd_err)
+/* fd_info >= 0: given to bwrap as SANDBOX_INFO_FD. */
+static pid_t pool_local_spawn_process(struct local_pool *lp, const char *dir, int fd_in, int fd_out, int fd_err,
+                                      int fd_info)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, defaults;
-	const char *argv[32];
+	const char *argv[160];
 	pid_t pid;
 	int rc;
 
-	pool_local_argv(lp, prog, dir, argv, sizeof(argv) / sizeof(argv[0]));
+	pool_local_argv(lp, dir, argv, sizeof(argv) / sizeof(argv[0]));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fd_in, 0);
 	posix_spawn_file_actions_adddup2(&fa, fd_out, 1);
 	posix_spawn_file_actions_adddup2(&fa, fd_err, 2);
+	if (fd_info >= 0)
+		posix_spawn_file_actions_adddup2(&fa, fd_info, SANDBOX_INFO_FD);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&none);
 	sigemptyset(&defaults);
@@ -227,6 +208,76 @@ static pid_t pool_local_spawn_process(struct local_pool *lp, const char *prog, c
 	return pid;
 }
 
+/* The pipes of one worker: [0] ours, [1] the child's, for stdin, stdout,
+ * stderr and (under bwrap) the info fd. Ours are non-blocking. */
+struct lw_pipes {
+	int in[2], out[2], err[2], info[2];
+};
+
+static void pool_local_pipes_close(struct lw_pipes *pp)
+{
+	int *fds = &pp->in[0];
+	size_t i;
+
+	for (i = 0; i < sizeof(*pp) / sizeof(int); i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+static int pool_local_pipe(int fds[2], int child_reads)
+{
+	int p[2], fd;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	fds[0] = child_reads ? p[1] : p[0];
+	fds[1] = child_reads ? p[0] : p[1];
+	/* Not on the info fd's number, which adddup2 would leave close-on-exec. */
+	if (fds[1] == SANDBOX_INFO_FD) {
+		if ((fd = fcntl(fds[1], F_DUPFD_CLOEXEC, SANDBOX_INFO_FD + 1)) == -1)
+			return -1;
+		close(fds[1]);
+		fds[1] = fd;
+	}
+	return fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+}
+
+static int pool_local_pipes_open(struct lw_pipes *pp, int info)
+{
+	memset(pp, -1, sizeof(*pp));
+	if (pool_local_pipe(pp->in, 1) == -1 || pool_local_pipe(pp->out, 0) == -1 || pool_local_pipe(pp->err, 0) == -1 ||
+	    (info && pool_local_pipe(pp->info, 0) == -1)) {
+		pool_local_pipes_close(pp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Start one worker process in dir: pid, or -1 (errno) with nothing open. */
+static pid_t pool_local_start_process(struct local_pool *lp, const char *dir, struct lw_pipes *pp)
+{
+	pid_t pid;
+	int saved;
+
+	if (pool_local_pipes_open(pp, lp->bwrap) == -1)
+		return -1;
+	pid = pool_local_spawn_process(lp, dir, pp->in[1], pp->out[1], pp->err[1], pp->info[1]);
+	saved = errno;
+	close(pp->in[1]);
+	close(pp->out[1]);
+	close(pp->err[1]);
+	if (pp->info[1] >= 0)
+		close(pp->info[1]);
+	pp->in[1] = pp->out[1] = pp->err[1] = pp->info[1] = -1;
+	if (pid == -1) {
+		pool_local_pipes_close(pp);
+		errno = saved;
+	}
+	return pid;
+}
+
 static void pool_local_worker_read_cb(struct bufferevent *bev, void *arg);
 static void pool_local_worker_event_cb(struct bufferevent *bev, short what, void *arg);
 static void pool_local_worker_stderr_cb(struct bufferevent *bev, void *arg);
@@ -246,56 +297,78 @@ static char *pool_local_make_dir(struct local_pool *lp)
 	return dir;
 }
 
+static void pool_local_start_failed(struct local_pool *lp, const char *reason);
+
+/* bwrap's info fd: written (in several writes) before the worker runs,
+ * then closed; it tells the worker's own pid, which gets the soft signals.
+ * Read to EOF: closing it early would kill bwrap with SIGPIPE mid-setup and
+ * orphan the half-made sandbox. */
+static void pool_local_info_read(struct lworker *lw)
+{
+	char buf[512];
+	size_t room;
+	ssize_t n;
+
+	while (lw->info_fd >= 0) {
+		n = read(lw->info_fd, buf, sizeof(buf));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return;
+		if (n > 0) {
+			room = sizeof(lw->info) - 1 - lw->ninfo;
+			memcpy(lw->info + lw->ninfo, buf, (size_t)n < room ? (size_t)n : room);
+			lw->ninfo += (size_t)n < room ? (size_t)n : room;
+			if (lw->wpid == 0)
+				lw->wpid = sandbox_info_pid(lw->info, lw->ninfo);
+			continue;
+		}
+		event_del(lw->info_ev);
+		close(lw->info_fd);
+		lw->info_fd = -1;
+	}
+}
+
+static void pool_local_worker_info_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pool_local_info_read(arg);
+}
+
+static struct bufferevent *pool_local_bev(struct local_pool *lp, int fd)
+{
+	struct bufferevent *bev = bufferevent_socket_new(lp->p->base, fd, BEV_OPT_CLOSE_ON_FREE);
+
+	if (bev == NULL)
+		fatalx("pool_local: bufferevent_socket_new failed");
+	return bev;
+}
+
 static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 {
-	int pin[2], pout[2], perr[2];
+	struct lw_pipes pp;
 	struct rpc_limits lim;
 	struct lworker *lw;
-	char *dir;
+	char *dir, why[PATH_MAX + 64];
 	pid_t pid;
 
-	if ((dir = pool_local_make_dir(lp)) == NULL)
-		return NULL;
-	if (pipe2(pin, O_CLOEXEC) == -1) {
-		rmdir(dir);
-		free(dir);
+	if ((dir = pool_local_make_dir(lp)) == NULL) {
+		snprintf(why, sizeof(why), "cannot create a workspace in %s: %s", lp->work_dir, strerror(errno));
+		pool_local_start_failed(lp, why);
 		return NULL;
 	}
-	if (pipe2(pout, O_CLOEXEC) == -1) {
-		close(pin[0]);
-		close(pin[1]);
+	if ((pid = pool_local_start_process(lp, dir, &pp)) == -1) {
+		snprintf(why, sizeof(why), "cannot execute %s: %s", lp->bwrap ? lp->sb.bwrap : lp->path, strerror(errno));
 		rmdir(dir);
 		free(dir);
+		pool_local_start_failed(lp, why);
 		return NULL;
 	}
-	if (pipe2(perr, O_CLOEXEC) == -1) {
-		close(pin[0]);
-		close(pin[1]);
-		close(pout[0]);
-		close(pout[1]);
-		rmdir(dir);
-		free(dir);
-		return NULL;
-	}
-	pid = pool_local_spawn_process(lp, lp->path, dir, pin[0], pout[1], perr[1]);
-	close(pin[0]);
-	close(pout[1]);
-	close(perr[1]);
-	if (pid == -1) {
-		close(pin[1]);
-		close(pout[0]);
-		close(perr[0]);
-		rmdir(dir);
-		free(dir);
-		return NULL;
-	}
-	pool_local_set_nonblock(pin[1]);
-	pool_local_set_nonblock(pout[0]);
-	pool_local_set_nonblock(perr[0]);
-
 	lw = xcalloc(1, sizeof(*lw));
 	lw->lp = lp;
 	lw->pid = pid;
+	lw->wpid = lp->bwrap ? 0 : pid;
 	lw->state = LW_WARMING;
 	lw->on_demand = on_demand;
 	lw->dir = dir;
@@ -305,11 +378,15 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 	snprintf(lw->w.id, sizeof(lw->w.id), "local-%ld", (long)pid);
 	rpc_limits_default(&lim, (size_t)lp->p->cfg->max_context_bytes);
 	rpc_reader_init(&lw->rd, &lim);
-	lw->in = bufferevent_socket_new(lp->p->base, pin[1], BEV_OPT_CLOSE_ON_FREE);
-	lw->out = bufferevent_socket_new(lp->p->base, pout[0], BEV_OPT_CLOSE_ON_FREE);
-	lw->err = bufferevent_socket_new(lp->p->base, perr[0], BEV_OPT_CLOSE_ON_FREE);
-	if (lw->in == NULL || lw->out == NULL || lw->err == NULL)
-		fatalx("pool_local: bufferevent_socket_new failed");
+	lw->in = pool_local_bev(lp, pp.in[0]);
+	lw->out = pool_local_bev(lp, pp.out[0]);
+	lw->err = pool_local_bev(lp, pp.err[0]);
+	lw->info_fd = pp.info[0];
+	if (lw->info_fd >= 0) {
+		lw->info_ev = event_new(lp->p->base, lw->info_fd, EV_READ | EV_PERSIST, pool_local_worker_info_cb, lw);
+		if (lw->info_ev == NULL || event_add(lw->info_ev, NULL) == -1)
+			fatalx("pool_local: cannot watch the info fd");
+	}
 	bufferevent_setcb(lw->in, NULL, NULL, pool_local_worker_in_event_cb, lw);
 	bufferevent_setcb(lw->out, pool_local_worker_read_cb, NULL, pool_local_worker_event_cb, lw);
 	bufferevent_setcb(lw->err, pool_local_worker_stderr_cb, NULL, pool_local_worker_stderr_event_cb, lw);
@@ -337,6 +414,10 @@ static void pool_local_free(struct lworker *lw)
 {
 	if (lw->kill_ev != NULL)
 		event_free(lw->kill_ev);
+	if (lw->info_ev != NULL)
+		event_free(lw->info_ev);
+	if (lw->info_fd >= 0)
+		close(lw->info_fd);
 	if (lw->in != NULL)
 		bufferevent_free(lw->in);
 	if (lw->out != NULL)
@@ -377,53 +458,106 @@ static void pool_local_backoff_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A worker that died before doing any work: wait before the next spawn so a
- * broken worker binary does not turn into a fork storm. */
+ * broken worker binary does not turn into a fork storm (50 ms doubling up
+ * to LW_BACKOFF_MAX_MS, which is also how soon a fixed worker is noticed). */
+#define LW_BACKOFF_MAX_MS 5000
+
 static void pool_local_backoff(struct local_pool *lp)
 {
 	struct timeval tv;
 	int64_t ms;
 
-	if (lp->fail_streak < 16)
-		lp->fail_streak++;
-	ms = 50LL << (lp->fail_streak < 7 ? lp->fail_streak : 7);
-	if (ms > 5000)
-		ms = 5000;
+	ms = 50LL << (lp->fail_streak < 8 ? lp->fail_streak : 8);
+	if (ms > LW_BACKOFF_MAX_MS)
+		ms = LW_BACKOFF_MAX_MS;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	lp->in_backoff = 1;
 	evtimer_add(lp->backoff_ev, &tv);
 }
 
+/* The start of a worker failed (reason says how): back off; logged when
+ * the reason changes and on the 1st, 2nd, 4th, 8th... failure in a row, so
+ * a worker that never starts costs a few log lines, not one per attempt.
+ * From local.start_fail_limit failures on, runs waiting for the pool fail
+ * with the reason, until a worker starts again. */
+static void pool_local_start_failed(struct local_pool *lp, const char *reason)
+{
+	int changed = lp->last_error == NULL || strcmp(lp->last_error, reason) != 0;
+	char *msg;
+
+	if (lp->fail_streak < UINT_MAX)
+		lp->fail_streak++;
+	if (changed) {
+		free(lp->last_error);
+		lp->last_error = xstrdup(reason);
+	}
+	if (changed || (lp->fail_streak & (lp->fail_streak - 1)) == 0)
+		log_warnx("local pool: worker failed to start (%u in a row): %s", lp->fail_streak, log_esc(reason, 512));
+	if (lp->fail_streak >= (unsigned)lp->p->cfg->local_start_fail_limit && (changed || lp->p->failure == NULL)) {
+		xasprintf(&msg, "local pool cannot start workers: %s", reason);
+		pool_set_failure(lp->p, msg);
+		free(msg);
+	}
+	pool_local_backoff(lp);
+}
+
+/* How a worker ended, for people: "osiris-worker exited 127: <the last
+ * line it wrote to stderr>" or "... killed by signal 11 (Segmentation
+ * fault)". */
+static void pool_local_exit_text(const struct local_pool *lp, int st, const char *last_err, char *out, size_t outlen)
+{
+	const char *name = strrchr(lp->path, '/');
+	int sig = 0, code = -1;
+	size_t n;
+
+	name = name != NULL ? name + 1 : lp->path;
+	if (WIFSIGNALED(st)) {
+		sig = WTERMSIG(st);
+	} else if (WIFEXITED(st)) {
+		code = WEXITSTATUS(st);
+		/* bwrap exits 128 + N for a worker killed by signal N. */
+		if (lp->bwrap && code > 128 && code < 128 + 65) {
+			sig = code - 128;
+			code = -1;
+		}
+	}
+	if (sig != 0)
+		n = (size_t)snprintf(out, outlen, "%s killed by signal %d (%s)", name, sig, strsignal(sig));
+	else
+		n = (size_t)snprintf(out, outlen, "%s exited %d", name, code);
+	if (last_err[0] != '\0' && n < outlen)
+		snprintf(out + n, outlen - n, ": %s", last_err);
+}
+
 /* Reaped and stdout at EOF: tell the taker, or just forget the worker. */
 static void pool_local_check_done(struct lworker *lw)
 {
 	struct local_pool *lp = lw->lp;
-	char reason[64];
+	char reason[512];
 
 	if (!lw->reaped || !lw->out_eof)
 		return;
-	pool_exit_reason(lw->status, reason, sizeof(reason));
+	pool_local_exit_text(lp, lw->status, lw->last_err, reason, sizeof(reason));
 	switch (lw->state) {
 	case LW_BUSY:
 		if (lw->gone_sent)
 			return;
 		lw->gone_sent = 1;
-		log_debug("worker=%s gone (%s)", lw->w.id, reason);
+		log_debug("worker=%s gone (%s)", lw->w.id, log_esc(reason, 512));
 		if (lw->w.cbs.gone != NULL)
 			lw->w.cbs.gone(&lw->w, reason, lw->w.cbs.arg);
 		break;
 	case LW_RELEASED:
 	case LW_RESETTING:
 		if (lw->state == LW_RESETTING)
-			log_warnx("worker=%s exited during reset (%s)", lw->w.id, reason);
+			log_warnx("worker=%s exited during reset (%s)", lw->w.id, log_esc(reason, 512));
 		pool_local_schedule_free(lw);
 		break;
 	case LW_WARMING:
 	case LW_IDLE:
-		if (!lp->stopping) {
-			log_warnx("worker=%s exited before use (%s)", lw->w.id, reason);
-			pool_local_backoff(lp);
-		}
+		if (!lp->stopping)
+			pool_local_start_failed(lp, reason);
 		pool_local_schedule_free(lw);
 		break;
 	}
@@ -465,7 +599,10 @@ static void pool_local_became_ready(struct lworker *lw)
 	lw->w.ready_us = time_mono_us();
 	ms = (lw->w.ready_us - lw->w.spawned_us + 500) / 1000;
 	pool_latency_add(&lp->lat, ms);
+	if (lp->p->failure != NULL)
+		log_info("local pool: workers start again (worker=%s)", lw->w.id);
 	lp->fail_streak = 0;
+	pool_set_failure(lp->p, NULL);
 	log_debug("worker=%s ready in %lld ms", lw->w.id, (long long)ms);
 	if (lp->p->ready_cb != NULL)
 		lp->p->ready_cb(lp->p, lp->p->ready_arg);
@@ -590,14 +727,35 @@ static void pool_local_worker_in_event_cb(struct bufferevent *bev, short what, v
 
 /* -- stderr: free-form diagnostics, logged at debug ---------------------- */
 
+/* Kept (masked, control characters replaced) for the reason a start or
+ * a run failed: a worker that cannot load a library says why here. */
+static void pool_local_keep_last_err(char *last, size_t lastlen, const char *text, size_t len)
+{
+	size_t i;
+
+	while (len > 0 && (*text == ' ' || *text == '\t')) {
+		text++;
+		len--;
+	}
+	while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == ' '))
+		len--;
+	if (len == 0)
+		return;
+	snprintf(last, lastlen, "%.*s", (int)(len < lastlen ? len : lastlen - 1), text);
+	for (i = 0; last[i] != '\0'; i++) {
+		if ((unsigned char)last[i] < 0x20 || last[i] == 0x7f)
+			last[i] = '?';
+	}
+}
+
 static void pool_local_stderr_line(struct lworker *lw, const char *line, size_t len)
 {
 	char *text, *masked;
 
-	if (log_get_level() < LOG_LVL_DEBUG)
-		return;
 	text = xstrndup(line, len);
 	masked = lw->w.mask != NULL ? mask_apply(lw->w.mask, text) : NULL;
+	pool_local_keep_last_err(lw->last_err, sizeof(lw->last_err), masked != NULL ? masked : text,
+	                         strlen(masked != NULL ? masked : text));
 	log_debug("worker=%s stderr: %s", lw->w.id, log_esc(masked != NULL ? masked : text, LW_STDERR_LINE));
 	free(masked);
 	free(text);
@@ -652,11 +810,8 @@ static void pool_local_refill(struct local_pool *lp)
 	pool_local_counts(lp, &idle, &warming, &busy, &alive);
 	while (idle + warming < target && alive < (unsigned)cfg->local_max_workers) {
 		lw = pool_local_spawn(lp, idle + warming >= (unsigned)cfg->local_pool_size);
-		if (lw == NULL) {
-			log_warn("local pool: cannot start %s", lp->path);
-			pool_local_backoff(lp);
-			return;
-		}
+		if (lw == NULL)
+			return; /* backing off */
 		warming++;
 		alive++;
 	}
@@ -688,6 +843,14 @@ static void pool_local_refill_later(struct local_pool *lp)
 }
 
 /* -- start: worker path, isolation probe -------------------------------- */
+
+static char *pool_local_default_path(void);
+
+static char *pool_local_worker_path(const struct config *cfg)
+{
+	return cfg->local_worker != NULL && *cfg->local_worker != '\0' ? xstrdup(cfg->local_worker)
+	                                                               : pool_local_default_path();
+}
 
 static char *pool_local_default_path(void)
 {
@@ -724,25 +887,196 @@ static char *pool_local_find_bwrap(void)
 	return found;
 }
 
-/* Run `bwrap ... true` once: namespaces may be unavailable (containers,
- * sysctls), and that must be found at start, not on the first run. */
-static int pool_local_probe_bwrap(struct local_pool *lp)
-{
-	int fd = open("/dev/null", O_RDWR | O_CLOEXEC), status;
-	pid_t pid;
+#define LW_PROBE_MS 10000
 
-	if (fd == -1)
-		return -1;
-	lp->bwrap = 1;
-	pid = pool_local_spawn_process(lp, "true", NULL, fd, fd, fd);
-	close(fd);
-	if (pid == -1)
-		return -1;
-	while (waitpid(pid, &status, 0) == -1) {
-		if (errno != EINTR)
-			return -1;
+struct lw_probe {
+	struct lw_pipes pp;
+	struct rpc_reader rd;
+	pid_t pid;
+	int ready, answered, eof;
+	char last_err[256];
+	struct buf errline;
+};
+
+/* What the probe worker wrote: `ready`, then the answer to our ping. */
+static void pool_local_probe_out(struct local_pool *lp, struct lw_probe *pr, const uint8_t *data, size_t len)
+{
+	static const uint8_t ping[] = {0x94, 0x00, 0x01, 0xa4, 'p', 'i', 'n', 'g', 0x91, 0x80};
+	struct rpc_msg msg;
+	char err[256];
+	uint32_t id;
+	int has_id, big;
+
+	(void)lp;
+	rpc_reader_add(&pr->rd, data, len);
+	while (!pr->answered && rpc_reader_next(&pr->rd, &msg, err, sizeof(err), &id, &has_id, &big) == 1) {
+		if (msg.type == RPC_NOTIFY && strcmp(msg.method, "ready") == 0 && !pr->ready) {
+			pr->ready = 1;
+			if (write(pr->pp.in[0], ping, sizeof(ping)) != (ssize_t)sizeof(ping))
+				pr->eof = 1;
+		} else if (msg.type == RPC_RESPONSE && msg.msgid == 1 && msg.error == NULL) {
+			pr->answered = 1;
+		}
+		rpc_msg_free(&msg);
 	}
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static void pool_local_probe_err(struct lw_probe *pr, const uint8_t *data, size_t len)
+{
+	const uint8_t *nl;
+
+	while (len > 0) {
+		nl = memchr(data, '\n', len);
+		buf_add(&pr->errline, data, nl != NULL ? (size_t)(nl - data) : len);
+		if (nl == NULL)
+			break;
+		pool_local_keep_last_err(pr->last_err, sizeof(pr->last_err), (const char *)pr->errline.data,
+		                         pr->errline.len);
+		buf_reset(&pr->errline);
+		len -= (size_t)(nl - data) + 1;
+		data = nl + 1;
+	}
+	if (pr->errline.len > LW_STDERR_LINE)
+		buf_reset(&pr->errline);
+}
+
+/* Read the probe's stdout and stderr until it answered, ended or ran out
+ * of time. */
+static void pool_local_probe_wait(struct local_pool *lp, struct lw_probe *pr)
+{
+	int64_t deadline = time_mono_us() + LW_PROBE_MS * 1000LL;
+	struct pollfd pfd[2];
+	uint8_t data[4096];
+	ssize_t n;
+	int i;
+
+	while (!pr->answered && !pr->eof && time_mono_us() < deadline) {
+		pfd[0].fd = pr->pp.out[0];
+		pfd[1].fd = pr->pp.err[0];
+		pfd[0].events = pfd[1].events = POLLIN;
+		if (poll(pfd, 2, 100) == -1 && errno != EINTR)
+			return;
+		for (i = 0; i < 2; i++) {
+			if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			n = read(pfd[i].fd, data, sizeof(data));
+			if (n > 0 && i == 0)
+				pool_local_probe_out(lp, pr, data, (size_t)n);
+			else if (n > 0)
+				pool_local_probe_err(pr, data, (size_t)n);
+			else if (n == 0 && i == 0)
+				pr->eof = 1;
+		}
+	}
+}
+
+/* Wait for the probe to exit (it does once its stdin closes), killing it
+ * after a while; its stderr's last line is read to the end. */
+static int pool_local_probe_reap(struct lw_probe *pr)
+{
+	int64_t deadline = time_mono_us() + 2000000;
+	uint8_t data[4096];
+	int status = 0;
+	ssize_t n;
+
+	close(pr->pp.in[0]);
+	pr->pp.in[0] = -1;
+	while (waitpid(pr->pid, &status, WNOHANG) == 0) {
+		if (time_mono_us() >= deadline) {
+			kill(pr->pid, SIGKILL);
+			deadline = INT64_MAX;
+		}
+		usleep(2000);
+	}
+	while ((n = read(pr->pp.err[0], data, sizeof(data))) > 0)
+		pool_local_probe_err(pr, data, (size_t)n);
+	if (pr->errline.len > 0)
+		pool_local_keep_last_err(pr->last_err, sizeof(pr->last_err), (const char *)pr->errline.data,
+		                         pr->errline.len);
+	return status;
+}
+
+/* Start one worker exactly as the pool does (argv, environment, view,
+ * workspace) and check it answers `ping`: 0, or -1 with why. Unsandboxed
+ * with a view built, the files it maps join the view. */
+static int pool_local_probe(struct local_pool *lp, char *why, size_t whylen)
+{
+	struct rpc_limits lim;
+	struct lw_probe pr;
+	char *dir;
+	int status;
+
+	memset(&pr, 0, sizeof(pr));
+	buf_init(&pr.errline);
+	if ((dir = pool_local_make_dir(lp)) == NULL) {
+		snprintf(why, whylen, "cannot create a workspace in %s: %s", lp->work_dir, strerror(errno));
+		return -1;
+	}
+	if ((pr.pid = pool_local_start_process(lp, dir, &pr.pp)) == -1) {
+		snprintf(why, whylen, "cannot execute %s: %s", lp->bwrap ? lp->sb.bwrap : lp->path, strerror(errno));
+		rmtree(dir);
+		free(dir);
+		return -1;
+	}
+	rpc_limits_default(&lim, (size_t)lp->p->cfg->max_context_bytes);
+	rpc_reader_init(&pr.rd, &lim);
+	pool_local_probe_wait(lp, &pr);
+	if (pr.answered && !lp->bwrap && lp->sb.bwrap != NULL)
+		sandbox_add_maps(&lp->sb, pr.pid);
+	status = pool_local_probe_reap(&pr);
+	if (!pr.answered && pr.eof)
+		pool_local_exit_text(lp, status, pr.last_err, why, whylen);
+	else if (!pr.answered)
+		snprintf(why, whylen, "%s did not answer ping within %d s", lp->path, LW_PROBE_MS / 1000);
+	rpc_reader_free(&pr.rd);
+	buf_free(&pr.errline);
+	pool_local_pipes_close(&pr.pp);
+	if (rmtree(dir) == -1 && errno != ENOENT)
+		log_warn("local pool: cannot remove %s", dir);
+	free(dir);
+	return pr.answered ? 0 : -1;
+}
+
+/* Decide how workers start: under bwrap when local.isolation=auto finds it
+ * and a real worker answers inside it; without, when only that works (a
+ * host without user namespaces). A worker that starts in neither way is the
+ * worker's problem, not isolation's: the pool reports it and retries. */
+static void pool_local_isolation(struct local_pool *lp)
+{
+	const char *mode = lp->p->cfg->local_isolation;
+	char *bwrap, why[512], why2[512];
+
+	if (mode == NULL || strcmp(mode, "auto") == 0) {
+		if ((bwrap = pool_local_find_bwrap()) == NULL) {
+			log_info("local pool: bwrap not found, workers run without isolation");
+		} else {
+			sandbox_init(&lp->sb, bwrap, lp->path);
+			free(bwrap);
+			lp->bwrap = 1;
+		}
+	}
+	if (pool_local_probe(lp, why, sizeof(why)) == 0)
+		return;
+	if (!lp->bwrap) {
+		pool_local_start_failed(lp, why);
+		return;
+	}
+	lp->bwrap = 0;
+	if (pool_local_probe(lp, why2, sizeof(why2)) == -1) {
+		lp->bwrap = 1; /* isolation is not what is wrong */
+		pool_local_start_failed(lp, why);
+		return;
+	}
+	lp->bwrap = 1; /* it may have loaded libraries from outside the view */
+	if (pool_local_probe(lp, why2, sizeof(why2)) == 0) {
+		log_info("local pool: the worker loads %zu files from outside the system trees, bound read-only",
+		         lp->sb.nextra);
+		return;
+	}
+	lp->bwrap = 0;
+	sandbox_free(&lp->sb);
+	log_warnx("local pool: bwrap cannot start the worker here (%s); workers run without isolation",
+	          log_esc(why, 512));
 }
 
 /* Entries of a previous daemon's workers (killed, or the daemon crashed):
@@ -800,24 +1134,12 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 	lp->p = p;
 	TAILQ_INIT(&lp->workers);
 	TAILQ_INIT(&lp->dead);
-	lp->path = cfg->local_worker != NULL && *cfg->local_worker != '\0' ? xstrdup(cfg->local_worker)
-	                                                                   : pool_local_default_path();
-	if (access(lp->path, X_OK) == -1) {
-		snprintf(err, errlen, "local.worker %s: %s", lp->path, strerror(errno));
-		return -1;
-	}
+	/* A worker that does not start is not a reason to refuse to start:
+	 * the pool reports it and fails runs with it until it is fixed. */
+	lp->path = pool_local_worker_path(cfg);
 	if (pool_local_work_dir(lp, err, errlen) == -1)
 		return -1;
 	lp->envp = pool_local_env(cfg);
-	if (cfg->local_isolation == NULL || strcmp(cfg->local_isolation, "auto") == 0) {
-		if ((lp->bwrap_path = pool_local_find_bwrap()) == NULL) {
-			log_info("local pool: bwrap not found, workers run without isolation");
-		} else if (pool_local_probe_bwrap(lp) == -1) {
-			lp->bwrap = 0;
-			log_warnx(
-			    "local pool: bwrap cannot start here (no namespaces?), workers run without isolation");
-		}
-	}
 	/* A killed bwrap orphans its sandbox init: as subreaper we reap it
 	 * rather than leaving zombies to an init that may not. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
@@ -826,8 +1148,12 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 	lp->refill_ev = evtimer_new(p->base, pool_local_refill_cb, lp);
 	lp->reap_ev = event_new(p->base, -1, 0, pool_local_reap_cb, lp);
 	lp->backoff_ev = evtimer_new(p->base, pool_local_backoff_cb, lp);
-	if (lp->sigchld_ev == NULL || lp->refill_ev == NULL || lp->reap_ev == NULL || lp->backoff_ev == NULL ||
-	    evsignal_add(lp->sigchld_ev, NULL) == -1) {
+	if (lp->sigchld_ev == NULL || lp->refill_ev == NULL || lp->reap_ev == NULL || lp->backoff_ev == NULL) {
+		snprintf(err, errlen, "local pool: cannot set up events");
+		return -1;
+	}
+	pool_local_isolation(lp);
+	if (evsignal_add(lp->sigchld_ev, NULL) == -1) {
 		snprintf(err, errlen, "local pool: cannot set up events");
 		return -1;
 	}
@@ -910,7 +1236,8 @@ static void pool_local_stop(struct pool *p)
 	event_free(lp->backoff_ev);
 	free(lp->path);
 	free(lp->work_dir);
-	free(lp->bwrap_path);
+	sandbox_free(&lp->sb);
+	free(lp->last_error);
 	pool_local_env_free(lp->envp);
 	free(lp);
 	p->impl = NULL;
@@ -998,12 +1325,38 @@ static void pool_local_recycle(struct worker *w)
 	log_debug("worker=%s resetting after %u runs", lw->w.id, lw->runs);
 }
 
+/* local.worker changed: later workers start the new binary (in a view
+ * rebuilt around it). Any reload retries a failing pool at once. */
+static void pool_local_reload_worker(struct local_pool *lp)
+{
+	char *path = pool_local_worker_path(lp->p->cfg), *bwrap;
+
+	if (strcmp(path, lp->path) != 0) {
+		log_info("local pool: worker %s -> %s", lp->path, path);
+		free(lp->path);
+		lp->path = path;
+		if (lp->sb.bwrap != NULL) {
+			bwrap = xstrdup(lp->sb.bwrap);
+			sandbox_free(&lp->sb);
+			sandbox_init(&lp->sb, bwrap, lp->path);
+			free(bwrap);
+		}
+	} else {
+		free(path);
+	}
+	if (lp->in_backoff) {
+		evtimer_del(lp->backoff_ev);
+		lp->in_backoff = 0;
+	}
+}
+
 static void pool_local_reload(struct pool *p)
 {
 	struct local_pool *lp = pool_local_of(p);
 	unsigned idle, warming, busy, alive, target;
 	struct lworker *lw, *next;
 
+	pool_local_reload_worker(lp);
 	target = (unsigned)(p->cfg->local_pool_size > 0 ? p->cfg->local_pool_size : 0) + lp->demand;
 	pool_local_counts(lp, &idle, &warming, &busy, &alive);
 	/* A smaller pool: retire the surplus idle workers. */
@@ -1033,13 +1386,12 @@ static struct worker *pool_local_take(struct pool *p)
 	if (lw == NULL) {
 		pool_local_counts(lp, &idle, &warming, &busy, &alive);
 		if (warming == 0 && alive < (unsigned)p->cfg->local_max_workers && !lp->in_backoff) {
-			if (pool_local_spawn(lp, 1) == NULL) {
-				log_warn("local pool: cannot start %s", lp->path);
-				pool_local_backoff(lp);
-			}
+			(void)pool_local_spawn(lp, 1); /* NULL: backing off */
 		}
 		return NULL;
 	}
+	if (lp->bwrap && lw->wpid == 0)
+		pool_local_info_read(lw);
 	lw->state = LW_BUSY;
 	lw->runs++;
 	lw->w.warm = !lw->on_demand;
@@ -1089,14 +1441,26 @@ static int pool_local_send(struct worker *w, const void *buf, size_t len)
 	return len > 0 ? bufferevent_write(lw->in, p, len) : 0;
 }
 
+/* Soft: SIGTERM to the worker itself (under bwrap, the pid bwrap
+ * reported: SIGTERM to bwrap would kill the sandbox at once). Hard:
+ * SIGKILL to the process we started, which takes the sandbox with it. */
 static void pool_local_cancel(struct worker *w, int hard)
 {
 	struct lworker *lw = pool_local_lw(w);
+	pid_t pid;
 
-	if (!lw->reaped) {
-		log_debug("worker=%s %s", w->id, hard ? "SIGKILL" : "SIGTERM");
-		kill(lw->pid, hard ? SIGKILL : SIGTERM);
+	if (lw->reaped)
+		return;
+	if (hard) {
+		log_debug("worker=%s SIGKILL", w->id);
+		kill(lw->pid, SIGKILL);
+		return;
 	}
+	if (lw->wpid == 0)
+		pool_local_info_read(lw);
+	pid = lw->wpid != 0 ? lw->wpid : lw->pid;
+	log_debug("worker=%s SIGTERM to pid %ld", w->id, (long)pid);
+	kill(pid, SIGTERM);
 }
 
 static void pool_local_status(struct pool *p, struct pool_info *out)
@@ -1112,6 +1476,10 @@ static void pool_local_status(struct pool *p, struct pool_info *out)
 	out->warming = warming;
 	out->busy = busy;
 	out->max = p->cfg->local_max_workers;
+	out->start_failures = lp->fail_streak;
+	out->failing = p->failure != NULL;
+	if (lp->fail_streak > 0 && lp->last_error != NULL)
+		out->last_error = xstrdup(lp->last_error);
 	pool_latency_fill(&lp->lat, out);
 }
 

@@ -433,17 +433,35 @@ static void run_hb_cb(evutil_socket_t fd, short what, void *arg)
 		r->hb_outstanding = 1;
 }
 
+static void run_cancel_arm(struct run *r)
+{
+	struct timeval tv = {rs.cfg->cancel_grace_ms / 1000, (rs.cfg->cancel_grace_ms % 1000) * 1000};
+
+	evtimer_add(r->cancel_ev, &tv);
+}
+
+/* Cancel escalates one daemon.cancel_grace_ms at a time: the `cancel`
+ * request, then SIGTERM to the worker (it interrupts a driver blocked in a
+ * system call), then SIGKILL. */
 static void run_cancel_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct run *r = arg;
 
 	(void)fd;
 	(void)what;
-	if (r->worker != NULL) {
-		log_info("run=%s worker=%s did not stop within %d ms, killing it", r->info.id, r->info.worker,
-		         rs.cfg->cancel_grace_ms);
-		r->pool->ops->cancel(r->worker, 1);
+	if (r->worker == NULL)
+		return;
+	if (r->cancel_stage == 0) {
+		log_info("run=%s worker=%s did not stop within %d ms of cancel, sending SIGTERM", r->info.id,
+		         r->info.worker, rs.cfg->cancel_grace_ms);
+		r->cancel_stage = 1;
+		r->pool->ops->cancel(r->worker, 0);
+		run_cancel_arm(r);
+		return;
 	}
+	log_info("run=%s worker=%s did not stop within %d ms of SIGTERM, killing it", r->info.id, r->info.worker,
+	         rs.cfg->cancel_grace_ms);
+	r->pool->ops->cancel(r->worker, 1);
 }
 
 /* -- the state machine ---------------------------------------------------- */
@@ -814,16 +832,23 @@ void run_cancel(struct run *r)
 		r->cancel_requested = 1;
 		log_info("run=%s worker=%s cancelling", r->info.id, r->info.worker);
 		msgpack_pack_map(wconn_begin(r->wc, "cancel"), 0);
-		(void)wconn_end(r->wc, NULL, NULL);
-		r->pool->ops->cancel(r->worker, 0);
-		{
-			struct timeval tv = {rs.cfg->cancel_grace_ms / 1000, (rs.cfg->cancel_grace_ms % 1000) * 1000};
-			evtimer_add(r->cancel_ev, &tv);
+		if (wconn_end(r->wc, NULL, NULL) == -1) {
+			r->cancel_stage = 1; /* no way to ask: signal at once */
+			r->pool->ops->cancel(r->worker, 0);
 		}
+		run_cancel_arm(r);
 		break;
 	default:
 		break; /* collecting or done: too late to cancel */
 	}
+}
+
+void run_fail_queued(struct run *r, const char *error)
+{
+	if (r->phase != PHASE_QUEUED)
+		return;
+	sched_remove(r);
+	run_end(r, RUN_FAILED, error);
 }
 
 void run_cancel_all(void)

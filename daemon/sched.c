@@ -74,6 +74,11 @@ static void sched_pass(void)
 		if (pi >= SCHED_MAX_POOLS)
 			continue;
 		if (exhausted[pi] || (w = r->pool->ops->take(r->pool)) == NULL) {
+			if (r->pool->failure != NULL) {
+				/* Nothing to wait for: the pool says why it cannot start workers. */
+				run_fail_queued(r, r->pool->failure);
+				continue;
+			}
 			exhausted[pi] = 1;
 			demand[pi]++;
 			wanted++;

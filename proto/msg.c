@@ -757,7 +757,7 @@ pool_info_pack(msgpack_packer *pk, const struct pool_info *p)
 {
 	size_t i, n = p->nstart < 16 ? p->nstart : 16;
 
-	msgpack_pack_map(pk, 7);
+	msgpack_pack_map(pk, 10);
 	mp_pack_kstr(pk, "backend", p->backend);
 	mp_pack_kint(pk, "target", p->target);
 	mp_pack_kint(pk, "idle", p->idle);
@@ -768,6 +768,13 @@ pool_info_pack(msgpack_packer *pk, const struct pool_info *p)
 	msgpack_pack_array(pk, n);
 	for (i = 0; i < n; i++)
 		msgpack_pack_int64(pk, p->start_ms[i]);
+	mp_pack_kint(pk, "start_failures", p->start_failures);
+	mp_pack_key(pk, "failing");
+	if (p->failing)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+	mp_pack_kstr(pk, "last_error", p->last_error);
 }
 
 /* start_ms keeps at most the 16 newest entries; extra ones are ignored. */
@@ -800,6 +807,8 @@ bad:
 int
 pool_info_decode(const msgpack_object *o, struct pool_info *p, char *err, size_t errlen)
 {
+	const msgpack_object *f;
+
 	memset(p, 0, sizeof(*p));
 	if (!msg_is_map(o, "pool", err, errlen))
 		return -1;
@@ -808,10 +817,14 @@ pool_info_decode(const msgpack_object *o, struct pool_info *p, char *err, size_t
 	    msg_opt_int(o, "idle", &p->idle, err, errlen) == -1 ||
 	    msg_opt_int(o, "warming", &p->warming, err, errlen) == -1 ||
 	    msg_opt_int(o, "busy", &p->busy, err, errlen) == -1 || msg_opt_int(o, "max", &p->max, err, errlen) == -1 ||
-	    pool_info_decode_starts(o, p, err, errlen) == -1) {
+	    pool_info_decode_starts(o, p, err, errlen) == -1 ||
+	    msg_opt_int(o, "start_failures", &p->start_failures, err, errlen) == -1 ||
+	    msg_opt_str(o, "last_error", &p->last_error, NULL, err, errlen) == -1) {
 		pool_info_free(p);
 		return -1;
 	}
+	f = mp_get(o, "failing");
+	p->failing = f != NULL && f->type == MSGPACK_OBJECT_BOOLEAN && f->via.boolean;
 	return 0;
 }
 
@@ -819,6 +832,7 @@ void
 pool_info_free(struct pool_info *p)
 {
 	free(p->backend);
+	free(p->last_error);
 	memset(p, 0, sizeof(*p));
 }
 

@@ -282,6 +282,9 @@ struct pool_info {
 	int64_t target, idle, warming, busy, max;
 	int64_t start_ms[16]; /* recent worker start latencies, newest first */
 	size_t nstart;
+	int64_t start_failures; /* workers in a row that failed to start */
+	int failing;		/* runs waiting for this pool fail (start_fail_limit reached) */
+	char *last_error;	/* why the last start failed; NULL when none has */
 };
 void pool_info_pack(msgpack_packer *pk, const struct pool_info *p);
 int pool_info_decode(const msgpack_object *o, struct pool_info *p, char *err, size_t errlen);
