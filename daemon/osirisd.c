@@ -195,7 +195,9 @@ static void stop(const char *why)
 	d.stopping = 1;
 	log_info("%s: stopping; %u runs running get up to %d s", why, sched_active(), d.cfg.shutdown_grace_s);
 	sd_notify_send("STOPPING=1");
-	control_stop_accepting();
+	/* The socket stays open until the loop ends: a client connecting
+	 * during the grace gets an answer (busy for run.submit), not a backlog
+	 * slot reset at exit. */
 	method_stopping();
 	d.grace_ev = evtimer_new(d.base, grace_cb, NULL);
 	d.hard_ev = evtimer_new(d.base, hard_cb, NULL);

@@ -316,7 +316,6 @@ struct conn {
 /* listen_fd >= 0: a socket-activated listener. */
 int control_bind_socket(const struct config *cfg, char *err, size_t errlen);
 int control_init(struct event_base *base, const struct config *cfg, int listen_fd, char *err, size_t errlen);
-void control_stop_accepting(void);
 size_t control_out_pending(void); /* bytes queued to clients */
 void control_shutdown(void);
 /* A packer writing straight into the connection's output buffer. */
@@ -328,7 +327,9 @@ void conn_drop(struct conn *c, const char *why);
 
 /* method.c: control socket method handlers ----------------------------- */
 void method_init(struct event_base *base, const struct config *cfg);
-void method_stopping(void); /* run.submit answers busy from now on */
+/* From now on run.submit answers busy; every other method still works, so
+ * clients can read and follow runs during the shutdown grace. */
+void method_stopping(void);
 /* Returns 1 when the handler kept m (the caller must not free it). */
 int method_dispatch(struct conn *c, struct rpc_msg *m);
 
