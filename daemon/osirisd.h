@@ -83,6 +83,9 @@ int store_batch_end(void);
  * first. The callback returns non-zero to stop. */
 int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)(const struct event_rec *, void *),
     void *arg);
+/* The highest seq stored for the run, pending records included (0: none).
+ * Reads no record: the one answer a resuming stream needs. */
+int store_event_last_seq(const char *run_id, int64_t *out);
 int store_artifact_add(const char *run_id, const struct artifact_info *a);
 int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *n);
 
