@@ -1,8 +1,10 @@
 /*
- * check_run.c: run.c's crash recovery against a real store and state dir:
- * a rescheduled run continues its record stream after the last stored
- * record, whatever the run row's last_seq says, or is marked lost when its
- * records cannot be read; never a new record dropped on a seq collision.
+ * check_run.c: a run against a real store and state dir, no event loop.
+ * Crash recovery: a rescheduled run continues its record stream after the
+ * last stored record, whatever the run row's last_seq says, or is marked
+ * lost when its records cannot be read. Artifact collection's streamed
+ * path (collect.c, driven through a run and a fake worker): symlinks in the
+ * artifacts dir are never followed.
  */
 #include <sys/stat.h>
 
@@ -295,6 +297,186 @@ START_TEST(test_recover_lost_run_last_seq)
 }
 END_TEST
 
+/* -- artifact collection (the streamed path) --------------------------- */
+
+/* A worker that is a buffer: requests the run sends land in fake.sent. */
+static struct {
+	struct pool pool;
+	struct worker w;
+	struct buf sent;
+} fake;
+
+static int fake_send(struct worker *w, const void *buf, size_t len)
+{
+	(void)w;
+	buf_add(&fake.sent, buf, len);
+	return 0;
+}
+
+static void fake_release(struct worker *w)
+{
+	(void)w;
+}
+
+static void fake_cancel(struct worker *w, int hard)
+{
+	(void)w;
+	(void)hard;
+}
+
+static const struct pool_ops fake_ops = {
+    .name = "fake",
+    .send = fake_send,
+    .cancel = fake_cancel,
+    .release = fake_release,
+};
+
+static void fake_notify_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+{
+	(void)wc;
+	(void)m;
+	(void)arg;
+}
+
+static void fake_error_cb(struct wconn *wc, const char *why, void *arg)
+{
+	(void)wc;
+	(void)arg;
+	ck_abort_msg("worker connection broken: %s", why);
+}
+
+/* Answer every `read` the run sent with the whole file at once; returns
+ * the paths asked for, space-separated. */
+static void serve_reads(struct wconn *wc, const char *data, char *asked, size_t askedlen)
+{
+	struct rpc_msg m;
+	msgpack_packer pk;
+	struct buf resp;
+	char err[256], *path;
+	size_t len;
+
+	*asked = '\0';
+	while (fake.sent.len > 0) {
+		const char *serr = NULL;
+		size_t need = 0;
+		struct rpc_limits l;
+
+		rpc_limits_default(&l, 1 << 20);
+		ck_assert_int_eq(rpc_scan(fake.sent.data, fake.sent.len, &l, &len, &need, &serr), RPC_SCAN_OK);
+		ck_assert_msg(rpc_decode(fake.sent.data, len, &m, err, sizeof(err)) == 0, "%s", err);
+		buf_consume(&fake.sent, len);
+		ck_assert_str_eq(m.method, "read");
+		ck_assert_int_eq(mp_get_str(m.params, "path", &path), 0);
+		snprintf(asked + strlen(asked), askedlen - strlen(asked), "%s ", path);
+		free(path);
+		buf_init(&resp);
+		rpc_packer_init(&pk, &resp);
+		rpc_pack_result_head(&pk, m.msgid);
+		msgpack_pack_map(&pk, 2);
+		mp_pack_key(&pk, "data");
+		msgpack_pack_bin(&pk, strlen(data));
+		msgpack_pack_bin_body(&pk, data, strlen(data));
+		mp_pack_key(&pk, "eof");
+		msgpack_pack_true(&pk);
+		rpc_msg_free(&m);
+		wconn_feed(wc, resp.data, resp.len);
+		buf_free(&resp);
+	}
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(fp);
+	fputs(text, fp);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+static void expect_text(const char *path, const char *text, const char *what)
+{
+	struct buf got;
+
+	buf_init(&got);
+	ck_assert_msg(file_read_all(path, 1024, &got) == 0, "%s: cannot read %s", what, path);
+	ck_assert_msg(got.len == strlen(text) && memcmp(got.data, text, got.len) == 0, "%s: %s has '%.*s'", what, path,
+	              (int)got.len, (const char *)got.data);
+	buf_free(&got);
+}
+
+/* Symlinks planted inside the run's artifacts dir (a parent, the partial
+ * file) never redirect a streamed write; a link at the final name is
+ * replaced, not followed. The others are collected normally. */
+START_TEST(test_collect_streamed_no_symlinks)
+{
+	static const char *paths[] = {"output/x.csv", "t.csv", "f.csv", "ok/y.csv"};
+	const char *data = "hello\n";
+	char outside[256], art[256], p[600], q[600], asked[1024], what[1200];
+	struct artifact_info *arts;
+	struct stat sb;
+	struct wconn *wc;
+	struct run *r;
+	size_t i;
+
+	open_store();
+	store_run("r-art", RUN_QUEUED, 0);
+	store_close();
+	daemon_start();
+	r = run_find("r-art");
+	ck_assert_ptr_nonnull(r);
+	sched_remove(r);
+
+	snprintf(outside, sizeof(outside), "%s/outside", tmpdir);
+	ck_assert_int_eq(mkdir(outside, 0755), 0);
+	snprintf(p, sizeof(p), "%s/victim", outside);
+	write_text(p, "keep\n");
+	snprintf(art, sizeof(art), "%s/runs/r-art/artifacts", statedir);
+	ck_assert_int_eq(mkdir(art, 0755), 0);
+	snprintf(q, sizeof(q), "%s/output", art); /* a parent */
+	ck_assert_int_eq(symlink(outside, q), 0);
+	snprintf(q, sizeof(q), "%s/.t.csv.part", art); /* the partial file */
+	ck_assert_int_eq(symlink(p, q), 0);
+	snprintf(q, sizeof(q), "%s/f.csv", art); /* the final name */
+	ck_assert_int_eq(symlink(p, q), 0);
+
+	memset(&fake, 0, sizeof(fake));
+	buf_init(&fake.sent);
+	fake.pool.ops = &fake_ops;
+	fake.pool.base = base;
+	fake.pool.cfg = &cfg;
+	snprintf(fake.w.id, sizeof(fake.w.id), "fake-1");
+	fake.w.pool = &fake.pool;
+	r->pool = &fake.pool;
+	r->worker = &fake.w;
+	r->phase = PHASE_ARTIFACTS;
+	wc = r->wc = wconn_new(&fake.w, 1 << 20, fake_notify_cb, fake_error_cb, r);
+	arts = xcalloc(4, sizeof(*arts));
+	for (i = 0; i < 4; i++) {
+		arts[i].path = xstrdup(paths[i]);
+		arts[i].size = (int64_t)strlen(data);
+		sha256_hex(data, strlen(data), arts[i].sha256);
+	}
+	collect_start(r, arts, 4);
+	serve_reads(wc, data, asked, sizeof(asked)); /* the run ends: r and wc are gone after the loop */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+
+	snprintf(p, sizeof(p), "%s/victim", outside);
+	snprintf(what, sizeof(what), "the file behind the symlinks (the run read: %s)", asked);
+	expect_text(p, "keep\n", what);
+	snprintf(p, sizeof(p), "%s/x.csv", outside);
+	ck_assert_msg(access(p, F_OK) != 0, "a file was written through a symlinked parent");
+	snprintf(p, sizeof(p), "%s/.x.csv.part", outside);
+	ck_assert_msg(access(p, F_OK) != 0, "a partial file was written through a symlinked parent");
+	snprintf(p, sizeof(p), "%s/f.csv", art);
+	ck_assert_int_eq(lstat(p, &sb), 0);
+	ck_assert_msg(S_ISREG(sb.st_mode), "f.csv is still a symlink");
+	expect_text(p, data, "f.csv");
+	snprintf(p, sizeof(p), "%s/ok/y.csv", art);
+	expect_text(p, data, "ok/y.csv");
+	buf_free(&fake.sent);
+}
+END_TEST
+
 static Suite *run_suite(void)
 {
 	Suite *s = suite_create("run");
@@ -306,6 +488,11 @@ static Suite *run_suite(void)
 	tcase_add_test(tc, test_recover_unreadable_records);
 	tcase_add_test(tc, test_recover_lost_when_records_unreadable);
 	tcase_add_test(tc, test_recover_lost_run_last_seq);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("collect");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_collect_streamed_no_symlinks);
 	suite_add_tcase(s, tc);
 	return s;
 }
