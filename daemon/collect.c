@@ -2,10 +2,13 @@
  * collect.c: artifact collection. After `finish`, files the worker sent
  * inline are verified and written at once; each other file is read in
  * chunks (`read`) into STATE/runs/<id>/artifacts/<path>; every file is
- * checked against its size and sha256, then indexed in the store.
+ * checked against its size and sha256, then indexed in the store. Paths
+ * are resolved under the artifacts dir one component at a time, never
+ * through a symlink.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,88 @@
 #define COLLECT_CHUNK (4 * 1024 * 1024)
 
 static void collect_next(struct run *r);
+
+/*
+ * The directory holding `path` (relative, path_is_safe) under dirfd: each
+ * component opened with O_NOFOLLOW | O_DIRECTORY (made first when missing
+ * and `create`), so a symlink planted anywhere inside the artifacts dir
+ * cannot send a write elsewhere (ELOOP / ENOTDIR). Returns a new fd, or -1
+ * with errno; *base is the last component of path.
+ */
+static int collect_parent_at(int dirfd, const char *path, int create, const char **base)
+{
+	const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	char comp[NAME_MAX + 1];
+	const char *p = path, *slash;
+	int fd, next, saved;
+
+	if ((fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) == -1)
+		return -1;
+	while ((slash = strchr(p, '/')) != NULL) {
+		if ((size_t)(slash - p) > NAME_MAX) {
+			close(fd);
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(comp, p, (size_t)(slash - p));
+		comp[slash - p] = '\0';
+		next = openat(fd, comp, flags);
+		if (next == -1 && errno == ENOENT && create && (mkdirat(fd, comp, 0755) == 0 || errno == EEXIST))
+			next = openat(fd, comp, flags);
+		saved = errno;
+		close(fd);
+		if ((fd = next) == -1) {
+			errno = saved;
+			return -1;
+		}
+		p = slash + 1;
+	}
+	*base = p;
+	return fd;
+}
+
+/* STATE/runs/<id>/artifacts (made when missing). */
+static int collect_open_dir(struct run *r)
+{
+	char *dir = run_state_dir(r->info.id), *art;
+	int fd;
+
+	xasprintf(&art, "%s/artifacts", dir);
+	free(dir);
+	fd = open(art, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && mkdir_parents(art) == 0 && (mkdir(art, 0755) == 0 || errno == EEXIST))
+		fd = open(art, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	free(art);
+	return fd;
+}
+
+/* The directory holding artifact `path` of the run, as collect_parent_at. */
+static int collect_parent(struct run *r, const char *path, int create, const char **base)
+{
+	int dirfd = collect_open_dir(r), fd, saved;
+
+	if (dirfd == -1)
+		return -1;
+	fd = collect_parent_at(dirfd, path, create, base);
+	saved = errno;
+	close(dirfd);
+	errno = saved;
+	return fd;
+}
+
+/* r->art_final is the artifact's path, r->art_tmp the name of its partial
+ * file (".<name>.part") in the same directory. */
+static void collect_unlink_tmp(struct run *r)
+{
+	const char *base;
+	int pfd = collect_parent(r, r->art_final, 0, &base);
+
+	if (pfd == -1)
+		return;
+	if (unlinkat(pfd, r->art_tmp, 0) == -1 && errno != ENOENT)
+		log_warn("run=%s: cannot remove the partial file of %s", r->info.id, log_esc(r->art_final, 200));
+	close(pfd);
+}
 
 static void collect_close(struct run *r, int keep)
 {
@@ -31,7 +116,7 @@ static void collect_close(struct run *r, int keep)
 		r->art_sha = NULL;
 	}
 	if (!keep && r->art_tmp != NULL)
-		unlink(r->art_tmp);
+		collect_unlink_tmp(r);
 	free(r->art_tmp);
 	free(r->art_final);
 	r->art_tmp = r->art_final = NULL;
@@ -96,6 +181,22 @@ static int collect_write(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* The verified partial file becomes the artifact (a symlink at the final
+ * name is replaced, not followed). 0, or -1 with errno. */
+static int collect_commit_tmp(struct run *r)
+{
+	const char *base;
+	int pfd = collect_parent(r, r->art_final, 0, &base), rc, saved;
+
+	if (pfd == -1)
+		return -1;
+	rc = renameat(pfd, r->art_tmp, pfd, base);
+	saved = errno;
+	close(pfd);
+	errno = saved;
+	return rc;
+}
+
 static void collect_done_one(struct run *r)
 {
 	struct artifact_info *a = &r->arts[r->art_i];
@@ -110,7 +211,7 @@ static void collect_done_one(struct run *r)
 	}
 	close(r->art_fd);
 	r->art_fd = -1;
-	if (rename(r->art_tmp, r->art_final) == -1) {
+	if (collect_commit_tmp(r) == -1) {
 		collect_skip(r, strerror(errno));
 		return;
 	}
@@ -158,23 +259,25 @@ static void collect_read_cb(struct wconn *wc, const struct rpc_msg *m, void *arg
 
 static int collect_open(struct run *r, const struct artifact_info *a)
 {
-	char *dir = run_state_dir(r->info.id);
-	char *slash;
+	const char *base;
+	int pfd, saved;
 
-	xasprintf(&r->art_final, "%s/artifacts/%s", dir, a->path);
-	free(dir);
-	/* Partial data goes to a hidden sibling and is renamed once verified. */
-	slash = strrchr(r->art_final, '/');
-	xasprintf(&r->art_tmp, "%.*s/.%s.part", (int)(slash - r->art_final), r->art_final, slash + 1);
-	/* Most directories exist already: create parents only when needed. */
-	r->art_fd = open(r->art_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (r->art_fd == -1 && errno == ENOENT) {
-		if (mkdir_parents(r->art_final) == -1)
-			return -1;
-		r->art_fd = open(r->art_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	}
-	if (r->art_fd == -1)
+	if ((pfd = collect_parent(r, a->path, 1, &base)) == -1)
 		return -1;
+	/* Partial data goes to a hidden sibling and is renamed once verified. */
+	r->art_final = xstrdup(a->path);
+	xasprintf(&r->art_tmp, ".%s.part", base);
+	r->art_fd = openat(pfd, r->art_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	saved = errno;
+	close(pfd);
+	if (r->art_fd == -1) {
+		/* nothing of ours to remove: keep collect_close from unlinking
+		 * whatever is there */
+		free(r->art_tmp);
+		r->art_tmp = NULL;
+		errno = saved;
+		return -1;
+	}
 	r->art_sha = sha256_begin();
 	r->art_off = 0;
 	return 0;
@@ -218,75 +321,28 @@ void collect_start(struct run *r, struct artifact_info *arts, size_t narts)
 
 /* -- inline artifacts ------------------------------------------------------ */
 
-/* Create the parents of `path` under dirfd, one mkdirat per component. */
-static int collect_mkdirs_at(int dirfd, const char *path)
-{
-	char *p = xstrdup(path), *s;
-	int rc = 0;
-
-	for (s = strchr(p, '/'); s != NULL && rc == 0; s = strchr(s + 1, '/')) {
-		*s = '\0';
-		if (mkdirat(dirfd, p, 0755) == -1 && errno != EEXIST)
-			rc = -1;
-		*s = '/';
-	}
-	free(p);
-	return rc;
-}
-
-/* Most inline files are artifacts/<step>/<file> in a directory not made
- * yet: make the parent first (one mkdirat) rather than fail an open. */
-static int collect_open_at(int dirfd, const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *parent;
-	int fd, made = 0;
-
-	if (slash != NULL) {
-		parent = xstrndup(path, (size_t)(slash - path));
-		made = mkdirat(dirfd, parent, 0755) == 0 || errno == EEXIST;
-		free(parent);
-	}
-	fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd == -1 && errno == ENOENT && !made) {
-		if (collect_mkdirs_at(dirfd, path) == -1)
-			return -1;
-		fd = openat(dirfd, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	}
-	return fd;
-}
-
 /* Write data as dirfd/path (the bytes are verified already): 0 or -1 with
  * errno, and no partial file left behind. */
 static int collect_write_at(int dirfd, const char *path, const void *data, size_t len)
 {
-	int fd, saved;
+	const char *base;
+	int pfd, fd, rc = -1, saved;
 
-	if ((fd = collect_open_at(dirfd, path)) == -1)
+	if ((pfd = collect_parent_at(dirfd, path, 1, &base)) == -1)
 		return -1;
-	if (collect_write(fd, data, len) == -1) {
+	fd = openat(pfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd != -1 && collect_write(fd, data, len) == -1) {
 		saved = errno;
 		close(fd);
-		unlinkat(dirfd, path, 0);
+		unlinkat(pfd, base, 0);
 		errno = saved;
-		return -1;
+	} else if (fd != -1) {
+		rc = close(fd);
 	}
-	return close(fd);
-}
-
-/* STATE/runs/<id>/artifacts, opened once for all the run's inline files. */
-static int collect_open_dir(struct run *r)
-{
-	char *dir = run_state_dir(r->info.id), *art;
-	int fd;
-
-	xasprintf(&art, "%s/artifacts", dir);
-	free(dir);
-	fd = open(art, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT && mkdir_parents(art) == 0 && (mkdir(art, 0755) == 0 || errno == EEXIST))
-		fd = open(art, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(art);
-	return fd;
+	saved = errno;
+	close(pfd);
+	errno = saved;
+	return rc;
 }
 
 int collect_inline_write(int dirfd, const struct artifact_info *a, const void *data, size_t len, const char **why)

@@ -433,16 +433,17 @@ size_t control_out_pending(void)
 	return n;
 }
 
-void control_stop_accepting(void)
-{
-	if (ctl.lst != NULL)
-		evconnlistener_disable(ctl.lst);
-}
-
 void control_shutdown(void)
 {
 	struct conn *c;
 
+	/* The path goes first: a client connecting now finds no socket rather
+	 * than a backlog slot that the close below resets. */
+	if (ctl.path != NULL) {
+		unlink(ctl.path);
+		free(ctl.path);
+		ctl.path = NULL;
+	}
 	if (ctl.lst != NULL)
 		evconnlistener_free(ctl.lst);
 	ctl.lst = NULL;
@@ -453,10 +454,5 @@ void control_shutdown(void)
 		rpc_reader_free(&c->rd);
 		event_free(c->reap_ev);
 		free(c);
-	}
-	if (ctl.path != NULL) {
-		unlink(ctl.path);
-		free(ctl.path);
-		ctl.path = NULL;
 	}
 }

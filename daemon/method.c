@@ -332,7 +332,7 @@ static int method_run_submit(struct conn *c, struct rpc_msg *m)
 	char err[1024];
 
 	if (mt.stopping) {
-		conn_error(c, m->msgid, ERR_BUSY, "osirisd is stopping");
+		conn_error(c, m->msgid, ERR_BUSY, "busy: osirisd is shutting down, no new runs accepted");
 		return 0;
 	}
 	r = run_alloc();

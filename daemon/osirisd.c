@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +34,22 @@ static struct {
 	struct event *sigterm, *sigint, *sighup, *grace_ev, *hard_ev;
 } d;
 
-static __dead void usage(void)
+/* -h: the whole text on stdout, exit 0; a usage error: the first line on
+ * stderr, exit 2. */
+static __dead void usage(FILE *f, int code)
 {
-	fprintf(stderr, "usage: osirisd [-f FILE] [-S SOCKET] [-D STATEDIR] [-o section.key=value]... [-v] [-n]\n");
-	exit(2);
+	fprintf(f, "usage: osirisd [-f FILE] [-S SOCKET] [-D STATEDIR] [-o section.key=value]... [-v] [-n] | -h\n");
+	if (code == 0)
+		fprintf(f, "Runs Osiris pipelines submitted with osirisctl over a Unix control socket.\n"
+		           "  -f FILE     configuration file (default " DEFAULT_CONFIG " when it exists)\n"
+		           "  -S SOCKET   control socket path (overrides daemon.socket)\n"
+		           "  -D STATEDIR state directory (overrides daemon.state_dir)\n"
+		           "  -o S.K=V    override one configuration key; may be repeated\n"
+		           "  -v          log more (repeat for debug)\n"
+		           "  -n          check the configuration and exit\n"
+		           "  -h, --help  print this help and exit\n"
+		           "See osirisd(8) and osirisd.conf(5).\n");
+	exit(code);
 }
 
 static enum log_level effective_level(const struct config *c)
@@ -202,7 +215,9 @@ static void stop(const char *why)
 	d.stopping = 1;
 	log_info("%s: stopping; %u runs running get up to %d s", why, sched_active(), d.cfg.shutdown_grace_s);
 	sd_notify_send("STOPPING=1");
-	control_stop_accepting();
+	/* The socket stays open until the loop ends: a client connecting
+	 * during the grace gets an answer (busy for run.submit), not a backlog
+	 * slot reset at exit. */
 	method_stopping();
 	d.grace_ev = evtimer_new(d.base, grace_cb, NULL);
 	d.hard_ev = evtimer_new(d.base, hard_cb, NULL);
@@ -236,10 +251,14 @@ static void open_std_fds(void)
 
 static void parse_args(int argc, char **argv, int *check_only)
 {
+	static const struct option opts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
 	int ch;
 
 	d.file = DEFAULT_CONFIG;
-	while ((ch = getopt(argc, argv, "f:S:D:o:vn")) != -1) {
+	while ((ch = getopt_long(argc, argv, "f:S:D:o:vnh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'f':
 			d.file = optarg;
@@ -262,12 +281,14 @@ static void parse_args(int argc, char **argv, int *check_only)
 		case 'n':
 			*check_only = 1;
 			break;
+		case 'h':
+			usage(stdout, 0);
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr, 2);
 }
 
 static void start(void)

@@ -84,6 +84,9 @@ int store_batch_end(void);
  * first. The callback returns non-zero to stop. */
 int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)(const struct event_rec *, void *),
     void *arg);
+/* The highest seq stored for the run, pending records included (0: none).
+ * Reads no record: the one answer a resuming stream needs. */
+int store_event_last_seq(const char *run_id, int64_t *out);
 int store_artifact_add(const char *run_id, const struct artifact_info *a);
 int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *n);
 
@@ -353,7 +356,6 @@ struct conn {
 /* listen_fd >= 0: a socket-activated listener. */
 int control_bind_socket(const struct config *cfg, char *err, size_t errlen);
 int control_init(struct event_base *base, const struct config *cfg, int listen_fd, char *err, size_t errlen);
-void control_stop_accepting(void);
 size_t control_out_pending(void); /* bytes queued to clients */
 void control_shutdown(void);
 /* A packer writing straight into the connection's output buffer. */
@@ -365,7 +367,9 @@ void conn_drop(struct conn *c, const char *why);
 
 /* method.c: control socket method handlers ----------------------------- */
 void method_init(struct event_base *base, const struct config *cfg);
-void method_stopping(void); /* run.submit answers busy from now on */
+/* From now on run.submit answers busy; every other method still works, so
+ * clients can read and follow runs during the shutdown grace. */
+void method_stopping(void);
 /* Returns 1 when the handler kept m (the caller must not free it). */
 int method_dispatch(struct conn *c, struct rpc_msg *m);
 

@@ -929,12 +929,17 @@ static void run_recover_lost(struct run_info *ri, const char *why)
 	log_warnx("run=%s lost: %s", ri->id, why);
 }
 
-static int run_recover_seq_cb(const struct event_rec *e, void *arg)
+/* The row's last_seq may lag records committed after it (events are
+ * batched apart from row updates): the stream must go on after the last
+ * stored record, or every new record collides with a stored one. */
+static int run_recover_last_seq(struct run_info *ri)
 {
-	int64_t *max = arg;
+	int64_t max;
 
-	if (e->seq > *max)
-		*max = e->seq;
+	if (store_event_last_seq(ri->id, &max) == -1)
+		return -1;
+	if (max > ri->last_seq)
+		ri->last_seq = max;
 	return 0;
 }
 
@@ -976,7 +981,6 @@ static void run_recover_queued(const char *id)
 {
 	struct run *r = run_alloc();
 	char err[512];
-	int64_t max = 0;
 
 	if (store_run_get(id, &r->info) != 0) {
 		run_free(r);
@@ -995,10 +999,12 @@ static void run_recover_queued(const char *id)
 		run_free(r);
 		return;
 	}
-	/* The row's last_seq may lag records committed after it. */
-	store_event_read(id, r->info.last_seq, 0, run_recover_seq_cb, &max);
-	if (max > r->info.last_seq)
-		r->info.last_seq = max;
+	if (run_recover_last_seq(&r->info) == -1) {
+		run_recover_lost(&r->info, "cannot reschedule after a daemon restart: its records cannot be read from "
+		                           "the store (last seq unknown)");
+		run_free(r);
+		return;
+	}
 	run_track(r);
 	r->queued_us = time_mono_us();
 	log_info("run=%s rescheduled after restart", id);
@@ -1017,6 +1023,9 @@ int run_recover(void)
 			return -1;
 		for (i = 0; i < n; i++) {
 			if (store_run_get(ids[i], &ri) == 0) {
+				if (run_recover_last_seq(&ri) == -1)
+					log_warnx("run=%s: cannot read its last record seq; last_seq stays %lld", ri.id,
+					          (long long)ri.last_seq);
 				run_recover_lost(&ri, "daemon restarted while the run was running");
 				run_info_free(&ri);
 			}

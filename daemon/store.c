@@ -113,6 +113,7 @@ enum store_stmt {
 	ST_EVENT_INSERT,
 	ST_METRIC_INSERT,
 	ST_EVENT_READ,
+	ST_EVENT_LAST,
 	ST_ART_INSERT,
 	ST_ART_LIST,
 	ST__COUNT
@@ -154,6 +155,8 @@ static const char *const store_sql[ST__COUNT] = {
     [ST_METRIC_INSERT] = "INSERT INTO metrics (run_id, seq, step_id, name, value, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_EVENT_READ] = "SELECT seq, ts, kind, origin, name, step_id, data FROM events WHERE run_id = ?1 AND seq > ?2 "
                       "ORDER BY seq LIMIT ?3",
+    /* The primary key's last entry for the run: no other record is read. */
+    [ST_EVENT_LAST] = "SELECT MAX(seq) FROM events WHERE run_id = ?1",
     [ST_ART_INSERT] = "INSERT OR REPLACE INTO artifacts (run_id, path, step_id, size, sha256) "
                       "VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_ART_LIST] = "SELECT path, step_id, size, sha256 FROM artifacts WHERE run_id = ?1 ORDER BY path",
@@ -1237,6 +1240,36 @@ int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)
 	buf_free(&b);
 	free(recs);
 	return ret == -1 ? -1 : 0;
+}
+
+int store_event_last_seq(const char *run_id, int64_t *out)
+{
+	sqlite3_stmt *s;
+	int64_t max = 0;
+	size_t i;
+	int rc;
+
+	if (store.db == NULL)
+		return -1;
+	/* Records not committed yet hold their seqs already. */
+	for (i = 0; i < store.npend; i++) {
+		const struct store_pending *p = &store.pend[i];
+
+		if (p->seq > max && strcmp((const char *)store.arena.data + p->run_off, run_id) == 0)
+			max = p->seq;
+	}
+	s = store_stmt(ST_EVENT_LAST);
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_int64(s, 0) > max)
+		max = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		store_warn("last record seq");
+		return -1;
+	}
+	*out = max;
+	return 0;
 }
 
 /* Artifacts ------------------------------------------------------------ */

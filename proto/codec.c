@@ -108,11 +108,12 @@ rpc_scan_be(const uint8_t *p, unsigned n)
 	return v;
 }
 
-/* Size violations say "limit" or "too large" in *err: readers map those
- * to too_large and everything else to invalid_request. Keep it so. */
-#define SCAN_FAIL(msg)                                                                                                 \
+/* Every failure names its class: ERR_TOO_LARGE for a size limit,
+ * ERR_INVALID_REQUEST for bytes that are not msgpack (or nest too deep). */
+#define SCAN_FAIL(ecode, msg)                                                                                          \
 	do {                                                                                                           \
 		*err = (msg);                                                                                          \
+		*code = (ecode);                                                                                       \
 		return RPC_SCAN_ERROR;                                                                                 \
 	} while (0)
 
@@ -122,17 +123,22 @@ rpc_scan_be(const uint8_t *p, unsigned n)
  * message length and anything that cannot fit in max_msg fails at once.
  */
 enum rpc_scan
-rpc_scan(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need, const char **err)
+rpc_scan_code(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need, const char **err,
+    enum rpc_err *code)
 {
 	const uint8_t *p = buf;
 	uint64_t stack[RPC_SCAN_STACK], pos = 0, pending = 1, end, n, k;
 	unsigned depth = 0, max_depth = l->max_depth < RPC_SCAN_STACK ? l->max_depth : RPC_SCAN_STACK;
 	struct scan_head h;
-	static const char *err_none = "";
+	const char *err_none = "";
+	enum rpc_err code_none;
 
 	if (err == NULL)
 		err = &err_none;
+	if (code == NULL)
+		code = &code_none;
 	*err = NULL;
+	*code = ERR_NONE;
 	for (;;) {
 		if (pos >= len) {
 			*need = pos + pending;
@@ -140,7 +146,7 @@ rpc_scan(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen
 		}
 		h = rpc_scan_head(p[pos]);
 		if (h.kind == SK_BAD)
-			SCAN_FAIL("invalid msgpack type byte 0xc1");
+			SCAN_FAIL(ERR_INVALID_REQUEST, "invalid msgpack type byte 0xc1");
 		if (pos + h.hdr > len) {
 			*need = pos + h.hdr + pending - 1;
 			return RPC_SCAN_MORE;
@@ -153,20 +159,20 @@ rpc_scan(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen
 		case SK_STR:
 		case SK_EXT:
 			if (n > l->max_str)
-				SCAN_FAIL("string or ext longer than the limit");
+				SCAN_FAIL(ERR_TOO_LARGE, "string or ext longer than the limit");
 			end += n;
 			break;
 		case SK_BIN:
 			if (n > l->max_msg)
-				SCAN_FAIL("bin longer than the message limit");
+				SCAN_FAIL(ERR_TOO_LARGE, "bin longer than the message limit");
 			end += n;
 			break;
 		case SK_ARRAY:
 		case SK_MAP:
 			if (n > l->max_elems)
-				SCAN_FAIL("array or map with more elements than the limit");
+				SCAN_FAIL(ERR_TOO_LARGE, "array or map with more elements than the limit");
 			if (depth + 1 > max_depth)
-				SCAN_FAIL("nesting too deep");
+				SCAN_FAIL(ERR_INVALID_REQUEST, "nesting too deep");
 			k = h.kind == SK_MAP ? 2 * n : n;
 			pending += k;
 			break;
@@ -174,7 +180,7 @@ rpc_scan(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen
 			end += n;
 		}
 		if (end + pending > l->max_msg)
-			SCAN_FAIL(k > 0 ? "element count exceeds the message limit" : "message too large");
+			SCAN_FAIL(ERR_TOO_LARGE, k > 0 ? "element count exceeds the message limit" : "message too large");
 		if (end > len) {
 			*need = end + pending;
 			return RPC_SCAN_MORE;
@@ -192,6 +198,12 @@ rpc_scan(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen
 			return RPC_SCAN_OK;
 		}
 	}
+}
+
+enum rpc_scan
+rpc_scan(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need, const char **err)
+{
+	return rpc_scan_code(buf, len, l, msglen, need, err, NULL);
 }
 
 static int

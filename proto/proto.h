@@ -15,6 +15,23 @@
 
 #define PROTO_VERSION 1
 
+/* errors.c: the closed set of error codes (PROTOCOL.md §errors). */
+enum rpc_err {
+	ERR_NONE = 0,
+	ERR_INVALID_REQUEST,
+	ERR_INVALID_MANIFEST,
+	ERR_NOT_FOUND,
+	ERR_UNSUPPORTED_VERSION,
+	ERR_TOO_LARGE,
+	ERR_FORBIDDEN,
+	ERR_BUSY,
+	ERR_INTERNAL,
+};
+const char *rpc_err_name(enum rpc_err e);
+enum rpc_err rpc_err_parse(const char *s); /* unknown -> ERR_INTERNAL */
+/* Formats a one-line reason into err; nothing when err is NULL or errlen 0. */
+void rpc_err_printf(char *err, size_t errlen, const char *fmt, ...) PRINTFLIKE(3, 4);
+
 /* codec.c ------------------------------------------------------------- */
 
 struct rpc_limits {
@@ -39,6 +56,12 @@ enum rpc_scan { RPC_SCAN_ERROR = -1, RPC_SCAN_MORE = 0, RPC_SCAN_OK = 1 };
  */
 enum rpc_scan rpc_scan(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need,
     const char **err);
+/* The same, and on RPC_SCAN_ERROR *code (when not NULL) classes the
+ * failure: ERR_TOO_LARGE for a size limit (message, str/ext, bin, element
+ * counts), ERR_INVALID_REQUEST for anything else (not msgpack, nesting).
+ * Callers decide on *code, never on the text. */
+enum rpc_scan rpc_scan_code(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need,
+    const char **err, enum rpc_err *code);
 
 enum rpc_type { RPC_REQUEST = 0, RPC_RESPONSE = 1, RPC_NOTIFY = 2 };
 struct rpc_msg {
@@ -97,28 +120,12 @@ void rpc_reader_free(struct rpc_reader *r);
 void rpc_reader_add(struct rpc_reader *r, const void *data, size_t len);
 size_t rpc_reader_unread(const struct rpc_reader *r);
 /* 1: *msg holds the next message (rpc_msg_free it); 0: need more bytes;
- * -1: the stream is bad (limit or envelope): err says why, *msgid is the
- * request's id when it could be read (*has_msgid), *too_large when the
- * violation is the size. The reader is unusable after -1. */
+ * -1: the stream is bad (limit or envelope): err says why (for people),
+ * *msgid is the request's id when it could be read (*has_msgid), and
+ * *too_large is set when rpc_scan_code classed the violation ERR_TOO_LARGE
+ * (answer too_large, else invalid_request). The reader is unusable after -1. */
 int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
     int *has_msgid, int *too_large);
-
-/* errors.c: the closed set of error codes (PROTOCOL.md §errors). */
-enum rpc_err {
-	ERR_NONE = 0,
-	ERR_INVALID_REQUEST,
-	ERR_INVALID_MANIFEST,
-	ERR_NOT_FOUND,
-	ERR_UNSUPPORTED_VERSION,
-	ERR_TOO_LARGE,
-	ERR_FORBIDDEN,
-	ERR_BUSY,
-	ERR_INTERNAL,
-};
-const char *rpc_err_name(enum rpc_err e);
-enum rpc_err rpc_err_parse(const char *s); /* unknown -> ERR_INTERNAL */
-/* Formats a one-line reason into err; nothing when err is NULL or errlen 0. */
-void rpc_err_printf(char *err, size_t errlen, const char *fmt, ...) PRINTFLIKE(3, 4);
 
 /* states.c: run and step states (wire names). */
 enum run_state { RUN_QUEUED, RUN_STARTING, RUN_RUNNING, RUN_SUCCEEDED, RUN_FAILED, RUN_CANCELLED, RUN_LOST };

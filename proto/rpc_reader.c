@@ -3,7 +3,7 @@
  * msgpack-rpc messages, with the limits checked by rpc_scan before anything
  * is decoded, and without rescanning a partial message on every read.
  */
-#include <string.h>
+#include <stdio.h>
 
 #include "proto.h"
 
@@ -80,13 +80,14 @@ int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t
 	const uint8_t *p = r->in.data + r->off;
 	size_t avail = r->in.len - r->off, msglen = 0, need = 0;
 	const char *serr = NULL;
+	enum rpc_err code;
 	enum rpc_scan s;
 
 	*has_msgid = 0;
 	*too_large = 0;
 	if (avail == 0 || avail < r->need)
 		return 0;
-	s = rpc_scan(p, avail, &r->lim, &msglen, &need, &serr);
+	s = rpc_scan_code(p, avail, &r->lim, &msglen, &need, &serr, &code);
 	if (s == RPC_SCAN_MORE) {
 		r->need = need > avail ? need : avail + 1;
 		return 0;
@@ -94,7 +95,7 @@ int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t
 	if (s == RPC_SCAN_ERROR) {
 		snprintf(err, errlen, "%s", serr != NULL ? serr : "malformed message");
 		*has_msgid = rpc_reader_peek_msgid(p, avail, msgid);
-		*too_large = serr != NULL && (strstr(serr, "limit") != NULL || strstr(serr, "too large") != NULL);
+		*too_large = code == ERR_TOO_LARGE;
 		return -1;
 	}
 	r->need = 1;

@@ -377,6 +377,31 @@ def cmd_hello_version(path):
     print("hello: ok")
 
 
+def cmd_stopping(path, run, marker):
+    """A connection opened before SIGTERM (hello done) that calls after it
+    (once marker exists): run.submit must be answered `busy` naming the
+    shutdown, and run.get of RUN must still be answered."""
+    p = Peer(path)
+    p.hello()
+    open(marker + ".ready", "w").close()
+    deadline = time.time() + 10
+    while not os.path.exists(marker):
+        if time.time() > deadline:
+            die("stopping: %s never appeared" % marker)
+        time.sleep(0.02)
+    try:
+        err, res, _ = p.call("run.submit", {"bundle": []})
+    except (EOFError, ConnectionResetError) as e:
+        die("stopping: run.submit on an open connection: %s" % e)
+    if not err or err.get("code") != "busy" or "shutting down" not in err.get("message", ""):
+        die("stopping: run.submit: expected busy naming the shutdown, got %r %r" % (err, res))
+    busy = err["message"]
+    err, res, _ = p.call("run.get", {"run": run})
+    if err or not isinstance(res, dict) or res.get("id") != run:
+        die("stopping: run.get %s while stopping: got %r %r" % (run, err, res))
+    print("stopping: open connection: submit -> busy (%s); run.get -> %s" % (busy, res.get("state")))
+
+
 def main():
     if len(sys.argv) < 3:
         die("usage: rpcpeer.py SOCKET garbage|bighdr|deep|noread RUN SECS MARKER")
@@ -392,6 +417,8 @@ def main():
             cmd_fakeserver(path, sys.argv[3], sys.argv[4])
         elif cmd == "hello":
             cmd_hello_version(path)
+        elif cmd == "stopping":
+            cmd_stopping(path, *sys.argv[3:5])
         elif cmd == "noread":
             cmd_noread(path, *sys.argv[3:6])
         else:

@@ -1,6 +1,33 @@
 # t_config: `osirisd -n` checks a config and exits; bad files, keys and
-# values are refused at start with a message naming file:line or the key.
+# values are refused at start with a message naming file:line or the key;
+# -h/--help print the usage on stdout and exit 0 (osirisd, osiris-worker).
 . "$(dirname "$0")/lib.sh"
+
+# run_help OUT_NAME PROGRAM ARGS...: run, capture stdout/stderr and the status.
+run_help() {
+	local name=$1
+	shift
+	timeout 10 "$@" >"$T/$name.out" 2>"$T/$name.err"
+	RC=$?
+	OUT=$(cat "$T/$name.out")
+	ERR=$(cat "$T/$name.err")
+}
+for prog in osirisd osiris-worker; do
+	for opt in -h --help; do
+		run_help h "$BIN/$prog" "$opt"
+		assert_eq "$RC" 0 "$prog $opt exit status (stderr: $ERR)"
+		assert_contains "$OUT" "usage: $prog" "$prog $opt stdout"
+		assert_eq "$ERR" "" "$prog $opt stderr"
+	done
+	run_help bad "$BIN/$prog" --no-such-option
+	assert_eq "$RC" 2 "$prog --no-such-option exit status"
+	assert_contains "$ERR" "usage: $prog" "$prog --no-such-option stderr"
+	assert_eq "$OUT" "" "$prog --no-such-option stdout"
+done
+run_help h "$BIN/osirisd" --help
+for opt in -f -S -D -o -v -n -h; do
+	assert_contains "$OUT" "$opt" "osirisd --help lists $opt"
+done
 
 d() { timeout 10 "$BIN/osirisd" -S "$SOCK" -D "$STATE" "$@" >"$T/d.out" 2>&1; RC=$?; ERR=$(cat "$T/d.out"); }
 

@@ -332,6 +332,72 @@ START_TEST(test_collect_inline_write)
 }
 END_TEST
 
+/* A symlink planted inside the artifacts dir, at the target or at any
+ * parent, never redirects an inline write: refused, nothing outside
+ * touched. */
+START_TEST(test_collect_inline_no_symlinks)
+{
+	char *dir = make_ctx(), *out = make_ctx(), path[PATH_MAX], link[PATH_MAX];
+	struct artifact_info a;
+	const char *why;
+	struct buf got;
+	struct stat sb;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	FILE *fp;
+
+	ck_assert_int_ge(dfd, 0);
+	snprintf(path, sizeof(path), "%s/victim", out);
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs("keep\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
+	snprintf(path, sizeof(path), "%s/artifacts/s1", dir);
+	ck_assert_int_eq(mkdir_parents(path), 0);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	/* the target itself */
+	snprintf(path, sizeof(path), "%s/victim", out);
+	snprintf(link, sizeof(link), "%s/artifacts/s1/x.csv", dir);
+	ck_assert_int_eq(symlink(path, link), 0);
+	/* a parent (last one, and one further up) */
+	snprintf(link, sizeof(link), "%s/artifacts/s2", dir);
+	ck_assert_int_eq(symlink(out, link), 0);
+	snprintf(link, sizeof(link), "%s/artifacts/up", dir);
+	ck_assert_int_eq(symlink(out, link), 0);
+
+	art_for(&a, "artifacts/s1/x.csv", "evil\n");
+	ck_assert_int_eq(collect_inline_write(dfd, &a, "evil\n", 5, &why), -1);
+	ck_assert_ptr_nonnull(why);
+	art_for(&a, "artifacts/s2/victim", "evil\n");
+	ck_assert_int_eq(collect_inline_write(dfd, &a, "evil\n", 5, &why), -1);
+	art_for(&a, "artifacts/s2/new.csv", "evil\n");
+	ck_assert_int_eq(collect_inline_write(dfd, &a, "evil\n", 5, &why), -1);
+	art_for(&a, "artifacts/up/deeper/new.csv", "evil\n");
+	ck_assert_int_eq(collect_inline_write(dfd, &a, "evil\n", 5, &why), -1);
+
+	snprintf(path, sizeof(path), "%s/victim", out);
+	buf_init(&got);
+	ck_assert_int_eq(file_read_all(path, 1024, &got), 0);
+	ck_assert_msg(got.len == 5 && memcmp(got.data, "keep\n", 5) == 0, "the file behind a symlink was written");
+	buf_free(&got);
+	snprintf(path, sizeof(path), "%s/new.csv", out);
+	ck_assert_msg(access(path, F_OK) != 0, "a file was created through a symlinked parent");
+	snprintf(path, sizeof(path), "%s/deeper", out);
+	ck_assert_msg(access(path, F_OK) != 0, "a directory was created through a symlinked parent");
+	/* the links are left as they were */
+	snprintf(link, sizeof(link), "%s/artifacts/s1/x.csv", dir);
+	ck_assert_int_eq(lstat(link, &sb), 0);
+	ck_assert(S_ISLNK(sb.st_mode));
+	/* and a normal path next to them still works */
+	art_for(&a, "artifacts/s1/y.csv", "fine\n");
+	ck_assert_int_eq(collect_inline_write(dfd, &a, "fine\n", 5, &why), 0);
+	close(dfd);
+	rmtree(dir);
+	rmtree(out);
+	free(dir);
+	free(out);
+}
+END_TEST
+
 static Suite *
 pipeline_suite(void)
 {
@@ -342,6 +408,7 @@ pipeline_suite(void)
 	tcase_add_test(tc, test_finish_inline);
 	tcase_add_test(tc, test_skip_if_failed);
 	tcase_add_test(tc, test_collect_inline_write);
+	tcase_add_test(tc, test_collect_inline_no_symlinks);
 	suite_add_tcase(s, tc);
 	return s;
 }

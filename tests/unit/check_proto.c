@@ -282,6 +282,77 @@ START_TEST(test_scan_limits)
 }
 END_TEST
 
+/* Every scan failure is classed by a code, not by its text: size limits
+ * are too_large, the rest invalid_request; the stream reader's too_large
+ * flag follows the code. */
+START_TEST(test_scan_fault_codes)
+{
+	static const struct {
+		const char *what, *bytes;
+		size_t len;
+		uint32_t max_str, max_elems;
+		enum rpc_err code;
+	} cases[] = {
+	    {"str over max_str", "\xd9\x11", 2, 16, 0, ERR_TOO_LARGE},
+	    {"str32 of 4 GB", "\xdb\xff\xff\xff\xff", 5, 0, 0, ERR_TOO_LARGE},
+	    {"bin over the message", "\xc6\xff\xff\xff\xff", 5, 0, 0, ERR_TOO_LARGE},
+	    {"array over max_elems", "\xdc\x00\x0b", 3, 0, 10, ERR_TOO_LARGE},
+	    {"element count over the message", "\xdd\xff\xff\xff\xff", 5, 0, UINT32_MAX, ERR_TOO_LARGE},
+	    {"fixed value past the message", "\x93\xcf\x00\x00", 4, 0, 0, ERR_TOO_LARGE},
+	    {"byte 0xc1", "\x93\x01\xc1\x02", 4, 0, 0, ERR_INVALID_REQUEST},
+	    {"nesting", "\x91\x91\x91\x91\x91\x01", 6, 0, 0, ERR_INVALID_REQUEST},
+	};
+	struct rpc_limits l;
+	struct rpc_reader r;
+	struct rpc_msg m;
+	const char *err, *err2;
+	char rerr[256];
+	enum rpc_err code;
+	size_t msglen, need, i;
+	uint32_t id;
+	int has, big;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		l = limits(1024);
+		l.max_depth = 4;
+		if (strcmp(cases[i].what, "fixed value past the message") == 0)
+			l.max_msg = 6; /* array of 3 + uint64: 1 + 9 bytes, 2 more pending */
+		if (cases[i].max_str != 0)
+			l.max_str = cases[i].max_str;
+		if (cases[i].max_elems != 0)
+			l.max_elems = cases[i].max_elems;
+		err = err2 = NULL;
+		code = ERR_NONE;
+		ck_assert_msg(rpc_scan_code(cases[i].bytes, cases[i].len, &l, &msglen, &need, &err, &code) ==
+		                  RPC_SCAN_ERROR,
+		              "%s: not an error", cases[i].what);
+		ck_assert_msg(code == cases[i].code, "%s: code %s, expected %s (%s)", cases[i].what, rpc_err_name(code),
+		              rpc_err_name(cases[i].code), err);
+		/* the plain scanner says the same thing, and a NULL code is fine */
+		ck_assert_int_eq(rpc_scan(cases[i].bytes, cases[i].len, &l, &msglen, &need, &err2), RPC_SCAN_ERROR);
+		ck_assert_str_eq(err, err2);
+		ck_assert_int_eq(rpc_scan_code(cases[i].bytes, cases[i].len, &l, &msglen, &need, NULL, NULL),
+		                 RPC_SCAN_ERROR);
+
+		rpc_reader_init(&r, &l);
+		rpc_reader_add(&r, cases[i].bytes, cases[i].len);
+		big = -1;
+		ck_assert_int_eq(rpc_reader_next(&r, &m, rerr, sizeof(rerr), &id, &has, &big), -1);
+		ck_assert_msg(big == (cases[i].code == ERR_TOO_LARGE), "%s: reader too_large %d", cases[i].what, big);
+		ck_assert_str_eq(rerr, err);
+		rpc_reader_free(&r);
+	}
+	/* success and MORE leave the code alone at ERR_NONE */
+	l = limits(1024);
+	code = ERR_INTERNAL;
+	ck_assert_int_eq(rpc_scan_code("\x91\x01", 2, &l, &msglen, &need, &err, &code), RPC_SCAN_OK);
+	ck_assert_int_eq(code, ERR_NONE);
+	code = ERR_INTERNAL;
+	ck_assert_int_eq(rpc_scan_code("\x92\x01", 2, &l, &msglen, &need, &err, &code), RPC_SCAN_MORE);
+	ck_assert_int_eq(code, ERR_NONE);
+}
+END_TEST
+
 START_TEST(test_scan_exact_max_msg)
 {
 	struct rpc_limits l = limits(0);
@@ -1417,6 +1488,7 @@ proto_suite(void)
 	tcase_add_test(tc, test_scan_byte_by_byte_stream);
 	tcase_add_test(tc, test_scan_need_is_exact_for_bin32);
 	tcase_add_test(tc, test_scan_limits);
+	tcase_add_test(tc, test_scan_fault_codes);
 	tcase_add_test(tc, test_scan_exact_max_msg);
 	tcase_add_test(tc, test_limits_default);
 	tcase_add_test(tc, test_decode_envelope_ok);

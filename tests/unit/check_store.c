@@ -479,6 +479,30 @@ START_TEST(test_event_bad_records_isolated)
 }
 END_TEST
 
+START_TEST(test_event_last_seq)
+{
+	struct run_info r;
+	int64_t last = -1;
+	int i;
+
+	open_store();
+	make_run(&r, "r-last", 1000, 0);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_event_last_seq("r-last", &last), 0);
+	ck_assert_int_eq(last, 0);
+	for (i = 1; i <= 700; i++) /* more than one read page */
+		add_event("r-last", i, REC_EVENT, "step_start", NULL, NULL);
+	ck_assert_int_eq(store_event_flush(), 0);
+	add_event("r-last", 701, REC_EVENT, "step_start", NULL, NULL); /* still pending */
+	ck_assert_int_eq(store_event_last_seq("r-last", &last), 0);
+	ck_assert_int_eq(last, 701);
+	ck_assert_uint_eq(store_event_pending(), 1);
+	ck_assert_int_eq(store_event_last_seq("r-other", &last), 0);
+	ck_assert_int_eq(last, 0);
+	run_info_free(&r);
+}
+END_TEST
+
 START_TEST(test_metrics_rows)
 {
 	struct run_info r;
@@ -737,6 +761,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_resolve);
 	tcase_add_test(tc, test_events_batch_and_read);
 	tcase_add_test(tc, test_event_bad_records_isolated);
+	tcase_add_test(tc, test_event_last_seq);
 	tcase_add_test(tc, test_metrics_rows);
 	tcase_add_test(tc, test_artifacts);
 	tcase_add_test(tc, test_crash_reopen);
