@@ -145,6 +145,10 @@ void json_out_line(json_t *j); /* compact one line + newline, then decref */
 
 /* logs.c */
 enum follow_mode { FOLLOW_QUIET, FOLLOW_HUMAN, FOLLOW_JSON };
+/* run.follow {run, since, follow}: cb gets every run.event on the way,
+ * then as session_call. */
+int logs_call(struct session *c, const char *what, const char *run, int64_t since, int follow, session_notify_cb cb,
+    void *arg, struct rpc_msg *resp);
 /* run.follow on an open connection; returns the exit code: with `follow`
  * the run's status (0 succeeded, 1 otherwise), without it 0. */
 int logs_follow(struct session *c, const char *what, const char *run, int64_t since, int follow, enum follow_mode mode);
