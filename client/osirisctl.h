@@ -165,6 +165,31 @@ int cmd_cancel(struct ctl *ctl, int argc, char **argv);
 /* artifacts.c */
 int cmd_artifacts(struct ctl *ctl, int argc, char **argv);
 
+/* osirisfmt.c: Osiris's run directory formats (pure, unit tested). */
+/* events.jsonl / metrics.jsonl: compact, ASCII like Python's json.dumps. */
+#define OSIRISFMT_JSONL (JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER)
+struct osirisfmt_run {
+	const char *id;	    /* full run id: every line's "session" */
+	int64_t started_ms; /* run start (ms epoch, -1 unknown): run_end's duration_seconds */
+};
+/* "2026-11-26T12:24:44.123000+00:00", Python's isoformat() of a UTC time. */
+void osirisfmt_ts(int64_t ms, char *dst, size_t len);
+/* One run.event params map as an events.jsonl / metrics.jsonl line object,
+ * or NULL when the record is of another kind. */
+json_t *osirisfmt_event(const struct osirisfmt_run *r, const msgpack_object *rec);
+json_t *osirisfmt_metric(const struct osirisfmt_run *r, const msgpack_object *rec);
+/* Appends j as one line (OSIRISFMT_JSONL + newline) and decrefs it; -1
+ * (nothing appended) when jansson cannot encode it. */
+int osirisfmt_line(json_t *j, struct buf *b);
+/* An osiris.log line (Osiris's logging format, local time) appended to b;
+ * -1 when the record is not a log line. */
+int osirisfmt_log(const struct osirisfmt_run *r, const msgpack_object *rec, struct buf *b);
+/* status.json: the keys and rules of Osiris's LocalAdapter. */
+json_t *osirisfmt_status(const struct run_info *ri, int events_written);
+/* Where an artifact goes in the run directory: its path under artifacts/,
+ * where artifacts/<step_id>/... already is; NULL when the path is unsafe. */
+char *osirisfmt_artifact_path(const char *path);
+
 /* pool.c */
 int cmd_pool(struct ctl *ctl, int argc, char **argv);
 
