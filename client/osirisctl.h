@@ -163,7 +163,23 @@ int cmd_show(struct ctl *ctl, int argc, char **argv);
 int cmd_cancel(struct ctl *ctl, int argc, char **argv);
 
 /* artifacts.c */
+struct artifact_list {
+	struct artifact_info *v;
+	size_t n;
+};
+/* artifact.list into l (free with artifacts_list_free); 0 or an exit code. */
+int artifacts_list(struct session *c, const char *run, struct artifact_list *l);
+void artifacts_list_free(struct artifact_list *l);
+/* Fetch one artifact into the file dest, verified against its size and
+ * sha256 (written under a temporary name, renamed once verified). */
+int artifacts_fetch_file(struct session *c, const char *run, const struct artifact_info *a, const char *dest);
 int cmd_artifacts(struct ctl *ctl, int argc, char **argv);
+
+/* export.c: `artifacts --export DIR`, the Osiris run directory. */
+/* DIR must not exist or be an empty directory: 0 (*exists says which), or
+ * EXIT_USAGE after the one-line error. Checked before connecting. */
+int export_dir_check(const char *dir, int *exists);
+int export_run(struct ctl *ctl, struct session *c, const char *run, const char *dir, int exists);
 
 /* osirisfmt.c: Osiris's run directory formats (pure, unit tested). */
 /* events.jsonl / metrics.jsonl: compact, ASCII like Python's json.dumps. */
