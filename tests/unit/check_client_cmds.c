@@ -504,6 +504,21 @@ static int exists_in(const char *dir, const char *rel)
 	return stat(path, &st) == 0;
 }
 
+/* Entries of dir whose name starts with prefix ("" = all but . and ..). */
+static int entries(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		    strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
 static void read_in(const char *dir, const char *rel, struct buf *b)
 {
 	char path[300];
@@ -603,18 +618,8 @@ START_TEST(test_artifact_export_layout)
 	json_decref(j);
 	result_free(&r);
 	ck_assert(exists_in(dir, "artifacts/out/a.txt") && exists_in(dir, "metrics.jsonl"));
-	{
-		DIR *d = opendir(dir);
-		struct dirent *e;
-		int n = 0;
-
-		ck_assert_ptr_nonnull(d);
-		while ((e = readdir(d)) != NULL)
-			n += e->d_name[0] != '.';
-		closedir(d);
-		/* artifacts events.jsonl metrics.jsonl osiris.log status.json, nothing hidden */
-		ck_assert_int_eq(n, 5);
-	}
+	/* artifacts events.jsonl metrics.jsonl osiris.log status.json, nothing hidden */
+	ck_assert_int_eq(entries(dir, ""), 5);
 	fake_stop();
 }
 END_TEST
@@ -653,15 +658,7 @@ START_TEST(test_artifact_export_refused_or_failed)
 	ck_assert_int_eq(r.rc, EXIT_UNREACHABLE);
 	ck_assert_ptr_nonnull(strstr((char *)r.err.data, "connection closed by the daemon"));
 	ck_assert_int_eq(stat(dir, &st), -1);
-	{
-		DIR *d = opendir(tmpdir);
-		struct dirent *e;
-
-		ck_assert_ptr_nonnull(d);
-		while ((e = readdir(d)) != NULL)
-			ck_assert_msg(strncmp(e->d_name, "x.part", 6) != 0, "temporary %s left behind", e->d_name);
-		closedir(d);
-	}
+	ck_assert_int_eq(entries(tmpdir, "x.part"), 0);
 	ck_assert_uint_eq(r.out.len, 0);
 	result_free(&r);
 	fake_stop();
