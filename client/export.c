@@ -333,11 +333,10 @@ static int export_fill(struct export *x, const struct run_info *ri, int exists)
 {
 	int rc;
 
-	if ((rc = export_tmp_make(x, exists)) != 0 || (rc = export_records(x)) != 0 ||
-	    (rc = export_artifacts(x)) != 0 || (rc = export_status(x, ri)) != 0 ||
-	    (rc = export_tmp_place(x, exists)) != 0)
-		return rc;
-	return 0;
+	if ((rc = export_tmp_make(x, exists)) == 0 && (rc = export_records(x)) == 0 &&
+	    (rc = export_artifacts(x)) == 0 && (rc = export_status(x, ri)) == 0)
+		rc = export_tmp_place(x, exists);
+	return rc;
 }
 
 int export_run(struct ctl *ctl, struct session *c, const char *run, const char *dir, int exists)
