@@ -1,7 +1,8 @@
 /*
- * artifacts.c: `osirisctl artifacts`: list a run's artifacts, fetch one, or
- * export them all. Bytes come over the socket in artifact.read chunks and
- * are checked against the size and sha256 of the listing before they count.
+ * artifacts.c: `osirisctl artifacts`: list a run's artifacts or fetch one
+ * (export.c writes them all as an Osiris run directory). Bytes come over the
+ * socket in artifact.read chunks and are checked against the size and
+ * sha256 of the listing before they count.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,12 +17,7 @@
 
 #define ARTIFACT_CHUNK (4 << 20) /* the protocol's largest artifact.read */
 
-struct artifact_list {
-	struct artifact_info *v;
-	size_t n;
-};
-
-static void artifact_list_free(struct artifact_list *l)
+void artifacts_list_free(struct artifact_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		artifact_info_free(&l->v[i]);
@@ -30,7 +26,7 @@ static void artifact_list_free(struct artifact_list *l)
 	l->n = 0;
 }
 
-static int artifacts_list(struct session *c, const char *run, struct artifact_list *l)
+int artifacts_list(struct session *c, const char *run, struct artifact_list *l)
 {
 	const msgpack_object *arr;
 	struct rpc_msg resp;
@@ -193,7 +189,7 @@ static int artifacts_fetch(struct session *c, const char *run, const struct arti
 
 /* Into a temporary file next to dest, renamed only once verified, so a
  * failed or corrupt fetch never leaves a file that looks complete. */
-static int artifacts_fetch_file(struct session *c, const char *run, const struct artifact_info *a, const char *dest)
+int artifacts_fetch_file(struct session *c, const char *run, const struct artifact_info *a, const char *dest)
 {
 	char *tmp;
 	int fd, rc;
@@ -238,51 +234,6 @@ static int artifacts_get(struct session *c, const char *run, const struct artifa
 	return artifacts_fetch_file(c, run, a, file);
 }
 
-/* Every path is checked again here: the daemon is trusted, not blindly. */
-static int artifacts_export(struct ctl *ctl, struct session *c, const char *run, const struct artifact_list *l,
-    const char *dir)
-{
-	int64_t bytes = 0;
-	int rc = 0, one;
-
-	for (size_t i = 0; i < l->n; i++) {
-		const struct artifact_info *a = &l->v[i];
-		char *dest;
-
-		if (!path_is_safe(a->path)) {
-			out_error("artifacts", "%s: unsafe artifact path, skipped", log_esc(a->path, 200));
-			rc = EXIT_RUN_FAILED;
-			continue;
-		}
-		xasprintf(&dest, "%s/%s", dir, a->path);
-		if (mkdir_parents(dest) == -1) {
-			out_error("mkdir", "%s: %s", dest, strerror(errno));
-			free(dest);
-			return EXIT_RUN_FAILED;
-		}
-		one = artifacts_fetch_file(c, run, a, dest);
-		free(dest);
-		if (one == EXIT_UNREACHABLE || one == EXIT_PROTOCOL)
-			return one;
-		if (one != 0)
-			rc = one;
-		else
-			bytes += a->size;
-	}
-	if (ctl->json)
-		json_out_doc(json_pack("{s:s, s:I, s:I}", "dir", dir, "artifacts", (json_int_t)l->n, "bytes",
-		    (json_int_t)bytes));
-	else {
-		struct buf b;
-
-		buf_init(&b);
-		buf_printf(&b, "exported %zu artifacts (%" PRId64 " bytes) to %s\n", l->n, bytes, dir);
-		out_write(b.data, b.len);
-		buf_free(&b);
-	}
-	return rc;
-}
-
 int cmd_artifacts(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -295,7 +246,7 @@ int cmd_artifacts(struct ctl *ctl, int argc, char **argv)
 	const char *get = NULL, *file = NULL, *export = NULL, *run;
 	struct artifact_list l = {0};
 	struct session c;
-	int ch, rc;
+	int ch, rc, exists = 0;
 
 	while ((ch = ctl_getopt(cmd, ctl, argc, argv, ":o:h", opts, &rc)) != -1) {
 		switch (ch) {
@@ -317,17 +268,19 @@ int cmd_artifacts(struct ctl *ctl, int argc, char **argv)
 	if (file != NULL && get == NULL)
 		return ctl_usage_error(cmd, "-o needs --get");
 	run = argv[optind];
+	if (export != NULL && (rc = export_dir_check(export, &exists)) != 0)
+		return rc;
 	if ((rc = session_open(&c, ctl->socket)) != 0)
 		return rc;
-	if ((rc = artifacts_list(&c, run, &l)) == 0) {
+	if (export != NULL)
+		rc = export_run(ctl, &c, run, export, exists);
+	else if ((rc = artifacts_list(&c, run, &l)) == 0) {
 		if (get != NULL)
 			rc = artifacts_get(&c, run, &l, get, file);
-		else if (export != NULL)
-			rc = artifacts_export(ctl, &c, run, &l, export);
 		else
 			artifacts_print(ctl, &l);
 	}
-	artifact_list_free(&l);
+	artifacts_list_free(&l);
 	session_close(&c);
 	return rc;
 }

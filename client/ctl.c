@@ -38,7 +38,9 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    cmd_artifacts,
 	    "  --get PATH          write one artifact to stdout (checked against its sha256)\n"
 	    "  -o FILE             with --get: write to FILE instead\n"
-	    "  --export DIR        write every artifact under DIR\n"},
+	    "  --export DIR        write the finished run as an Osiris run directory: events.jsonl,\n"
+	    "                      metrics.jsonl, osiris.log, status.json, artifacts/ (DIR must be new\n"
+	    "                      or empty)\n"},
 	{"pool", "", "show the worker pools", cmd_pool, NULL},
 	{"ping", "", "check that the daemon answers", cmd_ping, NULL},
 	{"version", "", "print client, daemon and protocol versions", cmd_version, NULL},

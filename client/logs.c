@@ -46,12 +46,10 @@ static int logs_final_status(const msgpack_object *result)
 	return mp_str_eq(mp_get(result, "state"), "succeeded") ? EXIT_OK : EXIT_RUN_FAILED;
 }
 
-int logs_follow(struct session *c, const char *what, const char *run, int64_t since, int follow, enum follow_mode mode)
+int logs_call(struct session *c, const char *what, const char *run, int64_t since, int follow, session_notify_cb cb,
+    void *arg, struct rpc_msg *resp)
 {
-	struct logs_ctx lc = {.mode = mode};
 	msgpack_packer *pk;
-	struct rpc_msg resp;
-	int rc;
 
 	pk = session_request(c, "run.follow");
 	msgpack_pack_map(pk, 3);
@@ -62,8 +60,17 @@ int logs_follow(struct session *c, const char *what, const char *run, int64_t si
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
+	return session_call(c, what, cb, arg, resp);
+}
+
+int logs_follow(struct session *c, const char *what, const char *run, int64_t since, int follow, enum follow_mode mode)
+{
+	struct logs_ctx lc = {.mode = mode};
+	struct rpc_msg resp;
+	int rc;
+
 	buf_init(&lc.line);
-	rc = session_call(c, what, logs_event_cb, &lc, &resp);
+	rc = logs_call(c, what, run, since, follow, logs_event_cb, &lc, &resp);
 	buf_free(&lc.line);
 	if (rc != 0)
 		return rc;

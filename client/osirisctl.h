@@ -145,6 +145,10 @@ void json_out_line(json_t *j); /* compact one line + newline, then decref */
 
 /* logs.c */
 enum follow_mode { FOLLOW_QUIET, FOLLOW_HUMAN, FOLLOW_JSON };
+/* run.follow {run, since, follow}: cb gets every run.event on the way,
+ * then as session_call. */
+int logs_call(struct session *c, const char *what, const char *run, int64_t since, int follow, session_notify_cb cb,
+    void *arg, struct rpc_msg *resp);
 /* run.follow on an open connection; returns the exit code: with `follow`
  * the run's status (0 succeeded, 1 otherwise), without it 0. */
 int logs_follow(struct session *c, const char *what, const char *run, int64_t since, int follow, enum follow_mode mode);
@@ -159,7 +163,48 @@ int cmd_show(struct ctl *ctl, int argc, char **argv);
 int cmd_cancel(struct ctl *ctl, int argc, char **argv);
 
 /* artifacts.c */
+struct artifact_list {
+	struct artifact_info *v;
+	size_t n;
+};
+/* artifact.list into l (free with artifacts_list_free); 0 or an exit code. */
+int artifacts_list(struct session *c, const char *run, struct artifact_list *l);
+void artifacts_list_free(struct artifact_list *l);
+/* Fetch one artifact into the file dest, verified against its size and
+ * sha256 (written under a temporary name, renamed once verified). */
+int artifacts_fetch_file(struct session *c, const char *run, const struct artifact_info *a, const char *dest);
 int cmd_artifacts(struct ctl *ctl, int argc, char **argv);
+
+/* export.c: `artifacts --export DIR`, the Osiris run directory. */
+/* DIR must not exist or be an empty directory: 0 (*exists says which), or
+ * EXIT_USAGE after the one-line error. Checked before connecting. */
+int export_dir_check(const char *dir, int *exists);
+int export_run(struct ctl *ctl, struct session *c, const char *run, const char *dir, int exists);
+
+/* osirisfmt.c: Osiris's run directory formats (pure, unit tested). */
+/* events.jsonl / metrics.jsonl: compact, ASCII like Python's json.dumps. */
+#define OSIRISFMT_JSONL (JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER)
+struct osirisfmt_run {
+	const char *id;	    /* full run id: every line's "session" */
+	int64_t started_ms; /* run start (ms epoch, -1 unknown): run_end's duration_seconds */
+};
+/* "2026-11-26T12:24:44.123000+00:00", Python's isoformat() of a UTC time. */
+void osirisfmt_ts(int64_t ms, char *dst, size_t len);
+/* One run.event params map as an events.jsonl / metrics.jsonl line object,
+ * or NULL when the record is of another kind. */
+json_t *osirisfmt_event(const struct osirisfmt_run *r, const msgpack_object *rec);
+json_t *osirisfmt_metric(const struct osirisfmt_run *r, const msgpack_object *rec);
+/* Appends j as one line (OSIRISFMT_JSONL + newline) and decrefs it; -1
+ * (nothing appended) when jansson cannot encode it. */
+int osirisfmt_line(json_t *j, struct buf *b);
+/* An osiris.log line (Osiris's logging format, local time) appended to b;
+ * -1 when the record is not a log line. */
+int osirisfmt_log(const struct osirisfmt_run *r, const msgpack_object *rec, struct buf *b);
+/* status.json: the keys and rules of Osiris's LocalAdapter. */
+json_t *osirisfmt_status(const struct run_info *ri, int events_written);
+/* Where an artifact goes in the run directory: its path under artifacts/,
+ * where artifacts/<step_id>/... already is; NULL when the path is unsafe. */
+char *osirisfmt_artifact_path(const char *path);
 
 /* pool.c */
 int cmd_pool(struct ctl *ctl, int argc, char **argv);

@@ -75,7 +75,7 @@ cmp "$T/got.csv" "$T/expected.csv" || fail "$OUTPUT differs from the expected CS
 ctl artifacts "$RUN" --get "$OUTPUT" -o "$T/got2.csv" || fail "artifacts --get -o failed"
 cmp -s "$T/got2.csv" "$T/expected.csv" || fail "artifacts --get -o wrote different bytes"
 ctl artifacts "$RUN" --export "$T/export" >/dev/null || fail "artifacts --export failed"
-cmp -s "$T/export/$OUTPUT" "$T/expected.csv" || fail "artifacts --export: $OUTPUT differs"
+cmp -s "$T/export/artifacts/$OUTPUT" "$T/expected.csv" || fail "artifacts --export: artifacts/$OUTPUT differs"
 ctlc artifacts "$RUN" --get no/such/file.csv
 assert_rc 2 "artifacts --get of a missing path"
 assert_err_line "artifacts --get of a missing path"

@@ -4,6 +4,7 @@
  * what reaches stdout and stderr, and which exit code each case gives.
  */
 #include <check.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -21,7 +22,7 @@
 #define RID "01JDX3K2M4N5P6Q7R8S9T0V1W2"
 #define ART_DATA "hello"
 
-enum fake_mode { FAKE_OK, FAKE_FAILED_RUN, FAKE_REJECT, FAKE_BADVER, FAKE_BADSHA, FAKE_EVIL };
+enum fake_mode { FAKE_OK, FAKE_FAILED_RUN, FAKE_REJECT, FAKE_BADVER, FAKE_BADSHA, FAKE_EVIL, FAKE_RUNNING, FAKE_DROP };
 
 static char tmpdir[64];
 static char sockpath[96];
@@ -135,7 +136,7 @@ static void fake_answer(msgpack_packer *pk, const struct rpc_msg *m, enum fake_m
 		rpc_pack_result_head(pk, m->msgid);
 		msgpack_pack_map(pk, 5);
 		mp_pack_kstr(pk, "id", RID);
-		mp_pack_kstr(pk, "state", "succeeded");
+		mp_pack_kstr(pk, "state", mode == FAKE_RUNNING ? "running" : "succeeded");
 		mp_pack_kint(pk, "last_seq", 3);
 		mp_pack_key(pk, "future_field");
 		msgpack_pack_array(pk, 2);
@@ -153,6 +154,8 @@ static void fake_answer(msgpack_packer *pk, const struct rpc_msg *m, enum fake_m
 			fake_artifact(pk, "../evil.txt", mode);
 		fake_artifact(pk, "out/a.txt", mode);
 	} else if (strcmp(m->method, "artifact.read") == 0) {
+		if (mode == FAKE_DROP)
+			_exit(0); /* the daemon goes away in the middle of an export */
 		fake_read(pk, m);
 	} else
 		rpc_pack_error(pk, m->msgid, "invalid_request", "unknown method");
@@ -491,6 +494,41 @@ START_TEST(test_artifact_sha_mismatch)
 }
 END_TEST
 
+/* The files of an export: present (or not) under dir. */
+static int exists_in(const char *dir, const char *rel)
+{
+	char path[300];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/%s", dir, rel);
+	return stat(path, &st) == 0;
+}
+
+/* Entries of dir whose name starts with prefix ("" = all but . and ..). */
+static int entries(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		    strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+static void read_in(const char *dir, const char *rel, struct buf *b)
+{
+	char path[300];
+
+	snprintf(path, sizeof path, "%s/%s", dir, rel);
+	buf_init(b);
+	ck_assert_int_eq(file_read_all(path, 1 << 20, b), 0);
+	buf_cstr(b);
+}
+
 START_TEST(test_artifact_export_unsafe_path)
 {
 	struct result r;
@@ -504,9 +542,124 @@ START_TEST(test_artifact_export_unsafe_path)
 	ck_assert_ptr_nonnull(strstr((char *)r.err.data, "../evil.txt: unsafe artifact path"));
 	snprintf(path, sizeof path, "%s/evil.txt", tmpdir);
 	ck_assert_int_eq(stat(path, &st), -1);
-	snprintf(path, sizeof path, "%s/out/a.txt", dir);
+	snprintf(path, sizeof path, "%s/artifacts/evil.txt", tmpdir);
+	ck_assert_int_eq(stat(path, &st), -1);
+	snprintf(path, sizeof path, "%s/artifacts/out/a.txt", dir);
 	ck_assert_int_eq(stat(path, &st), 0); /* the safe one is still exported */
 	ck_assert_int_eq(st.st_size, 5);
+	ck_assert(exists_in(dir, "events.jsonl") && exists_in(dir, "status.json"));
+	result_free(&r);
+	fake_stop();
+}
+END_TEST
+
+START_TEST(test_artifact_export_layout)
+{
+	struct result r;
+	char dir[200], file[200], want[400];
+	struct buf b;
+	json_error_t jerr;
+	json_t *j;
+	FILE *f;
+
+	fake_start(FAKE_OK);
+	snprintf(dir, sizeof dir, "%s/new/run/", tmpdir); /* parents created, trailing slash ignored */
+	run_cmd(&r, (const char *const[]){"artifacts", RID, "--export", dir, NULL});
+	ck_assert_int_eq(r.rc, 0);
+	snprintf(want, sizeof want,
+	    "exported run %s to %s/new/run: 0 events, 0 metrics, 3 log lines, 1 artifacts (5 bytes)\n", RID, tmpdir);
+	ck_assert_str_eq((char *)r.out.data, want);
+	result_free(&r);
+	read_in(dir, "artifacts/out/a.txt", &b);
+	ck_assert_str_eq((char *)b.data, ART_DATA);
+	buf_free(&b);
+	read_in(dir, "events.jsonl", &b);
+	ck_assert_uint_eq(b.len, 0); /* the fake run has log lines only */
+	buf_free(&b);
+	read_in(dir, "osiris.log", &b);
+	ck_assert_str_eq((char *)b.data, "2026-11-26 12:24:44 - osiris.step.extract - [" RID "] - INFO - line\n"
+					 "2026-11-26 12:24:44 - osiris.step.extract - [" RID "] - INFO - line\n"
+					 "2026-11-26 12:24:44 - osiris.step.extract - [" RID "] - INFO - line\n");
+	buf_free(&b);
+	read_in(dir, "status.json", &b);
+	/* Osiris's json.dump(indent=2): no final newline */
+	ck_assert_str_eq((char *)b.data, "{\n  \"sandbox_id\": \"local\",\n  \"exit_code\": 0,\n"
+					 "  \"steps_completed\": 0,\n  \"steps_total\": 0,\n  \"ok\": true,\n"
+					 "  \"session_path\": \"local\",\n  \"session_copied\": true,\n"
+					 "  \"events_jsonl_exists\": true,\n  \"reason\": \"\"\n}");
+	buf_free(&b);
+
+	/* never into a directory that holds something, nor over a file */
+	run_cmd(&r, (const char *const[]){"artifacts", RID, "--export", dir, NULL});
+	ck_assert_int_eq(r.rc, EXIT_USAGE);
+	ck_assert_ptr_nonnull(strstr((char *)r.err.data, ": directory not empty"));
+	ck_assert_uint_eq(r.out.len, 0);
+	result_free(&r);
+	snprintf(file, sizeof file, "%s/file", tmpdir);
+	ck_assert_ptr_nonnull(f = fopen(file, "w"));
+	fclose(f);
+	run_cmd(&r, (const char *const[]){"artifacts", RID, "--export", file, NULL});
+	ck_assert_int_eq(r.rc, EXIT_USAGE);
+	ck_assert_ptr_nonnull(strstr((char *)r.err.data, "file: exists and is not a directory\n"));
+	result_free(&r);
+
+	/* an empty directory is filled in place, no temporary left behind */
+	snprintf(dir, sizeof dir, "%s/empty", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	run_cmd(&r, (const char *const[]){"artifacts", "--json", RID, "--export", dir, NULL});
+	ck_assert_int_eq(r.rc, 0);
+	j = json_loads((char *)r.out.data, 0, &jerr);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "run")), RID);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "events")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "logs")), 3);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "artifacts")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(j, "bytes")), 5);
+	json_decref(j);
+	result_free(&r);
+	ck_assert(exists_in(dir, "artifacts/out/a.txt") && exists_in(dir, "metrics.jsonl"));
+	/* artifacts events.jsonl metrics.jsonl osiris.log status.json, nothing hidden */
+	ck_assert_int_eq(entries(dir, ""), 5);
+	fake_stop();
+}
+END_TEST
+
+START_TEST(test_artifact_export_refused_or_failed)
+{
+	struct result r;
+	char dir[200];
+	struct stat st;
+
+	/* a run that has not finished is not exported: nothing is created */
+	fake_start(FAKE_RUNNING);
+	snprintf(dir, sizeof dir, "%s/x", tmpdir);
+	run_cmd(&r, (const char *const[]){"artifacts", RID, "--export", dir, NULL});
+	ck_assert_int_eq(r.rc, EXIT_USAGE);
+	ck_assert_str_eq((char *)r.err.data,
+	    "osirisctl: artifacts: run " RID " is running: only a finished run can be exported\n");
+	ck_assert_int_eq(stat(dir, &st), -1);
+	result_free(&r);
+	fake_stop();
+
+	/* a checksum mismatch skips that artifact; the rest lands */
+	fake_start(FAKE_BADSHA);
+	snprintf(dir, sizeof dir, "%s/x", tmpdir);
+	run_cmd(&r, (const char *const[]){"artifacts", RID, "--export", dir, NULL});
+	ck_assert_int_eq(r.rc, EXIT_RUN_FAILED);
+	ck_assert_ptr_nonnull(strstr((char *)r.err.data, "sha256 mismatch"));
+	ck_assert(exists_in(dir, "status.json") && !exists_in(dir, "artifacts/out/a.txt"));
+	result_free(&r);
+	fake_stop();
+
+	/* the daemon gone half-way: no DIR, no temporary */
+	fake_start(FAKE_DROP);
+	snprintf(dir, sizeof dir, "%s/x", tmpdir);
+	run_cmd(&r, (const char *const[]){"artifacts", RID, "--export", dir, NULL});
+	ck_assert_int_eq(r.rc, EXIT_UNREACHABLE);
+	ck_assert_ptr_nonnull(strstr((char *)r.err.data, "connection closed by the daemon"));
+	ck_assert_int_eq(stat(dir, &st), -1);
+	ck_assert_int_eq(entries(tmpdir, "x.part"), 0);
+	ck_assert_uint_eq(r.out.len, 0);
 	result_free(&r);
 	fake_stop();
 }
@@ -549,6 +702,8 @@ static Suite *cmds_suite(void)
 	tcase_add_test(tc, test_artifact_get_verified);
 	tcase_add_test(tc, test_artifact_sha_mismatch);
 	tcase_add_test(tc, test_artifact_export_unsafe_path);
+	tcase_add_test(tc, test_artifact_export_layout);
+	tcase_add_test(tc, test_artifact_export_refused_or_failed);
 	tcase_add_test(tc, test_usage_errors);
 	suite_add_tcase(s, tc);
 	return s;
