@@ -369,6 +369,11 @@ int main(int argc, char **argv)
 	event_free(d.sigterm);
 	event_free(d.sigint);
 	event_free(d.sighup);
+	/* Stopped: a late SIGTERM (a second one from a script, systemd's after
+	 * ours) must not turn the clean exit into "killed by signal 15". */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	if (d.grace_ev != NULL)
 		event_free(d.grace_ev);
 	if (d.hard_ev != NULL)
