@@ -203,6 +203,18 @@ size_t sandbox_argv(const struct sandbox *sb, const char *dir, int info, const c
 /* The worker's pid from what bwrap wrote on its info fd; 0 if absent. */
 pid_t sandbox_info_pid(const char *json, size_t len);
 
+/* child.c: the daemon's child processes, reaped in one place ----------- */
+typedef void (*child_exit_cb)(pid_t pid, int status, void *arg);
+/* Subreaper, and one SIGCHLD event for every child. */
+int child_init(struct event_base *base);
+void child_shutdown(void);
+/* cb(pid, waitpid status) once pid is reaped; children nobody watches
+ * (inherited orphans) are reaped silently. */
+void child_watch(pid_t pid, child_exit_cb cb, void *arg);
+void child_forget(pid_t pid);
+/* Without the loop (at stop): reap until none is left or the deadline. */
+void child_reap_until(int64_t deadline_us);
+
 /* runid.c: run ids, ULID-like (26 chars Crockford base32, 48-bit ms time +
  * 80 random bits, monotonic within a millisecond). ------------------- */
 #define RUN_ID_LEN 26

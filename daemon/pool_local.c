@@ -7,7 +7,6 @@
  * EOF; with local.worker_max_runs > 1 a worker whose run succeeded is
  * `reset` and goes back to the idle set instead.
  */
-#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -67,7 +66,7 @@ struct local_pool {
 	struct lworker_list dead; /* freed by reap_ev, outside their callbacks */
 	unsigned demand;
 	struct pool_latency lat;
-	struct event *sigchld_ev, *refill_ev, *reap_ev, *backoff_ev;
+	struct event *refill_ev, *reap_ev, *backoff_ev;
 	char *path;
 	char *work_dir;	  /* local.work_dir, resolved at start */
 	uint64_t dir_seq; /* names the workers' directories */
@@ -87,6 +86,7 @@ static ssize_t pool_local_write(void *tctx, const void *buf, size_t len);
 static void pool_local_kill(void *tctx, int hard);
 static void pool_local_sess_ready(struct worker *w);
 static void pool_local_sess_failed(struct worker *w, const char *why);
+static void pool_local_child_exit_cb(pid_t pid, int status, void *arg);
 
 static const struct wsess_transport pool_local_transport = {
     .write = pool_local_write,
@@ -379,6 +379,7 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 	lw->lp = lp;
 	lw->pid = pid;
 	lw->wpid = lp->bwrap ? 0 : pid;
+	child_watch(pid, pool_local_child_exit_cb, lw);
 	lw->state = LW_WARMING;
 	lw->on_demand = on_demand;
 	lw->dir = dir;
@@ -423,6 +424,8 @@ static void pool_local_schedule_free(struct lworker *lw)
 
 static void pool_local_free(struct lworker *lw)
 {
+	if (!lw->reaped)
+		child_forget(lw->pid);
 	if (lw->kill_ev != NULL)
 		event_free(lw->kill_ev);
 	if (lw->info_ev != NULL)
@@ -573,32 +576,20 @@ static void pool_local_check_done(struct lworker *lw)
 	}
 }
 
-static void pool_local_sigchld_cb(evutil_socket_t sig, short what, void *arg)
+/* child.c reaped the worker (bwrap, or the worker itself). At stop the
+ * pool only notes it: there is no run left to tell. */
+static void pool_local_child_exit_cb(pid_t pid, int status, void *arg)
 {
-	struct local_pool *lp = arg;
-	struct lworker *lw;
-	int status;
-	pid_t pid;
+	struct lworker *lw = arg;
 
-	(void)sig;
-	(void)what;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		TAILQ_FOREACH(lw, &lp->workers, entry)
-		{
-			if (lw->pid == pid && !lw->reaped)
-				break;
-		}
-		if (lw == NULL)
-			continue;
-		lw->reaped = 1;
-		lw->status = status;
-		if (lw->kill_ev != NULL)
-			evtimer_del(lw->kill_ev);
+	(void)pid;
+	lw->reaped = 1;
+	lw->status = status;
+	if (lw->kill_ev != NULL)
+		evtimer_del(lw->kill_ev);
+	if (!lw->lp->stopping)
 		pool_local_check_done(lw);
-	}
 }
-
-/* -- stdout: `ready` first, then bytes for the taker --------------------- */
 
 /* The session says the worker is idle: it announced `ready`, or answered
  * the `reset` after a run. */
@@ -1096,23 +1087,14 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 	if (pool_local_work_dir(lp, err, errlen) == -1)
 		return -1;
 	lp->envp = pool_local_env(cfg);
-	/* A killed bwrap orphans its sandbox init: as subreaper we reap it
-	 * rather than leaving zombies to an init that may not. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
-		log_warn("prctl(PR_SET_CHILD_SUBREAPER)");
-	lp->sigchld_ev = evsignal_new(p->base, SIGCHLD, pool_local_sigchld_cb, lp);
 	lp->refill_ev = evtimer_new(p->base, pool_local_refill_cb, lp);
 	lp->reap_ev = event_new(p->base, -1, 0, pool_local_reap_cb, lp);
 	lp->backoff_ev = evtimer_new(p->base, pool_local_backoff_cb, lp);
-	if (lp->sigchld_ev == NULL || lp->refill_ev == NULL || lp->reap_ev == NULL || lp->backoff_ev == NULL) {
+	if (lp->refill_ev == NULL || lp->reap_ev == NULL || lp->backoff_ev == NULL) {
 		snprintf(err, errlen, "local pool: cannot set up events");
 		return -1;
 	}
 	pool_local_isolation(lp);
-	if (evsignal_add(lp->sigchld_ev, NULL) == -1) {
-		snprintf(err, errlen, "local pool: cannot set up events");
-		return -1;
-	}
 	log_info("local pool: worker %s, pool_size %d, max_workers %d, worker_max_runs %d, isolation %s, work_dir %s",
 	         lp->path, cfg->local_pool_size, cfg->local_max_workers, cfg->local_worker_max_runs,
 	         lp->bwrap ? "bwrap" : "none", lp->work_dir);
@@ -1121,31 +1103,6 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 }
 
 /* -- the pool_ops ------------------------------------------------------- */
-
-/* Reap whatever exits (workers, and as subreaper their orphans) until
- * nothing is left or the deadline passes. */
-static void pool_local_reap_all(struct local_pool *lp, int64_t deadline_us)
-{
-	struct timespec ts = {0, 5 * 1000 * 1000};
-	struct lworker *lw;
-	int status;
-	pid_t pid;
-
-	for (;;) {
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			TAILQ_FOREACH(lw, &lp->workers, entry)
-			{
-				if (lw->pid == pid)
-					lw->reaped = 1;
-			}
-		}
-		if (pid == -1 && errno == ECHILD)
-			return;
-		if (time_mono_us() >= deadline_us)
-			return;
-		nanosleep(&ts, NULL);
-	}
-}
 
 static void pool_local_stop(struct pool *p)
 {
@@ -1171,13 +1128,13 @@ static void pool_local_stop(struct pool *p)
 			lw->in = NULL;
 		}
 	}
-	pool_local_reap_all(lp, time_mono_us() + 1000000);
+	child_reap_until(time_mono_us() + 1000000);
 	TAILQ_FOREACH(lw, &lp->workers, entry)
 	{
 		if (!lw->reaped)
 			kill(lw->pid, SIGKILL);
 	}
-	pool_local_reap_all(lp, time_mono_us() + 2000000);
+	child_reap_until(time_mono_us() + 2000000);
 	while ((lw = TAILQ_FIRST(&lp->workers)) != NULL) {
 		TAILQ_REMOVE(&lp->workers, lw, entry);
 		pool_local_free(lw);
@@ -1186,7 +1143,6 @@ static void pool_local_stop(struct pool *p)
 		TAILQ_REMOVE(&lp->dead, lw, entry);
 		pool_local_free(lw);
 	}
-	event_free(lp->sigchld_ev);
 	event_free(lp->refill_ev);
 	event_free(lp->reap_ev);
 	event_free(lp->backoff_ev);
