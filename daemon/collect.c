@@ -144,7 +144,7 @@ static void collect_skip(struct run *r, const char *why)
 
 static void collect_request(struct run *r)
 {
-	msgpack_packer *pk = wconn_begin(r->wc, "read");
+	msgpack_packer *pk = wsess_begin(r->worker->sess, "read");
 
 	msgpack_pack_map(pk, 3);
 	mp_pack_kstr(pk, "path", r->arts[r->art_i].path);
@@ -152,12 +152,12 @@ static void collect_request(struct run *r)
 	mp_pack_kint(pk, "length", COLLECT_CHUNK);
 }
 
-static void collect_read_cb(struct wconn *wc, const struct rpc_msg *m, void *arg);
+static void collect_read_cb(struct worker *w, const struct rpc_msg *m, void *arg);
 
 static void collect_send(struct run *r)
 {
 	collect_request(r);
-	if (wconn_end(r->wc, collect_read_cb, r) == -1) {
+	if (wsess_end(r->worker->sess, collect_read_cb, r) == -1) {
 		log_warnx("run=%s: cannot send read to the worker", r->info.id);
 		if (r->worker != NULL)
 			r->pool->ops->cancel(r->worker, 1); /* `gone` ends the run */
@@ -222,13 +222,13 @@ static void collect_done_one(struct run *r)
 	collect_next(r);
 }
 
-static void collect_read_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+static void collect_read_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 {
 	struct run *r = arg;
 	const msgpack_object *data;
 	int eof = 0;
 
-	(void)wc;
+	(void)w;
 	if (m->error != NULL) {
 		collect_skip(r, "the worker could not read it");
 		return;

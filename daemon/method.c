@@ -86,9 +86,24 @@ static void method_patch_live(struct run_info *ri)
 
 /* -- hello, ping ---------------------------------------------------------- */
 
+/* What this daemon offers: its methods, and a backend.<name> per pool
+ * that started (pool_count() is small and fixed after start). */
+static size_t method_capabilities(char **caps, size_t max, char names[][32])
+{
+	size_t n = 0, i;
+
+	caps[n++] = "run.follow";
+	caps[n++] = "artifact.read";
+	for (i = 0; i < pool_count() && n < max; i++) {
+		snprintf(names[i], 32, "backend.%s", pool_at(i)->ops->name);
+		caps[n++] = names[i];
+	}
+	return n;
+}
+
 static int method_hello(struct conn *c, struct rpc_msg *m)
 {
-	static char *caps[] = {"run.follow", "artifact.read", "backend.local"};
+	char *caps[10], names[8][32];
 	struct msg_hello h, out;
 	msgpack_packer pk;
 	char err[256];
@@ -111,7 +126,7 @@ static int method_hello(struct conn *c, struct rpc_msg *m)
 	out.client = "osirisd " OSIRIS_VERSION;
 	out.protocol = PROTO_VERSION;
 	out.capabilities = caps;
-	out.ncapabilities = sizeof(caps) / sizeof(caps[0]);
+	out.ncapabilities = method_capabilities(caps, 10, names);
 	method_result_head(c, m, &pk);
 	msg_hello_pack(&pk, &out, 1);
 	return 0;

@@ -309,6 +309,8 @@ static void start(void)
 	free(runs);
 	if (rundir_init(d.cfg.state_dir, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	if (child_init(d.base) == -1)
+		fatalx("cannot watch child processes (SIGCHLD)");
 	if (pool_init(d.base, &d.cfg, sched_pool_ready_cb, NULL, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	sched_init(d.base, &d.cfg);
@@ -327,6 +329,7 @@ static void finish(void)
 	run_shutdown(); /* releases what runs hold, before the pools go */
 	sched_shutdown();
 	pool_shutdown();
+	child_shutdown();
 	rundir_shutdown();
 	if (store_event_pending() > 0)
 		store_event_flush();

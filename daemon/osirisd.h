@@ -94,24 +94,19 @@ int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *
 struct pool;
 struct worker;
 
-/* Callbacks a worker's user (the run executing on it) installs. data: bytes
- * from the worker's stdout. gone: the worker is finished (exited, killed,
- * sandbox dead) -- called once, after the last data. */
-struct worker_cbs {
-	void (*data)(struct worker *w, const uint8_t *buf, size_t len, void *arg);
-	void (*gone)(struct worker *w, const char *reason, void *arg);
-	void *arg;
-};
+struct wsess;
 
+/* A worker as the scheduler and the run see it; its backend owns it. The
+ * run talks to it through its session (wsession.c). */
 struct worker {
 	char id[64]; /* "local-<pid>" or a sandbox id */
 	struct pool *pool;
 	int warm;	       /* was idle and ready when taken */
 	int64_t spawned_us;    /* time_mono_us at start */
 	int64_t ready_us;      /* time it answered its first ping */
-	struct worker_cbs cbs; /* set by the taker */
+	struct wsess *sess;    /* the msgpack-rpc session over its byte stream */
 	void *impl;	       /* backend private */
-	/* Added: set by the taker; the pool masks these values in anything it
+	/* Set by the taker; the pool masks these values in anything it
 	 * logs from the worker (stderr). May be NULL. */
 	const struct mask *mask;
 };
@@ -125,7 +120,6 @@ struct pool_ops {
 	/* A ready worker (warm if one is idle), or NULL when none can be had now
 	 * (the pool calls pool->ready_cb when one becomes available). */
 	struct worker *(*take)(struct pool *p);
-	int (*send)(struct worker *w, const void *buf, size_t len);
 	void (*cancel)(struct worker *w, int hard); /* SIGTERM-ish, then SIGKILL-ish */
 	/* The taker is done with w (after gone, or to discard it): the pool
 	 * destroys it (never inside its own callback) and refills. */
@@ -149,6 +143,9 @@ struct pool {
 	void (*ready_cb)(struct pool *p, void *arg); /* a worker may be available */
 	void *ready_arg;
 	void *impl;
+	/* Set by the backend at start: seconds of silence before its workers'
+	 * sessions ping them (local.heartbeat_s for local); 0 = never. */
+	int heartbeat_s;
 	/* Set while the backend cannot give workers at all (pool_set_failure):
 	 * the scheduler fails the runs waiting for it with this message. */
 	char *failure;
@@ -178,8 +175,6 @@ void pool_latency_fill(const struct pool_latency *l, struct pool_info *out); /* 
 /* The pool cannot start workers (why, a full sentence for a run's error)
  * or, with NULL, can again; either way the scheduler takes another look. */
 void pool_set_failure(struct pool *p, const char *why);
-/* waitpid status -> "exit status N" / "signal N". */
-void pool_exit_reason(int status, char *out, size_t outlen);
 
 /* sandbox.c: the filesystem a local worker sees under bubblewrap ------- */
 struct sandbox {
@@ -207,6 +202,18 @@ int sandbox_add_maps(struct sandbox *sb, pid_t pid);
 size_t sandbox_argv(const struct sandbox *sb, const char *dir, int info, const char **argv, size_t max);
 /* The worker's pid from what bwrap wrote on its info fd; 0 if absent. */
 pid_t sandbox_info_pid(const char *json, size_t len);
+
+/* child.c: the daemon's child processes, reaped in one place ----------- */
+typedef void (*child_exit_cb)(pid_t pid, int status, void *arg);
+/* Subreaper, and one SIGCHLD event for every child. */
+int child_init(struct event_base *base);
+void child_shutdown(void);
+/* cb(pid, waitpid status) once pid is reaped; children nobody watches
+ * (inherited orphans) are reaped silently. */
+void child_watch(pid_t pid, child_exit_cb cb, void *arg);
+void child_forget(pid_t pid);
+/* Without the loop (at stop): reap until none is left or the deadline. */
+void child_reap_until(int64_t deadline_us);
 
 /* runid.c: run ids, ULID-like (26 chars Crockford base32, 48-bit ms time +
  * 80 random bits, monotonic within a millisecond). ------------------- */
@@ -241,7 +248,6 @@ void sched_pool_ready_cb(struct pool *p, void *arg);
 /* run.c: a run's life: queued -> starting -> running -> final ------------ */
 struct follower;
 TAILQ_HEAD(follower_list, follower);
-struct wconn;
 enum run_phase { PHASE_QUEUED, PHASE_PREPARE, PHASE_STEPS, PHASE_FINISH, PHASE_ARTIFACTS, PHASE_DONE };
 struct run {
 	struct run_info info; /* the state the store and run.get see */
@@ -257,18 +263,14 @@ struct run {
 	enum run_phase phase;
 	struct pool *pool;
 	struct worker *worker;
-	struct wconn *wc;
 	size_t cur; /* position in man.order of the step executing */
 	size_t sent;  /* exec_step requests sent: cur + 1, or cur + 2 when pipelined */
 	int pipeline; /* the worker skips exec_step after a failure (prepare said so) */
 	int failed, cancel_requested;
-	int cancel_stage; /* 0: `cancel` sent; 1: SIGTERM sent (run_cancel_timer_cb) */
+	int cancel_stage; /* 0: `cancel` sent; 1: SIGTERM sent; 2: killed (run_cancel_timer_cb) */
 	int has_slot; /* counted in sched's max_concurrent_runs */
-	int hb_dead;  /* killed by the heartbeat */
 	char *fail_error;
-	struct event *cancel_ev, *hb_ev, *reap_ev;
-	int64_t last_rx_us;
-	int hb_missed, hb_outstanding;
+	struct event *cancel_ev, *reap_ev;
 	/* artifact collection */
 	struct artifact_info *arts;
 	size_t narts, art_i;
@@ -326,19 +328,46 @@ void collect_finish_result(struct run *r, const msgpack_object *result);
 int collect_inline_write(int dirfd, const struct artifact_info *a, const void *data, size_t len, const char **why);
 void collect_abort(struct run *r); /* the run ends: close and drop a partial file */
 
-/* wconn.c: msgpack-rpc client side of a worker's byte stream ----------- */
-typedef void (*wconn_reply_cb)(struct wconn *wc, const struct rpc_msg *m, void *arg); /* m NULL: gone */
-typedef void (*wconn_notify_cb)(struct wconn *wc, const struct rpc_msg *m, void *arg);
-typedef void (*wconn_error_cb)(struct wconn *wc, const char *why, void *arg);
-struct wconn *wconn_new(struct worker *w, size_t max_context_bytes, wconn_notify_cb ncb, wconn_error_cb ecb, void *arg);
-/* Safe inside one of wc's own callbacks (freed when the feed returns).
- * Pending calls are dropped without their callbacks. */
-void wconn_free(struct wconn *wc);
-void wconn_feed(struct wconn *wc, const uint8_t *buf, size_t len);
-/* Start a request; the caller packs exactly one map into the packer. */
-msgpack_packer *wconn_begin(struct wconn *wc, const char *method);
-int wconn_end(struct wconn *wc, wconn_reply_cb cb, void *arg);
-size_t wconn_pending(const struct wconn *wc);
+/* wsession.c: the msgpack-rpc session over one worker's byte stream ---- */
+/* What a backend provides: write takes bytes in order and returns how many
+ * it took now (the rest is offered again after wsess_writable()), or -1 when
+ * the worker is gone; kill ends the worker (hard: at once). */
+struct wsess_transport {
+	ssize_t (*write)(void *tctx, const void *buf, size_t len);
+	void (*kill)(void *tctx, int hard);
+};
+/* The backend's callbacks: ready() once the worker announced `ready` or
+ * answered `reset` (it is idle); failed() when it refused `reset`. */
+struct wsess_owner {
+	void (*ready)(struct worker *w);
+	void (*failed)(struct worker *w, const char *why);
+};
+/* The run's callbacks while it holds the worker: notifications; error()
+ * when the worker broke the protocol or stopped answering pings (the
+ * session has it killed; gone follows); gone() once the worker ended. */
+struct wsess_user {
+	void (*notify)(struct worker *w, const struct rpc_msg *m, void *arg);
+	void (*error)(struct worker *w, const char *why, void *arg);
+	void (*gone)(struct worker *w, const char *reason, void *arg);
+};
+typedef void (*wsess_reply_cb)(struct worker *w, const struct rpc_msg *m, void *arg);
+struct wsess *wsess_new(struct worker *w, const struct wsess_transport *t, void *tctx, const struct wsess_owner *owner,
+                        size_t max_message);
+void wsess_free(struct wsess *s); /* safe inside its callbacks */
+void wsess_heartbeat_start(struct wsess *s, struct event_base *base);
+void wsess_input(struct wsess *s, const uint8_t *data, size_t len); /* bytes from the worker */
+void wsess_writable(struct wsess *s);				     /* the transport takes more */
+void wsess_closed(struct wsess *s, const char *reason);		     /* the worker ended */
+void wsess_attach(struct wsess *s, const struct wsess_user *u, void *arg);
+void wsess_detach(struct wsess *s);
+int wsess_reset(struct wsess *s);
+int wsess_is_idle(const struct wsess *s);
+int wsess_unresponsive(const struct wsess *s);
+/* A request: pack exactly one map into the packer, then end. end: 0, or -1
+ * when it cannot be sent (the worker is going; gone follows). */
+msgpack_packer *wsess_begin(struct wsess *s, const char *method);
+int wsess_end(struct wsess *s, wsess_reply_cb cb, void *arg);
+size_t wsess_pending(const struct wsess *s);
 
 /* control.c: the control socket ---------------------------------------- */
 struct conn {

@@ -1,6 +1,6 @@
 /*
  * pool.c: the set of pools, one per backend, and the helpers the backends
- * share (start-latency ring, exit reasons). A backend plugs in by adding its
+ * share (start-latency ring, the failure flag the scheduler reads). A backend plugs in by adding its
  * pool_ops to pool_backends[]; nothing else in the daemon changes.
  */
 #include <stdio.h>
@@ -129,14 +129,4 @@ void pool_latency_fill(const struct pool_latency *l, struct pool_info *out)
 		pos = (pos + cap - 1) % cap;
 		out->start_ms[out->nstart++] = l->ms[pos];
 	}
-}
-
-void pool_exit_reason(int status, char *out, size_t outlen)
-{
-	if (WIFSIGNALED(status))
-		snprintf(out, outlen, "signal %d", WTERMSIG(status));
-	else if (WIFEXITED(status))
-		snprintf(out, outlen, "exit status %d", WEXITSTATUS(status));
-	else
-		snprintf(out, outlen, "status 0x%x", (unsigned)status);
 }

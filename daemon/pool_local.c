@@ -7,7 +7,6 @@
  * EOF; with local.worker_max_runs > 1 a worker whose run succeeded is
  * `reset` and goes back to the idle set instead.
  */
-#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -34,7 +33,6 @@
 
 #define LW_KILL_AFTER_MS 2000
 #define LW_STDERR_LINE 4096
-#define LW_RESET_MSGID 0xfffffff0u /* the pool's own `reset` request */
 #define LW_DIR_PREFIX "wk-"
 
 /* LW_RESETTING: back from a run, `reset` sent, idle once it answers. */
@@ -54,7 +52,6 @@ struct lworker {
 	struct event *info_ev;
 	pid_t wpid;	/* the worker itself (bwrap's child), 0 until known */
 	char last_err[256]; /* its last stderr line (masked), for failure reasons */
-	struct rpc_reader rd; /* until `ready` */
 	int reaped, out_eof, status, gone_sent, freeing;
 	unsigned runs;	/* runs taken by this process */
 	char *dir;	/* its --workdir, under local.work_dir */
@@ -69,7 +66,7 @@ struct local_pool {
 	struct lworker_list dead; /* freed by reap_ev, outside their callbacks */
 	unsigned demand;
 	struct pool_latency lat;
-	struct event *sigchld_ev, *refill_ev, *reap_ev, *backoff_ev;
+	struct event *refill_ev, *reap_ev, *backoff_ev;
 	char *path;
 	char *work_dir;	  /* local.work_dir, resolved at start */
 	uint64_t dir_seq; /* names the workers' directories */
@@ -85,6 +82,20 @@ struct local_pool {
 static void pool_local_refill(struct local_pool *lp);
 static void pool_local_refill_later(struct local_pool *lp);
 static void pool_local_release_lw(struct lworker *lw);
+static ssize_t pool_local_write(void *tctx, const void *buf, size_t len);
+static void pool_local_kill(void *tctx, int hard);
+static void pool_local_sess_ready(struct worker *w);
+static void pool_local_sess_failed(struct worker *w, const char *why);
+static void pool_local_child_exit_cb(pid_t pid, int status, void *arg);
+
+static const struct wsess_transport pool_local_transport = {
+    .write = pool_local_write,
+    .kill = pool_local_kill,
+};
+static const struct wsess_owner pool_local_owner = {
+    .ready = pool_local_sess_ready,
+    .failed = pool_local_sess_failed,
+};
 
 static struct local_pool *pool_local_of(struct pool *p)
 {
@@ -348,7 +359,6 @@ static struct bufferevent *pool_local_bev(struct local_pool *lp, int fd)
 static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 {
 	struct lw_pipes pp;
-	struct rpc_limits lim;
 	struct lworker *lw;
 	char *dir, why[PATH_MAX + 64];
 	pid_t pid;
@@ -369,6 +379,7 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 	lw->lp = lp;
 	lw->pid = pid;
 	lw->wpid = lp->bwrap ? 0 : pid;
+	child_watch(pid, pool_local_child_exit_cb, lw);
 	lw->state = LW_WARMING;
 	lw->on_demand = on_demand;
 	lw->dir = dir;
@@ -376,8 +387,9 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 	lw->w.impl = lw;
 	lw->w.spawned_us = time_mono_us();
 	snprintf(lw->w.id, sizeof(lw->w.id), "local-%ld", (long)pid);
-	rpc_limits_default(&lim, (size_t)lp->p->cfg->max_context_bytes);
-	rpc_reader_init(&lw->rd, &lim);
+	lw->w.sess = wsess_new(&lw->w, &pool_local_transport, lw, &pool_local_owner,
+	                       (size_t)lp->p->cfg->max_context_bytes);
+	wsess_heartbeat_start(lw->w.sess, lp->p->base);
 	lw->in = pool_local_bev(lp, pp.in[0]);
 	lw->out = pool_local_bev(lp, pp.out[0]);
 	lw->err = pool_local_bev(lp, pp.err[0]);
@@ -412,6 +424,8 @@ static void pool_local_schedule_free(struct lworker *lw)
 
 static void pool_local_free(struct lworker *lw)
 {
+	if (!lw->reaped)
+		child_forget(lw->pid);
 	if (lw->kill_ev != NULL)
 		event_free(lw->kill_ev);
 	if (lw->info_ev != NULL)
@@ -424,7 +438,7 @@ static void pool_local_free(struct lworker *lw)
 		bufferevent_free(lw->out);
 	if (lw->err != NULL)
 		bufferevent_free(lw->err);
-	rpc_reader_free(&lw->rd);
+	wsess_free(lw->w.sess);
 	/* Gone (reaped, or given up on at shutdown): whatever a killed worker
 	 * left in its directory goes with it. */
 	if (lw->dir != NULL && rmtree(lw->dir) == -1 && errno != ENOENT)
@@ -545,8 +559,7 @@ static void pool_local_check_done(struct lworker *lw)
 			return;
 		lw->gone_sent = 1;
 		log_debug("worker=%s gone (%s)", lw->w.id, log_esc(reason, 512));
-		if (lw->w.cbs.gone != NULL)
-			lw->w.cbs.gone(&lw->w, reason, lw->w.cbs.arg);
+		wsess_closed(lw->w.sess, reason);
 		break;
 	case LW_RELEASED:
 	case LW_RESETTING:
@@ -563,116 +576,55 @@ static void pool_local_check_done(struct lworker *lw)
 	}
 }
 
-static void pool_local_sigchld_cb(evutil_socket_t sig, short what, void *arg)
+/* child.c reaped the worker (bwrap, or the worker itself). At stop the
+ * pool only notes it: there is no run left to tell. */
+static void pool_local_child_exit_cb(pid_t pid, int status, void *arg)
 {
-	struct local_pool *lp = arg;
-	struct lworker *lw;
-	int status;
-	pid_t pid;
+	struct lworker *lw = arg;
 
-	(void)sig;
-	(void)what;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		TAILQ_FOREACH(lw, &lp->workers, entry)
-		{
-			if (lw->pid == pid && !lw->reaped)
-				break;
-		}
-		if (lw == NULL)
-			continue;
-		lw->reaped = 1;
-		lw->status = status;
-		if (lw->kill_ev != NULL)
-			evtimer_del(lw->kill_ev);
+	(void)pid;
+	lw->reaped = 1;
+	lw->status = status;
+	if (lw->kill_ev != NULL)
+		evtimer_del(lw->kill_ev);
+	if (!lw->lp->stopping)
 		pool_local_check_done(lw);
-	}
 }
 
-/* -- stdout: `ready` first, then bytes for the taker --------------------- */
-
-static void pool_local_became_ready(struct lworker *lw)
+/* The session says the worker is idle: it announced `ready`, or answered
+ * the `reset` after a run. */
+static void pool_local_sess_ready(struct worker *w)
 {
+	struct lworker *lw = pool_local_lw(w);
 	struct local_pool *lp = lw->lp;
 	int64_t ms;
 
+	if (lw->state == LW_WARMING) {
+		lw->w.ready_us = time_mono_us();
+		ms = (lw->w.ready_us - lw->w.spawned_us + 500) / 1000;
+		pool_latency_add(&lp->lat, ms);
+		if (lp->p->failure != NULL)
+			log_info("local pool: workers start again (worker=%s)", lw->w.id);
+		lp->fail_streak = 0;
+		pool_set_failure(lp->p, NULL);
+		log_debug("worker=%s ready in %lld ms", lw->w.id, (long long)ms);
+	} else if (lw->state == LW_RESETTING) {
+		log_debug("worker=%s reset after %u runs", lw->w.id, lw->runs);
+	} else {
+		return;
+	}
 	lw->state = LW_IDLE;
-	lw->w.ready_us = time_mono_us();
-	ms = (lw->w.ready_us - lw->w.spawned_us + 500) / 1000;
-	pool_latency_add(&lp->lat, ms);
-	if (lp->p->failure != NULL)
-		log_info("local pool: workers start again (worker=%s)", lw->w.id);
-	lp->fail_streak = 0;
-	pool_set_failure(lp->p, NULL);
-	log_debug("worker=%s ready in %lld ms", lw->w.id, (long long)ms);
 	if (lp->p->ready_cb != NULL)
 		lp->p->ready_cb(lp->p, lp->p->ready_arg);
 }
 
-static void pool_local_warming_data(struct lworker *lw, const uint8_t *data, size_t len)
+static void pool_local_sess_failed(struct worker *w, const char *why)
 {
-	struct rpc_msg msg;
-	char err[256];
-	uint32_t id;
-	int has_id, big, rc;
+	struct lworker *lw = pool_local_lw(w);
 
-	rpc_reader_add(&lw->rd, data, len);
-	while (lw->state == LW_WARMING &&
-	       (rc = rpc_reader_next(&lw->rd, &msg, err, sizeof(err), &id, &has_id, &big)) != 0) {
-		if (rc == -1) {
-			log_warnx("worker=%s: bad output before ready: %s", lw->w.id, err);
-			kill(lw->pid, SIGKILL);
-			return;
-		}
-		if (msg.type == RPC_NOTIFY && strcmp(msg.method, "ready") == 0)
-			pool_local_became_ready(lw);
-		else
-			log_debug("worker=%s: ignoring %s before ready", lw->w.id, log_esc(msg.method, 64));
-		rpc_msg_free(&msg);
-	}
-}
-
-/* After a run: skip whatever the previous run's requests still produce
- * (a late ping answer) up to the answer to our `reset`. */
-static void pool_local_resetting_data(struct lworker *lw, const uint8_t *data, size_t len)
-{
-	struct rpc_msg msg;
-	char err[256];
-	uint32_t id;
-	int has_id, big, rc;
-
-	rpc_reader_add(&lw->rd, data, len);
-	while (lw->state == LW_RESETTING &&
-	       (rc = rpc_reader_next(&lw->rd, &msg, err, sizeof(err), &id, &has_id, &big)) != 0) {
-		if (rc == -1) {
-			log_warnx("worker=%s: bad output during reset: %s", lw->w.id, err);
-			kill(lw->pid, SIGKILL);
-			return;
-		}
-		if (msg.type == RPC_RESPONSE && msg.msgid == LW_RESET_MSGID) {
-			if (msg.error != NULL) {
-				log_warnx("worker=%s: reset refused, discarding it", lw->w.id);
-				rpc_msg_free(&msg);
-				pool_local_release_lw(lw);
-				pool_local_refill_later(lw->lp);
-				return;
-			}
-			lw->state = LW_IDLE;
-			log_debug("worker=%s reset after %u runs", lw->w.id, lw->runs);
-			if (lw->lp->p->ready_cb != NULL)
-				lw->lp->p->ready_cb(lw->lp->p, lw->lp->p->ready_arg);
-		}
-		rpc_msg_free(&msg);
-	}
-}
-
-static void pool_local_flush_early(struct lworker *lw);
-
-static void pool_local_deliver(struct lworker *lw, const uint8_t *data, size_t len)
-{
-	if (rpc_reader_unread(&lw->rd) > 0)
-		pool_local_flush_early(lw);
-	if (lw->state == LW_BUSY && lw->w.cbs.data != NULL)
-		lw->w.cbs.data(&lw->w, data, len, lw->w.cbs.arg);
+	log_warnx("worker=%s discarded: %s", w->id, why);
+	pool_local_release_lw(lw);
+	pool_local_refill_later(lw->lp);
 }
 
 static void pool_local_worker_read_cb(struct bufferevent *bev, void *arg)
@@ -689,14 +641,8 @@ static void pool_local_worker_read_cb(struct bufferevent *bev, void *arg)
 			n = 8;
 		len = 0;
 		for (i = 0; i < n; i++) {
-			if (lw->state == LW_WARMING)
-				pool_local_warming_data(lw, vec[i].iov_base, vec[i].iov_len);
-			else if (lw->state == LW_RESETTING)
-				pool_local_resetting_data(lw, vec[i].iov_base, vec[i].iov_len);
-			else if (lw->state == LW_IDLE)
-				rpc_reader_add(&lw->rd, vec[i].iov_base, vec[i].iov_len); /* kept for the taker */
-			else
-				pool_local_deliver(lw, vec[i].iov_base, vec[i].iov_len);
+			if (lw->state != LW_RELEASED)
+				wsess_input(lw->w.sess, vec[i].iov_base, vec[i].iov_len);
 			len += vec[i].iov_len;
 		}
 		evbuffer_drain(in, len);
@@ -1131,6 +1077,7 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 	struct local_pool *lp = xcalloc(1, sizeof(*lp));
 
 	p->impl = lp;
+	p->heartbeat_s = cfg->local_heartbeat_s;
 	lp->p = p;
 	TAILQ_INIT(&lp->workers);
 	TAILQ_INIT(&lp->dead);
@@ -1140,23 +1087,14 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 	if (pool_local_work_dir(lp, err, errlen) == -1)
 		return -1;
 	lp->envp = pool_local_env(cfg);
-	/* A killed bwrap orphans its sandbox init: as subreaper we reap it
-	 * rather than leaving zombies to an init that may not. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
-		log_warn("prctl(PR_SET_CHILD_SUBREAPER)");
-	lp->sigchld_ev = evsignal_new(p->base, SIGCHLD, pool_local_sigchld_cb, lp);
 	lp->refill_ev = evtimer_new(p->base, pool_local_refill_cb, lp);
 	lp->reap_ev = event_new(p->base, -1, 0, pool_local_reap_cb, lp);
 	lp->backoff_ev = evtimer_new(p->base, pool_local_backoff_cb, lp);
-	if (lp->sigchld_ev == NULL || lp->refill_ev == NULL || lp->reap_ev == NULL || lp->backoff_ev == NULL) {
+	if (lp->refill_ev == NULL || lp->reap_ev == NULL || lp->backoff_ev == NULL) {
 		snprintf(err, errlen, "local pool: cannot set up events");
 		return -1;
 	}
 	pool_local_isolation(lp);
-	if (evsignal_add(lp->sigchld_ev, NULL) == -1) {
-		snprintf(err, errlen, "local pool: cannot set up events");
-		return -1;
-	}
 	log_info("local pool: worker %s, pool_size %d, max_workers %d, worker_max_runs %d, isolation %s, work_dir %s",
 	         lp->path, cfg->local_pool_size, cfg->local_max_workers, cfg->local_worker_max_runs,
 	         lp->bwrap ? "bwrap" : "none", lp->work_dir);
@@ -1165,31 +1103,6 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 }
 
 /* -- the pool_ops ------------------------------------------------------- */
-
-/* Reap whatever exits (workers, and as subreaper their orphans) until
- * nothing is left or the deadline passes. */
-static void pool_local_reap_all(struct local_pool *lp, int64_t deadline_us)
-{
-	struct timespec ts = {0, 5 * 1000 * 1000};
-	struct lworker *lw;
-	int status;
-	pid_t pid;
-
-	for (;;) {
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			TAILQ_FOREACH(lw, &lp->workers, entry)
-			{
-				if (lw->pid == pid)
-					lw->reaped = 1;
-			}
-		}
-		if (pid == -1 && errno == ECHILD)
-			return;
-		if (time_mono_us() >= deadline_us)
-			return;
-		nanosleep(&ts, NULL);
-	}
-}
 
 static void pool_local_stop(struct pool *p)
 {
@@ -1215,13 +1128,13 @@ static void pool_local_stop(struct pool *p)
 			lw->in = NULL;
 		}
 	}
-	pool_local_reap_all(lp, time_mono_us() + 1000000);
+	child_reap_until(time_mono_us() + 1000000);
 	TAILQ_FOREACH(lw, &lp->workers, entry)
 	{
 		if (!lw->reaped)
 			kill(lw->pid, SIGKILL);
 	}
-	pool_local_reap_all(lp, time_mono_us() + 2000000);
+	child_reap_until(time_mono_us() + 2000000);
 	while ((lw = TAILQ_FIRST(&lp->workers)) != NULL) {
 		TAILQ_REMOVE(&lp->workers, lw, entry);
 		pool_local_free(lw);
@@ -1230,7 +1143,6 @@ static void pool_local_stop(struct pool *p)
 		TAILQ_REMOVE(&lp->dead, lw, entry);
 		pool_local_free(lw);
 	}
-	event_free(lp->sigchld_ev);
 	event_free(lp->refill_ev);
 	event_free(lp->reap_ev);
 	event_free(lp->backoff_ev);
@@ -1260,7 +1172,6 @@ static void pool_local_release_lw(struct lworker *lw)
 	struct timeval tv = {LW_KILL_AFTER_MS / 1000, (LW_KILL_AFTER_MS % 1000) * 1000};
 
 	lw->state = LW_RELEASED;
-	memset(&lw->w.cbs, 0, sizeof(lw->w.cbs));
 	lw->w.mask = NULL;
 	/* stdin EOF asks the worker to exit (and remove its workspace). */
 	if (lw->in != NULL) {
@@ -1294,9 +1205,6 @@ static void pool_local_recycle(struct worker *w)
 {
 	struct lworker *lw = pool_local_lw(w);
 	struct local_pool *lp = lw->lp;
-	struct rpc_limits lim;
-	msgpack_packer pk;
-	struct buf b;
 
 	if (lw->state != LW_BUSY || lp->stopping || lw->reaped || lw->out_eof || lw->in == NULL ||
 	    lw->runs >= (unsigned)lp->p->cfg->local_worker_max_runs) {
@@ -1307,21 +1215,11 @@ static void pool_local_recycle(struct worker *w)
 	lw->state = LW_RESETTING;
 	lw->on_demand = 0;
 	lw->gone_sent = 0;
-	memset(&lw->w.cbs, 0, sizeof(lw->w.cbs));
 	lw->w.mask = NULL;
-	rpc_reader_free(&lw->rd);
-	rpc_limits_default(&lim, (size_t)lp->p->cfg->max_context_bytes);
-	rpc_reader_init(&lw->rd, &lim);
-	buf_init(&b);
-	rpc_packer_init(&pk, &b);
-	rpc_pack_request_head(&pk, LW_RESET_MSGID, "reset");
-	msgpack_pack_map(&pk, 0);
-	if (bufferevent_write(lw->in, b.data, b.len) == -1) {
-		buf_free(&b);
+	if (wsess_reset(lw->w.sess) == -1) {
 		pool_local_release(w);
 		return;
 	}
-	buf_free(&b);
 	log_debug("worker=%s resetting after %u runs", lw->w.id, lw->runs);
 }
 
@@ -1357,6 +1255,7 @@ static void pool_local_reload(struct pool *p)
 	struct lworker *lw, *next;
 
 	pool_local_reload_worker(lp);
+	p->heartbeat_s = p->cfg->local_heartbeat_s;
 	target = (unsigned)(p->cfg->local_pool_size > 0 ? p->cfg->local_pool_size : 0) + lp->demand;
 	pool_local_counts(lp, &idle, &warming, &busy, &alive);
 	/* A smaller pool: retire the surplus idle workers. */
@@ -1395,72 +1294,61 @@ static struct worker *pool_local_take(struct pool *p)
 	lw->state = LW_BUSY;
 	lw->runs++;
 	lw->w.warm = !lw->on_demand;
-	memset(&lw->w.cbs, 0, sizeof(lw->w.cbs));
 	pool_local_refill_later(lp);
 	return &lw->w;
 }
 
-/* Bytes the worker wrote after `ready` and before the taker installed its
- * callbacks: hand them over now that it has. */
-static void pool_local_flush_early(struct lworker *lw)
+/* The session's transport: the worker's stdin, in order (one write now
+ * when nothing is queued, so the worker starts on a request without waiting
+ * for the next loop iteration; the rest through the bufferevent). */
+static ssize_t pool_local_write(void *tctx, const void *buf, size_t len)
 {
-	size_t n = rpc_reader_unread(&lw->rd), off = lw->rd.off;
-	struct buf early;
-
-	if (n == 0)
-		return;
-	early = lw->rd.in;
-	buf_init(&lw->rd.in);
-	lw->rd.off = 0;
-	if (lw->state == LW_BUSY && lw->w.cbs.data != NULL)
-		lw->w.cbs.data(&lw->w, early.data + off, n, lw->w.cbs.arg);
-	buf_free(&early);
-}
-
-static int pool_local_send(struct worker *w, const void *buf, size_t len)
-{
-	struct lworker *lw = pool_local_lw(w);
-
+	struct lworker *lw = tctx;
 	const uint8_t *p = buf;
+	size_t left = len;
 	ssize_t n;
 
-	if (lw->state != LW_BUSY || lw->in == NULL || lw->reaped)
+	if (lw->in == NULL || lw->reaped)
 		return -1;
-	pool_local_flush_early(lw);
-	/* Write now when nothing is queued: the worker starts on the request
-	 * without waiting for the next loop iteration (orchestration latency). */
 	if (evbuffer_get_length(bufferevent_get_output(lw->in)) == 0) {
 		do
-			n = write(bufferevent_getfd(lw->in), p, len);
+			n = write(bufferevent_getfd(lw->in), p, left);
 		while (n == -1 && errno == EINTR);
 		if (n > 0) {
 			p += n;
-			len -= (size_t)n;
+			left -= (size_t)n;
 		}
 	}
-	return len > 0 ? bufferevent_write(lw->in, p, len) : 0;
+	if (left > 0 && bufferevent_write(lw->in, p, left) == -1)
+		return -1;
+	return (ssize_t)len;
 }
 
 /* Soft: SIGTERM to the worker itself (under bwrap, the pid bwrap
  * reported: SIGTERM to bwrap would kill the sandbox at once). Hard:
  * SIGKILL to the process we started, which takes the sandbox with it. */
-static void pool_local_cancel(struct worker *w, int hard)
+static void pool_local_kill(void *tctx, int hard)
 {
-	struct lworker *lw = pool_local_lw(w);
+	struct lworker *lw = tctx;
 	pid_t pid;
 
 	if (lw->reaped)
 		return;
 	if (hard) {
-		log_debug("worker=%s SIGKILL", w->id);
+		log_debug("worker=%s SIGKILL", lw->w.id);
 		kill(lw->pid, SIGKILL);
 		return;
 	}
 	if (lw->wpid == 0)
 		pool_local_info_read(lw);
 	pid = lw->wpid != 0 ? lw->wpid : lw->pid;
-	log_debug("worker=%s SIGTERM to pid %ld", w->id, (long)pid);
+	log_debug("worker=%s SIGTERM to pid %ld", lw->w.id, (long)pid);
 	kill(pid, SIGTERM);
+}
+
+static void pool_local_cancel(struct worker *w, int hard)
+{
+	pool_local_kill(pool_local_lw(w), hard);
 }
 
 static void pool_local_status(struct pool *p, struct pool_info *out)
@@ -1499,7 +1387,6 @@ const struct pool_ops pool_local_ops = {
     .stop = pool_local_stop,
     .reload = pool_local_reload,
     .take = pool_local_take,
-    .send = pool_local_send,
     .cancel = pool_local_cancel,
     .release = pool_local_release,
     .recycle = pool_local_recycle,

@@ -27,7 +27,7 @@ static struct {
 } rs;
 
 static void run_next_step(struct run *r);
-static void run_step_done_cb(struct wconn *wc, const struct rpc_msg *m, void *arg);
+static void run_step_done_cb(struct worker *w, const struct rpc_msg *m, void *arg);
 static void run_end(struct run *r, enum run_state state, const char *error);
 
 /* -- registry ------------------------------------------------------------ */
@@ -110,8 +110,6 @@ void run_free(struct run *r)
 	collect_abort(r);
 	if (r->cancel_ev != NULL)
 		event_free(r->cancel_ev);
-	if (r->hb_ev != NULL)
-		event_free(r->hb_ev);
 	if (r->reap_ev != NULL)
 		event_free(r->reap_ev);
 	for (i = 0; i < r->secrets.n; i++) {
@@ -322,25 +320,13 @@ static const char *run_rpc_error_message(const msgpack_object *error)
 	return msg;
 }
 
-static void run_worker_data_cb(struct worker *w, const uint8_t *buf, size_t len, void *arg)
-{
-	struct run *r = arg;
-
-	(void)w;
-	r->last_rx_us = time_mono_us();
-	r->hb_missed = 0;
-	r->hb_outstanding = 0;
-	if (r->wc != NULL)
-		wconn_feed(r->wc, buf, len);
-}
-
-static void run_worker_notify_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+static void run_worker_notify_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 {
 	struct run *r = arg;
 	struct event_rec e;
 	char err[256];
 
-	(void)wc;
+	(void)w;
 	if (strcmp(m->method, "event") != 0 && strcmp(m->method, "metric") != 0 && strcmp(m->method, "log") != 0) {
 		log_debug("run=%s worker=%s: ignoring notification %s", r->info.id, r->info.worker,
 		          log_esc(m->method, 64));
@@ -356,15 +342,14 @@ static void run_worker_notify_cb(struct wconn *wc, const struct rpc_msg *m, void
 	event_rec_free(&e);
 }
 
-/* Our own worker broke the protocol: kill it; `gone` then fails the step. */
-static void run_worker_error_cb(struct wconn *wc, const char *why, void *arg)
+/* Our own worker broke the protocol (the session has it killed; `gone`
+ * then fails the step), or stopped answering pings (`gone` says so). */
+static void run_worker_error_cb(struct worker *w, const char *why, void *arg)
 {
 	struct run *r = arg;
 
-	(void)wc;
-	run_fail(r, "worker protocol error: %s", why);
-	if (r->worker != NULL)
-		r->pool->ops->cancel(r->worker, 1);
+	if (!wsess_unresponsive(w->sess))
+		run_fail(r, "worker protocol error: %s", why);
 }
 
 static void run_worker_gone_cb(struct worker *w, const char *reason, void *arg)
@@ -373,8 +358,7 @@ static void run_worker_gone_cb(struct worker *w, const char *reason, void *arg)
 	struct step_info *s;
 	char what[256];
 
-	(void)w;
-	if (r->hb_dead)
+	if (wsess_unresponsive(w->sess))
 		snprintf(what, sizeof(what), "worker stopped responding");
 	else
 		snprintf(what, sizeof(what), "worker exited unexpectedly (%s)", reason);
@@ -413,26 +397,6 @@ static void run_send_failed(struct run *r, const char *method)
 		r->pool->ops->cancel(r->worker, 1);
 }
 
-static void run_hb_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct run *r = arg;
-	int64_t silent_us = time_mono_us() - r->last_rx_us;
-
-	(void)fd;
-	(void)what;
-	if (r->worker == NULL || r->wc == NULL || silent_us < (int64_t)rs.cfg->local_heartbeat_s * 1000000)
-		return;
-	if (r->hb_outstanding && ++r->hb_missed >= 2) {
-		log_warnx("run=%s worker=%s stopped responding, killing it", r->info.id, r->info.worker);
-		r->hb_dead = 1;
-		r->pool->ops->cancel(r->worker, 1);
-		return;
-	}
-	msgpack_pack_map(wconn_begin(r->wc, "ping"), 0);
-	if (wconn_end(r->wc, NULL, NULL) == 0)
-		r->hb_outstanding = 1;
-}
-
 static void run_cancel_arm(struct run *r)
 {
 	struct timeval tv = {rs.cfg->cancel_grace_ms / 1000, (rs.cfg->cancel_grace_ms % 1000) * 1000};
@@ -459,18 +423,29 @@ static void run_cancel_timer_cb(evutil_socket_t fd, short what, void *arg)
 		run_cancel_arm(r);
 		return;
 	}
-	log_info("run=%s worker=%s did not stop within %d ms of SIGTERM, killing it", r->info.id, r->info.worker,
-	         rs.cfg->cancel_grace_ms);
-	r->pool->ops->cancel(r->worker, 1);
+	if (r->cancel_stage == 1) {
+		log_info("run=%s worker=%s did not stop within %d ms of SIGTERM, killing it", r->info.id,
+		         r->info.worker, rs.cfg->cancel_grace_ms);
+		r->cancel_stage = 2;
+		r->pool->ops->cancel(r->worker, 1);
+		run_cancel_arm(r);
+		return;
+	}
+	/* A kill that did not take (a remote backend that cannot be reached):
+	 * the run does not wait for it; the worker goes back to its pool,
+	 * which discards it. Bounds cancel -> final at 3 x cancel_grace_ms. */
+	log_warnx("run=%s worker=%s still there %d ms after the kill; ending the run without it", r->info.id,
+	          r->info.worker, rs.cfg->cancel_grace_ms);
+	run_end(r, RUN_CANCELLED, "cancelled (the worker could not be stopped)");
 }
 
 /* -- the state machine ---------------------------------------------------- */
 
-static void run_finish_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+static void run_finish_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 {
 	struct run *r = arg;
 
-	(void)wc;
+	(void)w;
 	if (m->error != NULL) {
 		log_warnx("run=%s: finish failed: %s", r->info.id, run_rpc_error_message(m->error));
 		run_collected(r);
@@ -489,14 +464,14 @@ static void run_finish(struct run *r)
 		return;
 	}
 	r->phase = PHASE_FINISH;
-	pk = wconn_begin(r->wc, "finish");
+	pk = wsess_begin(r->worker->sess, "finish");
 	msgpack_pack_map(pk, 1);
 	mp_pack_key(pk, "failed");
 	if (r->failed)
 		msgpack_pack_true(pk);
 	else
 		msgpack_pack_false(pk);
-	if (wconn_end(r->wc, run_finish_cb, r) == -1)
+	if (wsess_end(r->worker->sess, run_finish_cb, r) == -1)
 		run_send_failed(r, "finish");
 }
 
@@ -534,12 +509,12 @@ static void run_step_result(struct step_info *s, const struct rpc_msg *m)
 	step_result_free(&res);
 }
 
-static void run_step_done_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+static void run_step_done_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 {
 	struct run *r = arg;
 	struct step_info *s = run_cur_step(r);
 
-	(void)wc;
+	(void)w;
 	/* a pipelined request answered after the run stopped: the worker
 	 * skipped it */
 	if (s == NULL || r->phase != PHASE_STEPS)
@@ -584,7 +559,7 @@ static void run_skip_rest(struct run *r)
 
 static int run_send_exec(struct run *r, size_t pos)
 {
-	msgpack_packer *pk = wconn_begin(r->wc, "exec_step");
+	msgpack_packer *pk = wsess_begin(r->worker->sess, "exec_step");
 
 	msgpack_pack_map(pk, r->pipeline ? 2 : 1);
 	mp_pack_kstr(pk, "step_id", r->info.steps[r->man.order[pos]].id);
@@ -593,7 +568,7 @@ static int run_send_exec(struct run *r, size_t pos)
 		mp_pack_key(pk, "skip_if_failed");
 		msgpack_pack_true(pk);
 	}
-	if (wconn_end(r->wc, run_step_done_cb, r) == -1) {
+	if (wsess_end(r->worker->sess, run_step_done_cb, r) == -1) {
 		run_send_failed(r, "exec_step");
 		return -1;
 	}
@@ -632,11 +607,11 @@ static void run_next_step(struct run *r)
 		(void)run_send_exec(r, r->sent);
 }
 
-static void run_prepare_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+static void run_prepare_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 {
 	struct run *r = arg;
 
-	(void)wc;
+	(void)w;
 	log_debug("run=%s prepared in %lld us (%lld us since queued)", r->info.id,
 	          (long long)(time_mono_us() - r->prepare_us), (long long)(time_mono_us() - r->queued_us));
 	if (m->error != NULL) {
@@ -668,8 +643,8 @@ static int run_send_prepare(struct run *r)
 	m.manifest = r->manifest_path;
 	m.env = r->info.env;
 	m.secrets = r->secrets;
-	msg_prepare_pack(wconn_begin(r->wc, "prepare"), &m);
-	rc = wconn_end(r->wc, run_prepare_cb, r);
+	msg_prepare_pack(wsess_begin(r->worker->sess, "prepare"), &m);
+	rc = wsess_end(r->worker->sess, run_prepare_cb, r);
 	bundle_free(&r->bundle);
 	if (r->submit_msg != NULL) {
 		rpc_msg_free(r->submit_msg);
@@ -704,9 +679,14 @@ static void run_acquired_event(struct run *r, struct worker *w, int64_t wait_ms)
 	buf_free(&b);
 }
 
+static const struct wsess_user run_wsess_user = {
+    .notify = run_worker_notify_cb,
+    .error = run_worker_error_cb,
+    .gone = run_worker_gone_cb,
+};
+
 void run_start(struct run *r, struct worker *w)
 {
-	struct timeval hb = {rs.cfg->local_heartbeat_s > 0 ? rs.cfg->local_heartbeat_s : 10, 0};
 	int64_t wait_ms = (time_mono_us() - r->queued_us) / 1000;
 
 	r->has_slot = 1;
@@ -716,20 +696,14 @@ void run_start(struct run *r, struct worker *w)
 	r->info.started_at = time_now_ms();
 	free(r->info.worker);
 	r->info.worker = xstrdup(w->id);
-	w->cbs.data = run_worker_data_cb;
-	w->cbs.gone = run_worker_gone_cb;
-	w->cbs.arg = r;
 	w->mask = r->mask;
+	wsess_attach(w->sess, &run_wsess_user, r);
 	run_acquired_event(r, w, wait_ms);
 	log_info("run=%s worker=%s acquired (%s, waited %lld ms)", r->info.id, w->id, w->warm ? "warm" : "cold",
 	         (long long)wait_ms);
-	r->wc = wconn_new(w, (size_t)rs.cfg->max_context_bytes, run_worker_notify_cb, run_worker_error_cb, r);
-	r->last_rx_us = time_mono_us();
-	r->hb_ev = event_new(rs.base, -1, EV_PERSIST, run_hb_cb, r);
 	r->cancel_ev = evtimer_new(rs.base, run_cancel_timer_cb, r);
-	if (r->hb_ev == NULL || r->cancel_ev == NULL)
+	if (r->cancel_ev == NULL)
 		fatalx("run_start: event_new");
-	evtimer_add(r->hb_ev, &hb);
 	r->prepare_us = time_mono_us();
 	if (run_send_prepare(r) == -1)
 		run_send_failed(r, "prepare");
@@ -777,17 +751,14 @@ static void run_end(struct run *r, enum run_state state, const char *error)
 	if (r->phase == PHASE_DONE)
 		return;
 	r->phase = PHASE_DONE;
-	if (r->hb_ev != NULL)
-		evtimer_del(r->hb_ev);
 	if (r->cancel_ev != NULL)
 		evtimer_del(r->cancel_ev);
 	collect_abort(r);
-	wconn_free(r->wc);
-	r->wc = NULL;
 	if (r->worker != NULL) {
 		/* Only a clean success may hand its worker to another run: a
 		 * failed, cancelled or unresponsive one is discarded. */
-		if (state == RUN_SUCCEEDED && !r->failed && !r->cancel_requested && !r->hb_dead &&
+		wsess_detach(r->worker->sess);
+		if (state == RUN_SUCCEEDED && !r->failed && !r->cancel_requested &&
 		    r->pool->ops->recycle != NULL)
 			r->pool->ops->recycle(r->worker);
 		else
@@ -831,8 +802,8 @@ void run_cancel(struct run *r)
 			break;
 		r->cancel_requested = 1;
 		log_info("run=%s worker=%s cancelling", r->info.id, r->info.worker);
-		msgpack_pack_map(wconn_begin(r->wc, "cancel"), 0);
-		if (wconn_end(r->wc, NULL, NULL) == -1) {
+		msgpack_pack_map(wsess_begin(r->worker->sess, "cancel"), 0);
+		if (wsess_end(r->worker->sess, NULL, NULL) == -1) {
 			r->cancel_stage = 1; /* no way to ask: signal at once */
 			r->pool->ops->cancel(r->worker, 0);
 		}
@@ -883,10 +854,11 @@ void run_shutdown(void)
 		run_write_dirty(r);
 		if (r->queued)
 			sched_remove(r);
-		if (r->worker != NULL)
+		if (r->worker != NULL) {
+			wsess_detach(r->worker->sess);
 			r->pool->ops->release(r->worker);
-		wconn_free(r->wc);
-		r->wc = NULL;
+			r->worker = NULL;
+		}
 		follow_run_end(r);
 		run_untrack(r);
 		run_free(r);

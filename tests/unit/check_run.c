@@ -43,6 +43,7 @@ static void teardown(void)
 		run_shutdown();
 		sched_shutdown();
 		pool_shutdown();
+		child_shutdown();
 		event_base_free(base);
 		config_free(&cfg);
 	}
@@ -197,6 +198,7 @@ static void daemon_start(void)
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);
 	ck_assert_msg(store_open(statedir, err, sizeof(err)) == 0, "store_open: %s", err);
+	ck_assert_int_eq(child_init(base), 0);
 	ck_assert_msg(pool_init(base, &cfg, sched_pool_ready_cb, NULL, err, sizeof(err)) == 0, "pool_init: %s", err);
 	sched_init(base, &cfg);
 	ck_assert_int_eq(run_init(base, &cfg), 0);
@@ -306,12 +308,21 @@ static struct {
 	struct buf sent;
 } fake;
 
-static int fake_send(struct worker *w, const void *buf, size_t len)
+static ssize_t fake_write(void *tctx, const void *buf, size_t len)
 {
-	(void)w;
+	(void)tctx;
 	buf_add(&fake.sent, buf, len);
-	return 0;
+	return (ssize_t)len;
 }
+
+static void fake_kill(void *tctx, int hard)
+{
+	(void)tctx;
+	(void)hard;
+}
+
+static const struct wsess_transport fake_transport = {.write = fake_write, .kill = fake_kill};
+static const struct wsess_owner fake_owner = {0};
 
 static void fake_release(struct worker *w)
 {
@@ -326,28 +337,29 @@ static void fake_cancel(struct worker *w, int hard)
 
 static const struct pool_ops fake_ops = {
     .name = "fake",
-    .send = fake_send,
     .cancel = fake_cancel,
     .release = fake_release,
 };
 
-static void fake_notify_cb(struct wconn *wc, const struct rpc_msg *m, void *arg)
+static void fake_notify_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 {
-	(void)wc;
+	(void)w;
 	(void)m;
 	(void)arg;
 }
 
-static void fake_error_cb(struct wconn *wc, const char *why, void *arg)
+static void fake_error_cb(struct worker *w, const char *why, void *arg)
 {
-	(void)wc;
+	(void)w;
 	(void)arg;
 	ck_abort_msg("worker connection broken: %s", why);
 }
 
+static const struct wsess_user fake_user = {.notify = fake_notify_cb, .error = fake_error_cb};
+
 /* Answer every `read` the run sent with the whole file at once; returns
  * the paths asked for, space-separated. */
-static void serve_reads(struct wconn *wc, const char *data, char *asked, size_t askedlen)
+static void serve_reads(struct wsess *ws, const char *data, char *asked, size_t askedlen)
 {
 	struct rpc_msg m;
 	msgpack_packer pk;
@@ -379,7 +391,7 @@ static void serve_reads(struct wconn *wc, const char *data, char *asked, size_t 
 		mp_pack_key(&pk, "eof");
 		msgpack_pack_true(&pk);
 		rpc_msg_free(&m);
-		wconn_feed(wc, resp.data, resp.len);
+		wsess_input(ws, resp.data, resp.len);
 		buf_free(&resp);
 	}
 }
@@ -414,7 +426,6 @@ START_TEST(test_collect_streamed_no_symlinks)
 	char outside[256], art[256], p[600], q[600], asked[1024], what[1200];
 	struct artifact_info *arts;
 	struct stat sb;
-	struct wconn *wc;
 	struct run *r;
 	size_t i;
 
@@ -449,7 +460,8 @@ START_TEST(test_collect_streamed_no_symlinks)
 	r->pool = &fake.pool;
 	r->worker = &fake.w;
 	r->phase = PHASE_ARTIFACTS;
-	wc = r->wc = wconn_new(&fake.w, 1 << 20, fake_notify_cb, fake_error_cb, r);
+	fake.w.sess = wsess_new(&fake.w, &fake_transport, NULL, &fake_owner, 1 << 20);
+	wsess_attach(fake.w.sess, &fake_user, r);
 	arts = xcalloc(4, sizeof(*arts));
 	for (i = 0; i < 4; i++) {
 		arts[i].path = xstrdup(paths[i]);
@@ -457,8 +469,9 @@ START_TEST(test_collect_streamed_no_symlinks)
 		sha256_hex(data, strlen(data), arts[i].sha256);
 	}
 	collect_start(r, arts, 4);
-	serve_reads(wc, data, asked, sizeof(asked)); /* the run ends: r and wc are gone after the loop */
+	serve_reads(fake.w.sess, data, asked, sizeof(asked)); /* the run ends: r is gone after the loop */
 	event_base_loop(base, EVLOOP_NONBLOCK);
+	wsess_free(fake.w.sess);
 
 	snprintf(p, sizeof(p), "%s/victim", outside);
 	snprintf(what, sizeof(what), "the file behind the symlinks (the run read: %s)", asked);

@@ -1,7 +1,7 @@
 /*
  * check_sched.c: the pure parts of osirisd's scheduling path: the run queue
  * order (priority, then FIFO), run ids (encoding, monotonic, unique), the
- * pool start-latency ring and exit reasons, and the incremental msgpack-rpc
+ * pool start-latency ring, and the incremental msgpack-rpc
  * reader the control socket and the worker pipes share.
  */
 #include <check.h>
@@ -194,17 +194,6 @@ START_TEST(test_latency_ring_newest_first)
 }
 END_TEST
 
-START_TEST(test_exit_reason)
-{
-	char out[64];
-
-	pool_exit_reason(9, out, sizeof(out)); /* killed by SIGKILL */
-	ck_assert_str_eq(out, "signal 9");
-	pool_exit_reason(3 << 8, out, sizeof(out));
-	ck_assert_str_eq(out, "exit status 3");
-}
-END_TEST
-
 /* ---- rpc_reader --------------------------------------------------------- */
 
 static void pack_ping(struct buf *b, uint32_t id)
@@ -367,7 +356,6 @@ static Suite *sched_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("pool");
 	tcase_add_test(tc, test_latency_ring_newest_first);
-	tcase_add_test(tc, test_exit_reason);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("reader");
 	tcase_add_test(tc, test_reader_byte_by_byte);
