@@ -1,5 +1,5 @@
 # osirisd: build, test, install. `make demo` and `make check` are the two
-# commands a fresh machine needs (both run `deps` first).
+# commands a fresh machine needs (each first installs what it is missing).
 
 PREFIX	?= /usr/local
 DESTDIR	?=
@@ -115,8 +115,10 @@ $(BUILD)/tests/check_%: $(OBJ)/tests/unit/check_%.o $(UNIT_HARNESS_OBJ) $(LIBDAE
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
 
+# `make deps` installs what `make check` needs; `make demo` asks only for
+# what the build and the demo need (no Node.js, no clang).
 deps:
-	@sh tests/deps.sh
+	@sh tests/deps.sh check
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=60 $$t; done
@@ -132,7 +134,8 @@ check: deps
 	$(MAKE) check-e2b
 	@echo "make check: all passed"
 
-demo: deps
+demo:
+	@sh tests/deps.sh demo
 	$(MAKE) all
 	@BIN=$(abspath $(BIN)) sh examples/demo.sh
 
