@@ -64,7 +64,7 @@ UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 UNIT_HARNESS_SRC = $(wildcard tests/unit/harness/*.c)
 UNIT_HARNESS_OBJ = $(call objs,$(UNIT_HARNESS_SRC))
 
-.PHONY: all deps check unit regress fuzz-smoke check-e2b bench demo install clean
+.PHONY: all deps check unit regress fuzz-smoke check-e2b bench demo check-fresh install clean
 all: $(PROGRAMS) $(EXTRA_PROGRAMS)
 
 $(OBJ)/%.o: %.c
@@ -138,6 +138,11 @@ demo:
 	@sh tests/deps.sh demo
 	$(MAKE) all
 	@BIN=$(abspath $(BIN)) sh examples/demo.sh
+
+# Not part of check: `make demo` and `make check` from a clone of HEAD in a
+# fresh Debian 12 minbase chroot (root, network; tests/fresh/run.sh).
+check-fresh:
+	@sh tests/fresh/run.sh
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)
