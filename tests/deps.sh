@@ -92,11 +92,14 @@ probe_node() {
 }
 
 # What the tests run besides the build: Check (unit), pgrep and python3 with
-# its standard library (regress, bench), clang + libFuzzer (fuzz-smoke),
+# its standard library (regress, bench), systemd-analyze (t_unit), clang +
+# libFuzzer (fuzz-smoke),
 # node + npm and CA certificates for the npm registry (check-e2b).
 probe_check() {
 	pc_exists check || need check "pkg-config module check"
 	have pgrep || need procps "command pgrep"
+	# t_unit checks osirisd.service (systemd-analyze security --offline, verify)
+	have systemd-analyze || need systemd "command systemd-analyze"
 	/usr/bin/python3 -c 'import ctypes, random, socket, struct' >/dev/null 2>&1 ||
 		need python3 "/usr/bin/python3 with its standard library"
 	probe_fuzzer
