@@ -89,6 +89,34 @@ int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)
 int store_event_last_seq(const char *run_id, int64_t *out);
 int store_artifact_add(const char *run_id, const struct artifact_info *a);
 int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *n);
+/* Added: the last commit failed for want of space (SQLITE_FULL); cleared
+ * by the next commit that works. Pending records stay in memory meanwhile
+ * (at most 1M records / 64 MiB, then new ones are refused). */
+int store_full(void);
+/* Retention (prune.c). disk_bytes: what the run's directory holds. */
+int store_run_disk_bytes(const char *run_id, int64_t bytes);
+int store_final_count(int64_t *n); /* runs in a final state */
+struct prune_cand {
+	char *id;
+	int64_t submitted_at, finished_at, disk_bytes, records;
+	int deleted; /* set by store_prune_delete */
+};
+/* Final runs after the cursor (submitted_at, id), oldest first, at most
+ * max; never a queued or running one. Free with store_prune_free. */
+int store_prune_next(int64_t after_ts, const char *after_id, size_t max, struct prune_cand **out, size_t *n);
+void store_prune_free(struct prune_cand *c, size_t n);
+/* Delete the runs (rows of every table) in one transaction: 0 with
+ * c[i].deleted and *deleted set, -1 (nothing deleted; store_full() tells
+ * whether space was the reason). */
+int store_prune_delete(struct prune_cand *c, size_t n, size_t *deleted);
+struct store_usage {
+	int64_t db_bytes;    /* live pages of osiris.db */
+	int64_t wal_bytes;   /* osiris.db-wal on disk */
+	int64_t files_bytes; /* sum of the runs' disk_bytes */
+};
+int store_usage(struct store_usage *u);
+int store_db_live_bytes(int64_t *out);
+void store_checkpoint(void); /* WAL into the database and truncated */
 
 /* pool.c and pool_<backend>.c: where workers come from. ----------------- */
 struct pool;
@@ -304,16 +332,23 @@ size_t run_active_count(void);
 void run_event_add(struct run *r, struct event_rec *e);
 /* Daemon-origin event with a prepacked data map. */
 void run_event_daemon(struct run *r, const char *name, const char *step_id, const struct buf *data);
-char *run_state_dir(const char *id); /* STATE/runs/<id> */
+char *run_state_dir(const char *id); /* rundir_path: STATE/runs/<xx>/<id> */
 /* collect.c reports the end of artifact collection. */
 void run_collected(struct run *r);
 
-/* rundir.c: STATE/runs/<id> directories, made ahead by a helper thread -- */
+/* rundir.c: STATE/runs/<xx>/<id> directories, made ahead by a helper thread */
 int rundir_init(const char *state_dir, char *err, size_t errlen);
 void rundir_shutdown(void);
-/* Create STATE/runs/<id> (with an empty bundle file and artifacts/): 0 or
- * -1 with errno. */
+/* Create STATE/runs/<xx>/<id> (with an empty bundle file and artifacts/):
+ * 0 or -1 with errno. */
 int rundir_create(const char *id);
+/* A run's directory: the sharded one, or an existing unsharded
+ * STATE/runs/<id> of an older daemon. Allocated. */
+char *rundir_path(const char *state_dir, const char *id);
+/* Bytes a file of this size takes on disk, in whole 4 KiB blocks; a run
+ * directory adds RUNDIR_OVERHEAD (itself and artifacts/). */
+int64_t rundir_bytes(int64_t file_size);
+#define RUNDIR_OVERHEAD 8192
 
 /* collect.c: fetch a run's artifacts from its worker into the state dir -- */
 /* Takes ownership of arts[]. Calls run_collected(r) when done. */

@@ -85,10 +85,7 @@ size_t run_active_count(void)
 
 char *run_state_dir(const char *id)
 {
-	char *p;
-
-	xasprintf(&p, "%s/runs/%s", rs.cfg->state_dir, id);
-	return p;
+	return rundir_path(rs.cfg->state_dir, id);
 }
 
 struct run *run_alloc(void)

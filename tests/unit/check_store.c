@@ -143,7 +143,7 @@ START_TEST(test_open_migrate_reopen)
 	open_store();
 	ck_assert_int_eq(stat(statedir, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0700);
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 2);
 	ck_assert_int_eq(db_int("PRAGMA application_id"), 0x4f534952);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
 	                        "('runs','steps','events','metrics','artifacts')"),
@@ -154,7 +154,7 @@ START_TEST(test_open_migrate_reopen)
 	ck_assert_ptr_nonnull(strstr(err, "already open"));
 	store_close();
 	open_store(); /* idempotent: no migration re-run, no error */
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 2);
 	store_close();
 }
 END_TEST
