@@ -26,6 +26,12 @@ struct config {
 	int cancel_grace_ms;	   /* 5000: SIGTERM -> SIGKILL on cancel */
 	int64_t follow_buffer_bytes; /* 1048576: per-follower output cap before falling back to the store */
 	int event_flush_ms;	   /* 5: longest an event waits before its batch commits */
+	/* retention (prune.c) and space (space.c) */
+	int keep_days;		   /* 30: final runs older than this are pruned (0: no age limit) */
+	int keep_runs;		   /* 100000: at most this many final runs kept (0: no count limit) */
+	int64_t max_state_bytes;   /* 10G: state dir cap, oldest final runs pruned past it (0: none) */
+	int64_t min_free_bytes;	   /* 128M: submits refused while the state dir's filesystem has less */
+	int prune_interval_s;	   /* 60: how often retention runs */
 	/* [local] */
 	int local_pool_size;   /* 2 */
 	int local_max_workers; /* 8 */
@@ -51,6 +57,8 @@ int config_load_file(struct config *c, const char *path, int must_exist, char *e
 int config_set_override(struct config *c, const char *assignment, char *err, size_t errlen);
 int config_set(struct config *c, const char *section, const char *key, const char *value, char *err, size_t errlen);
 void config_free(struct config *c);
+
+struct conn;
 
 /* store.c: SQLite state (WAL, versioned migrations, batched events). ---- */
 int store_open(const char *state_dir, char *err, size_t errlen);
@@ -307,6 +315,8 @@ struct run {
 	/* store writes coalesced until the next flush (run.c) */
 	uint8_t *step_dirty;
 	int row_dirty, on_dirty;
+	int reap_when_saved; /* ended, but its rows are not stored yet (a full disk): freed once they are */
+	int64_t disk_bytes;  /* what its directory holds (bundle, artifacts), for retention */
 	TAILQ_ENTRY(run) dirty_entry;
 	struct follower_list followers;
 	TAILQ_ENTRY(run) entry;
@@ -335,6 +345,8 @@ void run_event_daemon(struct run *r, const char *name, const char *step_id, cons
 char *run_state_dir(const char *id); /* rundir_path: STATE/runs/<xx>/<id> */
 /* collect.c reports the end of artifact collection. */
 void run_collected(struct run *r);
+/* The run will end failed with this reason (the first one given wins). */
+void run_fail(struct run *r, const char *fmt, ...) PRINTFLIKE(2, 3);
 
 /* rundir.c: STATE/runs/<xx>/<id> directories, made ahead by a helper thread */
 int rundir_init(const char *state_dir, char *err, size_t errlen);
@@ -417,6 +429,32 @@ void follow_run_end(struct run *r);			    /* r is final, about to go */
 void follow_conn_drained(struct conn *c);		    /* output under the low watermark */
 void follow_conn_gone(struct conn *c);
 void follow_set_cap(size_t cap); /* daemon.follow_buffer_bytes */
+
+/* space.c: room in the state dir's filesystem ------------------------- */
+void space_init(const struct config *cfg);
+int space_free(int64_t *bytes, int64_t *inodes); /* statvfs of the state dir */
+void space_fmt(int64_t bytes, char *dst, size_t len); /* "12 KiB" */
+/* 0 when a submission of `need` bytes may be stored; -1 with why = "state
+ * dir full (12 KiB free)" when it may not (daemon.min_free_bytes). */
+int space_check(int64_t need, char *why, size_t len);
+
+/* prune.c: retention, batched, files removed by a helper thread -------- */
+struct prune_policy {
+	int64_t before_ms; /* final runs finished before this (ms epoch) go; 0: no age rule */
+	int64_t keep;	   /* only the newest this many final runs stay; -1: no count rule */
+	int64_t max_bytes; /* the state dir's cap; 0: none */
+};
+int prune_init(struct event_base *base, const struct config *cfg, char *err, size_t errlen);
+void prune_shutdown(void);
+/* Queue a job; c NULL: retention (logged only), else answered on c. */
+void prune_request(struct conn *c, uint32_t msgid, const struct prune_policy *pol, int dry_run);
+void prune_policy_config(const struct config *cfg, struct prune_policy *pol); /* daemon.keep_* */
+void prune_conn_gone(struct conn *c);
+/* Pure: how many of the candidates (oldest first) one batch removes;
+ * updates *excess (runs beyond keep) and *over (bytes over the cap, by
+ * estimate); *stop when a run to keep was met. */
+size_t prune_pick(const struct prune_policy *pol, int64_t *excess, int64_t *over, const struct prune_cand *c,
+    size_t n, int *stop);
 
 /* sd_notify.c: systemd notify + socket activation, no libsystemd ------- */
 int sd_notify_listen_fd(void); /* fd 3 when socket-activated for us, else -1 */

@@ -720,9 +720,6 @@ static int store_migrate(char *err, size_t errlen)
 	if (store_query_int("PRAGMA user_version", &version, err, errlen) == -1 ||
 	    store_check_identity(version, err, errlen) == -1)
 		return -1;
-	/* A new database gets it before its first table: no VACUUM needed. */
-	if (version == 0 && store_exec("PRAGMA auto_vacuum=INCREMENTAL", err, errlen) == -1)
-		return -1;
 	for (; version < STORE_NMIGRATIONS; version++) {
 		xasprintf(&sql, "BEGIN IMMEDIATE; %s; PRAGMA application_id=%d; PRAGMA user_version=%lld; COMMIT;",
 		          store_migrations[version], STORE_APP_ID, (long long)version + 1);
@@ -821,6 +818,10 @@ int store_open(const char *state_dir, char *err, size_t errlen)
 		return -1;
 	}
 	sqlite3_busy_timeout(store.db, STORE_BUSY_MS);
+	/* A new file takes it before WAL mode writes its header: no VACUUM
+	 * then. On an existing database it changes nothing by itself; on a
+	 * garbage file it fails, and store_pragmas says why. */
+	(void)sqlite3_exec(store.db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
 	if (store_pragmas(err, errlen) == -1 || store_migrate(err, errlen) == -1) {
 		store_release();
 		return -1;
