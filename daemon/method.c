@@ -676,7 +676,7 @@ static int method_run_prune(struct conn *c, struct rpc_msg *m)
 	int dry_run;
 
 	if (c->uid != 0 && c->uid != geteuid()) {
-		conn_error(c, m->msgid, ERR_FORBIDDEN, "run.prune: only root or the daemon's user (uid %ld) may prune",
+		conn_error(c, m->msgid, ERR_FORBIDDEN, "forbidden: only root or the daemon's own user (uid %ld) may prune",
 		    (long)geteuid());
 		return 0;
 	}
