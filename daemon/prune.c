@@ -255,6 +255,8 @@ static int prune_delete(struct prune_job *j, struct prune_cand *c, size_t take)
 {
 	size_t deleted;
 
+	int64_t t0 = time_mono_us();
+
 	if (store_db_live_bytes(&j->db_before) == -1)
 		j->db_before = 0;
 	if (store_prune_delete(c, take, &deleted) == -1) {
@@ -268,6 +270,7 @@ static int prune_delete(struct prune_job *j, struct prune_cand *c, size_t take)
 		prune_handover(c, take, 1);
 		return 0;
 	}
+	log_debug("prune: %zu runs deleted from the store in %lld us", deleted, (long long)(time_mono_us() - t0));
 	j->files_first = 0;
 	j->runs += (int64_t)deleted;
 	prune_cursor(j, &c[take - 1]);
