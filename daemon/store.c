@@ -1493,7 +1493,7 @@ int store_prune_next(int64_t after_ts, const char *after_id, size_t max, struct 
 {
 	sqlite3_stmt *s;
 	struct prune_cand *c;
-	int rc;
+	int rc = SQLITE_DONE;
 
 	*n = 0;
 	*out = NULL;
