@@ -112,3 +112,43 @@ int args_size(const char *s, size_t *out)
 	*out = (size_t)(v * mul);
 	return 0;
 }
+
+/* "90" (seconds), "45s", "15m", "12h", "30d", "2w". */
+int args_duration(const char *s, int64_t *secs)
+{
+	long long v;
+	int64_t mul = 1;
+	char *end;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mul = 60;
+		break;
+	case 'h':
+		mul = 3600;
+		break;
+	case 'd':
+		mul = 86400;
+		break;
+	case 'w':
+		mul = 7 * 86400;
+		break;
+	default:
+		return -1;
+	}
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (v > INT64_MAX / 1000 / mul)
+		return -1;
+	*secs = (int64_t)v * mul;
+	return 0;
+}

@@ -42,6 +42,14 @@ static const struct ctl_cmd ctl_cmds[] = {
 	    "                      metrics.jsonl, osiris.log, status.json, artifacts/ (DIR must be new\n"
 	    "                      or empty)\n"},
 	{"pool", "", "show the worker pools", cmd_pool, NULL},
+	{"prune", "[--older-than DURATION] [--keep N] [--dry-run]", "remove old finished runs and their files",
+	    cmd_prune,
+	    "  --older-than D      runs that finished more than D ago (90s, 15m, 12h, 30d, 2w)\n"
+	    "  --keep N            all but the newest N finished runs\n"
+	    "  --dry-run           only say how many runs and bytes would go\n"
+	    "Without --older-than/--keep the daemon's retention applies (daemon.keep_days,\n"
+	    "keep_runs, max_state_bytes). Queued and running runs are never removed.\n"
+	    "Root or the daemon's own user only.\n"},
 	{"ping", "", "check that the daemon answers", cmd_ping, NULL},
 	{"version", "", "print client, daemon and protocol versions", cmd_version, NULL},
 	{"help", "[COMMAND]", "show help for a command", cmd_help, NULL},

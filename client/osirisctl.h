@@ -106,6 +106,8 @@ int args_env_name_ok(const char *name);
 int args_int(const char *s, int64_t min, int64_t max, int64_t *out);
 /* Bytes with an optional K/M/G suffix (powers of 1024). */
 int args_size(const char *s, size_t *out);
+/* Seconds from "90", "45s", "15m", "12h", "30d" or "2w". */
+int args_duration(const char *s, int64_t *secs);
 
 /* output.c: human output, errors, formatting. */
 void out_error(const char *what, const char *fmt, ...) PRINTFLIKE(2, 3);
@@ -208,6 +210,9 @@ char *osirisfmt_artifact_path(const char *path);
 
 /* pool.c */
 int cmd_pool(struct ctl *ctl, int argc, char **argv);
+
+/* prune.c */
+int cmd_prune(struct ctl *ctl, int argc, char **argv);
 
 /* ping.c */
 int cmd_ping(struct ctl *ctl, int argc, char **argv);

@@ -134,6 +134,21 @@ void collect_abort(struct run *r)
 	r->narts = r->art_i = 0;
 }
 
+/*
+ * A file the worker produced could not be written: the daemon's storage
+ * failed, not the worker. A full disk (or quota, I/O error, read-only
+ * filesystem) fails the run with the reason rather than letting it
+ * succeed without the artifact; other errors (a path that cannot be made
+ * under the artifacts dir) only skip the file, as before.
+ */
+static void collect_not_stored(struct run *r, const char *path, int err)
+{
+	if (err == ENOSPC || err == EDQUOT)
+		run_fail(r, "state dir full: artifact %s not stored (%s)", log_esc(path, 200), strerror(err));
+	else if (err == EIO || err == EROFS)
+		run_fail(r, "artifact %s not stored: %s", log_esc(path, 200), strerror(err));
+}
+
 static void collect_skip(struct run *r, const char *why)
 {
 	log_warnx("run=%s artifact %s not collected: %s", r->info.id, log_esc(r->arts[r->art_i].path, 200), why);
@@ -212,11 +227,13 @@ static void collect_done_one(struct run *r)
 	close(r->art_fd);
 	r->art_fd = -1;
 	if (collect_commit_tmp(r) == -1) {
+		collect_not_stored(r, a->path, errno);
 		collect_skip(r, strerror(errno));
 		return;
 	}
 	if (store_artifact_add(r->info.id, a) == -1)
 		log_warnx("run=%s: cannot index artifact %s", r->info.id, log_esc(a->path, 200));
+	r->disk_bytes += rundir_bytes(a->size);
 	collect_close(r, 1);
 	r->art_i++;
 	collect_next(r);
@@ -244,6 +261,7 @@ static void collect_read_cb(struct worker *w, const struct rpc_msg *m, void *arg
 		return;
 	}
 	if (collect_write(r->art_fd, (const uint8_t *)data->via.bin.ptr, data->via.bin.size) == -1) {
+		collect_not_stored(r, r->arts[r->art_i].path, errno);
 		collect_skip(r, strerror(errno));
 		return;
 	}
@@ -296,6 +314,7 @@ static void collect_next(struct run *r)
 			continue;
 		}
 		if (collect_open(r, a) == -1) {
+			collect_not_stored(r, a->path, errno);
 			/* no recursion through collect_skip: a worker may list many */
 			log_warnx("run=%s artifact %s not collected: %s", r->info.id, log_esc(a->path, 200),
 			          strerror(errno));
@@ -361,6 +380,8 @@ int collect_inline_write(int dirfd, const struct artifact_info *a, const void *d
 	}
 	if (*why == NULL && collect_write_at(dirfd, a->path, data, len) == -1)
 		*why = strerror(errno);
+	else if (*why != NULL)
+		errno = 0; /* refused, not a failed write */
 	return *why == NULL ? 0 : -1;
 }
 
@@ -374,16 +395,19 @@ static int collect_inline_one(struct run *r, int *dirfd, const struct artifact_i
 		return 0;
 	if (data->type != MSGPACK_OBJECT_BIN && data->type != MSGPACK_OBJECT_STR)
 		why = "inline data is not bin";
-	else if (*dirfd == -1 && (*dirfd = collect_open_dir(r)) == -1)
-		why = strerror(errno);
-	else
-		(void)collect_inline_write(*dirfd, a, data->via.bin.ptr, data->via.bin.size, &why);
+	else if ((*dirfd == -1 && (*dirfd = collect_open_dir(r)) == -1) ||
+	         collect_inline_write(*dirfd, a, data->via.bin.ptr, data->via.bin.size, &why) == -1) {
+		if (why == NULL)
+			why = strerror(errno);
+		collect_not_stored(r, a->path, errno);
+	}
 	if (why != NULL) {
 		log_warnx("run=%s artifact %s not collected: %s", r->info.id, log_esc(a->path, 200), why);
 		return 1;
 	}
 	if (store_artifact_add(r->info.id, a) == -1)
 		log_warnx("run=%s: cannot index artifact %s", r->info.id, log_esc(a->path, 200));
+	r->disk_bytes += rundir_bytes(a->size);
 	return 1;
 }
 

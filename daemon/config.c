@@ -51,6 +51,11 @@ static const struct config_key config_keys[] = {
     KEY("daemon", "cancel_grace_ms", CFG_INT, cancel_grace_ms, 0, 600000),
     KEY("daemon", "follow_buffer_bytes", CFG_SIZE, follow_buffer_bytes, 4096, 1LL << 30),
     KEY("daemon", "event_flush_ms", CFG_INT, event_flush_ms, 0, 1000),
+    KEY("daemon", "keep_days", CFG_INT, keep_days, 0, 36500),
+    KEY("daemon", "keep_runs", CFG_INT, keep_runs, 0, 1000000000),
+    KEY("daemon", "max_state_bytes", CFG_SIZE, max_state_bytes, 0, 1LL << 50),
+    KEY("daemon", "min_free_bytes", CFG_SIZE, min_free_bytes, 0, 1LL << 40),
+    KEY("daemon", "prune_interval_s", CFG_INT, prune_interval_s, 1, 86400),
     KEY("local", "pool_size", CFG_INT, local_pool_size, 0, 256),
     KEY("local", "max_workers", CFG_INT, local_max_workers, 1, 1024),
     KEY("local", "worker", CFG_PATH, local_worker, 0, 0),
@@ -117,6 +122,11 @@ void config_defaults(struct config *c)
 	c->cancel_grace_ms = 5000;
 	c->follow_buffer_bytes = 1048576;
 	c->event_flush_ms = 5;
+	c->keep_days = 30;
+	c->keep_runs = 100000;
+	c->max_state_bytes = 10LL << 30;
+	c->min_free_bytes = 128LL << 20;
+	c->prune_interval_s = 60;
 	c->local_pool_size = 2;
 	c->local_max_workers = 8;
 	c->local_worker = NULL; /* resolved by the daemon: beside its own binary */

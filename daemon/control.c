@@ -90,6 +90,7 @@ void conn_drop(struct conn *c, const char *why)
 	c->dead = 1;
 	log_debug("conn=%llu uid=%ld closed: %s", (unsigned long long)c->id, (long)c->uid, why);
 	follow_conn_gone(c);
+	prune_conn_gone(c);
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	event_active(c->reap_ev, EV_TIMEOUT, 0);
 }
@@ -104,6 +105,7 @@ static void control_conn_close_after_flush(struct conn *c, const char *why)
 	c->closing = 1;
 	log_debug("conn=%llu closing: %s", (unsigned long long)c->id, why);
 	follow_conn_gone(c);
+	prune_conn_gone(c);
 	bufferevent_disable(c->bev, EV_READ);
 	if (conn_out_len(c) == 0) {
 		conn_drop(c, why);
@@ -449,6 +451,7 @@ void control_shutdown(void)
 	ctl.lst = NULL;
 	while ((c = TAILQ_FIRST(&ctl.conns)) != NULL) {
 		follow_conn_gone(c);
+	prune_conn_gone(c);
 		TAILQ_REMOVE(&ctl.conns, c, entry);
 		bufferevent_free(c->bev);
 		rpc_reader_free(&c->rd);

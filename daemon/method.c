@@ -274,6 +274,7 @@ static int method_submit_persist(struct run *r, const struct bundle *b, char *er
 		snprintf(err, errlen, "cannot store the bundle: %s", strerror(errno));
 		goto out;
 	}
+	r->disk_bytes = RUNDIR_OVERHEAD + rundir_bytes((int64_t)out.len);
 	if (strcmp(r->manifest_path, "manifest.yaml") != 0) {
 		free(path);
 		xasprintf(&path, "%s/manifest", dir);
@@ -281,6 +282,7 @@ static int method_submit_persist(struct run *r, const struct bundle *b, char *er
 			snprintf(err, errlen, "cannot store the manifest path: %s", strerror(errno));
 			goto out;
 		}
+		r->disk_bytes += rundir_bytes(1);
 	}
 	rc = 0;
 out:
@@ -338,6 +340,21 @@ static int method_submit_validate(struct conn *c, struct rpc_msg *m, struct msg_
 	return 0;
 }
 
+/* A submission that cannot be stored for want of space is busy (retry
+ * later), not a daemon failure. */
+static void method_submit_refuse(struct conn *c, struct rpc_msg *m, const char *err)
+{
+	char why[256];
+
+	if (space_check(0, why, sizeof(why)) == -1) {
+		log_warnx("run.submit refused: %s", why);
+		conn_error(c, m->msgid, ERR_BUSY, "busy: %s", why);
+	} else {
+		log_warnx("run.submit failed: %s", err);
+		conn_error(c, m->msgid, ERR_INTERNAL, "cannot store the run");
+	}
+}
+
 static int method_run_submit(struct conn *c, struct rpc_msg *m)
 {
 	struct msg_submit sub;
@@ -361,10 +378,17 @@ static int method_run_submit(struct conn *c, struct rpc_msg *m)
 		return 0;
 	}
 	r->pool = pool;
+	/* The bundle is about the message's size: room for it, or busy. */
+	if (space_check((int64_t)m->rawlen, err, sizeof(err)) == -1) {
+		log_info("run.submit refused: %s", err);
+		conn_error(c, m->msgid, ERR_BUSY, "busy: %s", err);
+		msg_submit_free(&sub);
+		run_free(r);
+		return 0;
+	}
 	method_submit_fill(r, &sub, c);
 	if (method_submit_commit(r, &sub.bundle, err, sizeof(err)) == -1) {
-		log_warnx("run=%s: submit failed: %s", r->info.id, err);
-		conn_error(c, m->msgid, ERR_INTERNAL, "cannot store the run");
+		method_submit_refuse(c, m, err);
 		msg_submit_free(&sub);
 		run_free(r);
 		return 0;
@@ -634,6 +658,54 @@ static int method_pool_status(struct conn *c, struct rpc_msg *m)
 	return 0;
 }
 
+/* -- run.prune ------------------------------------------------------------ */
+
+#define METHOD_PRUNE_MAX_AGE_S (100LL * 366 * 86400)
+
+/* older_than_s / keep given: those rules only; neither: the configured
+ * retention (daemon.keep_days, keep_runs, max_state_bytes). */
+static int method_prune_policy(struct rpc_msg *m, struct prune_policy *pol, int *dry_run)
+{
+	int64_t older = INT64_MIN, keep = INT64_MIN;
+
+	*dry_run = 0;
+	if (m->params != NULL &&
+	    (mp_get_int(m->params, "older_than_s", &older) == -1 || mp_get_int(m->params, "keep", &keep) == -1 ||
+		mp_get_bool(m->params, "dry_run", dry_run) == -1))
+		return -1;
+	if ((older != INT64_MIN && (older < 0 || older > METHOD_PRUNE_MAX_AGE_S)) || (keep != INT64_MIN && keep < 0))
+		return -1;
+	if (older == INT64_MIN && keep == INT64_MIN) {
+		prune_policy_config(mt.cfg, pol);
+		return 0;
+	}
+	pol->before_ms = older != INT64_MIN ? time_now_ms() - older * 1000 : 0;
+	pol->keep = keep != INT64_MIN ? keep : -1;
+	pol->max_bytes = 0;
+	return 0;
+}
+
+static int method_run_prune(struct conn *c, struct rpc_msg *m)
+{
+	struct prune_policy pol;
+	int dry_run;
+
+	if (c->uid != 0 && c->uid != geteuid()) {
+		conn_error(c, m->msgid, ERR_FORBIDDEN, "forbidden: only root or the daemon's own user (uid %ld) may prune",
+		    (long)geteuid());
+		return 0;
+	}
+	if (method_prune_policy(m, &pol, &dry_run) == -1) {
+		conn_error(c, m->msgid, ERR_INVALID_REQUEST,
+		    "run.prune: 'older_than_s' must be an integer 0..%lld, 'keep' an integer >= 0, 'dry_run' a bool",
+		    METHOD_PRUNE_MAX_AGE_S);
+		return 0;
+	}
+	log_info("run.prune requested uid=%ld%s", (long)c->uid, dry_run ? " (dry run)" : "");
+	prune_request(c, m->msgid, &pol, dry_run);
+	return 0;
+}
+
 /* -- dispatch ------------------------------------------------------------- */
 
 static const struct {
@@ -651,6 +723,7 @@ static const struct {
     {"artifact.list", method_artifact_list, 1},
     {"artifact.read", method_artifact_read, 1},
     {"pool.status", method_pool_status, 0},
+    {"run.prune", method_run_prune, 0},
 };
 
 int method_dispatch(struct conn *c, struct rpc_msg *m)

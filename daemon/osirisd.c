@@ -129,6 +129,11 @@ static void reload(void)
 	RELOAD_INT(shutdown_grace_s, "daemon.shutdown_grace_s");
 	RELOAD_INT(cancel_grace_ms, "daemon.cancel_grace_ms");
 	RELOAD_INT(event_flush_ms, "daemon.event_flush_ms");
+	RELOAD_INT(keep_days, "daemon.keep_days");
+	RELOAD_INT(keep_runs, "daemon.keep_runs");
+	RELOAD_INT(max_state_bytes, "daemon.max_state_bytes");
+	RELOAD_INT(min_free_bytes, "daemon.min_free_bytes");
+	RELOAD_INT(prune_interval_s, "daemon.prune_interval_s");
 	RELOAD_INT(local_pool_size, "local.pool_size");
 	RELOAD_INT(local_max_workers, "local.max_workers");
 	RELOAD_INT(local_heartbeat_s, "local.heartbeat_s");
@@ -309,6 +314,9 @@ static void start(void)
 	free(runs);
 	if (rundir_init(d.cfg.state_dir, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	space_init(&d.cfg);
+	if (prune_init(d.base, &d.cfg, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	if (child_init(d.base) == -1)
 		fatalx("cannot watch child processes (SIGCHLD)");
 	if (pool_init(d.base, &d.cfg, sched_pool_ready_cb, NULL, err, sizeof(err)) == -1)
@@ -326,6 +334,7 @@ static void start(void)
 static void finish(void)
 {
 	control_shutdown();
+	prune_shutdown();
 	run_shutdown(); /* releases what runs hold, before the pools go */
 	sched_shutdown();
 	pool_shutdown();

@@ -26,6 +26,12 @@ struct config {
 	int cancel_grace_ms;	   /* 5000: SIGTERM -> SIGKILL on cancel */
 	int64_t follow_buffer_bytes; /* 1048576: per-follower output cap before falling back to the store */
 	int event_flush_ms;	   /* 5: longest an event waits before its batch commits */
+	/* retention (prune.c) and space (space.c) */
+	int keep_days;		   /* 30: final runs older than this are pruned (0: no age limit) */
+	int keep_runs;		   /* 100000: at most this many final runs kept (0: no count limit) */
+	int64_t max_state_bytes;   /* 10G: state dir cap, oldest final runs pruned past it (0: none) */
+	int64_t min_free_bytes;	   /* 128M: submits refused while the state dir's filesystem has less */
+	int prune_interval_s;	   /* 60: how often retention runs */
 	/* [local] */
 	int local_pool_size;   /* 2 */
 	int local_max_workers; /* 8 */
@@ -51,6 +57,8 @@ int config_load_file(struct config *c, const char *path, int must_exist, char *e
 int config_set_override(struct config *c, const char *assignment, char *err, size_t errlen);
 int config_set(struct config *c, const char *section, const char *key, const char *value, char *err, size_t errlen);
 void config_free(struct config *c);
+
+struct conn;
 
 /* store.c: SQLite state (WAL, versioned migrations, batched events). ---- */
 int store_open(const char *state_dir, char *err, size_t errlen);
@@ -89,6 +97,34 @@ int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)
 int store_event_last_seq(const char *run_id, int64_t *out);
 int store_artifact_add(const char *run_id, const struct artifact_info *a);
 int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *n);
+/* Added: the last commit failed for want of space (SQLITE_FULL); cleared
+ * by the next commit that works. Pending records stay in memory meanwhile
+ * (at most 1M records / 64 MiB, then new ones are refused). */
+int store_full(void);
+/* Retention (prune.c). disk_bytes: what the run's directory holds. */
+int store_run_disk_bytes(const char *run_id, int64_t bytes);
+int store_final_count(int64_t *n); /* runs in a final state */
+struct prune_cand {
+	char *id;
+	int64_t submitted_at, finished_at, disk_bytes, records;
+	int deleted; /* set by store_prune_delete */
+};
+/* Final runs after the cursor (submitted_at, id), oldest first, at most
+ * max; never a queued or running one. Free with store_prune_free. */
+int store_prune_next(int64_t after_ts, const char *after_id, size_t max, struct prune_cand **out, size_t *n);
+void store_prune_free(struct prune_cand *c, size_t n);
+/* Delete the runs (rows of every table) in one transaction: 0 with
+ * c[i].deleted and *deleted set, -1 (nothing deleted; store_full() tells
+ * whether space was the reason). */
+int store_prune_delete(struct prune_cand *c, size_t n, size_t *deleted);
+struct store_usage {
+	int64_t db_bytes;    /* live pages of osiris.db */
+	int64_t wal_bytes;   /* osiris.db-wal on disk */
+	int64_t files_bytes; /* sum of the runs' disk_bytes */
+};
+int store_usage(struct store_usage *u);
+int store_db_live_bytes(int64_t *out);
+void store_checkpoint(void); /* WAL into the database and truncated */
 
 /* pool.c and pool_<backend>.c: where workers come from. ----------------- */
 struct pool;
@@ -281,6 +317,8 @@ struct run {
 	/* store writes coalesced until the next flush (run.c) */
 	uint8_t *step_dirty;
 	int row_dirty, on_dirty;
+	int reap_when_saved; /* ended, but its rows are not stored yet (a full disk): freed once they are */
+	int64_t disk_bytes;  /* what its directory holds (bundle, artifacts), for retention */
 	TAILQ_ENTRY(run) dirty_entry;
 	struct follower_list followers;
 	TAILQ_ENTRY(run) entry;
@@ -306,16 +344,25 @@ size_t run_active_count(void);
 void run_event_add(struct run *r, struct event_rec *e);
 /* Daemon-origin event with a prepacked data map. */
 void run_event_daemon(struct run *r, const char *name, const char *step_id, const struct buf *data);
-char *run_state_dir(const char *id); /* STATE/runs/<id> */
+char *run_state_dir(const char *id); /* rundir_path: STATE/runs/<xx>/<id> */
 /* collect.c reports the end of artifact collection. */
 void run_collected(struct run *r);
+/* The run will end failed with this reason (the first one given wins). */
+void run_fail(struct run *r, const char *fmt, ...) PRINTFLIKE(2, 3);
 
-/* rundir.c: STATE/runs/<id> directories, made ahead by a helper thread -- */
+/* rundir.c: STATE/runs/<xx>/<id> directories, made ahead by a helper thread */
 int rundir_init(const char *state_dir, char *err, size_t errlen);
 void rundir_shutdown(void);
-/* Create STATE/runs/<id> (with an empty bundle file and artifacts/): 0 or
- * -1 with errno. */
+/* Create STATE/runs/<xx>/<id> (with an empty bundle file and artifacts/):
+ * 0 or -1 with errno. */
 int rundir_create(const char *id);
+/* A run's directory: the sharded one, or an existing unsharded
+ * STATE/runs/<id> of an older daemon. Allocated. */
+char *rundir_path(const char *state_dir, const char *id);
+/* Bytes a file of this size takes on disk, in whole 4 KiB blocks; a run
+ * directory adds RUNDIR_OVERHEAD (itself and artifacts/). */
+int64_t rundir_bytes(int64_t file_size);
+#define RUNDIR_OVERHEAD 8192
 
 /* collect.c: fetch a run's artifacts from its worker into the state dir -- */
 /* Takes ownership of arts[]. Calls run_collected(r) when done. */
@@ -411,6 +458,32 @@ void follow_run_end(struct run *r);			    /* r is final, about to go */
 void follow_conn_drained(struct conn *c);		    /* output under the low watermark */
 void follow_conn_gone(struct conn *c);
 void follow_set_cap(size_t cap); /* daemon.follow_buffer_bytes */
+
+/* space.c: room in the state dir's filesystem ------------------------- */
+void space_init(const struct config *cfg);
+int space_free(int64_t *bytes, int64_t *inodes); /* statvfs of the state dir */
+void space_fmt(int64_t bytes, char *dst, size_t len); /* "12 KiB" */
+/* 0 when a submission of `need` bytes may be stored; -1 with why = "state
+ * dir full (12 KiB free)" when it may not (daemon.min_free_bytes). */
+int space_check(int64_t need, char *why, size_t len);
+
+/* prune.c: retention, batched, files removed by a helper thread -------- */
+struct prune_policy {
+	int64_t before_ms; /* final runs finished before this (ms epoch) go; 0: no age rule */
+	int64_t keep;	   /* only the newest this many final runs stay; -1: no count rule */
+	int64_t max_bytes; /* the state dir's cap; 0: none */
+};
+int prune_init(struct event_base *base, const struct config *cfg, char *err, size_t errlen);
+void prune_shutdown(void);
+/* Queue a job; c NULL: retention (logged only), else answered on c. */
+void prune_request(struct conn *c, uint32_t msgid, const struct prune_policy *pol, int dry_run);
+void prune_policy_config(const struct config *cfg, struct prune_policy *pol); /* daemon.keep_* */
+void prune_conn_gone(struct conn *c);
+/* Pure: how many of the candidates (oldest first) one batch removes;
+ * updates *excess (runs beyond keep) and *over (bytes over the cap, by
+ * estimate); *stop when a run to keep was met. */
+size_t prune_pick(const struct prune_policy *pol, int64_t *excess, int64_t *over, const struct prune_cand *c,
+    size_t n, int *stop);
 
 /* sd_notify.c: systemd notify + socket activation, no libsystemd ------- */
 int sd_notify_listen_fd(void); /* fd 3 when socket-activated for us, else -1 */

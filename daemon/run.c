@@ -4,6 +4,8 @@
  * succeeded | failed | cancelled | lost. Every record of the run's stream gets
  * its daemon seq here, goes to the store (batched) and to live followers.
  */
+#include <sys/stat.h>
+
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,12 +17,16 @@
 
 #define RUN_HASH 4096
 #define RUN_FLUSH_NOW 4096 /* pending records that force a commit at once */
+#define RUN_FLUSH_RETRY_MS 1000 /* while commits fail (a full disk): how often to try again */
 
 static struct {
 	struct event_base *base;
 	const struct config *cfg;
 	TAILQ_HEAD(, run) runs;
 	TAILQ_HEAD(, run) dirty; /* runs with store writes not done yet */
+	TAILQ_HEAD(, run) written; /* runs whose rows are in the batch being committed */
+	int failing;		 /* the last commit failed: retry every RUN_FLUSH_RETRY_MS */
+	int stopping;		 /* run_shutdown: the loop runs no more callbacks */
 	size_t nruns;
 	struct run *hash[RUN_HASH];
 	struct event *flush_ev;
@@ -85,10 +91,7 @@ size_t run_active_count(void)
 
 char *run_state_dir(const char *id)
 {
-	char *p;
-
-	xasprintf(&p, "%s/runs/%s", rs.cfg->state_dir, id);
-	return p;
+	return rundir_path(rs.cfg->state_dir, id);
 }
 
 struct run *run_alloc(void)
@@ -147,11 +150,12 @@ static void run_reap_cb(evutil_socket_t fd, short what, void *arg)
  * anything else happens (submit, worker acquired, the end) are done at once.
  */
 
-static void run_write_dirty(struct run *r)
+/* r's dirty rows into the open batch; r moves to the written list until
+ * the batch's commit settles it. */
+static void run_write_rows(struct run *r)
 {
 	size_t i;
 
-	store_batch_begin(); /* the run's rows: one transaction */
 	for (i = 0; i < r->info.nsteps; i++) {
 		if (!r->step_dirty[i])
 			continue;
@@ -164,18 +168,72 @@ static void run_write_dirty(struct run *r)
 		r->row_dirty = 0;
 		if (store_run_update(&r->info) == -1)
 			log_warnx("run=%s: cannot update the run in the store", r->info.id);
+		if (r->phase == PHASE_DONE)
+			(void)store_run_disk_bytes(r->info.id, r->disk_bytes);
 	}
-	if (store_batch_end() == -1)
-		log_warnx("run=%s: cannot commit the run's rows", r->info.id);
-	if (r->on_dirty) {
+	if (r->on_dirty)
 		TAILQ_REMOVE(&rs.dirty, r, dirty_entry);
-		r->on_dirty = 0;
+	r->on_dirty = 1;
+	TAILQ_INSERT_TAIL(&rs.written, r, dirty_entry);
+}
+
+static void run_flush_arm(void)
+{
+	struct timeval tv;
+	int ms = rs.failing ? RUN_FLUSH_RETRY_MS : rs.cfg->event_flush_ms;
+
+	if (!evtimer_pending(rs.flush_ev, NULL)) {
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		evtimer_add(rs.flush_ev, &tv);
 	}
+}
+
+/*
+ * The batch holding the written runs committed (ok) or not: a run whose
+ * rows were lost is written whole again by the next flush (every write is
+ * a whole row), so a full disk delays a run's rows, never loses them. A
+ * run that ended meanwhile is freed once its rows are stored.
+ */
+static void run_settle(int ok)
+{
+	struct run *r;
+	size_t i;
+
+	if (ok != !rs.failing)
+		(ok ? log_info : log_warnx)("store: %s", ok ? "commits work again" : "commits fail: rows and records "
+		                                              "kept in memory, retried every second");
+	rs.failing = !ok;
+	while ((r = TAILQ_FIRST(&rs.written)) != NULL) {
+		TAILQ_REMOVE(&rs.written, r, dirty_entry);
+		r->on_dirty = 0;
+		if (!ok) {
+			r->row_dirty = 1;
+			for (i = 0; i < r->info.nsteps; i++)
+				r->step_dirty[i] = 1;
+			r->on_dirty = 1;
+			TAILQ_INSERT_TAIL(&rs.dirty, r, dirty_entry);
+		} else if (r->reap_when_saved && rs.stopping) {
+			run_free(r);
+		} else if (r->reap_when_saved) {
+			event_active(r->reap_ev, EV_TIMEOUT, 0);
+		}
+	}
+	if (!ok)
+		run_flush_arm();
+}
+
+static void run_write_dirty(struct run *r)
+{
+	store_batch_begin(); /* the run's rows: one transaction */
+	run_write_rows(r);
+	run_settle(store_batch_end() == 0);
 }
 
 static void run_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct run *r;
+	int ok;
 
 	(void)fd;
 	(void)what;
@@ -183,26 +241,22 @@ static void run_flush_cb(evutil_socket_t fd, short what, void *arg)
 	/* every dirty row and the pending records: one transaction */
 	store_batch_begin();
 	while ((r = TAILQ_FIRST(&rs.dirty)) != NULL)
-		run_write_dirty(r);
-	if (store_event_pending() > 0 && store_event_flush() == -1)
+		run_write_rows(r);
+	if (store_event_pending() > 0 && store_event_flush() == -1 && !rs.failing)
 		log_warnx("store: event batch commit failed");
-	if (store_batch_end() == -1)
+	ok = store_batch_end() == 0;
+	if (!ok && !rs.failing)
 		log_warnx("store: batch commit failed");
+	run_settle(ok && store_event_pending() == 0);
 }
 
 static void run_flush_later(void)
 {
-	struct timeval tv;
-
-	if (store_event_pending() > RUN_FLUSH_NOW) {
+	if (store_event_pending() > RUN_FLUSH_NOW && !rs.failing) {
 		if (store_event_flush() == -1)
 			log_warnx("store: event batch commit failed");
 	}
-	if (!evtimer_pending(rs.flush_ev, NULL)) {
-		tv.tv_sec = rs.cfg->event_flush_ms / 1000;
-		tv.tv_usec = (rs.cfg->event_flush_ms % 1000) * 1000;
-		evtimer_add(rs.flush_ev, &tv);
-	}
+	run_flush_arm();
 }
 
 void run_event_add(struct run *r, struct event_rec *e)
@@ -210,8 +264,11 @@ void run_event_add(struct run *r, struct event_rec *e)
 	e->seq = ++r->info.last_seq;
 	if (e->ts == 0)
 		e->ts = time_now_ms();
-	if (store_event_add(r->info.id, e) == -1)
+	if (store_event_add(r->info.id, e) == -1) {
 		log_warnx("run=%s: cannot store record seq=%lld", r->info.id, (long long)e->seq);
+		run_fail(r, store_full() ? "state dir full: records of the run could not be stored"
+		                         : "a record of the run could not be stored");
+	}
 	follow_push(r, e);
 	run_flush_later();
 }
@@ -258,7 +315,7 @@ static void run_step_save(struct run *r, const struct step_info *s)
 	run_mark_dirty(r);
 }
 
-static void PRINTFLIKE(2, 3) run_fail(struct run *r, const char *fmt, ...)
+void run_fail(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -785,7 +842,10 @@ static void run_end(struct run *r, enum run_state state, const char *error)
 	r->reap_ev = event_new(rs.base, -1, 0, run_reap_cb, r);
 	if (r->reap_ev == NULL)
 		fatalx("run_end: event_new");
-	event_active(r->reap_ev, EV_TIMEOUT, 0);
+	if (r->on_dirty)
+		r->reap_when_saved = 1; /* run_settle frees it once its rows are stored */
+	else
+		event_active(r->reap_ev, EV_TIMEOUT, 0);
 }
 
 void run_cancel(struct run *r)
@@ -841,6 +901,7 @@ int run_init(struct event_base *base, const struct config *cfg)
 	rs.cfg = cfg;
 	TAILQ_INIT(&rs.runs);
 	TAILQ_INIT(&rs.dirty);
+	TAILQ_INIT(&rs.written);
 	rs.flush_ev = evtimer_new(base, run_flush_cb, NULL);
 	return rs.flush_ev == NULL ? -1 : 0;
 }
@@ -849,9 +910,14 @@ void run_shutdown(void)
 {
 	struct run *r;
 
+	rs.stopping = 1;
 	/* Queued runs stay queued in the store: the next start schedules them. */
 	while ((r = TAILQ_FIRST(&rs.runs)) != NULL) {
 		run_write_dirty(r);
+		if (r->on_dirty) { /* not stored: a full disk */
+			TAILQ_REMOVE(&rs.dirty, r, dirty_entry);
+			r->on_dirty = 0;
+		}
 		if (r->queued)
 			sched_remove(r);
 		if (r->worker != NULL) {
@@ -862,6 +928,19 @@ void run_shutdown(void)
 		follow_run_end(r);
 		run_untrack(r);
 		run_free(r);
+	}
+	/* Ended runs whose rows could not be stored: a last try, then they go
+	 * (the store keeps them running; the next start marks them lost). */
+	store_batch_begin();
+	while ((r = TAILQ_FIRST(&rs.dirty)) != NULL)
+		run_write_rows(r);
+	run_settle(store_batch_end() == 0);
+	while ((r = TAILQ_FIRST(&rs.dirty)) != NULL) {
+		TAILQ_REMOVE(&rs.dirty, r, dirty_entry);
+		r->on_dirty = 0;
+		log_warnx("run=%s: its final state could not be stored before exit", r->info.id);
+		if (r->reap_when_saved)
+			run_free(r);
 	}
 	if (store_event_pending() > 0)
 		store_event_flush();
@@ -920,6 +999,7 @@ static int run_recover_load(struct run *r, char *err, size_t errlen)
 {
 	char *dir = run_state_dir(r->info.id), *path;
 	const struct bundle_file *mf;
+	struct stat st;
 	struct buf mp;
 	int rc = -1;
 
@@ -933,6 +1013,8 @@ static int run_recover_load(struct run *r, char *err, size_t errlen)
 	xasprintf(&path, "%s/bundle", dir);
 	if (bundle_load(&r->bundle, path, (size_t)rs.cfg->max_context_bytes, err, errlen) == -1)
 		goto out;
+	if (stat(path, &st) == 0)
+		r->disk_bytes = RUNDIR_OVERHEAD + rundir_bytes(st.st_size);
 	if ((mf = bundle_find(&r->bundle, r->manifest_path)) == NULL) {
 		snprintf(err, errlen, "%s: missing from the stored bundle", r->manifest_path);
 		goto out;

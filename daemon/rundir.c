@@ -1,5 +1,10 @@
 /*
- * rundir.c: the per-run directories under STATE/runs. Creating inodes can
+ * rundir.c: the per-run directories, STATE/runs/<xx>/<id> with xx the id's
+ * last two characters (1024 shards: a year of runs never makes one huge
+ * directory; the last characters are random in a run id, the first ones
+ * are its time and would put every run of a year in one shard). Run dirs
+ * of older daemons, STATE/runs/<id>, are still found (rundir_path) and
+ * age out with retention. Creating inodes can
  * cost far more than the rest of a submit (on ext4 without a journal, ~0.5
  * ms each), so a helper thread keeps a few empty run directories (with their
  * `bundle` file and `artifacts/`) ready in STATE/.spare; a submit renames one
@@ -57,6 +62,8 @@ static void *rundir_thread(void *arg)
 	while (!rd.stop) {
 		if (rd.n == RUNDIR_SPARES || failures > 3) {
 			pthread_cond_wait(&rd.cv, &rd.mu);
+			if (failures > 3)
+				failures = 3; /* a spare was taken: one more try (space may be back) */
 			continue;
 		}
 		name = rd.next++;
@@ -112,14 +119,65 @@ void rundir_shutdown(void)
 	rd.spare_dir = rd.runs_dir = NULL;
 }
 
-/* STATE/runs/<id> with an empty `bundle` and `artifacts/`. */
+static char *rundir_sharded(const char *runs_dir, const char *id)
+{
+	size_t n = strlen(id);
+	char *p;
+
+	xasprintf(&p, "%s/%s/%s", runs_dir, n >= 2 ? id + n - 2 : "__", id);
+	return p;
+}
+
+char *rundir_path(const char *state_dir, const char *id)
+{
+	char *runs, *sharded, *legacy;
+
+	xasprintf(&runs, "%s/runs", state_dir);
+	sharded = rundir_sharded(runs, id);
+	xasprintf(&legacy, "%s/%s", runs, id);
+	free(runs);
+	if (access(sharded, F_OK) != 0 && access(legacy, F_OK) == 0) {
+		free(sharded);
+		return legacy;
+	}
+	free(legacy);
+	return sharded;
+}
+
+int64_t rundir_bytes(int64_t file_size)
+{
+	return file_size <= 0 ? 0 : (file_size + 4095) / 4096 * 4096;
+}
+
+/* rename(2) into the shard, made on first use. */
+/* The shard holding dir, made on first use. */
+static int rundir_shard_make(const char *dir)
+{
+	char *shard = xstrdup(dir);
+	int rc;
+
+	*strrchr(shard, '/') = '\0';
+	rc = mkdir(shard, 0755) == -1 && errno != EEXIST ? -1 : 0;
+	free(shard);
+	return rc;
+}
+
+static int rundir_rename(const char *from, const char *to)
+{
+	if (rename(from, to) == 0)
+		return 0;
+	if (errno != ENOENT || rundir_shard_make(to) == -1)
+		return -1;
+	return rename(from, to);
+}
+
+/* STATE/runs/<xx>/<id> with an empty `bundle` and `artifacts/`. */
 int rundir_create(const char *id)
 {
-	char spare[4096], dir[4096];
+	char spare[4096], *dir = rundir_sharded(rd.runs_dir, id);
 	uint64_t name = 0;
-	int have = 0;
+	int have = 0, rc = 0, saved;
 
-	snprintf(dir, sizeof(dir), "%s/%s", rd.runs_dir, id);
 	pthread_mutex_lock(&rd.mu);
 	if (rd.n > 0) {
 		name = rd.ready[rd.head];
@@ -131,16 +189,18 @@ int rundir_create(const char *id)
 	pthread_mutex_unlock(&rd.mu);
 	if (have) {
 		snprintf(spare, sizeof(spare), "%s/%llu", rd.spare_dir, (unsigned long long)name);
-		if (rename(spare, dir) == 0)
-			return 0;
+		if (rundir_rename(spare, dir) == 0)
+			goto out;
 		log_warn("rename %s", spare);
 		rmtree(spare);
 	}
-	if (rundir_make(dir) == -1) {
-		int saved = errno;
+	if (rundir_shard_make(dir) == -1 || rundir_make(dir) == -1) {
+		saved = errno;
 		rmtree(dir);
 		errno = saved;
-		return -1;
+		rc = -1;
 	}
-	return 0;
+out:
+	free(dir);
+	return rc;
 }

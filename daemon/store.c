@@ -22,6 +22,10 @@
 #define STORE_PENDING_FLUSH 16384   /* store_event_add commits inline past this many records */
 #define STORE_PENDING_MAX (1 << 20) /* records kept across failing flushes before new ones are dropped */
 #define STORE_BLOB_MAX (16 << 20)   /* largest blob stored or decoded (record data, labels, env) */
+#define STORE_PENDING_BYTES ((size_t)64 << 20) /* record bytes kept across failing flushes (a full disk) */
+
+/* The final run states, the only ones retention may delete. */
+#define STORE_FINAL "('succeeded', 'failed', 'cancelled', 'lost')"
 
 /*
  * Ordered migrations: entry i takes user_version i to i+1, each applied in
@@ -92,6 +96,15 @@ static const char *const store_migrations[] = {
     " sha256 TEXT NOT NULL,"
     " PRIMARY KEY (run_id, path)"
     ") WITHOUT ROWID;",
+    /* 2: retention. disk_bytes: what the run's directory holds (bundle,
+     * artifacts, directories; whole 4 KiB blocks), backfilled from the
+     * artifact index; runs_final: the prune order (oldest final runs first)
+     * without touching queued or running ones. Also switches auto_vacuum to
+     * INCREMENTAL (store_auto_vacuum: a VACUUM cannot run in a transaction). */
+    "ALTER TABLE runs ADD COLUMN disk_bytes INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX runs_final ON runs (submitted_at, id) WHERE state IN " STORE_FINAL ";"
+    "UPDATE runs SET disk_bytes = 8192 + (SELECT COALESCE(SUM((size + 4095) / 4096 * 4096), 0) "
+    "FROM artifacts WHERE artifacts.run_id = runs.id);",
 };
 #define STORE_NMIGRATIONS ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 
@@ -116,6 +129,14 @@ enum store_stmt {
 	ST_EVENT_LAST,
 	ST_ART_INSERT,
 	ST_ART_LIST,
+	ST_RUN_BYTES,
+	ST_FINAL_COUNT,
+	ST_PRUNE_NEXT,
+	ST_PRUNE_DELETE,
+	ST_FILES_BYTES,
+	ST_DB_PAGES,
+	ST_INCR_VACUUM,
+	ST_CHECKPOINT,
 	ST__COUNT
 };
 
@@ -160,6 +181,19 @@ static const char *const store_sql[ST__COUNT] = {
     [ST_ART_INSERT] = "INSERT OR REPLACE INTO artifacts (run_id, path, step_id, size, sha256) "
                       "VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_ART_LIST] = "SELECT path, step_id, size, sha256 FROM artifacts WHERE run_id = ?1 ORDER BY path",
+    [ST_RUN_BYTES] = "UPDATE runs SET disk_bytes = ?2 WHERE id = ?1",
+    /* Both scan the partial index runs_final, never a queued or running run. */
+    [ST_FINAL_COUNT] = "SELECT count(*) FROM runs WHERE state IN " STORE_FINAL,
+    [ST_PRUNE_NEXT] = "SELECT id, submitted_at, finished_at, disk_bytes, last_seq FROM runs WHERE state IN " STORE_FINAL
+                      " AND (submitted_at, id) > (?1, ?2) ORDER BY submitted_at, id LIMIT ?3",
+    /* Steps, events, metrics and artifacts go by ON DELETE CASCADE. */
+    [ST_PRUNE_DELETE] = "DELETE FROM runs WHERE id = ?1 AND state IN " STORE_FINAL,
+    [ST_FILES_BYTES] = "SELECT COALESCE(SUM(disk_bytes), 0) FROM runs",
+    [ST_DB_PAGES] = "SELECT p.page_count, f.freelist_count, s.page_size FROM pragma_page_count p, "
+                    "pragma_freelist_count f, pragma_page_size s",
+    /* Bounded: a prune batch frees at most what its rows held. */
+    [ST_INCR_VACUUM] = "PRAGMA incremental_vacuum",
+    [ST_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
 };
 
 /* A buffered record; strings and data live in store.arena (offsets, as the
@@ -185,6 +219,9 @@ static struct {
 	size_t narts, artcap;
 	int batch;	  /* store_batch_begin depth: commits wait for the outermost end */
 	int batch_txn;	  /* the batch's transaction is open */
+	int batch_lost;	  /* a rollback inside the batch dropped writes: store_batch_end says -1 */
+	int failing;	  /* the last commit failed: no inline flush per record until one works */
+	int full;	  /* ... and it failed for want of space (SQLITE_FULL) */
 } store = {.lockfd = -1};
 
 /* Helpers ------------------------------------------------------------- */
@@ -328,6 +365,12 @@ static int store_begin(void)
 
 static void store_rollback(void)
 {
+	/* Called right after the failing statement: its code is still current. */
+	if ((sqlite3_extended_errcode(store.db) & 0xff) == SQLITE_FULL)
+		store.full = 1;
+	store.failing = 1;
+	if (store.batch > 0)
+		store.batch_lost = 1;
 	if (store.batch > 0 && store.batch_txn) {
 		/* what the batch wrote before goes too: the callers' rows are
 		 * marked clean, the next update of each writes it whole again */
@@ -483,6 +526,7 @@ static int store_commit_now(void)
 		store_rollback();
 		return -1;
 	}
+	store.failing = store.full = 0;
 	store_pending_clear();
 	return 0;
 }
@@ -502,12 +546,24 @@ void store_batch_begin(void)
 
 int store_batch_end(void)
 {
+	int rc, lost;
+
 	if (store.batch == 0 || --store.batch > 0)
 		return 0;
 	if (!store.batch_txn)
-		return store.npend > 0 || store.narts > 0 ? store_event_flush() : 0;
-	store.batch_txn = 0;
-	return store_commit_now();
+		rc = store.npend > 0 || store.narts > 0 ? store_event_flush() : 0;
+	else {
+		store.batch_txn = 0;
+		rc = store_commit_now();
+	}
+	lost = store.batch_lost;
+	store.batch_lost = 0;
+	return lost ? -1 : rc;
+}
+
+int store_full(void)
+{
+	return store.full;
 }
 
 /* Open, migrate, close ------------------------------------------------- */
@@ -678,6 +734,30 @@ static int store_migrate(char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Part of migration 2: space freed by pruning goes back to the filesystem
+ * (PRAGMA incremental_vacuum after each prune batch). A database made
+ * before needs one VACUUM to switch modes; it rewrites the file (needs as
+ * much free space again) and runs once, before the loop starts. If it
+ * fails (a full disk) the daemon runs on: freed pages are still reused,
+ * the file just does not shrink, and the next start tries again.
+ */
+static void store_auto_vacuum(void)
+{
+	int64_t mode, t0;
+	char err[512];
+
+	if (store_query_int("PRAGMA auto_vacuum", &mode, err, sizeof(err)) == -1 || mode == 2)
+		return;
+	log_info("store: switching %s to incremental auto-vacuum (one VACUUM, once)", store.path);
+	t0 = time_mono_us();
+	if (store_exec("PRAGMA auto_vacuum=INCREMENTAL; VACUUM", err, sizeof(err)) == -1) {
+		log_warnx("store: %s: pruned space is reused but not given back until a VACUUM works", err);
+		return;
+	}
+	log_info("store: VACUUM done in %lld ms", (long long)(time_mono_us() - t0) / 1000);
+}
+
 static int store_prepare_all(char *err, size_t errlen)
 {
 	int i;
@@ -738,8 +818,16 @@ int store_open(const char *state_dir, char *err, size_t errlen)
 		return -1;
 	}
 	sqlite3_busy_timeout(store.db, STORE_BUSY_MS);
-	if (store_pragmas(err, errlen) == -1 || store_migrate(err, errlen) == -1 ||
-	    store_prepare_all(err, errlen) == -1) {
+	/* A new file takes it before WAL mode writes its header: no VACUUM
+	 * then. On an existing database it changes nothing by itself; on a
+	 * garbage file it fails, and store_pragmas says why. */
+	(void)sqlite3_exec(store.db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
+	if (store_pragmas(err, errlen) == -1 || store_migrate(err, errlen) == -1) {
+		store_release();
+		return -1;
+	}
+	store_auto_vacuum();
+	if (store_prepare_all(err, errlen) == -1) {
 		store_release();
 		return -1;
 	}
@@ -1092,9 +1180,9 @@ int store_event_add(const char *run_id, const struct event_rec *e)
 		          (long long)e->seq, e->data_len);
 		return -1;
 	}
-	if (store.npend >= STORE_PENDING_FLUSH)
+	if (store.npend >= STORE_PENDING_FLUSH && !store.failing)
 		store_event_flush();
-	if (store.npend >= STORE_PENDING_MAX) {
+	if (store.npend >= STORE_PENDING_MAX || store.arena.len >= STORE_PENDING_BYTES) {
 		if (store.dropped++ == 0)
 			log_warnx("store: %zu records pending and the store is failing: dropping new records",
 			          store.npend);
@@ -1361,4 +1449,194 @@ int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *
 		return -1;
 	}
 	return 0;
+}
+
+/* Retention ------------------------------------------------------------ */
+
+int store_run_disk_bytes(const char *run_id, int64_t bytes)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (store.db == NULL || store_begin() == -1)
+		return -1;
+	s = store_stmt(ST_RUN_BYTES);
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, bytes);
+	if ((rc = store_exec_stmt(s)) != SQLITE_DONE) {
+		log_warnx("store: run=%s: disk bytes: %s", log_esc(run_id, 64), sqlite3_errmsg(store.db));
+		store_rollback();
+		return -1;
+	}
+	return store_commit();
+}
+
+int store_final_count(int64_t *n)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (store.db == NULL)
+		return -1;
+	s = store_stmt(ST_FINAL_COUNT);
+	rc = sqlite3_step(s);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		store_warn("count final runs");
+		return -1;
+	}
+	return 0;
+}
+
+int store_prune_next(int64_t after_ts, const char *after_id, size_t max, struct prune_cand **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	struct prune_cand *c;
+	int rc = SQLITE_DONE;
+
+	*n = 0;
+	*out = NULL;
+	if (store.db == NULL)
+		return -1;
+	*out = xcalloc(max + 1, sizeof(**out));
+	s = store_stmt(ST_PRUNE_NEXT);
+	sqlite3_bind_int64(s, 1, after_ts);
+	sqlite3_bind_text(s, 2, after_id != NULL ? after_id : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)max);
+	while (*n < max && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		c = &(*out)[(*n)++];
+		c->id = col_str(s, 0);
+		c->submitted_at = sqlite3_column_int64(s, 1);
+		c->finished_at = sqlite3_column_int64(s, 2);
+		c->disk_bytes = sqlite3_column_int64(s, 3);
+		c->records = sqlite3_column_int64(s, 4);
+	}
+	sqlite3_reset(s);
+	if (*n < max && rc != SQLITE_DONE) {
+		store_warn("prune candidates");
+		store_prune_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return -1;
+	}
+	return 0;
+}
+
+void store_prune_free(struct prune_cand *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(c[i].id);
+	free(c);
+}
+
+/* One transaction for the batch; c[i].deleted says which went (a run that
+ * is no longer final stays). The freed pages go back at once, bounded by
+ * what the batch held. */
+int store_prune_delete(struct prune_cand *c, size_t n, size_t *deleted)
+{
+	sqlite3_stmt *s;
+	size_t i;
+	int rc;
+
+	*deleted = 0;
+	if (store.db == NULL || store_begin() == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		s = store_stmt(ST_PRUNE_DELETE);
+		sqlite3_bind_text(s, 1, c[i].id, -1, SQLITE_STATIC);
+		if ((rc = store_exec_stmt(s)) != SQLITE_DONE) {
+			log_warnx("store: run=%s: prune: %s", log_esc(c[i].id, 64), sqlite3_errmsg(store.db));
+			store_rollback();
+			for (i = 0; i < n; i++)
+				c[i].deleted = 0;
+			*deleted = 0;
+			return -1;
+		}
+		c[i].deleted = sqlite3_changes(store.db) == 1;
+		*deleted += (size_t)c[i].deleted;
+	}
+	if (store_commit() == -1) {
+		for (i = 0; i < n; i++)
+			c[i].deleted = 0;
+		*deleted = 0;
+		return -1;
+	}
+	s = store_stmt(ST_INCR_VACUUM);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		;
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		store_warn("incremental vacuum");
+	return 0;
+}
+
+/* Live pages of osiris.db (free pages not counted: they are reused). */
+static int store_db_bytes(int64_t *out)
+{
+	sqlite3_stmt *s = store_stmt(ST_DB_PAGES);
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		*out = (sqlite3_column_int64(s, 0) - sqlite3_column_int64(s, 1)) * sqlite3_column_int64(s, 2);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		store_warn("page count");
+		return -1;
+	}
+	return 0;
+}
+
+int store_usage(struct store_usage *u)
+{
+	sqlite3_stmt *s;
+	struct stat st;
+	char *wal;
+	int rc;
+
+	memset(u, 0, sizeof(*u));
+	if (store.db == NULL || store_db_bytes(&u->db_bytes) == -1)
+		return -1;
+	s = store_stmt(ST_FILES_BYTES);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		u->files_bytes = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		store_warn("run disk bytes");
+		return -1;
+	}
+	xasprintf(&wal, "%s-wal", store.path);
+	if (stat(wal, &st) == 0)
+		u->wal_bytes = (int64_t)st.st_blocks * 512;
+	free(wal);
+	return 0;
+}
+
+int store_db_live_bytes(int64_t *out)
+{
+	if (store.db == NULL)
+		return -1;
+	return store_db_bytes(out);
+}
+
+/* After a prune job: the WAL's pages into the database, the WAL file
+ * truncated, so that what pruning freed is free on the filesystem. */
+void store_checkpoint(void)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (store.db == NULL || store.batch > 0)
+		return;
+	if ((store.npend > 0 || store.narts > 0) && store_event_flush() == -1)
+		return;
+	s = store_stmt(ST_CHECKPOINT);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		;
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		store_warn("checkpoint");
 }

@@ -144,6 +144,25 @@ START_TEST(test_args_numbers)
 	ck_assert_int_eq(args_size("5X", &sz), -1);
 	ck_assert_int_eq(args_size("5Mxx", &sz), -1);
 	ck_assert_int_eq(args_size("99999999999999999999G", &sz), -1);
+
+	ck_assert_int_eq(args_duration("90", &v), 0);
+	ck_assert_int_eq(v, 90);
+	ck_assert_int_eq(args_duration("45s", &v), 0);
+	ck_assert_int_eq(v, 45);
+	ck_assert_int_eq(args_duration("15m", &v), 0);
+	ck_assert_int_eq(v, 900);
+	ck_assert_int_eq(args_duration("12h", &v), 0);
+	ck_assert_int_eq(v, 43200);
+	ck_assert_int_eq(args_duration("30d", &v), 0);
+	ck_assert_int_eq(v, 30 * 86400);
+	ck_assert_int_eq(args_duration("2w", &v), 0);
+	ck_assert_int_eq(v, 14 * 86400);
+	ck_assert_int_eq(args_duration("3x", &v), -1);
+	ck_assert_int_eq(args_duration("3dd", &v), -1);
+	ck_assert_int_eq(args_duration("-1d", &v), -1);
+	ck_assert_int_eq(args_duration("", &v), -1);
+	ck_assert_int_eq(args_duration("9999999999999999w", &v), -1);
+	ck_assert_int_eq(v, 14 * 86400);
 }
 END_TEST
 
@@ -521,7 +540,8 @@ END_TEST
 
 START_TEST(test_cmd_table)
 {
-	const char *names[] = {"submit", "logs", "runs", "show", "cancel", "artifacts", "pool", "ping", "version", "help"};
+	const char *names[] = {"submit", "logs", "runs", "show", "cancel", "artifacts", "pool", "prune", "ping", "version",
+	    "help"};
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		const struct ctl_cmd *c = ctl_cmd_find(names[i]);

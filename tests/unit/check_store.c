@@ -143,7 +143,7 @@ START_TEST(test_open_migrate_reopen)
 	open_store();
 	ck_assert_int_eq(stat(statedir, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0700);
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 2);
 	ck_assert_int_eq(db_int("PRAGMA application_id"), 0x4f534952);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
 	                        "('runs','steps','events','metrics','artifacts')"),
@@ -154,7 +154,7 @@ START_TEST(test_open_migrate_reopen)
 	ck_assert_ptr_nonnull(strstr(err, "already open"));
 	store_close();
 	open_store(); /* idempotent: no migration re-run, no error */
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 1);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 2);
 	store_close();
 }
 END_TEST
@@ -574,6 +574,240 @@ START_TEST(test_artifacts)
 }
 END_TEST
 
+/* -- retention ------------------------------------------------------------- */
+
+/* A run in `state`, submitted at `submitted`, finished at submitted + 10
+ * when final, with `nrec` records, a metric, an artifact and disk bytes. */
+static void prune_run(const char *id, enum run_state state, int64_t submitted, int nrec, int64_t bytes)
+{
+	struct artifact_info a;
+	struct run_info r;
+	struct buf d;
+	int i;
+
+	make_run(&r, id, submitted, 2);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	r.state = state;
+	if (run_state_final(state))
+		r.finished_at = submitted + 10;
+	ck_assert_int_eq(store_run_update(&r), 0);
+	buf_init(&d);
+	pack_data(&d, "value", 0, 1);
+	for (i = 1; i <= nrec; i++)
+		add_event(id, i, i == 1 ? REC_METRIC : REC_EVENT, "e", NULL, &d);
+	buf_free(&d);
+	memset(&a, 0, sizeof(a));
+	a.path = "out.csv";
+	a.size = 5;
+	snprintf(a.sha256, sizeof(a.sha256), "%064d", 7);
+	ck_assert_int_eq(store_artifact_add(id, &a), 0);
+	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_int_eq(store_run_disk_bytes(id, bytes), 0);
+	run_info_free(&r);
+}
+
+static int64_t rows_of(const char *table, const char *id)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE run_id = '%s'", table, id);
+	return db_int(sql);
+}
+
+START_TEST(test_prune_candidates)
+{
+	struct prune_cand *c;
+	size_t n;
+	int64_t cnt;
+
+	open_store();
+	prune_run("p-3", RUN_SUCCEEDED, 3000, 3, 100);
+	prune_run("p-1", RUN_FAILED, 1000, 5, 200);
+	prune_run("p-run", RUN_RUNNING, 500, 2, 0); /* oldest, but running */
+	prune_run("p-q", RUN_QUEUED, 400, 1, 0);
+	prune_run("p-2", RUN_LOST, 2000, 1, 300);
+	prune_run("p-2b", RUN_CANCELLED, 2000, 1, 400); /* same time: ordered by id */
+	ck_assert_int_eq(store_final_count(&cnt), 0);
+	ck_assert_int_eq(cnt, 4);
+	/* oldest final first, never queued or running */
+	ck_assert_int_eq(store_prune_next(0, "", 10, &c, &n), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_str_eq(c[0].id, "p-1");
+	ck_assert_int_eq(c[0].submitted_at, 1000);
+	ck_assert_int_eq(c[0].finished_at, 1010);
+	ck_assert_int_eq(c[0].disk_bytes, 200);
+	ck_assert_str_eq(c[1].id, "p-2");
+	ck_assert_str_eq(c[2].id, "p-2b");
+	ck_assert_str_eq(c[3].id, "p-3");
+	store_prune_free(c, n);
+	/* the cursor: strictly after (2000, "p-2"), at most 1 */
+	ck_assert_int_eq(store_prune_next(2000, "p-2", 1, &c, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(c[0].id, "p-2b");
+	store_prune_free(c, n);
+	/* the query uses the partial index, not a scan of every run */
+	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_index_list('runs') WHERE name = 'runs_final' AND partial = 1"), 1);
+}
+END_TEST
+
+START_TEST(test_prune_delete)
+{
+	struct prune_cand c[3];
+	struct run_info g;
+	size_t deleted;
+
+	open_store();
+	prune_run("d-old", RUN_SUCCEEDED, 1000, 50, 8192);
+	prune_run("d-run", RUN_RUNNING, 1500, 4, 0);
+	prune_run("d-new", RUN_SUCCEEDED, 2000, 3, 8192);
+	memset(c, 0, sizeof(c));
+	c[0].id = "d-old";
+	c[1].id = "d-run"; /* a caller bug or a race: the store refuses it */
+	c[2].id = "d-gone";
+	ck_assert_int_eq(store_prune_delete(c, 3, &deleted), 0);
+	ck_assert_uint_eq(deleted, 1);
+	ck_assert_int_eq(c[0].deleted, 1);
+	ck_assert_int_eq(c[1].deleted, 0);
+	ck_assert_int_eq(c[2].deleted, 0);
+	/* every row of the pruned run, in every table */
+	ck_assert_int_eq(store_run_get("d-old", &g), 1);
+	ck_assert_int_eq(rows_of("steps", "d-old"), 0);
+	ck_assert_int_eq(rows_of("events", "d-old"), 0);
+	ck_assert_int_eq(rows_of("metrics", "d-old"), 0);
+	ck_assert_int_eq(rows_of("artifacts", "d-old"), 0);
+	/* the others whole */
+	ck_assert_int_eq(rows_of("events", "d-run"), 4);
+	ck_assert_int_eq(rows_of("steps", "d-run"), 2);
+	ck_assert_int_eq(rows_of("events", "d-new"), 3);
+	ck_assert_int_eq(rows_of("artifacts", "d-new"), 1);
+	ck_assert_int_eq(store_run_get("d-run", &g), 0);
+	ck_assert_int_eq(g.state, RUN_RUNNING);
+	run_info_free(&g);
+	ck_assert_int_eq(db_int("PRAGMA freelist_count"), 0); /* incremental vacuum gave the pages back */
+}
+END_TEST
+
+START_TEST(test_prune_usage_and_space_back)
+{
+	struct store_usage u0, u1;
+	struct prune_cand *c;
+	size_t n, deleted, i;
+	char id[32];
+
+	open_store();
+	for (i = 0; i < 40; i++) {
+		snprintf(id, sizeof(id), "u-%02zu", i);
+		prune_run(id, RUN_SUCCEEDED, 1000 + (int64_t)i, 500, 10000);
+	}
+	ck_assert_int_eq(store_usage(&u0), 0);
+	ck_assert_int_eq(u0.files_bytes, 40 * 10000);
+	ck_assert_int_gt(u0.db_bytes, 40 * 500 * 20);
+	ck_assert_int_eq(store_prune_next(0, "", 30, &c, &n), 0);
+	ck_assert_uint_eq(n, 30);
+	ck_assert_int_eq(store_prune_delete(c, n, &deleted), 0);
+	ck_assert_uint_eq(deleted, 30);
+	store_prune_free(c, n);
+	store_checkpoint();
+	ck_assert_int_eq(store_usage(&u1), 0);
+	ck_assert_int_eq(u1.files_bytes, 10 * 10000);
+	ck_assert_int_lt(u1.db_bytes, u0.db_bytes / 2);
+	ck_assert_int_eq(u1.wal_bytes, 0); /* truncated by the checkpoint */
+	/* the file itself shrank (auto_vacuum = INCREMENTAL), not only its free list */
+	ck_assert_int_eq(db_int("PRAGMA auto_vacuum"), 2);
+	ck_assert_int_eq(db_int("PRAGMA freelist_count"), 0);
+	ck_assert_int_lt(db_int("PRAGMA page_count") * db_int("PRAGMA page_size"), u0.db_bytes / 2);
+}
+END_TEST
+
+/* A database of schema 1 (an older osirisd): migrated to 2 with disk bytes
+ * backfilled from its artifacts, and switched to incremental auto-vacuum. */
+START_TEST(test_migrate_from_v1)
+{
+	sqlite3 *db;
+	struct prune_cand *c;
+	size_t n;
+
+	ck_assert_int_eq(mkdir_parents(dbpath), 0);
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db,
+	    "CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, state TEXT NOT NULL, pipeline TEXT, backend TEXT NOT NULL,"
+	    " worker TEXT, uid INTEGER NOT NULL DEFAULT -1, priority INTEGER NOT NULL DEFAULT 0, exit_code INTEGER,"
+	    " error TEXT, submitted_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,"
+	    " last_seq INTEGER NOT NULL DEFAULT 0, labels BLOB, env BLOB, secret_names BLOB);"
+	    "CREATE INDEX runs_newest ON runs (submitted_at DESC, id DESC);"
+	    "CREATE INDEX runs_state ON runs (state, submitted_at, id);"
+	    "CREATE TABLE steps (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, idx INTEGER NOT NULL,"
+	    " id TEXT NOT NULL, driver TEXT, state TEXT NOT NULL, rows_in INTEGER NOT NULL DEFAULT 0,"
+	    " rows_out INTEGER NOT NULL DEFAULT 0, duration_ms INTEGER NOT NULL DEFAULT 0, started_at INTEGER,"
+	    " finished_at INTEGER, error TEXT, error_type TEXT, PRIMARY KEY (run_id, id)) WITHOUT ROWID;"
+	    "CREATE TABLE events (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,"
+	    " ts INTEGER NOT NULL, kind TEXT NOT NULL, origin TEXT NOT NULL, name TEXT NOT NULL, step_id TEXT,"
+	    " data BLOB NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
+	    "CREATE TABLE metrics (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+	    " seq INTEGER NOT NULL, step_id TEXT, name TEXT NOT NULL, value REAL, ts INTEGER NOT NULL,"
+	    " PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
+	    "CREATE TABLE artifacts (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, path TEXT NOT NULL,"
+	    " step_id TEXT, size INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (run_id, path)) WITHOUT ROWID;"
+	    "INSERT INTO runs (id, state, backend, submitted_at, finished_at) VALUES ('v1-run', 'succeeded', 'local', 5, 9);"
+	    "INSERT INTO artifacts VALUES ('v1-run', 'a', NULL, 1, 'x'), ('v1-run', 'b', NULL, 5000, 'y');"
+	    "PRAGMA application_id = 1330858322; PRAGMA user_version = 1;",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(db_int("PRAGMA auto_vacuum"), 0);
+	open_store();
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(db_int("PRAGMA auto_vacuum"), 2);
+	ck_assert_int_eq(store_prune_next(0, "", 10, &c, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].disk_bytes, 8192 + 4096 + 8192); /* the dirs, then whole blocks of 1 and 5000 bytes */
+	store_prune_free(c, n);
+}
+END_TEST
+
+START_TEST(test_prune_pick)
+{
+	struct prune_cand c[4];
+	struct prune_policy pol;
+	int64_t excess, over;
+	int stop;
+
+	memset(c, 0, sizeof(c));
+	for (int i = 0; i < 4; i++) {
+		c[i].finished_at = 1000 * (i + 1);
+		c[i].disk_bytes = 1000;
+		c[i].records = 10;
+	}
+	/* age: finished before 2500 -> the first two, then a run to keep */
+	pol = (struct prune_policy){.before_ms = 2500, .keep = -1, .max_bytes = 0};
+	excess = over = 0;
+	ck_assert_uint_eq(prune_pick(&pol, &excess, &over, c, 4, &stop), 2);
+	ck_assert_int_eq(stop, 1);
+	/* count: 3 beyond keep */
+	pol = (struct prune_policy){.before_ms = 0, .keep = 1, .max_bytes = 0};
+	excess = 3;
+	over = 0;
+	ck_assert_uint_eq(prune_pick(&pol, &excess, &over, c, 4, &stop), 3);
+	ck_assert_int_eq(excess, 0);
+	/* bytes: each run frees 1000 + its 10 records' share (150 bytes each) */
+	pol = (struct prune_policy){.before_ms = 0, .keep = -1, .max_bytes = 1};
+	excess = 0;
+	over = 2500;
+	ck_assert_uint_eq(prune_pick(&pol, &excess, &over, c, 4, &stop), 1);
+	excess = 0;
+	over = 2501;
+	ck_assert_uint_eq(prune_pick(&pol, &excess, &over, c, 4, &stop), 2);
+	/* nothing to do */
+	excess = over = 0;
+	ck_assert_uint_eq(prune_pick(&pol, &excess, &over, c, 4, &stop), 0);
+	ck_assert_int_eq(stop, 1);
+	/* a batch is bounded by records, but never empty */
+	c[0].records = 1000000;
+	excess = 4;
+	ck_assert_uint_eq(prune_pick(&pol, &excess, &over, c, 4, &stop), 1);
+	ck_assert_int_eq(stop, 0);
+}
+END_TEST
+
 /* A child commits, leaves a batch pending and dies by SIGKILL. */
 START_TEST(test_crash_reopen)
 {
@@ -764,6 +998,11 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_event_last_seq);
 	tcase_add_test(tc, test_metrics_rows);
 	tcase_add_test(tc, test_artifacts);
+	tcase_add_test(tc, test_prune_candidates);
+	tcase_add_test(tc, test_prune_delete);
+	tcase_add_test(tc, test_prune_usage_and_space_back);
+	tcase_add_test(tc, test_migrate_from_v1);
+	tcase_add_test(tc, test_prune_pick);
 	tcase_add_test(tc, test_crash_reopen);
 	tcase_add_test(tc, test_garbage_db);
 	tcase_add_test(tc, test_foreign_db);
