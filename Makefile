@@ -1,5 +1,5 @@
 # osirisd: build, test, install. `make demo` and `make check` are the two
-# commands a fresh machine needs (both run `deps` first).
+# commands a fresh machine needs (each first installs what it is missing).
 
 PREFIX	?= /usr/local
 DESTDIR	?=
@@ -70,7 +70,7 @@ UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 UNIT_HARNESS_SRC = $(wildcard tests/unit/harness/*.c)
 UNIT_HARNESS_OBJ = $(call objs,$(UNIT_HARNESS_SRC))
 
-.PHONY: all deps check unit regress fuzz-smoke check-e2b bench demo install clean
+.PHONY: all deps check unit regress fuzz-smoke check-e2b bench demo check-fresh install clean
 all: $(PROGRAMS) $(EXTRA_PROGRAMS)
 
 $(OBJ)/%.o: %.c
@@ -129,8 +129,10 @@ $(BUILD)/tests/check_%: $(OBJ)/tests/unit/check_%.o $(UNIT_HARNESS_OBJ) $(LIBDAE
 -include tests/fuzz/fuzz.mk
 -include bench/bench.mk
 
+# `make deps` installs what `make check` needs; `make demo` asks only for
+# what the build and the demo need (no Node.js, no clang).
 deps:
-	@sh tests/deps.sh
+	@sh tests/deps.sh check
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=60 $$t; done
@@ -146,9 +148,15 @@ check: deps
 	$(MAKE) check-e2b
 	@echo "make check: all passed"
 
-demo: deps
+demo:
+	@sh tests/deps.sh demo
 	$(MAKE) all
 	@BIN=$(abspath $(BIN)) sh examples/demo.sh
+
+# Not part of check: `make demo` and `make check` from a clone of HEAD in a
+# fresh Debian 12 minbase chroot (root, network; tests/fresh/run.sh).
+check-fresh:
+	@sh tests/fresh/run.sh
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)

@@ -105,7 +105,13 @@ void sandbox_init(struct sandbox *sb, const char *bwrap, const char *worker)
 	sb->worker = xstrdup(realpath(worker, real) != NULL ? real : worker);
 	sandbox_push(sb, bwrap);
 	sandbox_push(sb, "--die-with-parent");
-	sandbox_push(sb, "--unshare-all");
+	/* --unshare-all without its cgroup namespace, which isolates nothing
+	 * the others do not and which osirisd.service can then refuse. */
+	sandbox_push(sb, "--unshare-user-try");
+	sandbox_push(sb, "--unshare-ipc");
+	sandbox_push(sb, "--unshare-pid");
+	sandbox_push(sb, "--unshare-net");
+	sandbox_push(sb, "--unshare-uts");
 	/* The worker is pid 1 of its namespace (no bwrap init in between), so
 	 * the daemon can signal it by the pid --info-fd reports. It installs
 	 * handlers for SIGTERM and SIGINT, which pid 1 needs to receive them. */
