@@ -12,7 +12,7 @@ all: $(E2B_EMU)
 
 $(E2B_EMU): $(E2B_EMU_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lz
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) -lz $(shell pkg-config --libs libevent_openssl libssl 2>/dev/null)
 
 $(E2B_RAW_TEST): $(OBJ)/tests/e2b/check_e2b_raw.o
 	@mkdir -p $(dir $@)
