@@ -6,10 +6,10 @@
 #include <sys/stat.h>
 
 #include <ctype.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,7 +87,8 @@ int e2b_settings_resolve(const struct e2b_config *cfg, struct e2b_settings *out,
 		return -1;
 	}
 	if (!e2b_key_valid(key)) {
-		snprintf(err, errlen, "the E2B API key is not of the form e2b_<hex> (E2B_VALIDATE_API_KEY=false skips this)");
+		snprintf(err, errlen,
+		         "the E2B API key is not of the form e2b_<hex> (E2B_VALIDATE_API_KEY=false skips this)");
 		return -1;
 	}
 	out->api_key = xstrdup(key);
@@ -96,13 +97,14 @@ int e2b_settings_resolve(const struct e2b_config *cfg, struct e2b_settings *out,
 		out->api_url = e2b_url_dup(api, "E2B API URL", err, errlen);
 	else
 		xasprintf(&out->api_url, "https://api.%s", out->domain);
-	if (out->api_url == NULL || (sbx != NULL && (out->sandbox_url = e2b_url_dup(sbx, "E2B sandbox URL", err,
-	                                                  errlen)) == NULL)) {
+	if (out->api_url == NULL ||
+	    (sbx != NULL && (out->sandbox_url = e2b_url_dup(sbx, "E2B sandbox URL", err, errlen)) == NULL)) {
 		e2b_settings_free(out);
 		return -1;
 	}
 	out->ca_file = cfg->ca_file != NULL ? xstrdup(cfg->ca_file) : NULL;
-	out->request_timeout_ms = cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : E2B_DEFAULT_REQUEST_TIMEOUT_MS;
+	out->request_timeout_ms =
+	    cfg->request_timeout_ms > 0 ? cfg->request_timeout_ms : E2B_DEFAULT_REQUEST_TIMEOUT_MS;
 	out->max_retries = cfg->max_retries > 0 ? cfg->max_retries : E2B_DEFAULT_MAX_RETRIES;
 	out->retry_base_ms = cfg->retry_base_ms > 0 ? cfg->retry_base_ms : E2B_DEFAULT_RETRY_BASE_MS;
 	return 0;
@@ -134,12 +136,12 @@ static int e2b_key_file_check(int fd, const char *path, char *err, size_t errlen
 	}
 	if (st.st_uid != geteuid()) {
 		snprintf(err, errlen, "%s: owned by uid %u, not by the daemon's uid %u", path, (unsigned)st.st_uid,
-		    (unsigned)geteuid());
+		         (unsigned)geteuid());
 		return -1;
 	}
 	if (st.st_mode & 077) {
 		snprintf(err, errlen, "%s: mode %04o lets group or others at the API key (chmod 600 it)", path,
-		    (unsigned)(st.st_mode & 07777));
+		         (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	if (st.st_size > E2B_KEY_FILE_MAX) {
@@ -192,7 +194,7 @@ struct e2b_client *e2b_client_new(struct event_base *base, const struct e2b_conf
 	}
 	e2b_http_add_secret(c->http, c->s.api_key);
 	log_info("e2b: api=%s envd=%s%s", c->s.api_url, c->s.sandbox_url ? c->s.sandbox_url : "https://49983-<id>.",
-	    c->s.sandbox_url ? "" : c->s.domain);
+	         c->s.sandbox_url ? "" : c->s.domain);
 	return c;
 }
 
@@ -307,7 +309,7 @@ struct e2b_api_op {
 	struct e2b_client *c;
 	const char *method;
 	char *url;
-	char *body;	  /* JSON, or NULL */
+	char *body; /* JSON, or NULL */
 	e2b_sandbox_cb sbx_cb;
 	e2b_done_cb done_cb;
 	e2b_list_cb list_cb;
@@ -375,7 +377,7 @@ static struct e2b_api_op *e2b_api_op_new(struct e2b_client *c, const char *metho
 
 /* A 2xx whose body must be a Sandbox object. */
 static void e2b_api_sandbox_finish(struct e2b_call *call, void *arg, const struct e2b_http_result *res,
-    const struct e2b_error *err)
+                                   const struct e2b_error *err)
 {
 	struct e2b_api_op *op = arg;
 	struct e2b_sandbox s;
@@ -399,7 +401,7 @@ static void e2b_api_sandbox_finish(struct e2b_call *call, void *arg, const struc
 }
 
 static void e2b_api_done_finish(struct e2b_call *call, void *arg, const struct e2b_http_result *res,
-    const struct e2b_error *err)
+                                const struct e2b_error *err)
 {
 	struct e2b_api_op *op = arg;
 
@@ -410,7 +412,7 @@ static void e2b_api_done_finish(struct e2b_call *call, void *arg, const struct e
 
 /* DELETE: a sandbox that is already gone is what the caller wanted. */
 static void e2b_api_kill_finish(struct e2b_call *call, void *arg, const struct e2b_http_result *res,
-    const struct e2b_error *err)
+                                const struct e2b_error *err)
 {
 	struct e2b_api_op *op = arg;
 
@@ -419,16 +421,16 @@ static void e2b_api_kill_finish(struct e2b_call *call, void *arg, const struct e
 	op->done_cb(err != NULL && err->http_status == 404 ? NULL : err, op->arg);
 }
 
-static const struct e2b_call_ops e2b_api_create_ops = {
-    "create", E2B_RETRY_CREATE, e2b_api_build, e2b_api_sandbox_finish, e2b_api_op_free};
-static const struct e2b_call_ops e2b_api_get_ops = {
-    "get", E2B_RETRY_IDEMPOTENT, e2b_api_build, e2b_api_sandbox_finish, e2b_api_op_free};
-static const struct e2b_call_ops e2b_api_connect_ops = {
-    "connect", E2B_RETRY_IDEMPOTENT, e2b_api_build, e2b_api_sandbox_finish, e2b_api_op_free};
-static const struct e2b_call_ops e2b_api_kill_ops = {
-    "kill", E2B_RETRY_IDEMPOTENT, e2b_api_build, e2b_api_kill_finish, e2b_api_op_free};
-static const struct e2b_call_ops e2b_api_timeout_ops = {
-    "timeout", E2B_RETRY_IDEMPOTENT, e2b_api_build, e2b_api_done_finish, e2b_api_op_free};
+static const struct e2b_call_ops e2b_api_create_ops = {"create", E2B_RETRY_CREATE, e2b_api_build,
+                                                       e2b_api_sandbox_finish, e2b_api_op_free};
+static const struct e2b_call_ops e2b_api_get_ops = {"get", E2B_RETRY_IDEMPOTENT, e2b_api_build, e2b_api_sandbox_finish,
+                                                    e2b_api_op_free};
+static const struct e2b_call_ops e2b_api_connect_ops = {"connect", E2B_RETRY_IDEMPOTENT, e2b_api_build,
+                                                        e2b_api_sandbox_finish, e2b_api_op_free};
+static const struct e2b_call_ops e2b_api_kill_ops = {"kill", E2B_RETRY_IDEMPOTENT, e2b_api_build, e2b_api_kill_finish,
+                                                     e2b_api_op_free};
+static const struct e2b_call_ops e2b_api_timeout_ops = {"timeout", E2B_RETRY_IDEMPOTENT, e2b_api_build,
+                                                        e2b_api_done_finish, e2b_api_op_free};
 
 static json_t *e2b_kvlist_json(const struct kvlist *l)
 {
@@ -450,24 +452,23 @@ static char *e2b_json_dump(json_t *j)
 	return s;
 }
 
-struct e2b_call *e2b_sandbox_create(struct e2b_client *c, const struct e2b_create_opts *o, e2b_sandbox_cb cb,
-    void *arg)
+struct e2b_call *e2b_sandbox_create(struct e2b_client *c, const struct e2b_create_opts *o, e2b_sandbox_cb cb, void *arg)
 {
 	struct e2b_api_op *op = e2b_api_op_new(c, "POST", arg, "%s/sandboxes", c->s.api_url);
 
 	op->sbx_cb = cb;
 	/* secure: envd then wants the access token the answer carries. */
 	op->body = e2b_json_dump(json_pack("{s:s,s:i,s:b,s:o}", "templateID",
-	    o->template_id != NULL ? o->template_id : E2B_DEFAULT_TEMPLATE, "timeout",
-	    o->timeout_s > 0 ? o->timeout_s : E2B_DEFAULT_SANDBOX_TIMEOUT_S, "secure", 1, "metadata",
-	    e2b_kvlist_json(o->metadata)));
+	                                   o->template_id != NULL ? o->template_id : E2B_DEFAULT_TEMPLATE, "timeout",
+	                                   o->timeout_s > 0 ? o->timeout_s : E2B_DEFAULT_SANDBOX_TIMEOUT_S, "secure", 1,
+	                                   "metadata", e2b_kvlist_json(o->metadata)));
 	return e2b_call_start(c, &e2b_api_create_ops, op);
 }
 
 /* An id that is not [a-z0-9]+ never goes into a URL: the call fails (on the
  * loop, like any other error) instead. */
 static struct e2b_call *e2b_api_call(struct e2b_client *c, const char *id, const struct e2b_call_ops *ops,
-    struct e2b_api_op *op)
+                                     struct e2b_api_op *op)
 {
 	if (id == NULL || !e2b_sandbox_id_valid(id))
 		return e2b_call_fail(c, ops, op, "invalid sandbox id %s", id ? log_esc(id, 64) : "(null)");
@@ -490,22 +491,18 @@ struct e2b_call *e2b_sandbox_kill(struct e2b_client *c, const char *id, e2b_done
 	return e2b_api_call(c, id, &e2b_api_kill_ops, op);
 }
 
-struct e2b_call *e2b_sandbox_set_timeout(struct e2b_client *c, const char *id, int timeout_s, e2b_done_cb cb,
-    void *arg)
+struct e2b_call *e2b_sandbox_set_timeout(struct e2b_client *c, const char *id, int timeout_s, e2b_done_cb cb, void *arg)
 {
-	struct e2b_api_op *op =
-	    e2b_api_op_new(c, "POST", arg, "%s/sandboxes/%s/timeout", c->s.api_url, id ? id : "");
+	struct e2b_api_op *op = e2b_api_op_new(c, "POST", arg, "%s/sandboxes/%s/timeout", c->s.api_url, id ? id : "");
 
 	op->done_cb = cb;
 	op->body = e2b_json_dump(json_pack("{s:i}", "timeout", timeout_s));
 	return e2b_api_call(c, id, &e2b_api_timeout_ops, op);
 }
 
-struct e2b_call *e2b_sandbox_connect(struct e2b_client *c, const char *id, int timeout_s, e2b_sandbox_cb cb,
-    void *arg)
+struct e2b_call *e2b_sandbox_connect(struct e2b_client *c, const char *id, int timeout_s, e2b_sandbox_cb cb, void *arg)
 {
-	struct e2b_api_op *op =
-	    e2b_api_op_new(c, "POST", arg, "%s/sandboxes/%s/connect", c->s.api_url, id ? id : "");
+	struct e2b_api_op *op = e2b_api_op_new(c, "POST", arg, "%s/sandboxes/%s/connect", c->s.api_url, id ? id : "");
 
 	op->sbx_cb = cb;
 	op->body = e2b_json_dump(json_pack("{s:i}", "timeout", timeout_s));
@@ -540,7 +537,7 @@ static int e2b_api_list_page(struct e2b_api_op *op, const struct e2b_http_result
 }
 
 static void e2b_api_list_finish(struct e2b_call *call, void *arg, const struct e2b_http_result *res,
-    const struct e2b_error *err)
+                                const struct e2b_error *err)
 {
 	struct e2b_api_op *op = arg;
 	struct e2b_error e;
@@ -564,8 +561,8 @@ static void e2b_api_list_finish(struct e2b_call *call, void *arg, const struct e
 	op->list_cb(NULL, op->v, op->n, op->arg);
 }
 
-static const struct e2b_call_ops e2b_api_list_ops = {
-    "list", E2B_RETRY_IDEMPOTENT, e2b_api_build, e2b_api_list_finish, e2b_api_op_free};
+static const struct e2b_call_ops e2b_api_list_ops = {"list", E2B_RETRY_IDEMPOTENT, e2b_api_build, e2b_api_list_finish,
+                                                     e2b_api_op_free};
 
 /* metadata=<escape(escape(k)=escape(v)&...)>, as the JS SDK builds it. */
 static char *e2b_api_metadata_query(const struct kvlist *md)
@@ -591,7 +588,7 @@ struct e2b_call *e2b_sandbox_list(struct e2b_client *c, const struct kvlist *met
 {
 	char *md = e2b_api_metadata_query(metadata);
 	struct e2b_api_op *op = e2b_api_op_new(c, "GET", arg, "%s/v2/sandboxes?state=running,paused&limit=%d%s%s",
-	    c->s.api_url, E2B_LIST_PAGE, *md ? "&metadata=" : "", md);
+	                                       c->s.api_url, E2B_LIST_PAGE, *md ? "&metadata=" : "", md);
 
 	free(md);
 	op->list_cb = cb;

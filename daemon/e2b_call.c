@@ -108,8 +108,7 @@ static void e2b_call_schedule_retry(struct e2b_call *call, const struct e2b_http
 	long ms = e2b_call_backoff_ms(s->retry_base_ms, call->attempt, res->retry_after_s);
 	struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 
-	log_info("e2b: %s failed (%s), retry %d/%d in %ld ms", call->ops->what, why, call->attempt, s->max_retries,
-	    ms);
+	log_info("e2b: %s failed (%s), retry %d/%d in %ld ms", call->ops->what, why, call->attempt, s->max_retries, ms);
 	if (call->retry_ev == NULL)
 		call->retry_ev = evtimer_new(e2b_client_base(call->c), e2b_call_retry_cb, call);
 	evtimer_add(call->retry_ev, &tv);

@@ -76,7 +76,7 @@ static void e2b_error_from_body(struct e2b_error *e, long status, const uint8_t 
 	json_t *code = json_object_get(j, "code"), *msg = json_object_get(j, "message");
 
 	snprintf(e->code, sizeof(e->code), "%s",
-	    json_is_string(code) ? log_esc(json_string_value(code), 40) : e2b_connect_code_for_status(status));
+	         json_is_string(code) ? log_esc(json_string_value(code), 40) : e2b_connect_code_for_status(status));
 	if (json_is_string(msg))
 		snprintf(e->message, sizeof(e->message), "%s", log_esc(json_string_value(msg), 400));
 	else if (len > 0)
@@ -142,7 +142,7 @@ static int e2b_envelope_header(struct e2b_envelope_reader *rd, char *err, size_t
 }
 
 int e2b_envelope_feed(struct e2b_envelope_reader *rd, const uint8_t *p, size_t len, e2b_envelope_cb cb, void *arg,
-    char *err, size_t errlen)
+                      char *err, size_t errlen)
 {
 	size_t take;
 
@@ -201,7 +201,7 @@ int e2b_connect_end_parse(const uint8_t *msg, size_t len, struct e2b_error *e)
 		code = json_object_get(err, "code");
 		m = json_object_get(err, "message");
 		e2b_error_set(e, 0, json_is_string(code) ? log_esc(json_string_value(code), 40) : "unknown", "%s",
-		    json_is_string(m) ? log_esc(json_string_value(m), 400) : "stream ended with an error");
+		              json_is_string(m) ? log_esc(json_string_value(m), 400) : "stream ended with an error");
 		rc = 1;
 	}
 	json_decref(j);

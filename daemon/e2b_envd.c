@@ -16,7 +16,7 @@
 
 #include "osirisd.h"
 
-#define E2B_ENVD_KEEPALIVE "50" /* s; what the SDKs ask for, under every LB idle timeout */
+#define E2B_ENVD_KEEPALIVE "50"     /* s; what the SDKs ask for, under every LB idle timeout */
 #define E2B_ENVD_STREAM_STALL_S 150 /* three keepalives missed: the stream is dead */
 #define E2B_ENVD_FILES_STALL_S 60
 
@@ -28,14 +28,14 @@ char *e2b_envd_url(const struct e2b_settings *s, const struct e2b_sandbox *sbx, 
 		xasprintf(&url, "%s%s", s->sandbox_url, path);
 	else
 		xasprintf(&url, "https://%d-%s.%s%s", E2B_ENVD_PORT, sbx->id, sbx->domain ? sbx->domain : s->domain,
-		    path);
+		          path);
 	return url;
 }
 
 /* Every envd request: routing headers (harmless on the per-sandbox host,
  * needed on a shared one) and the access token of a secure sandbox. */
 static struct e2b_http_req *e2b_envd_req(struct e2b_client *c, const struct e2b_sandbox *sbx, const char *method,
-    const char *path)
+                                         const char *path)
 {
 	char *url = e2b_envd_url(e2b_client_settings(c), sbx, path);
 	struct e2b_http_req *r = e2b_http_req_new(e2b_client_http(c), method, url);
@@ -73,14 +73,14 @@ struct e2b_envd_op {
 	const char *method;
 	char *path; /* with the query */
 	char *body; /* a Connect unary JSON message, or NULL */
-	int fd;	    /* upload source, or -1 */
+	int fd;     /* upload source, or -1 */
 	int (*data)(const uint8_t *buf, size_t len, void *arg);
 	e2b_done_cb cb;
 	void *arg;
 };
 
 static struct e2b_envd_op *e2b_envd_op_new(struct e2b_client *c, const struct e2b_sandbox *sbx, const char *method,
-    const char *path, e2b_done_cb cb, void *arg)
+                                           const char *path, e2b_done_cb cb, void *arg)
 {
 	struct e2b_envd_op *op = xcalloc(1, sizeof(*op));
 
@@ -122,7 +122,7 @@ static struct e2b_http_req *e2b_envd_unary_build(struct e2b_call *call, void *ar
 }
 
 static void e2b_envd_done_finish(struct e2b_call *call, void *arg, const struct e2b_http_result *res,
-    const struct e2b_error *err)
+                                 const struct e2b_error *err)
 {
 	struct e2b_envd_op *op = arg;
 
@@ -133,17 +133,18 @@ static void e2b_envd_done_finish(struct e2b_call *call, void *arg, const struct 
 
 /* SendInput is not idempotent (stdin twice): only a request that never left
  * is sent again; the others change nothing when repeated. */
-static const struct e2b_call_ops e2b_envd_input_ops = {
-    "process.SendInput", E2B_RETRY_UNSENT, e2b_envd_unary_build, e2b_envd_done_finish, e2b_envd_op_free};
-static const struct e2b_call_ops e2b_envd_signal_ops = {
-    "process.SendSignal", E2B_RETRY_UNSENT, e2b_envd_unary_build, e2b_envd_done_finish, e2b_envd_op_free};
+static const struct e2b_call_ops e2b_envd_input_ops = {"process.SendInput", E2B_RETRY_UNSENT, e2b_envd_unary_build,
+                                                       e2b_envd_done_finish, e2b_envd_op_free};
+static const struct e2b_call_ops e2b_envd_signal_ops = {"process.SendSignal", E2B_RETRY_UNSENT, e2b_envd_unary_build,
+                                                        e2b_envd_done_finish, e2b_envd_op_free};
 static const struct e2b_call_ops e2b_envd_close_stdin_ops = {
     "process.CloseStdin", E2B_RETRY_UNSENT, e2b_envd_unary_build, e2b_envd_done_finish, e2b_envd_op_free};
-static const struct e2b_call_ops e2b_envd_health_ops = {
-    "health", E2B_RETRY_UNSENT, e2b_envd_unary_build, e2b_envd_done_finish, e2b_envd_op_free};
+static const struct e2b_call_ops e2b_envd_health_ops = {"health", E2B_RETRY_UNSENT, e2b_envd_unary_build,
+                                                        e2b_envd_done_finish, e2b_envd_op_free};
 
 static struct e2b_call *e2b_envd_unary(struct e2b_client *c, const struct e2b_sandbox *sbx,
-    const struct e2b_call_ops *ops, const char *path, json_t *msg, e2b_done_cb cb, void *arg)
+                                       const struct e2b_call_ops *ops, const char *path, json_t *msg, e2b_done_cb cb,
+                                       void *arg)
 {
 	struct e2b_envd_op *op = e2b_envd_op_new(c, sbx, "POST", path, cb, arg);
 
@@ -154,7 +155,7 @@ static struct e2b_call *e2b_envd_unary(struct e2b_client *c, const struct e2b_sa
 }
 
 struct e2b_call *e2b_proc_send_input(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
-    const void *data, size_t len, e2b_done_cb cb, void *arg)
+                                     const void *data, size_t len, e2b_done_cb cb, void *arg)
 {
 	char *b64 = e2b_base64_encode(data, len);
 	json_t *msg = json_pack("{s:o,s:{s:s}}", "process", e2b_envd_selector(sel), "input", "stdin", b64);
@@ -164,7 +165,7 @@ struct e2b_call *e2b_proc_send_input(struct e2b_client *c, const struct e2b_sand
 }
 
 struct e2b_call *e2b_proc_send_signal(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
-    int signal, e2b_done_cb cb, void *arg)
+                                      int signal, e2b_done_cb cb, void *arg)
 {
 	const char *name = signal == 9 ? "SIGNAL_SIGKILL" : "SIGNAL_SIGTERM";
 	struct e2b_envd_op *op;
@@ -174,14 +175,14 @@ struct e2b_call *e2b_proc_send_signal(struct e2b_client *c, const struct e2b_san
 		return e2b_call_fail(c, &e2b_envd_signal_ops, op, "signal %d: envd sends only 9 and 15", signal);
 	}
 	return e2b_envd_unary(c, sbx, &e2b_envd_signal_ops, "/process.Process/SendSignal",
-	    json_pack("{s:o,s:s}", "process", e2b_envd_selector(sel), "signal", name), cb, arg);
+	                      json_pack("{s:o,s:s}", "process", e2b_envd_selector(sel), "signal", name), cb, arg);
 }
 
 struct e2b_call *e2b_proc_close_stdin(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
-    e2b_done_cb cb, void *arg)
+                                      e2b_done_cb cb, void *arg)
 {
 	return e2b_envd_unary(c, sbx, &e2b_envd_close_stdin_ops, "/process.Process/CloseStdin",
-	    json_pack("{s:o}", "process", e2b_envd_selector(sel)), cb, arg);
+	                      json_pack("{s:o}", "process", e2b_envd_selector(sel)), cb, arg);
 }
 
 struct e2b_call *e2b_envd_health(struct e2b_client *c, const struct e2b_sandbox *sbx, e2b_done_cb cb, void *arg)
@@ -217,11 +218,11 @@ static struct e2b_http_req *e2b_envd_upload_build(struct e2b_call *call, void *a
 	return r;
 }
 
-static const struct e2b_call_ops e2b_envd_upload_ops = {
-    "files.upload", E2B_RETRY_IDEMPOTENT, e2b_envd_upload_build, e2b_envd_done_finish, e2b_envd_op_free};
+static const struct e2b_call_ops e2b_envd_upload_ops = {"files.upload", E2B_RETRY_IDEMPOTENT, e2b_envd_upload_build,
+                                                        e2b_envd_done_finish, e2b_envd_op_free};
 
 struct e2b_call *e2b_files_upload(struct e2b_client *c, const struct e2b_sandbox *sbx, const char *path, int fd,
-    e2b_done_cb cb, void *arg)
+                                  e2b_done_cb cb, void *arg)
 {
 	char *p = e2b_envd_files_path(path);
 	struct e2b_envd_op *op = e2b_envd_op_new(c, sbx, "POST", p, cb, arg);
@@ -258,11 +259,11 @@ static struct e2b_http_req *e2b_envd_download_build(struct e2b_call *call, void 
 
 /* Bytes already handed to the caller cannot be taken back: no retry once
  * the answer started. */
-static const struct e2b_call_ops e2b_envd_download_ops = {
-    "files.download", E2B_RETRY_UNSENT, e2b_envd_download_build, e2b_envd_done_finish, e2b_envd_op_free};
+static const struct e2b_call_ops e2b_envd_download_ops = {"files.download", E2B_RETRY_UNSENT, e2b_envd_download_build,
+                                                          e2b_envd_done_finish, e2b_envd_op_free};
 
 struct e2b_call *e2b_files_download(struct e2b_client *c, const struct e2b_sandbox *sbx, const char *path,
-    int (*data)(const uint8_t *buf, size_t len, void *arg), e2b_done_cb cb, void *arg)
+                                    int (*data)(const uint8_t *buf, size_t len, void *arg), e2b_done_cb cb, void *arg)
 {
 	char *p = e2b_envd_files_path(path);
 	struct e2b_envd_op *op = e2b_envd_op_new(c, sbx, "GET", p, cb, arg);
@@ -389,7 +390,8 @@ static void e2b_proc_end_event(struct e2b_proc *p, json_t *end)
 
 	p->ended = 1;
 	p->exit_code = json_is_integer(code) ? (int)json_integer_value(code) : 0; /* omitted when 0 */
-	snprintf(p->status, sizeof(p->status), "%s", json_is_string(status) ? log_esc(json_string_value(status), 100) : "");
+	snprintf(p->status, sizeof(p->status), "%s",
+	         json_is_string(status) ? log_esc(json_string_value(status), 100) : "");
 }
 
 /* One ProcessEvent: {"event": {"start"|"data"|"end"|"keepalive": {...}}}. */
@@ -492,11 +494,11 @@ static void e2b_proc_stream_done_cb(struct e2b_http_req *r, const struct e2b_htt
 		e2b_error_from_result(&p->err, r, res);
 		if (res->curl_code != 0)
 			snprintf(p->err.message, sizeof(p->err.message), "stream cut before its end: %s",
-			    res->error != NULL ? res->error : "transport error");
+			         res->error != NULL ? res->error : "transport error");
 		p->has_err = 1;
 	} else if (!p->got_endstream && !p->has_err) {
 		e2b_error_set(&p->err, 200, "unavailable", "stream ended without EndStream%s",
-		    e2b_envelope_pending(&p->rd) ? " (inside an envelope)" : "");
+		              e2b_envelope_pending(&p->rd) ? " (inside an envelope)" : "");
 		p->has_err = 1;
 	}
 	e2b_proc_finish(p);
@@ -510,7 +512,7 @@ static void e2b_proc_fail_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static struct e2b_http_req *e2b_proc_req(struct e2b_client *c, const struct e2b_sandbox *sbx, const char *path,
-    json_t *msg, int timeout_ms)
+                                         json_t *msg, int timeout_ms)
 {
 	struct e2b_http_req *r = e2b_envd_req(c, sbx, "POST", path);
 	char *json = e2b_envd_dump(msg), tmo[16];
@@ -534,7 +536,7 @@ static struct e2b_http_req *e2b_proc_req(struct e2b_client *c, const struct e2b_
 }
 
 static struct e2b_proc *e2b_proc_open(struct e2b_client *c, const struct e2b_sandbox *sbx, const char *path,
-    json_t *msg, int timeout_ms, const struct e2b_proc_cbs *cbs)
+                                      json_t *msg, int timeout_ms, const struct e2b_proc_cbs *cbs)
 {
 	struct e2b_proc *p = xcalloc(1, sizeof(*p));
 	struct timeval now = {0, 0};
@@ -559,7 +561,7 @@ static struct e2b_proc *e2b_proc_open(struct e2b_client *c, const struct e2b_san
 }
 
 struct e2b_proc *e2b_proc_start(struct e2b_client *c, const struct e2b_sandbox *sbx, const struct e2b_proc_spec *spec,
-    const struct e2b_proc_cbs *cbs)
+                                const struct e2b_proc_cbs *cbs)
 {
 	json_t *proc = json_pack("{s:s}", "cmd", spec->cmd), *args = json_array(), *msg;
 	size_t i;
@@ -582,8 +584,8 @@ struct e2b_proc *e2b_proc_start(struct e2b_client *c, const struct e2b_sandbox *
 }
 
 struct e2b_proc *e2b_proc_connect(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
-    const struct e2b_proc_cbs *cbs)
+                                  const struct e2b_proc_cbs *cbs)
 {
 	return e2b_proc_open(c, sbx, "/process.Process/Connect", json_pack("{s:o}", "process", e2b_envd_selector(sel)),
-	    0, cbs);
+	                     0, cbs);
 }

@@ -19,7 +19,7 @@
 #include "osirisd.h"
 
 #define E2B_HTTP_MAX_SECRETS 4
-#define E2B_HTTP_TOKEN_MAX 1024	    /* X-Next-Token kept at most */
+#define E2B_HTTP_TOKEN_MAX 1024 /* X-Next-Token kept at most */
 #define E2B_HTTP_CONNECT_TIMEOUT_MS 10000
 #define E2B_HTTP_ERROR_MAX 512
 
@@ -38,9 +38,9 @@ struct e2b_http_req {
 	struct curl_slist *headers;
 	char *secrets[E2B_HTTP_MAX_SECRETS];
 	size_t nsecrets;
-	struct buf body;  /* a request body from memory */
+	struct buf body; /* a request body from memory */
 	int has_body;
-	int body_fd;	  /* a request body streamed from a file, or -1 */
+	int body_fd; /* a request body streamed from a file, or -1 */
 	off_t body_off, body_size;
 	long timeout_ms, stall_s;
 	struct buf resp;
@@ -213,7 +213,7 @@ static size_t e2b_http_req_write_cb(char *ptr, size_t size, size_t nmemb, void *
 	}
 	if (n > r->max_body - r->resp.len) {
 		snprintf(r->local_err, sizeof(r->local_err), "answer larger than %zu bytes (HTTP %ld)", r->max_body,
-		    status);
+		         status);
 		return 0;
 	}
 	buf_add(&r->resp, ptr, n);
@@ -273,7 +273,7 @@ static size_t e2b_http_req_read_cb(char *ptr, size_t size, size_t nmemb, void *a
 	while (got == -1 && errno == EINTR);
 	if (got <= 0) {
 		snprintf(r->local_err, sizeof(r->local_err), "reading the upload: %s",
-		    got == 0 ? "file shrank while sent" : strerror(errno));
+		         got == 0 ? "file shrank while sent" : strerror(errno));
 		return CURL_READFUNC_ABORT;
 	}
 	r->body_off += got;

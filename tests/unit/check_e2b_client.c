@@ -295,10 +295,9 @@ static int env_collect_cb(uint8_t flags, const uint8_t *msg, size_t len, void *a
 	return 0;
 }
 
-static const char *const env_msgs[] = {
-    "{\"event\":{\"start\":{\"pid\":412}}}", "", "{\"event\":{\"keepalive\":{}}}",
-    "{\"event\":{\"data\":{\"stdout\":\"aGkK\"}}}",
-    "{\"error\":{\"code\":\"deadline_exceeded\",\"message\":\"too slow\"}}"};
+static const char *const env_msgs[] = {"{\"event\":{\"start\":{\"pid\":412}}}", "", "{\"event\":{\"keepalive\":{}}}",
+                                       "{\"event\":{\"data\":{\"stdout\":\"aGkK\"}}}",
+                                       "{\"error\":{\"code\":\"deadline_exceeded\",\"message\":\"too slow\"}}"};
 
 static void env_stream(struct buf *b)
 {
@@ -323,7 +322,8 @@ START_TEST(test_envelope_any_chunking)
 		e2b_envelope_reader_init(&rd, 1024);
 		for (off = 0; off < b.len; off += chunk) {
 			size_t n = b.len - off < chunk ? b.len - off : chunk;
-			ck_assert_int_eq(e2b_envelope_feed(&rd, b.data + off, n, env_collect_cb, &seen, err, sizeof(err)), 0);
+			ck_assert_int_eq(
+			    e2b_envelope_feed(&rd, b.data + off, n, env_collect_cb, &seen, err, sizeof(err)), 0);
 		}
 		ck_assert_uint_eq(seen.n, 5);
 		for (i = 0; i < 5; i++) {
@@ -429,7 +429,7 @@ START_TEST(test_base64)
 	}
 	buf_init(&out);
 	ck_assert_int_eq(e2b_base64_decode("aGVsbG8K", 8, &out), 0); /* "hello\n" */
-	ck_assert_int_eq(e2b_base64_decode("-_8", 3, &out), 0);	     /* URL-safe, unpadded */
+	ck_assert_int_eq(e2b_base64_decode("-_8", 3, &out), 0);      /* URL-safe, unpadded */
 	ck_assert_uint_eq(out.len, 8);
 	ck_assert_mem_eq(out.data, "hello\n\xfb\xff", 8);
 	ck_assert_int_eq(e2b_base64_decode("a$==", 4, &out), -1);
@@ -625,7 +625,7 @@ static void proc_end_cb(struct e2b_proc *p, const struct e2b_proc_end *end, void
 }
 
 static const struct e2b_proc_cbs proc_cbs_template = {proc_started_cb, proc_stdout_cb, proc_stderr_cb, proc_end_cb,
-    NULL};
+                                                      NULL};
 
 static struct e2b_proc *proc_start(struct proc_seen *s, const char *const *args, int stdin_open)
 {
@@ -689,7 +689,7 @@ static void files_roundtrip(void)
 	sha256_end(d.sha, sha_out);
 	ck_assert_uint_eq(d.bytes, BIG_FILE_BYTES);
 	ck_assert_str_eq(sha_out, sha_in);
-	ck_assert_uint_gt(d.chunks, 1);			 /* streamed, not one buffer */
+	ck_assert_uint_gt(d.chunks, 1);                   /* streamed, not one buffer */
 	ck_assert_uint_lt(d.biggest, BIG_FILE_BYTES / 4); /* never held whole */
 
 	ctx_reset();
@@ -967,8 +967,10 @@ static pid_t fake_stream_server(int *port)
 	fd = accept(lfd, NULL, NULL);
 	usleep(100000);
 	(void)!read(fd, req, sizeof(req)); /* the small request, whole on loopback */
-	snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: application/connect+json\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n%zx\r\n", sizeof(body) - 1);
+	snprintf(head, sizeof(head),
+	         "HTTP/1.1 200 OK\r\nContent-Type: application/connect+json\r\n"
+	         "Transfer-Encoding: chunked\r\n\r\n%zx\r\n",
+	         sizeof(body) - 1);
 	(void)!write(fd, head, strlen(head));
 	(void)!write(fd, body, sizeof(body) - 1);
 	(void)!write(fd, "\r\n0\r\n\r\n", 7);
@@ -1115,7 +1117,8 @@ static void tls_make_ca(const char *dir, const char *name)
 {
 	char cmd[1024];
 
-	snprintf(cmd, sizeof(cmd),
+	snprintf(
+	    cmd, sizeof(cmd),
 	    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj '/CN=%s test CA' "
 	    "-keyout %s/%s.key -out %s/%s.pem 2>/dev/null",
 	    name, dir, name, dir, name);
@@ -1127,12 +1130,12 @@ static void tls_make_server(const char *dir)
 	char cmd[1536];
 
 	snprintf(cmd, sizeof(cmd),
-	    "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > %s/ext && "
-	    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/CN=127.0.0.1' "
-	    "-keyout %s/server.key -out %s/server.csr 2>/dev/null && "
-	    "openssl x509 -req -in %s/server.csr -CA %s/ca.pem -CAkey %s/ca.key -CAcreateserial -days 2 "
-	    "-extfile %s/ext -out %s/server.pem 2>/dev/null",
-	    dir, dir, dir, dir, dir, dir, dir, dir);
+	         "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > %s/ext && "
+	         "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj '/CN=127.0.0.1' "
+	         "-keyout %s/server.key -out %s/server.csr 2>/dev/null && "
+	         "openssl x509 -req -in %s/server.csr -CA %s/ca.pem -CAkey %s/ca.key -CAcreateserial -days 2 "
+	         "-extfile %s/ext -out %s/server.pem 2>/dev/null",
+	         dir, dir, dir, dir, dir, dir, dir, dir);
 	ck_assert_int_eq(system(cmd), 0);
 }
 
