@@ -41,6 +41,12 @@ struct config {
 	char *e2b_template;	   /* base */
 	char *e2b_api_key_file;	   /* unset */
 	int e2b_sandbox_timeout_s; /* 300 */
+	int e2b_create_rate;	   /* 2: sandbox creations per second at most */
+	int e2b_sandbox_max_runs;  /* 1: runs one sandbox serves before it is replaced */
+	char *e2b_ca_file;	   /* unset: the system CAs */
+	char *e2b_worker_path;	   /* unset: the worker is uploaded at warm-up */
+	int e2b_heartbeat_s;	   /* 15: a silent sandbox worker is pinged */
+	int e2b_start_fail_limit;  /* 5: sandboxes in a row that fail to start before waiting runs fail */
 };
 /* Built-in defaults; socket/state dir depend on the uid (DESIGN §4). */
 void config_defaults(struct config *c);
@@ -149,9 +155,13 @@ struct pool {
 	/* Set while the backend cannot give workers at all (pool_set_failure):
 	 * the scheduler fails the runs waiting for it with this message. */
 	char *failure;
+	/* Set by a backend that is not configured (e2b without a key): submits
+	 * to it are refused with this reason; queued runs for it fail. */
+	char *unavailable;
 };
 
 extern const struct pool_ops pool_local_ops;
+extern const struct pool_ops pool_e2b_ops;
 
 /* pool.c: the pools by backend name, helpers shared by pool_<backend>.c -- */
 /* Start the pools of the available backends (local; e2b once it exists).
