@@ -30,6 +30,9 @@
 #define SB_SWEEP_S 60		/* orphan sweeps */
 #define SB_BACKOFF_MAX_MS 30000
 #define SB_STOP_WAIT_US 5000000 /* kills at shutdown */
+/* Bytes of stdin per SendInput: envd takes Connect messages up to 4 MiB,
+ * and the bytes travel base64-encoded inside JSON. */
+#define SB_INPUT_MAX (2u * 1024 * 1024)
 
 enum sb_state { SB_CREATING, SB_UPLOADING, SB_STARTING, SB_IDLE, SB_BUSY, SB_RESETTING, SB_RELEASED };
 
@@ -48,6 +51,7 @@ struct sbx {
 	int on_demand, killing, killed, proc_done, gone_sent, freeing;
 	unsigned runs;
 	char last_err[256];
+	char cause[512]; /* why the daemon gave it up (a failed SendInput), for gone */
 	TAILQ_ENTRY(sbx) entry;
 };
 TAILQ_HEAD(sbx_list, sbx);
@@ -250,7 +254,9 @@ static void pool_e2b_proc_end(struct e2b_proc *p, const struct e2b_proc_end *end
 	(void)p;
 	sb->proc = NULL; /* freed by the client after this returns */
 	sb->proc_done = 1;
-	if (end->error != NULL)
+	if (sb->cause[0] != '\0')
+		n = (size_t)snprintf(reason, sizeof(reason), "sandbox %s: %s", sb->info.id, sb->cause);
+	else if (end->error != NULL)
 		n = (size_t)snprintf(reason, sizeof(reason), "sandbox %s: worker stream lost: %s", sb->info.id,
 		                     e2b_error_str(end->error, why, sizeof(why)));
 	else
@@ -369,7 +375,9 @@ static void pool_e2b_input_cb(const struct e2b_error *err, void *arg)
 
 	sb->input = NULL;
 	if (err != NULL) {
-		log_warnx("sandbox=%s: SendInput failed: %s", sb->info.id, e2b_error_str(err, why, sizeof(why)));
+		snprintf(sb->cause, sizeof(sb->cause), "sending to the worker failed: %s",
+		         e2b_error_str(err, why, sizeof(why)));
+		log_warnx("sandbox=%s: %s", sb->info.id, sb->cause);
 		pool_e2b_kill(sb); /* the stream ends with it: gone follows */
 		return;
 	}
@@ -385,6 +393,8 @@ static ssize_t pool_e2b_write(void *tctx, const void *buf, size_t len)
 		return -1;
 	if (sb->input != NULL)
 		return 0; /* ordered: the next call waits for this one */
+	if (len > SB_INPUT_MAX)
+		len = SB_INPUT_MAX; /* the session offers the rest after this one */
 	sb->input = e2b_proc_send_input(sb->ep->cl, &sb->info, sel, buf, len, pool_e2b_input_cb, sb);
 	return (ssize_t)len;
 }

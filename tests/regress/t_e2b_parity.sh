@@ -3,7 +3,8 @@
 # state and exit code, steps, the ordered worker events and metrics without
 # timing fields and ids, the artifacts byte for byte (sha256). Succeeding,
 # failing at a step, cancelled mid-step, with a secret, with an artifact
-# large enough to be streamed. No sandbox is left behind.
+# large enough to be streamed, with a context larger than one SendInput.
+# No sandbox is left behind.
 . "$(dirname "$0")/lib.sh"
 
 start_emulator
@@ -83,6 +84,16 @@ same "large artifact" "$L" "$RUN"
 ctlc artifacts "$RUN" --get output/big.csv -o "$T/big-e2b.csv"
 assert_rc 0 "artifacts --get from the e2b run"
 cmp -s "$T/big-e2b.csv" "$T/big/data/in.csv" || fail "the e2b run's output differs from its input"
+
+# A context larger than one SendInput (2 MiB): prepare goes out in pieces.
+mkdir -p "$T/ctx"
+cp -r "$SRC/examples/join-csv/." "$T/ctx/"
+head -c 4500000 /dev/urandom | base64 >"$T/ctx/data/blob.txt"
+run_on local "$T/ctx"
+L=$RUN
+run_on e2b "$T/ctx"
+assert_eq "$(run_state "$RUN")" succeeded "a 6 MB context on e2b"
+same "6 MB context" "$L" "$RUN"
 
 cancel_on() { # BACKEND: a run cancelled while its second step sleeps
 	submit "$T/slow" --backend "$1"
