@@ -57,6 +57,12 @@ LIBDAEMON  = $(OBJ)/libdaemon.a
 LIBCLIENT  = $(OBJ)/libclient.a
 
 PROGRAMS = $(BIN)/osirisd $(BIN)/osirisctl $(BIN)/osiris-worker
+# The self-contained worker an E2B sandbox runs: static, so it starts on a
+# bare root with nothing installed. Sanitizers cannot link statically.
+ifneq ($(SAN),1)
+PROGRAMS += $(BIN)/osiris-worker-static
+endif
+WORKER_STATIC_LIBS = -lmsgpackc -lsqlite3 -lcrypto -lyaml -ljansson -lm -lpthread -ldl
 
 UNIT_SRC = $(wildcard tests/unit/check_*.c)
 UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -104,6 +110,14 @@ $(BIN)/osirisctl: $(OBJ)/client/osirisctl.o $(LIBCLIENT) $(LIBPROTO) $(LIBCOMMON
 $(BIN)/osiris-worker: $(OBJ)/worker/worker.o $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+# glibc warns that libcrypto's unused resolver code would need its shared
+# NSS modules at run time; the worker resolves no names.
+$(BIN)/osiris-worker-static: $(OBJ)/worker/worker.o $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	@echo "$(CC) -static -s -o $@ ... $(WORKER_STATIC_LIBS)"
+	@$(CC) -static -s $(LDFLAGS) -o $@ $^ $(WORKER_STATIC_LIBS) 2>$@.ld; rc=$$?; \
+		grep -v -e 'statically linked applications requires at runtime' -e ': in function ' $@.ld >&2; \
+		rm -f $@.ld; exit $$rc
 
 # Unit tests link every library; the archive pulls in only what is used.
 $(BUILD)/tests/check_%: $(OBJ)/tests/unit/check_%.o $(UNIT_HARNESS_OBJ) $(LIBDAEMON) $(LIBCLIENT) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
@@ -149,6 +163,7 @@ install: all
 	install -m 0755 $(BIN)/osirisd $(DESTDIR)$(SBINDIR)/osirisd
 	install -m 0755 $(BIN)/osirisctl $(DESTDIR)$(BINDIR)/osirisctl
 	install -m 0755 $(BIN)/osiris-worker $(DESTDIR)$(LIBEXECDIR)/osiris-worker
+	install -m 0755 $(BIN)/osiris-worker-static $(DESTDIR)$(LIBEXECDIR)/osiris-worker-static
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 doc/osirisctl.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 doc/osirisd.conf.5 $(DESTDIR)$(MANDIR)/man5/

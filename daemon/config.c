@@ -68,7 +68,13 @@ static const struct config_key config_keys[] = {
     KEY("e2b", "max_sandboxes", CFG_INT, e2b_max_sandboxes, 1, 10000),
     KEY("e2b", "template", CFG_STR, e2b_template, 0, 0),
     KEY("e2b", "api_key_file", CFG_PATH, e2b_api_key_file, 0, 0),
-    KEY("e2b", "sandbox_timeout_s", CFG_INT, e2b_sandbox_timeout_s, 30, 86400),
+    KEY("e2b", "sandbox_timeout_s", CFG_INT, e2b_sandbox_timeout_s, 5, 86400),
+    KEY("e2b", "create_rate", CFG_INT, e2b_create_rate, 1, 1000),
+    KEY("e2b", "sandbox_max_runs", CFG_INT, e2b_sandbox_max_runs, 1, 1000000),
+    KEY("e2b", "ca_file", CFG_PATH, e2b_ca_file, 0, 0),
+    KEY("e2b", "worker_path", CFG_PATH, e2b_worker_path, 0, 0),
+    KEY("e2b", "heartbeat_s", CFG_INT, e2b_heartbeat_s, 1, 3600),
+    KEY("e2b", "start_fail_limit", CFG_INT, e2b_start_fail_limit, 1, 1000),
 };
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -140,6 +146,12 @@ void config_defaults(struct config *c)
 	c->e2b_template = xstrdup("base");
 	c->e2b_api_key_file = NULL;
 	c->e2b_sandbox_timeout_s = 300;
+	c->e2b_create_rate = 2;
+	c->e2b_sandbox_max_runs = 1;
+	c->e2b_ca_file = NULL;
+	c->e2b_worker_path = NULL;
+	c->e2b_heartbeat_s = 15;
+	c->e2b_start_fail_limit = 5;
 }
 
 void config_free(struct config *c)
@@ -151,6 +163,8 @@ void config_free(struct config *c)
 	free(c->local_work_dir);
 	free(c->e2b_template);
 	free(c->e2b_api_key_file);
+	free(c->e2b_ca_file);
+	free(c->e2b_worker_path);
 	memset(c, 0, sizeof(*c));
 }
 

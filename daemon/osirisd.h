@@ -47,6 +47,12 @@ struct config {
 	char *e2b_template;	   /* base */
 	char *e2b_api_key_file;	   /* unset */
 	int e2b_sandbox_timeout_s; /* 300 */
+	int e2b_create_rate;	   /* 2: sandbox creations per second at most */
+	int e2b_sandbox_max_runs;  /* 1: runs one sandbox serves before it is replaced */
+	char *e2b_ca_file;	   /* unset: the system CAs */
+	char *e2b_worker_path;	   /* unset: the worker is uploaded at warm-up */
+	int e2b_heartbeat_s;	   /* 15: a silent sandbox worker is pinged */
+	int e2b_start_fail_limit;  /* 5: sandboxes in a row that fail to start before waiting runs fail */
 };
 /* Built-in defaults; socket/state dir depend on the uid (DESIGN §4). */
 void config_defaults(struct config *c);
@@ -185,9 +191,13 @@ struct pool {
 	/* Set while the backend cannot give workers at all (pool_set_failure):
 	 * the scheduler fails the runs waiting for it with this message. */
 	char *failure;
+	/* Set by a backend that is not configured (e2b without a key): submits
+	 * to it are refused with this reason; queued runs for it fail. */
+	char *unavailable;
 };
 
 extern const struct pool_ops pool_local_ops;
+extern const struct pool_ops pool_e2b_ops;
 
 /* pool.c: the pools by backend name, helpers shared by pool_<backend>.c -- */
 /* Start the pools of the available backends (local; e2b once it exists).
@@ -490,5 +500,268 @@ int sd_notify_listen_fd(void); /* fd 3 when socket-activated for us, else -1 */
 void sd_notify_send(const char *state);
 void sd_notify_watchdog_init(struct event_base *base);
 void sd_notify_shutdown(void);
+
+/* e2b_http.c: async HTTP on the loop: one libcurl multi handle (hiperfifo
+ * model), keep-alive/HTTP/2 reuse, TLS verified, bodies capped or streamed.
+ * The only file that calls libcurl. ------------------------------------ */
+struct e2b_http;
+struct e2b_http_req;
+struct e2b_http_result {
+	int curl_code;		/* 0 (CURLE_OK) when an HTTP answer arrived whole */
+	long status;		/* HTTP status, 0 when none arrived */
+	const char *error;	/* transport error (scrubbed), NULL when curl_code is 0 */
+	const uint8_t *body;	/* buffered body, NUL-terminated; a streamed request's error body */
+	size_t body_len;
+	int retry_after_s;	/* Retry-After in seconds, -1 when absent */
+	const char *next_token; /* X-Next-Token, NULL when absent */
+	int not_sent;		/* provably never reached the server (connect failed) */
+};
+/* Called once, never from inside e2b_http_req_start, never after a cancel.
+ * The request is freed when the callback returns. */
+typedef void (*e2b_http_done_cb)(struct e2b_http_req *r, const struct e2b_http_result *res, void *arg);
+/* A 2xx body as it arrives. Return 0 to go on, -1 to abort the transfer. */
+typedef int (*e2b_http_data_cb)(struct e2b_http_req *r, const uint8_t *data, size_t len, void *arg);
+#define E2B_HTTP_MAX_BODY_DEFAULT (1u << 20) /* a buffered answer, and a streamed call's error body */
+struct e2b_http *e2b_http_new(struct event_base *base, const char *ca_file, char *err, size_t errlen);
+void e2b_http_free(struct e2b_http *h); /* drops every request, no callbacks */
+/* A value to scrub from every error text (the API key). */
+void e2b_http_add_secret(struct e2b_http *h, const char *secret);
+struct e2b_http_req *e2b_http_req_new(struct e2b_http *h, const char *method, const char *url);
+/* secret: the value is scrubbed from error texts (headers are never logged). */
+void e2b_http_req_header(struct e2b_http_req *r, const char *name, const char *value, int secret);
+void e2b_http_req_body(struct e2b_http_req *r, const void *data, size_t len); /* copied */
+/* Stream the request body from fd (pread from offset 0 to its current size;
+ * fd is dup'ed). -1 with err when fd is not a regular file. */
+int e2b_http_req_body_fd(struct e2b_http_req *r, int fd, char *err, size_t errlen);
+/* Whole-transfer timeout in ms; 0 = none: a dead peer is then detected by
+ * a stall (no byte for stall_s seconds), as for long streams. */
+void e2b_http_req_timeout(struct e2b_http_req *r, long timeout_ms, long stall_s);
+void e2b_http_req_max_body(struct e2b_http_req *r, size_t max);
+void e2b_http_req_stream(struct e2b_http_req *r, e2b_http_data_cb cb);
+/* Asynchronous: done_cb runs from the loop later, even on immediate errors. */
+void e2b_http_req_start(struct e2b_http_req *r, e2b_http_done_cb cb, void *arg);
+/* The owner gives the request up: its callbacks are never called again.
+ * Safe from inside any callback, including the request's own. */
+void e2b_http_req_cancel(struct e2b_http_req *r);
+/* Replace the request's and the client's secrets in s by "***". */
+void e2b_http_scrub(const struct e2b_http_req *r, char *s, size_t cap);
+size_t e2b_http_active(const struct e2b_http *h); /* requests not yet finished */
+char *e2b_url_escape(const char *s); /* RFC 3986: all but unreserved as %XX */
+
+/* e2b_connect.c: the Connect protocol's JSON codec: envelopes, errors,
+ * protojson bytes (base64); no I/O. ------------------------------------ */
+/* What went wrong with an E2B call, for the caller and for one log line. */
+struct e2b_error {
+	long http_status;  /* 0: no HTTP answer (transport error) */
+	int curl_code;	   /* transport error, 0 otherwise */
+	char code[48];	   /* Connect code ("not_found", "unavailable", ...), also for REST errors */
+	char message[512]; /* server message or transport text: escaped, secrets scrubbed */
+};
+/* "HTTP 404 not_found: Sandbox ... doesn't exist" / "transport: ..." */
+const char *e2b_error_str(const struct e2b_error *e, char *out, size_t outlen);
+void e2b_error_set(struct e2b_error *e, long status, const char *code, const char *fmt, ...) PRINTFLIKE(4, 5);
+/* Fill e from a finished request: transport error, or a non-2xx status with
+ * a Connect ({code:str}) or REST ({code:int}) body, or plain text. */
+void e2b_error_from_result(struct e2b_error *e, struct e2b_http_req *r, const struct e2b_http_result *res);
+const char *e2b_connect_code_for_status(long status); /* 404 -> "not_found", ... */
+#define E2B_ENVELOPE_FLAG_COMPRESSED 0x01
+#define E2B_ENVELOPE_FLAG_END 0x02
+#define E2B_ENVELOPE_MAX_DEFAULT (4u << 20)
+/* Incremental reader: bytes may be split at any boundary. */
+struct e2b_envelope_reader {
+	uint8_t hdr[5];
+	size_t hdr_len;
+	uint8_t flags;
+	uint32_t need; /* the message length from the header */
+	struct buf msg;
+	size_t max;
+	int failed;
+};
+/* One whole envelope; return non-zero to stop feeding. */
+typedef int (*e2b_envelope_cb)(uint8_t flags, const uint8_t *msg, size_t len, void *arg);
+void e2b_envelope_reader_init(struct e2b_envelope_reader *rd, size_t max);
+void e2b_envelope_reader_free(struct e2b_envelope_reader *rd);
+/* 0: all consumed; 1: stopped by cb; -1: malformed (err set, and every
+ * later feed fails). A length over max fails before anything is allocated. */
+int e2b_envelope_feed(struct e2b_envelope_reader *rd, const uint8_t *data, size_t len, e2b_envelope_cb cb, void *arg,
+    char *err, size_t errlen);
+int e2b_envelope_pending(const struct e2b_envelope_reader *rd); /* a partial envelope is buffered */
+void e2b_envelope_pack(struct buf *out, uint8_t flags, const void *msg, size_t len);
+/* An EndStream message: 0 success, 1 error (e filled), -1 malformed (e filled). */
+int e2b_connect_end_parse(const uint8_t *msg, size_t len, struct e2b_error *e);
+char *e2b_base64_encode(const void *data, size_t len); /* standard, padded */
+/* Standard or URL-safe, padding optional; appends to out. -1 on bad input. */
+int e2b_base64_decode(const char *s, size_t len, struct buf *out);
+
+/* e2b_api.c: the E2B client and its control plane (REST, X-API-Key). ---- */
+/* What the daemon passes in; NULL/0 fields fall back to the environment
+ * exactly as the official SDKs do, then to the defaults. The pool maps its
+ * config keys onto these fields. */
+struct e2b_config {
+	const char *api_key;	 /* e2b.api_key_file via e2b_client_load_key_file(); else $E2B_API_KEY */
+	const char *domain;	 /* e2b.domain; else $E2B_DOMAIN; else "e2b.app" */
+	const char *api_url;	 /* e2b.api_url; else $E2B_API_URL; else https://api.<domain> */
+	const char *sandbox_url; /* e2b.sandbox_url; else $E2B_SANDBOX_URL; else https://49983-<id>.<domain> */
+	const char *ca_file;	 /* e2b.ca_file; NULL: the system CAs */
+	int request_timeout_ms;	 /* e2b.request_timeout_ms; 0: 60000 (the SDK's REST timeout) */
+	int max_retries;	 /* e2b.max_retries; 0: 4 (retries of a retryable call, not attempts) */
+	int retry_base_ms;	 /* first backoff step without Retry-After; 0: 200 */
+};
+/* The configuration after the environment and defaults were applied. */
+struct e2b_settings {
+	char *api_key;
+	char *domain;
+	char *api_url;	   /* no trailing '/' */
+	char *sandbox_url; /* NULL: per-sandbox host 49983-<id>.<domain> */
+	char *ca_file;
+	int request_timeout_ms, max_retries, retry_base_ms;
+};
+int e2b_settings_resolve(const struct e2b_config *cfg, struct e2b_settings *out, char *err, size_t errlen);
+void e2b_settings_free(struct e2b_settings *s);
+/* A sandbox as the API describes it. */
+struct e2b_sandbox {
+	char id[64];
+	char template_id[128];
+	char envd_version[32];
+	char state[16];	    /* "running", "paused"; "" when the answer has none */
+	char *access_token; /* envdAccessToken, a secret; NULL when not secure */
+	char *domain;	    /* NULL: the configured domain */
+	int64_t started_ms, end_ms; /* 0 when absent */
+	struct kvlist metadata;
+};
+void e2b_sandbox_clear(struct e2b_sandbox *s);
+void e2b_sandbox_copy(struct e2b_sandbox *dst, const struct e2b_sandbox *src);
+struct e2b_client;
+struct e2b_call; /* one asynchronous call, retries included */
+/* err NULL on success. Results are only valid during the callback. */
+typedef void (*e2b_done_cb)(const struct e2b_error *err, void *arg);
+typedef void (*e2b_sandbox_cb)(const struct e2b_error *err, const struct e2b_sandbox *sbx, void *arg);
+typedef void (*e2b_list_cb)(const struct e2b_error *err, const struct e2b_sandbox *v, size_t n, void *arg);
+struct e2b_create_opts {
+	const char *template_id; /* NULL: "base" */
+	int timeout_s;		 /* sandbox TTL; 0: 300 (the SDK default) */
+	const struct kvlist *metadata;
+	/* Never env vars: secrets go to a process's envs, not the sandbox. */
+};
+#define E2B_LIST_MAX 10000 /* sandboxes collected over all pages */
+struct e2b_client *e2b_client_new(struct event_base *base, const struct e2b_config *cfg, char *err, size_t errlen);
+void e2b_client_free(struct e2b_client *c); /* cancels every call, no callbacks */
+const struct e2b_settings *e2b_client_settings(const struct e2b_client *c);
+struct e2b_http *e2b_client_http(const struct e2b_client *c);
+struct event_base *e2b_client_base(const struct e2b_client *c);
+/* The API key from a file (surrounding whitespace trimmed); refuses a file
+ * not owned by this uid or readable/writable by group or others. Returns a
+ * new string, or NULL with err. */
+char *e2b_client_load_key_file(const char *path, char *err, size_t errlen);
+/* POST /sandboxes {templateID, timeout, metadata, secure:true}. Retried only
+ * when it provably did not happen (connect failed, 429). */
+struct e2b_call *e2b_sandbox_create(struct e2b_client *c, const struct e2b_create_opts *o, e2b_sandbox_cb cb,
+    void *arg);
+/* GET /v2/sandboxes?metadata=..., every page (X-Next-Token). */
+struct e2b_call *e2b_sandbox_list(struct e2b_client *c, const struct kvlist *metadata, e2b_list_cb cb, void *arg);
+struct e2b_call *e2b_sandbox_get(struct e2b_client *c, const char *id, e2b_sandbox_cb cb, void *arg);
+/* DELETE /sandboxes/{id}; a sandbox already gone (404) is a success. */
+struct e2b_call *e2b_sandbox_kill(struct e2b_client *c, const char *id, e2b_done_cb cb, void *arg);
+/* POST /sandboxes/{id}/timeout: TTL = now + timeout_s (may shorten). */
+struct e2b_call *e2b_sandbox_set_timeout(struct e2b_client *c, const char *id, int timeout_s, e2b_done_cb cb,
+    void *arg);
+/* POST /sandboxes/{id}/connect: extends the TTL, resumes a paused one. */
+struct e2b_call *e2b_sandbox_connect(struct e2b_client *c, const char *id, int timeout_s, e2b_sandbox_cb cb,
+    void *arg);
+/* Sandbox ids are [a-z0-9]+ (they go into URLs). */
+int e2b_sandbox_id_valid(const char *id);
+
+/* e2b_call.c: one logical call: attempts, retry policy (backoff, Retry-After),
+ * cancellation. Used by e2b_api.c and e2b_envd.c. ---------------------- */
+enum e2b_retry {
+	E2B_RETRY_UNSENT,     /* only when the request provably never left (not idempotent) */
+	E2B_RETRY_CREATE,     /* unsent, or 429 (the create was refused, nothing happened) */
+	E2B_RETRY_IDEMPOTENT, /* unsent, transport errors, 429, 500, 502, 503, 504 */
+};
+struct e2b_call_ops {
+	const char *what; /* "create", "kill", "files.upload", ... for logs */
+	enum e2b_retry retry;
+	/* A fresh, configured request for one attempt (not started). */
+	struct e2b_http_req *(*build)(struct e2b_call *call, void *op);
+	/* The final outcome: err NULL when a 2xx arrived (res has it). */
+	void (*finish)(struct e2b_call *call, void *op, const struct e2b_http_result *res, const struct e2b_error *err);
+	void (*free_op)(void *op);
+};
+struct e2b_call *e2b_call_start(struct e2b_client *c, const struct e2b_call_ops *ops, void *op);
+/* A call that fails (invalid_argument) from the loop without a request. */
+struct e2b_call *e2b_call_fail(struct e2b_client *c, const struct e2b_call_ops *ops, void *op, const char *fmt, ...)
+    PRINTFLIKE(4, 5);
+/* The owner gives the call up: its callback is never called. Safe from
+ * inside the call's own callback (then a no-op). */
+void e2b_call_cancel(struct e2b_call *call);
+void e2b_call_cancel_all(struct e2b_client *c);
+void *e2b_call_op(const struct e2b_call *call);
+/* Pages: the op may issue the next request itself instead of finishing. */
+void e2b_call_continue(struct e2b_call *call);
+/* Delay before attempt n+1 (n >= 1) given the server's Retry-After (-1: none). */
+long e2b_call_backoff_ms(int base_ms, int attempt, int retry_after_s);
+int e2b_call_should_retry(enum e2b_retry policy, const struct e2b_http_result *res);
+
+/* e2b_envd.c: envd inside a sandbox: /files, process.Process (Connect). */
+#define E2B_ENVD_PORT 49983
+#define E2B_STDERR_LINE_MAX 4096 /* a longer stderr line is delivered in pieces */
+/* <envd base>/<path>: $E2B_SANDBOX_URL, else https://49983-<id>.<domain>. */
+char *e2b_envd_url(const struct e2b_settings *s, const struct e2b_sandbox *sbx, const char *path_and_query);
+struct e2b_proc;
+struct e2b_proc_end {
+	int exit_code;	    /* -1 when killed by a signal */
+	int exited;	    /* the process ran and ended (an `end` event came) */
+	const char *status; /* "exit status 3", "signal: killed"; "" when unknown */
+	/* NULL: the stream ended cleanly. Otherwise why it ended: an EndStream
+	 * error, a non-200, or a cut ("unavailable": no EndStream). */
+	const struct e2b_error *error;
+};
+struct e2b_proc_cbs {
+	void (*started)(struct e2b_proc *p, uint32_t pid, void *arg);
+	void (*stdout_data)(struct e2b_proc *p, const uint8_t *data, size_t len, void *arg);
+	void (*stderr_line)(struct e2b_proc *p, const char *line, size_t len, void *arg);
+	/* Once, last; p is freed after it returns. */
+	void (*end)(struct e2b_proc *p, const struct e2b_proc_end *end, void *arg);
+	void *arg;
+};
+struct e2b_proc_spec {
+	const char *cmd;
+	const char *const *args; /* NULL-terminated; may be NULL */
+	const struct kvlist *envs;
+	const char *cwd; /* NULL: the user's home */
+	const char *tag; /* NULL: none */
+	int stdin_open;
+	int timeout_ms; /* Connect-Timeout-Ms: kills the process then; 0: none */
+};
+struct e2b_proc_sel {
+	uint32_t pid;	 /* used when tag is NULL */
+	const char *tag;
+};
+/* process.Process/Start as a server stream. NULL never: errors come as end. */
+struct e2b_proc *e2b_proc_start(struct e2b_client *c, const struct e2b_sandbox *sbx, const struct e2b_proc_spec *spec,
+    const struct e2b_proc_cbs *cbs);
+/* process.Process/Connect: re-attach to a running process (new output only). */
+struct e2b_proc *e2b_proc_connect(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
+    const struct e2b_proc_cbs *cbs);
+uint32_t e2b_proc_pid(const struct e2b_proc *p); /* 0 until started */
+/* Stop watching (the process keeps running); no callback after this. Safe
+ * from inside p's own callbacks. */
+void e2b_proc_close(struct e2b_proc *p);
+void e2b_proc_close_all(struct e2b_client *c);
+struct e2b_call *e2b_proc_send_input(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
+    const void *data, size_t len, e2b_done_cb cb, void *arg);
+/* signal: 15 (SIGTERM) or 9 (SIGKILL). */
+struct e2b_call *e2b_proc_send_signal(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
+    int signal, e2b_done_cb cb, void *arg);
+struct e2b_call *e2b_proc_close_stdin(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
+    e2b_done_cb cb, void *arg);
+struct e2b_call *e2b_envd_health(struct e2b_client *c, const struct e2b_sandbox *sbx, e2b_done_cb cb, void *arg);
+/* POST /files?path=: the body streamed from fd (a regular file). */
+struct e2b_call *e2b_files_upload(struct e2b_client *c, const struct e2b_sandbox *sbx, const char *path, int fd,
+    e2b_done_cb cb, void *arg);
+/* GET /files?path=: the bytes to data as they arrive (return -1 to abort),
+ * then cb once. */
+struct e2b_call *e2b_files_download(struct e2b_client *c, const struct e2b_sandbox *sbx, const char *path,
+    int (*data)(const uint8_t *buf, size_t len, void *arg), e2b_done_cb cb, void *arg);
 
 #endif

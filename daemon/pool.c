@@ -16,7 +16,7 @@ struct pool_backend {
 
 static const struct pool_backend pool_backends[] = {
     {"local", &pool_local_ops},
-    {"e2b", NULL},
+    {"e2b", &pool_e2b_ops},
 };
 #define POOL_NBACKENDS (sizeof(pool_backends) / sizeof(pool_backends[0]))
 
@@ -52,6 +52,7 @@ void pool_shutdown(void)
 	for (i = 0; i < npools; i++) {
 		pools[i]->ops->stop(pools[i]);
 		free(pools[i]->failure);
+		free(pools[i]->unavailable);
 		free(pools[i]);
 		pools[i] = NULL;
 	}
@@ -64,6 +65,10 @@ int pool_lookup(const char *backend, struct pool **out, char *err, size_t errlen
 
 	for (i = 0; i < npools; i++) {
 		if (strcmp(pools[i]->ops->name, backend) == 0) {
+			if (pools[i]->unavailable != NULL) {
+				snprintf(err, errlen, "backend %s is not available: %s", backend, pools[i]->unavailable);
+				return -2;
+			}
 			*out = pools[i];
 			return 0;
 		}

@@ -74,9 +74,9 @@ static void sched_pass(void)
 		if (pi >= SCHED_MAX_POOLS)
 			continue;
 		if (exhausted[pi] || (w = r->pool->ops->take(r->pool)) == NULL) {
-			if (r->pool->failure != NULL) {
+			if (r->pool->failure != NULL || r->pool->unavailable != NULL) {
 				/* Nothing to wait for: the pool says why it cannot start workers. */
-				run_fail_queued(r, r->pool->failure);
+				run_fail_queued(r, r->pool->failure != NULL ? r->pool->failure : r->pool->unavailable);
 				continue;
 			}
 			exhausted[pi] = 1;

@@ -427,7 +427,8 @@ static __dead void emulator_usage(int code)
 
 	fprintf(f,
 	        "usage: e2b-emulator [--listen ADDR:PORT] [--port-file FILE] [--root DIR] [--api-key KEY]\n"
-	        "                    [--create-delay-ms N] [--fault SPEC]... [--no-bwrap] [-v]\n"
+	        "                    [--create-delay-ms N] [--fault SPEC]... [--no-bwrap]\n"
+	        "                    [--tls-cert FILE --tls-key FILE] [-v]\n"
 	        "\n"
 	        "Offline stand-in for the E2B cloud: the control plane (POST /sandboxes, GET /v2/sandboxes, ...)\n"
 	        "and envd (/health, /files, process.Process, filesystem.Filesystem) on one loopback port.\n"
@@ -442,6 +443,8 @@ static __dead void emulator_usage(int code)
 	        "  --fault SPEC          inject a failure; repeatable. SPEC grammar:\n"
 	        "%s"
 	        "  --no-bwrap            do not isolate processes with bubblewrap even if it works\n"
+	        "  --tls-cert FILE       serve HTTPS with this PEM certificate chain (with --tls-key)\n"
+	        "  --tls-key FILE        the certificate's PEM private key\n"
 	        "  -v, --verbose         log every request\n"
 	        "  -h, --help            this help\n",
 	        fault_usage());
@@ -536,11 +539,13 @@ int main(int argc, char **argv)
 	    {"create-delay-ms", required_argument, NULL, 'd'},
 	    {"fault", required_argument, NULL, 'f'},
 	    {"no-bwrap", no_argument, NULL, 'B'},
+	    {"tls-cert", required_argument, NULL, 'C'},
+	    {"tls-key", required_argument, NULL, 'K'},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *listen = "127.0.0.1:0", *port_file = NULL;
+	const char *listen = "127.0.0.1:0", *port_file = NULL, *tls_cert = NULL, *tls_key = NULL;
 	struct event *sigint_ev, *sigterm_ev, *sigchld_ev;
 	char addr[128], err[256], *end;
 	int c, port, no_bwrap = 0, root_owned = 0;
@@ -575,6 +580,12 @@ int main(int argc, char **argv)
 		case 'B':
 			no_bwrap = 1;
 			break;
+		case 'C':
+			tls_cert = optarg;
+			break;
+		case 'K':
+			tls_key = optarg;
+			break;
 		case 'v':
 			emu.verbose = 1;
 			break;
@@ -584,7 +595,7 @@ int main(int argc, char **argv)
 			emulator_usage(2);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (tls_cert == NULL) != (tls_key == NULL))
 		emulator_usage(2);
 	emulator_parse_listen(listen, addr, sizeof(addr), &port);
 	if (emu.root == NULL) {
@@ -602,6 +613,8 @@ int main(int argc, char **argv)
 	evhttp_set_max_body_size(emu.http, EMU_MAX_BODY);
 	evhttp_set_timeout(emu.http, 640); /* envd's IdleTimeout */
 	evhttp_set_gencb(emu.http, emulator_request_cb, NULL);
+	if (tls_cert != NULL)
+		tls_init(emu.http, tls_cert, tls_key);
 	port = emulator_listen(addr, port);
 	sigint_ev = evsignal_new(emu.base, SIGINT, emulator_signal_cb, NULL);
 	sigterm_ev = evsignal_new(emu.base, SIGTERM, emulator_signal_cb, NULL);
@@ -611,13 +624,15 @@ int main(int argc, char **argv)
 	evsignal_add(sigchld_ev, NULL);
 	if (port_file != NULL)
 		emulator_write_port_file(port_file, port);
-	emu_log("listening on http://%s:%d root=%s isolation=%s create_delay_ms=%d faults=%zu", addr, port, emu.root,
-	        emu.use_bwrap ? "bwrap" : "plain-directory", emu.create_delay_ms, emu.nfaults);
+	emu_log("listening on %s://%s:%d root=%s isolation=%s create_delay_ms=%d faults=%zu",
+	        tls_cert != NULL ? "https" : "http", addr, port, emu.root, emu.use_bwrap ? "bwrap" : "plain-directory",
+	        emu.create_delay_ms, emu.nfaults);
 	event_base_dispatch(emu.base);
 	sandbox_shutdown();
 	if (root_owned && rmdir(emu.root) != 0)
 		emu_log("cannot remove %s: %s", emu.root, strerror(errno));
 	evhttp_free(emu.http);
+	tls_shutdown();
 	event_free(sigint_ev);
 	event_free(sigterm_ev);
 	event_free(sigchld_ev);

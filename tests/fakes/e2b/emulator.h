@@ -183,6 +183,10 @@ void proc_free(struct proc *p);
 void envd_filesystem_dispatch(struct evhttp_request *req, struct sandbox *sbx, const char *method);
 json_t *envd_filesystem_entry(struct sandbox *sbx, const char *sbx_path, const char *host_path, int follow);
 
+/* tls.c: --tls-cert/--tls-key (HTTPS). */
+void tls_init(struct evhttp *http, const char *cert, const char *key);
+void tls_shutdown(void);
+
 /* fault.c: --fault injection. */
 int fault_parse(const char *spec, char *err, size_t errlen);
 const char *fault_usage(void);
