@@ -234,7 +234,7 @@ static const struct {
     {"e2b", "pool_size", "-3", "0..1000"},
     {"e2b", "max_sandboxes", "0", "1..10000"},
     {"e2b", "template", "my template", "whitespace"},
-    {"e2b", "sandbox_timeout_s", "5", "30..86400"},
+    {"e2b", "sandbox_timeout_s", "4", "5..86400"},
     {"e2b", "api_key_file", "", "must not be empty"},
 };
 
