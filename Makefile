@@ -29,7 +29,7 @@ WARN	= -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototype
 CFLAGS	?= $(OPT) -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -I. \
 	-DLIBEXECDIR='"$(LIBEXECDIR)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
-	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(NET_CFLAGS)
 LIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 LDFLAGS	?=
@@ -43,7 +43,13 @@ BIN	= $(BUILD)/bin
 MAINS	= daemon/osirisd.c client/osirisctl.c worker/worker.c
 COMMON_SRC  = $(wildcard common/*.c)
 PROTO_SRC   = $(wildcard proto/*.c)
-DRIVERS_SRC = $(wildcard drivers/*.c)
+# Drivers on network client libraries: only the dynamic worker links them
+# (registry_net.c); everything else gets registry_nonet.c's stand-ins.
+NET_DRIVERS_SRC = drivers/registry_net.c $(wildcard drivers/pg*.c)
+NET_PKGS = libpq
+NET_CFLAGS = $(shell pkg-config --cflags $(NET_PKGS) 2>/dev/null)
+NET_LIBS = $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null)
+DRIVERS_SRC = $(filter-out $(NET_DRIVERS_SRC),$(wildcard drivers/*.c))
 WORKER_SRC  = $(filter-out $(MAINS),$(wildcard worker/*.c))
 DAEMON_SRC  = $(filter-out $(MAINS),$(wildcard daemon/*.c))
 CLIENT_SRC  = $(filter-out $(MAINS),$(wildcard client/*.c))
@@ -107,9 +113,9 @@ $(BIN)/osirisd: $(OBJ)/daemon/osirisd.o $(LIBDAEMON) $(LIBDRIVERS) $(LIBPROTO) $
 $(BIN)/osirisctl: $(OBJ)/client/osirisctl.o $(LIBCLIENT) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
-$(BIN)/osiris-worker: $(OBJ)/worker/worker.o $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
+$(BIN)/osiris-worker: $(OBJ)/worker/worker.o $(call objs,$(NET_DRIVERS_SRC)) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NET_LIBS) $(LIBS)
 # glibc warns that libcrypto's unused resolver code would need its shared
 # NSS modules at run time; the worker resolves no names.
 $(BIN)/osiris-worker-static: $(OBJ)/worker/worker.o $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
