@@ -45,8 +45,8 @@ COMMON_SRC  = $(wildcard common/*.c)
 PROTO_SRC   = $(wildcard proto/*.c)
 # Drivers on network client libraries: only the dynamic worker links them
 # (registry_net.c); everything else gets registry_nonet.c's stand-ins.
-NET_DRIVERS_SRC = drivers/registry_net.c $(wildcard drivers/pg*.c)
-NET_PKGS = libpq
+NET_DRIVERS_SRC = drivers/registry_net.c $(wildcard drivers/pg*.c drivers/mysql*.c)
+NET_PKGS = libpq libmariadb
 NET_CFLAGS = $(shell pkg-config --cflags $(NET_PKGS) 2>/dev/null)
 NET_LIBS = $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null)
 DRIVERS_SRC = $(filter-out $(NET_DRIVERS_SRC),$(wildcard drivers/*.c))

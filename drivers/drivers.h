@@ -173,6 +173,11 @@ char *pg_ident(struct pg_conn *c, const char *name);
 /* The first line of libpq's last error, for a one-line step error. */
 const char *pg_errline(struct pg_conn *c, char *buf, size_t len);
 
+/* mysqlc.c: libmariadb connection for the mysql.* drivers -------------- */
+struct st_mysql;
+/* -1 with ctx->error naming host:port and the server's message. */
+int mysqlc_connect(struct driver_ctx *ctx, const json_t *cfg, struct st_mysql **out);
+
 /* registry.c ------------------------------------------------------------- */
 struct driver_ops {
 	const char *name; /* the Osiris component name */
@@ -199,6 +204,6 @@ extern const struct driver_ops driver_noop;
  * libraries, by name; the nonet ones fail with "not available". */
 const struct driver_ops *registry_net_find(const char *name);
 extern const struct driver_ops driver_pg_extractor, driver_pg_writer, driver_supabase_extractor,
-    driver_supabase_writer;
+    driver_supabase_writer, driver_mysql_extractor;
 
 #endif

@@ -12,6 +12,7 @@ static const struct driver_ops *const registry_net_drivers[] = {
     &driver_pg_writer,
     &driver_supabase_extractor,
     &driver_supabase_writer,
+    &driver_mysql_extractor,
 };
 
 const struct driver_ops *

@@ -31,6 +31,7 @@ static const struct driver_ops registry_nonet_drivers[] = {
     NONET("postgres.writer"),
     NONET("supabase.extractor"),
     NONET("supabase.writer"),
+    NONET("mysql.extractor"),
 };
 
 const struct driver_ops *

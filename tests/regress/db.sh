@@ -61,3 +61,47 @@ psql_q() {
 	PGPASSWORD=$PG_PASSWORD "$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
 		"host=127.0.0.1 port=$PG_PORT user=$PG_USER dbname=postgres" -c "$1"
 }
+
+# ---- MariaDB -----------------------------------------------------------
+
+MY_PORT=
+MY_PID=
+MY_PASSWORD=
+# start_mysql PASSWORD: a private datadir, root by socket without a
+# password, user osiris@'%' with PASSWORD, database osiris.
+start_mysql() {
+	MY_PASSWORD=$1
+	command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] ||
+		fail "mariadbd not found (make deps installs mariadb-server)"
+	MYD=$T/my
+	mkdir -p "$MYD/data"
+	local u
+	u=$(id -un)
+	if [ "$(id -u)" = 0 ]; then
+		chmod 711 "$T"
+		chown -R mysql: "$MYD"
+		u=mysql
+	fi
+	mariadb-install-db --no-defaults --datadir="$MYD/data" --user="$u" --auth-root-authentication-method=normal \
+		--skip-test-db >"$MYD/install.log" 2>&1 || fail "mariadb-install-db: $(tail -3 "$MYD/install.log")"
+	MY_PORT=$(free_port)
+	/usr/sbin/mariadbd --no-defaults --datadir="$MYD/data" --socket="$MYD/sock" --port="$MY_PORT" \
+		--bind-address=127.0.0.1 --user="$u" --pid-file="$MYD/pid" --log-error="$MYD/err.log" \
+		--skip-log-bin --innodb-buffer-pool-size=64M --innodb-flush-log-at-trx-commit=0 --skip-name-resolve \
+		>"$MYD/out.log" 2>&1 &
+	MY_PID=$!
+	CLEANUP_CMDS+=("stop_mysql")
+	wait_for 30 mariadb --no-defaults -uroot --socket="$MYD/sock" -e 'SELECT 1' ||
+		fail "mariadbd did not start: $(tail -3 "$MYD/err.log")"
+	my_q "CREATE USER osiris@'%' IDENTIFIED BY '$MY_PASSWORD'; GRANT ALL ON *.* TO osiris@'%';
+		CREATE DATABASE osiris CHARACTER SET utf8mb4;" || fail "mariadb: creating the test user"
+}
+stop_mysql() {
+	[ -n "$MY_PID" ] || return 0
+	kill -TERM "$MY_PID" 2>/dev/null
+	wait_for 20 sh -c "! kill -0 $MY_PID" || kill -9 "$MY_PID" 2>/dev/null
+	wait "$MY_PID" 2>/dev/null
+	MY_PID=
+}
+# my_q SQL: as root over the socket, tab-separated, no headers.
+my_q() { mariadb --no-defaults -uroot --socket="$T/my/sock" -N -B --default-character-set=utf8mb4 -e "$1"; }
