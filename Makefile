@@ -45,7 +45,7 @@ COMMON_SRC  = $(wildcard common/*.c)
 PROTO_SRC   = $(wildcard proto/*.c)
 # Drivers on network client libraries: only the dynamic worker links them
 # (registry_net.c); everything else gets registry_nonet.c's stand-ins.
-NET_DRIVERS_SRC = drivers/registry_net.c $(wildcard drivers/pg*.c drivers/mysql*.c)
+NET_DRIVERS_SRC = drivers/registry_net.c $(wildcard drivers/pg*.c drivers/mysql*.c drivers/graphql*.c)
 NET_PKGS = libpq libmariadb
 NET_CFLAGS = $(shell pkg-config --cflags $(NET_PKGS) 2>/dev/null)
 NET_LIBS = $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null)
@@ -144,6 +144,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=60 $$t; done
 
 regress: all
+	@sh tests/graphql/install.sh
 	@BIN=$(abspath $(BIN)) sh tests/regress/run.sh
 
 check: deps

@@ -19,8 +19,8 @@ registry_nonet_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inp
 	(void)ninputs;
 	(void)output;
 	return ctx_fail(ctx, "DriverUnavailable",
-	    "driver %s is not available in this build of osiris-worker (the static worker has no network database "
-	    "clients); run it on a worker built with them",
+	    "driver %s is not available in this build of osiris-worker (the static worker has no libpq, "
+	    "libmariadb or libcurl); run it on a worker built with them",
 	    json_string_value(json_object_get(cfg, "component")) ? json_string_value(json_object_get(cfg, "component"))
 								 : "?");
 }
@@ -32,6 +32,7 @@ static const struct driver_ops registry_nonet_drivers[] = {
     NONET("supabase.extractor"),
     NONET("supabase.writer"),
     NONET("mysql.extractor"),
+    NONET("graphql.extractor"),
 };
 
 const struct driver_ops *

@@ -3,6 +3,7 @@
 # utf8mb4 emoji, BIGINT UNSIGNED), 100k rows streamed, the seed's pipeline
 # shape (MySQL -> SQL -> PostgreSQL + CSV), bad credentials, a query error,
 # an unreachable host within the timeout; the password nowhere.
+# case-timeout: 180
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/db.sh"
 

@@ -4,6 +4,7 @@
 # a killed write leaving the table as it was, bad credentials, a host that
 # never answers (within the timeout, host named), a query error (server's
 # message), and the password never stored or shown.
+# case-timeout: 180
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/db.sh"
 
