@@ -204,6 +204,7 @@ extern const struct driver_ops driver_noop;
  * libraries, by name; the nonet ones fail with "not available". */
 const struct driver_ops *registry_net_find(const char *name);
 extern const struct driver_ops driver_pg_extractor, driver_pg_writer, driver_supabase_extractor,
-    driver_supabase_writer, driver_mysql_extractor, driver_graphql_extractor;
+    driver_supabase_writer, driver_mysql_extractor, driver_mysql_writer,
+    driver_graphql_extractor;
 
 #endif

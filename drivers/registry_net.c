@@ -13,6 +13,7 @@ static const struct driver_ops *const registry_net_drivers[] = {
     &driver_supabase_extractor,
     &driver_supabase_writer,
     &driver_mysql_extractor,
+    &driver_mysql_writer,
     &driver_graphql_extractor,
 };
 

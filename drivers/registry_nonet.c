@@ -32,6 +32,7 @@ static const struct driver_ops registry_nonet_drivers[] = {
     NONET("supabase.extractor"),
     NONET("supabase.writer"),
     NONET("mysql.extractor"),
+    NONET("mysql.writer"),
     NONET("graphql.extractor"),
 };
 

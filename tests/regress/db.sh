@@ -105,3 +105,5 @@ stop_mysql() {
 }
 # my_q SQL: as root over the socket, tab-separated, no headers.
 my_q() { mariadb --no-defaults -uroot --socket="$T/my/sock" -N -B --default-character-set=utf8mb4 -e "$1"; }
+# my_q_raw SQL: the same without escaping (a backslash stays one)
+my_q_raw() { mariadb --no-defaults -uroot --socket="$T/my/sock" -N -B -r --default-character-set=utf8mb4 -e "$1"; }

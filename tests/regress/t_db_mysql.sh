@@ -3,6 +3,7 @@
 # utf8mb4 emoji, BIGINT UNSIGNED), 100k rows streamed, the seed's pipeline
 # shape (MySQL -> SQL -> PostgreSQL + CSV), bad credentials, a query error,
 # an unreachable host within the timeout; the password nowhere.
+# mysql.writer: every mode twice, a failing write leaving the table as is.
 # case-timeout: 180
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/db.sh"
@@ -90,7 +91,42 @@ assert_eq "$(wc -l <"$T/ds.csv")" 51 "director_stats.csv lines"
 run_it "$d" 0
 assert_eq "$(psql_q 'SELECT count(*), sum(movie_count) FROM director_stats')" "50|100000" "director_stats after a second run"
 
-# 3. errors
+# 3. mysql.writer: every mode twice in a row; a failing write changes nothing
+d=$T/modes
+pipeline "$d" modes "ex:filesystem.csv_extractor:" "w:mysql.writer:ex"
+cp "$T/conns.yaml" "$d/osiris_connections.yaml"
+mkdir -p "$d/data"
+cat >"$d/data/in.csv" <<'CSV'
+id,name,amount,ok
+1,a,1.5,true
+2,b,2.5,false
+3,"c\ 'x' 😀",,true
+CSV
+step_cfg "$d" ex '{"component":"filesystem.csv_extractor","path":"data/in.csv"}'
+mode_run() { # MODE TABLE [EXPECTED_RC]
+	step_cfg "$d" w "{\"component\":\"mysql.writer\",\"connection\":\"@mysql.db_movies\",\"table\":\"$2\",\"write_mode\":\"$1\",\"primary_key\":[\"id\"]}"
+	run_it "$d" "${3:-0}"
+}
+rows() { my_q_raw "SELECT GROUP_CONCAT(CONCAT_WS('|', id, IFNULL(name, 'NULL'), IFNULL(amount, 'NULL'), IFNULL(ok, 'NULL')) ORDER BY id SEPARATOR ';') FROM osiris.$1"; }
+my_q "CREATE TABLE osiris.w_app (id BIGINT, name TEXT, amount DOUBLE, ok BOOLEAN)"
+mode_run append w_app
+mode_run append w_app
+assert_eq "$(my_q 'SELECT COUNT(*) FROM osiris.w_app')" 6 "append twice: rows"
+mode_run upsert w_ups
+mode_run upsert w_ups
+want="1|a|1.5|1;2|b|2.5|0;3|c\\ 'x' 😀|NULL|1"
+assert_eq "$(rows w_ups)" "$want" "upsert twice (table created, then the same)"
+my_q "CREATE TABLE osiris.w_rep (id BIGINT PRIMARY KEY, name TEXT, amount DOUBLE, ok BOOLEAN); INSERT INTO osiris.w_rep VALUES (2, 'old', 0, 0), (9, 'gone', 9, 1)"
+mode_run replace w_rep
+mode_run replace w_rep
+assert_eq "$(rows w_rep)" "$want" "replace twice"
+my_q "DELETE FROM osiris.w_rep WHERE id = 3; INSERT INTO osiris.w_rep VALUES (0, 'zero', 0, 0); ALTER TABLE osiris.w_rep ADD CONSTRAINT small CHECK (id < 3)"
+before=$(rows w_rep)
+mode_run replace w_rep 1
+assert_contains "$(step_field "$RUN" w error)" "small" "failed write's error (the server's message)"
+assert_eq "$(rows w_rep)" "$before" "w_rep after a failed replace"
+
+# 4. errors
 d=$T/err
 pipeline "$d" err "ex:mysql.extractor:"
 cp "$T/conns.yaml" "$d/osiris_connections.yaml"
