@@ -76,7 +76,7 @@ UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 UNIT_HARNESS_SRC = $(wildcard tests/unit/harness/*.c)
 UNIT_HARNESS_OBJ = $(call objs,$(UNIT_HARNESS_SRC))
 
-.PHONY: all deps check unit regress fuzz-smoke check-e2b bench demo check-fresh install clean
+.PHONY: all deps check unit regress fuzz-smoke check-e2b bench demo demo-db check-fresh install clean
 all: $(PROGRAMS) $(EXTRA_PROGRAMS)
 
 $(OBJ)/%.o: %.c
@@ -159,6 +159,13 @@ demo:
 	@sh tests/deps.sh demo
 	$(MAKE) all
 	@BIN=$(abspath $(BIN)) sh examples/demo.sh
+
+# The Osiris seed's pipeline shape against a MariaDB and a PostgreSQL it
+# starts and stops (needs what `make deps` installs).
+demo-db:
+	@sh tests/deps.sh check
+	$(MAKE) all
+	@BIN=$(abspath $(BIN)) sh examples/demo-db.sh
 
 # Not part of check: `make demo` and `make check` from a clone of HEAD in a
 # fresh Debian 12 minbase chroot (root, network; tests/fresh/run.sh).
