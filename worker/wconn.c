@@ -143,9 +143,14 @@ wconn_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen)
 	} else if ((rc = wconn_from_context(w, ref, family, alias, &resolved, err, errlen)) == 0) {
 		e = json_object_get(w->conns_daemon, ref);
 		if (e == NULL) {
-			snprintf(err, errlen, "connection %s: no %s '%s' in family '%s' (%s, daemon.connections_file)",
-			    log_esc(ref, 100), alias ? "alias" : "default alias", alias ? log_esc(alias, 64) : "default",
-			    log_esc(family, 64), WCONN_FILE);
+			if (alias != NULL)
+				snprintf(err, errlen, "connection %s: no alias '%s' in family '%s' (%s, daemon.connections_file)",
+				    log_esc(ref, 100), log_esc(alias, 64), log_esc(family, 64), WCONN_FILE);
+			else
+				snprintf(err, errlen,
+				    "connection %s: family '%s' has no default alias (default: true, or one named "
+				    "default) (%s, daemon.connections_file)",
+				    log_esc(ref, 100), log_esc(family, 64), WCONN_FILE);
 			rc = -1;
 		} else if (json_is_string(json_object_get(e, "error"))) {
 			snprintf(err, errlen, "%s", json_string_value(json_object_get(e, "error")));

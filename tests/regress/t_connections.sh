@@ -84,6 +84,10 @@ RUN2=$(head -n1 "$T/ctl.out")
 assert_rc 1 "unknown alias"
 err=$(step_field "$RUN2" x error)
 assert_contains "$err" "no alias 'nope' in family 'mysql'" "unknown alias error"
+step_cfg "$d2" x '{"component":"osiris.noop","connection":"@pg"}'
+ctlc submit "$d2" --wait
+err=$(step_field "$(head -n1 "$T/ctl.out")" x error)
+assert_contains "$err" "family 'pg' has no default alias" "no default alias error"
 step_cfg "$d2" x '{"component":"osiris.noop","connection":"@mysql.broken"}'
 ctlc submit "$d2" --wait
 RUN3=$(head -n1 "$T/ctl.out")
