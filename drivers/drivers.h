@@ -203,6 +203,9 @@ extern const struct driver_ops driver_noop;
  * worker, the daemon, tests): the drivers that need network client
  * libraries, by name; the nonet ones fail with "not available". */
 const struct driver_ops *registry_net_find(const char *name);
+/* keys_net.c: their cfg keys (the same for the real drivers and stand-ins). */
+extern const char *const pg_extractor_keys[], *const pg_writer_keys[], *const mysql_extractor_keys[],
+    *const mysql_writer_keys[], *const graphql_extractor_keys[];
 extern const struct driver_ops driver_pg_extractor, driver_pg_writer, driver_supabase_extractor,
     driver_supabase_writer, driver_mysql_extractor, driver_mysql_writer,
     driver_graphql_extractor;

@@ -17,11 +17,6 @@
 #define GRAPHQL_BODY_MAX (256u * 1024 * 1024)
 #define GRAPHQL_MAX_COLS 4096
 
-static const char *const graphql_keys[] = {"endpoint", "query", "variables", "headers", "auth_type", "auth_token",
-    "auth_username", "auth_header_name", "timeout", "max_retries", "retry_delay", "pagination_enabled",
-    "pagination_path", "pagination_cursor_field", "pagination_has_next_field", "pagination_variable_name",
-    "max_pages", "data_path", "flatten_result", "validate_ssl", "resolved_connection", NULL};
-
 struct graphql {
 	struct driver_ctx *ctx;
 	const json_t *cfg;
@@ -472,5 +467,5 @@ out:
 const struct driver_ops driver_graphql_extractor = {
     .name = "graphql.extractor",
     .run = graphql_run,
-    .keys = graphql_keys,
+    .keys = graphql_extractor_keys,
 };

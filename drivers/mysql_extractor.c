@@ -12,10 +12,6 @@
 
 #include "drivers.h"
 
-static const char *const mysql_extractor_keys[] = {"query", "table", "batch_size", "timeout", "connect_timeout",
-    "read_timeout", "resolved_connection", "host", "port", "database", "user", "username", "password", "ssl",
-    "ssl_mode", "ssl_ca", "schema", "echo", "offset", "pool_recycle", "pool_size", NULL};
-
 #define MYSQL_BINARY_CHARSET 63
 
 static int

@@ -17,10 +17,6 @@
 
 #define MYW_STMT_BYTES (1024 * 1024)
 
-static const char *const mysql_writer_keys[] = {"table", "write_mode", "primary_key", "create_if_missing",
-    "batch_size", "retries", "timeout", "connect_timeout", "read_timeout", "resolved_connection", "host", "port",
-    "database", "user", "username", "password", "ssl", "ssl_mode", "ssl_ca", NULL};
-
 enum myw_mode { MYW_APPEND, MYW_UPSERT, MYW_REPLACE };
 
 struct myw {

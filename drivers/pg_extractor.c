@@ -14,10 +14,6 @@
 
 #define PG_BOOLOID 16
 
-static const char *const pg_extractor_keys[] = {"query", "table", "schema", "batch_size", "timeout",
-    "resolved_connection", "host", "port", "database", "dbname", "user", "username", "password", "sslmode",
-    "pg_dsn", "dsn", "url", NULL};
-
 struct pg_read {
 	struct driver_ctx *ctx;
 	PGconn *c;

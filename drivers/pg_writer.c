@@ -16,10 +16,6 @@
 
 #define PGW_COPY_CHUNK (256 * 1024)
 
-static const char *const pg_writer_keys[] = {"table", "schema", "write_mode", "primary_key", "create_if_missing",
-    "batch_size", "retries", "timeout", "resolved_connection", "host", "port", "database", "dbname", "user",
-    "username", "password", "sslmode", "pg_dsn", "dsn", "url", "returning", "prefer", "ddl_channel", NULL};
-
 enum pgw_mode { PGW_APPEND, PGW_UPSERT, PGW_REPLACE };
 
 struct pgw {

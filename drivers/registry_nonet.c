@@ -25,15 +25,15 @@ registry_nonet_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inp
 								 : "?");
 }
 
-#define NONET(n) {.name = (n), .run = registry_nonet_run, .keys = NULL}
+#define NONET(n, k) {.name = (n), .run = registry_nonet_run, .keys = (k)}
 static const struct driver_ops registry_nonet_drivers[] = {
-    NONET("postgres.extractor"),
-    NONET("postgres.writer"),
-    NONET("supabase.extractor"),
-    NONET("supabase.writer"),
-    NONET("mysql.extractor"),
-    NONET("mysql.writer"),
-    NONET("graphql.extractor"),
+    NONET("postgres.extractor", pg_extractor_keys),
+    NONET("postgres.writer", pg_writer_keys),
+    NONET("supabase.extractor", pg_extractor_keys),
+    NONET("supabase.writer", pg_writer_keys),
+    NONET("mysql.extractor", mysql_extractor_keys),
+    NONET("mysql.writer", mysql_writer_keys),
+    NONET("graphql.extractor", graphql_extractor_keys),
 };
 
 const struct driver_ops *
