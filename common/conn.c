@@ -127,7 +127,7 @@ conn_parse(const char *name, const char *text, size_t len, json_t **out, char *e
 		snprintf(err, errlen, "%s: 'connections' must be a mapping of families", name);
 		return -1;
 	}
-	*out = json_incref(c != NULL ? c : json_object());
+	*out = c != NULL ? json_incref(c) : json_object();
 	json_decref(tree);
 	return 0;
 }
