@@ -162,6 +162,13 @@ struct pool_ops {
 	/* A ready worker (warm if one is idle), or NULL when none can be had now
 	 * (the pool calls pool->ready_cb when one becomes available). */
 	struct worker *(*take)(struct pool *p);
+	/* Optional, for a backend that does not share the daemon's filesystem:
+	 * put the run's stored bundle file where the worker can read it, then
+	 * done(w, path for `prepare`'s bundle_path, NULL, arg) or done(w, NULL,
+	 * why, arg); never called after release. NULL: the bundle travels
+	 * inline inside `prepare`. */
+	void (*stage)(struct worker *w, const char *bundle_file,
+	              void (*done)(struct worker *w, const char *path, const char *err, void *arg), void *arg);
 	void (*cancel)(struct worker *w, int hard); /* SIGTERM-ish, then SIGKILL-ish */
 	/* The taker is done with w (after gone, or to discard it): the pool
 	 * destroys it (never inside its own callback) and refills. */

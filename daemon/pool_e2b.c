@@ -24,6 +24,7 @@
 
 #define SB_REMOTE_WORKER "/home/user/osiris-worker"
 #define SB_WORKDIR "/tmp/osiris"
+#define SB_STAGED_BUNDLE "/tmp/osiris-bundle" /* a run's context, uploaded by stage */
 #define SB_TAG "osiris-worker"
 #define SB_META_KEY "osirisd"
 #define SB_TICK_S 5		/* TTL refreshes and sweeps, at most this far apart */
@@ -45,6 +46,9 @@ struct sbx {
 	struct e2b_call *call;	 /* create, upload or kill in flight */
 	struct e2b_call *input;	 /* the SendInput in flight */
 	struct e2b_call *refresh;
+	struct e2b_call *stage; /* the run's context uploading */
+	void (*stage_done)(struct worker *w, const char *path, const char *err, void *arg);
+	void *stage_arg;
 	struct e2b_proc *proc;
 	uint32_t pid;
 	int64_t refreshed_us; /* TTL last set (at create, then by refreshes) */
@@ -126,6 +130,8 @@ static void pool_e2b_free(struct sbx *sb)
 		e2b_call_cancel(sb->input);
 	if (sb->refresh != NULL)
 		e2b_call_cancel(sb->refresh);
+	if (sb->stage != NULL)
+		e2b_call_cancel(sb->stage);
 	if (sb->proc != NULL)
 		e2b_proc_close(sb->proc);
 	wsess_free(sb->w.sess);
@@ -196,6 +202,11 @@ static void pool_e2b_kill(struct sbx *sb)
 	if (sb->refresh != NULL) {
 		e2b_call_cancel(sb->refresh);
 		sb->refresh = NULL;
+	}
+	if (sb->stage != NULL) { /* the run hears `gone` instead */
+		e2b_call_cancel(sb->stage);
+		sb->stage = NULL;
+		sb->stage_done = NULL;
 	}
 	if (sb->info.id[0] == '\0') {
 		/* A create in flight is let answer (it may have happened):
@@ -862,6 +873,42 @@ static struct worker *pool_e2b_take(struct pool *p)
 	return &sb->w;
 }
 
+static void pool_e2b_stage_cb(const struct e2b_error *err, void *arg)
+{
+	struct sbx *sb = arg;
+	void (*done)(struct worker *, const char *, const char *, void *) = sb->stage_done;
+	char why[600];
+
+	sb->stage = NULL;
+	sb->stage_done = NULL;
+	if (done == NULL)
+		return;
+	if (err != NULL)
+		done(&sb->w, NULL, e2b_error_str(err, why, sizeof(why)), sb->stage_arg);
+	else
+		done(&sb->w, SB_STAGED_BUNDLE, NULL, sb->stage_arg);
+}
+
+/* One /files upload of the stored bundle instead of the bundle inside
+ * `prepare` (base64 in SendInput pieces of 2 MiB). */
+static void pool_e2b_stage(struct worker *w, const char *bundle_file,
+                           void (*done)(struct worker *w, const char *path, const char *err, void *arg), void *arg)
+{
+	struct sbx *sb = pool_e2b_sb(w);
+	char why[PATH_MAX + 64];
+	int fd;
+
+	if ((fd = open(bundle_file, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(why, sizeof(why), "cannot open %s: %s", bundle_file, strerror(errno));
+		done(w, NULL, why, arg);
+		return;
+	}
+	sb->stage_done = done;
+	sb->stage_arg = arg;
+	sb->stage = e2b_files_upload(sb->ep->cl, &sb->info, SB_STAGED_BUNDLE, fd, pool_e2b_stage_cb, sb);
+	close(fd); /* the upload keeps its own descriptor */
+}
+
 static void pool_e2b_cancel(struct worker *w, int hard)
 {
 	pool_e2b_transport_kill(pool_e2b_sb(w), hard);
@@ -935,6 +982,7 @@ const struct pool_ops pool_e2b_ops = {
     .stop = pool_e2b_stop,
     .reload = pool_e2b_reload,
     .take = pool_e2b_take,
+    .stage = pool_e2b_stage,
     .cancel = pool_e2b_cancel,
     .release = pool_e2b_release,
     .recycle = pool_e2b_recycle,
