@@ -225,6 +225,20 @@ struct pool_latency {
 };
 void pool_latency_add(struct pool_latency *l, int64_t ms);
 void pool_latency_fill(const struct pool_latency *l, struct pool_info *out); /* newest first */
+/* Start failures in a row of one backend's workers: the backoff, the log
+ * lines (on the 1st, 2nd, 4th... failure or a new reason, not one per
+ * attempt) and, from the limit on, the pool's failure. */
+struct pool_starts {
+	const char *what;	  /* "worker", "sandbox" */
+	int64_t base_ms, max_ms;  /* backoff: base doubling to max */
+	unsigned streak;	  /* starts in a row that failed */
+	char *last_error;	  /* why the last one did */
+};
+/* Returns the backoff before the next start, in ms. */
+int64_t pool_start_failed(struct pool *p, struct pool_starts *st, const char *reason, int limit);
+void pool_start_ok(struct pool *p, struct pool_starts *st, const char *id);
+void pool_starts_fill(const struct pool_starts *st, struct pool_info *out); /* start_failures, last_error */
+void pool_starts_free(struct pool_starts *st);
 /* The pool cannot start workers (why, a full sentence for a run's error)
  * or, with NULL, can again; either way the scheduler takes another look. */
 void pool_set_failure(struct pool *p, const char *why);

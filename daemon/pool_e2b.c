@@ -64,7 +64,8 @@ struct e2b_pool {
 	struct pool *p;
 	struct e2b_client *cl; /* NULL: not configured (p->unavailable says why) */
 	struct sbx_list sbxs, dead;
-	unsigned demand, fail_streak;
+	unsigned demand;
+	struct pool_starts starts;
 	int stopping, in_backoff;
 	struct pool_latency lat;
 	struct event *refill_ev, *reap_ev, *tick_ev, *backoff_ev;
@@ -73,7 +74,6 @@ struct e2b_pool {
 	char *upload_path; /* the self-contained worker on this host; NULL with e2b.worker_path */
 	struct kvlist meta;
 	struct e2b_call *sweep;
-	char *last_error;
 	uint64_t seq;
 };
 
@@ -442,10 +442,7 @@ static void pool_e2b_sess_ready(struct worker *w)
 		sb->w.ready_us = time_mono_us();
 		ms = (sb->w.ready_us - sb->w.spawned_us + 500) / 1000;
 		pool_latency_add(&ep->lat, ms);
-		if (ep->p->failure != NULL)
-			log_info("e2b pool: sandboxes start again (sandbox=%s)", sb->info.id);
-		ep->fail_streak = 0;
-		pool_set_failure(ep->p, NULL);
+		pool_start_ok(ep->p, &ep->starts, sb->info.id);
 		log_debug("sandbox=%s ready in %lld ms", sb->info.id, (long long)ms);
 	} else if (sb->state != SB_RESETTING) {
 		return;
@@ -510,31 +507,13 @@ static void pool_e2b_backoff_cb(evutil_socket_t fd, short what, void *arg)
 	pool_e2b_refill(ep);
 }
 
-/* As local: back off (doubling to SB_BACKOFF_MAX_MS), log on the 1st, 2nd,
- * 4th... failure or a new reason, fail waiting runs past the limit. */
+/* Back off (100 ms doubling to SB_BACKOFF_MAX_MS); past the limit, the
+ * runs waiting for the pool fail (pool_start_failed). */
 static void pool_e2b_start_failed(struct e2b_pool *ep, const char *reason)
 {
-	int changed = ep->last_error == NULL || strcmp(ep->last_error, reason) != 0;
+	int64_t ms = pool_start_failed(ep->p, &ep->starts, reason, ep->p->cfg->e2b_start_fail_limit);
 	struct timeval tv;
-	int64_t ms;
-	char *msg;
 
-	if (ep->fail_streak < UINT_MAX)
-		ep->fail_streak++;
-	if (changed) {
-		free(ep->last_error);
-		ep->last_error = xstrdup(reason);
-	}
-	if (changed || (ep->fail_streak & (ep->fail_streak - 1)) == 0)
-		log_warnx("e2b pool: sandbox failed to start (%u in a row): %s", ep->fail_streak, log_esc(reason, 600));
-	if (ep->fail_streak >= (unsigned)ep->p->cfg->e2b_start_fail_limit && (changed || ep->p->failure == NULL)) {
-		xasprintf(&msg, "e2b pool cannot start sandboxes: %s", reason);
-		pool_set_failure(ep->p, msg);
-		free(msg);
-	}
-	ms = 100LL << (ep->fail_streak < 9 ? ep->fail_streak : 9);
-	if (ms > SB_BACKOFF_MAX_MS)
-		ms = SB_BACKOFF_MAX_MS;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	ep->in_backoff = 1;
@@ -754,6 +733,9 @@ static int pool_e2b_start(struct pool *p, char *err, size_t errlen)
 	p->heartbeat_s = cfg->e2b_heartbeat_s;
 	ep->p = p;
 	TAILQ_INIT(&ep->sbxs);
+	ep->starts.what = "sandbox";
+	ep->starts.base_ms = 100;
+	ep->starts.max_ms = SB_BACKOFF_MAX_MS;
 	TAILQ_INIT(&ep->dead);
 	pool_e2b_instance(ep);
 	ep->refill_ev = evtimer_new(p->base, pool_e2b_refill_cb, ep);
@@ -815,7 +797,7 @@ static void pool_e2b_stop(struct pool *p)
 	event_free(ep->tick_ev);
 	kvlist_free(&ep->meta);
 	free(ep->upload_path);
-	free(ep->last_error);
+	pool_starts_free(&ep->starts);
 	free(ep);
 	p->impl = NULL;
 }
@@ -957,12 +939,10 @@ static void pool_e2b_status(struct pool *p, struct pool_info *out)
 	out->warming = warming;
 	out->busy = busy;
 	out->max = p->cfg->e2b_max_sandboxes;
-	out->start_failures = ep->fail_streak;
 	out->failing = p->failure != NULL || p->unavailable != NULL;
 	if (p->unavailable != NULL)
 		out->last_error = xstrdup(p->unavailable);
-	else if (ep->fail_streak > 0 && ep->last_error != NULL)
-		out->last_error = xstrdup(ep->last_error);
+	pool_starts_fill(&ep->starts, out);
 	pool_latency_fill(&ep->lat, out);
 }
 
