@@ -395,6 +395,7 @@ static void run_worker_notify_cb(struct worker *w, const struct rpc_msg *m, void
 		return;
 	}
 	e.daemon_origin = 0;
+	e.wseq = e.seq; /* the worker's; run_event_add gives the daemon's */
 	run_event_add(r, &e);
 	event_rec_free(&e);
 }
