@@ -229,7 +229,7 @@ void pool_latency_fill(const struct pool_latency *l, struct pool_info *out); /* 
  * lines (on the 1st, 2nd, 4th... failure or a new reason, not one per
  * attempt) and, from the limit on, the pool's failure. */
 struct pool_starts {
-	const char *what;	  /* "worker", "sandbox" */
+	const char *what, *whats; /* "worker", "workers"; "sandbox", "sandboxes" */
 	int64_t base_ms, max_ms;  /* backoff: base doubling to max */
 	unsigned streak;	  /* starts in a row that failed */
 	char *last_error;	  /* why the last one did */

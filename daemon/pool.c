@@ -154,7 +154,7 @@ int64_t pool_start_failed(struct pool *p, struct pool_starts *st, const char *re
 		log_warnx("%s pool: %s failed to start (%u in a row): %s", p->ops->name, st->what, st->streak,
 		          log_esc(reason, 600));
 	if (st->streak >= (unsigned)limit && (changed || p->failure == NULL)) {
-		xasprintf(&msg, "%s pool cannot start %ss: %s", p->ops->name, st->what, reason);
+		xasprintf(&msg, "%s pool cannot start %s: %s", p->ops->name, st->whats, reason);
 		pool_set_failure(p, msg);
 		free(msg);
 	}
@@ -165,7 +165,7 @@ int64_t pool_start_failed(struct pool *p, struct pool_starts *st, const char *re
 void pool_start_ok(struct pool *p, struct pool_starts *st, const char *id)
 {
 	if (p->failure != NULL)
-		log_info("%s pool: %ss start again (%s=%s)", p->ops->name, st->what, st->what, id);
+		log_info("%s pool: %s start again (%s=%s)", p->ops->name, st->whats, st->what, id);
 	st->streak = 0;
 	pool_set_failure(p, NULL);
 }

@@ -734,6 +734,7 @@ static int pool_e2b_start(struct pool *p, char *err, size_t errlen)
 	ep->p = p;
 	TAILQ_INIT(&ep->sbxs);
 	ep->starts.what = "sandbox";
+	ep->starts.whats = "sandboxes";
 	ep->starts.base_ms = 100;
 	ep->starts.max_ms = SB_BACKOFF_MAX_MS;
 	TAILQ_INIT(&ep->dead);

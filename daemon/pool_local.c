@@ -1057,6 +1057,7 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 	lp->p = p;
 	TAILQ_INIT(&lp->workers);
 	lp->starts.what = "worker";
+	lp->starts.whats = "workers";
 	lp->starts.base_ms = 50;
 	lp->starts.max_ms = LW_BACKOFF_MAX_MS;
 	TAILQ_INIT(&lp->dead);
