@@ -3,7 +3,8 @@
  * msgpack-rpc on its control socket with the project's proto library:
  * submit -> first step_start latency and run duration, sustained throughput
  * with pipelined submits, follow latency (worker ts -> client receive) and a
- * burst of concurrent runs. -b picks the backend (local or e2b). Prints raw
+ * burst of concurrent runs. -b picks the backend (local or e2b); -s N lets
+ * the pool refill before every Nth latency run. Prints raw
  * "name p50 p99 n" lines that bench/run.sh and bench/e2b.sh format.
  */
 #include <sys/socket.h>
@@ -32,13 +33,17 @@ struct samples {
 	size_t n, cap;
 };
 
-/* What the daemon's worker_acquired event said about one run. */
+/* What the daemon's worker_acquired event said about one run, and the
+ * receive times of its step_starts. */
 struct bench_acq {
 	int seen, warm;
 	int64_t wait_ms;
+	int64_t last_step_us; /* monotonic receive time of the last step_start */
+	struct samples *gaps; /* step_start to step_start, when non-NULL */
 };
 
 static char *bench_backend; /* -b; NULL: the daemon's default (local) */
+static int bench_settle;    /* -s N: in latency mode, let the pool refill before every Nth run */
 
 static void samples_add(struct samples *s, int64_t v)
 {
@@ -196,6 +201,12 @@ static void bench_fill_submit(msgpack_packer *pk, const void *arg)
 	msg_submit_pack(pk, &m);
 }
 
+static void bench_fill_empty(msgpack_packer *pk, const void *arg)
+{
+	(void)arg;
+	msgpack_pack_map(pk, 0);
+}
+
 static void bench_fill_run(msgpack_packer *pk, const void *arg)
 {
 	msgpack_pack_map(pk, 1);
@@ -310,15 +321,22 @@ static const char *bench_follow(struct bconn *c, const char *run, int64_t *first
 	 * not live latency: sample only those stamped after it (ts is whole ms). */
 	int64_t attach_ms = bench_wall_us() / 1000 + 1;
 	uint32_t id = bconn_request(c, "run.follow", bench_fill_follow, run);
-	int64_t ts;
+	int64_t ts, now;
 
 	*first_us = -1;
 	for (;;) {
 		bconn_read(c, &m);
 		if (m.type == RPC_NOTIFY && m.params != NULL) {
 			name = mp_get(m.params, "name");
-			if (*first_us < 0 && mp_str_eq(name, "step_start"))
-				*first_us = time_mono_us();
+			if (mp_str_eq(name, "step_start")) {
+				now = time_mono_us();
+				if (*first_us < 0)
+					*first_us = now;
+				if (acq != NULL && acq->gaps != NULL && acq->last_step_us > 0)
+					samples_add(acq->gaps, now - acq->last_step_us);
+				if (acq != NULL)
+					acq->last_step_us = now;
+			}
 			bench_note_acquired(m.params, acq);
 			origin = mp_get(m.params, "origin");
 			if (lat != NULL && mp_str_eq(origin, "worker") &&
@@ -337,13 +355,46 @@ static const char *bench_follow(struct bconn *c, const char *run, int64_t *first
 	}
 }
 
+/* 1 when the backend's pool holds its target idle with nothing warming. */
+static int bench_pool_full(struct bconn *c, const char *backend)
+{
+	const msgpack_object *pools, *p;
+	int64_t target = 0, idle = 0, warming = 1;
+	struct rpc_msg m;
+	uint32_t i;
+
+	bconn_wait(c, bconn_request(c, "pool.status", bench_fill_empty, NULL), &m, "pool.status");
+	pools = mp_get(m.result, "pools");
+	for (i = 0; pools != NULL && pools->type == MSGPACK_OBJECT_ARRAY && i < pools->via.array.size; i++) {
+		p = &pools->via.array.ptr[i];
+		if (!mp_str_eq(mp_get(p, "backend"), backend))
+			continue;
+		(void)mp_get_int(p, "target", &target);
+		(void)mp_get_int(p, "idle", &idle);
+		(void)mp_get_int(p, "warming", &warming);
+	}
+	rpc_msg_free(&m);
+	return idle >= target && warming == 0;
+}
+
+/* Wait (at most 60 s) until the pool is full again: the sandboxes or
+ * workers that replace used ones are not being made while we measure. */
+static void bench_pool_settle(struct bconn *c)
+{
+	const char *backend = bench_backend != NULL ? bench_backend : "local";
+	int i;
+
+	for (i = 0; i < 6000 && !bench_pool_full(c, backend); i++)
+		usleep(10000);
+}
+
 /* ---- modes ----------------------------------------------------------- */
 
 /* latency N DIR PAUSE_MS: submit, follow to the end, N times. Also counts
  * the runs that got a warm worker, and the daemon's wait for one. */
 static void bench_latency(const char *sock, int n, const char *dir, int pause_ms)
 {
-	struct samples ack = {0}, first = {0}, total = {0}, wait = {0};
+	struct samples ack = {0}, first = {0}, total = {0}, wait = {0}, gaps = {0};
 	struct bench_acq acq;
 	struct bconn c;
 	struct bundle b;
@@ -351,11 +402,14 @@ static void bench_latency(const char *sock, int n, const char *dir, int pause_ms
 	int64_t t0, t1;
 	const char *st;
 	char *run;
-	int i, failed = 0, warm = 0;
+	int i, failed = 0, warm = 0, stalls = 0;
+	size_t k;
 
 	bench_load(&b, dir);
 	bconn_open(&c, sock);
 	for (i = 0; i < n; i++) {
+		if (bench_settle > 0 && i % bench_settle == 0)
+			bench_pool_settle(&c);
 		if (pause_ms > 0)
 			usleep((useconds_t)pause_ms * 1000);
 		t0 = time_mono_us();
@@ -364,6 +418,7 @@ static void bench_latency(const char *sock, int n, const char *dir, int pause_ms
 		run = bench_result_run(&m);
 		rpc_msg_free(&m);
 		memset(&acq, 0, sizeof(acq));
+		acq.gaps = &gaps;
 		st = bench_follow(&c, run, &t1, NULL, &acq);
 		if (strcmp(st, "succeeded") != 0)
 			failed++;
@@ -380,6 +435,10 @@ static void bench_latency(const char *sock, int n, const char *dir, int pause_ms
 	samples_print(&first, "first_step_us");
 	samples_print(&total, "run_us");
 	samples_print(&wait, "acquire_wait_ms");
+	for (k = 0; k < gaps.n; k++)
+		stalls += gaps.v[k] >= 30000;
+	samples_print(&gaps, "step_gap_us");
+	printf("step_gaps_over_30ms %d\n", stalls);
 	printf("warm %d %d\n", warm, n);
 	printf("failed %d\n", failed);
 	bundle_free(&b);
@@ -580,15 +639,18 @@ int main(int argc, char **argv)
 	int ch;
 
 	log_init("bench_rpc", LOG_LVL_WARN);
-	while ((ch = getopt(argc, argv, "+b:")) != -1) {
-		if (ch != 'b')
-			fatalx("usage: bench_rpc [-b BACKEND] SOCKET MODE ...");
-		bench_backend = optarg;
+	while ((ch = getopt(argc, argv, "+b:s:")) != -1) {
+		if (ch == 'b')
+			bench_backend = optarg;
+		else if (ch == 's')
+			bench_settle = atoi(optarg);
+		else
+			fatalx("usage: bench_rpc [-b BACKEND] [-s N] SOCKET MODE ...");
 	}
 	argc -= optind - 1;
 	argv += optind - 1;
 	if (argc < 5)
-		fatalx("usage: bench_rpc [-b BACKEND] SOCKET latency N DIR [PAUSE_MS] | follow N DIR | "
+		fatalx("usage: bench_rpc [-b BACKEND] [-s N] SOCKET latency N DIR [PAUSE_MS] | follow N DIR | "
 		       "throughput N CONNS DIR | burst N DIR");
 	sock = argv[1];
 	if (strcmp(argv[2], "latency") == 0)
