@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh: `make bench`. Starts private osirisd instances (warm pool, and
 # pool_size=0 as the cold baseline) on a temp dir, runs the bench programs
-# and prints every figure as median and p99 with a baseline beside it.
+# and prints every figure as median and p99 with a baseline beside it; then
+# the E2B section (bench/e2b.sh, against the emulator) unless BENCH_E2B=0.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 
@@ -217,3 +218,8 @@ f=$W/noiso.lat
 echo "for comparison, warm with local.isolation=none (no bubblewrap): submit->first step p50 $(ms "$(field first_step_us 2 "$f")") ms p99 $(ms "$(field first_step_us 3 "$f")") ms (n=$(field first_step_us 4 "$f")); noop3 $(tput "$W/noiso.tput") runs/s (n=$(field throughput 2 "$W/noiso.tput"))"
 echo "RSS idle daemon: $(mb "$d_rss") MB, idle warm worker: $(mb "${w_rss:-0}") MB | baseline python3+pandas interpreter idle: $(mb "${py_rss:-0}") MB"
 
+# ---- E2B ----------------------------------------------------------------------
+if [ "${BENCH_E2B:-1}" != 0 ]; then
+	echo
+	bash "$SRC/bench/e2b.sh" || die "the E2B section failed"
+fi
