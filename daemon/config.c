@@ -63,7 +63,7 @@ static const struct config_key config_keys[] = {
     KEY("e2b", "max_sandboxes", CFG_INT, e2b_max_sandboxes, 1, 10000),
     KEY("e2b", "template", CFG_STR, e2b_template, 0, 0),
     KEY("e2b", "api_key_file", CFG_PATH, e2b_api_key_file, 0, 0),
-    KEY("e2b", "sandbox_timeout_s", CFG_INT, e2b_sandbox_timeout_s, 30, 86400),
+    KEY("e2b", "sandbox_timeout_s", CFG_INT, e2b_sandbox_timeout_s, 5, 86400),
     KEY("e2b", "create_rate", CFG_INT, e2b_create_rate, 1, 1000),
     KEY("e2b", "sandbox_max_runs", CFG_INT, e2b_sandbox_max_runs, 1, 1000000),
     KEY("e2b", "ca_file", CFG_PATH, e2b_ca_file, 0, 0),

@@ -26,10 +26,13 @@
 #define SB_WORKDIR "/tmp/osiris"
 #define SB_TAG "osiris-worker"
 #define SB_META_KEY "osirisd"
-#define SB_TICK_S 5		/* TTL refreshes and pacing checks */
+#define SB_TICK_S 5		/* TTL refreshes and sweeps, at most this far apart */
 #define SB_SWEEP_S 60		/* orphan sweeps */
 #define SB_BACKOFF_MAX_MS 30000
 #define SB_STOP_WAIT_US 5000000 /* kills at shutdown */
+/* Bytes of stdin per SendInput: envd takes Connect messages up to 4 MiB,
+ * and the bytes travel base64-encoded inside JSON. */
+#define SB_INPUT_MAX (2u * 1024 * 1024)
 
 enum sb_state { SB_CREATING, SB_UPLOADING, SB_STARTING, SB_IDLE, SB_BUSY, SB_RESETTING, SB_RELEASED };
 
@@ -48,6 +51,7 @@ struct sbx {
 	int on_demand, killing, killed, proc_done, gone_sent, freeing;
 	unsigned runs;
 	char last_err[256];
+	char cause[512]; /* why the daemon gave it up (a failed SendInput), for gone */
 	TAILQ_ENTRY(sbx) entry;
 };
 TAILQ_HEAD(sbx_list, sbx);
@@ -189,19 +193,20 @@ static void pool_e2b_kill(struct sbx *sb)
 	if (sb->killing)
 		return;
 	sb->killing = 1;
-	if (sb->call != NULL) {
-		e2b_call_cancel(sb->call);
-		sb->call = NULL;
-	}
 	if (sb->refresh != NULL) {
 		e2b_call_cancel(sb->refresh);
 		sb->refresh = NULL;
 	}
 	if (sb->info.id[0] == '\0') {
-		/* A create still in flight was cancelled: if it had happened, the
-		 * orphan sweep finds it by its metadata. */
-		pool_e2b_check_done(sb);
+		/* A create in flight is let answer (it may have happened):
+		 * pool_e2b_create_cb kills what it made. */
+		if (sb->call == NULL)
+			pool_e2b_check_done(sb);
 		return;
+	}
+	if (sb->call != NULL) {
+		e2b_call_cancel(sb->call);
+		sb->call = NULL;
 	}
 	log_debug("sandbox=%s killing", sb->info.id);
 	sb->call = e2b_sandbox_kill(sb->ep->cl, sb->info.id, pool_e2b_kill_cb, sb);
@@ -249,7 +254,9 @@ static void pool_e2b_proc_end(struct e2b_proc *p, const struct e2b_proc_end *end
 	(void)p;
 	sb->proc = NULL; /* freed by the client after this returns */
 	sb->proc_done = 1;
-	if (end->error != NULL)
+	if (sb->cause[0] != '\0')
+		n = (size_t)snprintf(reason, sizeof(reason), "sandbox %s: %s", sb->info.id, sb->cause);
+	else if (end->error != NULL)
 		n = (size_t)snprintf(reason, sizeof(reason), "sandbox %s: worker stream lost: %s", sb->info.id,
 		                     e2b_error_str(end->error, why, sizeof(why)));
 	else
@@ -348,6 +355,11 @@ static void pool_e2b_create_cb(const struct e2b_error *err, const struct e2b_san
 	sb->refreshed_us = time_mono_us();
 	snprintf(sb->w.id, sizeof(sb->w.id), "%s", sbx->id);
 	log_debug("sandbox=%s created", sb->info.id);
+	if (sb->killing) { /* unwanted by the time it came (shutdown) */
+		sb->killing = 0;
+		pool_e2b_kill(sb);
+		return;
+	}
 	if (sb->ep->upload_path != NULL)
 		pool_e2b_upload(sb);
 	else
@@ -363,7 +375,9 @@ static void pool_e2b_input_cb(const struct e2b_error *err, void *arg)
 
 	sb->input = NULL;
 	if (err != NULL) {
-		log_warnx("sandbox=%s: SendInput failed: %s", sb->info.id, e2b_error_str(err, why, sizeof(why)));
+		snprintf(sb->cause, sizeof(sb->cause), "sending to the worker failed: %s",
+		         e2b_error_str(err, why, sizeof(why)));
+		log_warnx("sandbox=%s: %s", sb->info.id, sb->cause);
 		pool_e2b_kill(sb); /* the stream ends with it: gone follows */
 		return;
 	}
@@ -379,6 +393,8 @@ static ssize_t pool_e2b_write(void *tctx, const void *buf, size_t len)
 		return -1;
 	if (sb->input != NULL)
 		return 0; /* ordered: the next call waits for this one */
+	if (len > SB_INPUT_MAX)
+		len = SB_INPUT_MAX; /* the session offers the rest after this one */
 	sb->input = e2b_proc_send_input(sb->ep->cl, &sb->info, sel, buf, len, pool_e2b_input_cb, sb);
 	return (ssize_t)len;
 }
@@ -716,7 +732,10 @@ static int pool_e2b_start(struct pool *p, char *err, size_t errlen)
 {
 	const struct config *cfg = p->cfg;
 	struct e2b_pool *ep = xcalloc(1, sizeof(*ep));
-	struct timeval tick = {SB_TICK_S, 0};
+	/* A third of the TTL at most between refreshes, checked thrice as often. */
+	int tick_ms = cfg->e2b_sandbox_timeout_s * 1000 / 9 < SB_TICK_S * 1000 ? cfg->e2b_sandbox_timeout_s * 1000 / 9
+	                                                                         : SB_TICK_S * 1000;
+	struct timeval tick = {tick_ms / 1000, (tick_ms % 1000) * 1000};
 
 	(void)err;
 	(void)errlen;
@@ -754,14 +773,17 @@ static void pool_e2b_stop(struct pool *p)
 {
 	struct e2b_pool *ep = pool_e2b_of(p);
 	int64_t deadline = time_mono_us() + SB_STOP_WAIT_US;
-	struct sbx *sb;
+	struct sbx *sb, *next;
 
 	if (ep == NULL)
 		return;
 	ep->stopping = 1;
 	if (ep->cl != NULL) {
-		TAILQ_FOREACH(sb, &ep->sbxs, entry)
-		pool_e2b_kill(sb);
+		/* pool_e2b_kill may move sb to the dead list: not a FOREACH. */
+		for (sb = TAILQ_FIRST(&ep->sbxs); sb != NULL; sb = next) {
+			next = TAILQ_NEXT(sb, entry);
+			pool_e2b_kill(sb);
+		}
 		while (!TAILQ_EMPTY(&ep->sbxs) && time_mono_us() < deadline)
 			event_base_loop(p->base, EVLOOP_ONCE);
 	}
@@ -791,7 +813,7 @@ static void pool_e2b_reload(struct pool *p)
 {
 	struct e2b_pool *ep = pool_e2b_of(p);
 	unsigned idle, warming, busy, alive, target;
-	struct sbx *sb;
+	struct sbx *sb, *next;
 
 	p->heartbeat_s = p->cfg->e2b_heartbeat_s;
 	if (ep->cl == NULL)
@@ -802,10 +824,8 @@ static void pool_e2b_reload(struct pool *p)
 	}
 	target = (unsigned)(p->cfg->e2b_pool_size > 0 ? p->cfg->e2b_pool_size : 0) + ep->demand;
 	pool_e2b_counts(ep, &idle, &warming, &busy, &alive);
-	TAILQ_FOREACH(sb, &ep->sbxs, entry)
-	{
-		if (idle <= target)
-			break;
+	for (sb = TAILQ_FIRST(&ep->sbxs); sb != NULL && idle > target; sb = next) {
+		next = TAILQ_NEXT(sb, entry);
 		if (sb->state == SB_IDLE && !sb->killing) {
 			sb->state = SB_RELEASED;
 			pool_e2b_kill(sb);

@@ -100,6 +100,8 @@ probe_check() {
 	have pgrep || need procps "command pgrep"
 	# t_unit checks osirisd.service (systemd-analyze security --offline, verify)
 	have systemd-analyze || need systemd "command systemd-analyze"
+	# t_e2b_config makes a test CA for the emulator's HTTPS
+	have openssl || need openssl "command openssl"
 	/usr/bin/python3 -c 'import ctypes, random, socket, struct' >/dev/null 2>&1 ||
 		need python3 "/usr/bin/python3 with its standard library"
 	probe_fuzzer

@@ -284,3 +284,42 @@ worker_pid_of() {
 	done
 	return 1
 }
+
+# ---- E2B emulator ------------------------------------------------------
+
+EMU_PID=
+E2B_TEST_KEY=e2b_0123456789abcdef0123456789abcdef01234567
+# start_emulator [e2b-emulator args]: on a free loopback port, its sandboxes
+# under $T/emu; exports the E2B_* variables osirisd reads (as the SDK does).
+start_emulator() {
+	rm -f "$T/emu.port"
+	"$BIN/e2b-emulator" --port-file "$T/emu.port" --root "$T/emu" --api-key "$E2B_TEST_KEY" "$@" \
+		>>"$T/emu.log" 2>&1 &
+	EMU_PID=$!
+	BG_PIDS+=("$EMU_PID")
+	wait_for 10 test -s "$T/emu.port" || fail "e2b-emulator did not start: $(tail -3 "$T/emu.log")"
+	EMU_PORT=$(cat "$T/emu.port")
+	export E2B_API_URL=http://127.0.0.1:$EMU_PORT E2B_SANDBOX_URL=http://127.0.0.1:$EMU_PORT
+	export E2B_API_KEY=$E2B_TEST_KEY
+}
+stop_emulator() {
+	[ -n "$EMU_PID" ] || return 0
+	kill -TERM "$EMU_PID" 2>/dev/null
+	wait "$EMU_PID" 2>/dev/null
+	EMU_PID=
+}
+# emu_sandboxes: the ids of the sandboxes alive in the emulator, one a line.
+emu_sandboxes() {
+	"$PY" - "$E2B_API_URL" "$E2B_TEST_KEY" <<'PYEOF'
+import json, sys, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/v2/sandboxes?limit=100", headers={"X-API-Key": sys.argv[2]})
+for s in json.load(urllib.request.urlopen(req, timeout=10)):
+    if s.get("state", "running") == "running":
+        print(s["sandboxID"])
+PYEOF
+}
+# pool_field BACKEND FIELD: a field of `osirisctl pool --json`.
+pool_field() {
+	ctl --json pool | json "[p for p in (d['pools'] if isinstance(d, dict) else d) if p['backend'] == '$1'][0]['$2']"
+}
+e2b_idle_at_least() { [ "$(pool_field e2b idle)" -ge "$1" ]; }

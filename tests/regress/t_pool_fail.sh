@@ -8,10 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 noop_chain "$T/p" 2
-pool_field() { # FIELD of the local pool
-	ctl --json pool | json "[p for p in (d['pools'] if isinstance(d, dict) else d) if p['backend'] == 'local'][0]['$1']"
-}
-pool_ok() { [ "$(pool_field failing)" = false ] && [ "$(pool_field idle)" -ge 1 ]; }
+pool_ok() { [ "$(pool_field local failing)" = false ] && [ "$(pool_field local idle)" -ge 1 ]; }
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 # submit_fails ERE: submit -f fails within 15 s with a run error matching ERE.
 submit_fails() {
@@ -32,8 +29,8 @@ submit_fails() {
 W=$T/bin/osiris-worker
 start_daemon -o local.start_fail_limit=3 -o "local.worker=$W"
 submit_fails 'local pool cannot start workers: .*osiris-worker.*(No such file|cannot execute)'
-assert_eq "$(pool_field failing)" true "pool.failing"
-assert_match "$(pool_field last_error)" 'No such file' "pool.last_error"
+assert_eq "$(pool_field local failing)" true "pool.failing"
+assert_match "$(pool_field local last_error)" 'No such file' "pool.last_error"
 ctlc pool
 assert_rc 0 "osirisctl pool"
 assert_match "$OUT" 'local: [0-9]+ starts failed in a row \(runs for it fail\): .*No such file' "osirisctl pool"

@@ -2,9 +2,6 @@
 # local.pool_size and the idle workers follow the target.
 . "$(dirname "$0")/lib.sh"
 
-pool_field() { # BACKEND FIELD
-	ctl --json pool | json "[p for p in (d['pools'] if isinstance(d, dict) else d) if p['backend'] == '$1'][0]['$2']"
-}
 pool_is() { [ "$(pool_field local "$1")" = "$2" ]; }
 
 printf '[daemon]\nlog_level = info\n[local]\npool_size = 1\n' >"$T/osirisd.conf"
