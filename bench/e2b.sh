@@ -94,9 +94,9 @@ e2b_counts() {
 	ctl --json pool | "$PY" -c 'import json,sys; d=json.load(sys.stdin); p=d["pools"] if isinstance(d, dict) else d; e=[x for x in p if x["backend"] == "e2b"][0]; print(e["idle"], e["warming"], e["busy"])'
 }
 # e2b_wait IDLE SECONDS: until the pool has at least IDLE idle sandboxes and
-# none warming or busy. Also before each stop: osirisd stopped with creates
-# in flight leaves sandboxes running (pool_e2b_stop stops killing at the
-# first sandbox still being created), and its stop then takes 5 s.
+# none warming or busy. Also before each stop, so that the stop time
+# printed is that of a quiet pool (b35870f stopped with creates in flight
+# left sandboxes running and took 5 s; fixed on i7-pool in 6babfc6).
 e2b_wait() {
 	local i c
 	for ((i = 0; i < $2 * 10; i++)); do
