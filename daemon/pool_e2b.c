@@ -29,6 +29,7 @@
 #define SB_META_KEY "osirisd"
 #define SB_TICK_S 5		/* TTL refreshes and sweeps, at most this far apart */
 #define SB_SWEEP_S 60		/* orphan sweeps */
+#define SB_SURPLUS_IDLE_S 10	/* an idle sandbox above the target this long is killed */
 #define SB_BACKOFF_MAX_MS 30000
 #define SB_STOP_WAIT_US 5000000 /* kills at shutdown */
 /* Bytes of stdin per SendInput: envd takes Connect messages up to 4 MiB,
@@ -52,6 +53,7 @@ struct sbx {
 	struct e2b_proc *proc;
 	uint32_t pid;
 	int64_t refreshed_us; /* TTL last set (at create, then by refreshes) */
+	int64_t idle_us;      /* when it last became idle */
 	int on_demand, killing, killed, proc_done, gone_sent, freeing;
 	unsigned runs;
 	char last_err[256];
@@ -448,6 +450,7 @@ static void pool_e2b_sess_ready(struct worker *w)
 		return;
 	}
 	sb->state = SB_IDLE;
+	sb->idle_us = time_mono_us();
 	if (ep->p->ready_cb != NULL)
 		ep->p->ready_cb(ep->p, ep->p->ready_arg);
 }
@@ -618,6 +621,27 @@ static void pool_e2b_sweep(struct e2b_pool *ep)
 		ep->sweep = e2b_sandbox_list(ep->cl, &ep->meta, pool_e2b_sweep_cb, ep);
 }
 
+/* Sandboxes cost money while they live: idle ones above the target (made
+ * for a burst of demand that is gone) go after SB_SURPLUS_IDLE_S. */
+static void pool_e2b_trim(struct e2b_pool *ep)
+{
+	unsigned idle, warming, busy, alive, target;
+	int64_t now = time_mono_us();
+	struct sbx *sb, *next;
+
+	target = (unsigned)(ep->p->cfg->e2b_pool_size > 0 ? ep->p->cfg->e2b_pool_size : 0) + ep->demand;
+	pool_e2b_counts(ep, &idle, &warming, &busy, &alive);
+	for (sb = TAILQ_FIRST(&ep->sbxs); sb != NULL && idle > target; sb = next) {
+		next = TAILQ_NEXT(sb, entry);
+		if (sb->state != SB_IDLE || sb->killing || now - sb->idle_us < (int64_t)SB_SURPLUS_IDLE_S * 1000000)
+			continue;
+		log_debug("sandbox=%s: idle above the pool's target, killing it", sb->info.id);
+		sb->state = SB_RELEASED;
+		pool_e2b_kill(sb);
+		idle--;
+	}
+}
+
 static void pool_e2b_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct e2b_pool *ep = arg;
@@ -639,6 +663,7 @@ static void pool_e2b_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (time_mono_us() - ep->last_sweep_us >= (int64_t)SB_SWEEP_S * 1000000)
 		pool_e2b_sweep(ep);
+	pool_e2b_trim(ep);
 	pool_e2b_refill(ep);
 }
 
