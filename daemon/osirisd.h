@@ -249,6 +249,7 @@ struct sandbox {
 	char *worker;	    /* the worker binary, resolved: bound and executed */
 	char **args;	    /* bwrap's argv up to the per-worker part */
 	size_t nargs, capargs;
+	size_t worker_arg;  /* args[worker_arg..+3): the worker's --ro-bind */
 	char *cover[8];	    /* realpaths of the read-only system trees */
 	size_t ncover;
 	char *extra[32];    /* files bound beside them (libraries elsewhere) */
@@ -267,6 +268,8 @@ int sandbox_add_maps(struct sandbox *sb, pid_t pid);
 #define SANDBOX_INFO_FD 3
 #define SANDBOX_INFO_FD_STR "3"
 size_t sandbox_argv(const struct sandbox *sb, const char *dir, int info, const char **argv, size_t max);
+/* The view without the worker, running cmd: does bwrap start here? */
+size_t sandbox_argv_cmd(const struct sandbox *sb, const char *cmd, const char **argv, size_t max);
 /* The worker's pid from what bwrap wrote on its info fd; 0 if absent. */
 pid_t sandbox_info_pid(const char *json, size_t len);
 

@@ -959,6 +959,50 @@ static int pool_local_probe(struct local_pool *lp, char *why, size_t whylen)
 	return pr.answered ? 0 : -1;
 }
 
+/* Can bwrap start a sandbox here at all (user namespaces, a chroot)? The
+ * view without the worker runs /usr/bin/true; why gets bwrap's last line. */
+static int pool_local_bwrap_works(struct local_pool *lp, char *why, size_t whylen)
+{
+	posix_spawn_file_actions_t fa;
+	const char *argv[160];
+	struct lw_probe pr;
+	int null, status;
+	pid_t pid;
+
+	memset(&pr, 0, sizeof(pr));
+	buf_init(&pr.errline);
+	memset(&pr.pp, -1, sizeof(pr.pp));
+	if (pool_local_pipe(pr.pp.err, 0) == -1 || (null = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1) {
+		pool_local_pipes_close(&pr.pp);
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	sandbox_argv_cmd(&lp->sb, "/usr/bin/true", argv, sizeof(argv) / sizeof(argv[0]));
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, null, 0);
+	posix_spawn_file_actions_adddup2(&fa, null, 1);
+	posix_spawn_file_actions_adddup2(&fa, pr.pp.err[1], 2);
+	status = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)(uintptr_t)argv, lp->envp);
+	posix_spawn_file_actions_destroy(&fa);
+	close(null);
+	close(pr.pp.err[1]);
+	pr.pp.err[1] = -1;
+	if (status != 0) {
+		pool_local_pipes_close(&pr.pp);
+		snprintf(why, whylen, "cannot execute %s: %s", argv[0], strerror(status));
+		return -1;
+	}
+	pr.pid = pid;
+	pr.pp.in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC); /* closed by the reap */
+	status = pool_local_probe_reap(&pr);
+	buf_free(&pr.errline);
+	pool_local_pipes_close(&pr.pp);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	snprintf(why, whylen, "%s", pr.last_err[0] != '\0' ? pr.last_err : "bwrap failed");
+	return -1;
+}
+
 /* Decide how workers start: under bwrap when local.isolation=auto finds it
  * and a real worker answers inside it; without, when only that works (a
  * host without user namespaces). A worker that starts in neither way is the
@@ -974,7 +1018,13 @@ static void pool_local_isolation(struct local_pool *lp)
 		} else {
 			sandbox_init(&lp->sb, bwrap, lp->path);
 			free(bwrap);
-			lp->bwrap = 1;
+			if (pool_local_bwrap_works(lp, why, sizeof(why)) == 0) {
+				lp->bwrap = 1;
+			} else {
+				log_warnx("local pool: bwrap cannot start here (%s); workers run without isolation",
+				          log_esc(why, 512));
+				sandbox_free(&lp->sb);
+			}
 		}
 	}
 	if (pool_local_probe(lp, why, sizeof(why)) == 0)
