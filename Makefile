@@ -64,10 +64,9 @@ LIBCLIENT  = $(OBJ)/libclient.a
 
 PROGRAMS = $(BIN)/osirisd $(BIN)/osirisctl $(BIN)/osiris-worker
 # The self-contained worker an E2B sandbox runs: static, so it starts on a
-# bare root with nothing installed. Sanitizers cannot link statically.
-ifneq ($(SAN),1)
+# bare root with nothing installed. Sanitizers cannot link statically: the
+# sanitizer build ships the plain build's static worker beside its osirisd.
 PROGRAMS += $(BIN)/osiris-worker-static
-endif
 WORKER_STATIC_LIBS = -lmsgpackc -lsqlite3 -lcrypto -lyaml -ljansson -lm -lpthread -ldl
 
 UNIT_SRC = $(wildcard tests/unit/check_*.c)
@@ -116,6 +115,14 @@ $(BIN)/osirisctl: $(OBJ)/client/osirisctl.o $(LIBCLIENT) $(LIBPROTO) $(LIBCOMMON
 $(BIN)/osiris-worker: $(OBJ)/worker/worker.o $(call objs,$(NET_DRIVERS_SRC)) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NET_LIBS) $(LIBS)
+ifeq ($(SAN),1)
+.PHONY: plain-worker-static
+plain-worker-static:
+	@$(MAKE) --no-print-directory SAN= build/bin/osiris-worker-static
+$(BIN)/osiris-worker-static: plain-worker-static
+	@mkdir -p $(dir $@)
+	@cmp -s build/bin/osiris-worker-static $@ || install -m 0755 build/bin/osiris-worker-static $@
+else
 # glibc warns that libcrypto's unused resolver code would need its shared
 # NSS modules at run time; the worker resolves no names.
 $(BIN)/osiris-worker-static: $(OBJ)/worker/worker.o $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
@@ -124,6 +131,7 @@ $(BIN)/osiris-worker-static: $(OBJ)/worker/worker.o $(LIBWORKER) $(LIBDRIVERS) $
 	@$(CC) -static -s $(LDFLAGS) -o $@ $^ $(WORKER_STATIC_LIBS) 2>$@.ld; rc=$$?; \
 		grep -v -e 'statically linked applications requires at runtime' -e ': in function ' $@.ld >&2; \
 		rm -f $@.ld; exit $$rc
+endif
 
 # Unit tests link every library; the archive pulls in only what is used.
 $(BUILD)/tests/check_%: $(OBJ)/tests/unit/check_%.o $(UNIT_HARNESS_OBJ) $(LIBDAEMON) $(LIBCLIENT) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)

@@ -2,8 +2,10 @@
  * bench_rpc.c: client-side benchmarks against a running osirisd, speaking
  * msgpack-rpc on its control socket with the project's proto library:
  * submit -> first step_start latency and run duration, sustained throughput
- * with pipelined submits, and follow latency (worker ts -> client receive).
- * Prints raw "name p50 p99 n" lines that bench/run.sh formats.
+ * with pipelined submits, follow latency (worker ts -> client receive) and a
+ * burst of concurrent runs. -b picks the backend (local or e2b); -s N lets
+ * the pool refill before every Nth latency run. Prints raw
+ * "name p50 p99 n" lines that bench/run.sh and bench/e2b.sh format.
  */
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -30,6 +32,18 @@ struct samples {
 	int64_t *v;
 	size_t n, cap;
 };
+
+/* What the daemon's worker_acquired event said about one run, and the
+ * receive times of its step_starts. */
+struct bench_acq {
+	int seen, warm;
+	int64_t wait_ms;
+	int64_t last_step_us; /* monotonic receive time of the last step_start */
+	struct samples *gaps; /* step_start to step_start, when non-NULL */
+};
+
+static char *bench_backend; /* -b; NULL: the daemon's default (local) */
+static int bench_settle;    /* -s N: in latency mode, let the pool refill before every Nth run */
 
 static void samples_add(struct samples *s, int64_t v)
 {
@@ -183,7 +197,14 @@ static void bench_fill_submit(msgpack_packer *pk, const void *arg)
 
 	memset(&m, 0, sizeof(m));
 	m.bundle = *(const struct bundle *)arg;
+	m.backend = bench_backend;
 	msg_submit_pack(pk, &m);
+}
+
+static void bench_fill_empty(msgpack_packer *pk, const void *arg)
+{
+	(void)arg;
+	msgpack_pack_map(pk, 0);
 }
 
 static void bench_fill_run(msgpack_packer *pk, const void *arg)
@@ -270,10 +291,28 @@ static void bench_load(struct bundle *b, const char *dir)
 		fatalx("bench: %s: %s", dir, err);
 }
 
+/* A worker_acquired record: its data.warm and data.wait_ms into acq. */
+static void bench_note_acquired(const msgpack_object *rec, struct bench_acq *acq)
+{
+	const msgpack_object *data = mp_get(rec, "data");
+	int warm = 0;
+	int64_t wait_ms = -1;
+
+	if (acq == NULL || !mp_str_eq(mp_get(rec, "name"), "worker_acquired"))
+		return;
+	(void)mp_get_bool(data, "warm", &warm);
+	(void)mp_get_int(data, "wait_ms", &wait_ms);
+	acq->seen = 1;
+	acq->warm = warm;
+	acq->wait_ms = wait_ms;
+}
+
 /* Follow run until its final response. first_us: receive time of the
  * first step_start (monotonic), -1 when none. lat: worker ts -> receive
- * (µs, wall clock) of every worker record, when non-NULL. */
-static const char *bench_follow(struct bconn *c, const char *run, int64_t *first_us, struct samples *lat)
+ * (µs, wall clock) of every worker record, when non-NULL. acq: what
+ * worker_acquired said, when non-NULL. */
+static const char *bench_follow(struct bconn *c, const char *run, int64_t *first_us, struct samples *lat,
+                                struct bench_acq *acq)
 {
 	static char state[32];
 	const msgpack_object *name, *origin, *st;
@@ -282,15 +321,23 @@ static const char *bench_follow(struct bconn *c, const char *run, int64_t *first
 	 * not live latency: sample only those stamped after it (ts is whole ms). */
 	int64_t attach_ms = bench_wall_us() / 1000 + 1;
 	uint32_t id = bconn_request(c, "run.follow", bench_fill_follow, run);
-	int64_t ts;
+	int64_t ts, now;
 
 	*first_us = -1;
 	for (;;) {
 		bconn_read(c, &m);
 		if (m.type == RPC_NOTIFY && m.params != NULL) {
 			name = mp_get(m.params, "name");
-			if (*first_us < 0 && mp_str_eq(name, "step_start"))
-				*first_us = time_mono_us();
+			if (mp_str_eq(name, "step_start")) {
+				now = time_mono_us();
+				if (*first_us < 0)
+					*first_us = now;
+				if (acq != NULL && acq->gaps != NULL && acq->last_step_us > 0)
+					samples_add(acq->gaps, now - acq->last_step_us);
+				if (acq != NULL)
+					acq->last_step_us = now;
+			}
+			bench_note_acquired(m.params, acq);
 			origin = mp_get(m.params, "origin");
 			if (lat != NULL && mp_str_eq(origin, "worker") &&
 			    (ts = bench_iso_ms(mp_get(m.params, "ts"))) >= attach_ms)
@@ -308,23 +355,61 @@ static const char *bench_follow(struct bconn *c, const char *run, int64_t *first
 	}
 }
 
+/* 1 when the backend's pool holds its target idle with nothing warming. */
+static int bench_pool_full(struct bconn *c, const char *backend)
+{
+	const msgpack_object *pools, *p;
+	int64_t target = 0, idle = 0, warming = 1;
+	struct rpc_msg m;
+	uint32_t i;
+
+	bconn_wait(c, bconn_request(c, "pool.status", bench_fill_empty, NULL), &m, "pool.status");
+	pools = mp_get(m.result, "pools");
+	for (i = 0; pools != NULL && pools->type == MSGPACK_OBJECT_ARRAY && i < pools->via.array.size; i++) {
+		p = &pools->via.array.ptr[i];
+		if (!mp_str_eq(mp_get(p, "backend"), backend))
+			continue;
+		(void)mp_get_int(p, "target", &target);
+		(void)mp_get_int(p, "idle", &idle);
+		(void)mp_get_int(p, "warming", &warming);
+	}
+	rpc_msg_free(&m);
+	return idle >= target && warming == 0;
+}
+
+/* Wait (at most 60 s) until the pool is full again: the sandboxes or
+ * workers that replace used ones are not being made while we measure. */
+static void bench_pool_settle(struct bconn *c)
+{
+	const char *backend = bench_backend != NULL ? bench_backend : "local";
+	int i;
+
+	for (i = 0; i < 6000 && !bench_pool_full(c, backend); i++)
+		usleep(10000);
+}
+
 /* ---- modes ----------------------------------------------------------- */
 
-/* latency N DIR PAUSE_MS: submit, follow to the end, N times. */
+/* latency N DIR PAUSE_MS: submit, follow to the end, N times. Also counts
+ * the runs that got a warm worker, and the daemon's wait for one. */
 static void bench_latency(const char *sock, int n, const char *dir, int pause_ms)
 {
-	struct samples ack = {0}, first = {0}, total = {0};
+	struct samples ack = {0}, first = {0}, total = {0}, wait = {0}, gaps = {0};
+	struct bench_acq acq;
 	struct bconn c;
 	struct bundle b;
 	struct rpc_msg m;
 	int64_t t0, t1;
 	const char *st;
 	char *run;
-	int i, failed = 0;
+	int i, failed = 0, warm = 0, stalls = 0;
+	size_t k;
 
 	bench_load(&b, dir);
 	bconn_open(&c, sock);
 	for (i = 0; i < n; i++) {
+		if (bench_settle > 0 && i % bench_settle == 0)
+			bench_pool_settle(&c);
 		if (pause_ms > 0)
 			usleep((useconds_t)pause_ms * 1000);
 		t0 = time_mono_us();
@@ -332,17 +417,29 @@ static void bench_latency(const char *sock, int n, const char *dir, int pause_ms
 		samples_add(&ack, time_mono_us() - t0);
 		run = bench_result_run(&m);
 		rpc_msg_free(&m);
-		st = bench_follow(&c, run, &t1, NULL);
+		memset(&acq, 0, sizeof(acq));
+		acq.gaps = &gaps;
+		st = bench_follow(&c, run, &t1, NULL, &acq);
 		if (strcmp(st, "succeeded") != 0)
 			failed++;
 		if (t1 > 0)
 			samples_add(&first, t1 - t0);
 		samples_add(&total, time_mono_us() - t0);
+		if (acq.seen) {
+			warm += acq.warm;
+			samples_add(&wait, acq.wait_ms);
+		}
 		free(run);
 	}
 	samples_print(&ack, "submit_ack_us");
 	samples_print(&first, "first_step_us");
 	samples_print(&total, "run_us");
+	samples_print(&wait, "acquire_wait_ms");
+	for (k = 0; k < gaps.n; k++)
+		stalls += gaps.v[k] >= 30000;
+	samples_print(&gaps, "step_gap_us");
+	printf("step_gaps_over_30ms %d\n", stalls);
+	printf("warm %d %d\n", warm, n);
 	printf("failed %d\n", failed);
 	bundle_free(&b);
 }
@@ -364,7 +461,7 @@ static void bench_followlat(const char *sock, int n, const char *dir)
 		bconn_wait(&c, bconn_request(&c, "run.submit", bench_fill_submit, &b), &m, "run.submit");
 		run = bench_result_run(&m);
 		rpc_msg_free(&m);
-		bench_follow(&c, run, &t1, &lat);
+		bench_follow(&c, run, &t1, &lat, NULL);
 		free(run);
 	}
 	samples_print(&lat, "follow_us");
@@ -452,13 +549,109 @@ static void bench_throughput(const char *sock, int n, int nconn, const char *dir
 	free(c);
 }
 
+/* One run of a burst: when its submit went out, what came back. */
+struct burst_run {
+	char *id;
+	int64_t sent_us;  /* wall clock */
+	int64_t first_ms; /* ts of its first step_start, -1 until seen */
+	uint32_t follow_id;
+	struct bench_acq acq;
+};
+
+static struct burst_run *burst_find(struct burst_run *v, int n, const msgpack_object *run)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (mp_str_eq(run, v[i].id))
+			return &v[i];
+	}
+	return NULL;
+}
+
+/* burst N DIR: N submits written back to back on one connection, then N
+ * follows on it, all live at once. A run's first step time is its
+ * step_start ts (worker clock, ms) minus the wall time its submit went
+ * out: with N runs in flight on one connection, receive times would
+ * measure this client's reading order too. */
+static void bench_burst(const char *sock, int n, const char *dir)
+{
+	struct burst_run *v = xcalloc((size_t)n, sizeof(*v)), *br;
+	struct samples first = {0}, wait = {0};
+	struct bconn c;
+	struct bundle b;
+	struct rpc_msg m;
+	int64_t t0, ts;
+	int i, done = 0, failed = 0, warm = 0;
+
+	bench_load(&b, dir);
+	bconn_open(&c, sock);
+	t0 = time_mono_us();
+	for (i = 0; i < n; i++) {
+		v[i].sent_us = bench_wall_us();
+		v[i].first_ms = -1;
+		bconn_request(&c, "run.submit", bench_fill_submit, &b);
+	}
+	for (i = 0; i < n; i++) {
+		bconn_read_response(&c, &m);
+		bconn_check_error(&m, "run.submit");
+		v[i].id = bench_result_run(&m);
+		rpc_msg_free(&m);
+	}
+	for (i = 0; i < n; i++)
+		v[i].follow_id = bconn_request(&c, "run.follow", bench_fill_follow, v[i].id);
+	while (done < n) {
+		bconn_read(&c, &m);
+		if (m.type == RPC_NOTIFY && m.params != NULL &&
+		    (br = burst_find(v, n, mp_get(m.params, "run"))) != NULL) {
+			bench_note_acquired(m.params, &br->acq);
+			if (br->first_ms < 0 && mp_str_eq(mp_get(m.params, "name"), "step_start"))
+				br->first_ms = bench_iso_ms(mp_get(m.params, "ts"));
+		} else if (m.type == RPC_RESPONSE) {
+			bconn_check_error(&m, "run.follow");
+			failed += !mp_str_eq(mp_get(m.result, "state"), "succeeded");
+			done++;
+		}
+		rpc_msg_free(&m);
+	}
+	for (i = 0; i < n; i++) {
+		if ((ts = v[i].first_ms) >= 0)
+			samples_add(&first, ts * 1000 - v[i].sent_us);
+		if (v[i].acq.seen) {
+			warm += v[i].acq.warm;
+			samples_add(&wait, v[i].acq.wait_ms);
+		}
+		free(v[i].id);
+	}
+	samples_print(&first, "burst_first_step_us");
+	samples_print(&wait, "burst_wait_ms");
+	printf("burst_max_wait_ms %lld\n", (long long)(wait.n > 0 ? samples_pct(&wait, 100) : -1));
+	printf("burst_warm %d %d\n", warm, n);
+	printf("burst_total_us %lld\n", (long long)(time_mono_us() - t0));
+	printf("failed %d\n", failed);
+	bundle_free(&b);
+	free(v);
+}
+
 int main(int argc, char **argv)
 {
 	const char *sock;
+	int ch;
 
 	log_init("bench_rpc", LOG_LVL_WARN);
+	while ((ch = getopt(argc, argv, "+b:s:")) != -1) {
+		if (ch == 'b')
+			bench_backend = optarg;
+		else if (ch == 's')
+			bench_settle = atoi(optarg);
+		else
+			fatalx("usage: bench_rpc [-b BACKEND] [-s N] SOCKET MODE ...");
+	}
+	argc -= optind - 1;
+	argv += optind - 1;
 	if (argc < 5)
-		fatalx("usage: bench_rpc SOCKET latency N DIR [PAUSE_MS] | follow N DIR | throughput N CONNS DIR");
+		fatalx("usage: bench_rpc [-b BACKEND] [-s N] SOCKET latency N DIR [PAUSE_MS] | follow N DIR | "
+		       "throughput N CONNS DIR | burst N DIR");
 	sock = argv[1];
 	if (strcmp(argv[2], "latency") == 0)
 		bench_latency(sock, atoi(argv[3]), argv[4], argc > 5 ? atoi(argv[5]) : 0);
@@ -466,6 +659,8 @@ int main(int argc, char **argv)
 		bench_followlat(sock, atoi(argv[3]), argv[4]);
 	else if (strcmp(argv[2], "throughput") == 0 && argc > 5)
 		bench_throughput(sock, atoi(argv[3]), atoi(argv[4]), argv[5]);
+	else if (strcmp(argv[2], "burst") == 0)
+		bench_burst(sock, atoi(argv[3]), argv[4]);
 	else
 		fatalx("bench_rpc: unknown mode %s", argv[2]);
 	return 0;

@@ -1,15 +1,15 @@
 #!/bin/sh
 # run.sh: `make bench`. Starts private osirisd instances (warm pool, and
 # pool_size=0 as the cold baseline) on a temp dir, runs the bench programs
-# and prints every figure as median and p99 with a baseline beside it.
+# and prints every figure as median and p99 with a baseline beside it; then
+# the E2B section (bench/e2b.sh, against the emulator) unless BENCH_E2B=0.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 
-SRC=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${BIN:-$SRC/build/bin}
-BENCH_BIN=${BENCH_BIN:-$SRC/build/bench}
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
+. "$(dirname "$0")/lib.sh"
+# These daemons are local only: never a real E2B account (e2b.sh points its
+# own daemons at the emulator).
+unset E2B_API_KEY E2B_API_URL E2B_SANDBOX_URL E2B_DOMAIN
 # Sizes (override for a quick run: BENCH_QUICK=1).
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	N_WARM=50 N_COLD=20 N_STEP=5 STEPS=50 N_TPUT=300 N_TPUT_COLD=100 CSV_MB=20 CSV_REPS=1
@@ -17,10 +17,6 @@ else
 	N_WARM=500 N_COLD=100 N_STEP=15 STEPS=100 N_TPUT=2000 N_TPUT_COLD=300 CSV_MB=100 CSV_REPS=3
 fi
 
-die() {
-	echo "bench: $*" >&2
-	exit 1
-}
 for p in "$BIN/osirisd" "$BIN/osirisctl" "$BIN/osiris-worker" "$BENCH_BIN/bench_rpc" "$BENCH_BIN/bench_store"; do
 	[ -x "$p" ] || die "$p: missing (make bench builds it)"
 done
@@ -29,8 +25,6 @@ done
 # directory like /var/lib/osiris; on some machines /tmp is a far slower
 # directory to create files in, measured 10x here).
 W=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/osiris-bench.XXXXXX") || die "mktemp"
-DPID=
-SOCK=
 cleanup() {
 	if [ -n "$DPID" ]; then
 		kill -9 "$DPID" 2>/dev/null
@@ -40,32 +34,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ---- daemons -------------------------------------------------------------
-
-# start NAME [osirisd -o options]: a daemon on $W/NAME.sock
-start() {
-	local name=$1 i
-	shift
-	SOCK=$W/$name.sock
-	"$BIN/osirisd" -S "$SOCK" -D "$W/$name.state" -f /dev/null -o daemon.max_context_bytes=268435456 "$@" \
-		2>"$W/$name.log" &
-	DPID=$!
-	for ((i = 0; i < 200; i++)); do
-		"$BIN/osirisctl" -S "$SOCK" ping >/dev/null 2>&1 && return 0
-		kill -0 "$DPID" 2>/dev/null || die "osirisd ($name) exited: $(tail -n 3 "$W/$name.log")"
-		sleep 0.05
-	done
-	die "osirisd ($name) did not answer ping"
-}
-stop() {
-	kill -TERM "$DPID" 2>/dev/null
-	wait "$DPID" 2>/dev/null
-	DPID=
-}
-ctl() { "$BIN/osirisctl" -S "$SOCK" "$@"; }
-pool_idle() {
-	ctl --json pool | "$PY" -c 'import json,sys; d=json.load(sys.stdin); p=d["pools"] if isinstance(d, dict) else d; print([x for x in p if x["backend"] == "local"][0]["idle"])'
-}
+pool_idle() { pool_field local idle; }
 # wait until the local pool has N idle workers (at most 5 s)
 wait_idle() {
 	local i
@@ -78,18 +47,6 @@ wait_idle() {
 
 # ---- pipelines -------------------------------------------------------------
 
-noop_chain() { # DIR N
-	local dir=$1 n=$2 i
-	mkdir -p "$dir/cfg"
-	{
-		printf 'pipeline:\n  id: noop%s\nsteps:\n' "$n"
-		for ((i = 1; i <= n; i++)); do
-			printf '  - id: s%d\n    driver: osiris.noop\n    cfg_path: cfg/s%d.json\n    needs: [%s]\n' \
-				"$i" "$i" "$([ "$i" -gt 1 ] && echo "s$((i - 1))")"
-			printf '{"component":"osiris.noop","mode":"transform"}\n' >"$dir/cfg/s$i.json"
-		done
-	} >"$dir/manifest.yaml"
-}
 noop_chain "$W/noop1" 1
 noop_chain "$W/noopN" "$STEPS"
 noop_chain "$W/noop200" 200
@@ -103,16 +60,6 @@ if [ -f "$SRC/examples/noop3/manifest.yaml" ]; then NOOP3=$SRC/examples/noop3; e
 	NOOP3=$W/noop3
 fi
 
-# ---- formatting --------------------------------------------------------------
-
-# field LINE-PREFIX COLUMN FILE
-field() { awk -v k="$1" -v c="$2" '$1 == k { print $c }' "$3"; }
-ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
-us() { awk -v u="$1" 'BEGIN { printf "%.0f", u }'; }
-
-rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
-mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-
 echo "osirisd bench on $(nproc) cores, $(uname -r); $(date -u +%Y-%m-%dT%H:%MZ); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- warm daemon: RSS, submit latency, per-step, follow, throughput -----------
@@ -123,13 +70,6 @@ sleep 0.5
 d_rss=$(rss_kb "$DPID")
 # an idle worker: the first osiris-worker among the daemon's descendants
 # (under bubblewrap it is a grandchild or deeper)
-descendants() {
-	local c
-	for c in $(pgrep -P "$1"); do
-		echo "$c"
-		descendants "$c"
-	done
-}
 w_rss=
 for p in $(descendants "$DPID"); do
 	case $(readlink "/proc/$p/exe" 2>/dev/null) in */osiris-worker) w_rss=$(rss_kb "$p") && break ;; esac
@@ -277,3 +217,9 @@ echo "tuned (local.work_dir on tmpfs, local.worker_max_runs=100000, pool_size=4;
 f=$W/noiso.lat
 echo "for comparison, warm with local.isolation=none (no bubblewrap): submit->first step p50 $(ms "$(field first_step_us 2 "$f")") ms p99 $(ms "$(field first_step_us 3 "$f")") ms (n=$(field first_step_us 4 "$f")); noop3 $(tput "$W/noiso.tput") runs/s (n=$(field throughput 2 "$W/noiso.tput"))"
 echo "RSS idle daemon: $(mb "$d_rss") MB, idle warm worker: $(mb "${w_rss:-0}") MB | baseline python3+pandas interpreter idle: $(mb "${py_rss:-0}") MB"
+
+# ---- E2B ----------------------------------------------------------------------
+if [ "${BENCH_E2B:-1}" != 0 ]; then
+	echo
+	bash "$SRC/bench/e2b.sh" || die "the E2B section failed"
+fi

@@ -173,6 +173,13 @@ struct pool_ops {
 	/* A ready worker (warm if one is idle), or NULL when none can be had now
 	 * (the pool calls pool->ready_cb when one becomes available). */
 	struct worker *(*take)(struct pool *p);
+	/* Optional, for a backend that does not share the daemon's filesystem:
+	 * put the run's stored bundle file where the worker can read it, then
+	 * done(w, path for `prepare`'s bundle_path, NULL, arg) or done(w, NULL,
+	 * why, arg); never called after release. NULL: the bundle travels
+	 * inline inside `prepare`. */
+	void (*stage)(struct worker *w, const char *bundle_file,
+	              void (*done)(struct worker *w, const char *path, const char *err, void *arg), void *arg);
 	void (*cancel)(struct worker *w, int hard); /* SIGTERM-ish, then SIGKILL-ish */
 	/* The taker is done with w (after gone, or to discard it): the pool
 	 * destroys it (never inside its own callback) and refills. */
@@ -229,6 +236,20 @@ struct pool_latency {
 };
 void pool_latency_add(struct pool_latency *l, int64_t ms);
 void pool_latency_fill(const struct pool_latency *l, struct pool_info *out); /* newest first */
+/* Start failures in a row of one backend's workers: the backoff, the log
+ * lines (on the 1st, 2nd, 4th... failure or a new reason, not one per
+ * attempt) and, from the limit on, the pool's failure. */
+struct pool_starts {
+	const char *what, *whats; /* "worker", "workers"; "sandbox", "sandboxes" */
+	int64_t base_ms, max_ms;  /* backoff: base doubling to max */
+	unsigned streak;	  /* starts in a row that failed */
+	char *last_error;	  /* why the last one did */
+};
+/* Returns the backoff before the next start, in ms. */
+int64_t pool_start_failed(struct pool *p, struct pool_starts *st, const char *reason, int limit);
+void pool_start_ok(struct pool *p, struct pool_starts *st, const char *id);
+void pool_starts_fill(const struct pool_starts *st, struct pool_info *out); /* start_failures, last_error */
+void pool_starts_free(struct pool_starts *st);
 /* The pool cannot start workers (why, a full sentence for a run's error)
  * or, with NULL, can again; either way the scheduler takes another look. */
 void pool_set_failure(struct pool *p, const char *why);
@@ -239,6 +260,7 @@ struct sandbox {
 	char *worker;	    /* the worker binary, resolved: bound and executed */
 	char **args;	    /* bwrap's argv up to the per-worker part */
 	size_t nargs, capargs;
+	size_t worker_arg;  /* args[worker_arg..+3): the worker's --ro-bind */
 	char *cover[8];	    /* realpaths of the read-only system trees */
 	size_t ncover;
 	char *extra[32];    /* files bound beside them (libraries elsewhere) */
@@ -257,6 +279,8 @@ int sandbox_add_maps(struct sandbox *sb, pid_t pid);
 #define SANDBOX_INFO_FD 3
 #define SANDBOX_INFO_FD_STR "3"
 size_t sandbox_argv(const struct sandbox *sb, const char *dir, int info, const char **argv, size_t max);
+/* The view without the worker, running cmd: does bwrap start here? */
+size_t sandbox_argv_cmd(const struct sandbox *sb, const char *cmd, const char **argv, size_t max);
 /* The worker's pid from what bwrap wrote on its info fd; 0 if absent. */
 pid_t sandbox_info_pid(const char *json, size_t len);
 

@@ -3,7 +3,9 @@
  * share (start-latency ring, the failure flag the scheduler reads). A backend plugs in by adding its
  * pool_ops to pool_backends[]; nothing else in the daemon changes.
  */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -134,4 +136,49 @@ void pool_latency_fill(const struct pool_latency *l, struct pool_info *out)
 		pos = (pos + cap - 1) % cap;
 		out->start_ms[out->nstart++] = l->ms[pos];
 	}
+}
+
+int64_t pool_start_failed(struct pool *p, struct pool_starts *st, const char *reason, int limit)
+{
+	int changed = st->last_error == NULL || strcmp(st->last_error, reason) != 0;
+	int64_t ms;
+	char *msg;
+
+	if (st->streak < UINT_MAX)
+		st->streak++;
+	if (changed) {
+		free(st->last_error);
+		st->last_error = xstrdup(reason);
+	}
+	if (changed || (st->streak & (st->streak - 1)) == 0)
+		log_warnx("%s pool: %s failed to start (%u in a row): %s", p->ops->name, st->what, st->streak,
+		          log_esc(reason, 600));
+	if (st->streak >= (unsigned)limit && (changed || p->failure == NULL)) {
+		xasprintf(&msg, "%s pool cannot start %s: %s", p->ops->name, st->whats, reason);
+		pool_set_failure(p, msg);
+		free(msg);
+	}
+	ms = st->base_ms << (st->streak < 16 ? st->streak : 16);
+	return ms > st->max_ms ? st->max_ms : ms;
+}
+
+void pool_start_ok(struct pool *p, struct pool_starts *st, const char *id)
+{
+	if (p->failure != NULL)
+		log_info("%s pool: %s start again (%s=%s)", p->ops->name, st->whats, st->what, id);
+	st->streak = 0;
+	pool_set_failure(p, NULL);
+}
+
+void pool_starts_fill(const struct pool_starts *st, struct pool_info *out)
+{
+	out->start_failures = st->streak;
+	if (st->streak > 0 && st->last_error != NULL && out->last_error == NULL)
+		out->last_error = xstrdup(st->last_error);
+}
+
+void pool_starts_free(struct pool_starts *st)
+{
+	free(st->last_error);
+	st->last_error = NULL;
 }

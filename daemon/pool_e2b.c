@@ -24,10 +24,12 @@
 
 #define SB_REMOTE_WORKER "/home/user/osiris-worker"
 #define SB_WORKDIR "/tmp/osiris"
+#define SB_STAGED_BUNDLE "/tmp/osiris-bundle" /* a run's context, uploaded by stage */
 #define SB_TAG "osiris-worker"
 #define SB_META_KEY "osirisd"
 #define SB_TICK_S 5		/* TTL refreshes and sweeps, at most this far apart */
 #define SB_SWEEP_S 60		/* orphan sweeps */
+#define SB_SURPLUS_IDLE_S 10	/* an idle sandbox above the target this long is killed */
 #define SB_BACKOFF_MAX_MS 30000
 #define SB_STOP_WAIT_US 5000000 /* kills at shutdown */
 /* Bytes of stdin per SendInput: envd takes Connect messages up to 4 MiB,
@@ -45,9 +47,13 @@ struct sbx {
 	struct e2b_call *call;	 /* create, upload or kill in flight */
 	struct e2b_call *input;	 /* the SendInput in flight */
 	struct e2b_call *refresh;
+	struct e2b_call *stage; /* the run's context uploading */
+	void (*stage_done)(struct worker *w, const char *path, const char *err, void *arg);
+	void *stage_arg;
 	struct e2b_proc *proc;
 	uint32_t pid;
 	int64_t refreshed_us; /* TTL last set (at create, then by refreshes) */
+	int64_t idle_us;      /* when it last became idle */
 	int on_demand, killing, killed, proc_done, gone_sent, freeing;
 	unsigned runs;
 	char last_err[256];
@@ -60,7 +66,8 @@ struct e2b_pool {
 	struct pool *p;
 	struct e2b_client *cl; /* NULL: not configured (p->unavailable says why) */
 	struct sbx_list sbxs, dead;
-	unsigned demand, fail_streak;
+	unsigned demand;
+	struct pool_starts starts;
 	int stopping, in_backoff;
 	struct pool_latency lat;
 	struct event *refill_ev, *reap_ev, *tick_ev, *backoff_ev;
@@ -69,7 +76,6 @@ struct e2b_pool {
 	char *upload_path; /* the self-contained worker on this host; NULL with e2b.worker_path */
 	struct kvlist meta;
 	struct e2b_call *sweep;
-	char *last_error;
 	uint64_t seq;
 };
 
@@ -126,6 +132,8 @@ static void pool_e2b_free(struct sbx *sb)
 		e2b_call_cancel(sb->input);
 	if (sb->refresh != NULL)
 		e2b_call_cancel(sb->refresh);
+	if (sb->stage != NULL)
+		e2b_call_cancel(sb->stage);
 	if (sb->proc != NULL)
 		e2b_proc_close(sb->proc);
 	wsess_free(sb->w.sess);
@@ -196,6 +204,11 @@ static void pool_e2b_kill(struct sbx *sb)
 	if (sb->refresh != NULL) {
 		e2b_call_cancel(sb->refresh);
 		sb->refresh = NULL;
+	}
+	if (sb->stage != NULL) { /* the run hears `gone` instead */
+		e2b_call_cancel(sb->stage);
+		sb->stage = NULL;
+		sb->stage_done = NULL;
 	}
 	if (sb->info.id[0] == '\0') {
 		/* A create in flight is let answer (it may have happened):
@@ -431,15 +444,13 @@ static void pool_e2b_sess_ready(struct worker *w)
 		sb->w.ready_us = time_mono_us();
 		ms = (sb->w.ready_us - sb->w.spawned_us + 500) / 1000;
 		pool_latency_add(&ep->lat, ms);
-		if (ep->p->failure != NULL)
-			log_info("e2b pool: sandboxes start again (sandbox=%s)", sb->info.id);
-		ep->fail_streak = 0;
-		pool_set_failure(ep->p, NULL);
+		pool_start_ok(ep->p, &ep->starts, sb->info.id);
 		log_debug("sandbox=%s ready in %lld ms", sb->info.id, (long long)ms);
 	} else if (sb->state != SB_RESETTING) {
 		return;
 	}
 	sb->state = SB_IDLE;
+	sb->idle_us = time_mono_us();
 	if (ep->p->ready_cb != NULL)
 		ep->p->ready_cb(ep->p, ep->p->ready_arg);
 }
@@ -499,31 +510,13 @@ static void pool_e2b_backoff_cb(evutil_socket_t fd, short what, void *arg)
 	pool_e2b_refill(ep);
 }
 
-/* As local: back off (doubling to SB_BACKOFF_MAX_MS), log on the 1st, 2nd,
- * 4th... failure or a new reason, fail waiting runs past the limit. */
+/* Back off (100 ms doubling to SB_BACKOFF_MAX_MS); past the limit, the
+ * runs waiting for the pool fail (pool_start_failed). */
 static void pool_e2b_start_failed(struct e2b_pool *ep, const char *reason)
 {
-	int changed = ep->last_error == NULL || strcmp(ep->last_error, reason) != 0;
+	int64_t ms = pool_start_failed(ep->p, &ep->starts, reason, ep->p->cfg->e2b_start_fail_limit);
 	struct timeval tv;
-	int64_t ms;
-	char *msg;
 
-	if (ep->fail_streak < UINT_MAX)
-		ep->fail_streak++;
-	if (changed) {
-		free(ep->last_error);
-		ep->last_error = xstrdup(reason);
-	}
-	if (changed || (ep->fail_streak & (ep->fail_streak - 1)) == 0)
-		log_warnx("e2b pool: sandbox failed to start (%u in a row): %s", ep->fail_streak, log_esc(reason, 600));
-	if (ep->fail_streak >= (unsigned)ep->p->cfg->e2b_start_fail_limit && (changed || ep->p->failure == NULL)) {
-		xasprintf(&msg, "e2b pool cannot start sandboxes: %s", reason);
-		pool_set_failure(ep->p, msg);
-		free(msg);
-	}
-	ms = 100LL << (ep->fail_streak < 9 ? ep->fail_streak : 9);
-	if (ms > SB_BACKOFF_MAX_MS)
-		ms = SB_BACKOFF_MAX_MS;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	ep->in_backoff = 1;
@@ -628,6 +621,27 @@ static void pool_e2b_sweep(struct e2b_pool *ep)
 		ep->sweep = e2b_sandbox_list(ep->cl, &ep->meta, pool_e2b_sweep_cb, ep);
 }
 
+/* Sandboxes cost money while they live: idle ones above the target (made
+ * for a burst of demand that is gone) go after SB_SURPLUS_IDLE_S. */
+static void pool_e2b_trim(struct e2b_pool *ep)
+{
+	unsigned idle, warming, busy, alive, target;
+	int64_t now = time_mono_us();
+	struct sbx *sb, *next;
+
+	target = (unsigned)(ep->p->cfg->e2b_pool_size > 0 ? ep->p->cfg->e2b_pool_size : 0) + ep->demand;
+	pool_e2b_counts(ep, &idle, &warming, &busy, &alive);
+	for (sb = TAILQ_FIRST(&ep->sbxs); sb != NULL && idle > target; sb = next) {
+		next = TAILQ_NEXT(sb, entry);
+		if (sb->state != SB_IDLE || sb->killing || now - sb->idle_us < (int64_t)SB_SURPLUS_IDLE_S * 1000000)
+			continue;
+		log_debug("sandbox=%s: idle above the pool's target, killing it", sb->info.id);
+		sb->state = SB_RELEASED;
+		pool_e2b_kill(sb);
+		idle--;
+	}
+}
+
 static void pool_e2b_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct e2b_pool *ep = arg;
@@ -649,6 +663,7 @@ static void pool_e2b_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (time_mono_us() - ep->last_sweep_us >= (int64_t)SB_SWEEP_S * 1000000)
 		pool_e2b_sweep(ep);
+	pool_e2b_trim(ep);
 	pool_e2b_refill(ep);
 }
 
@@ -743,6 +758,10 @@ static int pool_e2b_start(struct pool *p, char *err, size_t errlen)
 	p->heartbeat_s = cfg->e2b_heartbeat_s;
 	ep->p = p;
 	TAILQ_INIT(&ep->sbxs);
+	ep->starts.what = "sandbox";
+	ep->starts.whats = "sandboxes";
+	ep->starts.base_ms = 100;
+	ep->starts.max_ms = SB_BACKOFF_MAX_MS;
 	TAILQ_INIT(&ep->dead);
 	pool_e2b_instance(ep);
 	ep->refill_ev = evtimer_new(p->base, pool_e2b_refill_cb, ep);
@@ -804,7 +823,7 @@ static void pool_e2b_stop(struct pool *p)
 	event_free(ep->tick_ev);
 	kvlist_free(&ep->meta);
 	free(ep->upload_path);
-	free(ep->last_error);
+	pool_starts_free(&ep->starts);
 	free(ep);
 	p->impl = NULL;
 }
@@ -862,6 +881,42 @@ static struct worker *pool_e2b_take(struct pool *p)
 	return &sb->w;
 }
 
+static void pool_e2b_stage_cb(const struct e2b_error *err, void *arg)
+{
+	struct sbx *sb = arg;
+	void (*done)(struct worker *, const char *, const char *, void *) = sb->stage_done;
+	char why[600];
+
+	sb->stage = NULL;
+	sb->stage_done = NULL;
+	if (done == NULL)
+		return;
+	if (err != NULL)
+		done(&sb->w, NULL, e2b_error_str(err, why, sizeof(why)), sb->stage_arg);
+	else
+		done(&sb->w, SB_STAGED_BUNDLE, NULL, sb->stage_arg);
+}
+
+/* One /files upload of the stored bundle instead of the bundle inside
+ * `prepare` (base64 in SendInput pieces of 2 MiB). */
+static void pool_e2b_stage(struct worker *w, const char *bundle_file,
+                           void (*done)(struct worker *w, const char *path, const char *err, void *arg), void *arg)
+{
+	struct sbx *sb = pool_e2b_sb(w);
+	char why[PATH_MAX + 64];
+	int fd;
+
+	if ((fd = open(bundle_file, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(why, sizeof(why), "cannot open %s: %s", bundle_file, strerror(errno));
+		done(w, NULL, why, arg);
+		return;
+	}
+	sb->stage_done = done;
+	sb->stage_arg = arg;
+	sb->stage = e2b_files_upload(sb->ep->cl, &sb->info, SB_STAGED_BUNDLE, fd, pool_e2b_stage_cb, sb);
+	close(fd); /* the upload keeps its own descriptor */
+}
+
 static void pool_e2b_cancel(struct worker *w, int hard)
 {
 	pool_e2b_transport_kill(pool_e2b_sb(w), hard);
@@ -910,12 +965,10 @@ static void pool_e2b_status(struct pool *p, struct pool_info *out)
 	out->warming = warming;
 	out->busy = busy;
 	out->max = p->cfg->e2b_max_sandboxes;
-	out->start_failures = ep->fail_streak;
 	out->failing = p->failure != NULL || p->unavailable != NULL;
 	if (p->unavailable != NULL)
 		out->last_error = xstrdup(p->unavailable);
-	else if (ep->fail_streak > 0 && ep->last_error != NULL)
-		out->last_error = xstrdup(ep->last_error);
+	pool_starts_fill(&ep->starts, out);
 	pool_latency_fill(&ep->lat, out);
 }
 
@@ -935,6 +988,7 @@ const struct pool_ops pool_e2b_ops = {
     .stop = pool_e2b_stop,
     .reload = pool_e2b_reload,
     .take = pool_e2b_take,
+    .stage = pool_e2b_stage,
     .cancel = pool_e2b_cancel,
     .release = pool_e2b_release,
     .recycle = pool_e2b_recycle,

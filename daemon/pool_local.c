@@ -74,9 +74,8 @@ struct local_pool {
 	char **envp;	  /* the workers' environment, built once at start */
 	int bwrap;
 	int stopping;
-	unsigned fail_streak; /* workers in a row that died before ready */
+	struct pool_starts starts; /* workers in a row that died before ready */
 	int in_backoff;
-	char *last_error; /* why the last one did */
 };
 
 static void pool_local_refill(struct local_pool *lp);
@@ -476,14 +475,10 @@ static void pool_local_backoff_cb(evutil_socket_t fd, short what, void *arg)
  * to LW_BACKOFF_MAX_MS, which is also how soon a fixed worker is noticed). */
 #define LW_BACKOFF_MAX_MS 5000
 
-static void pool_local_backoff(struct local_pool *lp)
+static void pool_local_backoff(struct local_pool *lp, int64_t ms)
 {
 	struct timeval tv;
-	int64_t ms;
 
-	ms = 50LL << (lp->fail_streak < 8 ? lp->fail_streak : 8);
-	if (ms > LW_BACKOFF_MAX_MS)
-		ms = LW_BACKOFF_MAX_MS;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	lp->in_backoff = 1;
@@ -497,23 +492,7 @@ static void pool_local_backoff(struct local_pool *lp)
  * with the reason, until a worker starts again. */
 static void pool_local_start_failed(struct local_pool *lp, const char *reason)
 {
-	int changed = lp->last_error == NULL || strcmp(lp->last_error, reason) != 0;
-	char *msg;
-
-	if (lp->fail_streak < UINT_MAX)
-		lp->fail_streak++;
-	if (changed) {
-		free(lp->last_error);
-		lp->last_error = xstrdup(reason);
-	}
-	if (changed || (lp->fail_streak & (lp->fail_streak - 1)) == 0)
-		log_warnx("local pool: worker failed to start (%u in a row): %s", lp->fail_streak, log_esc(reason, 512));
-	if (lp->fail_streak >= (unsigned)lp->p->cfg->local_start_fail_limit && (changed || lp->p->failure == NULL)) {
-		xasprintf(&msg, "local pool cannot start workers: %s", reason);
-		pool_set_failure(lp->p, msg);
-		free(msg);
-	}
-	pool_local_backoff(lp);
+	pool_local_backoff(lp, pool_start_failed(lp->p, &lp->starts, reason, lp->p->cfg->local_start_fail_limit));
 }
 
 /* How a worker ended, for people: "osiris-worker exited 127: <the last
@@ -603,10 +582,7 @@ static void pool_local_sess_ready(struct worker *w)
 		lw->w.ready_us = time_mono_us();
 		ms = (lw->w.ready_us - lw->w.spawned_us + 500) / 1000;
 		pool_latency_add(&lp->lat, ms);
-		if (lp->p->failure != NULL)
-			log_info("local pool: workers start again (worker=%s)", lw->w.id);
-		lp->fail_streak = 0;
-		pool_set_failure(lp->p, NULL);
+		pool_start_ok(lp->p, &lp->starts, lw->w.id);
 		log_debug("worker=%s ready in %lld ms", lw->w.id, (long long)ms);
 	} else if (lw->state == LW_RESETTING) {
 		log_debug("worker=%s reset after %u runs", lw->w.id, lw->runs);
@@ -983,6 +959,50 @@ static int pool_local_probe(struct local_pool *lp, char *why, size_t whylen)
 	return pr.answered ? 0 : -1;
 }
 
+/* Can bwrap start a sandbox here at all (user namespaces, a chroot)? The
+ * view without the worker runs /usr/bin/true; why gets bwrap's last line. */
+static int pool_local_bwrap_works(struct local_pool *lp, char *why, size_t whylen)
+{
+	posix_spawn_file_actions_t fa;
+	const char *argv[160];
+	struct lw_probe pr;
+	int null, status;
+	pid_t pid;
+
+	memset(&pr, 0, sizeof(pr));
+	buf_init(&pr.errline);
+	memset(&pr.pp, -1, sizeof(pr.pp));
+	if (pool_local_pipe(pr.pp.err, 0) == -1 || (null = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1) {
+		pool_local_pipes_close(&pr.pp);
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	sandbox_argv_cmd(&lp->sb, "/usr/bin/true", argv, sizeof(argv) / sizeof(argv[0]));
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, null, 0);
+	posix_spawn_file_actions_adddup2(&fa, null, 1);
+	posix_spawn_file_actions_adddup2(&fa, pr.pp.err[1], 2);
+	status = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)(uintptr_t)argv, lp->envp);
+	posix_spawn_file_actions_destroy(&fa);
+	close(null);
+	close(pr.pp.err[1]);
+	pr.pp.err[1] = -1;
+	if (status != 0) {
+		pool_local_pipes_close(&pr.pp);
+		snprintf(why, whylen, "cannot execute %s: %s", argv[0], strerror(status));
+		return -1;
+	}
+	pr.pid = pid;
+	pr.pp.in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC); /* closed by the reap */
+	status = pool_local_probe_reap(&pr);
+	buf_free(&pr.errline);
+	pool_local_pipes_close(&pr.pp);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	snprintf(why, whylen, "%s", pr.last_err[0] != '\0' ? pr.last_err : "bwrap failed");
+	return -1;
+}
+
 /* Decide how workers start: under bwrap when local.isolation=auto finds it
  * and a real worker answers inside it; without, when only that works (a
  * host without user namespaces). A worker that starts in neither way is the
@@ -998,7 +1018,13 @@ static void pool_local_isolation(struct local_pool *lp)
 		} else {
 			sandbox_init(&lp->sb, bwrap, lp->path);
 			free(bwrap);
-			lp->bwrap = 1;
+			if (pool_local_bwrap_works(lp, why, sizeof(why)) == 0) {
+				lp->bwrap = 1;
+			} else {
+				log_warnx("local pool: bwrap cannot start here (%s); workers run without isolation",
+				          log_esc(why, 512));
+				sandbox_free(&lp->sb);
+			}
 		}
 	}
 	if (pool_local_probe(lp, why, sizeof(why)) == 0)
@@ -1080,6 +1106,10 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 	p->heartbeat_s = cfg->local_heartbeat_s;
 	lp->p = p;
 	TAILQ_INIT(&lp->workers);
+	lp->starts.what = "worker";
+	lp->starts.whats = "workers";
+	lp->starts.base_ms = 50;
+	lp->starts.max_ms = LW_BACKOFF_MAX_MS;
 	TAILQ_INIT(&lp->dead);
 	/* A worker that does not start is not a reason to refuse to start:
 	 * the pool reports it and fails runs with it until it is fixed. */
@@ -1149,7 +1179,7 @@ static void pool_local_stop(struct pool *p)
 	free(lp->path);
 	free(lp->work_dir);
 	sandbox_free(&lp->sb);
-	free(lp->last_error);
+	pool_starts_free(&lp->starts);
 	pool_local_env_free(lp->envp);
 	free(lp);
 	p->impl = NULL;
@@ -1364,10 +1394,8 @@ static void pool_local_status(struct pool *p, struct pool_info *out)
 	out->warming = warming;
 	out->busy = busy;
 	out->max = p->cfg->local_max_workers;
-	out->start_failures = lp->fail_streak;
 	out->failing = p->failure != NULL;
-	if (lp->fail_streak > 0 && lp->last_error != NULL)
-		out->last_error = xstrdup(lp->last_error);
+	pool_starts_fill(&lp->starts, out);
 	pool_latency_fill(&lp->lat, out);
 }
 

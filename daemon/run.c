@@ -395,6 +395,7 @@ static void run_worker_notify_cb(struct worker *w, const struct rpc_msg *m, void
 		return;
 	}
 	e.daemon_origin = 0;
+	e.wseq = e.seq; /* the worker's; run_event_add gives the daemon's */
 	run_event_add(r, &e);
 	event_rec_free(&e);
 }
@@ -686,9 +687,10 @@ static void run_prepare_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 	run_next_step(r);
 }
 
-/* The bundle travels inline; afterwards the run no longer needs it (nor the
- * secret values: the mask keeps what log masking needs). */
-static int run_send_prepare(struct run *r)
+/* The bundle travels inline, or was staged where the worker reads it
+ * (bundle_path); afterwards the run no longer needs it (nor the secret
+ * values: the mask keeps what log masking needs). */
+static int run_send_prepare(struct run *r, const char *bundle_path)
 {
 	struct kvlist extra;
 	struct msg_prepare m;
@@ -698,6 +700,7 @@ static int run_send_prepare(struct run *r)
 	memset(&m, 0, sizeof(m));
 	m.run_id = r->info.id;
 	m.bundle = r->bundle;
+	m.bundle_path = (char *)(uintptr_t)bundle_path;
 	m.manifest = r->manifest_path;
 	m.env = r->info.env;
 	/* the run's secrets, then what connfile.c resolved for it */
@@ -725,6 +728,29 @@ static int run_send_prepare(struct run *r)
 	}
 	kvlist_free(&r->secrets);
 	return rc;
+}
+
+/* A context this large goes to a remote worker as one file upload (the
+ * pool's stage op) instead of inside `prepare`. */
+#define RUN_STAGE_MIN_BYTES (1024 * 1024)
+
+static void run_staged_cb(struct worker *w, const char *path, const char *err, void *arg)
+{
+	struct run *r = arg;
+
+	(void)w;
+	if (r->phase != PHASE_PREPARE)
+		return;
+	if (err != NULL) {
+		run_fail(r, "staging the run context failed: %s", err);
+		run_skip_rest(r);
+		run_end(r, r->cancel_requested ? RUN_CANCELLED : RUN_FAILED, r->fail_error);
+		return;
+	}
+	log_debug("run=%s context staged at %s in %lld us", r->info.id, path,
+	          (long long)(time_mono_us() - r->prepare_us));
+	if (run_send_prepare(r, path) == -1)
+		run_send_failed(r, "prepare");
 }
 
 static void run_acquired_event(struct run *r, struct worker *w, int64_t wait_ms)
@@ -773,8 +799,15 @@ void run_start(struct run *r, struct worker *w)
 	if (r->cancel_ev == NULL)
 		fatalx("run_start: event_new");
 	r->prepare_us = time_mono_us();
-	if (run_send_prepare(r) == -1)
+	if (r->pool->ops->stage != NULL && r->bundle.total >= RUN_STAGE_MIN_BYTES) {
+		char *file, *dir = run_state_dir(r->info.id);
+		xasprintf(&file, "%s/bundle", dir);
+		r->pool->ops->stage(w, file, run_staged_cb, r);
+		free(file);
+		free(dir);
+	} else if (run_send_prepare(r, NULL) == -1) {
 		run_send_failed(r, "prepare");
+	}
 	/* Durable before any step can run (prepare executes nothing); the
 	 * commit overlaps with the worker unpacking the bundle. */
 	run_save_now(r);

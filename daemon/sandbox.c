@@ -132,6 +132,7 @@ void sandbox_init(struct sandbox *sb, const char *bwrap, const char *worker)
 	sandbox_push(sb, "--tmpfs");
 	sandbox_push(sb, "/tmp");
 	/* After the tmpfs: a worker under /tmp (a clone there) stays visible. */
+	sb->worker_arg = sb->nargs;
 	sandbox_push3(sb, "--ro-bind", sb->worker, sb->worker);
 }
 
@@ -194,6 +195,25 @@ size_t sandbox_argv(const struct sandbox *sb, const char *dir, int info, const c
 		argv[n++] = "--workdir";
 		argv[n++] = dir;
 	}
+	argv[n] = NULL;
+	return n;
+}
+
+/* The view without the worker, running cmd (a system binary): whether
+ * bwrap itself can start here, whatever the state of the worker. */
+size_t sandbox_argv_cmd(const struct sandbox *sb, const char *cmd, const char **argv, size_t max)
+{
+	size_t n = 0, i;
+
+	if (sb->nargs + 3 > max)
+		fatalx("sandbox_argv_cmd: %zu arguments do not fit in %zu", sb->nargs + 3, max);
+	for (i = 0; i < sb->nargs; i++) {
+		if (i >= sb->worker_arg && i < sb->worker_arg + 3)
+			continue;
+		argv[n++] = sb->args[i];
+	}
+	argv[n++] = "--";
+	argv[n++] = cmd;
 	argv[n] = NULL;
 	return n;
 }

@@ -105,6 +105,9 @@ static const char *const store_migrations[] = {
     "CREATE INDEX runs_final ON runs (submitted_at, id) WHERE state IN " STORE_FINAL ";"
     "UPDATE runs SET disk_bytes = 8192 + (SELECT COALESCE(SUM((size + 4095) / 4096 * 4096), 0) "
     "FROM artifacts WHERE artifacts.run_id = runs.id);",
+    /* 3: a worker record keeps the worker's own seq beside the daemon's, so
+     * a re-attached worker can be asked to `replay {since}` its journal. */
+    "ALTER TABLE events ADD COLUMN wseq INTEGER;",
 };
 #define STORE_NMIGRATIONS ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 
@@ -171,10 +174,10 @@ static const char *const store_sql[ST__COUNT] = {
                        "duration_ms = excluded.duration_ms, started_at = excluded.started_at, "
                        "finished_at = excluded.finished_at, error = excluded.error, error_type = excluded.error_type",
     [ST_STEP_LIST] = "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 ORDER BY idx",
-    [ST_EVENT_INSERT] = "INSERT INTO events (run_id, seq, ts, kind, origin, name, step_id, data) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_EVENT_INSERT] = "INSERT INTO events (run_id, seq, ts, kind, origin, name, step_id, data, wseq) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_METRIC_INSERT] = "INSERT INTO metrics (run_id, seq, step_id, name, value, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_EVENT_READ] = "SELECT seq, ts, kind, origin, name, step_id, data FROM events WHERE run_id = ?1 AND seq > ?2 "
+    [ST_EVENT_READ] = "SELECT seq, ts, kind, origin, name, step_id, data, wseq FROM events WHERE run_id = ?1 AND seq > ?2 "
                       "ORDER BY seq LIMIT ?3",
     /* The primary key's last entry for the run: no other record is read. */
     [ST_EVENT_LAST] = "SELECT MAX(seq) FROM events WHERE run_id = ?1",
@@ -200,7 +203,7 @@ static const char *const store_sql[ST__COUNT] = {
  * arena moves when it grows). */
 struct store_pending {
 	size_t run_off, name_off, step_off, data_off, data_len; /* step_off SIZE_MAX: no step */
-	int64_t seq, ts;
+	int64_t seq, ts, wseq;
 	enum rec_kind kind;
 	int daemon_origin;
 };
@@ -427,6 +430,10 @@ static int store_pending_insert(const struct store_pending *p)
 	sqlite3_bind_text(s, 6, base + p->name_off, -1, SQLITE_STATIC);
 	bind_text(s, 7, step_id);
 	sqlite3_bind_blob(s, 8, base + p->data_off, (int)p->data_len, SQLITE_STATIC);
+	if (p->wseq > 0)
+		sqlite3_bind_int64(s, 9, p->wseq);
+	else
+		sqlite3_bind_null(s, 9);
 	rc = store_exec_stmt(s);
 	if (rc == SQLITE_DONE && p->kind == REC_METRIC)
 		rc = store_metric_insert(p, base + p->run_off, step_id);
@@ -1194,6 +1201,7 @@ int store_event_add(const char *run_id, const struct event_rec *e)
 	}
 	p = &store.pend[store.npend++];
 	p->seq = e->seq;
+	p->wseq = e->wseq;
 	p->ts = e->ts;
 	p->kind = e->kind;
 	p->daemon_origin = e->daemon_origin;
@@ -1269,6 +1277,7 @@ static int store_event_page(const char *run_id, int64_t since, int64_t max, stru
 		memset(pr, 0, sizeof(*pr));
 		pr->rec.seq = sqlite3_column_int64(s, 0);
 		pr->rec.ts = sqlite3_column_int64(s, 1);
+		pr->rec.wseq = sqlite3_column_int64(s, 7); /* NULL reads as 0 */
 		store_kind_parse((const char *)sqlite3_column_text(s, 2), &pr->rec.kind);
 		pr->rec.daemon_origin = strcmp((const char *)sqlite3_column_text(s, 3), "daemon") == 0;
 		pr->name_off = b->len;

@@ -597,9 +597,11 @@ event_rec_pack_run(msgpack_packer *pk, const char *run_id, const struct event_re
 	char iso[32];
 
 	time_iso8601(e->ts, iso, sizeof(iso));
-	msgpack_pack_map(pk, 8);
+	msgpack_pack_map(pk, e->wseq > 0 ? 9 : 8);
 	mp_pack_kstr(pk, "run", run_id);
 	mp_pack_kint(pk, "seq", e->seq);
+	if (e->wseq > 0)
+		mp_pack_kint(pk, "wseq", e->wseq);
 	mp_pack_kstr(pk, "ts", iso);
 	mp_pack_kstr(pk, "origin", e->daemon_origin ? "daemon" : "worker");
 	mp_pack_kstr(pk, "kind", rec_kind_name(e->kind));
@@ -676,7 +678,8 @@ event_rec_decode(const msgpack_object *o, const char *method, struct event_rec *
 	    msg_need_str(o, "name", &e->name, err, errlen) == -1 ||
 	    msg_opt_str(o, "step_id", &e->step_id, NULL, err, errlen) == -1 ||
 	    event_rec_decode_kind(o, method, e, err, errlen) == -1 ||
-	    event_rec_decode_origin(o, e, err, errlen) == -1 || event_rec_decode_data(o, e, err, errlen) == -1) {
+	    event_rec_decode_origin(o, e, err, errlen) == -1 || event_rec_decode_data(o, e, err, errlen) == -1 ||
+	    msg_opt_int(o, "wseq", &e->wseq, err, errlen) == -1) {
 		event_rec_free(e);
 		return -1;
 	}

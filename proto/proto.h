@@ -254,7 +254,8 @@ void step_info_free(struct step_info *s);
 /* One record of a run's stream: events, metrics, log lines. */
 enum rec_kind { REC_EVENT, REC_METRIC, REC_LOG };
 struct event_rec {
-	int64_t seq; /* per run, assigned by the daemon (worker notifications carry the worker's seq) */
+	int64_t seq;  /* per run, assigned by the daemon (worker notifications carry the worker's seq) */
+	int64_t wseq; /* a worker record's own seq, kept beside the daemon's (replay {since}); 0: daemon's */
 	int64_t ts;  /* ms epoch */
 	enum rec_kind kind;
 	int daemon_origin; /* 1: emitted by osirisd, 0: by the worker */

@@ -328,3 +328,19 @@ pool_field() {
 	ctl --json pool | json "[p for p in (d['pools'] if isinstance(d, dict) else d) if p['backend'] == '$1'][0]['$2']"
 }
 e2b_idle_at_least() { [ "$(pool_field e2b idle)" -ge "$1" ]; }
+# run_e2b DIR: submit --wait on e2b; RUN is the run, RC its exit code.
+run_e2b() {
+	ctlc submit "$1" --backend e2b --wait
+	RUN=$(head -n1 "$T/ctl.out")
+}
+# no_leak WHAT: after stop_daemon, the emulator has no sandbox left.
+no_leak() {
+	local left
+	left=$(emu_sandboxes)
+	[ -z "$left" ] || fail "$1: sandboxes left: $left"
+}
+# local_ok WHAT: a local run of $T/p succeeds meanwhile.
+local_ok() {
+	ctlc submit "$T/p" --wait
+	assert_rc 0 "a local run during $1"
+}

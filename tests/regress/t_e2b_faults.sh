@@ -8,20 +8,6 @@
 noop_chain "$T/p" 2
 noop_chain "$T/slow" 2 '"sleep_ms":2500'
 
-run_e2b() { # DIR: submit --wait on e2b, RUN set, RC the exit code
-	ctlc submit "$1" --backend e2b --wait
-	RUN=$(head -n1 "$T/ctl.out")
-}
-no_leak() { # after stop_daemon
-	local left
-	left=$(emu_sandboxes)
-	[ -z "$left" ] || fail "$1: sandboxes left: $left"
-}
-local_ok() {
-	ctlc submit "$T/p" --wait
-	assert_rc 0 "a local run during $1"
-}
-
 # 1. 429 on every other create (Retry-After 1) and 503 on every other kill:
 # both retried, every run succeeds, nothing leaks.
 start_emulator --fault rate-limit:every=2:retry-after=1 --fault http-error:endpoint=kill:status=503:every=2

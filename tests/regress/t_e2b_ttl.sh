@@ -7,20 +7,6 @@
 noop_chain "$T/p" 2
 noop_chain "$T/slow" 2 '"sleep_ms":2500'
 
-run_e2b() { # DIR: submit --wait on e2b, RUN set, RC the exit code
-	ctlc submit "$1" --backend e2b --wait
-	RUN=$(head -n1 "$T/ctl.out")
-}
-no_leak() { # after stop_daemon
-	local left
-	left=$(emu_sandboxes)
-	[ -z "$left" ] || fail "$1: sandboxes left: $left"
-}
-local_ok() {
-	ctlc submit "$T/p" --wait
-	assert_rc 0 "a local run during $1"
-}
-
 # TTL: a 6 s TTL outlives a 8 s run when refreshed; when every refresh
 # fails (503 on /timeout), the sandbox expires mid-run and the run fails.
 start_emulator

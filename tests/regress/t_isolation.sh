@@ -16,6 +16,8 @@ else
 	note "bwrap cannot start here ($(cat "$T/bwrap.err" 2>/dev/null)): checking that the daemon falls back to none"
 fi
 
+noop_chain "$T/p" 2
+
 # 1. The worker binary under /tmp, isolation auto.
 TMPW=$(mktemp -d /tmp/osiris-isolation.XXXXXX)
 cleanup_tmpw() { rm -rf "$TMPW"; }
@@ -70,4 +72,25 @@ ctlc submit "$d" --wait
 for r in $(ctl --json runs | json '" ".join(x["id"] for x in d)'); do
 	ctl logs "$r" 2>/dev/null | grep -q 'SQLite format 3' && fail "run $r logged the database's bytes"
 done
+stop_daemon
+
+# 4. Where bwrap cannot create namespaces (a chroot, a kernel that forbids
+# them), workers run without isolation, also when the worker itself is
+# missing at start: once it appears, runs work (the pool does not keep
+# trying bwrap because the worker was broken when it looked).
+mkdir -p "$T/fakebin"
+printf '#!/bin/sh\necho "bwrap: No permissions to create new namespace" >&2\nexit 1\n' >"$T/fakebin/bwrap"
+chmod +x "$T/fakebin/bwrap"
+rm -f "$TMPW/osiris-worker"
+PATH=$T/fakebin:$PATH start_daemon -o local.isolation=auto -o "local.worker=$TMPW/osiris-worker" \
+	-o local.start_fail_limit=2
+assert_match "$(grep 'bwrap cannot start here' "$DLOG")" 'No permissions to create new namespace' "the fallback's reason"
+ctlc submit "$T/p" --wait
+assert_rc 1 "a run while the worker is missing"
+assert_match "$(run_field "$(head -n1 "$T/ctl.out")" error)" 'No such file|cannot execute' "the run's error names the worker"
+cp "$BIN/osiris-worker" "$TMPW/osiris-worker"
+recovered() { [ "$(pool_field local idle)" -ge 1 ]; }
+wait_for 15 recovered || fail "the pool did not recover once the worker appeared: $(ctl --json pool)"
+ctlc submit "$T/p" --wait
+assert_rc 0 "a run once the worker is there (isolation none)"
 stop_daemon

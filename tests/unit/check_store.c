@@ -128,6 +128,7 @@ static void add_event(const char *run, int64_t seq, enum rec_kind kind, const ch
 	e.ts = 1700000000000 + seq;
 	e.kind = kind;
 	e.daemon_origin = seq % 7 == 0;
+	e.wseq = e.daemon_origin ? 0 : seq + 10000; /* the worker's own numbering */
 	e.name = (char *)name;
 	e.step_id = (char *)step;
 	e.data = data != NULL ? data->data : NULL;
@@ -143,7 +144,7 @@ START_TEST(test_open_migrate_reopen)
 	open_store();
 	ck_assert_int_eq(stat(statedir, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0700);
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 3);
 	ck_assert_int_eq(db_int("PRAGMA application_id"), 0x4f534952);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
 	                        "('runs','steps','events','metrics','artifacts')"),
@@ -154,7 +155,7 @@ START_TEST(test_open_migrate_reopen)
 	ck_assert_ptr_nonnull(strstr(err, "already open"));
 	store_close();
 	open_store(); /* idempotent: no migration re-run, no error */
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 3);
 	store_close();
 }
 END_TEST
@@ -393,6 +394,8 @@ static int collect_cb(const struct event_rec *e, void *arg)
 	    o.type != MSGPACK_OBJECT_MAP || (o.via.map.size > 0 && (mp_get_int(&o, "n", &v) != 0 || v != e->seq)))
 		c->bad_data++;
 	if (e->ts != 1700000000000 + e->seq || strcmp(e->name, e->kind == REC_LOG ? "info" : "step_start") != 0)
+		c->bad_data++;
+	if (e->wseq != (e->daemon_origin ? 0 : e->seq + 10000)) /* both seqs kept */
 		c->bad_data++;
 	msgpack_zone_destroy(&z);
 	return c->stop_after != 0 && c->n >= c->stop_after;
@@ -755,7 +758,7 @@ START_TEST(test_migrate_from_v1)
 	sqlite3_close(db);
 	ck_assert_int_eq(db_int("PRAGMA auto_vacuum"), 0);
 	open_store();
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 2);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 3);
 	ck_assert_int_eq(db_int("PRAGMA auto_vacuum"), 2);
 	ck_assert_int_eq(store_prune_next(0, "", 10, &c, &n), 0);
 	ck_assert_uint_eq(n, 1);

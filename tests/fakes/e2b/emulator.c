@@ -11,6 +11,8 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -508,11 +510,17 @@ static int emulator_listen(const char *addr, int port)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	evutil_socket_t fd;
+	int one = 1;
 
 	bs = evhttp_bind_socket_with_handle(emu.http, addr, (ev_uint16_t)port);
 	if (bs == NULL)
 		emu_fatal("cannot listen on %s:%d: %s", addr, port, strerror(errno));
 	fd = evhttp_bound_socket_get_fd(bs);
+	/* Accepted connections inherit it: a response's small writes (a
+	 * Connect envelope per worker message) go out at once, as from E2B's
+	 * edge (Go sets TCP_NODELAY), not after a delayed ACK. */
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0)
+		emu_fatal("setsockopt TCP_NODELAY: %s", strerror(errno));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
 		emu_fatal("getsockname: %s", strerror(errno));
 	if (ss.ss_family == AF_INET6)
