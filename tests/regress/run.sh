@@ -3,7 +3,7 @@
 # named as arguments) against the binaries in $BIN, each in its own temp dir
 # with its own daemon; prints PASS/FAIL per case and a summary.
 #   BIN=$PWD/build/bin sh tests/regress/run.sh [t_cancel ...]
-#   VERBOSE=1 shows every case's notes; CASE_TIMEOUT (60 s) bounds a case
+#   VERBOSE=1 shows every case's notes; CASE_TIMEOUT (90 s, 180 s under the sanitizers) bounds a case
 #   (a case may raise its own with a line "# case-timeout: N");
 #   OSIRIS_ASAN=1 (automatic for build/asan) checks the logs for sanitizer
 #   reports. A failed case keeps its temp dir (logs, state) and says where.
