@@ -29,7 +29,7 @@ WARN	= -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototype
 CFLAGS	?= $(OPT) -g
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -I. \
 	-DLIBEXECDIR='"$(LIBEXECDIR)"' -DSYSCONFDIR='"$(SYSCONFDIR)"' \
-	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(NET_CFLAGS)
 LIBS	= $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
 LDFLAGS	?=
@@ -43,7 +43,13 @@ BIN	= $(BUILD)/bin
 MAINS	= daemon/osirisd.c client/osirisctl.c worker/worker.c
 COMMON_SRC  = $(wildcard common/*.c)
 PROTO_SRC   = $(wildcard proto/*.c)
-DRIVERS_SRC = $(wildcard drivers/*.c)
+# Drivers on network client libraries: only the dynamic worker links them
+# (registry_net.c); everything else gets registry_nonet.c's stand-ins.
+NET_DRIVERS_SRC = drivers/registry_net.c $(wildcard drivers/pg*.c drivers/mysql*.c drivers/graphql*.c)
+NET_PKGS = libpq libmariadb
+NET_CFLAGS = $(shell pkg-config --cflags $(NET_PKGS) 2>/dev/null)
+NET_LIBS = $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null)
+DRIVERS_SRC = $(filter-out $(NET_DRIVERS_SRC),$(wildcard drivers/*.c))
 WORKER_SRC  = $(filter-out $(MAINS),$(wildcard worker/*.c))
 DAEMON_SRC  = $(filter-out $(MAINS),$(wildcard daemon/*.c))
 CLIENT_SRC  = $(filter-out $(MAINS),$(wildcard client/*.c))
@@ -69,7 +75,7 @@ UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 UNIT_HARNESS_SRC = $(wildcard tests/unit/harness/*.c)
 UNIT_HARNESS_OBJ = $(call objs,$(UNIT_HARNESS_SRC))
 
-.PHONY: all deps check unit regress fuzz-smoke check-e2b bench demo check-fresh install clean
+.PHONY: all deps check unit regress fuzz-smoke check-e2b bench demo demo-db check-fresh install clean
 all: $(PROGRAMS) $(EXTRA_PROGRAMS)
 
 $(OBJ)/%.o: %.c
@@ -106,9 +112,9 @@ $(BIN)/osirisd: $(OBJ)/daemon/osirisd.o $(LIBDAEMON) $(LIBDRIVERS) $(LIBPROTO) $
 $(BIN)/osirisctl: $(OBJ)/client/osirisctl.o $(LIBCLIENT) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
-$(BIN)/osiris-worker: $(OBJ)/worker/worker.o $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
+$(BIN)/osiris-worker: $(OBJ)/worker/worker.o $(call objs,$(NET_DRIVERS_SRC)) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NET_LIBS) $(LIBS)
 ifeq ($(SAN),1)
 .PHONY: plain-worker-static
 plain-worker-static:
@@ -146,6 +152,7 @@ unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; CK_DEFAULT_TIMEOUT=60 $$t; done
 
 regress: all
+	@sh tests/graphql/install.sh
 	@BIN=$(abspath $(BIN)) sh tests/regress/run.sh
 
 check: deps
@@ -160,6 +167,13 @@ demo:
 	@sh tests/deps.sh demo
 	$(MAKE) all
 	@BIN=$(abspath $(BIN)) sh examples/demo.sh
+
+# The Osiris seed's pipeline shape against a MariaDB and a PostgreSQL it
+# starts and stops (needs what `make deps` installs).
+demo-db:
+	@sh tests/deps.sh check
+	$(MAKE) all
+	@BIN=$(abspath $(BIN)) sh examples/demo-db.sh
 
 # Not part of check: `make demo` and `make check` from a clone of HEAD in a
 # fresh Debian 12 minbase chroot (root, network; tests/fresh/run.sh).

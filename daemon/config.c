@@ -56,6 +56,7 @@ static const struct config_key config_keys[] = {
     KEY("daemon", "max_state_bytes", CFG_SIZE, max_state_bytes, 0, 1LL << 50),
     KEY("daemon", "min_free_bytes", CFG_SIZE, min_free_bytes, 0, 1LL << 40),
     KEY("daemon", "prune_interval_s", CFG_INT, prune_interval_s, 1, 86400),
+    KEY("daemon", "connections_file", CFG_PATH, connections_file, 0, 0),
     KEY("local", "pool_size", CFG_INT, local_pool_size, 0, 256),
     KEY("local", "max_workers", CFG_INT, local_max_workers, 1, 1024),
     KEY("local", "worker", CFG_PATH, local_worker, 0, 0),
@@ -145,6 +146,7 @@ void config_defaults(struct config *c)
 	c->e2b_max_sandboxes = 20;
 	c->e2b_template = xstrdup("base");
 	c->e2b_api_key_file = NULL;
+	c->connections_file = NULL;
 	c->e2b_sandbox_timeout_s = 300;
 	c->e2b_create_rate = 2;
 	c->e2b_sandbox_max_runs = 1;
@@ -163,6 +165,7 @@ void config_free(struct config *c)
 	free(c->local_work_dir);
 	free(c->e2b_template);
 	free(c->e2b_api_key_file);
+	free(c->connections_file);
 	free(c->e2b_ca_file);
 	free(c->e2b_worker_path);
 	memset(c, 0, sizeof(*c));

@@ -314,6 +314,8 @@ static void start(void)
 	free(runs);
 	if (rundir_init(d.cfg.state_dir, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	if (connfile_init(d.cfg.connections_file, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	space_init(&d.cfg);
 	if (prune_init(d.base, &d.cfg, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -340,6 +342,7 @@ static void finish(void)
 	pool_shutdown();
 	child_shutdown();
 	rundir_shutdown();
+	connfile_shutdown();
 	if (store_event_pending() > 0)
 		store_event_flush();
 	store_close();

@@ -32,6 +32,7 @@ struct config {
 	int64_t max_state_bytes;   /* 10G: state dir cap, oldest final runs pruned past it (0: none) */
 	int64_t min_free_bytes;	   /* 128M: submits refused while the state dir's filesystem has less */
 	int prune_interval_s;	   /* 60: how often retention runs */
+	char *connections_file;	   /* unset: the daemon's own connections (connfile.c) */
 	/* [local] */
 	int local_pool_size;   /* 2 */
 	int local_max_workers; /* 8 */
@@ -65,6 +66,16 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 void config_free(struct config *c);
 
 struct conn;
+
+/* connfile.c: daemon.connections_file ------------------------------------ */
+struct run;
+/* Read and check (regular, not readable by others, valid YAML); path NULL:
+ * none. -1 with a one-line err. */
+int connfile_init(const char *path, char *err, size_t errlen);
+void connfile_shutdown(void);
+/* The run's extra `prepare` secrets: the aliases its cfgs name, resolved
+ * (one JSON secret), and credentials its context's connections file names. */
+void connfile_run_secrets(const struct run *r, struct kvlist *out);
 
 /* store.c: SQLite state (WAL, versioned migrations, batched events). ---- */
 int store_open(const char *state_dir, char *err, size_t errlen);

@@ -692,6 +692,7 @@ static void run_prepare_cb(struct worker *w, const struct rpc_msg *m, void *arg)
  * values: the mask keeps what log masking needs). */
 static int run_send_prepare(struct run *r, const char *bundle_path)
 {
+	struct kvlist extra;
 	struct msg_prepare m;
 	size_t i;
 	int rc;
@@ -702,9 +703,19 @@ static int run_send_prepare(struct run *r, const char *bundle_path)
 	m.bundle_path = (char *)(uintptr_t)bundle_path;
 	m.manifest = r->manifest_path;
 	m.env = r->info.env;
-	m.secrets = r->secrets;
+	/* the run's secrets, then what connfile.c resolved for it */
+	memset(&extra, 0, sizeof(extra));
+	for (i = 0; i < r->secrets.n; i++)
+		kvlist_add(&extra, r->secrets.v[i].key, r->secrets.v[i].value);
+	connfile_run_secrets(r, &extra);
+	m.secrets = extra;
 	msg_prepare_pack(wsess_begin(r->worker->sess, "prepare"), &m);
 	rc = wsess_end(r->worker->sess, run_prepare_cb, r);
+	for (i = 0; i < extra.n; i++) {
+		if (extra.v[i].value != NULL)
+			explicit_bzero(extra.v[i].value, strlen(extra.v[i].value));
+	}
+	kvlist_free(&extra);
 	bundle_free(&r->bundle);
 	if (r->submit_msg != NULL) {
 		rpc_msg_free(r->submit_msg);

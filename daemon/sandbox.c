@@ -106,11 +106,16 @@ void sandbox_init(struct sandbox *sb, const char *bwrap, const char *worker)
 	sandbox_push(sb, bwrap);
 	sandbox_push(sb, "--die-with-parent");
 	/* --unshare-all without its cgroup namespace, which isolates nothing
-	 * the others do not and which osirisd.service can then refuse. */
+	 * the others do not and which osirisd.service can then refuse, and
+	 * without its network namespace: the database and GraphQL drivers
+	 * must reach their servers, on this host's loopback (tests, a local
+	 * MySQL) as well as elsewhere, and a private namespace has only its
+	 * own loopback. An E2B sandbox has the network too, so both backends
+	 * give drivers the same reach. */
 	sandbox_push(sb, "--unshare-user-try");
 	sandbox_push(sb, "--unshare-ipc");
 	sandbox_push(sb, "--unshare-pid");
-	sandbox_push(sb, "--unshare-net");
+	sandbox_push(sb, "--share-net");
 	sandbox_push(sb, "--unshare-uts");
 	/* The worker is pid 1 of its namespace (no bwrap init in between), so
 	 * the daemon can signal it by the pid --info-fd reports. It installs

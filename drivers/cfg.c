@@ -2,6 +2,7 @@
  * cfg.c: typed reads of a step's JSON config for drivers, with one-line
  * errors naming the key (the worker prefixes the cfg file name).
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -73,4 +74,29 @@ cfg_encoding(struct driver_ctx *ctx, const json_t *cfg)
 	if (strcasecmp(s, "utf-8") != 0 && strcasecmp(s, "utf8") != 0 && strcasecmp(s, "utf-8-sig") != 0)
 		return ctx_fail(ctx, "ConfigError", "encoding '%s' is not supported (only utf-8)", s);
 	return 0;
+}
+
+/* A connection field: `resolved_connection` first (what "@family.alias"
+ * resolved to), then the cfg itself (Osiris injects host/port defaults
+ * there). Numbers are given as their text. NULL when absent or empty. */
+const char *
+cfg_conn(const json_t *cfg, const char *key, char *num, size_t numlen)
+{
+	const json_t *rc = json_object_get(cfg, "resolved_connection"), *v;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		v = json_object_get(pass == 0 ? rc : cfg, key);
+		if (json_is_string(v) && json_string_value(v)[0] != '\0')
+			return json_string_value(v);
+		if (json_is_integer(v)) {
+			snprintf(num, numlen, "%lld", (long long)json_integer_value(v));
+			return num;
+		}
+		if (json_is_boolean(v)) {
+			snprintf(num, numlen, "%s", json_is_true(v) ? "true" : "false");
+			return num;
+		}
+	}
+	return NULL;
 }

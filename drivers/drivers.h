@@ -156,6 +156,27 @@ int cfg_bool(struct driver_ctx *ctx, const json_t *cfg, const char *key, int *ou
 int cfg_int(struct driver_ctx *ctx, const json_t *cfg, const char *key, int64_t *out);
 int cfg_delim(struct driver_ctx *ctx, const json_t *cfg, char *out);
 int cfg_encoding(struct driver_ctx *ctx, const json_t *cfg);
+/* A connection field from cfg.resolved_connection, else the cfg; numbers
+ * and booleans rendered into num. NULL when absent or empty. */
+const char *cfg_conn(const json_t *cfg, const char *key, char *num, size_t numlen);
+
+/* pg.c: libpq helpers shared by the postgres/supabase drivers ---------- */
+struct pg_conn;
+/* Connect from the cfg's connection fields (pg_dsn | url | host...); -1
+ * with ctx->error naming the host, never the password. */
+int pg_connect(struct driver_ctx *ctx, const json_t *cfg, struct pg_conn **out);
+/* Run one statement without results; -1 with ctx->error "<what>: <server message>". */
+int pg_exec(struct driver_ctx *ctx, struct pg_conn *c, const char *sql, const char *what);
+/* "schema"."table" quoted for SQL (free it); NULL with ctx->error. */
+char *pg_qualified(struct driver_ctx *ctx, struct pg_conn *c, const char *schema, const char *table);
+char *pg_ident(struct pg_conn *c, const char *name);
+/* The first line of libpq's last error, for a one-line step error. */
+const char *pg_errline(struct pg_conn *c, char *buf, size_t len);
+
+/* mysqlc.c: libmariadb connection for the mysql.* drivers -------------- */
+struct st_mysql;
+/* -1 with ctx->error naming host:port and the server's message. */
+int mysqlc_connect(struct driver_ctx *ctx, const json_t *cfg, struct st_mysql **out);
 
 /* registry.c ------------------------------------------------------------- */
 struct driver_ops {
@@ -178,5 +199,15 @@ extern const struct driver_ops driver_csv_extractor;
 extern const struct driver_ops driver_csv_writer;
 extern const struct driver_ops driver_sql_processor;
 extern const struct driver_ops driver_noop;
+/* registry_net.c (the dynamic worker) or registry_nonet.c (the static
+ * worker, the daemon, tests): the drivers that need network client
+ * libraries, by name; the nonet ones fail with "not available". */
+const struct driver_ops *registry_net_find(const char *name);
+/* keys_net.c: their cfg keys (the same for the real drivers and stand-ins). */
+extern const char *const pg_extractor_keys[], *const pg_writer_keys[], *const mysql_extractor_keys[],
+    *const mysql_writer_keys[], *const graphql_extractor_keys[];
+extern const struct driver_ops driver_pg_extractor, driver_pg_writer, driver_supabase_extractor,
+    driver_supabase_writer, driver_mysql_extractor, driver_mysql_writer,
+    driver_graphql_extractor;
 
 #endif

@@ -23,7 +23,7 @@ driver_find(const char *name)
 	for (i = 0; i < sizeof(registry_drivers) / sizeof(registry_drivers[0]); i++)
 		if (strcmp(registry_drivers[i]->name, name) == 0)
 			return registry_drivers[i];
-	return NULL;
+	return registry_net_find(name);
 }
 
 int

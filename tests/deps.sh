@@ -52,7 +52,7 @@ probe_build() {
 	have pkg-config || need pkg-config "command pkg-config"
 	for m in libevent:libevent-dev msgpack:libmsgpack-dev sqlite3:libsqlite3-dev \
 		libcrypto:libssl-dev yaml-0.1:libyaml-dev jansson:libjansson-dev inih:libinih-dev \
-		libcurl:libcurl4-openssl-dev zlib:zlib1g-dev; do
+		libcurl:libcurl4-openssl-dev zlib:zlib1g-dev libpq:libpq-dev libmariadb:libmariadb-dev; do
 		pc_exists "${m%%:*}" || need "${m#*:}" "pkg-config module ${m%%:*}"
 	done
 	# workers run under bubblewrap when it works (local.isolation=auto)
@@ -93,7 +93,7 @@ probe_node() {
 
 # What the tests run besides the build: Check (unit), pgrep and python3 with
 # its standard library (regress, bench), systemd-analyze (t_unit), clang +
-# libFuzzer (fuzz-smoke),
+# libFuzzer (fuzz-smoke), PostgreSQL and MariaDB servers (t_db_*),
 # node + npm and CA certificates for the npm registry (check-e2b).
 probe_check() {
 	pc_exists check || need check "pkg-config module check"
@@ -104,6 +104,10 @@ probe_check() {
 	have openssl || need openssl "command openssl"
 	/usr/bin/python3 -c 'import ctypes, random, socket, struct' >/dev/null 2>&1 ||
 		need python3 "/usr/bin/python3 with its standard library"
+	# the database driver cases start real servers on private data dirs
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need postgresql "PostgreSQL server (initdb)"
+	[ -x /usr/sbin/mariadbd ] && have mariadb-install-db || need mariadb-server "MariaDB server (mariadbd)"
+	have mariadb || need mariadb-client-core "command mariadb"
 	probe_fuzzer
 	probe_node
 	[ -e /etc/ssl/certs/ca-certificates.crt ] || need ca-certificates "file /etc/ssl/certs/ca-certificates.crt"

@@ -237,6 +237,9 @@ step_cfg(struct step_run *r)
 		if (!driver_key_known(r->ops, key))
 			emit_logf(w, LOG_LVL_WARN, r->s->id, "%s: unknown/unsupported key '%s' ignored", r->cfg_name, key);
 	}
+	/* after the ${VAR} pass: resolved values are never substituted again */
+	if (wconn_resolve(w, r->cfg, err, sizeof(err)) < 0)
+		return ctx_fail(&r->ctx, "ConnectionError", "%s", err);
 	step_cleaned_config(r);
 	return 0;
 }

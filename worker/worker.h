@@ -111,6 +111,10 @@ struct worker {
 	struct manifest m;
 	struct kvlist env, secrets;
 	struct mask *mask;
+	/* connections (wconn.c): the context's osiris_connections.yaml, the
+	 * daemon's resolved ones, or why the context's cannot be used */
+	json_t *conns_ctx, *conns_daemon;
+	char *conns_err;
 	struct table **outputs; /* per step index */
 	enum step_state *state; /* per step index */
 	struct snap base, cur;
@@ -168,6 +172,17 @@ int subst_cfg(json_t *cfg, const struct kvlist *env, const struct kvlist *secret
     size_t errlen);
 int subst_string(const char *in, const struct kvlist *env, const struct kvlist *secrets, const char *name,
     char **out, char *err, size_t errlen);
+
+/* wconn.c: connections. The daemon's resolved connections travel as this
+ * secret of `prepare` (JSON; never put into the environment). */
+#define WCONN_SECRET "OSIRIS_CONNECTIONS"
+/* Before anything is said about the run: secret fields join the mask. */
+void wconn_prepare_daemon(struct worker *w, const struct kvlist *secrets);
+/* Once the workspace is there: read the context's file. */
+void wconn_prepare_context(struct worker *w);
+void wconn_cleanup(struct worker *w);
+/* cfg.connection -> cfg.resolved_connection; -1 with a one-line err. */
+int wconn_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen);
 
 /* workspace.c: create + unpack (fills base, watches), remove. */
 int ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen);

@@ -18,6 +18,8 @@ DLOG=$T/daemon.log
 DAEMON_PID=
 DAEMON_CONF=${DAEMON_CONF:-/dev/null}
 BG_PIDS=()
+# Commands lib_cleanup runs first (stop a database server a case started).
+CLEANUP_CMDS=()
 # Options every test daemon gets: short stop grace and cancel grace so a
 # case never waits on the production defaults (30 s, 5 s).
 DAEMON_BASE_OPTS=(-o daemon.shutdown_grace_s=2 -o daemon.cancel_grace_ms=500)
@@ -46,6 +48,9 @@ note() { echo "# $*"; }
 lib_cleanup() {
 	local rc=$? p
 	trap - EXIT
+	for p in "${CLEANUP_CMDS[@]}"; do
+		eval "$p" >/dev/null 2>&1
+	done
 	for p in "${BG_PIDS[@]}"; do
 		kill -9 "$p" 2>/dev/null
 		wait "$p" 2>/dev/null

@@ -328,10 +328,39 @@ START_TEST(test_noop_and_registry)
 	ck_assert(driver_known("filesystem.csv_writer"));
 	ck_assert(driver_known("duckdb.processor"));
 	ck_assert(driver_known("osiris.noop"));
-	ck_assert(!driver_known("mysql.extractor"));
+	/* the network drivers are known everywhere; the unit tests link
+	 * registry_nonet.c, whose stand-ins fail with a clear error */
+	ck_assert(driver_known("mysql.extractor"));
+	ck_assert(driver_known("mysql.writer"));
+	ck_assert(driver_known("postgres.writer"));
+	ck_assert(driver_known("supabase.writer"));
+	ck_assert(driver_known("graphql.extractor"));
+	ck_assert(!driver_known("posthog.extractor"));
+	ck_assert_int_eq(run("mysql.extractor", "{\"component\":\"mysql.extractor\"}", NULL, NULL, 0, &out, &ctx), -1);
+	ck_assert_ptr_nonnull(strstr(ctx.error, "driver mysql.extractor is not available in this build"));
+	ck_assert_str_eq(ctx.error_type, "DriverUnavailable");
 	ck_assert(driver_key_known(driver_find("filesystem.csv_extractor"), "skip_rows"));
 	ck_assert(driver_key_known(driver_find("filesystem.csv_extractor"), "connection"));
 	ck_assert(!driver_key_known(driver_find("filesystem.csv_extractor"), "parse_dates"));
+}
+END_TEST
+
+/* resolved_connection wins over the cfg's own keys (Osiris injects host and
+ * port defaults there); numbers come back as text; empty is absent. */
+START_TEST(test_cfg_conn)
+{
+	json_t *cfg = json_loads("{\"host\":\"localhost\",\"port\":3306,\"user\":\"\",\"ssl\":true,"
+				 "\"resolved_connection\":{\"host\":\"db.internal\",\"password\":\"pw\"}}",
+	    0, NULL);
+	char num[32];
+
+	ck_assert_str_eq(cfg_conn(cfg, "host", num, sizeof(num)), "db.internal");
+	ck_assert_str_eq(cfg_conn(cfg, "port", num, sizeof(num)), "3306");
+	ck_assert_str_eq(cfg_conn(cfg, "password", num, sizeof(num)), "pw");
+	ck_assert_str_eq(cfg_conn(cfg, "ssl", num, sizeof(num)), "true");
+	ck_assert_ptr_null(cfg_conn(cfg, "user", num, sizeof(num)));
+	ck_assert_ptr_null(cfg_conn(cfg, "database", num, sizeof(num)));
+	json_decref(cfg);
 }
 END_TEST
 
@@ -351,6 +380,7 @@ drivers_suite(void)
 	tcase_add_test(tc, test_sql_multi_statement_and_no_input);
 	tcase_add_test(tc, test_writer_errors);
 	tcase_add_test(tc, test_noop_and_registry);
+	tcase_add_test(tc, test_cfg_conn);
 	suite_add_tcase(s, tc);
 	return s;
 }

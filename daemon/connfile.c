@@ -1,0 +1,260 @@
+/*
+ * connfile.c: the daemon's own connections (daemon.connections_file, the
+ * osiris_connections.yaml layout), read at start, never shipped as a file:
+ * for each run the aliases its cfgs name are resolved here (${VAR} from the
+ * run's secrets, its env, then $CREDENTIALS_DIRECTORY) and travel to the
+ * worker as one secret of `prepare`. Credentials that the context's own
+ * osiris_connections.yaml names go the same way, so the worker can resolve
+ * that file with the same precedence.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "osirisd.h"
+
+#define CONNFILE_MAX (1024 * 1024)
+#define CONNFILE_CRED_MAX (64 * 1024)
+#define CONNFILE_CTX_NAME "osiris_connections.yaml"
+#define CONNFILE_SECRET "OSIRIS_CONNECTIONS" /* worker.h WCONN_SECRET */
+
+static struct {
+	json_t *conns; /* NULL: no daemon.connections_file */
+} cf;
+
+int connfile_init(const char *path, char *err, size_t errlen)
+{
+	struct buf text;
+	struct stat sb;
+	int fd, rc;
+
+	if (path == NULL)
+		return 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 || fstat(fd, &sb) == -1) {
+		snprintf(err, errlen, "daemon.connections_file %s: %s", path, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	if (!S_ISREG(sb.st_mode) || (sb.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+		snprintf(err, errlen, "daemon.connections_file %s: %s (mode %04o): it holds secrets, chmod o-rw it",
+		         path, S_ISREG(sb.st_mode) ? "readable or writable by others" : "not a regular file",
+		         (unsigned)(sb.st_mode & 07777));
+		return -1;
+	}
+	buf_init(&text);
+	if (file_read_all(path, CONNFILE_MAX, &text) == -1) {
+		snprintf(err, errlen, "daemon.connections_file %s: %s", path, strerror(errno));
+		buf_free(&text);
+		return -1;
+	}
+	rc = conn_parse(path, (const char *)text.data, text.len, &cf.conns, err, errlen);
+	explicit_bzero(text.data, text.len);
+	buf_free(&text);
+	return rc;
+}
+
+void connfile_shutdown(void)
+{
+	json_decref(cf.conns);
+	cf.conns = NULL;
+}
+
+/* A systemd credential (LoadCredential=): $CREDENTIALS_DIRECTORY/NAME, one
+ * trailing newline dropped. NULL when absent. */
+static char *connfile_credential(const char *name)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	struct buf b;
+	char *path, *s;
+
+	if (dir == NULL || dir[0] == '\0')
+		return NULL;
+	xasprintf(&path, "%s/%s", dir, name);
+	buf_init(&b);
+	if (file_read_all(path, CONNFILE_CRED_MAX, &b) == -1) {
+		free(path);
+		buf_free(&b);
+		return NULL;
+	}
+	free(path);
+	if (b.len > 0 && b.data[b.len - 1] == '\n')
+		b.len--;
+	s = buf_cstr(&b);
+	return s;
+}
+
+struct connfile_lookup {
+	const struct run *r;
+	char *owned[64]; /* credential values read for this resolution */
+	size_t nowned;
+};
+
+static const char *connfile_lookup_cb(void *arg, const char *name, int *secret)
+{
+	struct connfile_lookup *l = arg;
+	const char *v;
+	char *c;
+
+	if ((v = kvlist_get(&l->r->secrets, name)) != NULL) {
+		*secret = 1;
+		return v;
+	}
+	if ((v = kvlist_get(&l->r->info.env, name)) != NULL)
+		return v;
+	if (l->nowned == sizeof(l->owned) / sizeof(l->owned[0]) || (c = connfile_credential(name)) == NULL)
+		return NULL;
+	*secret = 1;
+	l->owned[l->nowned++] = c;
+	return c;
+}
+
+static void connfile_lookup_free(struct connfile_lookup *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->nowned; i++) {
+		explicit_bzero(l->owned[i], strlen(l->owned[i]));
+		free(l->owned[i]);
+	}
+	l->nowned = 0;
+}
+
+/* The bundle file at the manifest's directory + rel, else NULL. */
+static const struct bundle_file *connfile_bundle_file(const struct run *r, const char *rel)
+{
+	const char *mp = r->manifest_path != NULL ? r->manifest_path : "manifest.yaml";
+	const char *slash = strrchr(mp, '/');
+	const struct bundle_file *f;
+	char *path;
+
+	xasprintf(&path, "%.*s%s", slash ? (int)(slash - mp + 1) : 0, mp, rel);
+	f = bundle_find(&r->bundle, path);
+	free(path);
+	return f;
+}
+
+/* The daemon masks what it relays too (step errors), like the worker. */
+static void connfile_mask(const struct run *r, const json_t *fields, const json_t *secrets)
+{
+	const json_t *name;
+	size_t i;
+
+	if (fields == NULL || r->mask == NULL)
+		return;
+	json_array_foreach(secrets, i, name)
+	{
+		const json_t *v = json_object_get(fields, json_string_value(name));
+		if (json_is_string(v))
+			mask_add(r->mask, json_string_value(v));
+	}
+}
+
+/* One reference ("@family.alias") into out[ref]: fields and the names of
+ * the secret ones, or the one-line error the step will fail with. */
+static void connfile_resolve_ref(const struct run *r, const char *ref, json_t *out)
+{
+	struct connfile_lookup l = {.r = r};
+	const json_t *c;
+	const char *found;
+	json_t *fields, *secrets, *e;
+	char *family, *alias, what[256], err[512];
+
+	if (json_object_get(out, ref) != NULL || conn_ref_parse(ref, &family, &alias) == -1)
+		return;
+	if ((c = conn_find(cf.conns, family, alias, &found)) != NULL) {
+		snprintf(what, sizeof(what), "connection %s (daemon.connections_file, alias '%s')", log_esc(ref, 100),
+		         found);
+		fields = conn_resolve(c, what, connfile_lookup_cb, &l, &secrets, err, sizeof(err));
+		connfile_mask(r, fields, secrets);
+		e = fields != NULL ? json_pack("{s:o,s:o}", "fields", fields, "secret", secrets)
+		                   : json_pack("{s:s}", "error", err);
+		json_object_set_new(out, ref, e);
+		connfile_lookup_free(&l);
+	}
+	free(family);
+	free(alias);
+}
+
+/* The references the run's cfgs make (top-level "connection"). */
+static json_t *connfile_run_refs(const struct run *r)
+{
+	const struct bundle_file *f;
+	json_t *refs = json_object(), *cfg, *c;
+	size_t i;
+
+	for (i = 0; i < r->man.nsteps; i++) {
+		if ((f = connfile_bundle_file(r, r->man.steps[i].cfg_path)) == NULL)
+			continue;
+		cfg = json_loadb((const char *)f->data, f->len, 0, NULL);
+		c = json_object_get(cfg, "connection");
+		if (json_is_string(c) && json_string_value(c)[0] == '@')
+			json_object_set_new(refs, json_string_value(c), json_true());
+		json_decref(cfg);
+	}
+	return refs;
+}
+
+/* ${NAME}s of the context's osiris_connections.yaml that only a credential
+ * provides become secrets of the run (secrets and env win, as in Osiris). */
+static void connfile_context_credentials(const struct run *r, struct kvlist *out)
+{
+	const struct bundle_file *f = connfile_bundle_file(r, CONNFILE_CTX_NAME);
+	const char *p, *end, *q;
+	char name[128], *v;
+	size_t n;
+
+	if (f == NULL)
+		f = bundle_find(&r->bundle, CONNFILE_CTX_NAME);
+	if (f == NULL)
+		return;
+	end = (const char *)f->data + f->len;
+	for (p = (const char *)f->data; p + 2 < end; p++) {
+		if (p[0] != '$' || p[1] != '{')
+			continue;
+		for (q = p + 2; q < end && (isalnum((unsigned char)*q) || *q == '_'); q++)
+			;
+		n = (size_t)(q - p - 2);
+		if (q == end || *q != '}' || n == 0 || n >= sizeof(name))
+			continue;
+		memcpy(name, p + 2, n);
+		name[n] = '\0';
+		if (kvlist_get(&r->secrets, name) != NULL || kvlist_get(&r->info.env, name) != NULL ||
+		    kvlist_get(out, name) != NULL || (v = connfile_credential(name)) == NULL)
+			continue;
+		kvlist_add(out, name, v);
+		if (r->mask != NULL)
+			mask_add(r->mask, v);
+		explicit_bzero(v, strlen(v));
+		free(v);
+	}
+}
+
+void connfile_run_secrets(const struct run *r, struct kvlist *out)
+{
+	json_t *refs, *res, *v;
+	const char *ref;
+	char *text;
+
+	connfile_context_credentials(r, out);
+	if (cf.conns == NULL)
+		return;
+	refs = connfile_run_refs(r);
+	res = json_object();
+	json_object_foreach(refs, ref, v) connfile_resolve_ref(r, ref, res);
+	json_decref(refs);
+	if (json_object_size(res) > 0 && (text = json_dumps(res, JSON_COMPACT)) != NULL) {
+		kvlist_add(out, CONNFILE_SECRET, text);
+		explicit_bzero(text, strlen(text));
+		free(text);
+	}
+	json_decref(res);
+}

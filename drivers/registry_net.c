@@ -1,0 +1,29 @@
+/*
+ * registry_net.c: the drivers built on network client libraries (libpq,
+ * libmariadb, libcurl), linked into the dynamic osiris-worker only; the
+ * registry asks here for names it does not have itself.
+ */
+#include <string.h>
+
+#include "drivers.h"
+
+static const struct driver_ops *const registry_net_drivers[] = {
+    &driver_pg_extractor,
+    &driver_pg_writer,
+    &driver_supabase_extractor,
+    &driver_supabase_writer,
+    &driver_mysql_extractor,
+    &driver_mysql_writer,
+    &driver_graphql_extractor,
+};
+
+const struct driver_ops *
+registry_net_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(registry_net_drivers) / sizeof(registry_net_drivers[0]); i++)
+		if (strcmp(registry_net_drivers[i]->name, name) == 0)
+			return registry_net_drivers[i];
+	return NULL;
+}
