@@ -111,12 +111,13 @@ void sandbox_init(struct sandbox *sb, const char *bwrap, const char *worker)
 	 * must reach their servers, on this host's loopback (tests, a local
 	 * MySQL) as well as elsewhere, and a private namespace has only its
 	 * own loopback. An E2B sandbox has the network too, so both backends
-	 * give drivers the same reach. */
+	 * give drivers the same reach. No UTS namespace either: it would only
+	 * let the worker rename a host of its own; without privileges over the
+	 * host's user namespace it cannot touch the real hostname anyway. */
 	sandbox_push(sb, "--unshare-user-try");
 	sandbox_push(sb, "--unshare-ipc");
 	sandbox_push(sb, "--unshare-pid");
 	sandbox_push(sb, "--share-net");
-	sandbox_push(sb, "--unshare-uts");
 	/* The worker is pid 1 of its namespace (no bwrap init in between), so
 	 * the daemon can signal it by the pid --info-fd reports. It installs
 	 * handlers for SIGTERM and SIGINT, which pid 1 needs to receive them. */
