@@ -524,6 +524,7 @@ void prune_shutdown(void);
 void prune_request(struct conn *c, uint32_t msgid, const struct prune_policy *pol, int dry_run);
 void prune_policy_config(const struct config *cfg, struct prune_policy *pol); /* daemon.keep_* */
 void prune_conn_gone(struct conn *c);
+void prune_run_ended(void); /* a run reached a final state */
 /* Pure: how many of the candidates (oldest first) one batch removes;
  * updates *excess (runs beyond keep) and *over (bytes over the cap, by
  * estimate); *stop when a run to keep was met. */

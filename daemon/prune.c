@@ -57,6 +57,7 @@ static struct {
 	size_t ndirs;
 	int64_t freed;	/* bytes the last hand-over freed */
 	int finished;	/* the thread is done with dirs */
+	unsigned ended; /* runs ended since the last timer pass */
 } pr = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .pipe = {-1, -1}};
 
 static void prune_next_job(void);
@@ -419,11 +420,29 @@ static void prune_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	pr.ended = 0;
 	prune_timer_arm();
 	prune_policy_config(pr.cfg, &pol);
 	if (!TAILQ_EMPTY(&pr.jobs) || (pol.before_ms == 0 && pol.keep < 0 && pol.max_bytes == 0))
 		return;
 	prune_request(NULL, 0, &pol, 0);
+}
+
+/* A run ended. With daemon.keep_runs set, a pass starts as soon as a tenth
+ * of it (at least 64 runs) ended since the last one: a busy host does not
+ * pile up a whole prune_interval_s of runs beside the kept ones. */
+void prune_run_ended(void)
+{
+	struct timeval now = {0, 0};
+	unsigned every;
+
+	if (pr.cfg == NULL || pr.timer_ev == NULL || pr.cfg->keep_runs <= 0)
+		return;
+	every = (unsigned)pr.cfg->keep_runs / 10 > 64 ? (unsigned)pr.cfg->keep_runs / 10 : 64;
+	if (++pr.ended < every)
+		return;
+	pr.ended = 0;
+	evtimer_add(pr.timer_ev, &now); /* the timer's pass, now; it re-arms itself */
 }
 
 /* -- start and stop -------------------------------------------------------- */

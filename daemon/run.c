@@ -879,6 +879,7 @@ static void run_end(struct run *r, enum run_state state, const char *error)
 	         r->info.error != NULL ? log_esc(r->info.error, 300) : "");
 	follow_run_end(r);
 	run_untrack(r);
+	prune_run_ended();
 	if (r->has_slot) {
 		r->has_slot = 0;
 		sched_run_done(r);
