@@ -14,27 +14,6 @@
 
 #ifndef __dead
 #define __dead __attribute__((__noreturn__))
-/* conn.c: Osiris connections (osiris_connections.yaml layout). */
-struct json_t;
-/* Value of ${name} for a connection field; *secret = 1 when it came from a
- * secret (a run secret or a credential). NULL: not set. */
-typedef const char *(*conn_lookup_fn)(void *arg, const char *name, int *secret);
-/* A field whose name holds password/token/secret/key/dsn/...: a secret. */
-int conn_key_secret(const char *key);
-/* Parse YAML text into {family: {alias: {fields}}} (the "connections"
- * mapping; an absent one is empty). -1 with a one-line err naming `name`. */
-int conn_parse(const char *name, const char *text, size_t len, struct json_t **out, char *err, size_t errlen);
-/* "@family.alias" or "@family" (alias NULL): 0, or -1 when malformed. */
-int conn_ref_parse(const char *ref, char **family, char **alias);
-/* The alias, or with alias NULL the one with `default: true`, else the one
- * named "default"; *found names it. NULL when absent. */
-const struct json_t *conn_find(const struct json_t *conns, const char *family, const char *alias, const char **found);
-/* A copy of conn without `default`, ${VAR} substituted; *secrets lists the
- * secret field names. NULL with a one-line err naming `what` and the
- * variable (never a value). */
-struct json_t *conn_resolve(const struct json_t *conn, const char *what, conn_lookup_fn lookup, void *arg,
-    struct json_t **secrets, char *err, size_t errlen);
-
 #endif
 #define PRINTFLIKE(a, b) __attribute__((__format__(__printf__, a, b)))
 
