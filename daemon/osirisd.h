@@ -142,6 +142,25 @@ struct store_usage {
 int store_usage(struct store_usage *u);
 int store_db_live_bytes(int64_t *out);
 void store_checkpoint(void); /* WAL into the database and truncated */
+/* The highest worker seq (wseq) stored for the run; 0: none. For recovery
+ * (records still pending are not looked at). */
+int store_wseq_last(const char *run_id, int64_t *out);
+/* A remote backend's sandbox, stored before it is used so that a restarted
+ * daemon can re-attach to it (the run's row names it in `worker`). Never
+ * its access token: that is asked for again (E2B's connect). */
+struct sandbox_rec {
+	char *id, *backend;
+	char *domain, *envd_version; /* NULL: the configured domain / unknown */
+	int64_t pid;		     /* the worker's process, 0 until started */
+	char *tag;		     /* the worker's process tag */
+	int64_t created_at;	     /* ms since the epoch */
+};
+int store_sandbox_put(const struct sandbox_rec *sb); /* insert or replace, committed */
+int store_sandbox_delete(const char *id);
+int store_sandbox_get(const char *id, struct sandbox_rec *out); /* 0, 1 not found, -1 */
+int store_sandbox_list(const char *backend, struct sandbox_rec **out, size_t *n);
+void store_sandbox_free(struct sandbox_rec *v, size_t n);
+void sandbox_rec_free(struct sandbox_rec *sb);
 
 /* pool.c and pool_<backend>.c: where workers come from. ----------------- */
 struct pool;
@@ -194,6 +213,12 @@ struct pool_ops {
 	 * could not get one; the pool warms up to its target plus n (within
 	 * its cap). Called after every scheduling pass; may be NULL. */
 	void (*demand)(struct pool *p, unsigned n);
+	/* Optional, for a backend whose workers outlive the daemon: the worker
+	 * `id` that a run was using before a restart, taken again (busy; its
+	 * session adopted: the caller attaches and may queue requests at once;
+	 * `gone` comes if it cannot be reached). NULL with err when the pool
+	 * has no record of it. */
+	struct worker *(*attach)(struct pool *p, const char *id, char *err, size_t errlen);
 };
 
 struct pool {
@@ -320,6 +345,7 @@ void sched_enqueue(struct run *r);
 void sched_remove(struct run *r); /* a queued run was cancelled */
 void sched_kick(void);		  /* schedule a pass (deferred, coalesced) */
 void sched_run_done(struct run *r); /* a run holding a slot ended */
+void sched_adopt(struct run *r);    /* a re-attached run holds a slot */
 /* No new starts; done_cb runs once no run holds a slot. */
 void sched_stop(void (*done_cb)(void));
 unsigned sched_active(void);
@@ -329,7 +355,7 @@ void sched_pool_ready_cb(struct pool *p, void *arg);
 /* run.c: a run's life: queued -> starting -> running -> final ------------ */
 struct follower;
 TAILQ_HEAD(follower_list, follower);
-enum run_phase { PHASE_QUEUED, PHASE_PREPARE, PHASE_STEPS, PHASE_FINISH, PHASE_ARTIFACTS, PHASE_DONE };
+enum run_phase { PHASE_QUEUED, PHASE_ATTACH, PHASE_PREPARE, PHASE_STEPS, PHASE_FINISH, PHASE_ARTIFACTS, PHASE_DONE };
 struct run {
 	struct run_info info; /* the state the store and run.get see */
 	struct manifest man;
@@ -347,6 +373,8 @@ struct run {
 	size_t cur; /* position in man.order of the step executing */
 	size_t sent;  /* exec_step requests sent: cur + 1, or cur + 2 when pipelined */
 	int pipeline; /* the worker skips exec_step after a failure (prepare said so) */
+	int reattached;	  /* its worker outlived a daemon restart (PHASE_ATTACH first) */
+	int64_t wseq_last; /* the worker seq of its last worker record */
 	int failed, cancel_requested;
 	int cancel_stage; /* 0: `cancel` sent; 1: SIGTERM sent; 2: killed (run_cancel_timer_cb) */
 	int has_slot; /* counted in sched's max_concurrent_runs */
@@ -451,6 +479,7 @@ void wsess_input(struct wsess *s, const uint8_t *data, size_t len); /* bytes fro
 void wsess_writable(struct wsess *s);				     /* the transport takes more */
 void wsess_closed(struct wsess *s, const char *reason);		     /* the worker ended */
 void wsess_attach(struct wsess *s, const struct wsess_user *u, void *arg);
+void wsess_adopt(struct wsess *s); /* a worker already running: no `ready` comes (re-attach) */
 void wsess_detach(struct wsess *s);
 int wsess_reset(struct wsess *s);
 int wsess_is_idle(const struct wsess *s);

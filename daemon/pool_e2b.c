@@ -36,7 +36,7 @@
  * and the bytes travel base64-encoded inside JSON. */
 #define SB_INPUT_MAX (2u * 1024 * 1024)
 
-enum sb_state { SB_CREATING, SB_UPLOADING, SB_STARTING, SB_IDLE, SB_BUSY, SB_RESETTING, SB_RELEASED };
+enum sb_state { SB_CREATING, SB_UPLOADING, SB_STARTING, SB_IDLE, SB_BUSY, SB_RESETTING, SB_RELEASED, SB_ATTACHING };
 
 struct e2b_pool;
 struct sbx {
@@ -55,6 +55,7 @@ struct sbx {
 	int64_t refreshed_us; /* TTL last set (at create, then by refreshes) */
 	int64_t idle_us;      /* when it last became idle */
 	int on_demand, killing, killed, proc_done, gone_sent, freeing;
+	int blind; /* re-attached: the run's secrets are not known here, so its stderr is not kept */
 	unsigned runs;
 	char last_err[256];
 	char cause[512]; /* why the daemon gave it up (a failed SendInput), for gone */
@@ -105,7 +106,7 @@ static void pool_e2b_counts(struct e2b_pool *ep, unsigned *idle, unsigned *warmi
 			continue;
 		if (sb->state == SB_IDLE)
 			(*idle)++;
-		else if (sb->state == SB_BUSY)
+		else if (sb->state == SB_BUSY || sb->state == SB_ATTACHING)
 			(*busy)++;
 		else if (sb->state != SB_RELEASED)
 			(*warming)++;
@@ -187,6 +188,8 @@ static void pool_e2b_kill_cb(const struct e2b_error *err, void *arg)
 	if (err != NULL)
 		log_warnx("sandbox=%s: kill failed: %s (the orphan sweep retries)", sb->info.id,
 		          e2b_error_str(err, why, sizeof(why)));
+	else
+		(void)store_sandbox_delete(sb->info.id);
 	/* Its stream is cut with it; do not wait for the end of one that hangs. */
 	if (sb->proc != NULL && !sb->proc_done) {
 		e2b_proc_close(sb->proc);
@@ -225,6 +228,25 @@ static void pool_e2b_kill(struct sbx *sb)
 	sb->call = e2b_sandbox_kill(sb->ep->cl, sb->info.id, pool_e2b_kill_cb, sb);
 }
 
+/* Stored before the sandbox is used (and again with the worker's pid), so
+ * that a restarted daemon re-attaches to a run in it or kills it. */
+static void pool_e2b_record(struct sbx *sb)
+{
+	struct sandbox_rec rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.id = sb->info.id;
+	rec.backend = "e2b";
+	rec.domain = sb->info.domain;
+	rec.envd_version = sb->info.envd_version[0] != '\0' ? sb->info.envd_version : NULL;
+	rec.pid = sb->pid;
+	rec.tag = SB_TAG;
+	rec.created_at = time_now_ms();
+	if (store_sandbox_put(&rec) == -1)
+		log_warnx("sandbox=%s: cannot be recorded in the store (a restart would not re-attach to it)",
+		          sb->info.id);
+}
+
 /* -- the worker's process ------------------------------------------------- */
 
 static void pool_e2b_proc_started(struct e2b_proc *p, uint32_t pid, void *arg)
@@ -234,6 +256,13 @@ static void pool_e2b_proc_started(struct e2b_proc *p, uint32_t pid, void *arg)
 	(void)p;
 	sb->pid = pid;
 	log_debug("sandbox=%s worker pid %u", sb->info.id, pid);
+	if (sb->state == SB_ATTACHING) {
+		log_info("sandbox=%s: re-attached to its worker (pid %u)", sb->info.id, pid);
+		sb->state = SB_BUSY;
+		wsess_writable(sb->w.sess); /* what the run queued meanwhile */
+		return;
+	}
+	pool_e2b_record(sb);
 }
 
 static void pool_e2b_proc_stdout(struct e2b_proc *p, const uint8_t *data, size_t len, void *arg)
@@ -251,6 +280,10 @@ static void pool_e2b_proc_stderr(struct e2b_proc *p, const char *line, size_t le
 	char *text = xstrndup(line, len), *masked;
 
 	(void)p;
+	if (sb->blind) { /* nothing to mask it with: not kept, not logged */
+		free(text);
+		return;
+	}
 	masked = sb->w.mask != NULL ? mask_apply(sb->w.mask, text) : NULL;
 	snprintf(sb->last_err, sizeof(sb->last_err), "%s", masked != NULL ? masked : text);
 	log_debug("sandbox=%s stderr: %s", sb->info.id, log_esc(sb->last_err, 300));
@@ -368,6 +401,7 @@ static void pool_e2b_create_cb(const struct e2b_error *err, const struct e2b_san
 	sb->refreshed_us = time_mono_us();
 	snprintf(sb->w.id, sizeof(sb->w.id), "%s", sbx->id);
 	log_debug("sandbox=%s created", sb->info.id);
+	pool_e2b_record(sb);
 	if (sb->killing) { /* unwanted by the time it came (shutdown) */
 		sb->killing = 0;
 		pool_e2b_kill(sb);
@@ -402,8 +436,10 @@ static ssize_t pool_e2b_write(void *tctx, const void *buf, size_t len)
 	struct sbx *sb = tctx;
 	struct e2b_proc_sel sel = {sb->pid, NULL};
 
-	if (sb->killing || sb->proc == NULL || sb->pid == 0)
+	if (sb->killing)
 		return -1;
+	if (sb->proc == NULL || sb->pid == 0)
+		return sb->state == SB_ATTACHING ? 0 : -1; /* attaching: sent once the stream is there */
 	if (sb->input != NULL)
 		return 0; /* ordered: the next call waits for this one */
 	if (len > SB_INPUT_MAX)
@@ -475,22 +511,30 @@ static const struct wsess_owner pool_e2b_owner = {
 
 /* -- warming ------------------------------------------------------------- */
 
-static struct sbx *pool_e2b_spawn(struct e2b_pool *ep, int on_demand)
+static struct sbx *pool_e2b_sbx_new(struct e2b_pool *ep, enum sb_state state)
 {
-	const struct config *cfg = ep->p->cfg;
-	struct e2b_create_opts o;
 	struct sbx *sb = xcalloc(1, sizeof(*sb));
 
 	sb->ep = ep;
-	sb->state = SB_CREATING;
-	sb->on_demand = on_demand;
+	sb->state = state;
 	sb->w.pool = ep->p;
 	sb->w.impl = sb;
 	sb->w.spawned_us = time_mono_us();
 	snprintf(sb->w.id, sizeof(sb->w.id), "e2b-creating-%llu", (unsigned long long)++ep->seq);
-	sb->w.sess = wsess_new(&sb->w, &pool_e2b_transport, sb, &pool_e2b_owner, (size_t)cfg->max_context_bytes);
+	sb->w.sess =
+	    wsess_new(&sb->w, &pool_e2b_transport, sb, &pool_e2b_owner, (size_t)ep->p->cfg->max_context_bytes);
 	wsess_heartbeat_start(sb->w.sess, ep->p->base);
 	TAILQ_INSERT_TAIL(&ep->sbxs, sb, entry);
+	return sb;
+}
+
+static struct sbx *pool_e2b_spawn(struct e2b_pool *ep, int on_demand)
+{
+	const struct config *cfg = ep->p->cfg;
+	struct e2b_create_opts o;
+	struct sbx *sb = pool_e2b_sbx_new(ep, SB_CREATING);
+
+	sb->on_demand = on_demand;
 	memset(&o, 0, sizeof(o));
 	o.template_id = cfg->e2b_template;
 	o.timeout_s = cfg->e2b_sandbox_timeout_s;
@@ -590,7 +634,29 @@ static void pool_e2b_orphan_kill_cb(const struct e2b_error *err, void *arg)
 
 	if (err != NULL)
 		log_warnx("e2b pool: killing an orphan failed: %s", e2b_error_str(err, why, sizeof(why)));
+	else
+		(void)store_sandbox_delete(arg);
 	free(arg);
+}
+
+/* Stored sandboxes that are neither alive (listed) nor in use here: gone
+ * (TTL, killed elsewhere); their records go. */
+static void pool_e2b_forget_dead(struct e2b_pool *ep, const struct e2b_sandbox *v, size_t n)
+{
+	struct sandbox_rec *recs;
+	size_t i, j, nrecs;
+
+	if (store_sandbox_list("e2b", &recs, &nrecs) == -1)
+		return;
+	for (i = 0; i < nrecs; i++) {
+		for (j = 0; j < n && strcmp(v[j].id, recs[i].id) != 0; j++)
+			;
+		if (j == n && !pool_e2b_known(ep, recs[i].id)) {
+			log_debug("sandbox=%s: no longer exists, forgotten", recs[i].id);
+			(void)store_sandbox_delete(recs[i].id);
+		}
+	}
+	store_sandbox_free(recs, nrecs);
 }
 
 /* Sandboxes tagged with this instance that it does not know: left by a
@@ -612,6 +678,7 @@ static void pool_e2b_sweep_cb(const struct e2b_error *err, const struct e2b_sand
 		log_info("e2b pool: killing orphaned sandbox=%s", v[i].id);
 		(void)e2b_sandbox_kill(ep->cl, v[i].id, pool_e2b_orphan_kill_cb, xstrdup(v[i].id));
 	}
+	pool_e2b_forget_dead(ep, v, n);
 }
 
 static void pool_e2b_sweep(struct e2b_pool *ep)
@@ -982,6 +1049,73 @@ static void pool_e2b_demand(struct pool *p, unsigned n)
 	pool_e2b_refill(ep);
 }
 
+/* -- re-attach after a restart ---------------------------------------------- */
+
+static void pool_e2b_connect_cb(const struct e2b_error *err, const struct e2b_sandbox *sbx, void *arg)
+{
+	struct sbx *sb = arg;
+	struct e2b_proc_cbs cbs = pool_e2b_proc_cbs_tmpl;
+	struct e2b_proc_sel sel = {0, SB_TAG};
+	char why[600], reason[700];
+
+	sb->call = NULL;
+	if (err != NULL) {
+		if (err->http_status == 404)
+			snprintf(reason, sizeof(reason), "sandbox %s no longer exists", sb->info.id);
+		else
+			snprintf(reason, sizeof(reason), "sandbox %s: connect failed: %s", sb->info.id,
+			         e2b_error_str(err, why, sizeof(why)));
+		pool_e2b_gone(sb, reason);
+		return;
+	}
+	/* The answer carries the access token again: it is never stored. */
+	e2b_sandbox_clear(&sb->info);
+	e2b_sandbox_copy(&sb->info, sbx);
+	sb->refreshed_us = time_mono_us();
+	cbs.arg = sb;
+	sb->proc = e2b_proc_connect(sb->ep->cl, &sb->info, sel, &cbs);
+}
+
+/* The sandbox a run used before the restart: E2B's connect (alive? its
+ * access token, the TTL extended), then process Connect to the worker by
+ * its tag. The session is adopted at once; what the run sends waits for
+ * the stream (pool_e2b_write). */
+static struct worker *pool_e2b_attach(struct pool *p, const char *id, char *err, size_t errlen)
+{
+	struct e2b_pool *ep = pool_e2b_of(p);
+	struct sandbox_rec rec;
+	struct sbx *sb;
+	int rc;
+
+	if (ep == NULL || ep->cl == NULL) {
+		snprintf(err, errlen, "the e2b backend is not available%s%s", p->unavailable != NULL ? ": " : "",
+		         p->unavailable != NULL ? p->unavailable : "");
+		return NULL;
+	}
+	if (!e2b_sandbox_id_valid(id) || (rc = store_sandbox_get(id, &rec)) == 1) {
+		snprintf(err, errlen, "no record of sandbox %s", log_esc(id, 64));
+		return NULL;
+	}
+	if (rc == -1) {
+		snprintf(err, errlen, "its sandbox record cannot be read from the store");
+		return NULL;
+	}
+	sb = pool_e2b_sbx_new(ep, SB_ATTACHING);
+	snprintf(sb->info.id, sizeof(sb->info.id), "%s", rec.id);
+	snprintf(sb->w.id, sizeof(sb->w.id), "%s", rec.id);
+	if (rec.envd_version != NULL)
+		snprintf(sb->info.envd_version, sizeof(sb->info.envd_version), "%s", rec.envd_version);
+	sb->info.domain = rec.domain != NULL ? xstrdup(rec.domain) : NULL;
+	sb->refreshed_us = time_mono_us();
+	sb->runs = 1;
+	sb->blind = 1;
+	sandbox_rec_free(&rec);
+	wsess_adopt(sb->w.sess);
+	sb->call = e2b_sandbox_connect(ep->cl, sb->info.id, p->cfg->e2b_sandbox_timeout_s, pool_e2b_connect_cb, sb);
+	log_info("sandbox=%s: re-attaching", sb->info.id);
+	return &sb->w;
+}
+
 const struct pool_ops pool_e2b_ops = {
     .name = "e2b",
     .start = pool_e2b_start,
@@ -994,4 +1128,5 @@ const struct pool_ops pool_e2b_ops = {
     .recycle = pool_e2b_recycle,
     .status = pool_e2b_status,
     .demand = pool_e2b_demand,
+    .attach = pool_e2b_attach,
 };

@@ -396,6 +396,15 @@ static void run_worker_notify_cb(struct worker *w, const struct rpc_msg *m, void
 	}
 	e.daemon_origin = 0;
 	e.wseq = e.seq; /* the worker's; run_event_add gives the daemon's */
+	if (r->reattached && e.wseq != r->wseq_last + 1) {
+		/* Re-attached: live records overtake the replay of those said
+		 * while nobody listened, and the replay repeats stored ones;
+		 * only the next one in the worker's order is taken, so the
+		 * stream has no gap and no duplicate. */
+		event_rec_free(&e);
+		return;
+	}
+	r->wseq_last = e.wseq;
 	run_event_add(r, &e);
 	event_rec_free(&e);
 }
@@ -422,6 +431,13 @@ static void run_worker_gone_cb(struct worker *w, const char *reason, void *arg)
 		snprintf(what, sizeof(what), "worker exited unexpectedly (%s)", reason);
 	log_info("run=%s worker=%s gone (%s)", r->info.id, r->info.worker, reason);
 	switch (r->phase) {
+	case PHASE_ATTACH: {
+		char *why;
+		xasprintf(&why, "daemon restarted; cannot re-attach to worker %s: %s", r->info.worker, reason);
+		run_end(r, r->cancel_requested ? RUN_CANCELLED : RUN_LOST, why);
+		free(why);
+		return;
+	}
 	case PHASE_PREPARE:
 		run_fail(r, "%s during prepare", what);
 		break;
@@ -753,6 +769,23 @@ static void run_staged_cb(struct worker *w, const char *path, const char *err, v
 		run_send_failed(r, "prepare");
 }
 
+/* Large contexts are staged by a backend that can (one upload), the rest
+ * travels inside `prepare`. */
+static void run_prepare(struct run *r)
+{
+	r->phase = PHASE_PREPARE;
+	r->prepare_us = time_mono_us();
+	if (r->pool->ops->stage != NULL && r->bundle.total >= RUN_STAGE_MIN_BYTES) {
+		char *file, *dir = run_state_dir(r->info.id);
+		xasprintf(&file, "%s/bundle", dir);
+		r->pool->ops->stage(r->worker, file, run_staged_cb, r);
+		free(file);
+		free(dir);
+	} else if (run_send_prepare(r, NULL) == -1) {
+		run_send_failed(r, "prepare");
+	}
+}
+
 static void run_acquired_event(struct run *r, struct worker *w, int64_t wait_ms)
 {
 	msgpack_packer pk;
@@ -798,16 +831,7 @@ void run_start(struct run *r, struct worker *w)
 	r->cancel_ev = evtimer_new(rs.base, run_cancel_timer_cb, r);
 	if (r->cancel_ev == NULL)
 		fatalx("run_start: event_new");
-	r->prepare_us = time_mono_us();
-	if (r->pool->ops->stage != NULL && r->bundle.total >= RUN_STAGE_MIN_BYTES) {
-		char *file, *dir = run_state_dir(r->info.id);
-		xasprintf(&file, "%s/bundle", dir);
-		r->pool->ops->stage(w, file, run_staged_cb, r);
-		free(file);
-		free(dir);
-	} else if (run_send_prepare(r, NULL) == -1) {
-		run_send_failed(r, "prepare");
-	}
+	run_prepare(r);
 	/* Durable before any step can run (prepare executes nothing); the
 	 * commit overlaps with the worker unpacking the bundle. */
 	run_save_now(r);
@@ -901,6 +925,7 @@ void run_cancel(struct run *r)
 		log_info("run=%s cancelled while queued", r->info.id);
 		run_end(r, RUN_CANCELLED, "cancelled");
 		break;
+	case PHASE_ATTACH:
 	case PHASE_PREPARE:
 	case PHASE_STEPS:
 		if (r->cancel_requested || r->worker == NULL)
@@ -1110,10 +1135,244 @@ static void run_recover_queued(const char *id)
 	sched_enqueue(r);
 }
 
+/* -- re-attach: a run whose worker outlived the daemon ---------------------- */
+
+static void run_attach_lost(struct run *r, const char *fmt, ...) PRINTFLIKE(2, 3);
+
+static void run_attach_lost(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+	char why[600], *msg;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	xasprintf(&msg, "daemon restarted; cannot re-attach to worker %s: %s", r->info.worker, why);
+	run_end(r, r->cancel_requested ? RUN_CANCELLED : RUN_LOST, msg);
+	free(msg);
+}
+
+/* The records said while nobody listened came with the replay (the
+ * notify callback took them in order); the answer says whether the
+ * worker's journal still held all of them. */
+static void run_replay_cb(struct worker *w, const struct rpc_msg *m, void *arg)
+{
+	struct run *r = arg;
+	int64_t first = 0, last = 0;
+
+	(void)w;
+	if (r->phase != PHASE_ATTACH)
+		return;
+	if (m->error != NULL) {
+		run_attach_lost(r, "replay failed: %s", run_rpc_error_message(m->error));
+		return;
+	}
+	if (m->result == NULL || mp_get_int(m->result, "first_seq", &first) < 0 ||
+	    mp_get_int(m->result, "last_seq", &last) < 0) {
+		run_attach_lost(r, "bad replay answer from the worker");
+		return;
+	}
+	if (r->wseq_last < last)
+		run_attach_lost(r, "the worker's journal no longer holds its records %lld to %lld",
+		                (long long)r->wseq_last + 1, (long long)(first > 0 ? first - 1 : last));
+}
+
+/* The worker's answers for the steps it executed (status.steps). */
+static int run_attach_steps(struct run *r, const msgpack_object *steps)
+{
+	struct step_result res;
+	char err[256];
+	size_t i;
+
+	if (steps == NULL || steps->type != MSGPACK_OBJECT_MAP)
+		return -1;
+	for (i = 0; i < r->info.nsteps; i++) {
+		struct step_info *s = &r->info.steps[i];
+		const msgpack_object *o = mp_get(steps, s->id);
+
+		if (o == NULL) {
+			if (s->state == STEP_RUNNING) /* its exec_step never reached the worker */
+				s->state = STEP_PENDING;
+			continue;
+		}
+		if (step_result_decode(o, &res, err, sizeof(err)) == -1) {
+			log_warnx("run=%s step=%s: bad status from the worker: %s", r->info.id, s->id, err);
+			return -1;
+		}
+		s->state = res.state;
+		s->rows_in = res.rows_in;
+		s->rows_out = res.rows_out;
+		s->duration_ms = res.duration_ms;
+		free(s->error);
+		free(s->error_type);
+		s->error = res.error;
+		s->error_type = res.error_type;
+		res.error = res.error_type = NULL;
+		step_result_free(&res);
+		if (s->finished_at == 0)
+			s->finished_at = time_now_ms();
+		run_step_save(r, s);
+		if (s->state == STEP_FAILED)
+			run_fail(r, "step %s failed: %s", s->id, s->error != NULL ? s->error : "no reason given");
+		else if (s->state == STEP_CANCELLED && !r->cancel_requested)
+			run_fail(r, "step %s was cancelled", s->id);
+	}
+	return 0;
+}
+
+/* Where the worker is: not prepared (prepare again, unless the run's
+ * secrets were needed: they are not kept), steps done (go on with the next
+ * one), or finished (ask for the artifact list again). */
+static void run_status_cb(struct worker *w, const struct rpc_msg *m, void *arg)
+{
+	struct run *r = arg;
+	char *run_id = NULL;
+	int prepared = 0, finished = 0;
+
+	(void)w;
+	if (r->phase != PHASE_ATTACH)
+		return;
+	if (m->error != NULL || m->result == NULL) {
+		run_attach_lost(r, "status failed: %s",
+		                m->error != NULL ? run_rpc_error_message(m->error) : "no answer");
+		return;
+	}
+	if (mp_get_bool(m->result, "prepared", &prepared) < 0 || mp_get_bool(m->result, "finished", &finished) < 0 ||
+	    mp_get_str(m->result, "run_id", &run_id) < 0) {
+		free(run_id);
+		run_attach_lost(r, "bad status answer from the worker");
+		return;
+	}
+	log_info("run=%s re-attached to worker=%s (%s, up to worker seq %lld)", r->info.id, r->info.worker,
+	         !prepared ? "not prepared" : finished ? "finished" : "prepared", (long long)r->wseq_last);
+	if (!prepared) {
+		free(run_id);
+		if (r->info.nsecret_names > 0) {
+			run_attach_lost(r, "its worker had not been prepared, and the run's secrets are not kept "
+			                   "across restarts; resubmit");
+			return;
+		}
+		run_prepare(r);
+		return;
+	}
+	if (run_id == NULL || strcmp(run_id, r->info.id) != 0) {
+		run_attach_lost(r, "the worker holds another run (%s)", run_id != NULL ? log_esc(run_id, 64) : "none");
+		free(run_id);
+		return;
+	}
+	free(run_id);
+	if (run_attach_steps(r, mp_get(m->result, "steps")) == -1) {
+		run_attach_lost(r, "bad step status from the worker");
+		return;
+	}
+	r->info.state = RUN_RUNNING;
+	run_save(r);
+	r->pipeline = 0;
+	for (r->cur = 0; r->cur < r->man.nsteps; r->cur++) {
+		enum step_state st = r->info.steps[r->man.order[r->cur]].state;
+		if (st == STEP_PENDING || st == STEP_RUNNING)
+			break;
+	}
+	r->sent = r->cur;
+	if (finished)
+		run_finish(r);
+	else
+		run_next_step(r);
+}
+
+static void run_attach_event(struct run *r)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	msgpack_pack_map(&pk, 3);
+	mp_pack_kstr(&pk, "backend", r->info.backend);
+	mp_pack_kstr(&pk, "worker", r->info.worker);
+	mp_pack_kint(&pk, "since", r->wseq_last);
+	run_event_daemon(r, "worker_reattached", NULL, &b);
+	buf_free(&b);
+}
+
+/* The run goes on in its worker: `replay` what it said while nobody
+ * listened, then `status`; both are answered once whatever the worker was
+ * doing is done (it handles requests in order). */
+static int run_recover_attach(struct run *r, char *err, size_t errlen)
+{
+	msgpack_packer *pk;
+	struct worker *w;
+	char why[400];
+
+	if (r->info.worker == NULL || r->pool->ops->attach == NULL) {
+		snprintf(err, errlen, "daemon restarted while the run was running");
+		return -1;
+	}
+	if (store_wseq_last(r->info.id, &r->wseq_last) == -1) {
+		snprintf(err, errlen, "daemon restarted; its records cannot be read from the store");
+		return -1;
+	}
+	if ((w = r->pool->ops->attach(r->pool, r->info.worker, why, sizeof(why))) == NULL) {
+		snprintf(err, errlen, "daemon restarted; cannot re-attach to worker %s: %s", r->info.worker, why);
+		return -1;
+	}
+	run_track(r);
+	r->has_slot = 1;
+	sched_adopt(r);
+	r->worker = w;
+	r->reattached = 1;
+	r->phase = PHASE_ATTACH;
+	r->queued_us = r->prepare_us = time_mono_us();
+	wsess_attach(w->sess, &run_wsess_user, r);
+	if ((r->cancel_ev = evtimer_new(rs.base, run_cancel_timer_cb, r)) == NULL)
+		fatalx("run_recover_attach: event_new");
+	run_attach_event(r);
+	pk = wsess_begin(w->sess, "replay");
+	msgpack_pack_map(pk, 1);
+	mp_pack_kint(pk, "since", r->wseq_last);
+	if (wsess_end(w->sess, run_replay_cb, r) == -1) {
+		run_send_failed(r, "replay");
+		return 0;
+	}
+	msgpack_pack_map(wsess_begin(w->sess, "status"), 0);
+	if (wsess_end(w->sess, run_status_cb, r) == -1)
+		run_send_failed(r, "status");
+	return 0;
+}
+
+/* A run that was starting or running: re-attached to its worker where the
+ * backend's workers outlive the daemon, else lost. */
+static void run_recover_running(const char *id)
+{
+	struct run *r = run_alloc();
+	char err[512], *why;
+
+	if (store_run_get(id, &r->info) != 0) {
+		run_free(r);
+		return;
+	}
+	if (run_recover_last_seq(&r->info) == -1) {
+		log_warnx("run=%s: cannot read its last record seq; last_seq stays %lld", id, (long long)r->info.last_seq);
+		run_recover_lost(&r->info, "daemon restarted while the run was running");
+		run_free(r);
+		return;
+	}
+	if (run_recover_load(r, err, sizeof(err)) == -1) {
+		xasprintf(&why, "daemon restarted while the run was running; cannot re-attach: %s", err);
+		run_recover_lost(&r->info, why);
+		free(why);
+		run_free(r);
+		return;
+	}
+	if (run_recover_attach(r, err, sizeof(err)) == -1) {
+		run_recover_lost(&r->info, err);
+		run_free(r);
+	}
+}
+
 int run_recover(void)
 {
 	static const enum run_state gone[] = {RUN_RUNNING, RUN_STARTING};
-	struct run_info ri;
 	char **ids;
 	size_t i, k, n;
 
@@ -1121,13 +1380,7 @@ int run_recover(void)
 		if (store_run_ids_in_state(gone[k], &ids, &n) == -1)
 			return -1;
 		for (i = 0; i < n; i++) {
-			if (store_run_get(ids[i], &ri) == 0) {
-				if (run_recover_last_seq(&ri) == -1)
-					log_warnx("run=%s: cannot read its last record seq; last_seq stays %lld", ri.id,
-					          (long long)ri.last_seq);
-				run_recover_lost(&ri, "daemon restarted while the run was running");
-				run_info_free(&ri);
-			}
+			run_recover_running(ids[i]);
 			free(ids[i]);
 		}
 		free(ids);

@@ -149,6 +149,13 @@ void sched_remove(struct run *r)
 	sched_kick(); /* the demand told to the pools shrank */
 }
 
+/* A run re-attached after a restart holds a slot without a scheduling pass. */
+void sched_adopt(struct run *r)
+{
+	(void)r;
+	sched.active++;
+}
+
 void sched_run_done(struct run *r)
 {
 	(void)r;

@@ -108,6 +108,18 @@ static const char *const store_migrations[] = {
     /* 3: a worker record keeps the worker's own seq beside the daemon's, so
      * a re-attached worker can be asked to `replay {since}` its journal. */
     "ALTER TABLE events ADD COLUMN wseq INTEGER;",
+    /* 4: the sandboxes a remote backend holds, written before one is used,
+     * so that a restarted daemon re-attaches to the runs in them (a run's
+     * row names its sandbox in `worker`). Never an access token. */
+    "CREATE TABLE sandboxes ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " backend TEXT NOT NULL,"
+    " domain TEXT,"
+    " envd_version TEXT,"
+    " pid INTEGER NOT NULL DEFAULT 0,"
+    " tag TEXT,"
+    " created_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;",
 };
 #define STORE_NMIGRATIONS ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 
@@ -140,6 +152,11 @@ enum store_stmt {
 	ST_DB_PAGES,
 	ST_INCR_VACUUM,
 	ST_CHECKPOINT,
+	ST_WSEQ_LAST,
+	ST_SBX_PUT,
+	ST_SBX_GET,
+	ST_SBX_DELETE,
+	ST_SBX_LIST,
 	ST__COUNT
 };
 
@@ -197,6 +214,13 @@ static const char *const store_sql[ST__COUNT] = {
     /* Bounded: a prune batch frees at most what its rows held. */
     [ST_INCR_VACUUM] = "PRAGMA incremental_vacuum",
     [ST_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
+    [ST_WSEQ_LAST] = "SELECT MAX(wseq) FROM events WHERE run_id = ?1",
+    [ST_SBX_PUT] = "INSERT OR REPLACE INTO sandboxes (id, backend, domain, envd_version, pid, tag, created_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_SBX_GET] = "SELECT id, backend, domain, envd_version, pid, tag, created_at FROM sandboxes WHERE id = ?1",
+    [ST_SBX_DELETE] = "DELETE FROM sandboxes WHERE id = ?1",
+    [ST_SBX_LIST] = "SELECT id, backend, domain, envd_version, pid, tag, created_at FROM sandboxes "
+                    "WHERE backend = ?1 ORDER BY created_at, id",
 };
 
 /* A buffered record; strings and data live in store.arena (offsets, as the
@@ -1648,4 +1672,145 @@ void store_checkpoint(void)
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
 		store_warn("checkpoint");
+}
+
+/* Remote backends' sandboxes ------------------------------------------------ */
+
+int store_wseq_last(const char *run_id, int64_t *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (store.db == NULL)
+		return -1;
+	s = store_stmt(ST_WSEQ_LAST);
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0; /* NULL (none) reads as 0 */
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW) {
+		store_warn("last worker seq");
+		return -1;
+	}
+	return 0;
+}
+
+int store_sandbox_put(const struct sandbox_rec *sb)
+{
+	sqlite3_stmt *s;
+
+	if (store.db == NULL || store_begin() == -1)
+		return -1;
+	s = store_stmt(ST_SBX_PUT);
+	bind_text(s, 1, sb->id);
+	bind_text(s, 2, sb->backend);
+	bind_text(s, 3, sb->domain);
+	bind_text(s, 4, sb->envd_version);
+	sqlite3_bind_int64(s, 5, sb->pid);
+	bind_text(s, 6, sb->tag);
+	sqlite3_bind_int64(s, 7, sb->created_at);
+	if (store_exec_stmt(s) != SQLITE_DONE) {
+		log_warnx("store: sandbox=%s: %s", log_esc(sb->id, 64), sqlite3_errmsg(store.db));
+		store_rollback();
+		return -1;
+	}
+	return store_commit();
+}
+
+int store_sandbox_delete(const char *id)
+{
+	sqlite3_stmt *s;
+
+	if (store.db == NULL || store_begin() == -1)
+		return -1;
+	s = store_stmt(ST_SBX_DELETE);
+	bind_text(s, 1, id);
+	if (store_exec_stmt(s) != SQLITE_DONE) {
+		log_warnx("store: sandbox=%s: delete: %s", log_esc(id, 64), sqlite3_errmsg(store.db));
+		store_rollback();
+		return -1;
+	}
+	return store_commit();
+}
+
+static void store_sandbox_row(sqlite3_stmt *s, struct sandbox_rec *sb)
+{
+	memset(sb, 0, sizeof(*sb));
+	sb->id = col_str(s, 0);
+	sb->backend = col_str(s, 1);
+	sb->domain = col_str(s, 2);
+	sb->envd_version = col_str(s, 3);
+	sb->pid = sqlite3_column_int64(s, 4);
+	sb->tag = col_str(s, 5);
+	sb->created_at = sqlite3_column_int64(s, 6);
+}
+
+int store_sandbox_get(const char *id, struct sandbox_rec *out)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (store.db == NULL)
+		return -1;
+	s = store_stmt(ST_SBX_GET);
+	bind_text(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		store_sandbox_row(s, out);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return 1;
+	store_warn("sandbox");
+	return -1;
+}
+
+int store_sandbox_list(const char *backend, struct sandbox_rec **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (store.db == NULL)
+		return -1;
+	s = store_stmt(ST_SBX_LIST);
+	bind_text(s, 1, backend);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap != 0 ? cap * 2 : 8;
+			*out = xreallocarray(*out, cap, sizeof(**out));
+		}
+		store_sandbox_row(s, &(*out)[(*n)++]);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_warn("sandboxes");
+		store_sandbox_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+		return -1;
+	}
+	return 0;
+}
+
+void sandbox_rec_free(struct sandbox_rec *sb)
+{
+	free(sb->id);
+	free(sb->backend);
+	free(sb->domain);
+	free(sb->envd_version);
+	free(sb->tag);
+	memset(sb, 0, sizeof(*sb));
+}
+
+void store_sandbox_free(struct sandbox_rec *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sandbox_rec_free(&v[i]);
+	free(v);
 }

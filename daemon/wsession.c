@@ -41,6 +41,7 @@ struct wsess {
 	int64_t last_rx_us;
 	int hb_outstanding, hb_missed, unresponsive;
 	int in_feed, freed, broken;
+	int adopted; /* re-attached: answers to an earlier session's requests are skipped */
 };
 
 struct wsess *wsess_new(struct worker *w, const struct wsess_transport *t, void *tctx, const struct wsess_owner *owner,
@@ -239,6 +240,11 @@ static void wsess_response(struct wsess *s, const struct rpc_msg *m)
 		if (c->id == m->msgid)
 			break;
 	}
+	if (c == NULL && s->adopted) {
+		log_debug("worker=%s: skipping the answer to request %u of the session before the restart", s->w->id,
+		          m->msgid);
+		return;
+	}
 	if (c == NULL) {
 		snprintf(why, sizeof(why), "response to unknown request %u", m->msgid);
 		wsess_broken(s, why);
@@ -317,6 +323,18 @@ void wsess_closed(struct wsess *s, const char *reason)
 }
 
 /* -- the run on the worker ------------------------------------------------ */
+
+/* A worker that is already running, started by an earlier daemon (a
+ * re-attach after a restart): it sends no `ready`. Answers to requests of
+ * the earlier session may still come (the worker answers `ping` and
+ * `cancel` while a step runs, the rest in order): they are skipped; our
+ * ids start far from theirs, so they cannot be taken for ours. */
+void wsess_adopt(struct wsess *s)
+{
+	s->adopted = 1;
+	s->next_id = 0x80000000u;
+	s->state = WS_IDLE;
+}
 
 void wsess_attach(struct wsess *s, const struct wsess_user *u, void *arg)
 {

@@ -51,6 +51,10 @@ prepare_cleanup(struct worker *w)
 	w->outputs = NULL;
 	free(w->state);
 	w->state = NULL;
+	for (i = 0; w->results != NULL && i < w->m.nsteps; i++)
+		step_result_free(&w->results[i]);
+	free(w->results);
+	w->results = NULL;
 	manifest_free(&w->m);
 	wconn_cleanup(w);
 	prepare_unsetenv(&w->env);
@@ -210,6 +214,7 @@ prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 	wconn_prepare_context(w);
 	w->outputs = xcalloc(w->m.nsteps, sizeof(*w->outputs));
 	w->state = xcalloc(w->m.nsteps, sizeof(*w->state));
+	w->results = xcalloc(w->m.nsteps, sizeof(*w->results));
 	/* the base listing came from unpacking (workspace.c) */
 	snap_copy(&w->cur, &w->base);
 	w->prepared = 1;

@@ -161,6 +161,7 @@ static const struct rpc_method {
     {"cancel", rpc_cancel_handle},
     {"ping", rpc_ping_handle},
     {"reset", prepare_reset_handle},
+    {"status", status_handle},
 };
 
 static void

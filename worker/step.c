@@ -428,6 +428,9 @@ step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 		res.state = STEP_SKIPPED;
 	} else {
 		step_execute(w, i, &res);
+		w->results[i] = res;
+		w->results[i].error = res.error != NULL ? xstrdup(res.error) : NULL;
+		w->results[i].error_type = res.error_type != NULL ? xstrdup(res.error_type) : NULL;
 	}
 	rpc_reply_begin(&b, &pk, msgid);
 	step_result_pack(&pk, &res);

@@ -117,6 +117,7 @@ struct worker {
 	char *conns_err;
 	struct table **outputs; /* per step index */
 	enum step_state *state; /* per step index */
+	struct step_result *results; /* per step index: the answer exec_step gave (`status`) */
 	struct snap base, cur;
 	struct watch watch; /* what changed in the workspace since the last scan */
 	int ws_fd;	    /* the workspace directory, for fstatat */
@@ -191,6 +192,9 @@ int watch_has(const struct watch *wt, const char *rel);
 
 /* step.c */
 void step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
+
+/* status.c: what a daemon re-attaching to this worker needs to go on. */
+void status_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
 
 /* wctx.c: the worker side of struct driver_ctx. */
 void wctx_init(struct worker *w, struct driver_ctx *ctx, const char *step_id);
