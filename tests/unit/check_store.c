@@ -144,7 +144,7 @@ START_TEST(test_open_migrate_reopen)
 	open_store();
 	ck_assert_int_eq(stat(statedir, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0700);
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 4);
 	ck_assert_int_eq(db_int("PRAGMA application_id"), 0x4f534952);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
 	                        "('runs','steps','events','metrics','artifacts')"),
@@ -155,7 +155,7 @@ START_TEST(test_open_migrate_reopen)
 	ck_assert_ptr_nonnull(strstr(err, "already open"));
 	store_close();
 	open_store(); /* idempotent: no migration re-run, no error */
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 4);
 	store_close();
 }
 END_TEST
@@ -506,6 +506,71 @@ START_TEST(test_event_last_seq)
 }
 END_TEST
 
+/* What a re-attach reads back: the worker's last seq, and the sandboxes
+ * (stored before use, forgotten when killed; no access token column). */
+START_TEST(test_sandboxes_and_wseq)
+{
+	struct sandbox_rec rec, got, *v;
+	struct run_info r;
+	int64_t last = -1;
+	size_t n;
+	int i;
+
+	open_store();
+	make_run(&r, "r-w", 1000, 0);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_wseq_last("r-w", &last), 0);
+	ck_assert_int_eq(last, 0);
+	for (i = 1; i <= 20; i++) /* seq 14 is a daemon record (no wseq) */
+		add_event("r-w", i, REC_EVENT, "step_start", NULL, NULL);
+	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_int_eq(store_wseq_last("r-w", &last), 0);
+	ck_assert_int_eq(last, 10020);
+	run_info_free(&r);
+
+	memset(&rec, 0, sizeof(rec));
+	rec.id = "sbx1";
+	rec.backend = "e2b";
+	rec.tag = "osiris-worker";
+	rec.created_at = 5;
+	ck_assert_int_eq(store_sandbox_put(&rec), 0);
+	rec.id = "sbx0";
+	rec.domain = "e2b.example";
+	rec.envd_version = "0.5.7";
+	rec.pid = 42;
+	rec.created_at = 3;
+	ck_assert_int_eq(store_sandbox_put(&rec), 0);
+	rec.pid = 43; /* again: replaced */
+	ck_assert_int_eq(store_sandbox_put(&rec), 0);
+	ck_assert_int_eq(store_sandbox_get("sbx0", &got), 0);
+	ck_assert_str_eq(got.domain, "e2b.example");
+	ck_assert_str_eq(got.envd_version, "0.5.7");
+	ck_assert_str_eq(got.tag, "osiris-worker");
+	ck_assert_int_eq(got.pid, 43);
+	sandbox_rec_free(&got);
+	ck_assert_int_eq(store_sandbox_get("sbx1", &got), 0);
+	ck_assert_ptr_null(got.domain);
+	ck_assert_int_eq(got.pid, 0);
+	sandbox_rec_free(&got);
+	ck_assert_int_eq(store_sandbox_get("nope", &got), 1);
+	ck_assert_int_eq(store_sandbox_list("e2b", &v, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(v[0].id, "sbx0"); /* oldest first */
+	ck_assert_str_eq(v[1].id, "sbx1");
+	store_sandbox_free(v, n);
+	ck_assert_int_eq(store_sandbox_list("other", &v, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	store_sandbox_free(v, n);
+	ck_assert_int_eq(store_sandbox_delete("sbx0"), 0);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM sandboxes"), 1);
+	/* survives a reopen */
+	store_close();
+	open_store();
+	ck_assert_int_eq(store_sandbox_get("sbx1", &got), 0);
+	sandbox_rec_free(&got);
+}
+END_TEST
+
 START_TEST(test_metrics_rows)
 {
 	struct run_info r;
@@ -758,7 +823,7 @@ START_TEST(test_migrate_from_v1)
 	sqlite3_close(db);
 	ck_assert_int_eq(db_int("PRAGMA auto_vacuum"), 0);
 	open_store();
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 3);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 4);
 	ck_assert_int_eq(db_int("PRAGMA auto_vacuum"), 2);
 	ck_assert_int_eq(store_prune_next(0, "", 10, &c, &n), 0);
 	ck_assert_uint_eq(n, 1);
@@ -999,6 +1064,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_events_batch_and_read);
 	tcase_add_test(tc, test_event_bad_records_isolated);
 	tcase_add_test(tc, test_event_last_seq);
+	tcase_add_test(tc, test_sandboxes_and_wseq);
 	tcase_add_test(tc, test_metrics_rows);
 	tcase_add_test(tc, test_artifacts);
 	tcase_add_test(tc, test_prune_candidates);

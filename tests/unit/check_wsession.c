@@ -288,6 +288,43 @@ START_TEST(test_protocol_errors_kill)
 }
 END_TEST
 
+/* Re-attach: a worker already running sends no `ready`; the run's requests
+ * go out at once, numbered far from the earlier session's; answers to the
+ * earlier session's requests are skipped (not a protocol error), its
+ * notifications reach the run. */
+START_TEST(test_adopt)
+{
+	struct wsess *s = new_sess();
+	char methods[8][16];
+	uint32_t ids[8];
+
+	wsess_adopt(s);
+	ck_assert_int_eq(f.ready, 0);
+	wsess_attach(s, &user, NULL);
+	msgpack_pack_map(wsess_begin(s, "replay"), 0);
+	ck_assert_int_eq(wsess_end(s, u_reply, "replay"), 0);
+	msgpack_pack_map(wsess_begin(s, "status"), 0);
+	ck_assert_int_eq(wsess_end(s, u_reply, "status"), 0);
+	ck_assert_uint_eq(sent_requests(methods, ids, 8), 2);
+	ck_assert_str_eq(methods[0], "replay");
+	ck_assert_uint_ge(ids[0], 0x80000000u);
+	feed_response(s, 7, 0); /* the earlier daemon's exec_step, answered late */
+	ck_assert_int_eq(f.errors, 0);
+	ck_assert_int_eq(f.killed, 0);
+	ck_assert_int_eq(f.replies, 0);
+	feed_notify(s, "event");
+	ck_assert_int_eq(f.notified, 1);
+	feed_response(s, ids[0], 0);
+	ck_assert_str_eq(f.last_reply, "replay");
+	feed_response(s, 8, 0); /* a ping of the earlier session, still skipped */
+	ck_assert_int_eq(f.killed, 0);
+	feed_response(s, ids[1], 0);
+	ck_assert_str_eq(f.last_reply, "status");
+	ck_assert_uint_eq(wsess_pending(s), 0);
+	free_sess();
+}
+END_TEST
+
 /* A worker that stops answering: pinged after heartbeat_s of silence,
  * killed after two pings unanswered, and the run is told why. */
 START_TEST(test_heartbeat)
@@ -327,6 +364,7 @@ static Suite *wsession_suite(void)
 	tcase_add_test(tc, test_detach_reset);
 	tcase_add_test(tc, test_protocol_errors_kill);
 	tcase_add_test(tc, test_heartbeat);
+	tcase_add_test(tc, test_adopt);
 	suite_add_tcase(s, tc);
 	return s;
 }
