@@ -554,6 +554,21 @@ void run_collected(struct run *r)
 	run_end(r, r->failed ? RUN_FAILED : RUN_SUCCEEDED, r->fail_error);
 }
 
+/* The worker's answer for a step becomes the step's (res is consumed). */
+static void run_step_take(struct step_info *s, struct step_result *res)
+{
+	s->state = res->state;
+	s->rows_in = res->rows_in;
+	s->rows_out = res->rows_out;
+	s->duration_ms = res->duration_ms;
+	free(s->error);
+	free(s->error_type);
+	s->error = res->error;
+	s->error_type = res->error_type;
+	res->error = res->error_type = NULL;
+	step_result_free(res);
+}
+
 static void run_step_result(struct step_info *s, const struct rpc_msg *m)
 {
 	struct step_result res;
@@ -571,16 +586,16 @@ static void run_step_result(struct step_info *s, const struct rpc_msg *m)
 		xasprintf(&s->error, "bad exec_step result from the worker: %s", m->result == NULL ? "none" : err);
 		return;
 	}
-	s->state = res.state;
-	s->rows_in = res.rows_in;
-	s->rows_out = res.rows_out;
-	s->duration_ms = res.duration_ms;
-	free(s->error);
-	free(s->error_type);
-	s->error = res.error;
-	s->error_type = res.error_type;
-	res.error = res.error_type = NULL;
-	step_result_free(&res);
+	run_step_take(s, &res);
+}
+
+/* A step that did not succeed fails the run (a cancel asked for does not). */
+static void run_step_outcome(struct run *r, const struct step_info *s)
+{
+	if (s->state == STEP_FAILED)
+		run_fail(r, "step %s failed: %s", s->id, s->error != NULL ? s->error : "no reason given");
+	else if (s->state == STEP_CANCELLED && !r->cancel_requested)
+		run_fail(r, "step %s was cancelled", s->id);
 }
 
 static void run_step_done_cb(struct worker *w, const struct rpc_msg *m, void *arg)
@@ -609,10 +624,7 @@ static void run_step_done_cb(struct worker *w, const struct rpc_msg *m, void *ar
 	    "run=%s step=%s %s rows_in=%lld rows_out=%lld duration_ms=%lld%s%s", r->info.id, s->id,
 	    step_state_name(s->state), (long long)s->rows_in, (long long)s->rows_out, (long long)s->duration_ms,
 	    s->error != NULL ? " error=" : "", s->error != NULL ? log_esc(s->error, 200) : "");
-	if (s->state == STEP_FAILED)
-		run_fail(r, "step %s failed: %s", s->id, s->error != NULL ? s->error : "no reason given");
-	else if (s->state == STEP_CANCELLED && !r->cancel_requested)
-		run_fail(r, "step %s was cancelled", s->id);
+	run_step_outcome(r, s);
 	r->cur++;
 	run_next_step(r);
 }
@@ -1199,23 +1211,11 @@ static int run_attach_steps(struct run *r, const msgpack_object *steps)
 			log_warnx("run=%s step=%s: bad status from the worker: %s", r->info.id, s->id, err);
 			return -1;
 		}
-		s->state = res.state;
-		s->rows_in = res.rows_in;
-		s->rows_out = res.rows_out;
-		s->duration_ms = res.duration_ms;
-		free(s->error);
-		free(s->error_type);
-		s->error = res.error;
-		s->error_type = res.error_type;
-		res.error = res.error_type = NULL;
-		step_result_free(&res);
+		run_step_take(s, &res);
 		if (s->finished_at == 0)
 			s->finished_at = time_now_ms();
 		run_step_save(r, s);
-		if (s->state == STEP_FAILED)
-			run_fail(r, "step %s failed: %s", s->id, s->error != NULL ? s->error : "no reason given");
-		else if (s->state == STEP_CANCELLED && !r->cancel_requested)
-			run_fail(r, "step %s was cancelled", s->id);
+		run_step_outcome(r, s);
 	}
 	return 0;
 }
