@@ -219,6 +219,14 @@ struct pool_ops {
 	 * `gone` comes if it cannot be reached). NULL with err when the pool
 	 * has no record of it. */
 	struct worker *(*attach)(struct pool *p, const char *id, char *err, size_t errlen);
+	/* Optional, for a backend that does not share the daemon's filesystem
+	 * but can stream a whole file in one request: the worker's file at
+	 * `path` (absolute; under the workspace `prepare` named) from its
+	 * start to its end: data() as bytes arrive (non-zero: abort), then
+	 * done(w, NULL or why, arg) once; one at a time per worker, never a
+	 * callback after release. NULL: the daemon `read`s through the session. */
+	void (*fetch)(struct worker *w, const char *path, int (*data)(const uint8_t *buf, size_t len, void *arg),
+	              void (*done)(struct worker *w, const char *err, void *arg), void *arg);
 };
 
 struct pool {
@@ -374,6 +382,7 @@ struct run {
 	size_t sent;  /* exec_step requests sent: cur + 1, or cur + 2 when pipelined */
 	int pipeline; /* the worker skips exec_step after a failure (prepare said so) */
 	int reattached;	  /* its worker outlived a daemon restart (PHASE_ATTACH first) */
+	char *workspace;  /* the worker's, as `prepare` named it (for pool_ops.fetch) */
 	int64_t wseq_last; /* the worker seq of its last worker record */
 	int failed, cancel_requested;
 	int cancel_stage; /* 0: `cancel` sent; 1: SIGTERM sent; 2: killed (run_cancel_timer_cb) */

@@ -48,6 +48,10 @@ struct sbx {
 	struct e2b_call *input;	 /* the SendInput in flight */
 	struct e2b_call *refresh;
 	struct e2b_call *stage; /* the run's context uploading */
+	struct e2b_call *fetch; /* an artifact downloading */
+	void (*fetch_done)(struct worker *w, const char *err, void *arg);
+	int (*fetch_data)(const uint8_t *buf, size_t len, void *arg);
+	void *fetch_arg;
 	void (*stage_done)(struct worker *w, const char *path, const char *err, void *arg);
 	void *stage_arg;
 	struct e2b_proc *proc;
@@ -135,6 +139,8 @@ static void pool_e2b_free(struct sbx *sb)
 		e2b_call_cancel(sb->refresh);
 	if (sb->stage != NULL)
 		e2b_call_cancel(sb->stage);
+	if (sb->fetch != NULL)
+		e2b_call_cancel(sb->fetch);
 	if (sb->proc != NULL)
 		e2b_proc_close(sb->proc);
 	wsess_free(sb->w.sess);
@@ -198,6 +204,16 @@ static void pool_e2b_kill_cb(const struct e2b_error *err, void *arg)
 	pool_e2b_check_done(sb);
 }
 
+/* The run gave the worker up: a download for it goes, unheard. */
+static void pool_e2b_fetch_drop(struct sbx *sb)
+{
+	if (sb->fetch != NULL)
+		e2b_call_cancel(sb->fetch);
+	sb->fetch = NULL;
+	sb->fetch_done = NULL;
+	sb->fetch_data = NULL;
+}
+
 /* Kill the sandbox (idempotent); the sbx is freed once that is done. */
 static void pool_e2b_kill(struct sbx *sb)
 {
@@ -213,6 +229,7 @@ static void pool_e2b_kill(struct sbx *sb)
 		sb->stage = NULL;
 		sb->stage_done = NULL;
 	}
+	pool_e2b_fetch_drop(sb);
 	if (sb->info.id[0] == '\0') {
 		/* A create in flight is let answer (it may have happened):
 		 * pool_e2b_create_cb kills what it made. */
@@ -984,6 +1001,40 @@ static void pool_e2b_stage(struct worker *w, const char *bundle_file,
 	close(fd); /* the upload keeps its own descriptor */
 }
 
+static int pool_e2b_fetch_data_cb(const uint8_t *buf, size_t len, void *arg)
+{
+	struct sbx *sb = arg;
+
+	return sb->fetch_data != NULL ? sb->fetch_data(buf, len, sb->fetch_arg) : -1;
+}
+
+static void pool_e2b_fetch_cb(const struct e2b_error *err, void *arg)
+{
+	struct sbx *sb = arg;
+	void (*done)(struct worker *, const char *, void *) = sb->fetch_done;
+	char why[600];
+
+	sb->fetch = NULL;
+	sb->fetch_done = NULL;
+	sb->fetch_data = NULL;
+	if (done != NULL)
+		done(&sb->w, err != NULL ? e2b_error_str(err, why, sizeof(why)) : NULL, sb->fetch_arg);
+}
+
+/* One /files download per artifact, streamed (instead of a `read` round
+ * trip per 4 MiB, base64 inside the process stream). */
+static void pool_e2b_fetch(struct worker *w, const char *path, int (*data)(const uint8_t *buf, size_t len, void *arg),
+                           void (*done)(struct worker *w, const char *err, void *arg), void *arg)
+{
+	struct sbx *sb = pool_e2b_sb(w);
+
+	pool_e2b_fetch_drop(sb);
+	sb->fetch_done = done;
+	sb->fetch_data = data;
+	sb->fetch_arg = arg;
+	sb->fetch = e2b_files_download(sb->ep->cl, &sb->info, path, pool_e2b_fetch_data_cb, pool_e2b_fetch_cb, sb);
+}
+
 static void pool_e2b_cancel(struct worker *w, int hard)
 {
 	pool_e2b_transport_kill(pool_e2b_sb(w), hard);
@@ -1012,6 +1063,7 @@ static void pool_e2b_recycle(struct worker *w)
 		pool_e2b_release(w);
 		return;
 	}
+	pool_e2b_fetch_drop(sb);
 	sb->state = SB_RESETTING;
 	sb->on_demand = 0;
 	sb->w.mask = NULL;
@@ -1129,4 +1181,5 @@ const struct pool_ops pool_e2b_ops = {
     .status = pool_e2b_status,
     .demand = pool_e2b_demand,
     .attach = pool_e2b_attach,
+    .fetch = pool_e2b_fetch,
 };

@@ -129,6 +129,7 @@ void run_free(struct run *r)
 	}
 	manifest_free(&r->man);
 	free(r->manifest_path);
+	free(r->workspace);
 	free(r->fail_error);
 	free(r->step_dirty);
 	run_info_free(&r->info);
@@ -710,8 +711,16 @@ static void run_prepare_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 	run_save(r);
 	r->cur = r->sent = 0;
 	r->pipeline = 0;
-	if (m->result != NULL)
+	if (m->result != NULL) {
 		(void)mp_get_bool(m->result, "pipeline", &r->pipeline);
+		free(r->workspace);
+		r->workspace = NULL;
+		if (mp_get_str(m->result, "workspace", &r->workspace) != 0 || r->workspace == NULL ||
+		    r->workspace[0] != '/') {
+			free(r->workspace); /* not usable: files are `read` */
+			r->workspace = NULL;
+		}
+	}
 	run_next_step(r);
 }
 

@@ -170,12 +170,14 @@ prepare_reply(struct worker *w, uint32_t msgid)
 
 	emit_event(w, "run_start", NULL, f, sizeof(f) / sizeof(f[0]));
 	rpc_reply_begin(&b, &pk, msgid);
-	msgpack_pack_map(&pk, 2);
+	msgpack_pack_map(&pk, 3);
 	mp_pack_kint(&pk, "steps", (int64_t)w->m.nsteps);
-	/* additive: this worker honours exec_step's skip_if_failed, so the
-	 * daemon may send the next exec_step before the current one answers */
+	/* this worker honours exec_step's skip_if_failed, so the daemon may
+	 * send the next exec_step before the current one answers */
 	mp_pack_key(&pk, "pipeline");
 	msgpack_pack_true(&pk);
+	/* where the files are, for a daemon that fetches big artifacts itself */
+	mp_pack_kstr(&pk, "workspace", w->ws);
 	rpc_reply_end(w, &b);
 }
 
