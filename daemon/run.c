@@ -1270,6 +1270,12 @@ static void run_status_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 		return;
 	}
 	free(run_id);
+	free(r->workspace);
+	r->workspace = NULL;
+	if (mp_get_str(m->result, "workspace", &r->workspace) != 0 || r->workspace == NULL || r->workspace[0] != '/') {
+		free(r->workspace);
+		r->workspace = NULL;
+	}
 	if (run_attach_steps(r, mp_get(m->result, "steps")) == -1) {
 		run_attach_lost(r, "bad step status from the worker");
 		return;

@@ -33,8 +33,9 @@ status_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 
 	(void)params;
 	rpc_reply_begin(&b, &pk, msgid);
-	msgpack_pack_map(&pk, 5);
+	msgpack_pack_map(&pk, 6);
 	mp_pack_kstr(&pk, "run_id", w->prepared ? w->run_id : NULL);
+	mp_pack_kstr(&pk, "workspace", w->prepared ? w->ws : NULL);
 	status_pack_bool(&pk, "prepared", w->prepared);
 	status_pack_bool(&pk, "finished", w->prepared && w->finished);
 	mp_pack_kint(&pk, "last_seq", w->seq);
