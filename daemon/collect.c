@@ -1,7 +1,8 @@
 /*
  * collect.c: artifact collection. After `finish`, files the worker sent
- * inline are verified and written at once; each other file is read in
- * chunks (`read`) into STATE/runs/<id>/artifacts/<path>; every file is
+ * inline are verified and written at once; each other file is downloaded
+ * in one request where the backend can (pool_ops.fetch), else read in
+ * chunks (`read`), into STATE/runs/<id>/artifacts/<path>; every file is
  * checked against its size and sha256, then indexed in the store. Paths
  * are resolved under the artifacts dir one component at a time, never
  * through a symlink.
@@ -275,6 +276,86 @@ static void collect_read_cb(struct worker *w, const struct rpc_msg *m, void *arg
 		collect_send(r);
 }
 
+/* -- one streamed download per file (pool_ops.fetch: E2B's /files) -------- */
+
+static int collect_fetch_data_cb(const uint8_t *buf, size_t len, void *arg)
+{
+	struct run *r = arg;
+
+	if (r->art_off + (int64_t)len > r->arts[r->art_i].size) {
+		r->art_fetch_err = "the worker's file is bigger than its listing says";
+		return -1;
+	}
+	if (collect_write(r->art_fd, buf, len) == -1) {
+		r->art_fetch_errno = errno;
+		return -1;
+	}
+	sha256_update(r->art_sha, buf, len);
+	r->art_off += (int64_t)len;
+	return 0;
+}
+
+/* Back to the start of the partial file, for `read` after a download
+ * that failed on the way. */
+static int collect_rewind(struct run *r)
+{
+	char sha[65];
+
+	if (ftruncate(r->art_fd, 0) == -1 || lseek(r->art_fd, 0, SEEK_SET) == -1)
+		return -1;
+	sha256_end(r->art_sha, sha);
+	r->art_sha = sha256_begin();
+	r->art_off = 0;
+	return 0;
+}
+
+static void collect_fetch_done_cb(struct worker *w, const char *err, void *arg)
+{
+	struct run *r = arg;
+	const char *bad = r->art_fetch_err;
+	int saved = r->art_fetch_errno;
+
+	(void)w;
+	r->art_fetch_err = NULL;
+	r->art_fetch_errno = 0;
+	if (saved != 0) {
+		collect_not_stored(r, r->arts[r->art_i].path, saved);
+		collect_skip(r, strerror(saved));
+		return;
+	}
+	if (bad != NULL) {
+		collect_skip(r, bad);
+		return;
+	}
+	if (err != NULL) {
+		log_info("run=%s artifact %s: download failed (%s), reading it through the worker instead", r->info.id,
+		         log_esc(r->arts[r->art_i].path, 200), log_esc(err, 200));
+		if (collect_rewind(r) == -1) {
+			collect_not_stored(r, r->arts[r->art_i].path, errno);
+			collect_skip(r, strerror(errno));
+			return;
+		}
+		collect_send(r);
+		return;
+	}
+	collect_done_one(r);
+}
+
+/* The whole file in one request when the backend can (and `prepare` said
+ * where the workspace is), else `read` chunk by chunk. */
+static void collect_fetch_or_read(struct run *r)
+{
+	char *path;
+
+	if (r->pool->ops->fetch == NULL || r->workspace == NULL) {
+		collect_send(r);
+		return;
+	}
+	xasprintf(&path, "%s/%s", r->workspace, r->arts[r->art_i].path);
+	r->pool->ops->fetch(r->worker, path, collect_fetch_data_cb, collect_fetch_done_cb, r);
+	free(path);
+}
+
 static int collect_open(struct run *r, const struct artifact_info *a)
 {
 	const char *base;
@@ -322,7 +403,7 @@ static void collect_next(struct run *r)
 			r->art_i++;
 			continue;
 		}
-		collect_send(r);
+		collect_fetch_or_read(r);
 		return;
 	}
 	collect_abort(r);

@@ -396,6 +396,8 @@ struct run {
 	int64_t art_off;
 	struct sha256_ctx *art_sha;
 	char *art_tmp, *art_final;
+	const char *art_fetch_err; /* why a download was stopped (collect.c) */
+	int art_fetch_errno;
 	/* store writes coalesced until the next flush (run.c) */
 	uint8_t *step_dirty;
 	int row_dirty, on_dirty;

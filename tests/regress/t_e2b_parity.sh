@@ -3,11 +3,12 @@
 # state and exit code, steps, the ordered worker events and metrics without
 # timing fields and ids, the artifacts byte for byte (sha256). Succeeding,
 # failing at a step, cancelled mid-step, with a secret, with an artifact
-# large enough to be streamed, with a context larger than one SendInput.
+# large enough to be streamed (one GET /files), with a context larger than
+# one SendInput.
 # No sandbox is left behind.
 . "$(dirname "$0")/lib.sh"
 
-start_emulator
+start_emulator -v
 start_daemon -o e2b.pool_size=2 -o e2b.create_rate=50 -o daemon.max_concurrent_runs=4
 wait_for 20 e2b_idle_at_least 1 || fail "no warm sandbox: $(ctl --json pool)"
 
@@ -84,6 +85,10 @@ same "large artifact" "$L" "$RUN"
 ctlc artifacts "$RUN" --get output/big.csv -o "$T/big-e2b.csv"
 assert_rc 0 "artifacts --get from the e2b run"
 cmp -s "$T/big-e2b.csv" "$T/big/data/in.csv" || fail "the e2b run's output differs from its input"
+# ... and it came down in one envd GET /files (not a `read` per 4 MiB)
+grep -E "debug: 1 /files\?path=[^ ]*osiris-ws-[^ ]*big\.csv" "$T/emu.log" >/dev/null ||
+	fail "the big artifact was not downloaded with GET /files: $(grep -c '/files' "$T/emu.log") /files requests"
+grep -q "download failed" "$DLOG" && fail "an artifact download failed: $(grep 'download failed' "$DLOG" | head -2)"
 
 # A context larger than one SendInput (2 MiB): prepare goes out in pieces.
 mkdir -p "$T/ctx"
