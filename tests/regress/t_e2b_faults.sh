@@ -2,7 +2,7 @@
 # where a retry is safe (429 on create, 5xx on kill) or fail with a reason
 # that names the cause (a cut stream, a sandbox that dies mid-step); no
 # sandbox is leaked; the daemon keeps answering and the local backend is
-# unaffected. TTLs: t_e2b_ttl.
+# unaffected; a failed artifact download falls back to `read`. TTLs: t_e2b_ttl.
 . "$(dirname "$0")/lib.sh"
 
 noop_chain "$T/p" 2
@@ -59,3 +59,23 @@ stop_daemon
 no_leak "sandbox death"
 stop_emulator
 
+
+# 4. Artifact downloads (GET /files) answer 500 twice: the files still come,
+# read through the worker instead, byte for byte.
+pipeline "$T/big" big "ext:filesystem.csv_extractor:" "out:filesystem.csv_writer:ext"
+mkdir -p "$T/big/data"
+gen_csv "$T/big/data/in.csv" 20000
+step_cfg "$T/big" ext '{"component":"filesystem.csv_extractor","mode":"extract","path":"data/in.csv"}'
+step_cfg "$T/big" out '{"component":"filesystem.csv_writer","mode":"write","path":"output/big.csv"}'
+start_emulator --fault http-error:endpoint=files.get:status=500:count=2
+start_daemon -o e2b.pool_size=1 -o e2b.create_rate=50
+wait_for 20 e2b_idle_at_least 1 || fail "no warm sandbox: $(ctl --json pool)"
+run_e2b "$T/big"
+assert_rc 0 "the run whose artifact downloads failed"
+grep -q "download failed" "$DLOG" || fail "no download failed (the fault did not hit a download?)"
+ctlc artifacts "$RUN" --get output/big.csv -o "$T/big.csv"
+assert_rc 0 "artifacts --get"
+cmp -s "$T/big.csv" "$T/big/data/in.csv" || fail "the artifact read after a failed download differs"
+stop_daemon
+no_leak "failed downloads"
+stop_emulator

@@ -320,7 +320,14 @@ static void emulator_envd(struct evhttp_request *req, const char *id, const char
 		snprintf(endpoint, sizeof(endpoint), "filesystem.%s", path + 23);
 	else
 		snprintf(endpoint, sizeof(endpoint), "%s", path[0] == '/' ? path + 1 : path);
-	if ((status = fault_check_endpoint(endpoint, &retry)) != 0) {
+	status = fault_check_endpoint(endpoint, &retry);
+	if (status == 0 && strcmp(path, "/files") == 0) {
+		/* files.get (download) or files.post (upload) alone */
+		snprintf(endpoint, sizeof(endpoint), "files.%s",
+		         evhttp_request_get_command(req) == EVHTTP_REQ_GET ? "get" : "post");
+		status = fault_check_endpoint(endpoint, &retry);
+	}
+	if (status != 0) {
 		emu_log("fault: endpoint=%s status=%d sandbox=%s", endpoint, status, id);
 		emu_reply_api_error(req, status, "injected fault on %s", endpoint);
 		return;
