@@ -199,10 +199,14 @@ extern const struct driver_ops driver_csv_extractor;
 extern const struct driver_ops driver_csv_writer;
 extern const struct driver_ops driver_sql_processor;
 extern const struct driver_ops driver_noop;
-/* registry_net.c (the dynamic worker) or registry_nonet.c (the static
- * worker, the daemon, tests): the drivers that need network client
- * libraries, by name; the nonet ones fail with "not available". */
+/* registry_net.c (the dynamic worker), registry_static.c (the static
+ * worker: mysql.* real, the rest stand-ins) or registry_nonet.c (the daemon,
+ * tests): the drivers that need network client libraries, by name; the
+ * stand-ins fail with "not available" (unavail.c). */
 const struct driver_ops *registry_net_find(const char *name);
+/* unavail.c: the run of a driver this binary does not link (a step naming
+ * it fails with "driver X is not available in this build"). */
+int unavail_run(struct driver_ctx *, const json_t *, struct table **, const char **, size_t, struct table **);
 /* keys_net.c: their cfg keys (the same for the real drivers and stand-ins). */
 extern const char *const pg_extractor_keys[], *const pg_writer_keys[], *const mysql_extractor_keys[],
     *const mysql_writer_keys[], *const graphql_extractor_keys[];
