@@ -47,8 +47,9 @@ PROTO_SRC   = $(wildcard proto/*.c)
 # (registry_net.c), the static worker those whose libraries Debian ships as
 # static archives (registry_static.c: mysql.*); the daemon and the unit tests
 # get registry_nonet.c's stand-ins.
-NET_DRIVERS_SRC = drivers/registry_net.c $(wildcard drivers/pg*.c drivers/mysql*.c drivers/graphql*.c)
-STATIC_NET_SRC = drivers/registry_static.c $(wildcard drivers/mysql*.c)
+NET_DRIVERS_SRC = drivers/registry_net.c drivers/httpc_curl.c \
+	$(wildcard drivers/pg*.c drivers/mysql*.c drivers/graphql*.c)
+STATIC_NET_SRC = drivers/registry_static.c drivers/httpc_ossl.c $(wildcard drivers/mysql*.c drivers/graphql*.c)
 NET_PKGS = libpq libmariadb
 NET_CFLAGS = $(shell pkg-config --cflags $(NET_PKGS) 2>/dev/null)
 NET_LIBS = $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null)

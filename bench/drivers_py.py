@@ -6,8 +6,9 @@ imports excluded), one per repetition.
 
   drivers_py.py mysql-read  REPS HOST PORT USER PASSWORD DB QUERY
   drivers_py.py pg-read     REPS HOST PORT USER PASSWORD DB QUERY
-  drivers_py.py pg-upsert   REPS HOST PORT USER PASSWORD DB CSV TABLE
-  drivers_py.py pg-rowdict  REPS HOST PORT USER PASSWORD DB CSV TABLE MAXROWS
+  drivers_py.py pg-upsert   REPS HOST PORT USER PASSWORD DB SRC_TABLE TABLE
+  drivers_py.py pg-rowdict  REPS HOST PORT USER PASSWORD DB SRC_TABLE TABLE MAXROWS
+(the rows to write are read from SRC_TABLE into a DataFrame first, untimed)
   drivers_py.py gql         REPS URL TOKEN FIRST"""
 
 import json
@@ -56,13 +57,15 @@ def main():
     elif mode in ("pg-upsert", "pg-rowdict"):
         import pandas as pd
         from psycopg2.extras import execute_values
-        csv, table = a[5], a[6]
-        df = pd.read_csv(csv)
-        if mode == "pg-rowdict":
-            df = df.head(int(a[7]))
+        src, table = a[5], a[6]
+        conn = pg_conn(a)
+        limit = " LIMIT %d" % int(a[7]) if mode == "pg-rowdict" else ""
+        with conn.cursor() as cur:
+            cur.execute("SELECT * FROM %s ORDER BY 1%s" % (src, limit))
+            df = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+        conn.commit()
         cols = list(df.columns)
         upd = ", ".join("%s = EXCLUDED.%s" % (c, c) for c in cols[1:])
-        conn = pg_conn(a)
 
         def truncate():
             with conn.cursor() as cur:

@@ -1,7 +1,7 @@
 # t_driver_unavailable: the static worker (what an E2B sandbox runs) has no
-# libpq/libcurl (drivers/registry_static.c): a manifest naming postgres.* or
-# graphql.* is accepted, and its step fails with a line saying so. (Its
-# mysql.* drivers are real: t_e2b_mysql.)
+# libpq (drivers/registry_static.c): a manifest naming postgres.* or
+# supabase.* is accepted, and its step fails with a line saying so. (Its
+# mysql.* and graphql.* drivers are real: t_e2b_mysql, t_e2b_graphql.)
 . "$(dirname "$0")/lib.sh"
 
 if [ "${OSIRIS_ASAN:-0}" = 1 ] || [ ! -x "$BIN/osiris-worker-static" ]; then
@@ -18,9 +18,10 @@ assert_rc 1 "a database step on the static worker"
 err=$(step_field "$RUN" ex error)
 assert_contains "$err" "driver postgres.extractor is not available in this build" "step error"
 assert_eq "$(step_field "$RUN" ex state)" failed "step state"
-pipeline "$T/g" unavail "gq:graphql.extractor:"
-step_cfg "$T/g" gq '{"component":"graphql.extractor","endpoint":"http://127.0.0.1:9/","query":"{ a }"}'
-ctlc submit "$T/g" --wait
+
+pipeline "$T/s" unavail "w:supabase.writer:"
+step_cfg "$T/s" w '{"component":"supabase.writer","table":"t"}'
+ctlc submit "$T/s" --wait
 RUN=$(head -n1 "$T/ctl.out")
-assert_rc 1 "a graphql step on the static worker"
-assert_contains "$(step_field "$RUN" gq error)" "driver graphql.extractor is not available in this build of osiris-worker (it links no libcurl)" "graphql step error"
+assert_rc 1 "a supabase step on the static worker"
+assert_contains "$(step_field "$RUN" w error)" "driver supabase.writer is not available in this build of osiris-worker (it links no libpq)" "supabase step error"
