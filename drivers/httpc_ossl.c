@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -236,17 +238,35 @@ httpc_ssl_io(struct httpc *h, int wr, void *p, int n, char *err, size_t errlen)
 static int
 httpc_tls(struct httpc *h, int *final, char *err, size_t errlen)
 {
-	if ((h->sctx = SSL_CTX_new(TLS_client_method())) == NULL || (h->ssl = SSL_new(h->sctx)) == NULL) {
+	unsigned char a[16];
+	int ip;
+
+	if ((h->sctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		snprintf(err, errlen, "TLS: cannot set up OpenSSL");
 		return -1;
 	}
 	SSL_CTX_set_min_proto_version(h->sctx, TLS1_2_VERSION);
-	if (h->verify) {
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	/* servers that close without close_notify (as libcurl allows): the
+	 * body's framing (Content-Length, chunked) still catches a cut */
+	SSL_CTX_set_options(h->sctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+	if (h->verify)
 		SSL_CTX_set_default_verify_paths(h->sctx);
-		SSL_set_verify(h->ssl, SSL_VERIFY_PEER, NULL);
-		SSL_set1_host(h->ssl, h->host);
+	if ((h->ssl = SSL_new(h->sctx)) == NULL) { /* it takes the context's settings */
+		snprintf(err, errlen, "TLS: cannot set up OpenSSL");
+		return -1;
 	}
-	SSL_set_tlsext_host_name(h->ssl, h->host);
+	ip = inet_pton(AF_INET, h->host, a) == 1 || inet_pton(AF_INET6, h->host, a) == 1;
+	if (h->verify) {
+		SSL_set_verify(h->ssl, SSL_VERIFY_PEER, NULL);
+		if (ip) /* an address is matched against the IP names, a host name against the DNS ones */
+			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(h->ssl), h->host);
+		else
+			SSL_set1_host(h->ssl, h->host);
+	}
+	if (!ip) /* SNI carries host names only */
+		SSL_set_tlsext_host_name(h->ssl, h->host);
 	SSL_set_fd(h->ssl, h->fd);
 	if (httpc_ssl_io(h, 2, NULL, 0, err, errlen) <= 0) {
 		*final = h->verify && SSL_get_verify_result(h->ssl) != X509_V_OK;
