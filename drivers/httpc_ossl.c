@@ -95,7 +95,10 @@ httpc_url(struct httpc *h, const char *url)
 	} else {
 		snprintf(h->port, sizeof(h->port), "%s", h->tls ? "443" : "80");
 	}
-	h->path = xstrdup(*pstart == '/' ? pstart : "/");
+	if (*pstart == '/')
+		h->path = xstrdup(pstart);
+	else
+		xasprintf(&h->path, "/%s", pstart); /* "?query" or "" */
 	h->path[strcspn(h->path, "#")] = '\0';
 	return 0;
 }
@@ -312,7 +315,31 @@ httpc_send(struct httpc *h, const char *p, size_t n, char *err, size_t errlen)
 	return 0;
 }
 
-/* The whole response (the server closes) into raw, at most max + head. */
+/* 1 when raw holds a whole response by its own framing (a server that
+ * keeps the connection open despite "Connection: close" is not waited for). */
+static int
+httpc_complete(const struct buf *raw)
+{
+	const char *p = (const char *)raw->data, *eoh, *line, *nl;
+	unsigned long long clen;
+	char *end;
+
+	if (raw->len < 4 || (eoh = memmem(p, raw->len, "\r\n\r\n", 4)) == NULL)
+		return 0;
+	for (line = p; line < eoh; line = nl + 2) {
+		nl = memmem(line, (size_t)(eoh + 2 - line), "\r\n", 2);
+		if (strncasecmp(line, "Content-Length:", 15) == 0) {
+			clen = strtoull(line + 15, &end, 10);
+			return clen <= raw->len - (size_t)(eoh + 4 - p);
+		}
+		if (strncasecmp(line, "Transfer-Encoding:", 18) == 0)
+			return raw->len >= 5 && memcmp(p + raw->len - 5, "0\r\n\r\n", 5) == 0 &&
+			    (size_t)(eoh + 4 - p) < raw->len - 5 + 1;
+	}
+	return 0;
+}
+
+/* The whole response into raw, at most max + head. */
 static int
 httpc_recv_all(struct httpc *h, struct buf *raw, size_t max, char *err, size_t errlen)
 {
@@ -320,6 +347,8 @@ httpc_recv_all(struct httpc *h, struct buf *raw, size_t max, char *err, size_t e
 	int rc;
 
 	for (;;) {
+		if (httpc_complete(raw))
+			return 0;
 		if ((rc = httpc_io(h, 0, tmp, sizeof(tmp), err, errlen)) < 0)
 			return -1;
 		if (rc == 0)
