@@ -193,14 +193,14 @@ rowrate_ratio() { # OURS ROWS THEIRS THEIR_ROWS: rows/s ratio at the medians
 if [ "$MYOK" = 1 ]; then
 	one_step "$W/myx" ex mysql.extractor '{"component":"mysql.extractor","connection":"@mysql.b","query":"SELECT * FROM bench"}'
 	our_times "$W/myx.ours" "$W/myx" ex
-	[ "$PYOK" = 1 ] && py_times "$W/myx.py" mysql-read "$REPS" 127.0.0.1 "$MY_PORT" osiris "$MY_PASSWORD" osiris "SELECT * FROM bench"
+	[ "$PYOK" = 1 ] && DRIVERS_PY_SECRET=$MY_PASSWORD py_times "$W/myx.py" mysql-read "$REPS" 127.0.0.1 "$MY_PORT" osiris - osiris "SELECT * FROM bench"
 	line "mysql.extractor -> table ($ROWS rows)" "$W/myx.ours" "$ROWS" \
 		"pandas.read_sql over SQLAlchemy+PyMySQL" "$W/myx.py" "$ROWS"
 fi
 if [ "$PGOK" = 1 ]; then
 	one_step "$W/pgx" ex postgres.extractor '{"component":"postgres.extractor","connection":"@postgres.b","query":"SELECT * FROM bench"}'
 	our_times "$W/pgx.ours" "$W/pgx" ex
-	[ "$PYOK" = 1 ] && py_times "$W/pgx.py" pg-read "$REPS" 127.0.0.1 "$PG_PORT" "$PG_USER" "$PG_PASSWORD" postgres "SELECT * FROM bench"
+	[ "$PYOK" = 1 ] && DRIVERS_PY_SECRET=$PG_PASSWORD py_times "$W/pgx.py" pg-read "$REPS" 127.0.0.1 "$PG_PORT" "$PG_USER" - postgres "SELECT * FROM bench"
 	line "postgres.extractor -> table ($ROWS rows)" "$W/pgx.ours" "$ROWS" \
 		"pandas.read_sql over SQLAlchemy+psycopg2" "$W/pgx.py" "$ROWS"
 
@@ -212,10 +212,10 @@ if [ "$PGOK" = 1 ]; then
 	our_times "$W/pgw.ours" "$W/pgw" w trunc_w
 	assert_rows=$(psql_q "SELECT count(*) FROM benchw")
 	[ "$assert_rows" = "$ROWS" ] || die "postgres.writer left $assert_rows rows, expected $ROWS"
-	[ "$PYOK" = 1 ] && py_times "$W/pgw.py" pg-upsert "$REPS" 127.0.0.1 "$PG_PORT" "$PG_USER" "$PG_PASSWORD" postgres bench benchd
+	[ "$PYOK" = 1 ] && DRIVERS_PY_SECRET=$PG_PASSWORD py_times "$W/pgw.py" pg-upsert "$REPS" 127.0.0.1 "$PG_PORT" "$PG_USER" - postgres bench benchd
 	line "table -> postgres.writer upsert into an empty table ($ROWS rows)" "$W/pgw.ours" "$ROWS" \
 		"psycopg2 execute_values ON CONFLICT (page 1000)" "$W/pgw.py" "$ROWS"
-	if [ "$PYOK" = 1 ] && py_times "$W/pgd.py" pg-rowdict "$REPS" 127.0.0.1 "$PG_PORT" "$PG_USER" "$PG_PASSWORD" postgres bench benchd "$ROWDICT_ROWS"; then
+	if [ "$PYOK" = 1 ] && DRIVERS_PY_SECRET=$PG_PASSWORD py_times "$W/pgd.py" pg-rowdict "$REPS" 127.0.0.1 "$PG_PORT" "$PG_USER" - postgres bench benchd "$ROWDICT_ROWS"; then
 		echo "  Osiris-style per-row dict insert ($ROWDICT_ROWS rows): $(figure x "$W/pgd.py" "$ROWDICT_ROWS"): postgres.writer $(rowrate_ratio "$W/pgw.ours" "$ROWS" "$W/pgd.py" "$ROWDICT_ROWS") its rows/s"
 	fi
 fi
@@ -233,7 +233,7 @@ s = json.load(sys.stdin)["steps"][0]
 if s["state"] != "succeeded": sys.exit("graphql step: %s" % s.get("error"))
 print(int(s["duration_ms"]) * 1000)' >>"$W/gqx.ours" || die "our graphql run $run failed"
 	done
-	[ "$PYOK" = 1 ] && py_times "$W/gqx.py" gql "$REPS" "$GQ_URL" "$GQ_TOKEN" 1000
+	[ "$PYOK" = 1 ] && DRIVERS_PY_SECRET=$GQ_TOKEN py_times "$W/gqx.py" gql "$REPS" "$GQ_URL" - 1000
 	line "graphql.extractor, Relay pages of 1000 ($GQL_ITEMS items; the node server's time included)" "$W/gqx.ours" "$GQL_ITEMS" \
 		"urllib cursor loop + pandas.json_normalize" "$W/gqx.py" "$GQL_ITEMS"
 fi

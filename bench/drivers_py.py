@@ -9,9 +9,11 @@ imports excluded), one per repetition.
   drivers_py.py pg-upsert   REPS HOST PORT USER PASSWORD DB SRC_TABLE TABLE
   drivers_py.py pg-rowdict  REPS HOST PORT USER PASSWORD DB SRC_TABLE TABLE MAXROWS
 (the rows to write are read from SRC_TABLE into a DataFrame first, untimed)
-  drivers_py.py gql         REPS URL TOKEN FIRST"""
+  drivers_py.py gql         REPS URL TOKEN FIRST
+A PASSWORD or TOKEN of "-" is taken from $DRIVERS_PY_SECRET (kept out of ps)."""
 
 import json
+import os
 import sys
 import time
 import urllib.parse
@@ -50,6 +52,7 @@ def pg_conn(a):
 
 def main():
     mode, reps, a = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    a = [os.environ.get("DRIVERS_PY_SECRET", "") if x == "-" else x for x in a]
     if mode in ("mysql-read", "pg-read"):
         drv = "mysql+pymysql" if mode == "mysql-read" else "postgresql+psycopg2"
         url = "%s://%s:%s@%s:%s/%s" % (drv, urllib.parse.quote(a[2]), urllib.parse.quote(a[3]), a[0], a[1], a[4])
