@@ -43,13 +43,17 @@ BIN	= $(BUILD)/bin
 MAINS	= daemon/osirisd.c client/osirisctl.c worker/worker.c
 COMMON_SRC  = $(wildcard common/*.c)
 PROTO_SRC   = $(wildcard proto/*.c)
-# Drivers on network client libraries: only the dynamic worker links them
-# (registry_net.c); everything else gets registry_nonet.c's stand-ins.
-NET_DRIVERS_SRC = drivers/registry_net.c $(wildcard drivers/pg*.c drivers/mysql*.c drivers/graphql*.c)
+# Drivers on network client libraries: the dynamic worker links them all
+# (registry_net.c), the static worker those whose libraries Debian ships as
+# static archives (registry_static.c: mysql.*); the daemon and the unit tests
+# get registry_nonet.c's stand-ins.
+NET_DRIVERS_SRC = drivers/registry_net.c drivers/httpc_curl.c \
+	$(wildcard drivers/pg*.c drivers/mysql*.c drivers/graphql*.c)
+STATIC_NET_SRC = drivers/registry_static.c drivers/httpc_ossl.c $(wildcard drivers/mysql*.c drivers/graphql*.c)
 NET_PKGS = libpq libmariadb
 NET_CFLAGS = $(shell pkg-config --cflags $(NET_PKGS) 2>/dev/null)
 NET_LIBS = $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null)
-DRIVERS_SRC = $(filter-out $(NET_DRIVERS_SRC),$(wildcard drivers/*.c))
+DRIVERS_SRC = $(filter-out $(NET_DRIVERS_SRC) $(STATIC_NET_SRC),$(wildcard drivers/*.c))
 WORKER_SRC  = $(filter-out $(MAINS),$(wildcard worker/*.c))
 DAEMON_SRC  = $(filter-out $(MAINS),$(wildcard daemon/*.c))
 CLIENT_SRC  = $(filter-out $(MAINS),$(wildcard client/*.c))
@@ -67,7 +71,7 @@ PROGRAMS = $(BIN)/osirisd $(BIN)/osirisctl $(BIN)/osiris-worker
 # bare root with nothing installed. Sanitizers cannot link statically: the
 # sanitizer build ships the plain build's static worker beside its osirisd.
 PROGRAMS += $(BIN)/osiris-worker-static
-WORKER_STATIC_LIBS = -lmsgpackc -lsqlite3 -lcrypto -lyaml -ljansson -lm -lpthread -ldl
+WORKER_STATIC_LIBS = -lmariadb -lmsgpackc -lsqlite3 -lssl -lcrypto -lz -lyaml -ljansson -lm -lpthread -ldl
 
 UNIT_SRC = $(wildcard tests/unit/check_*.c)
 UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -123,9 +127,10 @@ $(BIN)/osiris-worker-static: plain-worker-static
 	@mkdir -p $(dir $@)
 	@cmp -s build/bin/osiris-worker-static $@ || install -m 0755 build/bin/osiris-worker-static $@
 else
-# glibc warns that libcrypto's unused resolver code would need its shared
-# NSS modules at run time; the worker resolves no names.
-$(BIN)/osiris-worker-static: $(OBJ)/worker/worker.o $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
+# glibc warns that getaddrinfo/getpwuid (libmariadb, libcrypto) would need
+# its shared NSS modules at run time: names from /etc/hosts and numeric
+# addresses resolve without them (drivers/README.md).
+$(BIN)/osiris-worker-static: $(OBJ)/worker/worker.o $(call objs,$(STATIC_NET_SRC)) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	@echo "$(CC) -static -s -o $@ ... $(WORKER_STATIC_LIBS)"
 	@$(CC) -static -s $(LDFLAGS) -o $@ $^ $(WORKER_STATIC_LIBS) 2>$@.ld; rc=$$?; \

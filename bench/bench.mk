@@ -16,6 +16,7 @@ $(BENCH_BIN)/bench_store: $(OBJ)/bench/bench_store.o $(LIBDAEMON) $(LIBPROTO) $(
 bench: all $(BENCH_PROGS)
 	@BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BENCH_BIN)) sh bench/run.sh
 	@BIN=$(abspath $(BIN)) BENCH_BIN=$(abspath $(BENCH_BIN)) sh bench/footprint.sh
+	@BIN=$(abspath $(BIN)) sh bench/drivers.sh
 
 # `make soak SOAK_RUNS=5000`: retention keeps the state and RSS flat (not in make check).
 SOAK_RUNS ?= 100000

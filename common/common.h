@@ -138,12 +138,16 @@ int conn_key_secret(const char *key);
 /* Parse YAML text into {family: {alias: {fields}}} (the "connections"
  * mapping; an absent one is empty). -1 with a one-line err naming `name`. */
 int conn_parse(const char *name, const char *text, size_t len, struct json_t **out, char *err, size_t errlen);
+/* The same, and with creds non-NULL the top-level "credentials" mapping
+ * (daemon.connections_file: {NAME: {allow: [...]}}; absent: empty). */
+int conn_parse_all(const char *name, const char *text, size_t len, struct json_t **out, struct json_t **creds,
+    char *err, size_t errlen);
 /* "@family.alias" or "@family" (alias NULL): 0, or -1 when malformed. */
 int conn_ref_parse(const char *ref, char **family, char **alias);
 /* The alias, or with alias NULL the one with `default: true`, else the one
  * named "default"; *found names it. NULL when absent. */
 const struct json_t *conn_find(const struct json_t *conns, const char *family, const char *alias, const char **found);
-/* A copy of conn without `default`, ${VAR} substituted; *secrets lists the
+/* A copy of conn without `default` and `allow`, ${VAR} substituted; *secrets lists the
  * secret field names. NULL with a one-line err naming `what` and the
  * variable (never a value). */
 struct json_t *conn_resolve(const struct json_t *conn, const char *what, conn_lookup_fn lookup, void *arg,

@@ -98,12 +98,21 @@ conn_node(yaml_document_t *doc, yaml_node_t *n, unsigned depth)
 int
 conn_parse(const char *name, const char *text, size_t len, json_t **out, char *err, size_t errlen)
 {
+	return conn_parse_all(name, text, len, out, NULL, err, errlen);
+}
+
+int
+conn_parse_all(const char *name, const char *text, size_t len, json_t **out, json_t **creds, char *err,
+    size_t errlen)
+{
 	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
 	json_t *tree, *c;
 
 	*out = NULL;
+	if (creds != NULL)
+		*creds = NULL;
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
@@ -127,6 +136,16 @@ conn_parse(const char *name, const char *text, size_t len, json_t **out, char *e
 		snprintf(err, errlen, "%s: 'connections' must be a mapping of families", name);
 		return -1;
 	}
+	if (creds != NULL) {
+		c = json_object_get(tree, "credentials");
+		if (c != NULL && !json_is_object(c)) {
+			json_decref(tree);
+			snprintf(err, errlen, "%s: 'credentials' must be a mapping of credential names", name);
+			return -1;
+		}
+		*creds = c != NULL ? json_incref(c) : json_object();
+	}
+	c = json_object_get(tree, "connections");
 	*out = c != NULL ? json_incref(c) : json_object();
 	json_decref(tree);
 	return 0;
@@ -239,7 +258,7 @@ conn_resolve(const json_t *conn, const char *what, conn_lookup_fn lookup, void *
 	*secrets = json_array();
 	json_object_foreach((json_t *)conn, k, v)
 	{
-		if (strcmp(k, "default") == 0)
+		if (strcmp(k, "default") == 0 || strcmp(k, "allow") == 0)
 			continue;
 		sec = conn_key_secret(k);
 		if (json_is_string(v)) {

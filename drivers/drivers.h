@@ -199,10 +199,25 @@ extern const struct driver_ops driver_csv_extractor;
 extern const struct driver_ops driver_csv_writer;
 extern const struct driver_ops driver_sql_processor;
 extern const struct driver_ops driver_noop;
-/* registry_net.c (the dynamic worker) or registry_nonet.c (the static
- * worker, the daemon, tests): the drivers that need network client
- * libraries, by name; the nonet ones fail with "not available". */
+/* registry_net.c (the dynamic worker), registry_static.c (the static
+ * worker: mysql.* real, the rest stand-ins) or registry_nonet.c (the daemon,
+ * tests): the drivers that need network client libraries, by name; the
+ * stand-ins fail with "not available" (unavail.c). */
 const struct driver_ops *registry_net_find(const char *name);
+/* httpc_curl.c (libcurl, the dynamic worker) or httpc_ossl.c (HTTP/1.1
+ * over OpenSSL, the static worker): graphql.extractor's POSTs. */
+struct httpc;
+struct httpc *httpc_new(struct driver_ctx *ctx, const char *url, int64_t timeout, int verify);
+void httpc_header(struct httpc *h, const char *line); /* "Name: value" */
+void httpc_basic(struct httpc *h, const char *user, const char *pass);
+/* One POST, the body into out (at most max bytes). 0: *status set; 1: a
+ * network error worth a retry; -1: a final one. err: what went wrong. */
+int httpc_post(struct httpc *h, const char *payload, struct buf *out, size_t max, long *status, char *err,
+    size_t errlen);
+void httpc_free(struct httpc *h);
+/* unavail.c: the run of a driver this binary does not link (a step naming
+ * it fails with "driver X is not available in this build"). */
+int unavail_run(struct driver_ctx *, const json_t *, struct table **, const char **, size_t, struct table **);
 /* keys_net.c: their cfg keys (the same for the real drivers and stand-ins). */
 extern const char *const pg_extractor_keys[], *const pg_writer_keys[], *const mysql_extractor_keys[],
     *const mysql_writer_keys[], *const graphql_extractor_keys[];

@@ -1,12 +1,11 @@
 /*
- * graphql_extractor.c: graphql.extractor (libcurl, blocking easy API: the
- * worker runs one step at a time). POSTs {query, variables}, each page
+ * graphql_extractor.c: graphql.extractor (over httpc: libcurl in the
+ * dynamic worker, HTTP/1.1 over OpenSSL in the static one). POSTs {query, variables}, each page
  * once; Relay-style cursor pagination; rows from `data_path`, flattened
  * like pandas.json_normalize; retries with backoff on 429/5xx and on a cut
  * or refused connection; a response with `errors` fails with the server's
  * message. Keys and defaults as in Osiris.
  */
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +19,7 @@
 struct graphql {
 	struct driver_ctx *ctx;
 	const json_t *cfg;
-	CURL *curl;
-	struct curl_slist *hdrs;
+	struct httpc *http;
 	const char *endpoint, *query;
 	json_t *vars;
 	int64_t timeout, retries, max_pages;
@@ -32,27 +30,6 @@ struct graphql {
 	int64_t requests, pages;
 	json_t *rows; /* array of flat objects */
 };
-
-static size_t
-graphql_write_cb(char *p, size_t size, size_t n, void *arg)
-{
-	struct graphql *g = arg;
-
-	if (g->body.len + size * n > GRAPHQL_BODY_MAX)
-		return 0; /* curl fails the transfer: CURLE_WRITE_ERROR */
-	buf_add(&g->body, p, size * n);
-	return size * n;
-}
-
-static int
-graphql_progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	(void)dt;
-	(void)dn;
-	(void)ut;
-	(void)un;
-	return ctx_cancelled(((struct graphql *)arg)->ctx);
-}
 
 /* A cfg string: the connection's value first for secrets the compiler
  * strips from cfgs (auth_token, headers...). */
@@ -83,14 +60,12 @@ graphql_auth(struct graphql *g)
 	} else if (strcmp(type, "api_key") == 0) {
 		xasprintf(&h, "%s: %s", hname, tok);
 	} else if (strcmp(type, "basic") == 0) {
-		curl_easy_setopt(g->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(g->curl, CURLOPT_USERNAME, user != NULL ? user : graphql_str(g, "username", ""));
-		curl_easy_setopt(g->curl, CURLOPT_PASSWORD, tok);
+		httpc_basic(g->http, user != NULL ? user : graphql_str(g, "username", ""), tok);
 		return 0;
 	} else {
 		return ctx_fail(g->ctx, "ConfigError", "'auth_type' must be none, bearer, basic or api_key");
 	}
-	g->hdrs = curl_slist_append(g->hdrs, h);
+	httpc_header(g->http, h);
 	explicit_bzero(h, strlen(h));
 	free(h);
 	return 0;
@@ -104,8 +79,8 @@ graphql_headers(struct graphql *g)
 	char *h;
 	int pass;
 
-	g->hdrs = curl_slist_append(g->hdrs, "Content-Type: application/json");
-	g->hdrs = curl_slist_append(g->hdrs, "Accept: application/json");
+	httpc_header(g->http, "Content-Type: application/json");
+	httpc_header(g->http, "Accept: application/json");
 	for (pass = 0; pass < 2; pass++) {
 		hs = json_object_get(pass == 0 ? g->cfg : rc, "headers");
 		if (hs != NULL && !json_is_object(hs))
@@ -115,7 +90,7 @@ graphql_headers(struct graphql *g)
 			if (!json_is_string(v) || strpbrk(k, ":\r\n") || strpbrk(json_string_value(v), "\r\n"))
 				return ctx_fail(g->ctx, "ConfigError", "header '%s' is not a valid header", log_esc(k, 64));
 			xasprintf(&h, "%s: %s", k, json_string_value(v));
-			g->hdrs = curl_slist_append(g->hdrs, h);
+			httpc_header(g->http, h);
 			free(h);
 		}
 	}
@@ -193,20 +168,18 @@ static int
 graphql_post(struct graphql *g, const char *payload)
 {
 	long status = 0;
-	CURLcode cc;
+	char err[256];
+	int rc;
 
 	buf_reset(&g->body);
-	curl_easy_setopt(g->curl, CURLOPT_POSTFIELDS, payload);
 	g->requests++;
-	cc = curl_easy_perform(g->curl);
+	rc = httpc_post(g->http, payload, &g->body, GRAPHQL_BODY_MAX, &status, err, sizeof(err));
 	if (ctx_cancelled(g->ctx))
 		return ctx_fail(g->ctx, "Cancelled", "cancelled");
-	if (cc != CURLE_OK) {
-		ctx_fail(g->ctx, "ConnectionError", "graphql: %s: %s", log_esc(g->endpoint, 200), curl_easy_strerror(cc));
-		return cc == CURLE_WRITE_ERROR || cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL ||
-			cc == CURLE_PEER_FAILED_VERIFICATION ? -1 : 1;
+	if (rc != 0) {
+		ctx_fail(g->ctx, "ConnectionError", "graphql: %s: %s", log_esc(g->endpoint, 200), err);
+		return rc;
 	}
-	curl_easy_getinfo(g->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status >= 200 && status < 300)
 		return 0;
 	buf_addc(&g->body, '\0');
@@ -404,26 +377,6 @@ graphql_table(struct graphql *g, struct table **out)
 	return 0;
 }
 
-static void
-graphql_curl_setup(struct graphql *g)
-{
-	curl_easy_setopt(g->curl, CURLOPT_URL, g->endpoint);
-	curl_easy_setopt(g->curl, CURLOPT_HTTPHEADER, g->hdrs);
-	curl_easy_setopt(g->curl, CURLOPT_WRITEFUNCTION, graphql_write_cb);
-	curl_easy_setopt(g->curl, CURLOPT_WRITEDATA, g);
-	curl_easy_setopt(g->curl, CURLOPT_XFERINFOFUNCTION, graphql_progress_cb);
-	curl_easy_setopt(g->curl, CURLOPT_XFERINFODATA, g);
-	curl_easy_setopt(g->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(g->curl, CURLOPT_TIMEOUT, (long)g->timeout);
-	curl_easy_setopt(g->curl, CURLOPT_CONNECTTIMEOUT, (long)g->timeout);
-	curl_easy_setopt(g->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(g->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(g->curl, CURLOPT_USERAGENT, "osiris-worker/" OSIRIS_VERSION);
-	curl_easy_setopt(g->curl, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(g->curl, CURLOPT_SSL_VERIFYPEER, g->verify ? 1L : 0L);
-	curl_easy_setopt(g->curl, CURLOPT_SSL_VERIFYHOST, g->verify ? 2L : 0L);
-}
-
 static int
 graphql_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names, size_t ninputs,
     struct table **output)
@@ -439,13 +392,14 @@ graphql_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, co
 	g.cfg = cfg;
 	g.rows = json_array();
 	buf_init(&g.body);
-	if ((g.curl = curl_easy_init()) == NULL) {
-		ctx_fail(ctx, "DriverError", "curl_easy_init failed");
+	if (graphql_config(&g) < 0)
+		goto out;
+	if ((g.http = httpc_new(ctx, g.endpoint, g.timeout, g.verify)) == NULL) {
+		ctx_fail(ctx, "DriverError", "graphql: cannot set up an HTTP client");
 		goto out;
 	}
-	if (graphql_config(&g) < 0 || graphql_headers(&g) < 0)
+	if (graphql_headers(&g) < 0)
 		goto out;
-	graphql_curl_setup(&g);
 	if (graphql_pages(&g) == 0 && graphql_table(&g, output) == 0) {
 		rc = 0;
 		ctx->rows_read = (int64_t)(*output)->nrows;
@@ -455,9 +409,7 @@ graphql_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, co
 	ctx_metric(ctx, "requests_made", (double)g.requests);
 	ctx_metric(ctx, "pages_fetched", (double)g.pages);
 out:
-	if (g.curl != NULL)
-		curl_easy_cleanup(g.curl);
-	curl_slist_free_all(g.hdrs);
+	httpc_free(g.http);
 	json_decref(g.vars);
 	json_decref(g.rows);
 	buf_free(&g.body);

@@ -1,31 +1,14 @@
 /*
  * registry_nonet.c: the network drivers' names without their code, for
- * what must not link libpq/libmariadb/libcurl: the static worker (no static
- * libpq or libcurl can be built from Debian's packages: their Kerberos and
- * LDAP dependencies ship no static archives), the daemon (it only checks
- * names) and the unit tests. A step naming one fails with a clear error.
- * Keep the names in step with registry_net.c.
+ * what must not link libpq/libmariadb/libcurl: the daemon (it only checks
+ * names) and the unit tests. A step naming one fails with a clear error
+ * (unavail.c). Keep the names in step with registry_net.c.
  */
 #include <string.h>
 
 #include "drivers.h"
 
-static int
-registry_nonet_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
-    size_t ninputs, struct table **output)
-{
-	(void)inputs;
-	(void)input_names;
-	(void)ninputs;
-	(void)output;
-	return ctx_fail(ctx, "DriverUnavailable",
-	    "driver %s is not available in this build of osiris-worker (the static worker has no libpq, "
-	    "libmariadb or libcurl); run it on a worker built with them",
-	    json_string_value(json_object_get(cfg, "component")) ? json_string_value(json_object_get(cfg, "component"))
-								 : "?");
-}
-
-#define NONET(n, k) {.name = (n), .run = registry_nonet_run, .keys = (k)}
+#define NONET(n, k) {.name = (n), .run = unavail_run, .keys = (k)}
 static const struct driver_ops registry_nonet_drivers[] = {
     NONET("postgres.extractor", pg_extractor_keys),
     NONET("postgres.writer", pg_writer_keys),

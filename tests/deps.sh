@@ -5,14 +5,15 @@
 # so a Node.js from another apt source (its nodejs ships npm) is left alone.
 #   sh tests/deps.sh demo    the build and `make demo`
 #   sh tests/deps.sh check   the above plus what `make check` runs (default)
+#   sh tests/deps.sh bench   the above plus the Python baselines of `make bench`
 # Uses apt-get, via sudo when not root.
 set -eu
 
 mode=${1:-check}
 case $mode in
-demo | check) ;;
+demo | check | bench) ;;
 *)
-	echo "usage: sh tests/deps.sh [demo|check]" >&2
+	echo "usage: sh tests/deps.sh [demo|check|bench]" >&2
 	exit 2
 	;;
 esac
@@ -113,9 +114,18 @@ probe_check() {
 	[ -e /etc/ssl/certs/ca-certificates.crt ] || need ca-certificates "file /etc/ssl/certs/ca-certificates.crt"
 }
 
+# bench/drivers.sh times our database drivers against pandas/SQLAlchemy
+# over PyMySQL and psycopg2 (it skips a baseline whose module is missing).
+probe_bench() {
+	for m in pandas:python3-pandas sqlalchemy:python3-sqlalchemy pymysql:python3-pymysql psycopg2:python3-psycopg2; do
+		/usr/bin/python3 -c "import ${m%%:*}" >/dev/null 2>&1 || need "${m#*:}" "python3 module ${m%%:*}"
+	done
+}
+
 probe() {
 	probe_build
 	[ "$mode" = demo ] || probe_check
+	[ "$mode" != bench ] || probe_bench
 }
 
 # report TROUBLE (what apt-get cannot fix) and exit with STATUS

@@ -83,17 +83,24 @@ wconn_cleanup(struct worker *w)
 	w->conns_err = NULL;
 }
 
+struct wconn_lookup {
+	struct worker *w;
+	const char *refused; /* the daemon's error for a refused credential */
+};
+
 static const char *
 wconn_lookup_cb(void *arg, const char *name, int *secret)
 {
-	struct worker *w = arg;
+	struct wconn_lookup *l = arg;
 	const char *v;
 
-	if ((v = kvlist_get(&w->secrets, name)) != NULL) {
+	if ((v = kvlist_get(&l->w->secrets, name)) != NULL) {
 		*secret = 1;
 		return v;
 	}
-	return kvlist_get(&w->env, name);
+	if ((v = kvlist_get(&l->w->env, name)) == NULL)
+		l->refused = json_string_value(json_object_get(json_object_get(l->w->conns_daemon, WCONN_REFUSED), name));
+	return v;
 }
 
 /* From the context file: 1 found (into *out), 0 absent, -1 error. */
@@ -101,6 +108,7 @@ static int
 wconn_from_context(struct worker *w, const char *ref, const char *family, const char *alias, json_t **out,
     char *err, size_t errlen)
 {
+	struct wconn_lookup l = {.w = w};
 	const json_t *c;
 	const char *found;
 	json_t *secrets, *name;
@@ -110,8 +118,11 @@ wconn_from_context(struct worker *w, const char *ref, const char *family, const 
 	if (w->conns_ctx == NULL || (c = conn_find(w->conns_ctx, family, alias, &found)) == NULL)
 		return 0;
 	snprintf(what, sizeof(what), "connection %s (%s, alias '%s')", ref, WCONN_FILE, found);
-	if ((*out = conn_resolve(c, what, wconn_lookup_cb, w, &secrets, err, errlen)) == NULL)
+	if ((*out = conn_resolve(c, what, wconn_lookup_cb, &l, &secrets, err, errlen)) == NULL) {
+		if (l.refused != NULL) /* why ${NAME} is not set: the daemon refused it */
+			snprintf(err, errlen, "%s: %s", what, l.refused);
 		return -1;
+	}
 	json_array_foreach(secrets, i, name)
 	{
 		json_t *v = json_object_get(*out, json_string_value(name));

@@ -177,6 +177,8 @@ int subst_string(const char *in, const struct kvlist *env, const struct kvlist *
 /* wconn.c: connections. The daemon's resolved connections travel as this
  * secret of `prepare` (JSON; never put into the environment). */
 #define WCONN_SECRET "OSIRIS_CONNECTIONS"
+/* in it: {NAME: error} for credentials the submitter may not read */
+#define WCONN_REFUSED "!refused"
 /* Before anything is said about the run: secret fields join the mask. */
 void wconn_prepare_daemon(struct worker *w, const struct kvlist *secrets);
 /* Once the workspace is there: read the context's file. */

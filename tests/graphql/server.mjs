@@ -2,7 +2,7 @@
 // reference implementation (npm `graphql`) over node:http: a Relay-style
 // paginated `items` connection, a field that errors, bearer auth, and
 // injected faults (the first N requests answer 500, request K is cut).
-//   node server.mjs --port-file F [--items N] [--token T] [--fail N] [--cut K]
+//   node server.mjs --port-file F [--port P] [--items N] [--token T] [--fail N] [--cut K]
 // GET /stats: {requests, byCursor: {after: count}} (each page fetched once?)
 import { buildSchema, graphql } from 'graphql'
 import { createServer } from 'node:http'
@@ -84,4 +84,4 @@ const server = createServer((req, res) => {
     res.end(JSON.stringify(result))
   })
 })
-server.listen(0, '127.0.0.1', () => writeFileSync(args['port-file'], String(server.address().port)))
+server.listen(Number(args.port ?? 0), '127.0.0.1', () => writeFileSync(args['port-file'], String(server.address().port)))

@@ -22,7 +22,9 @@ gql_server() {
 }
 stats() { "$PY" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())' "${GQ_URL%/graphql}/stats"; }
 
-start_daemon -v -v
+# t_graphql_static runs all of this on the static worker (httpc_ossl.c)
+# shellcheck disable=SC2086
+start_daemon -v -v ${GQ_DAEMON_OPTS:-}
 d=$T/p
 pipeline "$d" gql "ex:graphql.extractor:" "out:filesystem.csv_writer:ex"
 Q='query($first: Int, $after: String) { items(first: $first, after: $after) { edges { cursor node { id name price qty active tags meta { color size } } } pageInfo { hasNextPage endCursor } } }'

@@ -123,6 +123,34 @@ START_TEST(test_conn_resolve)
 }
 END_TEST
 
+/* The daemon's file: its credentials mapping; `allow` is never a field. */
+START_TEST(test_conn_parse_all_allow)
+{
+	static const char y[] = "connections:\n  mysql:\n    a: {host: h, allow: [alice, 7]}\n"
+				"credentials:\n  TOK: {allow: [\"*\"]}\n";
+	json_t *c = NULL, *cr = NULL, *out, *secrets;
+	const char *found;
+	char err[256];
+
+	ck_assert_int_eq(conn_parse_all("f.yaml", y, strlen(y), &c, &cr, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(json_object_get(cr, "TOK"));
+	out = conn_resolve(conn_find(c, "mysql", "a", &found), "a", conn_lookup, NULL, &secrets, err, sizeof(err));
+	ck_assert_ptr_nonnull(out);
+	ck_assert_str_eq(json_string_value(json_object_get(out, "host")), "h");
+	ck_assert_ptr_null(json_object_get(out, "allow"));
+	json_decref(out);
+	json_decref(secrets);
+	json_decref(c);
+	json_decref(cr);
+	ck_assert_int_eq(conn_parse_all("f.yaml", "credentials: [x]\n", 17, &c, &cr, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "'credentials' must be a mapping"));
+	ck_assert_int_eq(conn_parse_all("f.yaml", "", 0, &c, &cr, err, sizeof(err)), 0);
+	ck_assert_int_eq(json_object_size(cr), 0);
+	json_decref(c);
+	json_decref(cr);
+}
+END_TEST
+
 START_TEST(test_conn_key_secret)
 {
 	ck_assert(conn_key_secret("password"));
@@ -149,6 +177,7 @@ main(void)
 	tcase_add_test(tc, test_conn_ref);
 	tcase_add_test(tc, test_conn_resolve);
 	tcase_add_test(tc, test_conn_key_secret);
+	tcase_add_test(tc, test_conn_parse_all_allow);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
