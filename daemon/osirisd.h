@@ -279,6 +279,10 @@ int sandbox_add_maps(struct sandbox *sb, pid_t pid);
 #define SANDBOX_INFO_FD 3
 #define SANDBOX_INFO_FD_STR "3"
 size_t sandbox_argv(const struct sandbox *sb, const char *dir, int info, const char **argv, size_t max);
+/* The same with several directories bound read-write and the worker's own
+ * arguments (both NULL-terminated lists). */
+size_t sandbox_argv_worker(const struct sandbox *sb, const char *const *dirs, int info, const char *const *wargs,
+                           const char **argv, size_t max);
 /* The view without the worker, running cmd: does bwrap start here? */
 size_t sandbox_argv_cmd(const struct sandbox *sb, const char *cmd, const char **argv, size_t max);
 /* The worker's pid from what bwrap wrote on its info fd; 0 if absent. */
@@ -433,6 +437,9 @@ struct wsess_transport {
 struct wsess_owner {
 	void (*ready)(struct worker *w);
 	void (*failed)(struct worker *w, const char *why);
+	/* optional: a zygote forked the process for the next run (its pid as
+	 * the worker sees it), just before ready() */
+	void (*forked)(struct worker *w, int64_t pid);
 };
 /* The run's callbacks while it holds the worker: notifications; error()
  * when the worker broke the protocol or stopped answering pings (the
@@ -454,6 +461,7 @@ void wsess_attach(struct wsess *s, const struct wsess_user *u, void *arg);
 void wsess_detach(struct wsess *s);
 int wsess_reset(struct wsess *s);
 int wsess_is_idle(const struct wsess *s);
+int wsess_is_zygote(const struct wsess *s); /* `ready` said zygote: a fork per run */
 int wsess_unresponsive(const struct wsess *s);
 /* A request: pack exactly one map into the packer, then end. end: 0, or -1
  * when it cannot be sent (the worker is going; gone follows). */
