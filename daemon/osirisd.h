@@ -39,7 +39,8 @@ struct config {
 	char *local_worker;    /* default: osiris-worker beside the osirisd binary */
 	char *local_isolation; /* auto | none */
 	int local_heartbeat_s; /* 10: a worker silent this long while idle/busy is pinged; twice missed = dead */
-	char *local_work_dir;	   /* added: parent of the workers' workspaces; NULL = <state_dir>/work */
+	char *local_work_dir;	   /* added: parent of the workers' workspaces; NULL = a tmpfs, else <state_dir>/work */
+	int64_t local_work_dir_max_bytes; /* added: largest context whose workspace is in the default tmpfs */
 	int local_worker_max_runs; /* added: 1 = a fresh worker per run; N > 1: reuse after a successful run */
 	int local_start_fail_limit; /* 5: workers in a row that fail to start before waiting runs fail */
 	/* [e2b] */

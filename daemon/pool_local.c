@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -175,6 +177,7 @@ static void pool_local_argv(struct local_pool *lp, const char *dir, const char *
 	wargs[n++] = "--workdir";
 	wargs[n++] = dir;
 	if (spill != NULL) {
+		snprintf(lp->mem_max, sizeof(lp->mem_max), "%lld", (long long)lp->p->cfg->local_work_dir_max_bytes);
 		wargs[n++] = "--spill-dir";
 		wargs[n++] = spill;
 		wargs[n++] = "--mem-max";
@@ -1165,28 +1168,102 @@ static void pool_local_clean_work_dir(const char *work_dir)
 	closedir(d);
 }
 
-static int pool_local_work_dir(struct local_pool *lp, char *err, size_t errlen)
+static int pool_local_in_memory(const char *path)
 {
-	const struct config *cfg = lp->p->cfg;
+	struct statfs sf;
+
+	return statfs(path, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+}
+
+/* mkdir 0700, or an existing directory that is ours and private: in a
+ * world-writable /dev/shm anyone could have made it first. */
+static int pool_local_private_dir(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		return -1;
+	if (lstat(path, &st) == -1)
+		return -1;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/* The default work_dir in memory, or NULL: under systemd the unit's
+ * RuntimeDirectory= ($RUNTIME_DIRECTORY/work), else $XDG_RUNTIME_DIR/osiris,
+ * else /dev/shm/osiris-$UID, each only when it is a tmpfs. Outside systemd
+ * the directory is named after the state dir (work-<hash>), so daemons of
+ * one user with different state dirs never share (or clean) it. */
+static char *pool_local_mem_dir(const struct config *cfg)
+{
+	const char *rt = getenv("RUNTIME_DIRECTORY"), *xdg = getenv("XDG_RUNTIME_DIR");
+	uint64_t h = 1469598103934665603ULL;
+	const char *c;
+	char *base = NULL, *dir = NULL;
+
+	for (c = cfg->state_dir; *c != '\0'; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+	if (rt != NULL && *rt == '/') {
+		base = xstrndup(rt, strcspn(rt, ":")); /* the first of them */
+		if (pool_local_in_memory(base))
+			xasprintf(&dir, "%s/work", base);
+	} else if (xdg != NULL && *xdg == '/' && pool_local_in_memory(xdg)) {
+		xasprintf(&base, "%s/osiris", xdg);
+		if (mkdir(base, 0700) == 0 || errno == EEXIST)
+			xasprintf(&dir, "%s/work-%016llx", base, (unsigned long long)h);
+	} else if (pool_local_in_memory("/dev/shm")) {
+		xasprintf(&base, "/dev/shm/osiris-%lu", (unsigned long)geteuid());
+		if (pool_local_private_dir(base) == 0)
+			xasprintf(&dir, "%s/work-%016llx", base, (unsigned long long)h);
+	}
+	free(base);
+	if (dir != NULL && ((mkdir(dir, 0700) == -1 && errno != EEXIST) || access(dir, W_OK | X_OK) == -1)) {
+		log_warn("local pool: %s (workspaces stay on disk)", dir);
+		free(dir);
+		dir = NULL;
+	}
+	return dir;
+}
+
+static int pool_local_dir_ready(const char *dir, char *err, size_t errlen)
+{
 	char *probe;
 
-	if (cfg->local_work_dir != NULL && *cfg->local_work_dir != '\0')
-		lp->work_dir = xstrdup(cfg->local_work_dir);
-	else
-		xasprintf(&lp->work_dir, "%s/work", cfg->state_dir);
-	xasprintf(&probe, "%s/.", lp->work_dir);
-	if (mkdir_parents(probe) == -1) {
-		snprintf(err, errlen, "local.work_dir %s: %s", lp->work_dir, strerror(errno));
+	xasprintf(&probe, "%s/.", dir);
+	if (mkdir_parents(probe) == -1 || access(dir, W_OK | X_OK) == -1) {
+		snprintf(err, errlen, "local.work_dir %s: %s", dir, strerror(errno));
 		free(probe);
 		return -1;
 	}
 	free(probe);
-	if (access(lp->work_dir, W_OK | X_OK) == -1) {
-		snprintf(err, errlen, "local.work_dir %s: %s", lp->work_dir, strerror(errno));
-		return -1;
-	}
-	pool_local_clean_work_dir(lp->work_dir);
+	pool_local_clean_work_dir(dir);
 	return 0;
+}
+
+/* local.work_dir as set; by default a directory in memory (workspaces of
+ * contexts up to local.work_dir_max_bytes), <state_dir>/work on disk for
+ * the others, or for all of them when there is no tmpfs or the cap is 0. */
+static int pool_local_work_dir(struct local_pool *lp, char *err, size_t errlen)
+{
+	const struct config *cfg = lp->p->cfg;
+	char *disk;
+
+	if (cfg->local_work_dir != NULL && *cfg->local_work_dir != '\0') {
+		lp->work_dir = xstrdup(cfg->local_work_dir);
+		return pool_local_dir_ready(lp->work_dir, err, errlen);
+	}
+	xasprintf(&disk, "%s/work", cfg->state_dir);
+	if (cfg->local_work_dir_max_bytes > 0 && (lp->work_dir = pool_local_mem_dir(cfg)) != NULL) {
+		lp->spill_dir = disk;
+		if (pool_local_dir_ready(lp->spill_dir, err, errlen) == -1)
+			return -1;
+		return pool_local_dir_ready(lp->work_dir, err, errlen);
+	}
+	lp->work_dir = disk;
+	return pool_local_dir_ready(lp->work_dir, err, errlen);
 }
 
 static int pool_local_start(struct pool *p, char *err, size_t errlen)
@@ -1217,9 +1294,10 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 		return -1;
 	}
 	pool_local_isolation(lp);
-	log_info("local pool: worker %s, pool_size %d, max_workers %d, worker_max_runs %d, isolation %s, work_dir %s",
+	log_info("local pool: worker %s, pool_size %d, max_workers %d, worker_max_runs %d, isolation %s, work_dir %s%s%s",
 	         lp->path, cfg->local_pool_size, cfg->local_max_workers, cfg->local_worker_max_runs,
-	         lp->bwrap ? "bwrap" : "none", lp->work_dir);
+	         lp->bwrap ? "bwrap" : "none", lp->work_dir, lp->spill_dir != NULL ? " (in memory), larger contexts in " : "",
+	         lp->spill_dir != NULL ? lp->spill_dir : "");
 	pool_local_refill(lp);
 	return 0;
 }
@@ -1269,6 +1347,9 @@ static void pool_local_stop(struct pool *p)
 	event_free(lp->reap_ev);
 	event_free(lp->backoff_ev);
 	free(lp->path);
+	/* Our directory in memory goes too (RuntimeDirectory= is kept). */
+	if (lp->spill_dir != NULL)
+		(void)rmdir(lp->work_dir);
 	free(lp->work_dir);
 	free(lp->spill_dir);
 	sandbox_free(&lp->sb);
