@@ -146,13 +146,17 @@ static const char *const pool_local_env_keep[] = {"PATH", "TMPDIR", "LANG", "LC_
 static char **pool_local_env(const struct config *cfg)
 {
 	size_t n = sizeof(pool_local_env_keep) / sizeof(pool_local_env_keep[0]), i, k = 0;
-	char **envp = xcalloc(n + 2, sizeof(*envp));
+	char **envp = xcalloc(n + 3, sizeof(*envp));
 	const char *v;
 
 	for (i = 0; i < n; i++)
 		if ((v = getenv(pool_local_env_keep[i])) != NULL)
 			xasprintf(&envp[k++], "%s=%s", pool_local_env_keep[i], v);
 	xasprintf(&envp[k++], "OSIRIS_MAX_CONTEXT=%lld", (long long)cfg->max_context_bytes);
+	/* A zygote resolves every library symbol once, at its start: its
+	 * children would each resolve (and copy a page for) every first call. */
+	if (cfg->local_worker_max_runs <= 1)
+		envp[k++] = xstrdup("LD_BIND_NOW=1");
 	envp[k] = NULL;
 	return envp;
 }
