@@ -29,14 +29,19 @@ for line in maps:
     if "r" not in parts[1] or (len(parts) > 5 and parts[5] in ("[vvar]", "[vsyscall]")):
         continue
     lo, hi = (int(x, 16) for x in parts[0].split("-"))
-    try:
-        mem.seek(lo)
-        data = mem.read(hi - lo)
-    except (OSError, ValueError, OverflowError):
-        continue
-    read_any = True
-    if needle in data:
-        sys.exit(0)
+    if hi - lo > 1 << 28:
+        continue  # a sanitizer's shadow, not data
+    tail = b""
+    for off in range(lo, hi, 1 << 20):
+        try:
+            mem.seek(off)
+            data = mem.read(min(1 << 20, hi - off))
+        except (OSError, ValueError, OverflowError):
+            break
+        read_any = True
+        if needle in tail + data:
+            sys.exit(0)
+        tail = data[-len(needle):]
 sys.exit(1 if read_any else 2)
 PYEOF
 }
