@@ -1,11 +1,16 @@
 /*
- * pool_local.c: the local backend. Keeps local.pool_size idle osiris-worker
- * processes ready (stdin/stdout pipes, under bubblewrap when available),
- * refills in the background, caps the total at local.max_workers. Each
- * worker gets its own directory under local.work_dir, removed once it is
- * reaped. A worker is finished only once it is reaped and its stdout hit
- * EOF; with local.worker_max_runs > 1 a worker whose run succeeded is
- * `reset` and goes back to the idle set instead.
+ * pool_local.c: the local backend. Keeps local.pool_size idle worker
+ * sandboxes ready (stdin/stdout pipes, under bubblewrap when available),
+ * refills in the background, caps the total at local.max_workers. By
+ * default (local.worker_max_runs = 1) each sandbox runs `osiris-worker
+ * --zygote`, which forks a fresh process per run: the session sends `fork`
+ * on its `ready`, the child serves one run and exits on `reset`, and the
+ * sandbox goes back to the idle set (worker/zygote.c, PROTOCOL.md §5). With
+ * local.worker_max_runs > 1 a plain worker whose run succeeded is `reset`
+ * and serves again instead. Each sandbox gets its own directory under
+ * local.work_dir (in memory by default, with a twin on disk for large
+ * contexts), removed once it is reaped. A worker is finished only once it
+ * is reaped and its stdout hit EOF.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
