@@ -1201,6 +1201,61 @@ static int pool_local_private_dir(const char *path)
 	return 0;
 }
 
+#define LW_STATE_FILE ".state_dir"
+
+/* work-<hash> directories beside ours whose daemon's state dir is gone (a
+ * daemon killed, its state dir removed, as tests do): nobody would ever
+ * clean them, and they are in memory. Ours record their state dir. */
+static void pool_local_sweep_mem(const char *base, const char *mine)
+{
+	char *path, *rec, state[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	ssize_t n;
+	DIR *d;
+	int fd;
+
+	if ((d = opendir(base)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "work-", 5) != 0)
+			continue;
+		xasprintf(&path, "%s/%s", base, de->d_name);
+		xasprintf(&rec, "%s/" LW_STATE_FILE, path);
+		n = -1;
+		if (strcmp(path, mine) != 0 && (fd = open(rec, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1) {
+			n = read(fd, state, sizeof(state) - 1);
+			close(fd);
+		}
+		if (n > 0) {
+			state[n] = '\0';
+			if (state[0] == '/' && stat(state, &st) == -1 && errno == ENOENT) {
+				log_info("local pool: removing %s (its state dir %s is gone)", path, log_esc(state, 256));
+				if (rmtree(path) == -1)
+					log_warn("rmtree %s", path);
+			}
+		}
+		free(rec);
+		free(path);
+	}
+	closedir(d);
+}
+
+/* Record which state dir a work-<hash> directory belongs to. */
+static void pool_local_mem_record(const char *dir, const char *state_dir)
+{
+	char *rec;
+	int fd;
+
+	xasprintf(&rec, "%s/" LW_STATE_FILE, dir);
+	if ((fd = open(rec, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) != -1) {
+		if (write(fd, state_dir, strlen(state_dir)) == -1)
+			log_warn("%s", rec);
+		close(fd);
+	}
+	free(rec);
+}
+
 /* The default work_dir in memory, or NULL: under systemd the unit's
  * RuntimeDirectory= ($RUNTIME_DIRECTORY/work), else $XDG_RUNTIME_DIR/osiris,
  * else /dev/shm/osiris-$UID, each only when it is a tmpfs. Outside systemd
@@ -1212,6 +1267,7 @@ static char *pool_local_mem_dir(const struct config *cfg)
 	uint64_t h = 1469598103934665603ULL;
 	const char *c;
 	char *base = NULL, *dir = NULL;
+	int hashed = 0;
 
 	for (c = cfg->state_dir; *c != '\0'; c++)
 		h = (h ^ (uint8_t)*c) * 1099511628211ULL;
@@ -1222,18 +1278,22 @@ static char *pool_local_mem_dir(const struct config *cfg)
 	} else if (xdg != NULL && *xdg == '/' && pool_local_in_memory(xdg)) {
 		xasprintf(&base, "%s/osiris", xdg);
 		if (mkdir(base, 0700) == 0 || errno == EEXIST)
-			xasprintf(&dir, "%s/work-%016llx", base, (unsigned long long)h);
+			hashed = xasprintf(&dir, "%s/work-%016llx", base, (unsigned long long)h);
 	} else if (pool_local_in_memory("/dev/shm")) {
 		xasprintf(&base, "/dev/shm/osiris-%lu", (unsigned long)geteuid());
 		if (pool_local_private_dir(base) == 0)
-			xasprintf(&dir, "%s/work-%016llx", base, (unsigned long long)h);
+			hashed = xasprintf(&dir, "%s/work-%016llx", base, (unsigned long long)h);
 	}
-	free(base);
 	if (dir != NULL && ((mkdir(dir, 0700) == -1 && errno != EEXIST) || access(dir, W_OK | X_OK) == -1)) {
 		log_warn("local pool: %s (workspaces stay on disk)", dir);
 		free(dir);
 		dir = NULL;
 	}
+	if (dir != NULL && hashed) {
+		pool_local_mem_record(dir, cfg->state_dir);
+		pool_local_sweep_mem(base, dir);
+	}
+	free(base);
 	return dir;
 }
 
@@ -1357,8 +1417,13 @@ static void pool_local_stop(struct pool *p)
 	event_free(lp->backoff_ev);
 	free(lp->path);
 	/* Our directory in memory goes too (RuntimeDirectory= is kept). */
-	if (lp->spill_dir != NULL)
+	if (lp->spill_dir != NULL) {
+		char *rec;
+		xasprintf(&rec, "%s/" LW_STATE_FILE, lp->work_dir);
+		(void)unlink(rec);
+		free(rec);
 		(void)rmdir(lp->work_dir);
+	}
 	free(lp->work_dir);
 	free(lp->spill_dir);
 	sandbox_free(&lp->sb);

@@ -29,7 +29,14 @@ ws_during() {
 # 1. $XDG_RUNTIME_DIR on a tmpfs: contexts up to the cap in memory, a
 # bigger one on disk.
 export XDG_RUNTIME_DIR=$MEM
+# Beside it: a crashed daemon's whose state dir is gone (removed at start),
+# and one whose state dir still exists (kept).
+mkdir -p "$MEM/osiris/work-00000000000000aa/wk-1" "$MEM/osiris/work-00000000000000bb/wk-1"
+printf '%s' "$T/gone-state" >"$MEM/osiris/work-00000000000000aa/.state_dir"
+printf '%s' "$T" >"$MEM/osiris/work-00000000000000bb/.state_dir"
 start_daemon -o local.work_dir_max_bytes=16K
+[ ! -e "$MEM/osiris/work-00000000000000aa" ] || fail "a work dir whose state dir is gone was not removed"
+[ -e "$MEM/osiris/work-00000000000000bb" ] || fail "another daemon's work dir was removed"
 line=$(grep 'local pool: worker' "$DLOG" | tail -n1)
 assert_match "$line" "work_dir $MEM/osiris/work-[0-9a-f]{16} \\(in memory\\), larger contexts in $STATE/work" "the pool's work_dir"
 WDM=$(printf '%s\n' "$line" | sed -n 's/.*work_dir \([^ ]*\) (in memory).*/\1/p')
