@@ -70,9 +70,14 @@ sleep 0.5
 d_rss=$(rss_kb "$DPID")
 # an idle worker: the first osiris-worker among the daemon's descendants
 # (under bubblewrap it is a grandchild or deeper)
-w_rss=
+w_rss= w_pss= c_rss= c_pss=
+pss_kb() { awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null; }
 for p in $(descendants "$DPID"); do
-	case $(readlink "/proc/$p/exe" 2>/dev/null) in */osiris-worker) w_rss=$(rss_kb "$p") && break ;; esac
+	case $(readlink "/proc/$p/exe" 2>/dev/null) in */osiris-worker) w_rss=$(rss_kb "$p") w_pss=$(pss_kb "$p") && break ;; esac
+done
+# with a zygote (the default), the idle process forked for the next run
+for c in $(pgrep -P "${p:-0}" 2>/dev/null); do
+	c_rss=$(rss_kb "$c") c_pss=$(pss_kb "$c") && break
 done
 py_rss=$("$PY" -c 'import pandas; print([l.split()[1] for l in open("/proc/self/status") if l.startswith("VmRSS:")][0])' 2>/dev/null)
 
@@ -216,7 +221,7 @@ t99=$(awk -v a="$(field run_us 3 "$W/tstep1.lat")" -v b="$(field run_us 3 "$W/ts
 echo "tuned (local.work_dir on tmpfs, local.worker_max_runs=100000, pool_size=4; state dir on disk): submit->first step p50 $(ms "$(field first_step_us 2 "$f")") ms p99 $(ms "$(field first_step_us 3 "$f")") ms (n=$(field first_step_us 4 "$f")); per-step overhead p50 $t50 us p99 $t99 us; noop3 $(tput "$W/tuned.tput") runs/s (n=$(field throughput 2 "$W/tuned.tput"), failed $(field throughput 5 "$W/tuned.tput")) | baseline: the default-config figures above"
 f=$W/noiso.lat
 echo "for comparison, warm with local.isolation=none (no bubblewrap): submit->first step p50 $(ms "$(field first_step_us 2 "$f")") ms p99 $(ms "$(field first_step_us 3 "$f")") ms (n=$(field first_step_us 4 "$f")); noop3 $(tput "$W/noiso.tput") runs/s (n=$(field throughput 2 "$W/noiso.tput"))"
-echo "RSS idle daemon: $(mb "$d_rss") MB, idle warm worker: $(mb "${w_rss:-0}") MB | baseline python3+pandas interpreter idle: $(mb "${py_rss:-0}") MB"
+echo "RSS idle daemon: $(mb "$d_rss") MB, idle warm worker: $(mb "${w_rss:-0}") MB (Pss $(mb "${w_pss:-0}") MB)${c_rss:+, its forked process for the next run: $(mb "$c_rss") MB (Pss $(mb "${c_pss:-0}") MB)} | baseline python3+pandas interpreter idle: $(mb "${py_rss:-0}") MB"
 
 # ---- E2B ----------------------------------------------------------------------
 if [ "${BENCH_E2B:-1}" != 0 ]; then

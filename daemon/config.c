@@ -63,6 +63,7 @@ static const struct config_key config_keys[] = {
     KEY("local", "isolation", CFG_ISOLATION, local_isolation, 0, 0),
     KEY("local", "heartbeat_s", CFG_INT, local_heartbeat_s, 1, 3600),
     KEY("local", "work_dir", CFG_PATH, local_work_dir, 0, 0),
+    KEY("local", "work_dir_max_bytes", CFG_SIZE, local_work_dir_max_bytes, 0, 1LL << 40),
     KEY("local", "worker_max_runs", CFG_INT, local_worker_max_runs, 1, 1000000),
     KEY("local", "start_fail_limit", CFG_INT, local_start_fail_limit, 1, 1000),
     KEY("e2b", "pool_size", CFG_INT, e2b_pool_size, 0, 1000),
@@ -139,7 +140,8 @@ void config_defaults(struct config *c)
 	c->local_worker = NULL; /* resolved by the daemon: beside its own binary */
 	c->local_isolation = xstrdup("auto");
 	c->local_heartbeat_s = 10;
-	c->local_work_dir = NULL; /* resolved by the pool: <state_dir>/work */
+	c->local_work_dir = NULL; /* resolved by the pool: a tmpfs, else <state_dir>/work */
+	c->local_work_dir_max_bytes = 32LL * 1024 * 1024;
 	c->local_worker_max_runs = 1;
 	c->local_start_fail_limit = 5;
 	c->e2b_pool_size = 0;

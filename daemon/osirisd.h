@@ -39,7 +39,8 @@ struct config {
 	char *local_worker;    /* default: osiris-worker beside the osirisd binary */
 	char *local_isolation; /* auto | none */
 	int local_heartbeat_s; /* 10: a worker silent this long while idle/busy is pinged; twice missed = dead */
-	char *local_work_dir;	   /* added: parent of the workers' workspaces; NULL = <state_dir>/work */
+	char *local_work_dir;	   /* added: parent of the workers' workspaces; NULL = a tmpfs, else <state_dir>/work */
+	int64_t local_work_dir_max_bytes; /* added: largest context whose workspace is in the default tmpfs */
 	int local_worker_max_runs; /* added: 1 = a fresh worker per run; N > 1: reuse after a successful run */
 	int local_start_fail_limit; /* 5: workers in a row that fail to start before waiting runs fail */
 	/* [e2b] */
@@ -312,6 +313,10 @@ int sandbox_add_maps(struct sandbox *sb, pid_t pid);
 #define SANDBOX_INFO_FD 3
 #define SANDBOX_INFO_FD_STR "3"
 size_t sandbox_argv(const struct sandbox *sb, const char *dir, int info, const char **argv, size_t max);
+/* The same with several directories bound read-write and the worker's own
+ * arguments (both NULL-terminated lists). */
+size_t sandbox_argv_worker(const struct sandbox *sb, const char *const *dirs, int info, const char *const *wargs,
+                           const char **argv, size_t max);
 /* The view without the worker, running cmd: does bwrap start here? */
 size_t sandbox_argv_cmd(const struct sandbox *sb, const char *cmd, const char **argv, size_t max);
 /* The worker's pid from what bwrap wrote on its info fd; 0 if absent. */
@@ -472,6 +477,9 @@ struct wsess_transport {
 struct wsess_owner {
 	void (*ready)(struct worker *w);
 	void (*failed)(struct worker *w, const char *why);
+	/* optional: a zygote forked the process for the next run (its pid as
+	 * the worker sees it), just before ready() */
+	void (*forked)(struct worker *w, int64_t pid);
 };
 /* The run's callbacks while it holds the worker: notifications; error()
  * when the worker broke the protocol or stopped answering pings (the
@@ -494,6 +502,7 @@ void wsess_adopt(struct wsess *s); /* a worker already running: no `ready` comes
 void wsess_detach(struct wsess *s);
 int wsess_reset(struct wsess *s);
 int wsess_is_idle(const struct wsess *s);
+int wsess_is_zygote(const struct wsess *s); /* `ready` said zygote: a fork per run */
 int wsess_unresponsive(const struct wsess *s);
 /* A request: pack exactly one map into the packer, then end. end: 0, or -1
  * when it cannot be sent (the worker is going; gone follows). */

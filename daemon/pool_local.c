@@ -1,11 +1,16 @@
 /*
- * pool_local.c: the local backend. Keeps local.pool_size idle osiris-worker
- * processes ready (stdin/stdout pipes, under bubblewrap when available),
- * refills in the background, caps the total at local.max_workers. Each
- * worker gets its own directory under local.work_dir, removed once it is
- * reaped. A worker is finished only once it is reaped and its stdout hit
- * EOF; with local.worker_max_runs > 1 a worker whose run succeeded is
- * `reset` and goes back to the idle set instead.
+ * pool_local.c: the local backend. Keeps local.pool_size idle worker
+ * sandboxes ready (stdin/stdout pipes, under bubblewrap when available),
+ * refills in the background, caps the total at local.max_workers. By
+ * default (local.worker_max_runs = 1) each sandbox runs `osiris-worker
+ * --zygote`, which forks a fresh process per run: the session sends `fork`
+ * on its `ready`, the child serves one run and exits on `reset`, and the
+ * sandbox goes back to the idle set (worker/zygote.c, PROTOCOL.md §5). With
+ * local.worker_max_runs > 1 a plain worker whose run succeeded is `reset`
+ * and serves again instead. Each sandbox gets its own directory under
+ * local.work_dir (in memory by default, with a twin on disk for large
+ * contexts), removed once it is reaped. A worker is finished only once it
+ * is reaped and its stdout hit EOF.
  */
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -25,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +62,8 @@ struct lworker {
 	int reaped, out_eof, status, gone_sent, freeing;
 	unsigned runs;	/* runs taken by this process */
 	char *dir;	/* its --workdir, under local.work_dir */
+	char *spill;	/* its --spill-dir (on disk), when work_dir is in memory */
+	pid_t cpid;	/* a zygote's current child (the run's process), 0 if none */
 	struct event *kill_ev;
 	TAILQ_ENTRY(lworker) entry;
 };
@@ -69,6 +78,8 @@ struct local_pool {
 	struct event *refill_ev, *reap_ev, *backoff_ev;
 	char *path;
 	char *work_dir;	  /* local.work_dir, resolved at start */
+	char *spill_dir;  /* on disk, for contexts too big for a work_dir in memory */
+	char mem_max[24]; /* local.work_dir_max_bytes, as the worker's --mem-max */
 	uint64_t dir_seq; /* names the workers' directories */
 	struct sandbox sb; /* the view under bwrap (when bwrap) */
 	char **envp;	  /* the workers' environment, built once at start */
@@ -86,6 +97,7 @@ static void pool_local_kill(void *tctx, int hard);
 static void pool_local_sess_ready(struct worker *w);
 static void pool_local_sess_failed(struct worker *w, const char *why);
 static void pool_local_child_exit_cb(pid_t pid, int status, void *arg);
+static void pool_local_sess_forked(struct worker *w, int64_t pid);
 
 static const struct wsess_transport pool_local_transport = {
     .write = pool_local_write,
@@ -94,6 +106,7 @@ static const struct wsess_transport pool_local_transport = {
 static const struct wsess_owner pool_local_owner = {
     .ready = pool_local_sess_ready,
     .failed = pool_local_sess_failed,
+    .forked = pool_local_sess_forked,
 };
 
 static struct local_pool *pool_local_of(struct pool *p)
@@ -138,13 +151,17 @@ static const char *const pool_local_env_keep[] = {"PATH", "TMPDIR", "LANG", "LC_
 static char **pool_local_env(const struct config *cfg)
 {
 	size_t n = sizeof(pool_local_env_keep) / sizeof(pool_local_env_keep[0]), i, k = 0;
-	char **envp = xcalloc(n + 2, sizeof(*envp));
+	char **envp = xcalloc(n + 3, sizeof(*envp));
 	const char *v;
 
 	for (i = 0; i < n; i++)
 		if ((v = getenv(pool_local_env_keep[i])) != NULL)
 			xasprintf(&envp[k++], "%s=%s", pool_local_env_keep[i], v);
 	xasprintf(&envp[k++], "OSIRIS_MAX_CONTEXT=%lld", (long long)cfg->max_context_bytes);
+	/* A zygote resolves every library symbol once, at its start: its
+	 * children would each resolve (and copy a page for) every first call. */
+	if (cfg->local_worker_max_runs <= 1)
+		envp[k++] = xstrdup("LD_BIND_NOW=1");
 	envp[k] = NULL;
 	return envp;
 }
@@ -158,24 +175,40 @@ static void pool_local_env_free(char **envp)
 	free(envp);
 }
 
-/* The worker's argv: under bwrap the sandbox's view around it. */
-static void pool_local_argv(struct local_pool *lp, const char *dir, const char *argv[], size_t max)
+/* The worker's argv: under bwrap the sandbox's view around it. Unless
+ * local.worker_max_runs asks for reuse, the worker is a zygote that forks
+ * a fresh process per run (worker/zygote.c). */
+static void pool_local_argv(struct local_pool *lp, const char *dir, const char *spill, const char *argv[], size_t max)
 {
-	size_t n = 0;
+	const char *dirs[3] = {dir, spill, NULL}, *wargs[10];
+	size_t n = 0, i;
 
+	wargs[n++] = "--workdir";
+	wargs[n++] = dir;
+	if (spill != NULL) {
+		snprintf(lp->mem_max, sizeof(lp->mem_max), "%lld", (long long)lp->p->cfg->local_work_dir_max_bytes);
+		wargs[n++] = "--spill-dir";
+		wargs[n++] = spill;
+		wargs[n++] = "--mem-max";
+		wargs[n++] = lp->mem_max;
+	}
+	if (lp->p->cfg->local_worker_max_runs <= 1)
+		wargs[n++] = "--zygote";
+	wargs[n] = NULL;
 	if (lp->bwrap) {
-		sandbox_argv(&lp->sb, dir, 1, argv, max);
+		sandbox_argv_worker(&lp->sb, dirs, 1, wargs, argv, max);
 		return;
 	}
-	argv[n++] = lp->path;
-	argv[n++] = "--workdir";
-	argv[n++] = dir;
-	argv[n] = NULL;
+	if (n + 2 > max)
+		fatalx("pool_local_argv: too many arguments");
+	argv[0] = lp->path;
+	for (i = 0; i <= n; i++)
+		argv[i + 1] = wargs[i];
 }
 
 /* fd_info >= 0: given to bwrap as SANDBOX_INFO_FD. */
-static pid_t pool_local_spawn_process(struct local_pool *lp, const char *dir, int fd_in, int fd_out, int fd_err,
-                                      int fd_info)
+static pid_t pool_local_spawn_process(struct local_pool *lp, const char *dir, const char *spill, int fd_in,
+                                      int fd_out, int fd_err, int fd_info)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -184,7 +217,7 @@ static pid_t pool_local_spawn_process(struct local_pool *lp, const char *dir, in
 	pid_t pid;
 	int rc;
 
-	pool_local_argv(lp, dir, argv, sizeof(argv) / sizeof(argv[0]));
+	pool_local_argv(lp, dir, spill, argv, sizeof(argv) / sizeof(argv[0]));
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fd_in, 0);
 	posix_spawn_file_actions_adddup2(&fa, fd_out, 1);
@@ -266,14 +299,14 @@ static int pool_local_pipes_open(struct lw_pipes *pp, int info)
 }
 
 /* Start one worker process in dir: pid, or -1 (errno) with nothing open. */
-static pid_t pool_local_start_process(struct local_pool *lp, const char *dir, struct lw_pipes *pp)
+static pid_t pool_local_start_process(struct local_pool *lp, const char *dir, const char *spill, struct lw_pipes *pp)
 {
 	pid_t pid;
 	int saved;
 
 	if (pool_local_pipes_open(pp, lp->bwrap) == -1)
 		return -1;
-	pid = pool_local_spawn_process(lp, dir, pp->in[1], pp->out[1], pp->err[1], pp->info[1]);
+	pid = pool_local_spawn_process(lp, dir, spill, pp->in[1], pp->out[1], pp->err[1], pp->info[1]);
 	saved = errno;
 	close(pp->in[1]);
 	close(pp->out[1]);
@@ -294,17 +327,46 @@ static void pool_local_worker_stderr_cb(struct bufferevent *bev, void *arg);
 static void pool_local_worker_stderr_event_cb(struct bufferevent *bev, short what, void *arg);
 static void pool_local_worker_in_event_cb(struct bufferevent *bev, short what, void *arg);
 
-/* A fresh, private directory for one worker's workspaces. */
-static char *pool_local_make_dir(struct local_pool *lp)
+static int pool_local_mkdir(const char *dir)
 {
+	if (mkdir(dir, 0700) == -1 && (errno != EEXIST || rmtree(dir) == -1 || mkdir(dir, 0700) == -1))
+		return -1;
+	return 0;
+}
+
+/* A fresh, private directory for one worker's workspaces, and its twin on
+ * disk when work_dir is in memory (*spill, else NULL). */
+static char *pool_local_make_dir(struct local_pool *lp, char **spill)
+{
+	unsigned long long seq = (unsigned long long)++lp->dir_seq;
 	char *dir;
 
-	xasprintf(&dir, "%s/" LW_DIR_PREFIX "%llu", lp->work_dir, (unsigned long long)++lp->dir_seq);
-	if (mkdir(dir, 0700) == -1 && (errno != EEXIST || rmtree(dir) == -1 || mkdir(dir, 0700) == -1)) {
+	*spill = NULL;
+	xasprintf(&dir, "%s/" LW_DIR_PREFIX "%llu", lp->work_dir, seq);
+	if (pool_local_mkdir(dir) == -1) {
 		free(dir);
 		return NULL;
 	}
+	if (lp->spill_dir != NULL) {
+		xasprintf(spill, "%s/" LW_DIR_PREFIX "%llu", lp->spill_dir, seq);
+		if (pool_local_mkdir(*spill) == -1) {
+			int saved = errno;
+			free(*spill);
+			*spill = NULL;
+			rmdir(dir);
+			free(dir);
+			errno = saved;
+			return NULL;
+		}
+	}
 	return dir;
+}
+
+static void pool_local_remove_dir(const char *what, char *dir)
+{
+	if (dir != NULL && rmtree(dir) == -1 && errno != ENOENT)
+		log_warn("%s: cannot remove %s", what, dir);
+	free(dir);
 }
 
 static void pool_local_start_failed(struct local_pool *lp, const char *reason);
@@ -359,18 +421,21 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 {
 	struct lw_pipes pp;
 	struct lworker *lw;
-	char *dir, why[PATH_MAX + 64];
+	char *dir, *spill, why[PATH_MAX + 64];
 	pid_t pid;
 
-	if ((dir = pool_local_make_dir(lp)) == NULL) {
+	if ((dir = pool_local_make_dir(lp, &spill)) == NULL) {
 		snprintf(why, sizeof(why), "cannot create a workspace in %s: %s", lp->work_dir, strerror(errno));
 		pool_local_start_failed(lp, why);
 		return NULL;
 	}
-	if ((pid = pool_local_start_process(lp, dir, &pp)) == -1) {
+	if ((pid = pool_local_start_process(lp, dir, spill, &pp)) == -1) {
 		snprintf(why, sizeof(why), "cannot execute %s: %s", lp->bwrap ? lp->sb.bwrap : lp->path, strerror(errno));
 		rmdir(dir);
 		free(dir);
+		if (spill != NULL)
+			rmdir(spill);
+		free(spill);
 		pool_local_start_failed(lp, why);
 		return NULL;
 	}
@@ -382,6 +447,7 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 	lw->state = LW_WARMING;
 	lw->on_demand = on_demand;
 	lw->dir = dir;
+	lw->spill = spill;
 	lw->w.pool = lp->p;
 	lw->w.impl = lw;
 	lw->w.spawned_us = time_mono_us();
@@ -440,9 +506,8 @@ static void pool_local_free(struct lworker *lw)
 	wsess_free(lw->w.sess);
 	/* Gone (reaped, or given up on at shutdown): whatever a killed worker
 	 * left in its directory goes with it. */
-	if (lw->dir != NULL && rmtree(lw->dir) == -1 && errno != ENOENT)
-		log_warn("worker=%s: cannot remove %s", lw->w.id, lw->dir);
-	free(lw->dir);
+	pool_local_remove_dir(lw->w.id, lw->dir);
+	pool_local_remove_dir(lw->w.id, lw->spill);
 	free(lw);
 }
 
@@ -592,6 +657,46 @@ static void pool_local_sess_ready(struct worker *w)
 	lw->state = LW_IDLE;
 	if (lp->p->ready_cb != NULL)
 		lp->p->ready_cb(lp->p, lp->p->ready_arg);
+}
+
+/* The host's pid of a zygote's child. Unsandboxed it is the pid the child
+ * reported; under bwrap (another pid namespace) it is the one child of the
+ * zygote, which /proc/PID/task/PID/children names. 0 when unknown. */
+static pid_t pool_local_child_pid(struct lworker *lw, int64_t reported)
+{
+	char path[64], buf[64];
+	ssize_t n;
+	long v;
+	int fd;
+
+	if (!lw->lp->bwrap)
+		return (pid_t)reported;
+	if (lw->wpid == 0)
+		pool_local_info_read(lw);
+	if (lw->wpid == 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", (long)lw->wpid, (long)lw->wpid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	v = strtol(buf, NULL, 10);
+	return v > 0 && v < 1L << 30 ? (pid_t)v : 0;
+}
+
+/* A zygote forked the next run's process: the worker is known by it (the
+ * run's `worker`, the pid a soft cancel signals). */
+static void pool_local_sess_forked(struct worker *w, int64_t pid)
+{
+	struct lworker *lw = pool_local_lw(w);
+
+	lw->cpid = pool_local_child_pid(lw, pid);
+	if (lw->cpid > 0)
+		snprintf(lw->w.id, sizeof(lw->w.id), "local-%ld", (long)lw->cpid);
+	log_debug("worker=%s forked by the zygote %ld", lw->w.id, (long)lw->pid);
 }
 
 static void pool_local_sess_failed(struct worker *w, const char *why)
@@ -925,19 +1030,19 @@ static int pool_local_probe(struct local_pool *lp, char *why, size_t whylen)
 {
 	struct rpc_limits lim;
 	struct lw_probe pr;
-	char *dir;
+	char *dir, *spill;
 	int status;
 
 	memset(&pr, 0, sizeof(pr));
 	buf_init(&pr.errline);
-	if ((dir = pool_local_make_dir(lp)) == NULL) {
+	if ((dir = pool_local_make_dir(lp, &spill)) == NULL) {
 		snprintf(why, whylen, "cannot create a workspace in %s: %s", lp->work_dir, strerror(errno));
 		return -1;
 	}
-	if ((pr.pid = pool_local_start_process(lp, dir, &pr.pp)) == -1) {
+	if ((pr.pid = pool_local_start_process(lp, dir, spill, &pr.pp)) == -1) {
 		snprintf(why, whylen, "cannot execute %s: %s", lp->bwrap ? lp->sb.bwrap : lp->path, strerror(errno));
-		rmtree(dir);
-		free(dir);
+		pool_local_remove_dir("local pool", dir);
+		pool_local_remove_dir("local pool", spill);
 		return -1;
 	}
 	rpc_limits_default(&lim, (size_t)lp->p->cfg->max_context_bytes);
@@ -953,9 +1058,8 @@ static int pool_local_probe(struct local_pool *lp, char *why, size_t whylen)
 	rpc_reader_free(&pr.rd);
 	buf_free(&pr.errline);
 	pool_local_pipes_close(&pr.pp);
-	if (rmtree(dir) == -1 && errno != ENOENT)
-		log_warn("local pool: cannot remove %s", dir);
-	free(dir);
+	pool_local_remove_dir("local pool", dir);
+	pool_local_remove_dir("local pool", spill);
 	return pr.answered ? 0 : -1;
 }
 
@@ -1073,28 +1177,162 @@ static void pool_local_clean_work_dir(const char *work_dir)
 	closedir(d);
 }
 
-static int pool_local_work_dir(struct local_pool *lp, char *err, size_t errlen)
+static int pool_local_in_memory(const char *path)
 {
-	const struct config *cfg = lp->p->cfg;
+	struct statfs sf;
+
+	return statfs(path, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
+}
+
+/* mkdir 0700, or an existing directory that is ours and private: in a
+ * world-writable /dev/shm anyone could have made it first. */
+static int pool_local_private_dir(const char *path)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) == -1 && errno != EEXIST)
+		return -1;
+	if (lstat(path, &st) == -1)
+		return -1;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+#define LW_STATE_FILE ".state_dir"
+
+/* work-<hash> directories beside ours whose daemon's state dir is gone (a
+ * daemon killed, its state dir removed, as tests do): nobody would ever
+ * clean them, and they are in memory. Ours record their state dir. */
+static void pool_local_sweep_mem(const char *base, const char *mine)
+{
+	char *path, *rec, state[PATH_MAX];
+	struct dirent *de;
+	struct stat st;
+	ssize_t n;
+	DIR *d;
+	int fd;
+
+	if ((d = opendir(base)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "work-", 5) != 0)
+			continue;
+		xasprintf(&path, "%s/%s", base, de->d_name);
+		xasprintf(&rec, "%s/" LW_STATE_FILE, path);
+		n = -1;
+		if (strcmp(path, mine) != 0 && (fd = open(rec, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1) {
+			n = read(fd, state, sizeof(state) - 1);
+			close(fd);
+		}
+		if (n > 0) {
+			state[n] = '\0';
+			if (state[0] == '/' && stat(state, &st) == -1 && errno == ENOENT) {
+				log_info("local pool: removing %s (its state dir %s is gone)", path, log_esc(state, 256));
+				if (rmtree(path) == -1)
+					log_warn("rmtree %s", path);
+			}
+		}
+		free(rec);
+		free(path);
+	}
+	closedir(d);
+}
+
+/* Record which state dir a work-<hash> directory belongs to. */
+static void pool_local_mem_record(const char *dir, const char *state_dir)
+{
+	char *rec;
+	int fd;
+
+	xasprintf(&rec, "%s/" LW_STATE_FILE, dir);
+	if ((fd = open(rec, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) != -1) {
+		if (write(fd, state_dir, strlen(state_dir)) == -1)
+			log_warn("%s", rec);
+		close(fd);
+	}
+	free(rec);
+}
+
+/* The default work_dir in memory, or NULL: under systemd the unit's
+ * RuntimeDirectory= ($RUNTIME_DIRECTORY/work), else $XDG_RUNTIME_DIR/osiris,
+ * else /dev/shm/osiris-$UID, each only when it is a tmpfs. Outside systemd
+ * the directory is named after the state dir (work-<hash>), so daemons of
+ * one user with different state dirs never share (or clean) it. */
+static char *pool_local_mem_dir(const struct config *cfg)
+{
+	const char *rt = getenv("RUNTIME_DIRECTORY"), *xdg = getenv("XDG_RUNTIME_DIR");
+	uint64_t h = 1469598103934665603ULL;
+	const char *c;
+	char *base = NULL, *dir = NULL;
+	int hashed = 0;
+
+	for (c = cfg->state_dir; *c != '\0'; c++)
+		h = (h ^ (uint8_t)*c) * 1099511628211ULL;
+	if (rt != NULL && *rt == '/') {
+		base = xstrndup(rt, strcspn(rt, ":")); /* the first of them */
+		if (pool_local_in_memory(base))
+			xasprintf(&dir, "%s/work", base);
+	} else if (xdg != NULL && *xdg == '/' && pool_local_in_memory(xdg)) {
+		xasprintf(&base, "%s/osiris", xdg);
+		if (mkdir(base, 0700) == 0 || errno == EEXIST)
+			hashed = xasprintf(&dir, "%s/work-%016llx", base, (unsigned long long)h);
+	} else if (pool_local_in_memory("/dev/shm")) {
+		xasprintf(&base, "/dev/shm/osiris-%lu", (unsigned long)geteuid());
+		if (pool_local_private_dir(base) == 0)
+			hashed = xasprintf(&dir, "%s/work-%016llx", base, (unsigned long long)h);
+	}
+	if (dir != NULL && ((mkdir(dir, 0700) == -1 && errno != EEXIST) || access(dir, W_OK | X_OK) == -1)) {
+		log_warn("local pool: %s (workspaces stay on disk)", dir);
+		free(dir);
+		dir = NULL;
+	}
+	if (dir != NULL && hashed) {
+		pool_local_mem_record(dir, cfg->state_dir);
+		pool_local_sweep_mem(base, dir);
+	}
+	free(base);
+	return dir;
+}
+
+static int pool_local_dir_ready(const char *dir, char *err, size_t errlen)
+{
 	char *probe;
 
-	if (cfg->local_work_dir != NULL && *cfg->local_work_dir != '\0')
-		lp->work_dir = xstrdup(cfg->local_work_dir);
-	else
-		xasprintf(&lp->work_dir, "%s/work", cfg->state_dir);
-	xasprintf(&probe, "%s/.", lp->work_dir);
-	if (mkdir_parents(probe) == -1) {
-		snprintf(err, errlen, "local.work_dir %s: %s", lp->work_dir, strerror(errno));
+	xasprintf(&probe, "%s/.", dir);
+	if (mkdir_parents(probe) == -1 || access(dir, W_OK | X_OK) == -1) {
+		snprintf(err, errlen, "local.work_dir %s: %s", dir, strerror(errno));
 		free(probe);
 		return -1;
 	}
 	free(probe);
-	if (access(lp->work_dir, W_OK | X_OK) == -1) {
-		snprintf(err, errlen, "local.work_dir %s: %s", lp->work_dir, strerror(errno));
-		return -1;
-	}
-	pool_local_clean_work_dir(lp->work_dir);
+	pool_local_clean_work_dir(dir);
 	return 0;
+}
+
+/* local.work_dir as set; by default a directory in memory (workspaces of
+ * contexts up to local.work_dir_max_bytes), <state_dir>/work on disk for
+ * the others, or for all of them when there is no tmpfs or the cap is 0. */
+static int pool_local_work_dir(struct local_pool *lp, char *err, size_t errlen)
+{
+	const struct config *cfg = lp->p->cfg;
+	char *disk;
+
+	if (cfg->local_work_dir != NULL && *cfg->local_work_dir != '\0') {
+		lp->work_dir = xstrdup(cfg->local_work_dir);
+		return pool_local_dir_ready(lp->work_dir, err, errlen);
+	}
+	xasprintf(&disk, "%s/work", cfg->state_dir);
+	if (cfg->local_work_dir_max_bytes > 0 && (lp->work_dir = pool_local_mem_dir(cfg)) != NULL) {
+		lp->spill_dir = disk;
+		if (pool_local_dir_ready(lp->spill_dir, err, errlen) == -1)
+			return -1;
+		return pool_local_dir_ready(lp->work_dir, err, errlen);
+	}
+	lp->work_dir = disk;
+	return pool_local_dir_ready(lp->work_dir, err, errlen);
 }
 
 static int pool_local_start(struct pool *p, char *err, size_t errlen)
@@ -1125,9 +1363,10 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 		return -1;
 	}
 	pool_local_isolation(lp);
-	log_info("local pool: worker %s, pool_size %d, max_workers %d, worker_max_runs %d, isolation %s, work_dir %s",
+	log_info("local pool: worker %s, pool_size %d, max_workers %d, worker_max_runs %d, isolation %s, work_dir %s%s%s",
 	         lp->path, cfg->local_pool_size, cfg->local_max_workers, cfg->local_worker_max_runs,
-	         lp->bwrap ? "bwrap" : "none", lp->work_dir);
+	         lp->bwrap ? "bwrap" : "none", lp->work_dir, lp->spill_dir != NULL ? " (in memory), larger contexts in " : "",
+	         lp->spill_dir != NULL ? lp->spill_dir : "");
 	pool_local_refill(lp);
 	return 0;
 }
@@ -1177,7 +1416,16 @@ static void pool_local_stop(struct pool *p)
 	event_free(lp->reap_ev);
 	event_free(lp->backoff_ev);
 	free(lp->path);
+	/* Our directory in memory goes too (RuntimeDirectory= is kept). */
+	if (lp->spill_dir != NULL) {
+		char *rec;
+		xasprintf(&rec, "%s/" LW_STATE_FILE, lp->work_dir);
+		(void)unlink(rec);
+		free(rec);
+		(void)rmdir(lp->work_dir);
+	}
 	free(lp->work_dir);
+	free(lp->spill_dir);
 	sandbox_free(&lp->sb);
 	pool_starts_free(&lp->starts);
 	pool_local_env_free(lp->envp);
@@ -1236,8 +1484,9 @@ static void pool_local_recycle(struct worker *w)
 	struct lworker *lw = pool_local_lw(w);
 	struct local_pool *lp = lw->lp;
 
+	/* A zygote's run process exits on `reset`: the next run gets a fork. */
 	if (lw->state != LW_BUSY || lp->stopping || lw->reaped || lw->out_eof || lw->in == NULL ||
-	    lw->runs >= (unsigned)lp->p->cfg->local_worker_max_runs) {
+	    (!wsess_is_zygote(lw->w.sess) && lw->runs >= (unsigned)lp->p->cfg->local_worker_max_runs)) {
 		log_debug("worker=%s retired after %u runs", lw->w.id, lw->runs);
 		pool_local_release(w);
 		return;
@@ -1246,6 +1495,7 @@ static void pool_local_recycle(struct worker *w)
 	lw->on_demand = 0;
 	lw->gone_sent = 0;
 	lw->w.mask = NULL;
+	lw->cpid = 0;
 	if (wsess_reset(lw->w.sess) == -1) {
 		pool_local_release(w);
 		return;
@@ -1371,7 +1621,8 @@ static void pool_local_kill(void *tctx, int hard)
 	}
 	if (lw->wpid == 0)
 		pool_local_info_read(lw);
-	pid = lw->wpid != 0 ? lw->wpid : lw->pid;
+	/* A zygote's child runs the step (the zygote would pass it on too). */
+	pid = lw->cpid != 0 ? lw->cpid : lw->wpid != 0 ? lw->wpid : lw->pid;
 	log_debug("worker=%s SIGTERM to pid %ld", lw->w.id, (long)pid);
 	kill(pid, SIGTERM);
 }

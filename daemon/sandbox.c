@@ -171,20 +171,26 @@ int sandbox_add_maps(struct sandbox *sb, pid_t pid)
 	return 0;
 }
 
-/* The full argv: the view, the worker's directory bound read-write, the
- * info fd (SANDBOX_INFO_FD in bwrap), then the worker's own arguments. dir NULL: no workspace. */
-size_t sandbox_argv(const struct sandbox *sb, const char *dir, int info, const char **argv, size_t max)
+/* The full argv: the view, each of dirs (NULL-terminated: the worker's
+ * own directories) bound read-write, the info fd (SANDBOX_INFO_FD in
+ * bwrap), then the worker with its arguments wargs (NULL-terminated). */
+size_t sandbox_argv_worker(const struct sandbox *sb, const char *const *dirs, int info, const char *const *wargs,
+                           const char **argv, size_t max)
 {
-	size_t n = 0, i;
+	size_t n = 0, i, ndirs = 0, nwargs = 0;
 
-	if (sb->nargs + 12 > max)
-		fatalx("sandbox_argv: %zu arguments do not fit in %zu", sb->nargs + 12, max);
+	while (dirs != NULL && dirs[ndirs] != NULL)
+		ndirs++;
+	while (wargs != NULL && wargs[nwargs] != NULL)
+		nwargs++;
+	if (sb->nargs + 3 * ndirs + nwargs + 6 > max)
+		fatalx("sandbox_argv: %zu arguments do not fit in %zu", sb->nargs + 3 * ndirs + nwargs + 6, max);
 	for (i = 0; i < sb->nargs; i++)
 		argv[n++] = sb->args[i];
-	if (dir != NULL) {
+	for (i = 0; i < ndirs; i++) {
 		argv[n++] = "--bind";
-		argv[n++] = dir;
-		argv[n++] = dir;
+		argv[n++] = dirs[i];
+		argv[n++] = dirs[i];
 	}
 	if (info) {
 		argv[n++] = "--info-fd";
@@ -192,12 +198,18 @@ size_t sandbox_argv(const struct sandbox *sb, const char *dir, int info, const c
 	}
 	argv[n++] = "--";
 	argv[n++] = sb->worker;
-	if (dir != NULL) {
-		argv[n++] = "--workdir";
-		argv[n++] = dir;
-	}
+	for (i = 0; i < nwargs; i++)
+		argv[n++] = wargs[i];
 	argv[n] = NULL;
 	return n;
+}
+
+/* One directory, the worker's --workdir. dir NULL: no workspace. */
+size_t sandbox_argv(const struct sandbox *sb, const char *dir, int info, const char **argv, size_t max)
+{
+	const char *dirs[] = {dir, NULL}, *wargs[] = {"--workdir", dir, NULL};
+
+	return sandbox_argv_worker(sb, dirs, info, dir != NULL ? wargs : NULL, argv, max);
 }
 
 /* The view without the worker, running cmd (a system binary): whether

@@ -4,7 +4,10 @@
  * numbers requests and matches answers, hands notifications to the run
  * using the worker, pings a silent worker (heartbeat), `reset`s it between
  * runs, and sends through one ordered, coalescing queue. A backend is only
- * a byte transport (struct wsess_transport) plus a lifecycle.
+ * a byte transport (struct wsess_transport) plus a lifecycle. A worker
+ * whose `ready` says `zygote` is idle only once it answered `fork` (the
+ * answer comes from the forked child, which serves one run); its `reset`
+ * ends that child and the zygote's next `ready` starts the cycle again.
  */
 #include <event2/event.h>
 #include <stdlib.h>
@@ -29,7 +32,7 @@ struct wsess {
 	const struct wsess_owner *owner;
 	enum wsess_state state;
 	struct rpc_reader rd;
-	uint32_t next_id, building_id, reset_id;
+	uint32_t next_id, building_id, reset_id, fork_id;
 	TAILQ_HEAD(, wsess_call) calls;
 	size_t ncalls;
 	const struct wsess_user *user; /* the run on this worker, when busy */
@@ -42,6 +45,7 @@ struct wsess {
 	int hb_outstanding, hb_missed, unresponsive;
 	int in_feed, freed, broken;
 	int adopted; /* re-attached: answers to an earlier session's requests are skipped */
+	int zygote; /* the worker said so in `ready`: fork per run */
 };
 
 struct wsess *wsess_new(struct worker *w, const struct wsess_transport *t, void *tctx, const struct wsess_owner *owner,
@@ -101,6 +105,11 @@ void wsess_free(struct wsess *s)
 int wsess_is_idle(const struct wsess *s)
 {
 	return s->state == WS_IDLE;
+}
+
+int wsess_is_zygote(const struct wsess *s)
+{
+	return s->zygote;
 }
 
 int wsess_unresponsive(const struct wsess *s)
@@ -215,8 +224,30 @@ static void wsess_became_idle(struct wsess *s)
 		s->owner->ready(s->w);
 }
 
+/* The zygote's child answered `fork`: it is the process the next run gets. */
+static void wsess_forked(struct wsess *s, const struct rpc_msg *m)
+{
+	int64_t pid = 0;
+
+	s->fork_id = 0;
+	if (m->error != NULL || m->result == NULL || m->result->type != MSGPACK_OBJECT_MAP ||
+	    mp_get_int(m->result, "pid", &pid) < 0 || pid <= 0) {
+		log_warnx("worker=%s: fork refused, discarding it", s->w->id);
+		if (s->owner->failed != NULL)
+			s->owner->failed(s->w, "fork refused");
+		return;
+	}
+	if (s->owner->forked != NULL)
+		s->owner->forked(s->w, pid);
+	wsess_became_idle(s);
+}
+
 static void wsess_own_response(struct wsess *s, const struct wsess_call *c, const struct rpc_msg *m)
 {
+	if (c->id == s->fork_id && s->state == WS_WARMING) {
+		wsess_forked(s, m);
+		return;
+	}
 	if (c->id != s->reset_id || s->state != WS_RESETTING)
 		return; /* a ping answered: any byte already counted */
 	s->reset_id = 0;
@@ -227,6 +258,11 @@ static void wsess_own_response(struct wsess *s, const struct wsess_call *c, cons
 		return;
 	}
 	log_debug("worker=%s reset", s->w->id);
+	if (s->zygote) {
+		/* The child exited after that answer; the zygote's `ready` follows. */
+		s->state = WS_WARMING;
+		return;
+	}
 	wsess_became_idle(s);
 }
 
@@ -259,11 +295,36 @@ static void wsess_response(struct wsess *s, const struct rpc_msg *m)
 	free(c);
 }
 
+static void wsess_send_fork(struct wsess *s)
+{
+	msgpack_pack_map(wsess_pack_request(s, "fork"), 0);
+	if (wsess_send_call(s, NULL, NULL, 1) == -1) {
+		wsess_broken(s, "cannot send fork");
+		return;
+	}
+	s->fork_id = s->building_id;
+}
+
+static void wsess_ready(struct wsess *s, const struct rpc_msg *m)
+{
+	int zygote = 0;
+
+	if (m->params != NULL && m->params->type == MSGPACK_OBJECT_MAP)
+		(void)mp_get_bool(m->params, "zygote", &zygote);
+	if (s->fork_id != 0)
+		return; /* already forking */
+	s->zygote = zygote;
+	if (zygote)
+		wsess_send_fork(s);
+	else
+		wsess_became_idle(s);
+}
+
 static void wsess_notification(struct wsess *s, const struct rpc_msg *m)
 {
 	if (s->state == WS_WARMING) {
 		if (strcmp(m->method, "ready") == 0)
-			wsess_became_idle(s);
+			wsess_ready(s, m);
 		else
 			log_debug("worker=%s: ignoring %s before ready", s->w->id, log_esc(m->method, 64));
 		return;

@@ -240,6 +240,16 @@ prepare_reset_handle(struct worker *w, uint32_t msgid, const msgpack_object *par
 	struct buf b;
 
 	(void)params;
+	if (w->forked) {
+		/* A zygote's child: the run is over, so is the process. The
+		 * zygote removes the workspace and announces `ready`; nothing
+		 * after this answer is read here. */
+		rpc_reply_begin(&b, &pk, msgid);
+		msgpack_pack_map(&pk, 0);
+		rpc_reply_end(w, &b);
+		rpc_flush(w);
+		_exit(0);
+	}
 	prepare_cleanup(w);
 	w->finished = 0;
 	w->seq = 0;

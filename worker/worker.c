@@ -2,6 +2,7 @@
  * worker.c: osiris-worker's main. Parses the few flags, installs the signal
  * handlers (SIGTERM cancels the step in progress), announces `ready` and
  * serves msgpack-rpc on stdin/stdout until EOF, then removes its workspace.
+ * With --zygote it forks one child per run instead (zygote.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,14 +25,19 @@ worker_signal_cancel_cb(int sig)
 static __dead void
 worker_usage(FILE *f, int code)
 {
-	fprintf(f, "usage: osiris-worker [--workdir DIR] [-v] | --version | --help\n"
-		   "Executes one Osiris run for osirisd: msgpack-rpc on stdin/stdout (see PROTOCOL.md).\n"
-		   "  --workdir DIR  create the private workspace under DIR (default $TMPDIR or /tmp)\n"
-		   "  -v             debug diagnostics on stderr\n"
+	fprintf(f, "usage: osiris-worker [--workdir DIR] [--spill-dir DIR --mem-max BYTES] [--zygote] [-v]\n"
+		   "       osiris-worker --version | --help\n"
+		   "Executes Osiris runs for osirisd: msgpack-rpc on stdin/stdout (see PROTOCOL.md).\n"
+		   "  --workdir DIR    create the private workspace under DIR (default $TMPDIR or /tmp)\n"
+		   "  --spill-dir DIR  workspaces of contexts larger than --mem-max go under DIR instead\n"
+		   "  --mem-max BYTES  the largest context whose workspace is created under --workdir\n"
+		   "  --zygote         fork a fresh process per run (`fork`), never serve one itself\n"
+		   "  -v               debug diagnostics on stderr\n"
 		   "Environment: OSIRIS_MAX_CONTEXT (bytes, default 67108864) caps a message/bundle.\n");
 	exit(code);
 }
 
+/* Also the handlers of a zygote's child (zygote.c). */
 static void
 worker_signals(void)
 {
@@ -79,11 +85,32 @@ worker_ready(struct worker *w)
 	buf_free(&b);
 }
 
+static int64_t
+worker_bytes_arg(const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0)
+		fatalx("--mem-max: bad value '%s'", log_esc(s, 32));
+	return (int64_t)v;
+}
+
 static void
-worker_init(struct worker *w, const char *workdir)
+worker_dir_check(const char *what, const char *dir)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		fatalx("%s %s: not a directory", what, dir);
+}
+
+static void
+worker_init(struct worker *w, const char *workdir, const char *spill_dir, int64_t mem_max)
 {
 	const char *tmp = getenv("TMPDIR");
-	struct stat sb;
 
 	memset(w, 0, sizeof(*w));
 	w->in_fd = STDIN_FILENO;
@@ -94,9 +121,13 @@ worker_init(struct worker *w, const char *workdir)
 	rpc_limits_default(&w->limits, w->max_context);
 	if (workdir == NULL)
 		workdir = (tmp != NULL && *tmp != '\0') ? tmp : "/tmp";
-	if (stat(workdir, &sb) < 0 || !S_ISDIR(sb.st_mode))
-		fatalx("workdir %s: not a directory", workdir);
+	worker_dir_check("workdir", workdir);
 	w->workdir = xstrdup(workdir);
+	if (spill_dir != NULL) {
+		worker_dir_check("spill-dir", spill_dir);
+		w->spill_dir = xstrdup(spill_dir);
+		w->mem_max = mem_max;
+	}
 	w->mask = mask_new();
 	w->ws_fd = -1;
 	w->watch.fd = -1;
@@ -113,6 +144,7 @@ worker_shutdown(struct worker *w)
 	buf_free(&w->in);
 	buf_free(&w->out);
 	free(w->workdir);
+	free(w->spill_dir);
 }
 
 int
@@ -120,19 +152,32 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"workdir", required_argument, NULL, 'w'},
+	    {"spill-dir", required_argument, NULL, 'S'},
+	    {"mem-max", required_argument, NULL, 'M'},
+	    {"zygote", no_argument, NULL, 'Z'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *workdir = NULL;
+	const char *workdir = NULL, *spill_dir = NULL;
 	enum log_level level = LOG_LVL_INFO;
+	int64_t mem_max = INT64_MAX;
 	struct worker w;
-	int c, rc;
+	int c, rc, zygote = 0;
 
 	while ((c = getopt_long(argc, argv, "w:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w':
 			workdir = optarg;
+			break;
+		case 'S':
+			spill_dir = optarg;
+			break;
+		case 'M':
+			mem_max = worker_bytes_arg(optarg);
+			break;
+		case 'Z':
+			zygote = 1;
 			break;
 		case 'v':
 			level = LOG_LVL_DEBUG;
@@ -150,9 +195,15 @@ main(int argc, char **argv)
 		worker_usage(stderr, 2);
 	log_init("osiris-worker", level);
 	worker_signals();
-	worker_init(&w, workdir);
-	worker_ready(&w);
-	rc = rpc_serve(&w);
+	worker_init(&w, workdir, spill_dir, mem_max);
+	if (zygote) {
+		/* The zygote returns here in each run's child (1), else at EOF. */
+		if ((rc = zygote_serve(&w, worker_signals)) == 1)
+			rc = rpc_serve(&w);
+	} else {
+		worker_ready(&w);
+		rc = rpc_serve(&w);
+	}
 	worker_shutdown(&w);
 	return rc < 0 ? 1 : 0;
 }

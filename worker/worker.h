@@ -101,6 +101,9 @@ struct worker {
 	struct rpc_limits limits;
 	size_t max_context;
 	char *workdir; /* parent of the workspace */
+	char *spill_dir; /* --spill-dir: for contexts above mem_max (NULL: none) */
+	int64_t mem_max; /* --mem-max: largest context whose workspace is in workdir */
+	int forked;	 /* a zygote's child: serves one run, exits on `reset` */
 
 	/* the run, once prepared */
 	int prepared;
@@ -167,6 +170,10 @@ int rpc_poll_control(struct worker *w);
 void prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
 void prepare_cleanup(struct worker *w); /* free the run, remove the workspace */
 void prepare_reset_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
+
+/* zygote.c: --zygote, one forked child per run. 1 in a child (serve the
+ * run with rpc_serve), 0 at EOF, -1 on a protocol violation. */
+int zygote_serve(struct worker *w, void (*child_signals)(void));
 
 /* subst.c: ${VAR} in cfg strings. */
 int subst_cfg(json_t *cfg, const struct kvlist *env, const struct kvlist *secrets, const char *name, char *err,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "worker.h"
@@ -96,7 +97,31 @@ ws_file(struct worker *w, const struct bundle_file *f, struct kvlist *dirs, char
 	return 0;
 }
 
-/* Create the workspace under w->workdir, unpack b into it; w->base lists
+/* Where a context of `total` bytes gets its workspace: w->workdir, unless
+ * a spill dir is given (workdir is in memory) and the context is larger
+ * than --mem-max or the workdir's filesystem has less than twice --mem-max
+ * free: then on disk, under the spill dir. */
+static const char *
+ws_parent(const struct worker *w, size_t total)
+{
+	struct statvfs sv;
+
+	if (w->spill_dir == NULL)
+		return w->workdir;
+	if ((int64_t)total > w->mem_max) {
+		log_debug("context of %zu bytes > %lld: workspace on disk", total, (long long)w->mem_max);
+		return w->spill_dir;
+	}
+	if (statvfs(w->workdir, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize / 2 < (uint64_t)w->mem_max) {
+		log_debug("%s has less than twice %lld bytes free: workspace on disk", w->workdir,
+		          (long long)w->mem_max);
+		return w->spill_dir;
+	}
+	return w->workdir;
+}
+
+/* Create the workspace (ws_parent), unpack b into it; w->base lists
  * what it holds and every directory is watched. */
 int
 ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen)
@@ -106,7 +131,7 @@ ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen)
 	size_t i;
 	int rc = 0;
 
-	xasprintf(&tmpl, "%s/osiris-ws-XXXXXX", w->workdir);
+	xasprintf(&tmpl, "%s/osiris-ws-XXXXXX", ws_parent(w, b->total));
 	if (mkdtemp(tmpl) == NULL) {
 		snprintf(err, errlen, "workspace %s: %s", tmpl, strerror(errno));
 		free(tmpl);

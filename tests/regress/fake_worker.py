@@ -18,9 +18,13 @@ import sys
 # Self-contained: under bubblewrap only this file is visible, not its folder.
 
 
-def workdir():
+def arg(name):
     a = sys.argv
-    return a[a.index("--workdir") + 1] if "--workdir" in a else ""
+    return a[a.index(name) + 1] if name in a else ""
+
+
+def workdir():
+    return arg("--workdir")
 
 
 def mode_exit1():
@@ -31,11 +35,13 @@ def mode_exit1():
 
 def mode_view():
     """What a worker under the sandbox can reach. The state dir is two levels
-    above the workspace (<state>/work/wk-N) with the default work_dir."""
+    above the workspace on disk (<state>/work/wk-N): --spill-dir when the
+    default work_dir is in memory, else --workdir."""
     wd = workdir()
-    state = os.path.dirname(os.path.dirname(wd))
-    siblings = [e for e in os.listdir(os.path.dirname(wd)) if e != os.path.basename(wd)] \
-        if os.path.isdir(os.path.dirname(wd)) else []
+    disk = arg("--spill-dir") or wd
+    state = os.path.dirname(os.path.dirname(disk))
+    siblings = [e for d in {wd, disk} if os.path.isdir(os.path.dirname(d))
+                for e in os.listdir(os.path.dirname(d)) if e != os.path.basename(d)]
     seen = {
         "db": os.path.exists(os.path.join(state, "osiris.db")),
         "runs": os.path.exists(os.path.join(state, "runs")),
@@ -43,7 +49,7 @@ def mode_view():
         "home": os.path.isdir("/home") and len(os.listdir("/home")) > 0,
         "root": os.path.isdir("/root") and len(os.listdir("/root")) > 0,
         "var": os.path.isdir("/var/lib"),
-        "own_ws": os.access(wd, os.W_OK),
+        "own_ws": os.access(wd, os.W_OK) and os.access(disk, os.W_OK),
     }
     sys.stderr.write("fake_worker view: " + " ".join("%s=%s" % (k, "yes" if v else "no")
                                                      for k, v in seen.items()) + "\n")

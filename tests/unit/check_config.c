@@ -104,6 +104,27 @@ START_TEST(test_defaults_values)
 }
 END_TEST
 
+/* Workspaces in memory by default, with a cap (issue 8). */
+START_TEST(test_work_dir_max_bytes)
+{
+	struct config c;
+	char err[256] = "";
+
+	config_defaults(&c);
+	ck_assert_ptr_null(c.local_work_dir);
+	ck_assert_int_eq(c.local_worker_max_runs, 1);
+	ck_assert_int_eq(c.local_work_dir_max_bytes, 32LL * 1024 * 1024);
+	ck_assert_int_eq(config_set_override(&c, "local.work_dir_max_bytes=1G", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.local_work_dir_max_bytes, 1LL << 30);
+	ck_assert_int_eq(config_set_override(&c, "local.work_dir_max_bytes=0", err, sizeof(err)), 0);
+	ck_assert_int_eq(c.local_work_dir_max_bytes, 0);
+	ck_assert_int_eq(config_set_override(&c, "local.work_dir_max_bytes=-1", err, sizeof(err)), -1);
+	ck_assert_int_eq(config_set_override(&c, "local.work_dir_max_bytes=lots", err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "work_dir_max_bytes"));
+	config_free(&c);
+}
+END_TEST
+
 START_TEST(test_file_parse)
 {
 	struct config c;
@@ -352,6 +373,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_defaults_user);
 	tcase_add_test(tc, test_defaults_root);
 	tcase_add_test(tc, test_defaults_values);
+	tcase_add_test(tc, test_work_dir_max_bytes);
 	tcase_add_test(tc, test_file_parse);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_overrides);

@@ -166,6 +166,37 @@ START_TEST(test_argv_workspace_info_worker)
 }
 END_TEST
 
+/* The zygote's sandbox: both directories bound read-write, the worker's
+ * own arguments after it, nothing else bound read-write. */
+START_TEST(test_argv_worker_dirs_and_args)
+{
+	const char *argv[128], *dirs[] = {"/dev/shm/o/wk-3", "/var/lib/osiris/work/wk-3", NULL};
+	const char *wargs[] = {"--workdir", dirs[0], "--spill-dir", dirs[1], "--zygote", NULL};
+	struct sandbox sb;
+	size_t n, i, dd, binds = 0;
+
+	sandbox_init(&sb, FAKE_BWRAP, "/usr/bin/true");
+	n = sandbox_argv_worker(&sb, dirs, 1, wargs, argv, 128);
+	ck_assert_ptr_null(argv[n]);
+	for (dd = 0; dd < n && strcmp(argv[dd], "--") != 0; dd++)
+		;
+	ck_assert_uint_eq(n, dd + 2 + 5);
+	ck_assert_str_eq(argv[dd + 1], "/usr/bin/true");
+	for (i = 0; i < 5; i++)
+		ck_assert_str_eq(argv[dd + 2 + i], wargs[i]);
+	for (i = 0; i + 2 < dd; i++) {
+		if (strcmp(argv[i], "--bind") == 0) {
+			ck_assert_str_eq(argv[i + 1], dirs[binds]);
+			ck_assert_str_eq(argv[i + 2], dirs[binds]);
+			binds++;
+		}
+	}
+	ck_assert_uint_eq(binds, 2);
+	ck_assert_str_eq(argv[dd - 2], "--info-fd");
+	sandbox_free(&sb);
+}
+END_TEST
+
 START_TEST(test_add_file_and_maps)
 {
 	struct sandbox sb;
@@ -213,6 +244,7 @@ static Suite *sandbox_suite(void)
 	tcase_add_test(tc, test_view_worker_under_tmp_bound_after_tmpfs);
 	tcase_add_test(tc, test_view_symlinked_worker_resolved);
 	tcase_add_test(tc, test_argv_workspace_info_worker);
+	tcase_add_test(tc, test_argv_worker_dirs_and_args);
 	tcase_add_test(tc, test_add_file_and_maps);
 	tcase_add_test(tc, test_info_pid);
 	suite_add_tcase(s, tc);

@@ -84,7 +84,14 @@ static void u_reply(struct worker *w, const struct rpc_msg *m, void *arg)
 }
 
 static const struct wsess_transport transport = {.write = t_write, .kill = t_kill};
-static const struct wsess_owner owner = {.ready = o_ready, .failed = o_failed};
+static int64_t forked_pid;
+static void o_forked(struct worker *w, int64_t pid)
+{
+	(void)w;
+	forked_pid = pid;
+}
+
+static const struct wsess_owner owner = {.ready = o_ready, .failed = o_failed, .forked = o_forked};
 static const struct wsess_user user = {.notify = u_notify, .error = u_error, .gone = u_gone};
 
 static struct wsess *new_sess(void)
@@ -262,6 +269,103 @@ START_TEST(test_detach_reset)
 }
 END_TEST
 
+/* A zygote worker (issue 8): its `ready` makes the session send `fork`;
+ * idle once the child answered; a `reset` answer leaves it warming until
+ * the zygote's next `ready`, which forks again. */
+static void feed_zygote_ready(struct wsess *s)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	rpc_pack_notify_head(&pk, "ready");
+	msgpack_pack_map(&pk, 1);
+	msgpack_pack_str(&pk, 6);
+	msgpack_pack_str_body(&pk, "zygote", 6);
+	msgpack_pack_true(&pk);
+	wsess_input(s, b.data, b.len);
+	buf_free(&b);
+}
+
+static void feed_fork_answer(struct wsess *s, uint32_t msgid, int64_t pid)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	rpc_pack_result_head(&pk, msgid);
+	msgpack_pack_map(&pk, 1);
+	mp_pack_kint(&pk, "pid", pid);
+	wsess_input(s, b.data, b.len);
+	buf_free(&b);
+}
+
+START_TEST(test_zygote_fork_per_run)
+{
+	struct wsess *s = new_sess();
+	char methods[8][16];
+	uint32_t ids[8];
+
+	forked_pid = 0;
+	feed_zygote_ready(s);
+	ck_assert(wsess_is_zygote(s));
+	ck_assert(!wsess_is_idle(s));
+	ck_assert_int_eq(f.ready, 0);
+	ck_assert_uint_eq(sent_requests(methods, ids, 8), 1);
+	ck_assert_str_eq(methods[0], "fork");
+	feed_fork_answer(s, ids[0], 41);
+	ck_assert_int_eq(forked_pid, 41);
+	ck_assert_int_eq(f.ready, 1);
+	ck_assert(wsess_is_idle(s));
+	/* a run, then reset: the child answers and exits */
+	wsess_attach(s, &user, NULL);
+	buf_reset(&f.sent);
+	ck_assert_int_eq(wsess_reset(s), 0);
+	ck_assert_uint_eq(sent_requests(methods, ids, 8), 1);
+	ck_assert_str_eq(methods[0], "reset");
+	feed_response(s, ids[0], 0);
+	ck_assert(!wsess_is_idle(s)); /* not before the zygote's ready */
+	ck_assert_int_eq(f.ready, 1);
+	buf_reset(&f.sent);
+	feed_zygote_ready(s);
+	ck_assert_uint_eq(sent_requests(methods, ids, 8), 1);
+	ck_assert_str_eq(methods[0], "fork");
+	feed_fork_answer(s, ids[0], 42);
+	ck_assert_int_eq(forked_pid, 42);
+	ck_assert_int_eq(f.ready, 2);
+	ck_assert(wsess_is_idle(s));
+	/* a refused fork: the owner discards the worker */
+	wsess_attach(s, &user, NULL);
+	buf_reset(&f.sent);
+	ck_assert_int_eq(wsess_reset(s), 0);
+	ck_assert_uint_eq(sent_requests(methods, ids, 8), 1);
+	feed_response(s, ids[0], 0);
+	buf_reset(&f.sent);
+	feed_zygote_ready(s);
+	ck_assert_uint_eq(sent_requests(methods, ids, 8), 1);
+	feed_response(s, ids[0], 1);
+	ck_assert_int_eq(f.failed, 1);
+	ck_assert(!wsess_is_idle(s));
+	ck_assert_int_eq(f.killed, 0);
+	free_sess();
+}
+END_TEST
+
+/* A worker without `zygote` in its `ready` is plain: idle at once. */
+START_TEST(test_plain_ready_no_fork)
+{
+	struct wsess *s = new_sess();
+
+	feed_notify(s, "ready");
+	ck_assert(!wsess_is_zygote(s));
+	ck_assert(wsess_is_idle(s));
+	ck_assert_uint_eq(f.sent.len, 0);
+	free_sess();
+}
+END_TEST
+
 START_TEST(test_protocol_errors_kill)
 {
 	struct wsess *s = new_sess();
@@ -362,6 +466,8 @@ static Suite *wsession_suite(void)
 	tcase_add_test(tc, test_ready_then_requests_in_order);
 	tcase_add_test(tc, test_slow_transport_ordered_coalesced);
 	tcase_add_test(tc, test_detach_reset);
+	tcase_add_test(tc, test_zygote_fork_per_run);
+	tcase_add_test(tc, test_plain_ready_no_fork);
 	tcase_add_test(tc, test_protocol_errors_kill);
 	tcase_add_test(tc, test_heartbeat);
 	tcase_add_test(tc, test_adopt);

@@ -1,0 +1,309 @@
+/*
+ * zygote.c: osiris-worker --zygote. Started once per sandbox, it loads
+ * nothing run-specific and forks one child per run on `fork`; the child
+ * answers and serves that one run over the same stdin/stdout, then exits
+ * on `reset` (or stdin EOF). The zygote reaps it, empties the workspace
+ * directories and announces `ready` again. A child that dies otherwise
+ * takes the zygote (and so the sandbox) with it: the daemon sees the
+ * worker end and fails that one run. See PROTOCOL.md §5.
+ */
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+/* The run's process while one lives: SIGTERM/SIGINT are passed on to it
+ * (the daemon may only know the zygote's pid). Cleared before the reap, so
+ * a signal never reaches a recycled pid. */
+static volatile pid_t zygote_child;
+
+static void
+zygote_signal_forward_cb(int sig)
+{
+	pid_t pid = zygote_child;
+
+	if (pid > 0)
+		kill(pid, sig);
+}
+
+static void
+zygote_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = zygote_signal_forward_cb;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	/* a daemon gone while we announce `ready`: EPIPE, and a clean exit */
+	sa.sa_handler = SIG_IGN;
+	sa.sa_flags = 0;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+static void
+zygote_announce(struct worker *w)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	rpc_pack_notify_head(&pk, "ready");
+	msgpack_pack_map(&pk, 4);
+	mp_pack_kstr(&pk, "version", OSIRIS_VERSION);
+	mp_pack_kint(&pk, "pid", (int64_t)getpid());
+	mp_pack_kint(&pk, "protocol", PROTO_VERSION);
+	msgpack_pack_str(&pk, 6);
+	msgpack_pack_str_body(&pk, "zygote", 6);
+	msgpack_pack_true(&pk);
+	rpc_write(w, b.data, b.len);
+	buf_free(&b);
+}
+
+static void
+zygote_reply_pid(struct worker *w, uint32_t msgid)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	rpc_reply_begin(&b, &pk, msgid);
+	msgpack_pack_map(&pk, 1);
+	mp_pack_kint(&pk, "pid", (int64_t)getpid());
+	rpc_reply_end(w, &b);
+}
+
+static void
+zygote_reply_empty(struct worker *w, uint32_t msgid)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	rpc_reply_begin(&b, &pk, msgid);
+	msgpack_pack_map(&pk, 0);
+	rpc_reply_end(w, &b);
+}
+
+/* Everything under dir, not dir itself (the sandbox binds it). */
+static void
+zygote_empty_dir(const char *dir)
+{
+	struct dirent *de;
+	char *path;
+	DIR *d;
+
+	if (dir == NULL || (d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		xasprintf(&path, "%s/%s", dir, de->d_name);
+		if (rmtree(path) == -1)
+			log_warn("cannot remove %s", path);
+		free(path);
+	}
+	closedir(d);
+}
+
+/* Read requests until `fork` (1, its msgid), EOF (0) or a bad message
+ * (-1). Only `ping` is served here: the zygote never reads a `prepare`,
+ * so no run's bundle or secrets ever enter its memory. */
+static int
+zygote_next_fork(struct worker *w, uint32_t *msgid)
+{
+	uint8_t chunk[4096];
+	struct rpc_msg msg;
+	size_t len, need;
+	const char *serr = NULL;
+	char err[256];
+	enum rpc_scan sc;
+	ssize_t n;
+	int is_fork;
+
+	for (;;) {
+		while ((sc = rpc_scan(w->in.data, w->in.len, &w->limits, &len, &need, &serr)) == RPC_SCAN_OK) {
+			if (rpc_decode(w->in.data, len, &msg, err, sizeof(err)) < 0) {
+				log_warnx("protocol violation on stdin: %s", err);
+				return -1;
+			}
+			buf_consume(&w->in, len);
+			is_fork = msg.type == RPC_REQUEST && strcmp(msg.method, "fork") == 0;
+			if (is_fork)
+				*msgid = msg.msgid;
+			else if (msg.type == RPC_REQUEST && strcmp(msg.method, "ping") == 0)
+				zygote_reply_empty(w, msg.msgid);
+			else if (msg.type == RPC_REQUEST)
+				rpc_reply_error(w, msg.msgid, ERR_INVALID_REQUEST,
+				                "this is a zygote: send `fork` and talk to the child");
+			rpc_msg_free(&msg);
+			if (is_fork)
+				return 1;
+		}
+		if (sc == RPC_SCAN_ERROR) {
+			log_warnx("protocol violation on stdin: %s", serr != NULL ? serr : "bad message");
+			return -1;
+		}
+		do
+			n = read(w->in_fd, chunk, sizeof(chunk));
+		while (n == -1 && errno == EINTR);
+		if (n == -1) {
+			log_warn("stdin");
+			return -1;
+		}
+		if (n == 0)
+			return 0;
+		buf_add(&w->in, chunk, (size_t)n);
+	}
+}
+
+/* Wait for the child to end without reaping it first (WNOWAIT): until
+ * zygote_child is cleared its pid cannot be reused. */
+static int
+zygote_wait(pid_t pid)
+{
+	siginfo_t si;
+	int status = 0;
+
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) == 0)
+			break;
+		if (errno != EINTR)
+			fatal("waitid");
+	}
+	zygote_child = 0;
+	while (waitpid(pid, &status, 0) == -1) {
+		if (errno != EINTR)
+			fatal("waitpid");
+	}
+	return status;
+}
+
+/* The run's process died on its own (a crash, a kill): end the zygote the
+ * same way, so the daemon reports it and replaces the sandbox. */
+static __dead void
+zygote_die_like(int status)
+{
+	int sig;
+
+	if (WIFSIGNALED(status)) {
+		sig = WTERMSIG(status);
+		log_warnx("the run's process was killed by signal %d (%s)", sig, strsignal(sig));
+		/* pid 1 of a namespace cannot kill itself: bwrap reports 128+N */
+		if (getpid() != 1) {
+			signal(sig, SIG_DFL);
+			raise(sig);
+		}
+		_exit(128 + sig);
+	}
+	log_warnx("the run's process exited %d", WEXITSTATUS(status));
+	_exit(WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 1);
+}
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/* The child's malloc would take one copy-on-write fault per heap page it
+ * touches first; the heap (a few hundred KiB) is copied in one call while
+ * the child waits for its `prepare`. (Code pages fault in as the run needs
+ * them: mapping all of it ahead made each idle child's RSS 14 MB for no
+ * gain that stood out from the noise.) */
+static void
+zygote_child_populate(void)
+{
+	char line[512], perms[8];
+	unsigned long lo, hi;
+	FILE *f;
+
+	if ((f = fopen("/proc/self/maps", "re")) == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && perms[1] == 'w' &&
+		    strstr(line, "[heap]") != NULL) {
+			(void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/* In the child: a process of its own for one run, killed with the zygote. */
+static void
+zygote_child_init(struct worker *w, pid_t parent, uint32_t msgid, void (*child_signals)(void))
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(1);
+	/* Only the zygote hides from same-uid tracers; the run is as before. */
+	(void)prctl(PR_SET_DUMPABLE, 1);
+	child_signals();
+	w->forked = 1;
+	zygote_reply_pid(w, msgid);
+	zygote_child_populate();
+}
+
+/* What every run would otherwise set up in its own process, each time:
+ * OpenSSL's digest and configuration (sha256 of the artifacts, some
+ * milliseconds), the time zone, the JSON hash seed. Nothing run-specific. */
+static void
+zygote_preload(void)
+{
+	char hex[65];
+
+	sha256_hex("", 0, hex);
+	tzset();
+	json_object_seed(0);
+}
+
+int
+zygote_serve(struct worker *w, void (*child_signals)(void))
+{
+	pid_t pid, self = getpid();
+	uint32_t msgid = 0;
+	int rc, status;
+
+	/* A run's process must not read or write the zygote's memory through
+	 * /proc or ptrace: not dumpable, same uid or not. */
+	(void)prctl(PR_SET_DUMPABLE, 0);
+	zygote_signals();
+	zygote_preload();
+	for (;;) {
+		zygote_empty_dir(w->workdir);
+		zygote_empty_dir(w->spill_dir);
+		zygote_announce(w);
+		if ((rc = zygote_next_fork(w, &msgid)) <= 0)
+			return rc;
+		if ((pid = fork()) == -1) {
+			rpc_reply_error(w, msgid, ERR_INTERNAL, "fork failed");
+			continue;
+		}
+		if (pid == 0) {
+			zygote_child_init(w, self, msgid, child_signals);
+			return 1;
+		}
+		zygote_child = pid;
+		/* Whatever came after `fork` is the child's to read. */
+		if (w->in.len > 0)
+			explicit_bzero(w->in.data, w->in.len);
+		buf_reset(&w->in);
+		status = zygote_wait(pid);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			zygote_empty_dir(w->workdir);
+			zygote_empty_dir(w->spill_dir);
+			zygote_die_like(status);
+		}
+	}
+}
