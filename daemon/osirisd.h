@@ -173,8 +173,8 @@ struct pool_ops {
 	/* A ready worker (warm if one is idle), or NULL when none can be had now
 	 * (the pool calls pool->ready_cb when one becomes available). */
 	struct worker *(*take)(struct pool *p);
-	/* Optional, for a backend that does not share the daemon's filesystem:
-	 * put the run's stored bundle file where the worker can read it, then
+	/* Optional: put the run's stored bundle file where the worker can read
+	 * it (an upload for E2B, a hard link or kernel copy locally), then
 	 * done(w, path for `prepare`'s bundle_path, NULL, arg) or done(w, NULL,
 	 * why, arg); never called after release. NULL: the bundle travels
 	 * inline inside `prepare`. */

@@ -1381,6 +1381,44 @@ static void pool_local_cancel(struct worker *w, int hard)
 	pool_local_kill(pool_local_lw(w), hard);
 }
 
+/*
+ * stage: the run's stored bundle appears in the worker's own directory
+ * (bound read-write in its view, at the same path) as LW_STAGED, a hard
+ * link when the work dir shares the state dir's filesystem, else an
+ * in-kernel copy (fcopy: a tmpfs work dir). The worker maps it for
+ * `prepare` and unlinks it at once (a bundle_path inside its --workdir is
+ * consumed), so no step ever sees a path to the stored inode. Synchronous:
+ * a link is a few µs; the copy is the kernel's, without a pass through
+ * this process's memory.
+ */
+#define LW_STAGED ".osiris-bundle"
+static void pool_local_stage(struct worker *w, const char *bundle_file,
+                             void (*done)(struct worker *w, const char *path, const char *err, void *arg), void *arg)
+{
+	struct lworker *lw = pool_local_lw(w);
+	char *path, why[PATH_MAX + 64];
+	struct stat st;
+	int fd, dfd = -1, rc = -1;
+
+	xasprintf(&path, "%s/" LW_STAGED, lw->dir);
+	if ((fd = open(bundle_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1 && fstat(fd, &st) == 0 &&
+	    (dfd = open(lw->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) != -1 &&
+	    (unlinkat(dfd, LW_STAGED, 0) == 0 || errno == ENOENT))
+		rc = fcopy_link_or_copy(fd, (size_t)st.st_size, dfd, LW_STAGED);
+	snprintf(why, sizeof(why), "cannot stage %s in %s: %s", bundle_file, lw->dir, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	if (dfd != -1)
+		close(dfd);
+	log_debug("worker=%s run context %s at %s", w->id, rc == 1 ? "linked" : rc == 0 ? "copied" : "not staged",
+	          path);
+	if (rc == -1)
+		done(w, NULL, why, arg);
+	else
+		done(w, path, NULL, arg);
+	free(path);
+}
+
 static void pool_local_status(struct pool *p, struct pool_info *out)
 {
 	struct local_pool *lp = pool_local_of(p);
@@ -1415,6 +1453,7 @@ const struct pool_ops pool_local_ops = {
     .stop = pool_local_stop,
     .reload = pool_local_reload,
     .take = pool_local_take,
+    .stage = pool_local_stage,
     .cancel = pool_local_cancel,
     .release = pool_local_release,
     .recycle = pool_local_recycle,

@@ -172,13 +172,25 @@ struct bundle {
 	struct bundle_file *files;
 	size_t n;
 	size_t total;	/* sum of lengths */
-	uint8_t *owned; /* backing store when loaded from disk */
+	uint8_t *owned; /* backing store of bundle_from_dir */
+	/* bundle_load: the stored file, mapped read-only (data points into
+	 * it, pages touched only when read) and kept open so that big files
+	 * are extracted by copy_file_range (bundle_data_offset). */
+	void *map;
+	size_t maplen;
+	int fd; /* valid when map != NULL */
 };
 /* Checks every path with path_is_safe, rejects duplicates and totals over
  * max_bytes (ERR_TOO_LARGE vs ERR_INVALID_REQUEST through *code). */
 int bundle_decode(const msgpack_object *o, struct bundle *b, size_t max_bytes, enum rpc_err *code, char *err,
     size_t errlen);
 void bundle_pack(msgpack_packer *pk, const struct bundle *b);
+/* bundle_pack's bytes written to fd with writev, the file data straight
+ * from where it lies (no packed copy). 0 or -1 with errno. */
+int bundle_write_fd(const struct bundle *b, int fd);
+/* For a bundle_load'ed bundle: the offset of f's data in b->fd. 0, or -1
+ * when f's data is not in a stored file. */
+int bundle_data_offset(const struct bundle *b, const struct bundle_file *f, off_t *off);
 const struct bundle_file *bundle_find(const struct bundle *b, const char *path);
 void bundle_free(struct bundle *b);
 /* Pack a directory tree (regular files only, symlinks refused) into a
