@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1419,6 +1421,47 @@ static void pool_local_stage(struct worker *w, const char *bundle_file,
 	free(path);
 }
 
+/*
+ * open_artifact: the worker's workspace is the one osiris-ws-* entry of
+ * its directory; the file is resolved beneath it by openat2 with no
+ * symlink, magic link or mount crossing (a worker cannot point the daemon
+ * elsewhere). Without openat2 (ENOSYS) the caller reads through the worker.
+ */
+static int pool_local_open_artifact(struct worker *w, const char *path)
+{
+	struct lworker *lw = pool_local_lw(w);
+	struct open_how how;
+	struct dirent *de;
+	struct stat st;
+	int dfd, ws = -1, fd, saved;
+	DIR *d;
+
+	if ((dfd = open(lw->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL && ws == -1)
+		if (strncmp(de->d_name, "osiris-ws-", 10) == 0)
+			ws = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	closedir(d);
+	if (ws == -1)
+		return errno = ENOENT, -1;
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+	fd = (int)syscall(SYS_openat2, ws, path, &how, sizeof(how));
+	saved = errno;
+	close(ws);
+	if (fd != -1 && (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		return errno = EINVAL, -1;
+	}
+	errno = saved;
+	return fd;
+}
+
 static void pool_local_status(struct pool *p, struct pool_info *out)
 {
 	struct local_pool *lp = pool_local_of(p);
@@ -1454,6 +1497,7 @@ const struct pool_ops pool_local_ops = {
     .reload = pool_local_reload,
     .take = pool_local_take,
     .stage = pool_local_stage,
+    .open_artifact = pool_local_open_artifact,
     .cancel = pool_local_cancel,
     .release = pool_local_release,
     .recycle = pool_local_recycle,
