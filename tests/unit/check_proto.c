@@ -1366,6 +1366,49 @@ put(const char *dir, const char *rel, const char *data, mode_t mode)
 	free(p);
 }
 
+/* bundle_write_fd writes exactly bundle_pack's bytes, across iovec
+ * batches (200 files: several writev calls) and with empty files. */
+START_TEST(test_bundle_write_fd)
+{
+	struct bundle b;
+	msgpack_packer pk;
+	struct buf packed, written;
+	char path[] = "/tmp/ck-bwfd-XXXXXX", name[32], *data;
+	size_t i, n = 200;
+	int fd;
+
+	memset(&b, 0, sizeof(b));
+	b.files = xcalloc(n, sizeof(*b.files));
+	data = xmalloc(n * 3);
+	for (i = 0; i < n * 3; i++)
+		data[i] = (char)('a' + i % 26);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "d/f%03zu", i);
+		b.files[i].path = xstrdup(name);
+		b.files[i].mode = 0644;
+		b.files[i].data = (const uint8_t *)data + i;
+		b.files[i].len = i % 7 == 0 ? 0 : i % 3 + 1;
+		b.total += b.files[i].len;
+	}
+	b.n = n;
+	buf_init(&packed);
+	rpc_packer_init(&pk, &packed);
+	bundle_pack(&pk, &b);
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	ck_assert_int_eq(bundle_write_fd(&b, fd), 0);
+	close(fd);
+	buf_init(&written);
+	ck_assert_int_eq(file_read_all(path, 1 << 20, &written), 0);
+	ck_assert_uint_eq(written.len, packed.len);
+	ck_assert(memcmp(written.data, packed.data, packed.len) == 0);
+	unlink(path);
+	buf_free(&packed);
+	buf_free(&written);
+	bundle_free(&b);
+	free(data);
+}
+END_TEST
+
 START_TEST(test_bundle_dir_save_load_extract)
 {
 	char *src = tmpdir(), *dst = tmpdir(), *file, *p, err[256];
@@ -1393,8 +1436,19 @@ START_TEST(test_bundle_dir_save_load_extract)
 	ck_assert_int_eq(bundle_load(&l, file, 1024, err, sizeof(err)), 0);
 	ck_assert_uint_eq(l.n, 5);
 	ck_assert_uint_eq(l.total, b.total);
-	ck_assert_ptr_nonnull(l.owned);
+	/* mapped from the file, which stays open for kernel copies: a file's
+	 * data lies in it at bundle_data_offset */
+	ck_assert_ptr_nonnull(l.map);
 	ck_assert_int_eq(memcmp(bundle_find(&l, "manifest.yaml")->data, "pipeline", 8), 0);
+	{
+		const struct bundle_file *bf = bundle_find(&l, "data/in.csv");
+		char got[8];
+		off_t off;
+		ck_assert_int_eq(bundle_data_offset(&l, bf, &off), 0);
+		ck_assert_int_eq(pread(l.fd, got, 8, off), 8);
+		ck_assert_int_eq(memcmp(got, "a,b\n1,2\n", 8), 0);
+		ck_assert_int_eq(bundle_data_offset(&b, bf, &off), -1); /* b is not a stored file */
+	}
 	bundle_free(&l);
 	ck_assert_int_eq(bundle_load(&l, file, 10, err, sizeof(err)), -1); /* data over max_bytes */
 	ck_assert_uint_eq(l.n, 0);
@@ -1504,6 +1558,7 @@ proto_suite(void)
 	tcase_add_test(tc, test_msg_prepare);
 	tcase_add_test(tc, test_bundle_decode_checks);
 	tcase_add_test(tc, test_bundle_dir_save_load_extract);
+	tcase_add_test(tc, test_bundle_write_fd);
 	tcase_add_test(tc, test_bundle_extract_refuses_unsafe);
 	tcase_add_test(tc, test_kvlist);
 	suite_add_tcase(s, tc);
