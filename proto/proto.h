@@ -224,6 +224,10 @@ struct msg_submit {
 	int64_t priority; /* higher runs first; default 0 */
 };
 void msg_submit_pack(msgpack_packer *pk, const struct msg_submit *m);
+/* msg_submit_pack in three parts: head, the bundle (bundle_pack or
+ * bundle_write_fd), tail. */
+void msg_submit_pack_head(msgpack_packer *pk);
+void msg_submit_pack_tail(msgpack_packer *pk, const struct msg_submit *m);
 int msg_submit_decode(const msgpack_object *o, struct msg_submit *m, size_t max_bytes, enum rpc_err *code,
     char *err, size_t errlen);
 void msg_submit_free(struct msg_submit *m);
