@@ -1423,7 +1423,7 @@ static void pool_local_stage(struct worker *w, const char *bundle_file,
 
 /*
  * open_artifact: the worker's workspace is the one osiris-ws-* entry of
- * its directory; the file is resolved beneath it by openat2 with no
+ * its directory (none or several: -1, the caller uses `read`); the file is resolved beneath it by openat2 with no
  * symlink, magic link or mount crossing (a worker cannot point the daemon
  * elsewhere). Without openat2 (ENOSYS) the caller reads through the worker.
  */
@@ -1442,9 +1442,18 @@ static int pool_local_open_artifact(struct worker *w, const char *path)
 		close(dfd);
 		return -1;
 	}
-	while ((de = readdir(d)) != NULL && ws == -1)
-		if (strncmp(de->d_name, "osiris-ws-", 10) == 0)
-			ws = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "osiris-ws-", 10) != 0)
+			continue;
+		if (ws != -1) { /* more than one: not sure which is the run's */
+			close(ws);
+			closedir(d);
+			return errno = EEXIST, -1;
+		}
+		ws = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (ws == -1)
+			break;
+	}
 	closedir(d);
 	if (ws == -1)
 		return errno = ENOENT, -1;
