@@ -165,6 +165,9 @@ bundle_free(struct bundle *b)
 		munmap(b->map, b->maplen);
 		close(b->fd);
 	}
+	for (i = 0; i < b->nfmaps; i++)
+		munmap(b->fmaps[i].p, b->fmaps[i].len);
+	free(b->fmaps);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -310,19 +313,66 @@ bundle_read_file(const char *root, struct bundle_file *f, uint8_t *dst, char *er
 	return 0;
 }
 
+/*
+ * A big file is mapped (shared, read-only, populated from the page cache)
+ * instead of read into fresh memory: the client then sends it from the
+ * page cache (bundle_write_fd). Its size must still be the one listed; a
+ * file cut short later makes the send fail (EFAULT), never a short bundle.
+ */
+#define BUNDLE_MAP_MIN (1024 * 1024)
+
+static int
+bundle_map_one(const char *root, struct bundle *b, struct bundle_file *f, char *err, size_t errlen)
+{
+	struct stat st;
+	char *full;
+	void *p;
+	int fd;
+
+	xasprintf(&full, "%s/%s", root, f->path);
+	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	free(full);
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (size_t)st.st_size != f->len) {
+		rpc_err_printf(err, errlen, "%s: %s", f->path,
+		    fd == -1 ? strerror(errno) : !S_ISREG(st.st_mode) ? "not a regular file" : "file changed while packing");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	p = mmap(NULL, f->len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		rpc_err_printf(err, errlen, "%s: mmap: %s", f->path, strerror(errno));
+		return -1;
+	}
+	b->fmaps = xreallocarray(b->fmaps, b->nfmaps + 1, sizeof(*b->fmaps));
+	b->fmaps[b->nfmaps].p = p;
+	b->fmaps[b->nfmaps++].len = f->len;
+	f->data = p;
+	return 0;
+}
+
 int
 bundle_from_dir(struct bundle *b, const char *dir, size_t max_bytes, char *err, size_t errlen)
 {
 	struct bundle_walk w = {b, max_bytes, err, errlen};
-	size_t i, off = 0;
+	size_t i, off = 0, small = 0;
 
 	memset(b, 0, sizeof(*b));
 	if (bundle_walk_dir(&w, dir, "", 0) == -1)
 		goto fail;
 	if (b->n > 0)
 		qsort(b->files, b->n, sizeof(*b->files), bundle_file_cmp);
-	b->owned = xmalloc(b->total);
+	for (i = 0; i < b->n; i++)
+		if (b->files[i].len < BUNDLE_MAP_MIN)
+			small += b->files[i].len;
+	b->owned = xmalloc(small);
 	for (i = 0; i < b->n; i++) {
+		if (b->files[i].len >= BUNDLE_MAP_MIN) {
+			if (bundle_map_one(dir, b, &b->files[i], err, errlen) == -1)
+				goto fail;
+			continue;
+		}
 		if (bundle_read_file(dir, &b->files[i], b->owned + off, err, errlen) == -1)
 			goto fail;
 		off += b->files[i].len;

@@ -179,6 +179,12 @@ struct bundle {
 	void *map;
 	size_t maplen;
 	int fd; /* valid when map != NULL */
+	/* bundle_from_dir: big files mapped one by one (no copy in memory) */
+	struct bundle_fmap {
+		void *p;
+		size_t len;
+	} *fmaps;
+	size_t nfmaps;
 };
 /* Checks every path with path_is_safe, rejects duplicates and totals over
  * max_bytes (ERR_TOO_LARGE vs ERR_INVALID_REQUEST through *code). */
