@@ -80,6 +80,9 @@ struct rpc_msg {
 /* Decode one scanned message (copies the bytes: the objects point into
  * msg->raw). Checks the envelope shape. -1 with err on a bad envelope. */
 int rpc_decode(const void *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen);
+/* rpc_decode taking buf (malloc'd) instead of copying it; buf is the
+ * message's, or freed, whatever the outcome. */
+int rpc_decode_owned(uint8_t *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen);
 void rpc_msg_free(struct rpc_msg *msg);
 
 /* Encoding into a struct buf. */
