@@ -135,14 +135,14 @@ for ((i = $(grep -c . "$W/csv.times"); i < CSV_REPS; i++)); do
 	csv_run || die "csv run failed: $(tail -n 3 "$W/csv.out")"
 done
 csv_bytes=$(stat -c %s "$W/csv/data/in.csv")
-# copies of the context's bytes on the way (proto/PROTOCOL.md 5.1): 6 when
+# copies of the context's bytes on the way (proto/PROTOCOL.md 5.1): 4 when
 # the work dir shares the state dir's filesystem (bundle and artifact hard
 # linked), one more each way when it does not (kernel copies)
 csv_wd=$(sed -n 's/.*local pool: .*work_dir \([^ ]*\).*/\1/p' "$W/warm.log" | head -n1)
 if [ -n "$csv_wd" ] && [ "$(stat -c %d "$csv_wd" 2>/dev/null)" = "$(stat -c %d "$W/warm.state")" ]; then
-	csv_copies="6 copies of the input (4 user, 1 page cache, 1 kernel), output 0 (hard link)"
+	csv_copies="4 copies of the input (2 user, 1 page cache, 1 kernel), output 0 (hard link)"
 else
-	csv_copies="7 copies of the input (4 user, 1 page cache, 2 kernel), output 1 (kernel copy; work dir ${csv_wd:-?} on another filesystem)"
+	csv_copies="5 copies of the input (2 user, 1 page cache, 2 kernel), output 1 (kernel copy; work dir ${csv_wd:-?} on another filesystem)"
 fi
 stop
 

@@ -1366,6 +1366,72 @@ put(const char *dir, const char *rel, const char *data, mode_t mode)
 	free(p);
 }
 
+/* A big message that is all the reader holds is handed to the decoder
+ * (no copy): it decodes the same, the reader is left empty and goes on
+ * with the next message; a big one behind a small one is still copied
+ * and decoded; a malformed big one fails with its msgid. */
+static void
+big_request(struct buf *out, uint32_t id, size_t n)
+{
+	msgpack_packer pk;
+	uint8_t *blob = xcalloc(1, n);
+
+	rpc_packer_init(&pk, out);
+	rpc_pack_request_head(&pk, id, "run.submit");
+	msgpack_pack_map(&pk, 1);
+	mp_pack_key(&pk, "blob");
+	msgpack_pack_bin(&pk, n);
+	msgpack_pack_bin_body(&pk, blob, n);
+	free(blob);
+}
+
+START_TEST(test_reader_hand_over)
+{
+	struct rpc_limits l = limits(8u << 20);
+	struct rpc_reader r;
+	struct rpc_msg m;
+	struct buf b, small;
+	char rerr[256];
+	uint32_t id = 0;
+	int has, big;
+	const msgpack_object *blob;
+
+	buf_init(&b);
+	big_request(&b, 7, 3u << 20);
+	rpc_reader_init(&r, &l);
+	rpc_reader_add(&r, b.data, b.len);
+	ck_assert_int_eq(rpc_reader_next(&r, &m, rerr, sizeof(rerr), &id, &has, &big), 1);
+	ck_assert_uint_eq(m.msgid, 7);
+	ck_assert_str_eq(m.method, "run.submit");
+	ck_assert_ptr_nonnull(blob = mp_get(m.params, "blob"));
+	ck_assert_uint_eq(blob->via.bin.size, 3u << 20);
+	ck_assert_uint_eq(rpc_reader_unread(&r), 0);
+	rpc_msg_free(&m);
+	/* a small one, then the big one again in the same buffer */
+	buf_init(&small);
+	big_request(&small, 8, 10);
+	rpc_reader_add(&r, small.data, small.len);
+	rpc_reader_add(&r, b.data, b.len);
+	ck_assert_int_eq(rpc_reader_next(&r, &m, rerr, sizeof(rerr), &id, &has, &big), 1);
+	ck_assert_uint_eq(m.msgid, 8);
+	rpc_msg_free(&m);
+	ck_assert_int_eq(rpc_reader_next(&r, &m, rerr, sizeof(rerr), &id, &has, &big), 1);
+	ck_assert_uint_eq(m.msgid, 7);
+	ck_assert_uint_eq(mp_get(m.params, "blob")->via.bin.size, 3u << 20);
+	rpc_msg_free(&m);
+	ck_assert_int_eq(rpc_reader_next(&r, &m, rerr, sizeof(rerr), &id, &has, &big), 0);
+	rpc_reader_free(&r);
+	/* a well-framed big message with a bad envelope (type 5): -1, msgid kept */
+	b.data[1] = 0x05;
+	rpc_reader_init(&r, &l);
+	rpc_reader_add(&r, b.data, b.len);
+	ck_assert_int_eq(rpc_reader_next(&r, &m, rerr, sizeof(rerr), &id, &has, &big), -1);
+	rpc_reader_free(&r);
+	buf_free(&b);
+	buf_free(&small);
+}
+END_TEST
+
 /* bundle_write_fd writes exactly bundle_pack's bytes, across iovec
  * batches (200 files: several writev calls) and with empty files. */
 START_TEST(test_bundle_write_fd)
@@ -1559,6 +1625,7 @@ proto_suite(void)
 	tcase_add_test(tc, test_bundle_decode_checks);
 	tcase_add_test(tc, test_bundle_dir_save_load_extract);
 	tcase_add_test(tc, test_bundle_write_fd);
+	tcase_add_test(tc, test_reader_hand_over);
 	tcase_add_test(tc, test_bundle_extract_refuses_unsafe);
 	tcase_add_test(tc, test_kvlist);
 	suite_add_tcase(s, tc);
