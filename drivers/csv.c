@@ -246,6 +246,11 @@ csv_reserve(const struct csv_state *st, const struct csv_opts *o, struct table *
 	if (used == 0)
 		return;
 	est = CSV_SAMPLE_ROWS + (size_t)((double)(st->end - st->p) / ((double)used / CSV_SAMPLE_ROWS) * 1.05) + 64;
+	/* never more rows than the rest could hold (a row takes at least one
+	 * byte per field): short sample rows before long ones cannot make it
+	 * reserve more than the file's worth */
+	if (t->ncols > 0 && est > CSV_SAMPLE_ROWS + (size_t)(st->end - st->p) / t->ncols + 1)
+		est = CSV_SAMPLE_ROWS + (size_t)(st->end - st->p) / t->ncols + 1;
 	if (o->limit >= 0 && est > (size_t)o->limit)
 		est = (size_t)o->limit;
 	table_reserve(t, est);
