@@ -140,6 +140,15 @@ for ((i = $(grep -c . "$W/csv.times"); i < CSV_REPS; i++)); do
 	csv_run || die "csv run failed: $(tail -n 3 "$W/csv.out")"
 done
 csv_bytes=$(stat -c %s "$W/csv/data/in.csv")
+# copies of the context's bytes on the way (proto/PROTOCOL.md 5.1): 4 when
+# the work dir shares the state dir's filesystem (bundle and artifact hard
+# linked), one more each way when it does not (kernel copies)
+csv_wd=$(sed -n 's/.*local pool: .*work_dir \([^ ]*\).*/\1/p' "$W/warm.log" | head -n1)
+if [ -n "$csv_wd" ] && [ "$(stat -c %d "$csv_wd" 2>/dev/null)" = "$(stat -c %d "$W/warm.state")" ]; then
+	csv_copies="4 copies of the input (2 user, 1 page cache, 1 kernel), output 0 (hard link)"
+else
+	csv_copies="5 copies of the input (2 user, 1 page cache, 2 kernel), output 1 (kernel copy; work dir ${csv_wd:-?} on another filesystem)"
+fi
 stop
 
 # ---- cold baseline: a fresh worker per run ----------------------------------
@@ -210,11 +219,13 @@ csv_line=$(awk -v bytes="$csv_bytes" -v pandas="$pandas_times" '
 		np = split(pandas, p, " ")
 		ms = med(st, n); me = med(e2e, n)
 		printf "CSV extract->write %.0f MB: steps %.0f MB/s (p50 %.2f s, worst %.2f s), end to end incl. submit+artifacts %.0f MB/s (p50 %.2f s) (n=%d)", mb, mb / (ms / 1e6), ms / 1e6, mx(st, n) / 1e6, mb / (me / 1e6), me / 1e6, n
-		if (np > 0) { mp = med(p, np); printf " | pandas read_csv+to_csv %.0f MB/s (p50 %.2f s, n=%d): osirisd steps %.1fx pandas", mb / (mp / 1e6), mp / 1e6, np, mp / ms }
-		else printf " | pandas baseline unavailable"
+		if (np > 0) {
+			mp = med(p, np)
+			printf " | pandas read_csv+to_csv %.0f MB/s (p50 %.2f s, n=%d, same run): osirisd steps %.1fx, end to end %.1fx pandas (target >= 5x: %s)", mb / (mp / 1e6), mp / 1e6, np, mp / ms, mp / me, mp / me >= 5 ? "met" : sprintf("missed by %.1fx", 5 / (mp / me))
+		} else printf " | pandas baseline unavailable"
 		printf "\n"
 	}' "$W/csv.times")
-echo "$csv_line${csv_note:+ $csv_note}"
+echo "$csv_line${csv_note:+ $csv_note}; data path: $csv_copies"
 f=$W/tuned.lat
 t50=$(awk -v a="$(field run_us 2 "$W/tstep1.lat")" -v b="$(field run_us 2 "$W/tstepN.lat")" -v n="$STEPS" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }')
 t99=$(awk -v a="$(field run_us 3 "$W/tstep1.lat")" -v b="$(field run_us 3 "$W/tstepN.lat")" -v n="$STEPS" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }')

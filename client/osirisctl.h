@@ -90,6 +90,8 @@ msgpack_packer *session_request(struct session *c, const char *method);
  * with rpc_msg_free), or an exit code after printing "osirisctl: what: why"
  * (daemon error, disconnect, protocol violation). */
 int session_call(struct session *c, const char *what, session_notify_cb cb, void *arg, struct rpc_msg *resp);
+/* Send what the packer holds now (a request in parts); 0 or an exit code. */
+int session_send(struct session *c);
 /* Exit code for a wire error code (PROTOCOL.md §2). */
 int session_exit_code(const char *code);
 /* connect + hello + one request with `pack` filling params; convenience for

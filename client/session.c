@@ -184,7 +184,7 @@ msgpack_packer *session_request(struct session *c, const char *method)
 	return &c->pk;
 }
 
-static int session_send(struct session *c)
+int session_send(struct session *c)
 {
 	size_t off = 0;
 

@@ -123,8 +123,17 @@ static int submit_send(struct session *c, struct submit_opts *so, char **run)
 	msgpack_packer *pk;
 	int rc;
 
+	/* The context goes from the buffer it was read into straight to the
+	 * socket (writev), not through a packed copy of itself. */
 	pk = session_request(c, "run.submit");
-	msg_submit_pack(pk, &so->msg);
+	msg_submit_pack_head(pk);
+	if ((rc = session_send(c)) != 0)
+		return rc;
+	if (bundle_write_fd(&so->msg.bundle, c->fd) == -1) {
+		out_error("submit", "write: %s", strerror(errno));
+		return EXIT_UNREACHABLE;
+	}
+	msg_submit_pack_tail(pk, &so->msg);
 	if ((rc = session_call(c, "submit", NULL, NULL, &resp)) != 0)
 		return rc;
 	if (mp_get_str(resp.result, "run", run) != 0 || *run == NULL || **run == '\0') {

@@ -91,6 +91,13 @@ char *step_input_name(const char *step_id);
 /* Read a whole file, at most `max` bytes (-1 with errno EFBIG beyond). */
 int file_read_all(const char *path, size_t max, struct buf *out);
 
+/* fcopy.c: file bytes moved in the kernel (copy_file_range, then
+ * sendfile, then pread/write). */
+int fcopy_range(int in, off_t *off, int out, size_t len, char *via);
+/* Hard link of fd at newdirfd/newname, else a copy of its len bytes: 1
+ * linked, 0 copied, -1 with errno and nothing left behind. */
+int fcopy_link_or_copy(int fd, size_t len, int newdirfd, const char *newname);
+
 /* mask.c: secret masking, one mechanism for every sink. */
 struct mask;
 struct mask *mask_new(void);

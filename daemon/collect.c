@@ -1,8 +1,10 @@
 /*
  * collect.c: artifact collection. After `finish`, files the worker sent
- * inline are verified and written at once; each other file is downloaded
- * in one request where the backend can (pool_ops.fetch), else read in
- * chunks (`read`), into STATE/runs/<id>/artifacts/<path>; every file is
+ * inline are verified and written at once; a big file of a local worker is
+ * hard-linked or copied in the kernel (collect_open_kernel); one of a
+ * remote worker is downloaded in one request where the backend can
+ * (pool_ops.fetch); any other is read in chunks (`read`); all into
+ * STATE/runs/<id>/artifacts/<path>; every file is
  * checked against its size and sha256, then indexed in the store. Paths
  * are resolved under the artifacts dir one component at a time, never
  * through a symlink.
@@ -15,6 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "osirisd.h"
 
@@ -112,6 +116,15 @@ static void collect_close(struct run *r, int keep)
 		close(r->art_fd);
 		r->art_fd = -1;
 	}
+	if (r->art_src != -1) {
+		close(r->art_src);
+		r->art_src = -1;
+	}
+	if (r->art_ev != NULL) {
+		event_free(r->art_ev);
+		r->art_ev = NULL;
+	}
+	r->art_linked = 0;
 	if (r->art_sha != NULL) {
 		sha256_end(r->art_sha, sha);
 		r->art_sha = NULL;
@@ -382,6 +395,117 @@ static int collect_open(struct run *r, const struct artifact_info *a)
 	return 0;
 }
 
+/*
+ * Big files of a local worker move in the kernel: the workspace file
+ * (pool op open_artifact) is hard-linked into the artifacts dir when both
+ * share a filesystem, else copied by fcopy_range, COLLECT_KCHUNK per pass
+ * of the event loop (an active event, no thread, no blocking pass over a
+ * 100 MB file); each chunk is then hashed from the stored file itself, so
+ * the sha256 checked against the worker's is that of the bytes kept. A
+ * worker without open_artifact, or a file it cannot open this way, goes
+ * through `read`.
+ */
+#define COLLECT_KERNEL_MIN (1024 * 1024)
+#define COLLECT_KCHUNK (8 * 1024 * 1024)
+
+static int collect_hash_range(struct run *r, off_t off, size_t len)
+{
+	static uint8_t buf[1024 * 1024]; /* warm: no fresh pages per chunk */
+	ssize_t n;
+
+	while (len > 0) {
+		n = pread(r->art_fd, buf, len < sizeof(buf) ? len : sizeof(buf), off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? (errno = ENODATA, -1) : -1;
+		sha256_update(r->art_sha, buf, (size_t)n);
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void collect_kernel_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct run *r = arg;
+	const struct artifact_info *a = &r->arts[r->art_i];
+	size_t n = (size_t)(a->size - r->art_off);
+	off_t soff = (off_t)r->art_off;
+	struct stat st;
+
+	(void)fd;
+	(void)what;
+	if (n > COLLECT_KCHUNK)
+		n = COLLECT_KCHUNK;
+	if (!r->art_linked && fcopy_range(r->art_src, &soff, r->art_fd, n, NULL) == -1) {
+		if (errno == ENODATA) {
+			collect_skip(r, "size differs from the worker's listing");
+			return;
+		}
+		collect_not_stored(r, a->path, errno);
+		collect_skip(r, strerror(errno));
+		return;
+	}
+	if (collect_hash_range(r, (off_t)r->art_off, n) == -1) {
+		collect_skip(r, errno == ENODATA ? "size differs from the worker's listing" : strerror(errno));
+		return;
+	}
+	r->art_off += (int64_t)n;
+	if (r->art_off < a->size) {
+		event_active(r->art_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	/* a linked file is the worker's inode: it must not have grown */
+	if (fstat(r->art_fd, &st) == -1 || st.st_size != a->size) {
+		collect_skip(r, "size differs from the worker's listing");
+		return;
+	}
+	collect_done_one(r);
+}
+
+/* 0: started; -1: not this way (nothing left open), use `read`. */
+static int collect_open_kernel(struct run *r, const struct artifact_info *a)
+{
+	char proc[64];
+	const char *base;
+	struct stat st;
+	int src, pfd;
+
+	if (r->pool->ops->open_artifact == NULL || r->worker == NULL || a->size < COLLECT_KERNEL_MIN)
+		return -1;
+	if ((src = r->pool->ops->open_artifact(r->worker, a->path)) == -1)
+		return -1;
+	if (fstat(src, &st) == -1 || st.st_size != a->size || (pfd = collect_parent(r, a->path, 1, &base)) == -1) {
+		close(src);
+		return -1;
+	}
+	r->art_final = xstrdup(a->path);
+	xasprintf(&r->art_tmp, ".%s.part", base);
+	(void)unlinkat(pfd, r->art_tmp, 0);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", src);
+	if (linkat(AT_FDCWD, proc, pfd, r->art_tmp, AT_SYMLINK_FOLLOW) == 0) {
+		r->art_linked = 1;
+		r->art_fd = openat(pfd, r->art_tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	} else {
+		r->art_fd = openat(pfd, r->art_tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+	}
+	close(pfd);
+	r->art_src = src;
+	if (r->art_fd == -1) {
+		collect_close(r, 0);
+		return -1;
+	}
+	r->art_sha = sha256_begin();
+	r->art_off = 0;
+	if ((r->art_ev = event_new(r->pool->base, -1, 0, collect_kernel_cb, r)) == NULL)
+		fatalx("collect_open_kernel: event_new");
+	log_debug("run=%s artifact %s: %s", r->info.id, log_esc(a->path, 200),
+	          r->art_linked ? "hard link" : "kernel copy");
+	event_active(r->art_ev, EV_TIMEOUT, 0);
+	return 0;
+}
+
 static void collect_next(struct run *r)
 {
 	struct artifact_info *a;
@@ -394,6 +518,8 @@ static void collect_next(struct run *r)
 			r->art_i++;
 			continue;
 		}
+		if (collect_open_kernel(r, a) == 0)
+			return;
 		if (collect_open(r, a) == -1) {
 			collect_not_stored(r, a->path, errno);
 			/* no recursion through collect_skip: a worker may list many */

@@ -248,6 +248,23 @@ static int method_write_file(const char *path, const void *data, size_t len)
 	return close(fd);
 }
 
+/* The bundle file, written from the message's bytes where they lie
+ * (bundle_write_fd: no packed copy of the context). Its size in *size. */
+static int method_write_bundle(const char *path, const struct bundle *b, off_t *size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), saved;
+
+	if (fd == -1)
+		return -1;
+	if (bundle_write_fd(b, fd) == -1 || (*size = lseek(fd, 0, SEEK_CUR)) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return close(fd);
+}
+
 /*
  * The bundle (bundle_load's format) and a non-default manifest path under
  * STATE/runs/<id>, written before the run row is committed, so a committed
@@ -258,23 +275,19 @@ static int method_write_file(const char *path, const void *data, size_t len)
 static int method_submit_persist(struct run *r, const struct bundle *b, char *err, size_t errlen)
 {
 	char *dir = run_state_dir(r->info.id), *path = NULL;
-	msgpack_packer pk;
-	struct buf out;
+	off_t size = 0;
 	int rc = -1;
 
-	buf_init(&out);
 	if (rundir_create(r->info.id) == -1) {
 		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
 		goto out;
 	}
-	rpc_packer_init(&pk, &out);
-	bundle_pack(&pk, b);
 	xasprintf(&path, "%s/bundle", dir);
-	if (method_write_file(path, out.data, out.len) == -1) {
+	if (method_write_bundle(path, b, &size) == -1) {
 		snprintf(err, errlen, "cannot store the bundle: %s", strerror(errno));
 		goto out;
 	}
-	r->disk_bytes = RUNDIR_OVERHEAD + rundir_bytes((int64_t)out.len);
+	r->disk_bytes = RUNDIR_OVERHEAD + rundir_bytes((int64_t)size);
 	if (strcmp(r->manifest_path, "manifest.yaml") != 0) {
 		free(path);
 		xasprintf(&path, "%s/manifest", dir);
@@ -288,7 +301,6 @@ static int method_submit_persist(struct run *r, const struct bundle *b, char *er
 out:
 	if (rc == -1)
 		rmtree(dir);
-	buf_free(&out);
 	free(path);
 	free(dir);
 	return rc;

@@ -193,13 +193,19 @@ struct pool_ops {
 	/* A ready worker (warm if one is idle), or NULL when none can be had now
 	 * (the pool calls pool->ready_cb when one becomes available). */
 	struct worker *(*take)(struct pool *p);
-	/* Optional, for a backend that does not share the daemon's filesystem:
-	 * put the run's stored bundle file where the worker can read it, then
+	/* Optional: put the run's stored bundle file where the worker can read
+	 * it (an upload for E2B, a hard link or kernel copy locally), then
 	 * done(w, path for `prepare`'s bundle_path, NULL, arg) or done(w, NULL,
 	 * why, arg); never called after release. NULL: the bundle travels
 	 * inline inside `prepare`. */
 	void (*stage)(struct worker *w, const char *bundle_file,
 	              void (*done)(struct worker *w, const char *path, const char *err, void *arg), void *arg);
+	/* Optional (collect.c): the run's workspace file `path` (relative),
+	 * opened read-only on the daemon's side without following a symlink
+	 * or leaving the workspace, for a big artifact to be linked or copied
+	 * in the kernel instead of read through the worker. -1 (errno): use
+	 * `read`. */
+	int (*open_artifact)(struct worker *w, const char *path);
 	void (*cancel)(struct worker *w, int hard); /* SIGTERM-ish, then SIGKILL-ish */
 	/* The taker is done with w (after gone, or to discard it): the pool
 	 * destroys it (never inside its own callback) and refills. */
@@ -398,6 +404,9 @@ struct run {
 	struct artifact_info *arts;
 	size_t narts, art_i;
 	int art_fd;
+	int art_src;	     /* the workspace file, when collected in the kernel (-1) */
+	int art_linked;	     /* art_fd is a hard link of art_src: hash only */
+	struct event *art_ev; /* drives a kernel collection one chunk per pass */
 	int64_t art_off;
 	struct sha256_ctx *art_sha;
 	char *art_tmp, *art_final;

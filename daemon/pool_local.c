@@ -32,6 +32,8 @@
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1632,6 +1634,94 @@ static void pool_local_cancel(struct worker *w, int hard)
 	pool_local_kill(pool_local_lw(w), hard);
 }
 
+/*
+ * stage: the run's stored bundle appears in the worker's own directory
+ * (bound read-write in its view, at the same path) as LW_STAGED, a hard
+ * link when the work dir shares the state dir's filesystem, else an
+ * in-kernel copy (fcopy: a tmpfs work dir). The worker maps it for
+ * `prepare` and unlinks it at once (a bundle_path inside its --workdir is
+ * consumed), so no step ever sees a path to the stored inode. Synchronous:
+ * a link is a few µs; the copy is the kernel's, without a pass through
+ * this process's memory.
+ */
+#define LW_STAGED ".osiris-bundle"
+static void pool_local_stage(struct worker *w, const char *bundle_file,
+                             void (*done)(struct worker *w, const char *path, const char *err, void *arg), void *arg)
+{
+	struct lworker *lw = pool_local_lw(w);
+	char *path, why[PATH_MAX + 64];
+	struct stat st;
+	int fd, dfd = -1, rc = -1;
+
+	xasprintf(&path, "%s/" LW_STAGED, lw->dir);
+	if ((fd = open(bundle_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) != -1 && fstat(fd, &st) == 0 &&
+	    (dfd = open(lw->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) != -1 &&
+	    (unlinkat(dfd, LW_STAGED, 0) == 0 || errno == ENOENT))
+		rc = fcopy_link_or_copy(fd, (size_t)st.st_size, dfd, LW_STAGED);
+	snprintf(why, sizeof(why), "cannot stage %s in %s: %s", bundle_file, lw->dir, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	if (dfd != -1)
+		close(dfd);
+	log_debug("worker=%s run context %s at %s", w->id, rc == 1 ? "linked" : rc == 0 ? "copied" : "not staged",
+	          path);
+	if (rc == -1)
+		done(w, NULL, why, arg);
+	else
+		done(w, path, NULL, arg);
+	free(path);
+}
+
+/*
+ * open_artifact: the worker's workspace is the one osiris-ws-* entry of
+ * its directory (none or several: -1, the caller uses `read`); the file is resolved beneath it by openat2 with no
+ * symlink, magic link or mount crossing (a worker cannot point the daemon
+ * elsewhere). Without openat2 (ENOSYS) the caller reads through the worker.
+ */
+static int pool_local_open_artifact(struct worker *w, const char *path)
+{
+	struct lworker *lw = pool_local_lw(w);
+	struct open_how how;
+	struct dirent *de;
+	struct stat st;
+	int dfd, ws = -1, fd, saved;
+	DIR *d;
+
+	if ((dfd = open(lw->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	if ((d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "osiris-ws-", 10) != 0)
+			continue;
+		if (ws != -1) { /* more than one: not sure which is the run's */
+			close(ws);
+			closedir(d);
+			return errno = EEXIST, -1;
+		}
+		ws = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		if (ws == -1)
+			break;
+	}
+	closedir(d);
+	if (ws == -1)
+		return errno = ENOENT, -1;
+	memset(&how, 0, sizeof(how));
+	how.flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+	fd = (int)syscall(SYS_openat2, ws, path, &how, sizeof(how));
+	saved = errno;
+	close(ws);
+	if (fd != -1 && (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		return errno = EINVAL, -1;
+	}
+	errno = saved;
+	return fd;
+}
+
 static void pool_local_status(struct pool *p, struct pool_info *out)
 {
 	struct local_pool *lp = pool_local_of(p);
@@ -1666,6 +1756,8 @@ const struct pool_ops pool_local_ops = {
     .stop = pool_local_stop,
     .reload = pool_local_reload,
     .take = pool_local_take,
+    .stage = pool_local_stage,
+    .open_artifact = pool_local_open_artifact,
     .cancel = pool_local_cancel,
     .release = pool_local_release,
     .recycle = pool_local_recycle,

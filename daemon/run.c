@@ -100,6 +100,7 @@ struct run *run_alloc(void)
 
 	TAILQ_INIT(&r->followers);
 	r->art_fd = -1;
+	r->art_src = -1;
 	r->phase = PHASE_QUEUED;
 	return r;
 }

@@ -233,16 +233,41 @@ csv_row_add(struct csv_state *st, struct table *t)
 	return 1;
 }
 
+/* After CSV_SAMPLE_ROWS rows, the columns are sized for the rows the
+ * rest of the input likely holds (from the bytes per row so far), plus a
+ * margin: one allocation per column instead of a doubling series. */
+#define CSV_SAMPLE_ROWS 1024
+
+static void
+csv_reserve(const struct csv_state *st, const struct csv_opts *o, struct table *t, const char *sample)
+{
+	size_t used = (size_t)(st->p - sample), est;
+
+	if (used == 0)
+		return;
+	est = CSV_SAMPLE_ROWS + (size_t)((double)(st->end - st->p) / ((double)used / CSV_SAMPLE_ROWS) * 1.05) + 64;
+	/* never more rows than the rest could hold (a row takes at least one
+	 * byte per field): short sample rows before long ones cannot make it
+	 * reserve more than the file's worth */
+	if (t->ncols > 0 && est > CSV_SAMPLE_ROWS + (size_t)(st->end - st->p) / t->ncols + 1)
+		est = CSV_SAMPLE_ROWS + (size_t)(st->end - st->p) / t->ncols + 1;
+	if (o->limit >= 0 && est > (size_t)o->limit)
+		est = (size_t)o->limit;
+	table_reserve(t, est);
+}
+
 static int
 csv_parse_records(struct csv_state *st, const struct csv_opts *o, struct table **tp)
 {
 	size_t skipped = 0, rows = 0;
+	const char *sample = NULL, *before;
 	int r;
 
 	for (;;) {
 		/* stop before reading past the limit: what follows may be broken */
 		if (*tp != NULL && o->limit >= 0 && rows >= (size_t)o->limit)
 			return 0;
+		before = st->p;
 		if ((r = csv_record(st)) <= 0)
 			return r;
 		if (skipped < o->skip_rows) {
@@ -256,9 +281,13 @@ csv_parse_records(struct csv_state *st, const struct csv_opts *o, struct table *
 			if (o->header || o->limit == 0)
 				continue;
 		}
+		if (sample == NULL)
+			sample = before;
 		if ((r = csv_row_add(st, *tp)) < 0)
 			return -1;
 		rows += (size_t)r;
+		if (rows == CSV_SAMPLE_ROWS && r > 0)
+			csv_reserve(st, o, *tp, sample);
 		if (o->cancelled != NULL && r > 0 && rows % CSV_CANCEL_EVERY == 0 && o->cancelled(o->arg))
 			return 1;
 	}

@@ -66,6 +66,9 @@ void table_adopt_map(struct table *t, void *map, size_t len);
  * copied: it must live as long as the table (see table_strdup/adopt).
  * Inline: it runs once per CSV field. */
 void table_column_grow(struct column *c);
+/* Room for `rows` values in every column at once (a parser that can
+ * estimate its row count avoids the doubling copies). */
+void table_reserve(struct table *t, size_t rows);
 static inline void
 table_push(struct table *t, size_t col, const char *s, size_t len)
 {

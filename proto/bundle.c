@@ -3,8 +3,10 @@
  * files. Built from a directory by the client, checked by the daemon,
  * stored atomically, and extracted into a worker's workspace.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -159,7 +161,25 @@ bundle_free(struct bundle *b)
 		free(b->files[i].path);
 	free(b->files);
 	free(b->owned);
+	if (b->map != NULL) {
+		munmap(b->map, b->maplen);
+		close(b->fd);
+	}
+	for (i = 0; i < b->nfmaps; i++)
+		munmap(b->fmaps[i].p, b->fmaps[i].len);
+	free(b->fmaps);
 	memset(b, 0, sizeof(*b));
+}
+
+int
+bundle_data_offset(const struct bundle *b, const struct bundle_file *f, off_t *off)
+{
+	const uint8_t *base = b->map;
+
+	if (base == NULL || f->data < base || f->data + f->len > base + b->maplen)
+		return -1;
+	*off = (off_t)(f->data - base);
+	return 0;
 }
 
 /* bundle_from_dir: collect, sort, then read into one backing buffer. */
@@ -293,19 +313,66 @@ bundle_read_file(const char *root, struct bundle_file *f, uint8_t *dst, char *er
 	return 0;
 }
 
+/*
+ * A big file is mapped (shared, read-only, populated from the page cache)
+ * instead of read into fresh memory: the client then sends it from the
+ * page cache (bundle_write_fd). Its size must still be the one listed; a
+ * file cut short later makes the send fail (EFAULT), never a short bundle.
+ */
+#define BUNDLE_MAP_MIN (1024 * 1024)
+
+static int
+bundle_map_one(const char *root, struct bundle *b, struct bundle_file *f, char *err, size_t errlen)
+{
+	struct stat st;
+	char *full;
+	void *p;
+	int fd;
+
+	xasprintf(&full, "%s/%s", root, f->path);
+	fd = open(full, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	free(full);
+	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (size_t)st.st_size != f->len) {
+		rpc_err_printf(err, errlen, "%s: %s", f->path,
+		    fd == -1 ? strerror(errno) : !S_ISREG(st.st_mode) ? "not a regular file" : "file changed while packing");
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	p = mmap(NULL, f->len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		rpc_err_printf(err, errlen, "%s: mmap: %s", f->path, strerror(errno));
+		return -1;
+	}
+	b->fmaps = xreallocarray(b->fmaps, b->nfmaps + 1, sizeof(*b->fmaps));
+	b->fmaps[b->nfmaps].p = p;
+	b->fmaps[b->nfmaps++].len = f->len;
+	f->data = p;
+	return 0;
+}
+
 int
 bundle_from_dir(struct bundle *b, const char *dir, size_t max_bytes, char *err, size_t errlen)
 {
 	struct bundle_walk w = {b, max_bytes, err, errlen};
-	size_t i, off = 0;
+	size_t i, off = 0, small = 0;
 
 	memset(b, 0, sizeof(*b));
 	if (bundle_walk_dir(&w, dir, "", 0) == -1)
 		goto fail;
 	if (b->n > 0)
 		qsort(b->files, b->n, sizeof(*b->files), bundle_file_cmp);
-	b->owned = xmalloc(b->total);
+	for (i = 0; i < b->n; i++)
+		if (b->files[i].len < BUNDLE_MAP_MIN)
+			small += b->files[i].len;
+	b->owned = xmalloc(small);
 	for (i = 0; i < b->n; i++) {
+		if (b->files[i].len >= BUNDLE_MAP_MIN) {
+			if (bundle_map_one(dir, b, &b->files[i], err, errlen) == -1)
+				goto fail;
+			continue;
+		}
 		if (bundle_read_file(dir, &b->files[i], b->owned + off, err, errlen) == -1)
 			goto fail;
 		off += b->files[i].len;
@@ -353,21 +420,88 @@ bundle_sync_parent(const char *path)
 	free(d);
 }
 
+/* writev what the iovecs hold, resuming after short writes. */
+static int
+bundle_writev_all(int fd, struct iovec *iov, int n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = writev(fd, iov, n);
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w == -1)
+			return -1;
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The packed headers (array heads, paths, modes, bin heads) go to one
+ * small buffer; the iovecs alternate between slices of it and the file
+ * data where it lies, flushed in batches of BUNDLE_IOV.
+ */
+#define BUNDLE_IOV 64
+int
+bundle_write_fd(const struct bundle *b, int fd)
+{
+	struct iovec iov[BUNDLE_IOV];
+	size_t start[BUNDLE_IOV], i, hs = 0;
+	msgpack_packer pk;
+	struct buf h;
+	int n = 0, k, rc = 0;
+
+	buf_init(&h);
+	rpc_packer_init(&pk, &h);
+	msgpack_pack_array(&pk, b->n);
+	for (i = 0; i <= b->n && rc == 0; i++) {
+		if (i < b->n) {
+			msgpack_pack_array(&pk, 3);
+			mp_pack_str(&pk, b->files[i].path);
+			msgpack_pack_uint32(&pk, b->files[i].mode);
+			msgpack_pack_bin(&pk, b->files[i].len);
+		}
+		/* header slice [hs, h.len): its base is fixed at flush time,
+		 * since h may move while it grows */
+		start[n] = hs;
+		iov[n++].iov_len = h.len - hs;
+		hs = h.len;
+		if (i < b->n && b->files[i].len > 0) {
+			start[n] = SIZE_MAX;
+			iov[n].iov_base = (void *)(uintptr_t)b->files[i].data;
+			iov[n++].iov_len = b->files[i].len;
+		}
+		if (n + 2 > BUNDLE_IOV || i == b->n) {
+			for (k = 0; k < n; k++)
+				if (start[k] != SIZE_MAX)
+					iov[k].iov_base = h.data + start[k];
+			rc = bundle_writev_all(fd, iov, n);
+			n = 0;
+		}
+	}
+	buf_free(&h);
+	return rc;
+}
+
 int
 bundle_save(const struct bundle *b, const char *path)
 {
-	msgpack_packer pk;
-	struct buf out;
 	char *tmp;
 	int fd, saved;
 
-	buf_init(&out);
-	rpc_packer_init(&pk, &out);
-	bundle_pack(&pk, b);
 	xasprintf(&tmp, "%s.tmpXXXXXX", path);
 	if ((fd = mkstemp(tmp)) == -1)
 		goto fail;
-	if (bundle_write_all(fd, out.data, out.len) == -1 || fsync(fd) == -1) {
+	if (bundle_write_fd(b, fd) == -1 || fsync(fd) == -1) {
 		saved = errno;
 		close(fd);
 		unlink(tmp);
@@ -382,58 +516,90 @@ bundle_save(const struct bundle *b, const char *path)
 	}
 	bundle_sync_parent(path);
 	free(tmp);
-	buf_free(&out);
 	return 0;
 fail:
 	saved = errno;
 	free(tmp);
-	buf_free(&out);
 	errno = saved;
 	return -1;
 }
 
+/* The stored file mapped read-only: -1 with err, or 0 with the mapping, its length and fd. */
+static int
+bundle_map_file(const char *path, size_t limit, void **map, size_t *len, int *fd, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if ((*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 || fstat(*fd, &st) == -1) {
+		rpc_err_printf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0 || (uint64_t)st.st_size > limit) {
+		rpc_err_printf(err, errlen, "%s: %s", path,
+		    !S_ISREG(st.st_mode) ? "not a regular file" : st.st_size == 0 ? "empty" : strerror(EFBIG));
+		goto fail;
+	}
+	*len = (size_t)st.st_size;
+	if ((*map = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, *fd, 0)) == MAP_FAILED) {
+		rpc_err_printf(err, errlen, "%s: mmap: %s", path, strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	if (*fd != -1)
+		close(*fd);
+	*fd = -1;
+	return -1;
+}
+
+/*
+ * The stored bundle, mapped: the scan and the decode read the headers
+ * only (bin bodies are skipped), so a big context costs no copy here; its
+ * files' data point into the mapping.
+ */
 int
 bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err, size_t errlen)
 {
 	struct rpc_limits l;
-	struct buf in;
 	msgpack_zone zone;
 	msgpack_object root;
-	size_t off = 0, msglen = 0, need, limit;
+	size_t off = 0, msglen = 0, need, limit, len;
 	const char *serr = NULL;
 	enum rpc_err code;
-	int r;
+	void *map;
+	int r, fd;
 
 	memset(b, 0, sizeof(*b));
-	buf_init(&in);
 	/* a stored bundle came in one message, so the wire limit bounds it */
 	limit = max_bytes > SIZE_MAX - (1u << 20) ? SIZE_MAX : max_bytes + (1u << 20);
-	if (file_read_all(path, limit, &in) == -1) {
-		rpc_err_printf(err, errlen, "%s: %s", path, strerror(errno));
+	if (bundle_map_file(path, limit, &map, &len, &fd, err, errlen) == -1)
 		return -1;
-	}
-	l.max_msg = in.len;
+	l.max_msg = len;
 	l.max_depth = 3;
 	l.max_elems = UINT32_MAX;
 	l.max_str = UINT32_MAX;
-	if (in.len == 0 || rpc_scan(in.data, in.len, &l, &msglen, &need, &serr) != RPC_SCAN_OK || msglen != in.len) {
+	if (rpc_scan(map, len, &l, &msglen, &need, &serr) != RPC_SCAN_OK || msglen != len) {
 		rpc_err_printf(err, errlen, "%s: not a bundle (%s)", path,
 		    serr != NULL ? serr : "truncated or trailing bytes");
-		buf_free(&in);
-		return -1;
+		r = -1;
+		goto out;
 	}
 	if (!msgpack_zone_init(&zone, 4096))
 		fatalx("bundle_load: out of memory");
-	/* bin and str objects point into in.data, which the bundle keeps */
-	r = msgpack_unpack((const char *)in.data, in.len, &off, &zone, &root) == MSGPACK_UNPACK_SUCCESS
+	/* bin and str objects point into the mapping, which the bundle keeps */
+	r = msgpack_unpack((const char *)map, len, &off, &zone, &root) == MSGPACK_UNPACK_SUCCESS
 	    ? bundle_decode(&root, b, max_bytes, &code, err, errlen)
 	    : (rpc_err_printf(err, errlen, "%s: not a bundle", path), -1);
 	msgpack_zone_destroy(&zone);
+out:
 	if (r == -1) {
-		buf_free(&in);
+		munmap(map, len);
+		close(fd);
 		return -1;
 	}
-	b->owned = in.data;
+	b->map = map;
+	b->maplen = len;
+	b->fd = fd;
 	return 0;
 }
 

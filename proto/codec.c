@@ -268,8 +268,26 @@ rpc_decode_envelope(struct rpc_msg *msg, char *err, size_t errlen)
 	return 0;
 }
 
+static int rpc_decode_buf(const void *buf, uint8_t *owned, size_t len, struct rpc_msg *msg, char *err,
+    size_t errlen);
+
 int
 rpc_decode(const void *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen)
+{
+	return rpc_decode_buf(buf, NULL, len, msg, err, errlen);
+}
+
+/* As rpc_decode, taking buf (malloc'd) instead of copying it: a big
+ * message (a run context) is not duplicated. buf is the message's or
+ * freed, whatever the outcome. */
+int
+rpc_decode_owned(uint8_t *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen)
+{
+	return rpc_decode_buf(buf, buf, len, msg, err, errlen);
+}
+
+static int
+rpc_decode_buf(const void *buf, uint8_t *owned, size_t len, struct rpc_msg *msg, char *err, size_t errlen)
 {
 	struct rpc_limits l;
 	size_t off = 0, msglen = 0, need;
@@ -287,10 +305,12 @@ rpc_decode(const void *buf, size_t len, struct rpc_msg *msg, char *err, size_t e
 	if (len == 0 || rpc_scan(buf, len, &l, &msglen, &need, &serr) != RPC_SCAN_OK || msglen != len) {
 		snprintf(err, errlen, "malformed message: %s",
 		    serr != NULL ? serr : (len == 0 || msglen == 0) ? "truncated" : "trailing bytes");
+		free(owned);
 		return -1;
 	}
-	msg->raw = xmalloc(len);
-	memcpy(msg->raw, buf, len);
+	msg->raw = owned != NULL ? owned : xmalloc(len);
+	if (owned == NULL)
+		memcpy(msg->raw, buf, len);
 	msg->rawlen = len;
 	if (!msgpack_zone_init(&msg->zone, 4096))
 		fatalx("rpc_decode: out of memory");

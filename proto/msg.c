@@ -297,9 +297,23 @@ msg_hello_free(struct msg_hello *m)
 void
 msg_submit_pack(msgpack_packer *pk, const struct msg_submit *m)
 {
+	msg_submit_pack_head(pk);
+	bundle_pack(pk, &m->bundle);
+	msg_submit_pack_tail(pk, m);
+}
+
+/* The bundle comes first: a client can send the head, then the bundle's
+ * bytes from where they lie (bundle_write_fd), then the tail. */
+void
+msg_submit_pack_head(msgpack_packer *pk)
+{
 	msgpack_pack_map(pk, 7);
 	mp_pack_key(pk, "bundle");
-	bundle_pack(pk, &m->bundle);
+}
+
+void
+msg_submit_pack_tail(msgpack_packer *pk, const struct msg_submit *m)
+{
 	mp_pack_kstr(pk, "manifest", m->manifest != NULL ? m->manifest : DEFAULT_MANIFEST);
 	mp_pack_kstr(pk, "backend", m->backend != NULL ? m->backend : DEFAULT_BACKEND);
 	mp_pack_key(pk, "env");

@@ -80,6 +80,9 @@ struct rpc_msg {
 /* Decode one scanned message (copies the bytes: the objects point into
  * msg->raw). Checks the envelope shape. -1 with err on a bad envelope. */
 int rpc_decode(const void *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen);
+/* rpc_decode taking buf (malloc'd) instead of copying it; buf is the
+ * message's, or freed, whatever the outcome. */
+int rpc_decode_owned(uint8_t *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen);
 void rpc_msg_free(struct rpc_msg *msg);
 
 /* Encoding into a struct buf. */
@@ -172,13 +175,31 @@ struct bundle {
 	struct bundle_file *files;
 	size_t n;
 	size_t total;	/* sum of lengths */
-	uint8_t *owned; /* backing store when loaded from disk */
+	uint8_t *owned; /* backing store of bundle_from_dir */
+	/* bundle_load: the stored file, mapped read-only (data points into
+	 * it, pages touched only when read) and kept open so that big files
+	 * are extracted by copy_file_range (bundle_data_offset). */
+	void *map;
+	size_t maplen;
+	int fd; /* valid when map != NULL */
+	/* bundle_from_dir: big files mapped one by one (no copy in memory) */
+	struct bundle_fmap {
+		void *p;
+		size_t len;
+	} *fmaps;
+	size_t nfmaps;
 };
 /* Checks every path with path_is_safe, rejects duplicates and totals over
  * max_bytes (ERR_TOO_LARGE vs ERR_INVALID_REQUEST through *code). */
 int bundle_decode(const msgpack_object *o, struct bundle *b, size_t max_bytes, enum rpc_err *code, char *err,
     size_t errlen);
 void bundle_pack(msgpack_packer *pk, const struct bundle *b);
+/* bundle_pack's bytes written to fd with writev, the file data straight
+ * from where it lies (no packed copy). 0 or -1 with errno. */
+int bundle_write_fd(const struct bundle *b, int fd);
+/* For a bundle_load'ed bundle: the offset of f's data in b->fd. 0, or -1
+ * when f's data is not in a stored file. */
+int bundle_data_offset(const struct bundle *b, const struct bundle_file *f, off_t *off);
 const struct bundle_file *bundle_find(const struct bundle *b, const char *path);
 void bundle_free(struct bundle *b);
 /* Pack a directory tree (regular files only, symlinks refused) into a
@@ -212,6 +233,10 @@ struct msg_submit {
 	int64_t priority; /* higher runs first; default 0 */
 };
 void msg_submit_pack(msgpack_packer *pk, const struct msg_submit *m);
+/* msg_submit_pack in three parts: head, the bundle (bundle_pack or
+ * bundle_write_fd), tail. */
+void msg_submit_pack_head(msgpack_packer *pk);
+void msg_submit_pack_tail(msgpack_packer *pk, const struct msg_submit *m);
 int msg_submit_decode(const msgpack_object *o, struct msg_submit *m, size_t max_bytes, enum rpc_err *code,
     char *err, size_t errlen);
 void msg_submit_free(struct msg_submit *m);

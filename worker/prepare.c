@@ -76,8 +76,16 @@ prepare_workspace(struct worker *w, struct msg_prepare *p, struct bundle *loaded
 {
 	if (p->bundle_path == NULL)
 		return ws_create(w, &p->bundle, err, errlen);
+	size_t n = strlen(w->workdir);
+
 	if (bundle_load(loaded, p->bundle_path, w->max_context, err, errlen) < 0)
 		return -1;
+	/* A bundle staged in our own directory (the local pool links the
+	 * stored one there) is consumed: mapped, so its path can go before
+	 * any step runs. */
+	if (strncmp(p->bundle_path, w->workdir, n) == 0 && p->bundle_path[n] == '/' &&
+	    strchr(p->bundle_path + n + 1, '/') == NULL && unlink(p->bundle_path) < 0)
+		log_warn("cannot remove the staged bundle %s", p->bundle_path);
 	return ws_create(w, loaded, err, errlen);
 }
 

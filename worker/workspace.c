@@ -2,7 +2,8 @@
  * workspace.c: the run's private directory. Filled from the bundle with
  * *at() calls relative to the workspace fd (each parent made once), which
  * also yields the base listing and the inotify watches without a walk;
- * removed the same way. A small run costs a few syscalls per file.
+ * removed the same way. A small run costs a few syscalls per file; a big
+ * file of a staged bundle (bundle_path) is copied in the kernel.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -66,8 +67,23 @@ ws_write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/* Below this a file is written from memory; above, a file of a stored
+ * (mapped) bundle moves in the kernel, without touching its pages here. */
+#define WS_COPY_MIN (64 * 1024)
+
 static int
-ws_file(struct worker *w, const struct bundle_file *f, struct kvlist *dirs, char *err, size_t errlen)
+ws_fill(int fd, const struct bundle *b, const struct bundle_file *f)
+{
+	off_t off;
+
+	if (f->len >= WS_COPY_MIN && bundle_data_offset(b, f, &off) == 0)
+		return fcopy_range(b->fd, &off, fd, f->len, NULL);
+	return ws_write_all(fd, f->data, f->len);
+}
+
+static int
+ws_file(struct worker *w, const struct bundle *b, const struct bundle_file *f, struct kvlist *dirs, char *err,
+    size_t errlen)
 {
 	mode_t mode = (mode_t)((f->mode & 0755) | 0600);
 	struct stat sb;
@@ -82,7 +98,7 @@ ws_file(struct worker *w, const struct bundle_file *f, struct kvlist *dirs, char
 		return -1;
 	}
 	fd = openat(w->ws_fd, f->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0 || ws_write_all(fd, f->data, f->len) < 0 ||
+	if (fd < 0 || ws_fill(fd, b, f) < 0 ||
 	    ((mode & ~ws_umask()) != mode && fchmod(fd, mode) < 0) || fstat(fd, &sb) < 0) {
 		snprintf(err, errlen, "%s: %s", f->path, strerror(errno));
 		if (fd >= 0)
@@ -147,7 +163,7 @@ ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen)
 	watch_add(&w->watch, w->ws, "");
 	memset(&dirs, 0, sizeof(dirs));
 	for (i = 0; i < b->n && rc == 0; i++)
-		rc = ws_file(w, &b->files[i], &dirs, err, errlen);
+		rc = ws_file(w, b, &b->files[i], &dirs, err, errlen);
 	kvlist_free(&dirs);
 	return rc;
 }

@@ -6,6 +6,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +370,93 @@ START_TEST(test_xmalloc)
 }
 END_TEST
 
+/* fcopy: a range copied exactly (same filesystem and across to a tmpfs,
+ * where copy_file_range gives way to sendfile), a source that ends first
+ * is ENODATA, and link_or_copy links on one filesystem, copies across. */
+static void
+fcopy_make(const char *path, size_t len)
+{
+	FILE *f = fopen(path, "w");
+	size_t i;
+
+	ck_assert_ptr_nonnull(f);
+	for (i = 0; i < len; i++)
+		fputc((int)(i * 7 % 251), f);
+	fclose(f);
+}
+
+static void
+fcopy_check_range(const char *src, const char *dst, off_t from, size_t len)
+{
+	struct buf a, b;
+
+	buf_init(&a);
+	buf_init(&b);
+	ck_assert_int_eq(file_read_all(src, 1 << 26, &a), 0);
+	ck_assert_int_eq(file_read_all(dst, 1 << 26, &b), 0);
+	ck_assert_uint_eq(b.len, len);
+	ck_assert(memcmp(a.data + from, b.data, len) == 0);
+	buf_free(&a);
+	buf_free(&b);
+}
+
+START_TEST(test_fcopy)
+{
+	char dir[] = "/tmp/ck-fcopy-XXXXXX", shm[] = "/dev/shm/ck-fcopy-XXXXXX", src[64], dst[96];
+	const char *dirs[2] = {dir, shm};
+	size_t len = 3 * 1024 * 1024 + 17;
+	struct stat st1, st2;
+	off_t off;
+	int in, out, d, k, rc;
+	char via;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	if (mkdtemp(shm) == NULL)
+		dirs[1] = NULL; /* no /dev/shm here: the same-filesystem half only */
+	snprintf(src, sizeof(src), "%s/src", dir);
+	fcopy_make(src, len);
+	for (k = 0; k < 2 && dirs[k] != NULL; k++) {
+		snprintf(dst, sizeof(dst), "%s/dst", dirs[k]);
+		in = open(src, O_RDONLY);
+		out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		ck_assert_int_ge(in, 0);
+		ck_assert_int_ge(out, 0);
+		off = 1000;
+		ck_assert_int_eq(fcopy_range(in, &off, out, len - 2000, &via), 0);
+		ck_assert_int_eq(off, (off_t)(len - 1000));
+		close(out);
+		fcopy_check_range(src, dst, 1000, len - 2000);
+		/* more than the source holds: ENODATA */
+		out = open(dst, O_WRONLY | O_TRUNC);
+		off = (off_t)len - 10;
+		errno = 0;
+		ck_assert_int_eq(fcopy_range(in, &off, out, 100, NULL), -1);
+		ck_assert_int_eq(errno, ENODATA);
+		close(out);
+		unlink(dst);
+		/* link_or_copy: 1 (a link, same inode) on one filesystem, 0 (a
+		 * copy) across */
+		ck_assert_int_ge(d = open(dirs[k], O_RDONLY | O_DIRECTORY), 0);
+		rc = fcopy_link_or_copy(in, len, d, "dst");
+		ck_assert_int_eq(rc, k == 0 ? 1 : 0);
+		ck_assert_int_eq(stat(src, &st1), 0);
+		ck_assert_int_eq(stat(dst, &st2), 0);
+		ck_assert_int_eq(st1.st_ino == st2.st_ino && st1.st_dev == st2.st_dev, k == 0);
+		fcopy_check_range(src, dst, 0, len);
+		/* an existing name is not replaced */
+		ck_assert_int_eq(fcopy_link_or_copy(in, len, d, "dst"), -1);
+		ck_assert_int_eq(errno, EEXIST);
+		close(d);
+		close(in);
+		unlink(dst);
+	}
+	unlink(src);
+	rmdir(dir);
+	if (dirs[1] != NULL)
+		rmdir(shm);
+}
+END_TEST
+
 static Suite *
 common_suite(void)
 {
@@ -387,6 +475,7 @@ common_suite(void)
 	tcase_add_test(tc, test_log_esc_level);
 	tcase_add_test(tc, test_log_output);
 	tcase_add_test(tc, test_xmalloc);
+	tcase_add_test(tc, test_fcopy);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1366,6 +1366,115 @@ put(const char *dir, const char *rel, const char *data, mode_t mode)
 	free(p);
 }
 
+/* A big message that is all the reader holds is handed to the decoder
+ * (no copy): it decodes the same, the reader is left empty and goes on
+ * with the next message; a big one behind a small one is still copied
+ * and decoded; a malformed big one fails with its msgid. */
+static void
+big_request(struct buf *out, uint32_t id, size_t n)
+{
+	msgpack_packer pk;
+	uint8_t *blob = xcalloc(1, n);
+
+	rpc_packer_init(&pk, out);
+	rpc_pack_request_head(&pk, id, "run.submit");
+	msgpack_pack_map(&pk, 1);
+	mp_pack_key(&pk, "blob");
+	msgpack_pack_bin(&pk, n);
+	msgpack_pack_bin_body(&pk, blob, n);
+	free(blob);
+}
+
+START_TEST(test_reader_hand_over)
+{
+	struct rpc_limits l = limits(8u << 20);
+	struct rpc_reader r;
+	struct rpc_msg m;
+	struct buf b, small;
+	char rerr[256];
+	uint32_t id = 0;
+	int has, big;
+	const msgpack_object *blob;
+
+	buf_init(&b);
+	big_request(&b, 7, 3u << 20);
+	rpc_reader_init(&r, &l);
+	rpc_reader_add(&r, b.data, b.len);
+	ck_assert_int_eq(rpc_reader_next(&r, &m, rerr, sizeof(rerr), &id, &has, &big), 1);
+	ck_assert_uint_eq(m.msgid, 7);
+	ck_assert_str_eq(m.method, "run.submit");
+	ck_assert_ptr_nonnull(blob = mp_get(m.params, "blob"));
+	ck_assert_uint_eq(blob->via.bin.size, 3u << 20);
+	ck_assert_uint_eq(rpc_reader_unread(&r), 0);
+	rpc_msg_free(&m);
+	/* a small one, then the big one again in the same buffer */
+	buf_init(&small);
+	big_request(&small, 8, 10);
+	rpc_reader_add(&r, small.data, small.len);
+	rpc_reader_add(&r, b.data, b.len);
+	ck_assert_int_eq(rpc_reader_next(&r, &m, rerr, sizeof(rerr), &id, &has, &big), 1);
+	ck_assert_uint_eq(m.msgid, 8);
+	rpc_msg_free(&m);
+	ck_assert_int_eq(rpc_reader_next(&r, &m, rerr, sizeof(rerr), &id, &has, &big), 1);
+	ck_assert_uint_eq(m.msgid, 7);
+	ck_assert_uint_eq(mp_get(m.params, "blob")->via.bin.size, 3u << 20);
+	rpc_msg_free(&m);
+	ck_assert_int_eq(rpc_reader_next(&r, &m, rerr, sizeof(rerr), &id, &has, &big), 0);
+	rpc_reader_free(&r);
+	/* a well-framed big message with a bad envelope (type 5): -1, msgid kept */
+	b.data[1] = 0x05;
+	rpc_reader_init(&r, &l);
+	rpc_reader_add(&r, b.data, b.len);
+	ck_assert_int_eq(rpc_reader_next(&r, &m, rerr, sizeof(rerr), &id, &has, &big), -1);
+	rpc_reader_free(&r);
+	buf_free(&b);
+	buf_free(&small);
+}
+END_TEST
+
+/* bundle_write_fd writes exactly bundle_pack's bytes, across iovec
+ * batches (200 files: several writev calls) and with empty files. */
+START_TEST(test_bundle_write_fd)
+{
+	struct bundle b;
+	msgpack_packer pk;
+	struct buf packed, written;
+	char path[] = "/tmp/ck-bwfd-XXXXXX", name[32], *data;
+	size_t i, n = 200;
+	int fd;
+
+	memset(&b, 0, sizeof(b));
+	b.files = xcalloc(n, sizeof(*b.files));
+	data = xmalloc(n * 3);
+	for (i = 0; i < n * 3; i++)
+		data[i] = (char)('a' + i % 26);
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "d/f%03zu", i);
+		b.files[i].path = xstrdup(name);
+		b.files[i].mode = 0644;
+		b.files[i].data = (const uint8_t *)data + i;
+		b.files[i].len = i % 7 == 0 ? 0 : i % 3 + 1;
+		b.total += b.files[i].len;
+	}
+	b.n = n;
+	buf_init(&packed);
+	rpc_packer_init(&pk, &packed);
+	bundle_pack(&pk, &b);
+	ck_assert_int_ge(fd = mkstemp(path), 0);
+	ck_assert_int_eq(bundle_write_fd(&b, fd), 0);
+	close(fd);
+	buf_init(&written);
+	ck_assert_int_eq(file_read_all(path, 1 << 20, &written), 0);
+	ck_assert_uint_eq(written.len, packed.len);
+	ck_assert(memcmp(written.data, packed.data, packed.len) == 0);
+	unlink(path);
+	buf_free(&packed);
+	buf_free(&written);
+	bundle_free(&b);
+	free(data);
+}
+END_TEST
+
 START_TEST(test_bundle_dir_save_load_extract)
 {
 	char *src = tmpdir(), *dst = tmpdir(), *file, *p, err[256];
@@ -1393,8 +1502,19 @@ START_TEST(test_bundle_dir_save_load_extract)
 	ck_assert_int_eq(bundle_load(&l, file, 1024, err, sizeof(err)), 0);
 	ck_assert_uint_eq(l.n, 5);
 	ck_assert_uint_eq(l.total, b.total);
-	ck_assert_ptr_nonnull(l.owned);
+	/* mapped from the file, which stays open for kernel copies: a file's
+	 * data lies in it at bundle_data_offset */
+	ck_assert_ptr_nonnull(l.map);
 	ck_assert_int_eq(memcmp(bundle_find(&l, "manifest.yaml")->data, "pipeline", 8), 0);
+	{
+		const struct bundle_file *bf = bundle_find(&l, "data/in.csv");
+		char got[8];
+		off_t off;
+		ck_assert_int_eq(bundle_data_offset(&l, bf, &off), 0);
+		ck_assert_int_eq(pread(l.fd, got, 8, off), 8);
+		ck_assert_int_eq(memcmp(got, "a,b\n1,2\n", 8), 0);
+		ck_assert_int_eq(bundle_data_offset(&b, bf, &off), -1); /* b is not a stored file */
+	}
 	bundle_free(&l);
 	ck_assert_int_eq(bundle_load(&l, file, 10, err, sizeof(err)), -1); /* data over max_bytes */
 	ck_assert_uint_eq(l.n, 0);
@@ -1504,6 +1624,8 @@ proto_suite(void)
 	tcase_add_test(tc, test_msg_prepare);
 	tcase_add_test(tc, test_bundle_decode_checks);
 	tcase_add_test(tc, test_bundle_dir_save_load_extract);
+	tcase_add_test(tc, test_bundle_write_fd);
+	tcase_add_test(tc, test_reader_hand_over);
 	tcase_add_test(tc, test_bundle_extract_refuses_unsafe);
 	tcase_add_test(tc, test_kvlist);
 	suite_add_tcase(s, tc);
