@@ -47,6 +47,11 @@ prepare_cleanup(struct worker *w)
 	w->ws = NULL;
 	for (i = 0; w->outputs != NULL && i < w->m.nsteps; i++)
 		table_free(w->outputs[i]);
+	for (i = 0; w->cfgs != NULL && i < w->m.nsteps; i++)
+		json_decref(w->cfgs[i]);
+	free(w->cfgs);
+	w->cfgs = NULL;
+	artifact_mem_free(w);
 	free(w->outputs);
 	w->outputs = NULL;
 	free(w->state);
@@ -124,12 +129,16 @@ prepare_manifest(struct worker *w, const struct bundle *b, const char *manifest,
 		return -1;
 	rc = manifest_parse(&w->m, (const char *)text.data, text.len, driver_known, err, errlen);
 	buf_free(&text);
+	if (rc == 0)
+		w->cfgs = xcalloc(w->m.nsteps, sizeof(*w->cfgs));
 	for (i = 0; rc == 0 && i < w->m.nsteps; i++) {
 		char *cfg;
 		xasprintf(&cfg, "%s%s", w->mdir, w->m.steps[i].cfg_path);
 		rc = prepare_read(w, b, cfg, &text, err, errlen);
 		if (rc == 0)
 			rc = manifest_cfg_check(cfg, (const char *)text.data, text.len, err, errlen);
+		if (rc == 0) /* kept for the step: it reads no file (NULL: it does, and says why) */
+			w->cfgs[i] = json_loadb((const char *)text.data, text.len, 0, NULL);
 		buf_free(&text);
 		free(cfg);
 	}

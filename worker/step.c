@@ -1,7 +1,7 @@
 /*
  * step.c: `exec_step`. Resolves the step's inputs from tables kept in
- * memory, loads and substitutes its cfg, writes the masked
- * artifacts/<step>/cleaned_config.json, runs the driver, reports artifacts,
+ * memory, substitutes its cfg (parsed by prepare), keeps the masked
+ * artifacts/<step>/cleaned_config.json in memory, runs the driver, reports artifacts,
  * metrics and the outcome, and frees tables no remaining step needs.
  */
 #include <errno.h>
@@ -135,50 +135,9 @@ step_mask_json(struct worker *w, json_t *v, unsigned depth)
 	}
 }
 
-/* Write text to ws/rel in one open/write/close. The step's directory is
- * new: it is watched before the file is created, so that the scan after the
- * step needs no listing of it. */
-static int
-step_write_file(struct worker *w, const char *rel, const char *text, size_t len)
-{
-	char *dir = xstrdup(rel), *slash = strrchr(dir, '/');
-	ssize_t n;
-	int fd, rc = 0;
-
-	*slash = '\0';
-	if (mkdirat(w->ws_fd, dir, 0755) < 0) {
-		if (errno == ENOENT) {
-			char *full;
-			xasprintf(&full, "%s/%s", w->ws, rel);
-			rc = mkdir_parents(full);
-			free(full);
-		} else if (errno != EEXIST) {
-			rc = -1;
-		}
-	} else {
-		watch_add(&w->watch, w->ws, dir);
-	}
-	free(dir);
-	if (rc < 0 || (fd = openat(w->ws_fd, rel, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
-		return -1;
-	while (len > 0 && rc == 0) {
-		n = write(fd, text, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -1;
-		} else {
-			text += n;
-			len -= (size_t)n;
-		}
-	}
-	if (close(fd) < 0)
-		rc = -1;
-	return rc;
-}
-
 /* artifacts/<step>/cleaned_config.json: the cfg the driver saw, minus the
- * metadata keys, with secret values masked. */
+ * metadata keys, with secret values masked. Made in memory: the file never
+ * exists in the workspace (artifact.c lists it and sends it inline). */
 static void
 step_cleaned_config(struct step_run *r)
 {
@@ -196,10 +155,8 @@ step_cleaned_config(struct step_run *r)
 		emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: cannot serialise", rel);
 	} else {
 		len = strlen(text);
-		text[len++] = '\n'; /* replaces the NUL: written by length */
-		if (step_write_file(r->w, rel, text, len) < 0)
-			emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: %s", rel, strerror(errno));
-		free(text);
+		text[len++] = '\n'; /* replaces the NUL: kept by length */
+		artifact_mem_add(r->w, r->s->id, rel, (uint8_t *)text, len);
 	}
 	json_decref(c);
 	free(dir);
@@ -217,6 +174,12 @@ step_cfg(struct step_run *r)
 	char *full, err[1024];
 
 	xasprintf(&r->cfg_name, "%s%s", w->mdir, r->s->cfg_path);
+	if (w->cfgs != NULL && w->cfgs[r->idx] != NULL) {
+		/* parsed by prepare: no file read per step */
+		r->cfg = w->cfgs[r->idx];
+		w->cfgs[r->idx] = NULL;
+		goto parsed;
+	}
 	xasprintf(&full, "%s/%s", w->ws, r->cfg_name);
 	buf_init(&text);
 	if (file_read_all(full, WORKER_CFG_MAX, &text) < 0) {
@@ -230,6 +193,7 @@ step_cfg(struct step_run *r)
 	if (r->cfg == NULL || !json_is_object(r->cfg))
 		return ctx_fail(&r->ctx, "ConfigError", "%s:%d: %s", r->cfg_name, je.line,
 		    r->cfg ? "must be a JSON object" : log_esc(je.text, 160));
+parsed:
 	if (subst_cfg(r->cfg, &w->env, &w->secrets, r->cfg_name, err, sizeof(err)) < 0)
 		return ctx_fail(&r->ctx, "ConfigError", "%s", err);
 	json_object_foreach(r->cfg, key, v)

@@ -89,6 +89,17 @@ int64_t journal_first_seq(const struct journal *j); /* 0 when empty */
 /* Call fn for each record with seq > since, oldest first. */
 int journal_each(const struct journal *j, int64_t since, int (*fn)(const struct journal_rec *, void *), void *arg);
 
+/* artifact.c: a file the worker made in memory (cleaned_config.json): never
+ * on disk, announced like a workspace file, sent inline by `finish` (or
+ * served by `read`). */
+struct mem_art {
+	char *path; /* workspace-relative, like a file's */
+	char *step_id;
+	uint8_t *data;
+	size_t len;
+	int announced; /* artifact_created sent */
+};
+
 /* The one worker. */
 struct worker {
 	int in_fd, out_fd;
@@ -121,6 +132,9 @@ struct worker {
 	struct watch watch; /* what changed in the workspace since the last scan */
 	int ws_fd;	    /* the workspace directory, for fstatat */
 	struct kvlist attr; /* path -> step id that last created/changed it */
+	struct mem_art *marts; /* in-memory artifacts of the run */
+	size_t nmarts;
+	json_t **cfgs; /* per step index: its cfg as parsed by prepare (taken by the step) */
 	int runs;	    /* runs prepared by this process (reuse: `reset` between) */
 
 	int64_t seq;
@@ -201,5 +215,9 @@ void artifact_read_handle(struct worker *w, uint32_t msgid, const msgpack_object
 /* After a step: emit artifact_created for files new/changed since `cur`,
  * attribute them to step_id, and advance `cur`. */
 void artifact_scan_step(struct worker *w, const char *step_id);
+/* Keep data (taken: malloc'd) as the in-memory artifact `path` of step_id;
+ * announced by the next artifact_scan_step. */
+void artifact_mem_add(struct worker *w, const char *step_id, const char *path, uint8_t *data, size_t len);
+void artifact_mem_free(struct worker *w);
 
 #endif
