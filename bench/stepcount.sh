@@ -22,6 +22,7 @@ command -v strace >/dev/null || {
 W=$(mktemp -d "${BENCH_TMPDIR:-/var/tmp}/osiris-count.XXXXXX") || die "mktemp"
 SPID=
 cleanup() {
+	[ -n "${COUNT_KEEP:-}" ] && echo "kept $W" >&2 && return
 	if [ -n "$SPID" ]; then
 		pkill -9 -P "$SPID" 2>/dev/null
 		kill -9 "$SPID" 2>/dev/null
@@ -61,11 +62,17 @@ measure() {
 }
 # sums NAME -> "sys_daemon sys_worker alloc_daemon alloc_worker"
 sums() {
-	local name=$1 f sd=0 sw=0 ad=0 aw=0 n
-	for f in "$W/$name.trace".*; do
-		n=$(grep -vc '^+++\|^---' "$f")
-		if grep -q '^execve(".*osiris-worker"' "$f"; then sw=$((sw + n)); else sd=$((sd + n)); fi
-	done
+	local name=$1 f sd sw ad=0 aw=0 n
+	# a trace file per thread or process: a worker is what exec'd
+	# osiris-worker, and what a worker started (its threads) counts with it
+	read -r sd sw <<<"$(awk '
+		FNR == 1 { f = FILENAME; sub(/.*\./, "", f); files[f] = 1 }
+		/^\+\+\+|^---/ { next }
+		{ n[f]++ }
+		/^execve\(".*osiris-worker"/ { w[f] = 1 }
+		/^(clone|clone3|fork|vfork)\(/ && $NF ~ /^[0-9]+$/ { parent[$NF] = f }
+		function isw(p) { while (p != "") { if (p in w) return 1; p = (p in parent) ? parent[p] : "" } return 0 }
+		END { for (f in files) if (isw(f)) sw += n[f]; else sd += n[f]; print sd + 0, sw + 0 }' "$W/$name.trace".*)"
 	for f in "$W/$name.cnt"/*; do
 		n=$(od -An -tu8 "$f" | tr -d ' ')
 		case ${f##*/} in osiris-worker.*) aw=$((aw + n)) ;; *) ad=$((ad + n)) ;; esac

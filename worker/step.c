@@ -215,12 +215,12 @@ step_driver(struct step_run *r)
 
 	if (worker_cancel)
 		return ctx_fail(&r->ctx, "Cancelled", "cancelled");
-	/* step_start is out before the driver runs; what a long driver
-	 * says streams as it says it */
-	rpc_flush(r->w);
-	r->w->cork = 0;
+	/* step_start leaves with the result, unless the driver runs long
+	 * enough for a follower to wait for it: then it and what the driver
+	 * says stream (rpc.c) */
+	rpc_driver_begin(r->w);
 	rc = r->ops->run(&r->ctx, r->cfg, r->in, (const char **)r->in_names, r->nin, &r->out);
-	r->w->cork = 1;
+	rpc_driver_end(r->w);
 	if (rc < 0) {
 		table_free(r->out);
 		r->out = NULL;
