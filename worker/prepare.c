@@ -52,6 +52,8 @@ prepare_cleanup(struct worker *w)
 	free(w->cfgs);
 	w->cfgs = NULL;
 	artifact_mem_free(w);
+	buf_free(&w->emit_data);
+	buf_free(&w->emit_out);
 	free(w->outputs);
 	w->outputs = NULL;
 	free(w->state);

@@ -71,15 +71,18 @@ const struct snap_ent *snap_find(const struct snap *s, const char *path);
 int snap_changed(const struct snap *before, const struct snap_ent *e);
 
 /* journal.c: bounded ring of the records sent, for replay. */
+struct journal_chunk;
 struct journal_rec {
 	int64_t seq;
-	uint8_t *data;
+	uint8_t *data; /* inside chunk */
 	size_t len;
+	struct journal_chunk *chunk;
 };
 struct journal {
 	struct journal_rec *r; /* ring of WORKER_JOURNAL_RECORDS */
 	size_t head, n;	       /* oldest at head */
 	size_t bytes;
+	struct journal_chunk *cur; /* records are appended here */
 };
 void journal_init(struct journal *j);
 void journal_free(struct journal *j);
@@ -139,6 +142,7 @@ struct worker {
 
 	int64_t seq;
 	struct journal journal;
+	struct buf emit_data, emit_out; /* emit.c's scratch */
 	int64_t last_poll_us;
 };
 
