@@ -129,6 +129,7 @@ enum store_stmt {
 	ST_RUN_IDS_STATE,
 	ST_STEP_INSERT,
 	ST_STEP_UPSERT,
+	ST_STEP_UPDATE,
 	ST_STEP_LIST,
 	ST_EVENT_INSERT,
 	ST_METRIC_INSERT,
@@ -178,6 +179,10 @@ static const char *const store_sql[ST__COUNT] = {
                        "state = excluded.state, rows_in = excluded.rows_in, rows_out = excluded.rows_out, "
                        "duration_ms = excluded.duration_ms, started_at = excluded.started_at, "
                        "finished_at = excluded.finished_at, error = excluded.error, error_type = excluded.error_type",
+    /* The usual case: the row exists since store_run_insert (?2 unused). */
+    [ST_STEP_UPDATE] = "UPDATE steps SET driver = COALESCE(?4, driver), state = ?5, rows_in = ?6, rows_out = ?7, "
+                       "duration_ms = ?8, started_at = ?9, finished_at = ?10, error = ?11, error_type = ?12 "
+                       "WHERE run_id = ?1 AND id = ?3",
     [ST_STEP_LIST] = "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 ORDER BY idx",
     [ST_EVENT_INSERT] = "INSERT INTO events (run_id, seq, ts, kind, origin, name, step_id, data, wseq) "
                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -973,7 +978,11 @@ int store_step_update(const char *run_id, const struct step_info *st)
 
 	if (store.db == NULL || st->id == NULL || store_begin() == -1)
 		return -1;
-	rc = store_step_bind(store_stmt(ST_STEP_UPSERT), run_id, 0, st);
+	/* a plain UPDATE of the row the run's insert made; only a step the
+	 * run did not list gets one appended */
+	rc = store_step_bind(store_stmt(ST_STEP_UPDATE), run_id, 0, st);
+	if (rc == SQLITE_DONE && sqlite3_changes(store.db) == 0)
+		rc = store_step_bind(store_stmt(ST_STEP_UPSERT), run_id, 0, st);
 	if (rc != SQLITE_DONE) {
 		log_warnx("store: run=%s step=%s: update: %s", log_esc(run_id, 64), log_esc(st->id, 64),
 		          sqlite3_errmsg(store.db));

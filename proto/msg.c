@@ -580,12 +580,11 @@ event_rec_pack_data(msgpack_packer *pk, const struct event_rec *e)
 void
 event_rec_pack_worker(msgpack_packer *pk, const struct event_rec *e)
 {
-	char iso[32];
-
-	time_iso8601(e->ts, iso, sizeof(iso));
+	/* ts as integer ms: nothing formatted by the worker nor parsed back by
+	 * the daemon (which still takes ISO-8601 text from older workers) */
 	msgpack_pack_map(pk, 5);
 	mp_pack_kint(pk, "seq", e->seq);
-	mp_pack_kstr(pk, "ts", iso);
+	mp_pack_kint(pk, "ts", e->ts);
 	mp_pack_kstr(pk, "name", e->name);
 	mp_pack_kstr(pk, "step_id", e->step_id);
 	event_rec_pack_data(pk, e);

@@ -991,6 +991,9 @@ START_TEST(test_msg_event_rec)
 	event_rec_pack_worker(&pk, &e);
 	p = roundtrip_finish(&b, &m);
 	ck_assert_ptr_null(mp_get(p, "kind"));
+	/* issue 8: the worker pipe carries ts as integer ms */
+	ck_assert_int_eq(mp_get(p, "ts")->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
+	ck_assert_int_eq((int64_t)mp_get(p, "ts")->via.u64, e.ts);
 	ck_assert_int_eq(event_rec_decode(p, "metric", &out, err, sizeof(err)), 0);
 	ck_assert_int_eq(out.kind, REC_METRIC);
 	ck_assert_int_eq(out.seq, 17);
