@@ -81,6 +81,10 @@ struct rpc_msg {
  * msg->raw). Checks the envelope shape. -1 with err on a bad envelope. */
 int rpc_decode(const void *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen);
 void rpc_msg_free(struct rpc_msg *msg);
+/* Decode bytes already checked by rpc_scan (with limits) in place: no
+ * copy, objects in `zone` (the caller clears it between messages); msg
+ * points into buf. Not to be rpc_msg_free'd. */
+int rpc_decode_view(const void *buf, size_t len, struct rpc_msg *msg, msgpack_zone *zone, char *err, size_t errlen);
 
 /* Encoding into a struct buf. */
 void rpc_packer_init(msgpack_packer *pk, struct buf *b);
@@ -114,6 +118,8 @@ struct rpc_reader {
 	size_t off;  /* first unread byte in `in` */
 	size_t need; /* do not rescan before this many unread bytes are there */
 	struct rpc_limits lim;
+	msgpack_zone zone; /* rpc_reader_next_view's objects, reused */
+	int has_zone;
 };
 void rpc_reader_init(struct rpc_reader *r, const struct rpc_limits *lim);
 void rpc_reader_free(struct rpc_reader *r);
@@ -126,6 +132,12 @@ size_t rpc_reader_unread(const struct rpc_reader *r);
  * (answer too_large, else invalid_request). The reader is unusable after -1. */
 int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
     int *has_msgid, int *too_large);
+/* As rpc_reader_next, but the message is decoded in place, once: its
+ * objects point into the reader's buffer and a zone the reader reuses, so
+ * nothing is copied or allocated per message. msg is valid only until the
+ * next call on r (do not rpc_msg_free it, do not keep it). */
+int rpc_reader_next_view(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
+                         int *has_msgid, int *too_large);
 
 /* states.c: run and step states (wire names). */
 enum run_state { RUN_QUEUED, RUN_STARTING, RUN_RUNNING, RUN_SUCCEEDED, RUN_FAILED, RUN_CANCELLED, RUN_LOST };

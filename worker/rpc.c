@@ -151,20 +151,20 @@ rpc_timer_start(void)
 	pthread_t t;
 	sigset_t all, old;
 
-	rpc_tm.made = -1;
+	rpc_tm.made = 0; /* the thread sets 1 or -1 */
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64 * 1024);
 	/* the thread starts with every signal blocked (SIGTERM stays the main
 	 * thread's) */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	if (pthread_create(&t, &attr, rpc_timer_main, NULL) == 0) {
 		pthread_mutex_lock(&rpc_tm.mu);
-		rpc_tm.made = 0;
 		while (rpc_tm.made == 0)
 			pthread_cond_wait(&rpc_tm.cv, &rpc_tm.mu);
 		pthread_mutex_unlock(&rpc_tm.mu);
+	} else {
+		rpc_tm.made = -1;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
