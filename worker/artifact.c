@@ -33,29 +33,43 @@ artifact_attr_set(struct worker *w, const char *path, const char *step_id)
 }
 
 static void
-artifact_created(struct worker *w, const char *step_id, const char *path, int64_t size)
+artifact_announce(struct worker *w, const char *step_id, const char *path, int64_t size)
 {
 	struct evf f[] = {EVS("path", path), EVI("size", size),
 	    EVS("artifact_type", strncmp(path, "artifacts/", 10) == 0 ? "step_artifact" : "file")};
 
-	artifact_attr_set(w, path, step_id);
 	emit_event(w, "artifact_created", step_id, f, sizeof(f) / sizeof(f[0]));
+}
+
+static void
+artifact_created(struct worker *w, const char *step_id, const char *path, int64_t size)
+{
+	artifact_attr_set(w, path, step_id);
+	artifact_announce(w, step_id, path, size);
 }
 
 /* -- in-memory artifacts ---------------------------------------------------- */
 
-void
-artifact_mem_add(struct worker *w, const char *step_id, const char *path, uint8_t *data, size_t len)
+uint8_t *
+artifact_mem_new(struct worker *w, const char *step_id, const char *path, size_t len)
 {
+	size_t plen = strlen(path) + 1;
 	struct mem_art *m;
 
-	w->marts = xreallocarray(w->marts, w->nmarts + 1, sizeof(*w->marts));
+	if (len > SIZE_MAX - plen)
+		fatalx("artifact_mem_new: too big");
+	if (w->nmarts == w->martcap) {
+		w->martcap = w->martcap == 0 ? 16 : w->martcap * 2;
+		w->marts = xreallocarray(w->marts, w->martcap, sizeof(*w->marts));
+	}
 	m = &w->marts[w->nmarts++];
-	m->path = xstrdup(path);
-	m->step_id = xstrdup(step_id);
-	m->data = data;
+	m->data = xmalloc(len + plen);
+	m->path = (char *)m->data + len;
+	memcpy(m->path, path, plen);
+	m->step_id = step_id;
 	m->len = len;
 	m->announced = 0;
+	return m->data;
 }
 
 void
@@ -63,14 +77,11 @@ artifact_mem_free(struct worker *w)
 {
 	size_t i;
 
-	for (i = 0; i < w->nmarts; i++) {
-		free(w->marts[i].path);
-		free(w->marts[i].step_id);
+	for (i = 0; i < w->nmarts; i++)
 		free(w->marts[i].data);
-	}
 	free(w->marts);
 	w->marts = NULL;
-	w->nmarts = 0;
+	w->nmarts = w->martcap = 0;
 }
 
 static const struct mem_art *
@@ -96,8 +107,8 @@ artifact_mem_announce(struct worker *w, const char *step_id, const char *before)
 		struct mem_art *m = &w->marts[i];
 		if (m->announced || (before != NULL && strcmp(m->path, before) >= 0))
 			continue;
-		m->announced = 1;
-		artifact_created(w, step_id, m->path, (int64_t)m->len);
+		m->announced = 1; /* attributed by m->step_id, not w->attr */
+		artifact_announce(w, step_id, m->path, (int64_t)m->len);
 	}
 }
 
@@ -312,7 +323,7 @@ artifact_pack_mem(struct worker *w, msgpack_packer *pk, const struct mem_art *m,
 
 	memset(&a, 0, sizeof(a));
 	a.path = emit_mask(w, m->path);
-	a.step_id = m->step_id;
+	a.step_id = (char *)(uintptr_t)m->step_id;
 	a.size = (int64_t)m->len;
 	sha256_hex(m->data, m->len, a.sha256);
 	if (!inl) {

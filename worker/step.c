@@ -99,6 +99,20 @@ step_secret_key(const char *key)
 	return 0;
 }
 
+/* Replaced only when a secret is in it (no copy otherwise). */
+static void
+step_mask_string(struct worker *w, json_t *s)
+{
+	const char *v = json_string_value(s);
+	char *m;
+
+	if (mask_count(w->mask) == 0 || !mask_hit(w->mask, v, strlen(v)))
+		return;
+	m = emit_mask(w, v);
+	json_string_set(s, m);
+	free(m);
+}
+
 static void
 step_mask_json(struct worker *w, json_t *v, unsigned depth)
 {
@@ -114,9 +128,7 @@ step_mask_json(struct worker *w, json_t *v, unsigned depth)
 			if (json_is_string(child) && step_secret_key(key)) {
 				json_string_set(child, "***");
 			} else if (json_is_string(child)) {
-				char *m = emit_mask(w, json_string_value(child));
-				json_string_set(child, m);
-				free(m);
+				step_mask_string(w, child);
 			} else {
 				step_mask_json(w, child, depth + 1);
 			}
@@ -125,9 +137,7 @@ step_mask_json(struct worker *w, json_t *v, unsigned depth)
 		json_array_foreach(v, i, child)
 		{
 			if (json_is_string(child)) {
-				char *m = emit_mask(w, json_string_value(child));
-				json_string_set(child, m);
-				free(m);
+				step_mask_string(w, child);
 			} else {
 				step_mask_json(w, child, depth + 1);
 			}
@@ -141,26 +151,34 @@ step_mask_json(struct worker *w, json_t *v, unsigned depth)
 static void
 step_cleaned_config(struct step_run *r)
 {
+	const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER;
 	json_t *c = json_deep_copy(r->cfg);
-	char *dir = step_input_name(r->s->id), *rel, *text;
-	const char *id = path_is_safe(r->s->id) && strchr(r->s->id, '/') == NULL ? r->s->id : dir + 3;
+	char *dir = NULL, *rel, small[256];
+	const char *id = r->s->id;
+	uint8_t *text;
 	size_t len;
 
+	if (!path_is_safe(id) || strchr(id, '/') != NULL)
+		id = (dir = step_input_name(r->s->id)) + 3;
+	rel = small;
+	if ((size_t)snprintf(small, sizeof(small), "artifacts/%s/cleaned_config.json", id) >= sizeof(small))
+		xasprintf(&rel, "artifacts/%s/cleaned_config.json", id);
 	json_object_del(c, "component");
 	json_object_del(c, "connection");
 	step_mask_json(r->w, c, 0);
-	xasprintf(&rel, "artifacts/%s/cleaned_config.json", id);
-	text = json_dumps(c, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (text == NULL) {
+	/* sized first, then written straight into the artifact's bytes */
+	len = json_dumpb(c, NULL, 0, flags);
+	if (len == 0) {
 		emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: cannot serialise", rel);
 	} else {
-		len = strlen(text);
-		text[len++] = '\n'; /* replaces the NUL: kept by length */
-		artifact_mem_add(r->w, r->s->id, rel, (uint8_t *)text, len);
+		text = artifact_mem_new(r->w, r->s->id, rel, len + 1);
+		(void)json_dumpb(c, (char *)text, len, flags);
+		text[len] = '\n';
 	}
 	json_decref(c);
 	free(dir);
-	free(rel);
+	if (rel != small)
+		free(rel);
 }
 
 static int

@@ -96,8 +96,8 @@ int journal_each(const struct journal *j, int64_t since, int (*fn)(const struct 
  * on disk, announced like a workspace file, sent inline by `finish` (or
  * served by `read`). */
 struct mem_art {
-	char *path; /* workspace-relative, like a file's */
-	char *step_id;
+	char *path;	     /* workspace-relative, like a file's; in data's block */
+	const char *step_id; /* the manifest's */
 	uint8_t *data;
 	size_t len;
 	int announced; /* artifact_created sent */
@@ -136,7 +136,7 @@ struct worker {
 	int ws_fd;	    /* the workspace directory, for fstatat */
 	struct kvlist attr; /* path -> step id that last created/changed it */
 	struct mem_art *marts; /* in-memory artifacts of the run */
-	size_t nmarts;
+	size_t nmarts, martcap;
 	json_t **cfgs; /* per step index: its cfg as parsed by prepare (taken by the step) */
 	int runs;	    /* runs prepared by this process (reuse: `reset` between) */
 
@@ -222,9 +222,10 @@ void artifact_read_handle(struct worker *w, uint32_t msgid, const msgpack_object
 /* After a step: emit artifact_created for files new/changed since `cur`,
  * attribute them to step_id, and advance `cur`. */
 void artifact_scan_step(struct worker *w, const char *step_id);
-/* Keep data (taken: malloc'd) as the in-memory artifact `path` of step_id;
- * announced by the next artifact_scan_step. */
-void artifact_mem_add(struct worker *w, const char *step_id, const char *path, uint8_t *data, size_t len);
+/* A new in-memory artifact `path` of step_id (a manifest step's id, kept by
+ * reference) of len bytes: returns them for the caller to fill; announced
+ * by the next artifact_scan_step. One allocation. */
+uint8_t *artifact_mem_new(struct worker *w, const char *step_id, const char *path, size_t len);
 void artifact_mem_free(struct worker *w);
 
 #endif
