@@ -148,34 +148,87 @@ step_mask_json(struct worker *w, json_t *v, unsigned depth)
 /* artifacts/<step>/cleaned_config.json: the cfg the driver saw, minus the
  * metadata keys, with secret values masked. Made in memory: the file never
  * exists in the workspace (artifact.c lists it and sends it inline). */
+/* Would step_mask_json change anything in v? */
+static int
+step_has_secret(struct worker *w, json_t *v, unsigned depth)
+{
+	const char *key;
+	json_t *child;
+	size_t i;
+
+	if (depth > 64)
+		return 0;
+	if (json_is_string(v))
+		return mask_count(w->mask) > 0 && mask_hit(w->mask, json_string_value(v), strlen(json_string_value(v)));
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, child)
+		{
+			if ((json_is_string(child) && step_secret_key(key)) || step_has_secret(w, child, depth + 1))
+				return 1;
+		}
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, child)
+		{
+			if (step_has_secret(w, child, depth + 1))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* cfg minus the metadata keys, as text of `len` bytes into a new in-memory
+ * artifact (sized first, then written straight into its bytes). */
+static void
+step_cleaned_dump(struct step_run *r, json_t *c, const char *rel)
+{
+	const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER;
+	size_t len = json_dumpb(c, NULL, 0, flags);
+	uint8_t *text;
+
+	if (len == 0) {
+		emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: cannot serialise", rel);
+		return;
+	}
+	text = artifact_mem_new(r->w, r->s->id, rel, len + 1);
+	(void)json_dumpb(c, (char *)text, len, flags);
+	text[len] = '\n';
+}
+
 static void
 step_cleaned_config(struct step_run *r)
 {
-	const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER;
-	json_t *c = json_deep_copy(r->cfg);
+	static const char *const meta[] = {"component", "connection"};
+	json_t *c, *held[2];
 	char *dir = NULL, *rel, small[256];
 	const char *id = r->s->id;
-	uint8_t *text;
-	size_t len;
+	size_t i;
 
 	if (!path_is_safe(id) || strchr(id, '/') != NULL)
 		id = (dir = step_input_name(r->s->id)) + 3;
 	rel = small;
 	if ((size_t)snprintf(small, sizeof(small), "artifacts/%s/cleaned_config.json", id) >= sizeof(small))
 		xasprintf(&rel, "artifacts/%s/cleaned_config.json", id);
-	json_object_del(c, "component");
-	json_object_del(c, "connection");
-	step_mask_json(r->w, c, 0);
-	/* sized first, then written straight into the artifact's bytes */
-	len = json_dumpb(c, NULL, 0, flags);
-	if (len == 0) {
-		emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: cannot serialise", rel);
+	if (step_has_secret(r->w, r->cfg, 0)) {
+		c = json_deep_copy(r->cfg);
+		json_object_del(c, "component");
+		json_object_del(c, "connection");
+		step_mask_json(r->w, c, 0);
+		step_cleaned_dump(r, c, rel);
+		json_decref(c);
 	} else {
-		text = artifact_mem_new(r->w, r->s->id, rel, len + 1);
-		(void)json_dumpb(c, (char *)text, len, flags);
-		text[len] = '\n';
+		/* nothing to mask: no copy, the metadata keys are lifted out
+		 * for the dump and put back (at the end: order means nothing
+		 * to a driver) */
+		for (i = 0; i < 2; i++)
+			if ((held[i] = json_object_get(r->cfg, meta[i])) != NULL) {
+				json_incref(held[i]);
+				json_object_del(r->cfg, meta[i]);
+			}
+		step_cleaned_dump(r, r->cfg, rel);
+		for (i = 0; i < 2; i++)
+			if (held[i] != NULL)
+				json_object_set_new(r->cfg, meta[i], held[i]);
 	}
-	json_decref(c);
 	free(dir);
 	if (rel != small)
 		free(rel);
