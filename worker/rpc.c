@@ -409,30 +409,38 @@ rpc_poll_control(struct worker *w)
 int
 rpc_serve(struct worker *w)
 {
+	msgpack_zone zone;
 	struct rpc_msg msg;
 	size_t len;
 	char err[256];
 	int rc;
 
+	/* each request decoded once, in place (rpc_next scanned it with the
+	 * limits); the zone is reused. A handler reads its params before it
+	 * runs a driver, whose rpc_poll_control may move w->in. */
+	if (!msgpack_zone_init(&zone, 8192))
+		fatalx("rpc_serve: out of memory");
 	for (;;) {
 		while ((rc = rpc_next(w, 0, &len)) == 1) {
-			if (rpc_decode(w->in.data, len, &msg, err, sizeof(err)) < 0) {
+			msgpack_zone_clear(&zone);
+			if (rpc_decode_view(w->in.data, len, &msg, &zone, err, sizeof(err)) < 0) {
 				log_warnx("protocol violation on stdin: %s", err);
+				msgpack_zone_destroy(&zone);
 				return -1;
 			}
 			w->in_peek = len;
 			rpc_dispatch(w, &msg);
-			rpc_msg_free(&msg);
 			buf_consume(&w->in, len);
 			w->in_peek = 0;
 		}
-		if (rc < 0)
-			return -1;
-		if (w->in_eof)
-			return 0;
+		if (rc < 0 || w->in_eof)
+			break;
 		if (rpc_fill(w, 1) < 0) {
 			log_warn("stdin");
-			return -1;
+			rc = -1;
+			break;
 		}
 	}
+	msgpack_zone_destroy(&zone);
+	return rc < 0 ? -1 : 0;
 }
