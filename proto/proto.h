@@ -284,6 +284,11 @@ void event_rec_pack_run(msgpack_packer *pk, const char *run_id, const struct eve
 /* Decode either shape (kind from `kind` key, or from `method` when given). */
 int event_rec_decode(const msgpack_object *o, const char *method, struct event_rec *e, char *err, size_t errlen);
 void event_rec_free(struct event_rec *e);
+/* As event_rec_decode, but name, step_id and data are put in scratch (reset
+ * first, kept by the caller: no allocation once it has grown). e lives as
+ * long as scratch is untouched; it is not event_rec_free'd. */
+int event_rec_decode_buf(const msgpack_object *o, const char *method, struct event_rec *e, struct buf *scratch,
+    char *err, size_t errlen);
 
 /* artifact.list entries; also the worker's `finish` result. */
 struct artifact_info {
