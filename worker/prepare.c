@@ -137,10 +137,9 @@ prepare_manifest(struct worker *w, const struct bundle *b, const char *manifest,
 		char *cfg;
 		xasprintf(&cfg, "%s%s", w->mdir, w->m.steps[i].cfg_path);
 		rc = prepare_read(w, b, cfg, &text, err, errlen);
+		/* kept for the step: it reads no file */
 		if (rc == 0)
-			rc = manifest_cfg_check(cfg, (const char *)text.data, text.len, err, errlen);
-		if (rc == 0) /* kept for the step: it reads no file (NULL: it does, and says why) */
-			w->cfgs[i] = json_loadb((const char *)text.data, text.len, 0, NULL);
+			rc = manifest_cfg_load(cfg, (const char *)text.data, text.len, &w->cfgs[i], err, errlen);
 		buf_free(&text);
 		free(cfg);
 	}
