@@ -226,6 +226,8 @@ struct store_art_pending {
 struct store_pending {
 	size_t run_off, name_off, step_off, data_off, data_len; /* step_off SIZE_MAX: no step */
 	int64_t seq, ts, wseq;
+	int has_value; /* a metric's value: as struct event_rec */
+	double value;
 	enum rec_kind kind;
 	int daemon_origin;
 };
@@ -422,14 +424,21 @@ static int store_metric_insert(const struct store_pending *p, const char *run_id
 	sqlite3_bind_int64(s, 2, p->seq);
 	bind_text(s, 3, step_id);
 	sqlite3_bind_text(s, 4, (const char *)store.arena.data + p->name_off, -1, SQLITE_STATIC);
-	msgpack_zone_init(&z, 256);
-	/* A metric without a numeric value is still an event; its row says NULL. */
-	if (msgpack_unpack(data, p->data_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
-	    mp_get_double(&o, "value", &v) == 0)
-		sqlite3_bind_double(s, 5, v);
-	else
+	/* A metric without a numeric value is still an event; its row says NULL.
+	 * The value comes with the record when its decoder saw it (no unpack). */
+	if (p->has_value > 0) {
+		sqlite3_bind_double(s, 5, p->value);
+	} else if (p->has_value < 0) {
 		sqlite3_bind_null(s, 5);
-	msgpack_zone_destroy(&z);
+	} else {
+		msgpack_zone_init(&z, 256);
+		if (msgpack_unpack(data, p->data_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
+		    mp_get_double(&o, "value", &v) == 0)
+			sqlite3_bind_double(s, 5, v);
+		else
+			sqlite3_bind_null(s, 5);
+		msgpack_zone_destroy(&z);
+	}
 	sqlite3_bind_int64(s, 6, p->ts);
 	rc = store_exec_stmt(s);
 	return rc;
@@ -1231,6 +1240,8 @@ int store_event_add(const char *run_id, const struct event_rec *e)
 	p->ts = e->ts;
 	p->kind = e->kind;
 	p->daemon_origin = e->daemon_origin;
+	p->has_value = e->has_value;
+	p->value = e->value;
 	p->run_off = store_arena_str(run_id);
 	p->name_off = store_arena_str(e->name);
 	p->step_off = e->step_id != NULL ? store_arena_str(e->step_id) : SIZE_MAX;

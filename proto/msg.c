@@ -732,6 +732,8 @@ event_rec_decode_buf(const msgpack_object *o, const char *method, struct event_r
 		rpc_err_printf(err, errlen, "key 'data' must be a map");
 		return -1;
 	}
+	if (e->kind == REC_METRIC)
+		e->has_value = d != NULL && d->type == MSGPACK_OBJECT_MAP && mp_get_double(d, "value", &e->value) == 0 ? 1 : -1;
 	data_off = scratch->len;
 	rpc_packer_init(&pk, scratch);
 	if (d == NULL || d->type == MSGPACK_OBJECT_NIL)

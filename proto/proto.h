@@ -275,6 +275,10 @@ struct event_rec {
 	char *step_id;	   /* NULL when not about a step */
 	uint8_t *data;	   /* msgpack-encoded map of further fields (never NULL once decoded; may be an empty map) */
 	size_t data_len;
+	/* a metric's data.value, when the decoder saw it: 1 in value, -1 none
+	 * (not numeric), 0 not looked at (read it from data) */
+	int has_value;
+	double value;
 };
 const char *rec_kind_name(enum rec_kind k);
 /* Worker notification `event`/`metric`/`log`: {seq, ts, name, step_id, data}. */

@@ -577,6 +577,44 @@ START_TEST(test_artifacts)
 }
 END_TEST
 
+/* issue 8: a metric whose decoder saw the value carries it (no unpack of
+ * the data); one without a numeric value is NULL; else read from data. */
+START_TEST(test_metric_value_carried)
+{
+	struct event_rec e;
+	struct run_info r;
+	struct buf d;
+
+	open_store();
+	make_run(&r, "r-met", 1000, 0);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	buf_init(&d);
+	pack_data(&d, "value", 0, 1);
+	memset(&e, 0, sizeof(e));
+	e.kind = REC_METRIC;
+	e.name = "m";
+	e.data = d.data;
+	e.data_len = d.len;
+	e.ts = 1;
+	e.seq = 1;
+	e.has_value = 1;
+	e.value = 7.25;
+	ck_assert_int_eq(store_event_add("r-met", &e), 0);
+	e.seq = 2;
+	e.has_value = -1;
+	ck_assert_int_eq(store_event_add("r-met", &e), 0);
+	e.seq = 3;
+	e.has_value = 0;
+	ck_assert_int_eq(store_event_add("r-met", &e), 0);
+	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert(db_double("SELECT value FROM metrics WHERE run_id = 'r-met' AND seq = 1") == 7.25);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics WHERE run_id = 'r-met' AND seq = 2 AND value IS NULL"), 1);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics WHERE run_id = 'r-met' AND seq = 3 AND value IS NOT NULL"), 1);
+	buf_free(&d);
+	run_info_free(&r);
+}
+END_TEST
+
 /* issue 8: a small artifact's bytes live in its row, written with the
  * batch; a file artifact's row has none; prune counts the blob bytes. */
 START_TEST(test_artifact_blobs)
@@ -1081,6 +1119,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_metrics_rows);
 	tcase_add_test(tc, test_artifacts);
 	tcase_add_test(tc, test_artifact_blobs);
+	tcase_add_test(tc, test_metric_value_carried);
 	tcase_add_test(tc, test_prune_candidates);
 	tcase_add_test(tc, test_prune_delete);
 	tcase_add_test(tc, test_prune_usage_and_space_back);
