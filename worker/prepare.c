@@ -56,6 +56,8 @@ prepare_cleanup(struct worker *w)
 	buf_free(&w->emit_out);
 	free(w->outputs);
 	w->outputs = NULL;
+	free(w->consumers);
+	w->consumers = NULL;
 	free(w->state);
 	w->state = NULL;
 	manifest_free(&w->m);
@@ -220,6 +222,10 @@ prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 	wconn_prepare_context(w);
 	w->outputs = xcalloc(w->m.nsteps, sizeof(*w->outputs));
 	w->state = xcalloc(w->m.nsteps, sizeof(*w->state));
+	w->consumers = xcalloc(w->m.nsteps, sizeof(*w->consumers));
+	for (i = 0; i < w->m.nsteps; i++)
+		for (size_t j = 0; j < w->m.steps[i].nneeds; j++)
+			w->consumers[w->m.steps[i].need_idx[j]]++;
 	/* the base listing came from unpacking (workspace.c) */
 	snap_copy(&w->cur, &w->base);
 	w->prepared = 1;

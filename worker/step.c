@@ -302,24 +302,20 @@ step_driver(struct step_run *r)
 	return 0;
 }
 
-/* Tables whose consumers have all run are freed now, not at the end. */
+/* Tables whose consumers have all run are freed now, not at the end: step
+ * idx has run, so its inputs have a consumer fewer; its own table goes at
+ * once when nothing consumes it. */
 static void
-step_free_unneeded(struct worker *w)
+step_free_unneeded(struct worker *w, size_t idx)
 {
-	size_t i, k, j;
+	const struct manifest_step *s = &w->m.steps[idx];
+	size_t j, i;
 
-	for (i = 0; i < w->m.nsteps; i++) {
-		int needed = 0;
-		if (w->outputs[i] == NULL)
-			continue;
-		for (k = 0; k < w->m.nsteps && !needed; k++) {
-			if (w->state[k] != STEP_PENDING)
-				continue;
-			for (j = 0; j < w->m.steps[k].nneeds; j++)
-				if (w->m.steps[k].need_idx[j] == i)
-					needed = 1;
-		}
-		if (!needed) {
+	for (j = 0; j <= s->nneeds; j++) {
+		i = j < s->nneeds ? s->need_idx[j] : idx;
+		if (j < s->nneeds && w->consumers[i] > 0)
+			w->consumers[i]--;
+		if (w->consumers[i] == 0 && w->outputs[i] != NULL) {
 			table_free(w->outputs[i]);
 			w->outputs[i] = NULL;
 		}
@@ -405,7 +401,7 @@ step_execute(struct worker *w, size_t idx, struct step_result *res)
 	w->outputs[idx] = r.out;
 	step_report(&r, res);
 	step_run_free(&r);
-	step_free_unneeded(w);
+	step_free_unneeded(w, idx);
 }
 
 /* Has a step of this run failed or been cancelled? (A cancel that came

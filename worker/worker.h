@@ -130,6 +130,7 @@ struct worker {
 	json_t *conns_ctx, *conns_daemon;
 	char *conns_err;
 	struct table **outputs; /* per step index */
+	size_t *consumers;	/* per step index: its consumers still pending */
 	enum step_state *state; /* per step index */
 	struct snap base, cur;
 	struct watch watch; /* what changed in the workspace since the last scan */
