@@ -5,7 +5,8 @@
 # worker through a wrapper that preloads it, local.isolation=none so that
 # strace follows it): one runs K 1-step runs, the other K STEPS-step runs;
 # (second - first) / (K * (STEPS - 1)) is the per-step figure. Prints
-# "stepcount SYS_DAEMON SYS_WORKER ALLOC_DAEMON ALLOC_WORKER K".
+# "stepcount SYS_DAEMON SYS_WORKER ALLOC_DAEMON ALLOC_WORKER K". COUNT_RUNS=K (default 5);
+# COUNT_KEEP=1 keeps the traces and counts (the temp dir is named on stderr).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 
