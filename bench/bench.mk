@@ -3,7 +3,12 @@
 # starts private daemons and prints each figure with its baseline.
 
 BENCH_BIN = $(BUILD)/bench
-BENCH_PROGS = $(BENCH_BIN)/bench_rpc $(BENCH_BIN)/bench_store
+BENCH_PROGS = $(BENCH_BIN)/bench_rpc $(BENCH_BIN)/bench_store $(BENCH_BIN)/count_alloc.so
+
+# The per-step allocation counter (LD_PRELOAD; never sanitized: it replaces malloc).
+$(BENCH_BIN)/count_alloc.so: bench/count_alloc.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -fPIC -shared -o $@ $<
 
 $(BENCH_BIN)/bench_rpc: $(OBJ)/bench/bench_rpc.o $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)

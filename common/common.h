@@ -134,6 +134,10 @@ const struct manifest_step *manifest_step_find(const struct manifest *m, const c
 /* Check one cfg/<id>.json text: valid JSON object, every path-like value
  * (key "path") safe. -1 with a one-line err. */
 int manifest_cfg_check(const char *name, const char *json, size_t len, char *err, size_t errlen);
+struct json_t;
+/* The same check, keeping the parsed object in *out when it passes (the
+ * worker's steps use it instead of parsing the file again). */
+int manifest_cfg_load(const char *name, const char *json, size_t len, struct json_t **out, char *err, size_t errlen);
 
 /* conn.c: Osiris connections (osiris_connections.yaml layout). */
 struct json_t;

@@ -427,10 +427,18 @@ manifest_cfg_paths(const char *name, json_t *v, unsigned depth, char *err, size_
 int
 manifest_cfg_check(const char *name, const char *json, size_t len, char *err, size_t errlen)
 {
+	return manifest_cfg_load(name, json, len, NULL, err, errlen);
+}
+
+int
+manifest_cfg_load(const char *name, const char *json, size_t len, struct json_t **out, char *err, size_t errlen)
+{
 	json_error_t je;
 	json_t *root;
 	int rc;
 
+	if (out != NULL)
+		*out = NULL;
 	root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je);
 	if (root == NULL) {
 		snprintf(err, errlen, "%s:%d: invalid JSON: %s", name, je.line, log_esc(je.text, 160));
@@ -442,6 +450,9 @@ manifest_cfg_check(const char *name, const char *json, size_t len, char *err, si
 		return -1;
 	}
 	rc = manifest_cfg_paths(name, root, 0, err, errlen);
-	json_decref(root);
+	if (rc == 0 && out != NULL)
+		*out = root;
+	else
+		json_decref(root);
 	return rc;
 }

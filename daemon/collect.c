@@ -1,8 +1,9 @@
 /*
  * collect.c: artifact collection. After `finish`, files the worker sent
- * inline are verified and written at once; a big file of a local worker is
- * hard-linked or copied in the kernel (collect_open_kernel); one of a
- * remote worker is downloaded in one request where the backend can
+ * inline are verified and kept in the store (up to STORE_ART_BLOB_MAX: no
+ * file per small artifact; bigger ones written at once); a big file of a
+ * local worker is hard-linked or copied in the kernel (collect_open_kernel);
+ * one of a remote worker is downloaded in one request where the backend can
  * (pool_ops.fetch); any other is read in chunks (`read`); all into
  * STATE/runs/<id>/artifacts/<path>; every file is
  * checked against its size and sha256, then indexed in the store. Paths
@@ -571,20 +572,24 @@ static int collect_write_at(int dirfd, const char *path, const void *data, size_
 	return rc;
 }
 
-int collect_inline_write(int dirfd, const struct artifact_info *a, const void *data, size_t len, const char **why)
+/* The bytes are what the listing says: NULL, or why not. */
+static const char *collect_inline_check(const struct artifact_info *a, const void *data, size_t len)
 {
 	char sha[65];
 
-	*why = NULL;
 	if (!path_is_safe(a->path))
-		*why = "unsafe path";
-	else if (a->size < 0 || (uint64_t)a->size != (uint64_t)len)
-		*why = "size differs from the worker's listing";
-	if (*why == NULL) {
-		sha256_hex(data, len, sha);
-		if (strcmp(sha, a->sha256) != 0)
-			*why = "sha256 differs from the worker's listing";
-	}
+		return "unsafe path";
+	if (a->size < 0 || (uint64_t)a->size != (uint64_t)len)
+		return "size differs from the worker's listing";
+	sha256_hex(data, len, sha);
+	if (strcmp(sha, a->sha256) != 0)
+		return "sha256 differs from the worker's listing";
+	return NULL;
+}
+
+int collect_inline_write(int dirfd, const struct artifact_info *a, const void *data, size_t len, const char **why)
+{
+	*why = collect_inline_check(a, data, len);
 	if (*why == NULL && collect_write_at(dirfd, a->path, data, len) == -1)
 		*why = strerror(errno);
 	else if (*why != NULL)
@@ -592,7 +597,22 @@ int collect_inline_write(int dirfd, const struct artifact_info *a, const void *d
 	return *why == NULL ? 0 : -1;
 }
 
-/* An entry that carried its bytes: 1 written (or rejected: never fetched
+/* A small inline artifact becomes a row of the store with its bytes (no
+ * file: committed with the run's records, read back by artifact.read). */
+static int collect_inline_blob(struct run *r, const struct artifact_info *a, const msgpack_object *data)
+{
+	const char *why = collect_inline_check(a, data->via.bin.ptr, data->via.bin.size);
+
+	if (why != NULL) {
+		log_warnx("run=%s artifact %s not collected: %s", r->info.id, log_esc(a->path, 200), why);
+		return 1;
+	}
+	if (store_artifact_add_data(r->info.id, a, data->via.bin.ptr, data->via.bin.size) == -1)
+		log_warnx("run=%s: cannot index artifact %s", r->info.id, log_esc(a->path, 200));
+	return 1;
+}
+
+/* An entry that carried its bytes: 1 stored (or rejected: never fetched
  * again), 0 not inline (collect it with `read`). */
 static int collect_inline_one(struct run *r, int *dirfd, const struct artifact_info *a, const msgpack_object *data)
 {
@@ -602,6 +622,8 @@ static int collect_inline_one(struct run *r, int *dirfd, const struct artifact_i
 		return 0;
 	if (data->type != MSGPACK_OBJECT_BIN && data->type != MSGPACK_OBJECT_STR)
 		why = "inline data is not bin";
+	else if (data->via.bin.size <= STORE_ART_BLOB_MAX)
+		return collect_inline_blob(r, a, data);
 	else if ((*dirfd == -1 && (*dirfd = collect_open_dir(r)) == -1) ||
 	         collect_inline_write(*dirfd, a, data->via.bin.ptr, data->via.bin.size, &why) == -1) {
 		if (why == NULL)

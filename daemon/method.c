@@ -565,32 +565,47 @@ static int method_artifact_list(struct conn *c, struct rpc_msg *m)
 	return 0;
 }
 
-static int method_artifact_indexed(const char *id, const char *path)
+static void method_artifact_reply(struct conn *c, struct rpc_msg *m, const void *data, size_t got, int64_t offset,
+                                  int64_t size)
 {
-	struct artifact_info *arts = NULL;
-	size_t i, n = 0;
-	int found = 0;
+	msgpack_packer pk;
 
-	if (store_artifact_list(id, &arts, &n) == -1)
-		return 0;
-	for (i = 0; i < n; i++) {
-		if (strcmp(arts[i].path, path) == 0)
-			found = 1;
-		artifact_info_free(&arts[i]);
-	}
-	free(arts);
-	return found;
+	method_result_head(c, m, &pk);
+	msgpack_pack_map(&pk, 3);
+	mp_pack_key(&pk, "data");
+	msgpack_pack_bin(&pk, got);
+	msgpack_pack_bin_body(&pk, data, got);
+	mp_pack_kint(&pk, "size", size);
+	mp_pack_key(&pk, "eof");
+	if (offset + (int64_t)got >= size)
+		msgpack_pack_true(&pk);
+	else
+		msgpack_pack_false(&pk);
+}
+
+/* An artifact kept in the store: its bytes are the row's. */
+static void method_artifact_blob(struct conn *c, struct rpc_msg *m, const struct buf *b, int64_t offset,
+                                 int64_t length)
+{
+	int64_t size = (int64_t)b->len;
+
+	if (offset > size)
+		offset = size;
+	if (length > size - offset)
+		length = size - offset;
+	method_artifact_reply(c, m, b->data + offset, (size_t)length, offset, size);
 }
 
 static int method_artifact_read(struct conn *c, struct rpc_msg *m)
 {
 	int64_t offset = 0, length = METHOD_READ_DEFAULT;
 	char id[128], *path = NULL, *dir, *file;
-	msgpack_packer pk;
+	struct artifact_info ai;
 	struct stat st;
+	struct buf blob;
 	uint8_t *data;
 	ssize_t got;
-	int fd;
+	int fd, in_db = 0, rc;
 
 	if (mp_get_str(m->params, "path", &path) != 0 || mp_get_int(m->params, "offset", &offset) == -1 ||
 	    mp_get_int(m->params, "length", &length) == -1 || offset < 0 || length < 0 || !path_is_safe(path)) {
@@ -605,11 +620,24 @@ static int method_artifact_read(struct conn *c, struct rpc_msg *m)
 		free(path);
 		return 0;
 	}
-	if (!method_artifact_indexed(id, path)) {
-		conn_error(c, m->msgid, ERR_NOT_FOUND, "run %s has no artifact %s", id, log_esc(path, 200));
+	buf_init(&blob);
+	if ((rc = store_artifact_get(id, path, &ai, &in_db, &blob)) != 0) {
+		if (rc == 1)
+			conn_error(c, m->msgid, ERR_NOT_FOUND, "run %s has no artifact %s", id, log_esc(path, 200));
+		else
+			conn_error(c, m->msgid, ERR_INTERNAL, "cannot read the artifact index");
+		buf_free(&blob);
 		free(path);
 		return 0;
 	}
+	artifact_info_free(&ai);
+	if (in_db) {
+		method_artifact_blob(c, m, &blob, offset, length);
+		buf_free(&blob);
+		free(path);
+		return 0;
+	}
+	buf_free(&blob);
 	dir = run_state_dir(id);
 	xasprintf(&file, "%s/artifacts/%s", dir, path);
 	free(dir);
@@ -635,17 +663,7 @@ static int method_artifact_read(struct conn *c, struct rpc_msg *m)
 		free(path);
 		return 0;
 	}
-	method_result_head(c, m, &pk);
-	msgpack_pack_map(&pk, 3);
-	mp_pack_key(&pk, "data");
-	msgpack_pack_bin(&pk, (size_t)got);
-	msgpack_pack_bin_body(&pk, data, (size_t)got);
-	mp_pack_kint(&pk, "size", st.st_size);
-	mp_pack_key(&pk, "eof");
-	if (offset + got >= st.st_size)
-		msgpack_pack_true(&pk);
-	else
-		msgpack_pack_false(&pk);
+	method_artifact_reply(c, m, data, (size_t)got, offset, st.st_size);
 	free(data);
 	free(path);
 	return 0;

@@ -114,6 +114,10 @@ int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)
  * Reads no record: the one answer a resuming stream needs. */
 int store_event_last_seq(const char *run_id, int64_t *out);
 int store_artifact_add(const char *run_id, const struct artifact_info *a);
+/* Artifacts up to this size are kept in osiris.db (data), not as files. */
+#define STORE_ART_BLOB_MAX (64 * 1024)
+int store_artifact_add_data(const char *run_id, const struct artifact_info *a, const void *data, size_t len);
+int store_artifact_get(const char *run_id, const char *path, struct artifact_info *a, int *in_db, struct buf *data);
 int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *n);
 /* Added: the last commit failed for want of space (SQLITE_FULL); cleared
  * by the next commit that works. Pending records stay in memory meanwhile

@@ -381,6 +381,7 @@ static const char *run_rpc_error_message(const msgpack_object *error)
 
 static void run_worker_notify_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 {
+	static struct buf scratch; /* the record's strings and data, reused */
 	struct run *r = arg;
 	struct event_rec e;
 	char err[256];
@@ -391,7 +392,7 @@ static void run_worker_notify_cb(struct worker *w, const struct rpc_msg *m, void
 		          log_esc(m->method, 64));
 		return;
 	}
-	if (m->params == NULL || event_rec_decode(m->params, m->method, &e, err, sizeof(err)) == -1) {
+	if (m->params == NULL || event_rec_decode_buf(m->params, m->method, &e, &scratch, err, sizeof(err)) == -1) {
 		log_warnx("run=%s worker=%s: bad %s notification: %s", r->info.id, r->info.worker, m->method,
 		          m->params == NULL ? "no params" : err);
 		return;
@@ -408,7 +409,8 @@ static void run_worker_notify_cb(struct worker *w, const struct rpc_msg *m, void
 	}
 	r->wseq_last = e.wseq;
 	run_event_add(r, &e);
-	event_rec_free(&e);
+	if (scratch.cap > 65536) /* a huge record should not pin its peak */
+		buf_free(&scratch);
 }
 
 /* Our own worker broke the protocol (the session has it killed; `gone`

@@ -120,6 +120,10 @@ static const char *const store_migrations[] = {
     " tag TEXT,"
     " created_at INTEGER NOT NULL"
     ") WITHOUT ROWID;",
+    /* 5: small artifacts (those a worker sends inline with `finish`) live
+     * here, not as files: data holds their bytes; NULL means the file is
+     * STATE/runs/<id>/artifacts/<path> (every row before this version). */
+    "ALTER TABLE artifacts ADD COLUMN data BLOB;",
 };
 #define STORE_NMIGRATIONS ((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
 
@@ -137,6 +141,7 @@ enum store_stmt {
 	ST_RUN_IDS_STATE,
 	ST_STEP_INSERT,
 	ST_STEP_UPSERT,
+	ST_STEP_UPDATE,
 	ST_STEP_LIST,
 	ST_EVENT_INSERT,
 	ST_METRIC_INSERT,
@@ -144,6 +149,7 @@ enum store_stmt {
 	ST_EVENT_LAST,
 	ST_ART_INSERT,
 	ST_ART_LIST,
+	ST_ART_GET,
 	ST_RUN_BYTES,
 	ST_FINAL_COUNT,
 	ST_PRUNE_NEXT,
@@ -190,6 +196,10 @@ static const char *const store_sql[ST__COUNT] = {
                        "state = excluded.state, rows_in = excluded.rows_in, rows_out = excluded.rows_out, "
                        "duration_ms = excluded.duration_ms, started_at = excluded.started_at, "
                        "finished_at = excluded.finished_at, error = excluded.error, error_type = excluded.error_type",
+    /* The usual case: the row exists since store_run_insert (?2 unused). */
+    [ST_STEP_UPDATE] = "UPDATE steps SET driver = COALESCE(?4, driver), state = ?5, rows_in = ?6, rows_out = ?7, "
+                       "duration_ms = ?8, started_at = ?9, finished_at = ?10, error = ?11, error_type = ?12 "
+                       "WHERE run_id = ?1 AND id = ?3",
     [ST_STEP_LIST] = "SELECT " STEP_COLS " FROM steps WHERE run_id = ?1 ORDER BY idx",
     [ST_EVENT_INSERT] = "INSERT INTO events (run_id, seq, ts, kind, origin, name, step_id, data, wseq) "
                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -198,13 +208,18 @@ static const char *const store_sql[ST__COUNT] = {
                       "ORDER BY seq LIMIT ?3",
     /* The primary key's last entry for the run: no other record is read. */
     [ST_EVENT_LAST] = "SELECT MAX(seq) FROM events WHERE run_id = ?1",
-    [ST_ART_INSERT] = "INSERT OR REPLACE INTO artifacts (run_id, path, step_id, size, sha256) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_ART_INSERT] = "INSERT OR REPLACE INTO artifacts (run_id, path, step_id, size, sha256, data) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_ART_LIST] = "SELECT path, step_id, size, sha256 FROM artifacts WHERE run_id = ?1 ORDER BY path",
+    [ST_ART_GET] = "SELECT size, sha256, data IS NOT NULL, data FROM artifacts WHERE run_id = ?1 AND path = ?2",
     [ST_RUN_BYTES] = "UPDATE runs SET disk_bytes = ?2 WHERE id = ?1",
     /* Both scan the partial index runs_final, never a queued or running run. */
     [ST_FINAL_COUNT] = "SELECT count(*) FROM runs WHERE state IN " STORE_FINAL,
-    [ST_PRUNE_NEXT] = "SELECT id, submitted_at, finished_at, disk_bytes, last_seq FROM runs WHERE state IN " STORE_FINAL
+    /* disk_bytes counts the run's files; its artifact blobs are in osiris.db
+     * but go with it too, so a candidate's share counts them (length() of a
+     * blob reads its header, not its bytes). */
+    [ST_PRUNE_NEXT] = "SELECT id, submitted_at, finished_at, disk_bytes + (SELECT COALESCE(SUM(length(a.data)), 0) "
+                      "FROM artifacts a WHERE a.run_id = runs.id), last_seq FROM runs WHERE state IN " STORE_FINAL
                       " AND (submitted_at, id) > (?1, ?2) ORDER BY submitted_at, id LIMIT ?3",
     /* Steps, events, metrics and artifacts go by ON DELETE CASCADE. */
     [ST_PRUNE_DELETE] = "DELETE FROM runs WHERE id = ?1 AND state IN " STORE_FINAL,
@@ -223,11 +238,20 @@ static const char *const store_sql[ST__COUNT] = {
                     "WHERE backend = ?1 ORDER BY created_at, id",
 };
 
+/* A buffered artifact row; strings and bytes in store.arena like records. */
+struct store_art_pending {
+	size_t run_off, path_off, step_off, data_off, data_len; /* step_off SIZE_MAX: none; data_off SIZE_MAX: a file */
+	int64_t size;
+	char sha256[65];
+};
+
 /* A buffered record; strings and data live in store.arena (offsets, as the
  * arena moves when it grows). */
 struct store_pending {
 	size_t run_off, name_off, step_off, data_off, data_len; /* step_off SIZE_MAX: no step */
 	int64_t seq, ts, wseq;
+	int has_value; /* a metric's value: as struct event_rec */
+	double value;
 	enum rec_kind kind;
 	int daemon_origin;
 };
@@ -241,9 +265,9 @@ static struct {
 	size_t npend, pendcap;
 	struct buf arena;
 	uint64_t dropped; /* records lost to the pending cap, reported once per flush */
-	struct artifact_info *arts; /* artifact rows waiting for the next commit */
-	char **art_runs;
+	struct store_art_pending *arts; /* artifact rows waiting for the next commit */
 	size_t narts, artcap;
+	char art_run_ok[128]; /* the last run an artifact was added for: it exists */
 	int batch;	  /* store_batch_begin depth: commits wait for the outermost end */
 	int batch_txn;	  /* the batch's transaction is open */
 	int batch_lost;	  /* a rollback inside the batch dropped writes: store_batch_end says -1 */
@@ -424,14 +448,21 @@ static int store_metric_insert(const struct store_pending *p, const char *run_id
 	sqlite3_bind_int64(s, 2, p->seq);
 	bind_text(s, 3, step_id);
 	sqlite3_bind_text(s, 4, (const char *)store.arena.data + p->name_off, -1, SQLITE_STATIC);
-	msgpack_zone_init(&z, 256);
-	/* A metric without a numeric value is still an event; its row says NULL. */
-	if (msgpack_unpack(data, p->data_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
-	    mp_get_double(&o, "value", &v) == 0)
-		sqlite3_bind_double(s, 5, v);
-	else
+	/* A metric without a numeric value is still an event; its row says NULL.
+	 * The value comes with the record when its decoder saw it (no unpack). */
+	if (p->has_value > 0) {
+		sqlite3_bind_double(s, 5, p->value);
+	} else if (p->has_value < 0) {
 		sqlite3_bind_null(s, 5);
-	msgpack_zone_destroy(&z);
+	} else {
+		msgpack_zone_init(&z, 256);
+		if (msgpack_unpack(data, p->data_len, &off, &z, &o) == MSGPACK_UNPACK_SUCCESS &&
+		    mp_get_double(&o, "value", &v) == 0)
+			sqlite3_bind_double(s, 5, v);
+		else
+			sqlite3_bind_null(s, 5);
+		msgpack_zone_destroy(&z);
+	}
 	sqlite3_bind_int64(s, 6, p->ts);
 	rc = store_exec_stmt(s);
 	return rc;
@@ -471,15 +502,20 @@ static int store_pending_insert(const struct store_pending *p)
  * stream; any other failure aborts so the caller rolls back and keeps the
  * batch for the next try.
  */
-static int store_art_insert(const char *run_id, const struct artifact_info *a)
+static int store_art_insert(const struct store_art_pending *a)
 {
-	sqlite3_stmt *s = store_stmt(ST_ART_INSERT);
+	sqlite3_stmt *s = store.st[ST_ART_INSERT]; /* every parameter bound, left reset */
+	const char *base = (const char *)store.arena.data;
 
-	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, a->path, -1, SQLITE_STATIC);
-	bind_text(s, 3, a->step_id);
+	sqlite3_bind_text(s, 1, base + a->run_off, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, base + a->path_off, -1, SQLITE_STATIC);
+	bind_text(s, 3, a->step_off == SIZE_MAX ? NULL : base + a->step_off);
 	sqlite3_bind_int64(s, 4, a->size);
 	sqlite3_bind_text(s, 5, a->sha256, -1, SQLITE_STATIC);
+	if (a->data_off == SIZE_MAX)
+		sqlite3_bind_null(s, 6);
+	else
+		sqlite3_bind_blob(s, 6, base + a->data_off, (int)a->data_len, SQLITE_STATIC);
 	return store_exec_stmt(s);
 }
 
@@ -490,12 +526,14 @@ static int store_pending_arts_write(void)
 	int rc;
 
 	for (i = 0; i < store.narts; i++) {
-		rc = store_art_insert(store.art_runs[i], &store.arts[i]);
+		rc = store_art_insert(&store.arts[i]);
 		if (rc == SQLITE_DONE)
 			continue;
 		if ((rc & 0xff) == SQLITE_CONSTRAINT || rc == SQLITE_TOOBIG) {
-			log_warnx("store: run=%s artifact=%s: dropped: %s", log_esc(store.art_runs[i], 64),
-			          log_esc(store.arts[i].path, 128), sqlite3_errmsg(store.db));
+			log_warnx("store: run=%s artifact=%s: dropped: %s",
+			          log_esc((const char *)store.arena.data + store.arts[i].run_off, 64),
+			          log_esc((const char *)store.arena.data + store.arts[i].path_off, 128),
+			          sqlite3_errmsg(store.db));
 			continue;
 		}
 		store_warn("insert artifact");
@@ -531,12 +569,6 @@ static int store_pending_write(void)
 
 static void store_pending_clear(void)
 {
-	size_t i;
-
-	for (i = 0; i < store.narts; i++) {
-		artifact_info_free(&store.arts[i]);
-		free(store.art_runs[i]);
-	}
 	store.narts = 0;
 	store.npend = 0;
 	buf_reset(&store.arena);
@@ -824,10 +856,9 @@ static void store_release(void)
 	store.pend = NULL;
 	store.npend = store.pendcap = 0;
 	free(store.arts);
-	free(store.art_runs);
 	store.arts = NULL;
-	store.art_runs = NULL;
 	store.artcap = 0;
+	store.art_run_ok[0] = '\0';
 	buf_free(&store.arena);
 }
 
@@ -980,7 +1011,11 @@ int store_step_update(const char *run_id, const struct step_info *st)
 
 	if (store.db == NULL || st->id == NULL || store_begin() == -1)
 		return -1;
-	rc = store_step_bind(store_stmt(ST_STEP_UPSERT), run_id, 0, st);
+	/* a plain UPDATE of the row the run's insert made; only a step the
+	 * run did not list gets one appended */
+	rc = store_step_bind(store_stmt(ST_STEP_UPDATE), run_id, 0, st);
+	if (rc == SQLITE_DONE && sqlite3_changes(store.db) == 0)
+		rc = store_step_bind(store_stmt(ST_STEP_UPSERT), run_id, 0, st);
 	if (rc != SQLITE_DONE) {
 		log_warnx("store: run=%s step=%s: update: %s", log_esc(run_id, 64), log_esc(st->id, 64),
 		          sqlite3_errmsg(store.db));
@@ -1229,6 +1264,8 @@ int store_event_add(const char *run_id, const struct event_rec *e)
 	p->ts = e->ts;
 	p->kind = e->kind;
 	p->daemon_origin = e->daemon_origin;
+	p->has_value = e->has_value;
+	p->value = e->value;
 	p->run_off = store_arena_str(run_id);
 	p->name_off = store_arena_str(e->name);
 	p->step_off = e->step_id != NULL ? store_arena_str(e->step_id) : SIZE_MAX;
@@ -1395,12 +1432,16 @@ int store_event_last_seq(const char *run_id, int64_t *out)
 
 /* Artifacts ------------------------------------------------------------ */
 
-/* The foreign key, checked now since the row is written later. */
+/* The foreign key, checked now since the row is written later: once per
+ * run (a run's artifacts come together), not per artifact. */
 static int store_run_exists(const char *run_id)
 {
-	sqlite3_stmt *s = store_stmt(ST_RUN_EXISTS);
+	sqlite3_stmt *s;
 	int rc;
 
+	if (strcmp(store.art_run_ok, run_id) == 0)
+		return 1;
+	s = store_stmt(ST_RUN_EXISTS);
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
@@ -1409,19 +1450,29 @@ static int store_run_exists(const char *run_id)
 			log_warnx("store: run=%s: artifact for an unknown run", log_esc(run_id, 64));
 		else
 			store_warn("run lookup");
-	}
+	} else if (strlen(run_id) < sizeof(store.art_run_ok))
+		memcpy(store.art_run_ok, run_id, strlen(run_id) + 1);
 	return rc == SQLITE_ROW;
 }
 
 /* Like a record: buffered, committed with the next flush or run update
- * (run_end's update makes a run's artifact rows durable with its end). */
-int store_artifact_add(const char *run_id, const struct artifact_info *a)
+ * (run_end's update makes a run's artifact rows durable with its end).
+ * data (len bytes, at most STORE_ART_BLOB_MAX) is the artifact's content
+ * kept in the row; NULL: it is a file in the run's directory. */
+int store_artifact_add_data(const char *run_id, const struct artifact_info *a, const void *data, size_t len)
 {
-	struct artifact_info *c;
+	struct store_art_pending *c;
 
-	if (store.db == NULL || a->path == NULL || run_id == NULL || !store_run_exists(run_id))
+	if (store.db == NULL || a->path == NULL || run_id == NULL)
 		return -1;
-	if (store.narts >= STORE_PENDING_MAX) {
+	if (data != NULL && len > STORE_ART_BLOB_MAX) {
+		log_warnx("store: run=%s artifact=%s: %zu bytes is too big for the store", log_esc(run_id, 64),
+		          log_esc(a->path, 128), len);
+		return -1;
+	}
+	if (!store_run_exists(run_id))
+		return -1;
+	if (store.narts >= STORE_PENDING_MAX || store.arena.len >= STORE_PENDING_BYTES) {
 		log_warnx("store: run=%s artifact=%s: too many artifact rows pending", log_esc(run_id, 64),
 		          log_esc(a->path, 128));
 		return -1;
@@ -1429,18 +1480,67 @@ int store_artifact_add(const char *run_id, const struct artifact_info *a)
 	if (store.narts == store.artcap) {
 		store.artcap = store.artcap == 0 ? 64 : store.artcap * 2;
 		store.arts = xreallocarray(store.arts, store.artcap, sizeof(*store.arts));
-		store.art_runs = xreallocarray(store.art_runs, store.artcap, sizeof(*store.art_runs));
 	}
-	c = &store.arts[store.narts];
-	memset(c, 0, sizeof(*c));
-	c->path = xstrdup(a->path);
-	c->step_id = a->step_id != NULL ? xstrdup(a->step_id) : NULL;
+	c = &store.arts[store.narts++];
+	c->run_off = store_arena_str(run_id);
+	c->path_off = store_arena_str(a->path);
+	c->step_off = a->step_id != NULL ? store_arena_str(a->step_id) : SIZE_MAX;
+	c->data_off = SIZE_MAX;
+	c->data_len = 0;
+	if (data != NULL) {
+		c->data_off = store.arena.len;
+		c->data_len = len;
+		buf_add(&store.arena, len > 0 ? data : "", len);
+	}
 	c->size = a->size;
 	memcpy(c->sha256, a->sha256, sizeof(c->sha256));
-	store.art_runs[store.narts++] = xstrdup(run_id);
 	if (store.narts >= STORE_PENDING_FLUSH)
 		return store_event_flush();
 	return 0;
+}
+
+int store_artifact_add(const char *run_id, const struct artifact_info *a)
+{
+	return store_artifact_add_data(run_id, a, NULL, 0);
+}
+
+/* One artifact's row: 0 with *a filled (free it) and, when its bytes are in
+ * the store, *in_db = 1 and data holding them; 1 no such artifact; -1 the
+ * store failed. */
+int store_artifact_get(const char *run_id, const char *path, struct artifact_info *a, int *in_db, struct buf *data)
+{
+	sqlite3_stmt *s;
+	const char *sha;
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	*in_db = 0;
+	if (store.db == NULL)
+		return -1;
+	if (store.narts > 0 && store_event_flush() == -1)
+		log_warnx("store: run=%s: reading without the pending artifact rows", log_esc(run_id, 64));
+	s = store_stmt(ST_ART_GET);
+	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		a->path = xstrdup(path);
+		a->size = sqlite3_column_int64(s, 0);
+		sha = (const char *)sqlite3_column_text(s, 1);
+		snprintf(a->sha256, sizeof(a->sha256), "%s", sha != NULL ? sha : "");
+		*in_db = sqlite3_column_int(s, 2);
+		if (*in_db) {
+			const void *p = sqlite3_column_blob(s, 3);
+			buf_add(data, p != NULL ? p : "", (size_t)sqlite3_column_bytes(s, 3));
+		}
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc == SQLITE_DONE)
+		return 1;
+	store_warn("get artifact");
+	return -1;
 }
 
 int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *n)
@@ -1577,6 +1677,7 @@ int store_prune_delete(struct prune_cand *c, size_t n, size_t *deleted)
 	*deleted = 0;
 	if (store.db == NULL || store_begin() == -1)
 		return -1;
+	store.art_run_ok[0] = '\0';
 	for (i = 0; i < n; i++) {
 		s = store_stmt(ST_PRUNE_DELETE);
 		sqlite3_bind_text(s, 1, c[i].id, -1, SQLITE_STATIC);

@@ -349,7 +349,7 @@ void wsess_input(struct wsess *s, const uint8_t *data, size_t len)
 		return;
 	rpc_reader_add(&s->rd, data, len);
 	s->in_feed = 1;
-	while (!s->freed && !s->broken && (rc = rpc_reader_next(&s->rd, &m, err, sizeof(err), &id, &has_id, &big)) != 0) {
+	while (!s->freed && !s->broken && (rc = rpc_reader_next_view(&s->rd, &m, err, sizeof(err), &id, &has_id, &big)) != 0) {
 		if (rc == -1) {
 			wsess_broken(s, err);
 			break;

@@ -327,6 +327,25 @@ rpc_decode_buf(const void *buf, uint8_t *owned, size_t len, struct rpc_msg *msg,
 	return 0;
 }
 
+int
+rpc_decode_view(const void *buf, size_t len, struct rpc_msg *msg, msgpack_zone *zone, char *err, size_t errlen)
+{
+	size_t off = 0;
+	msgpack_unpack_return r;
+
+	memset(msg, 0, sizeof(*msg));
+	r = msgpack_unpack((const char *)buf, len, &off, zone, &msg->root);
+	if (r != MSGPACK_UNPACK_SUCCESS || off != len) {
+		snprintf(err, errlen, "malformed message: msgpack unpack failed (%d)", (int)r);
+		return -1;
+	}
+	if (rpc_decode_envelope(msg, err, errlen) == -1) {
+		memset(msg, 0, sizeof(*msg));
+		return -1;
+	}
+	return 0;
+}
+
 void
 rpc_msg_free(struct rpc_msg *msg)
 {

@@ -594,12 +594,11 @@ event_rec_pack_data(msgpack_packer *pk, const struct event_rec *e)
 void
 event_rec_pack_worker(msgpack_packer *pk, const struct event_rec *e)
 {
-	char iso[32];
-
-	time_iso8601(e->ts, iso, sizeof(iso));
+	/* ts as integer ms: nothing formatted by the worker nor parsed back by
+	 * the daemon (which still takes ISO-8601 text from older workers) */
 	msgpack_pack_map(pk, 5);
 	mp_pack_kint(pk, "seq", e->seq);
-	mp_pack_kstr(pk, "ts", iso);
+	mp_pack_kint(pk, "ts", e->ts);
 	mp_pack_kstr(pk, "name", e->name);
 	mp_pack_kstr(pk, "step_id", e->step_id);
 	event_rec_pack_data(pk, e);
@@ -697,6 +696,69 @@ event_rec_decode(const msgpack_object *o, const char *method, struct event_rec *
 		event_rec_free(e);
 		return -1;
 	}
+	return 0;
+}
+
+/* A string of o into scratch (NUL-terminated): 0 and *off, 1 absent (or
+ * nil), -1 not a string without NUL. */
+static int
+msg_str_into(const msgpack_object *o, const char *key, struct buf *scratch, size_t *off)
+{
+	const msgpack_object *v = mp_get(o, key);
+
+	if (v == NULL || v->type == MSGPACK_OBJECT_NIL)
+		return 1;
+	if (v->type != MSGPACK_OBJECT_STR || memchr(v->via.str.ptr, '\0', v->via.str.size) != NULL)
+		return -1;
+	*off = scratch->len;
+	buf_add(scratch, v->via.str.ptr, v->via.str.size);
+	buf_addc(scratch, '\0');
+	return 0;
+}
+
+int
+event_rec_decode_buf(const msgpack_object *o, const char *method, struct event_rec *e, struct buf *scratch, char *err,
+    size_t errlen)
+{
+	size_t name_off = 0, step_off = 0, data_off;
+	const msgpack_object *d;
+	msgpack_packer pk;
+	int rn, rs;
+
+	memset(e, 0, sizeof(*e));
+	buf_reset(scratch);
+	if (!msg_is_map(o, "record", err, errlen))
+		return -1;
+	if (msg_need_int(o, "seq", &e->seq, err, errlen) == -1 || msg_opt_time(o, "ts", &e->ts, err, errlen) == -1 ||
+	    event_rec_decode_kind(o, method, e, err, errlen) == -1 || event_rec_decode_origin(o, e, err, errlen) == -1 ||
+	    msg_opt_int(o, "wseq", &e->wseq, err, errlen) == -1)
+		return -1;
+	if ((rn = msg_str_into(o, "name", scratch, &name_off)) != 0) {
+		rpc_err_printf(err, errlen, rn == 1 ? "missing key '%s'" : "key '%s' must be a string", "name");
+		return -1;
+	}
+	if ((rs = msg_str_into(o, "step_id", scratch, &step_off)) == -1) {
+		rpc_err_printf(err, errlen, "key '%s' must be a string", "step_id");
+		return -1;
+	}
+	d = mp_get(o, "data");
+	if (d != NULL && d->type != MSGPACK_OBJECT_NIL && d->type != MSGPACK_OBJECT_MAP) {
+		rpc_err_printf(err, errlen, "key 'data' must be a map");
+		return -1;
+	}
+	if (e->kind == REC_METRIC)
+		e->has_value = d != NULL && d->type == MSGPACK_OBJECT_MAP && mp_get_double(d, "value", &e->value) == 0 ? 1 : -1;
+	data_off = scratch->len;
+	rpc_packer_init(&pk, scratch);
+	if (d == NULL || d->type == MSGPACK_OBJECT_NIL)
+		msgpack_pack_map(&pk, 0);
+	else
+		msgpack_pack_object(&pk, *d);
+	/* offsets into the buffer, now that it no longer moves */
+	e->name = (char *)scratch->data + name_off;
+	e->step_id = rs == 0 ? (char *)scratch->data + step_off : NULL;
+	e->data = scratch->data + data_off;
+	e->data_len = scratch->len - data_off;
 	return 0;
 }
 

@@ -84,6 +84,10 @@ int rpc_decode(const void *buf, size_t len, struct rpc_msg *msg, char *err, size
  * message's, or freed, whatever the outcome. */
 int rpc_decode_owned(uint8_t *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen);
 void rpc_msg_free(struct rpc_msg *msg);
+/* Decode bytes already checked by rpc_scan (with limits) in place: no
+ * copy, objects in `zone` (the caller clears it between messages); msg
+ * points into buf. Not to be rpc_msg_free'd. */
+int rpc_decode_view(const void *buf, size_t len, struct rpc_msg *msg, msgpack_zone *zone, char *err, size_t errlen);
 
 /* Encoding into a struct buf. */
 void rpc_packer_init(msgpack_packer *pk, struct buf *b);
@@ -117,6 +121,8 @@ struct rpc_reader {
 	size_t off;  /* first unread byte in `in` */
 	size_t need; /* do not rescan before this many unread bytes are there */
 	struct rpc_limits lim;
+	msgpack_zone zone; /* rpc_reader_next_view's objects, reused */
+	int has_zone;
 };
 void rpc_reader_init(struct rpc_reader *r, const struct rpc_limits *lim);
 void rpc_reader_free(struct rpc_reader *r);
@@ -129,6 +135,12 @@ size_t rpc_reader_unread(const struct rpc_reader *r);
  * (answer too_large, else invalid_request). The reader is unusable after -1. */
 int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
     int *has_msgid, int *too_large);
+/* As rpc_reader_next, but the message is decoded in place, once: its
+ * objects point into the reader's buffer and a zone the reader reuses, so
+ * nothing is copied or allocated per message. msg is valid only until the
+ * next call on r (do not rpc_msg_free it, do not keep it). */
+int rpc_reader_next_view(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
+                         int *has_msgid, int *too_large);
 
 /* states.c: run and step states (wire names). */
 enum run_state { RUN_QUEUED, RUN_STARTING, RUN_RUNNING, RUN_SUCCEEDED, RUN_FAILED, RUN_CANCELLED, RUN_LOST };
@@ -288,6 +300,10 @@ struct event_rec {
 	char *step_id;	   /* NULL when not about a step */
 	uint8_t *data;	   /* msgpack-encoded map of further fields (never NULL once decoded; may be an empty map) */
 	size_t data_len;
+	/* a metric's data.value, when the decoder saw it: 1 in value, -1 none
+	 * (not numeric), 0 not looked at (read it from data) */
+	int has_value;
+	double value;
 };
 const char *rec_kind_name(enum rec_kind k);
 /* Worker notification `event`/`metric`/`log`: {seq, ts, name, step_id, data}. */
@@ -297,6 +313,11 @@ void event_rec_pack_run(msgpack_packer *pk, const char *run_id, const struct eve
 /* Decode either shape (kind from `kind` key, or from `method` when given). */
 int event_rec_decode(const msgpack_object *o, const char *method, struct event_rec *e, char *err, size_t errlen);
 void event_rec_free(struct event_rec *e);
+/* As event_rec_decode, but name, step_id and data are put in scratch (reset
+ * first, kept by the caller: no allocation once it has grown). e lives as
+ * long as scratch is untouched; it is not event_rec_free'd. */
+int event_rec_decode_buf(const msgpack_object *o, const char *method, struct event_rec *e, struct buf *scratch,
+    char *err, size_t errlen);
 
 /* artifact.list entries; also the worker's `finish` result. */
 struct artifact_info {

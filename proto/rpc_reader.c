@@ -15,12 +15,16 @@ void rpc_reader_init(struct rpc_reader *r, const struct rpc_limits *lim)
 	r->off = 0;
 	r->need = 1;
 	r->lim = *lim;
+	r->has_zone = 0;
 }
 
 void rpc_reader_free(struct rpc_reader *r)
 {
 	buf_free(&r->in);
 	r->off = 0;
+	if (r->has_zone)
+		msgpack_zone_destroy(&r->zone);
+	r->has_zone = 0;
 }
 
 size_t rpc_reader_unread(const struct rpc_reader *r)
@@ -76,8 +80,8 @@ static int rpc_reader_peek_msgid(const uint8_t *p, size_t len, uint32_t *msgid)
 	return 0;
 }
 
-int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
-                    int *has_msgid, int *too_large)
+static int rpc_reader_take(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
+                           int *has_msgid, int *too_large, int view)
 {
 	const uint8_t *p = r->in.data + r->off;
 	size_t avail = r->in.len - r->off, msglen = 0, need = 0;
@@ -103,7 +107,7 @@ int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t
 	r->need = 1;
 	/* A big message that is all the reader holds (a run context: the
 	 * client waits for the answer) is handed over, not copied. */
-	if (r->off == 0 && msglen == r->in.len && msglen >= RPC_READER_GIVE_MIN) {
+	if (!view && r->off == 0 && msglen == r->in.len && msglen >= RPC_READER_GIVE_MIN) {
 		uint8_t *data = r->in.data;
 		*has_msgid = rpc_reader_peek_msgid(p, msglen, msgid);
 		buf_init(&r->in);
@@ -112,10 +116,33 @@ int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t
 		*has_msgid = 0;
 		return 1;
 	}
-	if (rpc_decode(p, msglen, msg, err, errlen) == -1) {
+	if (view) {
+		if (!r->has_zone) {
+			if (!msgpack_zone_init(&r->zone, 8192))
+				fatalx("rpc_reader: out of memory");
+			r->has_zone = 1;
+		} else {
+			msgpack_zone_clear(&r->zone);
+		}
+	}
+	/* scanned above with the reader's limits: decoded once, in place */
+	if ((view ? rpc_decode_view(p, msglen, msg, &r->zone, err, errlen) : rpc_decode(p, msglen, msg, err, errlen)) ==
+	    -1) {
 		*has_msgid = rpc_reader_peek_msgid(p, msglen, msgid);
 		return -1;
 	}
 	r->off += msglen;
 	return 1;
+}
+
+int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
+                    int *has_msgid, int *too_large)
+{
+	return rpc_reader_take(r, msg, err, errlen, msgid, has_msgid, too_large, 0);
+}
+
+int rpc_reader_next_view(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
+                         int *has_msgid, int *too_large)
+{
+	return rpc_reader_take(r, msg, err, errlen, msgid, has_msgid, too_large, 1);
 }

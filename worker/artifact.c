@@ -4,7 +4,8 @@
  * listing and every new or changed file is announced (artifact_created)
  * and attributed to the step; `finish` lists every file new or changed
  * since prepare with its sha256, small ones with their bytes inline;
- * `read` serves the others in chunks.
+ * `read` serves the others in chunks. Artifacts the worker makes itself
+ * (cleaned_config.json) live in memory only and are listed the same way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,13 +33,83 @@ artifact_attr_set(struct worker *w, const char *path, const char *step_id)
 }
 
 static void
-artifact_created(struct worker *w, const char *step_id, const char *path, int64_t size)
+artifact_announce(struct worker *w, const char *step_id, const char *path, int64_t size)
 {
 	struct evf f[] = {EVS("path", path), EVI("size", size),
 	    EVS("artifact_type", strncmp(path, "artifacts/", 10) == 0 ? "step_artifact" : "file")};
 
-	artifact_attr_set(w, path, step_id);
 	emit_event(w, "artifact_created", step_id, f, sizeof(f) / sizeof(f[0]));
+}
+
+static void
+artifact_created(struct worker *w, const char *step_id, const char *path, int64_t size)
+{
+	artifact_attr_set(w, path, step_id);
+	artifact_announce(w, step_id, path, size);
+}
+
+/* -- in-memory artifacts ---------------------------------------------------- */
+
+uint8_t *
+artifact_mem_new(struct worker *w, const char *step_id, const char *path, size_t len)
+{
+	size_t plen = strlen(path) + 1;
+	struct mem_art *m;
+
+	if (len > SIZE_MAX - plen)
+		fatalx("artifact_mem_new: too big");
+	if (w->nmarts == w->martcap) {
+		w->martcap = w->martcap == 0 ? 16 : w->martcap * 2;
+		w->marts = xreallocarray(w->marts, w->martcap, sizeof(*w->marts));
+	}
+	m = &w->marts[w->nmarts++];
+	m->data = xmalloc(len + plen);
+	m->path = (char *)m->data + len;
+	memcpy(m->path, path, plen);
+	m->step_id = step_id;
+	m->len = len;
+	m->announced = 0;
+	return m->data;
+}
+
+void
+artifact_mem_free(struct worker *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nmarts; i++)
+		free(w->marts[i].data);
+	free(w->marts);
+	w->marts = NULL;
+	w->nmarts = w->martcap = 0;
+}
+
+static const struct mem_art *
+artifact_mem_find(const struct worker *w, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < w->nmarts; i++)
+		if (strcmp(w->marts[i].path, path) == 0)
+			return &w->marts[i];
+	return NULL;
+}
+
+/* Announce the in-memory artifacts not yet announced whose path sorts
+ * before `before` (all when NULL): merged into the sorted file order, as if
+ * they were files. */
+static void
+artifact_mem_announce(struct worker *w, const char *step_id, const char *before)
+{
+	size_t i;
+
+	for (i = 0; i < w->nmarts; i++) {
+		struct mem_art *m = &w->marts[i];
+		if (m->announced || (before != NULL && strcmp(m->path, before) >= 0))
+			continue;
+		m->announced = 1; /* attributed by m->step_id, not w->attr */
+		artifact_announce(w, step_id, m->path, (int64_t)m->len);
+	}
 }
 
 /* The slow path: walk the whole workspace, compare, and rebuild the
@@ -59,9 +130,11 @@ artifact_scan_full(struct worker *w, const char *step_id)
 		return;
 	}
 	for (i = 0; i < now.n; i++) {
-		if (snap_changed(&w->cur, &now.e[i]))
+		artifact_mem_announce(w, step_id, now.e[i].path);
+		if (snap_changed(&w->cur, &now.e[i]) && artifact_mem_find(w, now.e[i].path) == NULL)
 			artifact_created(w, step_id, now.e[i].path, now.e[i].size);
 	}
+	artifact_mem_announce(w, step_id, NULL);
 	snap_free(&w->cur);
 	w->cur = now;
 }
@@ -99,13 +172,15 @@ artifact_scan_changes(struct worker *w, const char *step_id, struct watch_change
 		const char *p = ch->paths[i];
 		if (i > 0 && strcmp(p, ch->paths[i - 1]) == 0)
 			continue;
+		artifact_mem_announce(w, step_id, p);
 		if (fstatat(w->ws_fd, p, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode)) {
 			snap_update(&w->cur, p, NULL);
 			continue;
 		}
-		if (snap_update(&w->cur, p, &sb))
+		if (snap_update(&w->cur, p, &sb) && artifact_mem_find(w, p) == NULL)
 			artifact_created(w, step_id, p, (int64_t)sb.st_size);
 	}
+	artifact_mem_announce(w, step_id, NULL);
 }
 
 void
@@ -151,8 +226,11 @@ artifact_sha256(const char *full, char out[65])
 static int
 artifact_is_listed(struct worker *w, const char *path)
 {
-	const struct snap_ent *e = snap_find(&w->cur, path);
+	const struct snap_ent *e;
 
+	if (artifact_mem_find(w, path) != NULL)
+		return 1;
+	e = snap_find(&w->cur, path);
 	return e != NULL && snap_changed(&w->base, e);
 }
 
@@ -235,18 +313,56 @@ artifact_pack_one(struct worker *w, msgpack_packer *pk, const struct snap_ent *e
 	free(a.path);
 }
 
+/* An in-memory artifact: inline like a small file while the budget lasts,
+ * else listed with its sha256 and served by `read` from memory. */
+static void
+artifact_pack_mem(struct worker *w, msgpack_packer *pk, const struct mem_art *m, size_t *budget)
+{
+	struct artifact_info a;
+	int inl = m->len <= ARTIFACT_INLINE_MAX && m->len <= *budget;
+
+	memset(&a, 0, sizeof(a));
+	a.path = emit_mask(w, m->path);
+	a.step_id = (char *)(uintptr_t)m->step_id;
+	a.size = (int64_t)m->len;
+	sha256_hex(m->data, m->len, a.sha256);
+	if (!inl) {
+		artifact_info_pack(pk, &a);
+	} else {
+		*budget -= m->len;
+		msgpack_pack_map(pk, 5);
+		mp_pack_kstr(pk, "path", a.path);
+		mp_pack_kstr(pk, "step_id", a.step_id);
+		mp_pack_kint(pk, "size", a.size);
+		mp_pack_kstr(pk, "sha256", a.sha256);
+		mp_pack_key(pk, "data");
+		msgpack_pack_bin(pk, m->len);
+		msgpack_pack_bin_body(pk, m->data, m->len);
+	}
+	free(a.path);
+}
+
+/* A file of the run, unless an in-memory artifact has its path. */
+static int
+artifact_file_listed(const struct worker *w, const struct snap_ent *e)
+{
+	return snap_changed(&w->base, e) && artifact_mem_find(w, e->path) == NULL;
+}
+
 static void
 artifact_pack_list(struct worker *w, msgpack_packer *pk)
 {
-	size_t i, n = 0, budget = ARTIFACT_INLINE_TOTAL;
+	size_t i, n = w->nmarts, budget = ARTIFACT_INLINE_TOTAL;
 
 	for (i = 0; i < w->cur.n; i++)
-		n += snap_changed(&w->base, &w->cur.e[i]);
+		n += artifact_file_listed(w, &w->cur.e[i]);
 	msgpack_pack_map(pk, 1);
 	mp_pack_key(pk, "artifacts");
 	msgpack_pack_array(pk, (uint32_t)n);
+	for (i = 0; i < w->nmarts; i++)
+		artifact_pack_mem(w, pk, &w->marts[i], &budget);
 	for (i = 0; i < w->cur.n; i++) {
-		if (snap_changed(&w->base, &w->cur.e[i]))
+		if (artifact_file_listed(w, &w->cur.e[i]))
 			artifact_pack_one(w, pk, &w->cur.e[i], &budget);
 	}
 }
@@ -311,14 +427,43 @@ artifact_read_params(struct worker *w, uint32_t msgid, const msgpack_object *par
 	return 0;
 }
 
+static void
+artifact_read_reply(struct worker *w, uint32_t msgid, const void *data, size_t n, int64_t off, int64_t size)
+{
+	msgpack_packer pk;
+	struct buf b;
+
+	rpc_reply_begin(&b, &pk, msgid);
+	msgpack_pack_map(&pk, 3);
+	mp_pack_key(&pk, "data");
+	msgpack_pack_bin(&pk, n);
+	msgpack_pack_bin_body(&pk, data, n);
+	mp_pack_kint(&pk, "size", size);
+	mp_pack_key(&pk, "eof");
+	if (off + (int64_t)n >= size)
+		msgpack_pack_true(&pk);
+	else
+		msgpack_pack_false(&pk);
+	rpc_reply_end(w, &b);
+}
+
+static void
+artifact_read_mem(struct worker *w, uint32_t msgid, const struct mem_art *m, int64_t off, int64_t len)
+{
+	size_t n = 0;
+
+	if ((uint64_t)off < m->len)
+		n = m->len - (size_t)off < (uint64_t)len ? m->len - (size_t)off : (size_t)len;
+	artifact_read_reply(w, msgid, n > 0 ? m->data + off : (const uint8_t *)"", n, off, (int64_t)m->len);
+}
+
 void
 artifact_read_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
 	char *path = NULL, *full, *data;
+	const struct mem_art *m;
 	int64_t off, len, size;
-	msgpack_packer pk;
 	ssize_t n;
-	struct buf b;
 	int fd;
 
 	if (!w->prepared) {
@@ -327,6 +472,11 @@ artifact_read_handle(struct worker *w, uint32_t msgid, const msgpack_object *par
 	}
 	if (artifact_read_params(w, msgid, params, &path, &off, &len) < 0) {
 		free(path);
+		return;
+	}
+	if ((m = artifact_mem_find(w, path)) != NULL) {
+		free(path);
+		artifact_read_mem(w, msgid, m, off, len);
 		return;
 	}
 	xasprintf(&full, "%s/%s", w->ws, path);
@@ -346,17 +496,6 @@ artifact_read_handle(struct worker *w, uint32_t msgid, const msgpack_object *par
 		rpc_reply_error(w, msgid, ERR_INTERNAL, "read failed");
 		return;
 	}
-	rpc_reply_begin(&b, &pk, msgid);
-	msgpack_pack_map(&pk, 3);
-	mp_pack_key(&pk, "data");
-	msgpack_pack_bin(&pk, (size_t)n);
-	msgpack_pack_bin_body(&pk, data, (size_t)n);
-	mp_pack_kint(&pk, "size", size);
-	mp_pack_key(&pk, "eof");
-	if (off + n >= size)
-		msgpack_pack_true(&pk);
-	else
-		msgpack_pack_false(&pk);
-	rpc_reply_end(w, &b);
+	artifact_read_reply(w, msgid, data, (size_t)n, off, size);
 	free(data);
 }

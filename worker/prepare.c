@@ -47,8 +47,17 @@ prepare_cleanup(struct worker *w)
 	w->ws = NULL;
 	for (i = 0; w->outputs != NULL && i < w->m.nsteps; i++)
 		table_free(w->outputs[i]);
+	for (i = 0; w->cfgs != NULL && i < w->m.nsteps; i++)
+		json_decref(w->cfgs[i]);
+	free(w->cfgs);
+	w->cfgs = NULL;
+	artifact_mem_free(w);
+	buf_free(&w->emit_data);
+	buf_free(&w->emit_out);
 	free(w->outputs);
 	w->outputs = NULL;
+	free(w->consumers);
+	w->consumers = NULL;
 	free(w->state);
 	w->state = NULL;
 	for (i = 0; w->results != NULL && i < w->m.nsteps; i++)
@@ -136,12 +145,15 @@ prepare_manifest(struct worker *w, const struct bundle *b, const char *manifest,
 		return -1;
 	rc = manifest_parse(&w->m, (const char *)text.data, text.len, driver_known, err, errlen);
 	buf_free(&text);
+	if (rc == 0)
+		w->cfgs = xcalloc(w->m.nsteps, sizeof(*w->cfgs));
 	for (i = 0; rc == 0 && i < w->m.nsteps; i++) {
 		char *cfg;
 		xasprintf(&cfg, "%s%s", w->mdir, w->m.steps[i].cfg_path);
 		rc = prepare_read(w, b, cfg, &text, err, errlen);
+		/* kept for the step: it reads no file */
 		if (rc == 0)
-			rc = manifest_cfg_check(cfg, (const char *)text.data, text.len, err, errlen);
+			rc = manifest_cfg_load(cfg, (const char *)text.data, text.len, &w->cfgs[i], err, errlen);
 		buf_free(&text);
 		free(cfg);
 	}
@@ -225,6 +237,10 @@ prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 	w->outputs = xcalloc(w->m.nsteps, sizeof(*w->outputs));
 	w->state = xcalloc(w->m.nsteps, sizeof(*w->state));
 	w->results = xcalloc(w->m.nsteps, sizeof(*w->results));
+	w->consumers = xcalloc(w->m.nsteps, sizeof(*w->consumers));
+	for (i = 0; i < w->m.nsteps; i++)
+		for (size_t j = 0; j < w->m.steps[i].nneeds; j++)
+			w->consumers[w->m.steps[i].need_idx[j]]++;
 	/* the base listing came from unpacking (workspace.c) */
 	snap_copy(&w->cur, &w->base);
 	w->prepared = 1;

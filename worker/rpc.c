@@ -6,6 +6,9 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,28 +45,167 @@ rpc_write_all(struct worker *w, const void *data, size_t len)
 
 /* While a request is handled, output is corked: its notifications and its
  * answer leave in one write (one wakeup of the daemon, not one per
- * record). step.c uncorks around the driver so that a long step streams. */
+ * record). While a driver runs, a timer uncorks after RPC_STREAM_AFTER_US:
+ * a short step still costs one write, a long one shows its step_start and
+ * streams what it says from then on. The timer signals one thread of ours
+ * that waits for nothing else (SIGEV_THREAD_ID: the driver's threads never
+ * see the signal nor an EINTR); the output buffer is shared with it under
+ * rpc_out_mu (uncontended: no syscall). */
 #define RPC_CORK_MAX (256 * 1024)
+#define RPC_STREAM_AFTER_US 2000
+#define RPC_TIMER_SIG (SIGRTMIN + 3)
 
-void
-rpc_write(struct worker *w, const void *data, size_t len)
-{
-	if (!w->cork) {
-		rpc_write_all(w, data, len);
-		return;
-	}
-	buf_add(&w->out, data, len);
-	if (w->out.len >= RPC_CORK_MAX)
-		rpc_flush(w);
-}
+static pthread_mutex_t rpc_out_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	struct worker *w;
+	timer_t id;
+	int made;      /* 1 timer made, -1 cannot: flush before the driver instead */
+	int driver;    /* a driver runs */
+	int streaming; /* ... and the timer fired: write through */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+} rpc_tm = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-void
-rpc_flush(struct worker *w)
+static void
+rpc_flush_locked(struct worker *w)
 {
 	if (w->out.len == 0)
 		return;
 	rpc_write_all(w, w->out.data, w->out.len);
 	buf_reset(&w->out);
+}
+
+void
+rpc_write(struct worker *w, const void *data, size_t len)
+{
+	pthread_mutex_lock(&rpc_out_mu);
+	if (!w->cork || rpc_tm.streaming) {
+		rpc_flush_locked(w);
+		rpc_write_all(w, data, len);
+	} else {
+		buf_add(&w->out, data, len);
+		if (w->out.len >= RPC_CORK_MAX)
+			rpc_flush_locked(w);
+	}
+	pthread_mutex_unlock(&rpc_out_mu);
+}
+
+void
+rpc_flush(struct worker *w)
+{
+	pthread_mutex_lock(&rpc_out_mu);
+	rpc_flush_locked(w);
+	pthread_mutex_unlock(&rpc_out_mu);
+}
+
+/* The timer's thread: makes the timer aimed at itself, then flushes when
+ * it fires while a driver runs (a fire after the driver is a no-op). */
+static void *
+rpc_timer_main(void *arg)
+{
+	struct sigevent sev;
+	sigset_t set;
+	int made;
+
+	(void)arg;
+	sigemptyset(&set);
+	sigaddset(&set, RPC_TIMER_SIG);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = RPC_TIMER_SIG;
+	sev._sigev_un._tid = gettid();
+	made = timer_create(CLOCK_MONOTONIC, &sev, &rpc_tm.id) == 0 ? 1 : -1;
+	pthread_mutex_lock(&rpc_tm.mu);
+	rpc_tm.made = made;
+	pthread_cond_signal(&rpc_tm.cv);
+	pthread_mutex_unlock(&rpc_tm.mu);
+	while (made > 0) {
+		if (sigwaitinfo(&set, NULL) < 0)
+			continue;
+		pthread_mutex_lock(&rpc_out_mu);
+		if (rpc_tm.driver && rpc_tm.w != NULL) {
+			rpc_flush_locked(rpc_tm.w);
+			rpc_tm.streaming = 1;
+		}
+		pthread_mutex_unlock(&rpc_out_mu);
+	}
+	return NULL;
+}
+
+static int rpc_timer_started;
+
+/* A forked child has neither the thread nor the timer. */
+static void
+rpc_timer_atfork_child(void)
+{
+	rpc_timer_started = 0;
+	rpc_tm.made = 0;
+	rpc_tm.driver = rpc_tm.streaming = 0;
+}
+
+static void
+rpc_timer_start(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t all, old;
+
+	rpc_tm.made = 0; /* the thread sets 1 or -1 */
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* the thread starts with every signal blocked (SIGTERM stays the main
+	 * thread's) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (pthread_create(&t, &attr, rpc_timer_main, NULL) == 0) {
+		pthread_mutex_lock(&rpc_tm.mu);
+		while (rpc_tm.made == 0)
+			pthread_cond_wait(&rpc_tm.cv, &rpc_tm.mu);
+		pthread_mutex_unlock(&rpc_tm.mu);
+	} else {
+		rpc_tm.made = -1;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (rpc_tm.made < 0)
+		log_warnx("no step timer: step output is flushed before each driver");
+}
+
+void
+rpc_driver_begin(struct worker *w)
+{
+	struct itimerspec its = {.it_value = {.tv_nsec = RPC_STREAM_AFTER_US * 1000}};
+	static int atfork;
+
+	if (!atfork)
+		atfork = pthread_atfork(NULL, NULL, rpc_timer_atfork_child) == 0;
+	if (!rpc_timer_started) {
+		rpc_timer_started = 1;
+		rpc_timer_start();
+	}
+	pthread_mutex_lock(&rpc_out_mu);
+	rpc_tm.w = w;
+	rpc_tm.driver = 1;
+	rpc_tm.streaming = 0;
+	pthread_mutex_unlock(&rpc_out_mu);
+	/* re-armed per step, never disarmed: one syscall per step */
+	if (rpc_tm.made > 0 && timer_settime(rpc_tm.id, 0, &its, NULL) == 0)
+		return;
+	pthread_mutex_lock(&rpc_out_mu);
+	rpc_flush_locked(w);
+	rpc_tm.streaming = 1;
+	pthread_mutex_unlock(&rpc_out_mu);
+}
+
+void
+rpc_driver_end(struct worker *w)
+{
+	(void)w;
+	pthread_mutex_lock(&rpc_out_mu);
+	rpc_tm.driver = 0;
+	rpc_tm.streaming = 0;
+	pthread_mutex_unlock(&rpc_out_mu);
 }
 
 void
@@ -268,30 +410,38 @@ rpc_poll_control(struct worker *w)
 int
 rpc_serve(struct worker *w)
 {
+	msgpack_zone zone;
 	struct rpc_msg msg;
 	size_t len;
 	char err[256];
 	int rc;
 
+	/* each request decoded once, in place (rpc_next scanned it with the
+	 * limits); the zone is reused. A handler reads its params before it
+	 * runs a driver, whose rpc_poll_control may move w->in. */
+	if (!msgpack_zone_init(&zone, 8192))
+		fatalx("rpc_serve: out of memory");
 	for (;;) {
 		while ((rc = rpc_next(w, 0, &len)) == 1) {
-			if (rpc_decode(w->in.data, len, &msg, err, sizeof(err)) < 0) {
+			msgpack_zone_clear(&zone);
+			if (rpc_decode_view(w->in.data, len, &msg, &zone, err, sizeof(err)) < 0) {
 				log_warnx("protocol violation on stdin: %s", err);
+				msgpack_zone_destroy(&zone);
 				return -1;
 			}
 			w->in_peek = len;
 			rpc_dispatch(w, &msg);
-			rpc_msg_free(&msg);
 			buf_consume(&w->in, len);
 			w->in_peek = 0;
 		}
-		if (rc < 0)
-			return -1;
-		if (w->in_eof)
-			return 0;
+		if (rc < 0 || w->in_eof)
+			break;
 		if (rpc_fill(w, 1) < 0) {
 			log_warn("stdin");
-			return -1;
+			rc = -1;
+			break;
 		}
 	}
+	msgpack_zone_destroy(&zone);
+	return rc < 0 ? -1 : 0;
 }

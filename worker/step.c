@@ -1,7 +1,7 @@
 /*
  * step.c: `exec_step`. Resolves the step's inputs from tables kept in
- * memory, loads and substitutes its cfg, writes the masked
- * artifacts/<step>/cleaned_config.json, runs the driver, reports artifacts,
+ * memory, substitutes its cfg (parsed by prepare), keeps the masked
+ * artifacts/<step>/cleaned_config.json in memory, runs the driver, reports artifacts,
  * metrics and the outcome, and frees tables no remaining step needs.
  */
 #include <errno.h>
@@ -99,6 +99,20 @@ step_secret_key(const char *key)
 	return 0;
 }
 
+/* Replaced only when a secret is in it (no copy otherwise). */
+static void
+step_mask_string(struct worker *w, json_t *s)
+{
+	const char *v = json_string_value(s);
+	char *m;
+
+	if (mask_count(w->mask) == 0 || !mask_hit(w->mask, v, strlen(v)))
+		return;
+	m = emit_mask(w, v);
+	json_string_set(s, m);
+	free(m);
+}
+
 static void
 step_mask_json(struct worker *w, json_t *v, unsigned depth)
 {
@@ -114,9 +128,7 @@ step_mask_json(struct worker *w, json_t *v, unsigned depth)
 			if (json_is_string(child) && step_secret_key(key)) {
 				json_string_set(child, "***");
 			} else if (json_is_string(child)) {
-				char *m = emit_mask(w, json_string_value(child));
-				json_string_set(child, m);
-				free(m);
+				step_mask_string(w, child);
 			} else {
 				step_mask_json(w, child, depth + 1);
 			}
@@ -125,9 +137,7 @@ step_mask_json(struct worker *w, json_t *v, unsigned depth)
 		json_array_foreach(v, i, child)
 		{
 			if (json_is_string(child)) {
-				char *m = emit_mask(w, json_string_value(child));
-				json_string_set(child, m);
-				free(m);
+				step_mask_string(w, child);
 			} else {
 				step_mask_json(w, child, depth + 1);
 			}
@@ -135,75 +145,93 @@ step_mask_json(struct worker *w, json_t *v, unsigned depth)
 	}
 }
 
-/* Write text to ws/rel in one open/write/close. The step's directory is
- * new: it is watched before the file is created, so that the scan after the
- * step needs no listing of it. */
+/* artifacts/<step>/cleaned_config.json: the cfg the driver saw, minus the
+ * metadata keys, with secret values masked. Made in memory: the file never
+ * exists in the workspace (artifact.c lists it and sends it inline). */
+/* Would step_mask_json change anything in v? */
 static int
-step_write_file(struct worker *w, const char *rel, const char *text, size_t len)
+step_has_secret(struct worker *w, json_t *v, unsigned depth)
 {
-	char *dir = xstrdup(rel), *slash = strrchr(dir, '/');
-	ssize_t n;
-	int fd, rc = 0;
+	const char *key;
+	json_t *child;
+	size_t i;
 
-	*slash = '\0';
-	if (mkdirat(w->ws_fd, dir, 0755) < 0) {
-		if (errno == ENOENT) {
-			char *full;
-			xasprintf(&full, "%s/%s", w->ws, rel);
-			rc = mkdir_parents(full);
-			free(full);
-		} else if (errno != EEXIST) {
-			rc = -1;
+	if (depth > 64)
+		return 0;
+	if (json_is_string(v))
+		return mask_count(w->mask) > 0 && mask_hit(w->mask, json_string_value(v), strlen(json_string_value(v)));
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, child)
+		{
+			if ((json_is_string(child) && step_secret_key(key)) || step_has_secret(w, child, depth + 1))
+				return 1;
 		}
-	} else {
-		watch_add(&w->watch, w->ws, dir);
-	}
-	free(dir);
-	if (rc < 0 || (fd = openat(w->ws_fd, rel, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
-		return -1;
-	while (len > 0 && rc == 0) {
-		n = write(fd, text, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -1;
-		} else {
-			text += n;
-			len -= (size_t)n;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, child)
+		{
+			if (step_has_secret(w, child, depth + 1))
+				return 1;
 		}
 	}
-	if (close(fd) < 0)
-		rc = -1;
-	return rc;
+	return 0;
 }
 
-/* artifacts/<step>/cleaned_config.json: the cfg the driver saw, minus the
- * metadata keys, with secret values masked. */
+/* cfg minus the metadata keys, as text of `len` bytes into a new in-memory
+ * artifact (sized first, then written straight into its bytes). */
+static void
+step_cleaned_dump(struct step_run *r, json_t *c, const char *rel)
+{
+	const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER;
+	size_t len = json_dumpb(c, NULL, 0, flags);
+	uint8_t *text;
+
+	if (len == 0) {
+		emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: cannot serialise", rel);
+		return;
+	}
+	text = artifact_mem_new(r->w, r->s->id, rel, len + 1);
+	(void)json_dumpb(c, (char *)text, len, flags);
+	text[len] = '\n';
+}
+
 static void
 step_cleaned_config(struct step_run *r)
 {
-	json_t *c = json_deep_copy(r->cfg);
-	char *dir = step_input_name(r->s->id), *rel, *text;
-	const char *id = path_is_safe(r->s->id) && strchr(r->s->id, '/') == NULL ? r->s->id : dir + 3;
-	size_t len;
+	static const char *const meta[] = {"component", "connection"};
+	json_t *c, *held[2];
+	char *dir = NULL, *rel, small[256];
+	const char *id = r->s->id;
+	size_t i;
 
-	json_object_del(c, "component");
-	json_object_del(c, "connection");
-	step_mask_json(r->w, c, 0);
-	xasprintf(&rel, "artifacts/%s/cleaned_config.json", id);
-	text = json_dumps(c, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	if (text == NULL) {
-		emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: cannot serialise", rel);
+	if (!path_is_safe(id) || strchr(id, '/') != NULL)
+		id = (dir = step_input_name(r->s->id)) + 3;
+	rel = small;
+	if ((size_t)snprintf(small, sizeof(small), "artifacts/%s/cleaned_config.json", id) >= sizeof(small))
+		xasprintf(&rel, "artifacts/%s/cleaned_config.json", id);
+	if (step_has_secret(r->w, r->cfg, 0)) {
+		c = json_deep_copy(r->cfg);
+		json_object_del(c, "component");
+		json_object_del(c, "connection");
+		step_mask_json(r->w, c, 0);
+		step_cleaned_dump(r, c, rel);
+		json_decref(c);
 	} else {
-		len = strlen(text);
-		text[len++] = '\n'; /* replaces the NUL: written by length */
-		if (step_write_file(r->w, rel, text, len) < 0)
-			emit_logf(r->w, LOG_LVL_WARN, r->s->id, "%s: %s", rel, strerror(errno));
-		free(text);
+		/* nothing to mask: no copy, the metadata keys are lifted out
+		 * for the dump and put back (at the end: order means nothing
+		 * to a driver) */
+		for (i = 0; i < 2; i++)
+			if ((held[i] = json_object_get(r->cfg, meta[i])) != NULL) {
+				json_incref(held[i]);
+				json_object_del(r->cfg, meta[i]);
+			}
+		step_cleaned_dump(r, r->cfg, rel);
+		for (i = 0; i < 2; i++)
+			if (held[i] != NULL)
+				json_object_set_new(r->cfg, meta[i], held[i]);
 	}
-	json_decref(c);
 	free(dir);
-	free(rel);
+	if (rel != small)
+		free(rel);
 }
 
 static int
@@ -217,6 +245,12 @@ step_cfg(struct step_run *r)
 	char *full, err[1024];
 
 	xasprintf(&r->cfg_name, "%s%s", w->mdir, r->s->cfg_path);
+	if (w->cfgs != NULL && w->cfgs[r->idx] != NULL) {
+		/* parsed by prepare: no file read per step */
+		r->cfg = w->cfgs[r->idx];
+		w->cfgs[r->idx] = NULL;
+		goto parsed;
+	}
 	xasprintf(&full, "%s/%s", w->ws, r->cfg_name);
 	buf_init(&text);
 	if (file_read_all(full, WORKER_CFG_MAX, &text) < 0) {
@@ -230,6 +264,7 @@ step_cfg(struct step_run *r)
 	if (r->cfg == NULL || !json_is_object(r->cfg))
 		return ctx_fail(&r->ctx, "ConfigError", "%s:%d: %s", r->cfg_name, je.line,
 		    r->cfg ? "must be a JSON object" : log_esc(je.text, 160));
+parsed:
 	if (subst_cfg(r->cfg, &w->env, &w->secrets, r->cfg_name, err, sizeof(err)) < 0)
 		return ctx_fail(&r->ctx, "ConfigError", "%s", err);
 	json_object_foreach(r->cfg, key, v)
@@ -251,12 +286,12 @@ step_driver(struct step_run *r)
 
 	if (worker_cancel)
 		return ctx_fail(&r->ctx, "Cancelled", "cancelled");
-	/* step_start is out before the driver runs; what a long driver
-	 * says streams as it says it */
-	rpc_flush(r->w);
-	r->w->cork = 0;
+	/* step_start leaves with the result, unless the driver runs long
+	 * enough for a follower to wait for it: then it and what the driver
+	 * says stream (rpc.c) */
+	rpc_driver_begin(r->w);
 	rc = r->ops->run(&r->ctx, r->cfg, r->in, (const char **)r->in_names, r->nin, &r->out);
-	r->w->cork = 1;
+	rpc_driver_end(r->w);
 	if (rc < 0) {
 		table_free(r->out);
 		r->out = NULL;
@@ -267,24 +302,20 @@ step_driver(struct step_run *r)
 	return 0;
 }
 
-/* Tables whose consumers have all run are freed now, not at the end. */
+/* Tables whose consumers have all run are freed now, not at the end: step
+ * idx has run, so its inputs have a consumer fewer; its own table goes at
+ * once when nothing consumes it. */
 static void
-step_free_unneeded(struct worker *w)
+step_free_unneeded(struct worker *w, size_t idx)
 {
-	size_t i, k, j;
+	const struct manifest_step *s = &w->m.steps[idx];
+	size_t j, i;
 
-	for (i = 0; i < w->m.nsteps; i++) {
-		int needed = 0;
-		if (w->outputs[i] == NULL)
-			continue;
-		for (k = 0; k < w->m.nsteps && !needed; k++) {
-			if (w->state[k] != STEP_PENDING)
-				continue;
-			for (j = 0; j < w->m.steps[k].nneeds; j++)
-				if (w->m.steps[k].need_idx[j] == i)
-					needed = 1;
-		}
-		if (!needed) {
+	for (j = 0; j <= s->nneeds; j++) {
+		i = j < s->nneeds ? s->need_idx[j] : idx;
+		if (j < s->nneeds && w->consumers[i] > 0)
+			w->consumers[i]--;
+		if (w->consumers[i] == 0 && w->outputs[i] != NULL) {
 			table_free(w->outputs[i]);
 			w->outputs[i] = NULL;
 		}
@@ -370,7 +401,7 @@ step_execute(struct worker *w, size_t idx, struct step_result *res)
 	w->outputs[idx] = r.out;
 	step_report(&r, res);
 	step_run_free(&r);
-	step_free_unneeded(w);
+	step_free_unneeded(w, idx);
 }
 
 /* Has a step of this run failed or been cancelled? (A cancel that came

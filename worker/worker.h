@@ -71,15 +71,18 @@ const struct snap_ent *snap_find(const struct snap *s, const char *path);
 int snap_changed(const struct snap *before, const struct snap_ent *e);
 
 /* journal.c: bounded ring of the records sent, for replay. */
+struct journal_chunk;
 struct journal_rec {
 	int64_t seq;
-	uint8_t *data;
+	uint8_t *data; /* inside chunk */
 	size_t len;
+	struct journal_chunk *chunk;
 };
 struct journal {
 	struct journal_rec *r; /* ring of WORKER_JOURNAL_RECORDS */
 	size_t head, n;	       /* oldest at head */
 	size_t bytes;
+	struct journal_chunk *cur; /* records are appended here */
 };
 void journal_init(struct journal *j);
 void journal_free(struct journal *j);
@@ -88,6 +91,17 @@ void journal_add(struct journal *j, int64_t seq, const void *data, size_t len);
 int64_t journal_first_seq(const struct journal *j); /* 0 when empty */
 /* Call fn for each record with seq > since, oldest first. */
 int journal_each(const struct journal *j, int64_t since, int (*fn)(const struct journal_rec *, void *), void *arg);
+
+/* artifact.c: a file the worker made in memory (cleaned_config.json): never
+ * on disk, announced like a workspace file, sent inline by `finish` (or
+ * served by `read`). */
+struct mem_art {
+	char *path;	     /* workspace-relative, like a file's; in data's block */
+	const char *step_id; /* the manifest's */
+	uint8_t *data;
+	size_t len;
+	int announced; /* artifact_created sent */
+};
 
 /* The one worker. */
 struct worker {
@@ -119,16 +133,21 @@ struct worker {
 	json_t *conns_ctx, *conns_daemon;
 	char *conns_err;
 	struct table **outputs; /* per step index */
+	size_t *consumers;	/* per step index: its consumers still pending */
 	enum step_state *state; /* per step index */
 	struct step_result *results; /* per step index: the answer exec_step gave (`status`) */
 	struct snap base, cur;
 	struct watch watch; /* what changed in the workspace since the last scan */
 	int ws_fd;	    /* the workspace directory, for fstatat */
 	struct kvlist attr; /* path -> step id that last created/changed it */
+	struct mem_art *marts; /* in-memory artifacts of the run */
+	size_t nmarts, martcap;
+	json_t **cfgs; /* per step index: its cfg as parsed by prepare (taken by the step) */
 	int runs;	    /* runs prepared by this process (reuse: `reset` between) */
 
 	int64_t seq;
 	struct journal journal;
+	struct buf emit_data, emit_out; /* emit.c's scratch */
 	int64_t last_poll_us;
 };
 
@@ -158,6 +177,9 @@ char *emit_mask(const struct worker *w, const char *s);
 int rpc_serve(struct worker *w); /* returns at EOF: 0, or -1 on a protocol violation */
 void rpc_write(struct worker *w, const void *data, size_t len);
 void rpc_flush(struct worker *w); /* write what rpc_write corked */
+/* Around a driver: output stays corked unless it runs longer than a few ms. */
+void rpc_driver_begin(struct worker *w);
+void rpc_driver_end(struct worker *w);
 void rpc_reply_error(struct worker *w, uint32_t msgid, enum rpc_err code, const char *msg);
 /* Start a result: packs the response head into b; the caller packs one value. */
 void rpc_reply_begin(struct buf *b, msgpack_packer *pk, uint32_t msgid);
@@ -214,5 +236,10 @@ void artifact_read_handle(struct worker *w, uint32_t msgid, const msgpack_object
 /* After a step: emit artifact_created for files new/changed since `cur`,
  * attribute them to step_id, and advance `cur`. */
 void artifact_scan_step(struct worker *w, const char *step_id);
+/* A new in-memory artifact `path` of step_id (a manifest step's id, kept by
+ * reference) of len bytes: returns them for the caller to fill; announced
+ * by the next artifact_scan_step. One allocation. */
+uint8_t *artifact_mem_new(struct worker *w, const char *step_id, const char *path, size_t len);
+void artifact_mem_free(struct worker *w);
 
 #endif

@@ -44,7 +44,6 @@ ws_parents(struct worker *w, const char *rel, struct kvlist *dirs)
 				return -1;
 			}
 			kvlist_add(dirs, tmp, "");
-			watch_add(&w->watch, w->ws, tmp);
 		}
 		*p = '/';
 	}
@@ -160,10 +159,15 @@ ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen)
 	}
 	if (watch_open(&w->watch) < 0)
 		log_warn("inotify (steps fall back to full workspace scans)");
-	watch_add(&w->watch, w->ws, "");
 	memset(&dirs, 0, sizeof(dirs));
 	for (i = 0; i < b->n && rc == 0; i++)
 		rc = ws_file(w, b, &b->files[i], &dirs, err, errlen);
+	/* watched once unpacked (nothing else writes here before the first
+	 * step, and base holds what was written): the unpacking makes no
+	 * inotify events for the first step's scan to read and stat */
+	watch_add(&w->watch, w->ws, "");
+	for (i = 0; i < dirs.n; i++)
+		watch_add(&w->watch, w->ws, dirs.v[i].key);
 	kvlist_free(&dirs);
 	return rc;
 }

@@ -45,6 +45,17 @@ assert_eq "$rows" 0 "event and step rows of pruned runs"
 OLD=${ids[5]}
 stop_daemon
 mv "$(dir_of "$OLD")" "$STATE/runs/$OLD"
+# ... where an older daemon kept every artifact as a file (no bytes in
+# osiris.db): the run's first artifact becomes one again
+"$PY" -c 'import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+path, data = db.execute("SELECT path, data FROM artifacts WHERE run_id = ? ORDER BY path LIMIT 1", (sys.argv[2],)).fetchone()
+assert data is not None, "a small artifact is not kept in osiris.db"
+f = os.path.join(sys.argv[3], path)
+os.makedirs(os.path.dirname(f), exist_ok=True)
+open(f, "wb").write(data)
+db.execute("UPDATE artifacts SET data = NULL WHERE run_id = ? AND path = ?", (sys.argv[2], path))
+db.commit()' "$STATE/osiris.db" "$OLD" "$STATE/runs/$OLD/artifacts" || fail "cannot make an old-layout artifact"
 start_daemon -o daemon.keep_runs=3 -o daemon.keep_days=0 -o daemon.max_state_bytes=0 -o daemon.prune_interval_s=1
 ctlc --json artifacts "$OLD"
 assert_rc 0 "artifacts of a run in an unsharded dir"

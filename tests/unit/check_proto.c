@@ -991,6 +991,9 @@ START_TEST(test_msg_event_rec)
 	event_rec_pack_worker(&pk, &e);
 	p = roundtrip_finish(&b, &m);
 	ck_assert_ptr_null(mp_get(p, "kind"));
+	/* issue 8: the worker pipe carries ts as integer ms */
+	ck_assert_int_eq(mp_get(p, "ts")->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
+	ck_assert_int_eq((int64_t)mp_get(p, "ts")->via.u64, e.ts);
 	ck_assert_int_eq(event_rec_decode(p, "metric", &out, err, sizeof(err)), 0);
 	ck_assert_int_eq(out.kind, REC_METRIC);
 	ck_assert_int_eq(out.seq, 17);
@@ -1001,6 +1004,22 @@ START_TEST(test_msg_event_rec)
 	ck_assert_uint_eq(out.data_len, e.data_len);
 	ck_assert_int_eq(memcmp(out.data, e.data, e.data_len), 0);
 	event_rec_free(&out);
+	/* issue 8: the same record decoded into a reused scratch buffer */
+	{
+		struct buf scratch;
+		buf_init(&scratch);
+		buf_add(&scratch, "left over", 9);
+		ck_assert_int_eq(event_rec_decode_buf(p, "metric", &out, &scratch, err, sizeof(err)), 0);
+		ck_assert_int_eq(out.kind, REC_METRIC);
+		ck_assert_int_eq(out.seq, 17);
+		ck_assert_int_eq(out.ts, e.ts);
+		ck_assert_str_eq(out.name, "rows_out");
+		ck_assert_str_eq(out.step_id, "extract");
+		ck_assert_uint_eq(out.data_len, e.data_len);
+		ck_assert_int_eq(memcmp(out.data, e.data, e.data_len), 0);
+		ck_assert_int_eq(event_rec_decode_buf(p, "bogus", &out, &scratch, err, sizeof(err)), -1);
+		buf_free(&scratch);
+	}
 	ck_assert_int_eq(event_rec_decode(p, "bogus", &out, err, sizeof(err)), -1);
 	ck_assert_int_eq(event_rec_decode(p, NULL, &out, err, sizeof(err)), -1); /* no kind key */
 	rpc_msg_free(&m);

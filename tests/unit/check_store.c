@@ -144,7 +144,7 @@ START_TEST(test_open_migrate_reopen)
 	open_store();
 	ck_assert_int_eq(stat(statedir, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0700);
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 5);
 	ck_assert_int_eq(db_int("PRAGMA application_id"), 0x4f534952);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
 	                        "('runs','steps','events','metrics','artifacts')"),
@@ -155,7 +155,7 @@ START_TEST(test_open_migrate_reopen)
 	ck_assert_ptr_nonnull(strstr(err, "already open"));
 	store_close();
 	open_store(); /* idempotent: no migration re-run, no error */
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 5);
 	store_close();
 }
 END_TEST
@@ -642,6 +642,109 @@ START_TEST(test_artifacts)
 }
 END_TEST
 
+/* issue 8: a metric whose decoder saw the value carries it (no unpack of
+ * the data); one without a numeric value is NULL; else read from data. */
+START_TEST(test_metric_value_carried)
+{
+	struct event_rec e;
+	struct run_info r;
+	struct buf d;
+
+	open_store();
+	make_run(&r, "r-met", 1000, 0);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	buf_init(&d);
+	pack_data(&d, "value", 0, 1);
+	memset(&e, 0, sizeof(e));
+	e.kind = REC_METRIC;
+	e.name = "m";
+	e.data = d.data;
+	e.data_len = d.len;
+	e.ts = 1;
+	e.seq = 1;
+	e.has_value = 1;
+	e.value = 7.25;
+	ck_assert_int_eq(store_event_add("r-met", &e), 0);
+	e.seq = 2;
+	e.has_value = -1;
+	ck_assert_int_eq(store_event_add("r-met", &e), 0);
+	e.seq = 3;
+	e.has_value = 0;
+	ck_assert_int_eq(store_event_add("r-met", &e), 0);
+	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert(db_double("SELECT value FROM metrics WHERE run_id = 'r-met' AND seq = 1") == 7.25);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics WHERE run_id = 'r-met' AND seq = 2 AND value IS NULL"), 1);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics WHERE run_id = 'r-met' AND seq = 3 AND value IS NOT NULL"), 1);
+	buf_free(&d);
+	run_info_free(&r);
+}
+END_TEST
+
+/* issue 8: a small artifact's bytes live in its row, written with the
+ * batch; a file artifact's row has none; prune counts the blob bytes. */
+START_TEST(test_artifact_blobs)
+{
+	static const char text[] = "{\n  \"mode\": \"x\"\n}\n";
+	struct artifact_info a, got;
+	struct prune_cand *c;
+	struct run_info r;
+	struct buf b;
+	size_t n;
+	int in_db;
+
+	open_store();
+	make_run(&r, "r-blob", 1000, 0);
+	ck_assert_int_eq(store_run_insert(&r), 0);
+	memset(&a, 0, sizeof(a));
+	a.path = "artifacts/s1/cleaned_config.json";
+	a.step_id = "s1";
+	a.size = (int64_t)strlen(text);
+	sha256_hex(text, strlen(text), a.sha256);
+	ck_assert_int_eq(store_artifact_add_data("r-blob", &a, text, strlen(text)), 0);
+	/* buffered: nothing written before the batch commits */
+	ck_assert_int_eq(db_int("SELECT count(*) FROM artifacts WHERE run_id = 'r-blob'"), 0);
+	a.path = "output/big.csv";
+	a.size = 1 << 20;
+	ck_assert_int_eq(store_artifact_add("r-blob", &a), 0);
+	/* too big for a row, unknown run: refused */
+	ck_assert_int_eq(store_artifact_add_data("r-blob", &a, text, STORE_ART_BLOB_MAX + 1), -1);
+	ck_assert_int_eq(store_artifact_add_data("r-none", &a, text, 3), -1);
+	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_int_eq(db_int("SELECT length(data) FROM artifacts WHERE run_id = 'r-blob' AND path = "
+	                        "'artifacts/s1/cleaned_config.json'"),
+	                 (int)strlen(text));
+	ck_assert_int_eq(db_int("SELECT count(*) FROM artifacts WHERE run_id = 'r-blob' AND data IS NULL"), 1);
+
+	buf_init(&b);
+	ck_assert_int_eq(store_artifact_get("r-blob", "artifacts/s1/cleaned_config.json", &got, &in_db, &b), 0);
+	ck_assert_int_eq(in_db, 1);
+	ck_assert_int_eq(got.size, (int64_t)strlen(text));
+	ck_assert_str_eq(got.sha256, a.sha256);
+	ck_assert_uint_eq(b.len, strlen(text));
+	ck_assert(memcmp(b.data, text, b.len) == 0);
+	artifact_info_free(&got);
+	buf_reset(&b);
+	ck_assert_int_eq(store_artifact_get("r-blob", "output/big.csv", &got, &in_db, &b), 0);
+	ck_assert_int_eq(in_db, 0);
+	ck_assert_int_eq(got.size, 1 << 20);
+	artifact_info_free(&got);
+	ck_assert_int_eq(store_artifact_get("r-blob", "no/such", &got, &in_db, &b), 1);
+	ck_assert_int_eq(store_artifact_get("r-none", "output/big.csv", &got, &in_db, &b), 1);
+	buf_free(&b);
+
+	/* retention: the run's share counts its blob bytes beside its files */
+	r.state = RUN_SUCCEEDED;
+	r.finished_at = 1010;
+	ck_assert_int_eq(store_run_update(&r), 0);
+	ck_assert_int_eq(store_run_disk_bytes("r-blob", 8192), 0);
+	ck_assert_int_eq(store_prune_next(0, "", 10, &c, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(c[0].disk_bytes, 8192 + (int64_t)strlen(text));
+	store_prune_free(c, n);
+	run_info_free(&r);
+}
+END_TEST
+
 /* -- retention ------------------------------------------------------------- */
 
 /* A run in `state`, submitted at `submitted`, finished at submitted + 10
@@ -823,12 +926,26 @@ START_TEST(test_migrate_from_v1)
 	sqlite3_close(db);
 	ck_assert_int_eq(db_int("PRAGMA auto_vacuum"), 0);
 	open_store();
-	ck_assert_int_eq(db_int("PRAGMA user_version"), 4);
+	ck_assert_int_eq(db_int("PRAGMA user_version"), 5);
 	ck_assert_int_eq(db_int("PRAGMA auto_vacuum"), 2);
 	ck_assert_int_eq(store_prune_next(0, "", 10, &c, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(c[0].disk_bytes, 8192 + 4096 + 8192); /* the dirs, then whole blocks of 1 and 5000 bytes */
 	store_prune_free(c, n);
+	/* migration 5: the old rows are files (data NULL) and read as such */
+	ck_assert_int_eq(db_int("SELECT count(*) FROM artifacts WHERE run_id = 'v1-run' AND data IS NULL"), 2);
+	{
+		struct artifact_info a;
+		struct buf b;
+		int in_db = 1;
+		buf_init(&b);
+		ck_assert_int_eq(store_artifact_get("v1-run", "b", &a, &in_db, &b), 0);
+		ck_assert_int_eq(in_db, 0);
+		ck_assert_int_eq(a.size, 5000);
+		ck_assert_uint_eq(b.len, 0);
+		artifact_info_free(&a);
+		buf_free(&b);
+	}
 }
 END_TEST
 
@@ -1067,6 +1184,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_sandboxes_and_wseq);
 	tcase_add_test(tc, test_metrics_rows);
 	tcase_add_test(tc, test_artifacts);
+	tcase_add_test(tc, test_artifact_blobs);
+	tcase_add_test(tc, test_metric_value_carried);
 	tcase_add_test(tc, test_prune_candidates);
 	tcase_add_test(tc, test_prune_delete);
 	tcase_add_test(tc, test_prune_usage_and_space_back);

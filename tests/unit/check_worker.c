@@ -5,6 +5,7 @@
  * EOF cleanup, and a secret canary that must never reach stdout.
  */
 #include <check.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,6 +244,108 @@ START_TEST(test_join_end_to_end)
 }
 END_TEST
 
+static int cleaned_files;
+
+static int
+count_cleaned_cb(const char *path, const struct stat *sb, int type, struct FTW *f)
+{
+	(void)sb;
+	(void)f;
+	if (type == FTW_F && strstr(path, "cleaned_config.json") != NULL)
+		cleaned_files++;
+	return 0;
+}
+
+/* issue 8: cleaned_config.json is made in memory (no file in the
+ * workspace), announced, sent inline by `finish` with the right sha256 and
+ * served by `read` from memory. */
+START_TEST(test_cleaned_config_in_memory)
+{
+	const char *path = "artifacts/extract-orders/cleaned_config.json";
+	const msgpack_object *arts, *o;
+	struct rpc_msg resp;
+	struct step_result r;
+	struct peer p;
+	char dir[64], sha[65];
+	struct buf inl;
+	size_t i;
+
+	find_paths();
+	join_context(dir);
+	peer_start(&p, "-v");
+	prepare_dir(&p, dir, CANARY, &resp);
+	ck_assert_msg(resp.error == NULL, "prepare failed");
+	rpc_msg_free(&resp);
+	exec_step(&p, "extract-orders", &r);
+	ck_assert_msg(r.state == STEP_SUCCEEDED, "%s", r.error ? r.error : "?");
+	step_result_free(&r);
+	ck_assert_int_ge(note_find(&p, "artifact_created", "extract-orders"), 0);
+	ck_assert(buf_contains(&p.all, path));
+	cleaned_files = 0;
+	ck_assert_int_eq(nftw(p.workdir, count_cleaned_cb, 16, FTW_PHYS), 0);
+	ck_assert_int_eq(cleaned_files, 0);
+
+	call_simple(&p, "finish", NULL, NULL, &resp);
+	ck_assert_ptr_null(resp.error);
+	arts = mp_get(resp.result, "artifacts");
+	ck_assert_ptr_nonnull(arts);
+	buf_init(&inl);
+	for (i = 0; i < arts->via.array.size; i++) {
+		struct artifact_info a;
+		char err[256];
+		ck_assert_int_eq(artifact_info_decode(&arts->via.array.ptr[i], &a, err, sizeof(err)), 0);
+		if (strcmp(a.path, path) == 0) {
+			o = mp_get(&arts->via.array.ptr[i], "data");
+			ck_assert_ptr_nonnull(o);
+			ck_assert_int_eq(o->type, MSGPACK_OBJECT_BIN);
+			ck_assert_int_eq(a.size, (int64_t)o->via.bin.size);
+			sha256_hex(o->via.bin.ptr, o->via.bin.size, sha);
+			ck_assert_str_eq(a.sha256, sha);
+			ck_assert_str_eq(a.step_id, "extract-orders");
+			buf_add(&inl, o->via.bin.ptr, o->via.bin.size);
+		}
+		artifact_info_free(&a);
+	}
+	ck_assert_uint_gt(inl.len, 10);
+	ck_assert(memmem(inl.data, inl.len, "\"pw=***\"", 8) != NULL);
+	rpc_msg_free(&resp);
+	{
+		msgpack_packer pk;
+		struct buf b;
+		int eof = 0;
+		req_begin(&p, &b, &pk, "read");
+		msgpack_pack_map(&pk, 3);
+		mp_pack_kstr(&pk, "path", path);
+		mp_pack_kint(&pk, "offset", 3);
+		mp_pack_kint(&pk, "length", 5);
+		req_call(&p, &b, &resp);
+		o = mp_get(resp.result, "data");
+		ck_assert_ptr_nonnull(o);
+		ck_assert_uint_eq(o->via.bin.size, 5);
+		ck_assert(memcmp(o->via.bin.ptr, inl.data + 3, 5) == 0);
+		ck_assert_int_eq(mp_get(resp.result, "size")->via.u64, inl.len);
+		ck_assert_int_eq(mp_get_bool(resp.result, "eof", &eof), 0);
+		ck_assert_int_eq(eof, 0);
+		rpc_msg_free(&resp);
+		/* past the end: empty, eof */
+		req_begin(&p, &b, &pk, "read");
+		msgpack_pack_map(&pk, 3);
+		mp_pack_kstr(&pk, "path", path);
+		mp_pack_kint(&pk, "offset", (int64_t)inl.len + 10);
+		mp_pack_kint(&pk, "length", 5);
+		req_call(&p, &b, &resp);
+		ck_assert_ptr_null(resp.error);
+		ck_assert_uint_eq(mp_get(resp.result, "data")->via.bin.size, 0);
+		ck_assert_int_eq(mp_get_bool(resp.result, "eof", &eof), 0);
+		ck_assert_int_eq(eof, 1);
+		rpc_msg_free(&resp);
+	}
+	buf_free(&inl);
+	peer_finish(&p);
+	rmtree(dir);
+}
+END_TEST
+
 START_TEST(test_failures)
 {
 	struct peer p;
@@ -421,6 +524,7 @@ worker_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_join_end_to_end);
+	tcase_add_test(tc, test_cleaned_config_in_memory);
 	tcase_add_test(tc, test_failures);
 	tcase_add_test(tc, test_bad_sql_masked);
 	tcase_add_test(tc, test_invalid_manifest);
