@@ -403,8 +403,7 @@ static void run_worker_notify_cb(struct worker *w, const struct rpc_msg *m, void
 		/* Re-attached: live records overtake the replay of those said
 		 * while nobody listened, and the replay repeats stored ones;
 		 * only the next one in the worker's order is taken, so the
-		 * stream has no gap and no duplicate. */
-		event_rec_free(&e);
+		 * stream has no gap and no duplicate. (e lives in scratch.) */
 		return;
 	}
 	r->wseq_last = e.wseq;

@@ -38,7 +38,7 @@ check_run() { # WHAT
 }
 
 # on the state dir's filesystem: hard links
-start_daemon -o local.pool_size=1 -v
+start_daemon -o local.pool_size=1 -o "local.work_dir=$STATE/work" -v
 check_run "same filesystem"
 grep -q "run context linked" "$DLOG" || fail "same filesystem: the context was not hard-linked: $(grep 'run context' "$DLOG" | tail -1)"
 grep -q "output/out.csv: hard link" "$DLOG" || fail "same filesystem: the artifact was not hard-linked"
