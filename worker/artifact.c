@@ -269,6 +269,25 @@ artifact_read_small(struct worker *w, const char *path, struct buf *out)
 	return 0;
 }
 
+/* A `finish` entry: inline with its data (size is its length), or
+ * without (fetched with `read`). */
+static void
+artifact_pack_entry(msgpack_packer *pk, const struct artifact_info *a, int inl, const void *data, size_t len)
+{
+	if (!inl) {
+		artifact_info_pack(pk, a);
+		return;
+	}
+	msgpack_pack_map(pk, 5);
+	mp_pack_kstr(pk, "path", a->path);
+	mp_pack_kstr(pk, "step_id", a->step_id);
+	mp_pack_kint(pk, "size", a->size);
+	mp_pack_kstr(pk, "sha256", a->sha256);
+	mp_pack_key(pk, "data");
+	msgpack_pack_bin(pk, len);
+	msgpack_pack_bin_body(pk, data, len);
+}
+
 /* One listed file: small ones travel inline (read once, hashed from memory)
  * while the run's inline budget lasts; the rest only get their sha256 and
  * are fetched with `read`. */
@@ -297,18 +316,7 @@ artifact_pack_one(struct worker *w, msgpack_packer *pk, const struct snap_ent *e
 		log_warn("sha256 %s", log_esc(a.path, 200));
 	}
 	free(full);
-	if (!inl) {
-		artifact_info_pack(pk, &a);
-	} else {
-		msgpack_pack_map(pk, 5);
-		mp_pack_kstr(pk, "path", a.path);
-		mp_pack_kstr(pk, "step_id", a.step_id);
-		mp_pack_kint(pk, "size", a.size);
-		mp_pack_kstr(pk, "sha256", a.sha256);
-		mp_pack_key(pk, "data");
-		msgpack_pack_bin(pk, data.len);
-		msgpack_pack_bin_body(pk, data.data, data.len);
-	}
+	artifact_pack_entry(pk, &a, inl, data.data, data.len);
 	buf_free(&data);
 	free(a.path);
 }
@@ -326,19 +334,9 @@ artifact_pack_mem(struct worker *w, msgpack_packer *pk, const struct mem_art *m,
 	a.step_id = (char *)(uintptr_t)m->step_id;
 	a.size = (int64_t)m->len;
 	sha256_hex(m->data, m->len, a.sha256);
-	if (!inl) {
-		artifact_info_pack(pk, &a);
-	} else {
+	if (inl)
 		*budget -= m->len;
-		msgpack_pack_map(pk, 5);
-		mp_pack_kstr(pk, "path", a.path);
-		mp_pack_kstr(pk, "step_id", a.step_id);
-		mp_pack_kint(pk, "size", a.size);
-		mp_pack_kstr(pk, "sha256", a.sha256);
-		mp_pack_key(pk, "data");
-		msgpack_pack_bin(pk, m->len);
-		msgpack_pack_bin_body(pk, m->data, m->len);
-	}
+	artifact_pack_entry(pk, &a, inl, m->data, m->len);
 	free(a.path);
 }
 
