@@ -45,6 +45,35 @@ wait_idle() {
 	return 1
 }
 
+# ctl_wait DIR N: N x `osirisctl submit DIR --wait`, each timed as a whole
+# process (exec, connect, submit, follow to the end, exit) from Python.
+ctl_wait() {
+	"$PY" - "$BIN/osirisctl" "$SOCK" "$1" "$2" <<'PYEOF'
+import subprocess, sys, time
+ctl, sock, d, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+lat = []
+for _ in range(n):
+    t = time.perf_counter()
+    rc = subprocess.run([ctl, "-S", sock, "submit", d, "--wait"], stdout=subprocess.DEVNULL).returncode
+    if rc == 0:
+        lat.append((time.perf_counter() - t) * 1e6)
+lat.sort()
+k = len(lat)
+pick = lambda p: lat[max(0, int(-(-p * k // 100)) - 1)] if k else 0
+print("ctl_wait_us %d %d %d" % (pick(50), pick(99), k))
+PYEOF
+}
+# start_ms: the pool's recent worker start latencies (what a run without a
+# warm worker waits for), "p50 max n".
+start_ms() {
+	ctl --json pool | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+p = [x for x in (d["pools"] if isinstance(d, dict) else d) if x["backend"] == "local"][0]
+v = sorted(p.get("start_ms") or [])
+print("start_ms %d %d %d" % (v[(len(v) - 1) // 2] if v else 0, v[-1] if v else 0, len(v)))'
+}
+
 # ---- pipelines -------------------------------------------------------------
 
 noop_chain "$W/noop1" 1
@@ -108,6 +137,8 @@ pick = lambda p: lat[max(0, int(-(-p * n // 100)) - 1)] if n else 0
 print("ctl_follow_us %d %d %d" % (pick(50), pick(99), n))' >"$W/ctlfollow.lat"
 
 "$BENCH_BIN/bench_rpc" "$SOCK" throughput "$N_TPUT" 4 "$NOOP3" >"$W/warm.tput" || die "bench_rpc throughput (warm) failed"
+ctl_wait "$W/noop1" "$N_COLD" >"$W/warm.ctlwait" || echo "bench: submit --wait timing (warm) failed" >&2
+start_ms >"$W/warm.start" 2>/dev/null
 
 # CSV extract -> write of a generated file
 csv_pipeline() {
@@ -156,6 +187,7 @@ stop
 start cold -o local.pool_size=0
 "$BENCH_BIN/bench_rpc" "$SOCK" latency "$N_COLD" "$W/noop1" 10 >"$W/cold.lat" || die "bench_rpc latency (cold) failed"
 "$BENCH_BIN/bench_rpc" "$SOCK" throughput "$N_TPUT_COLD" 4 "$NOOP3" >"$W/cold.tput" || die "bench_rpc throughput (cold) failed"
+ctl_wait "$W/noop1" "$N_COLD" >"$W/cold.ctlwait" || echo "bench: submit --wait timing (cold) failed" >&2
 stop
 
 # ---- where the time goes: the same warm figures without bubblewrap --------
@@ -202,6 +234,9 @@ c=$W/cold.lat
 echo "warm submit->first step: p50 $(ms "$(field first_step_us 2 "$f")") ms p99 $(ms "$(field first_step_us 3 "$f")") ms (n=$(field first_step_us 4 "$f"), target p50 <= 1 ms) | cold baseline (pool_size=0) p50 $(ms "$(field first_step_us 2 "$c")") ms p99 $(ms "$(field first_step_us 3 "$c")") ms (n=$(field first_step_us 4 "$c"))"
 echo "warm submit->ack (run row and bundle durable): p50 $(ms "$(field submit_ack_us 2 "$f")") ms p99 $(ms "$(field submit_ack_us 3 "$f")") ms | cold baseline p50 $(ms "$(field submit_ack_us 2 "$c")") ms p99 $(ms "$(field submit_ack_us 3 "$c")") ms"
 echo "warm noop run end to end: p50 $(ms "$(field run_us 2 "$f")") ms p99 $(ms "$(field run_us 3 "$f")") ms | cold baseline p50 $(ms "$(field run_us 2 "$c")") ms p99 $(ms "$(field run_us 3 "$c")") ms"
+echo "  (pool_size=0 makes sandboxes on demand and keeps them idle afterwards, so after its first run that baseline is warm too; a worker start, what a run without a warm sandbox waits for, took p50 $(field start_ms 2 "$W/warm.start") ms, max $(field start_ms 3 "$W/warm.start") ms over the last $(field start_ms 4 "$W/warm.start") starts)"
+cw=$(field ctl_wait_us 2 "$W/warm.ctlwait")
+echo "osirisctl submit --wait, 1-step noop run, whole process: p50 $(ms "$cw") ms p99 $(ms "$(field ctl_wait_us 3 "$W/warm.ctlwait")") ms (n=$(field ctl_wait_us 4 "$W/warm.ctlwait"), timed from Python's fork+exec; target <= 10 ms: $(awk -v v="$cw" 'BEGIN { print (v > 0 && v <= 10000) ? "met" : "missed" }')) | baseline pool_size=0 p50 $(ms "$(field ctl_wait_us 2 "$W/cold.ctlwait")") ms p99 $(ms "$(field ctl_wait_us 3 "$W/cold.ctlwait")") ms"
 a50=$(field run_us 2 "$W/step1.lat") a99=$(field run_us 3 "$W/step1.lat")
 b50=$(field run_us 2 "$W/stepN.lat") b99=$(field run_us 3 "$W/stepN.lat")
 ps50=$(awk -v a="$a50" -v b="$b50" -v n="$STEPS" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }')
