@@ -696,6 +696,18 @@ static void run_next_step(struct run *r)
 		(void)run_send_exec(r, r->sent);
 }
 
+/* Where the worker's files are (`prepare` and `status` say), for
+ * pool_ops.fetch; anything but an absolute path: unknown, files are `read`. */
+static void run_take_workspace(struct run *r, const msgpack_object *result)
+{
+	free(r->workspace);
+	r->workspace = NULL;
+	if (mp_get_str(result, "workspace", &r->workspace) != 0 || r->workspace == NULL || r->workspace[0] != '/') {
+		free(r->workspace);
+		r->workspace = NULL;
+	}
+}
+
 static void run_prepare_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 {
 	struct run *r = arg;
@@ -715,13 +727,7 @@ static void run_prepare_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 	r->pipeline = 0;
 	if (m->result != NULL) {
 		(void)mp_get_bool(m->result, "pipeline", &r->pipeline);
-		free(r->workspace);
-		r->workspace = NULL;
-		if (mp_get_str(m->result, "workspace", &r->workspace) != 0 || r->workspace == NULL ||
-		    r->workspace[0] != '/') {
-			free(r->workspace); /* not usable: files are `read` */
-			r->workspace = NULL;
-		}
+		run_take_workspace(r, m->result);
 	}
 	run_next_step(r);
 }
@@ -1272,12 +1278,7 @@ static void run_status_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 		return;
 	}
 	free(run_id);
-	free(r->workspace);
-	r->workspace = NULL;
-	if (mp_get_str(m->result, "workspace", &r->workspace) != 0 || r->workspace == NULL || r->workspace[0] != '/') {
-		free(r->workspace);
-		r->workspace = NULL;
-	}
+	run_take_workspace(r, m->result);
 	if (run_attach_steps(r, mp_get(m->result, "steps")) == -1) {
 		run_attach_lost(r, "bad step status from the worker");
 		return;

@@ -238,7 +238,7 @@ rpc_reply_error(struct worker *w, uint32_t msgid, enum rpc_err code, const char 
 	free(m);
 }
 
-static void
+void
 rpc_reply_empty(struct worker *w, uint32_t msgid)
 {
 	msgpack_packer pk;

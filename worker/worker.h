@@ -184,6 +184,7 @@ void rpc_reply_error(struct worker *w, uint32_t msgid, enum rpc_err code, const 
 /* Start a result: packs the response head into b; the caller packs one value. */
 void rpc_reply_begin(struct buf *b, msgpack_packer *pk, uint32_t msgid);
 void rpc_reply_end(struct worker *w, struct buf *b);
+void rpc_reply_empty(struct worker *w, uint32_t msgid); /* the answer {} */
 /* While a step runs: take `cancel`/`ping` requests off stdin without
  * blocking; others wait for the main loop. Returns worker_cancel. */
 int rpc_poll_control(struct worker *w);

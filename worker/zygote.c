@@ -86,17 +86,6 @@ zygote_reply_pid(struct worker *w, uint32_t msgid)
 	rpc_reply_end(w, &b);
 }
 
-static void
-zygote_reply_empty(struct worker *w, uint32_t msgid)
-{
-	msgpack_packer pk;
-	struct buf b;
-
-	rpc_reply_begin(&b, &pk, msgid);
-	msgpack_pack_map(&pk, 0);
-	rpc_reply_end(w, &b);
-}
-
 /* Everything under dir, not dir itself (the sandbox binds it). */
 static void
 zygote_empty_dir(const char *dir)
@@ -144,7 +133,7 @@ zygote_next_fork(struct worker *w, uint32_t *msgid)
 			if (is_fork)
 				*msgid = msg.msgid;
 			else if (msg.type == RPC_REQUEST && strcmp(msg.method, "ping") == 0)
-				zygote_reply_empty(w, msg.msgid);
+				rpc_reply_empty(w, msg.msgid);
 			else if (msg.type == RPC_REQUEST)
 				rpc_reply_error(w, msg.msgid, ERR_INVALID_REQUEST,
 				                "this is a zygote: send `fork` and talk to the child");
