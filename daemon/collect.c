@@ -5,7 +5,7 @@
  * local worker is hard-linked or copied in the kernel (collect_open_kernel);
  * one of a remote worker is downloaded in one request where the backend can
  * (pool_ops.fetch); any other is read in chunks (`read`); all into
- * STATE/runs/<id>/artifacts/<path>; every file is
+ * the run's artifacts directory (rundir_artifacts); every file is
  * checked against its size and sha256, then indexed in the store. Paths
  * are resolved under the artifacts dir one component at a time, never
  * through a symlink.
@@ -66,14 +66,12 @@ static int collect_parent_at(int dirfd, const char *path, int create, const char
 	return fd;
 }
 
-/* STATE/runs/<id>/artifacts (made when missing). */
+/* The run's artifacts directory (made when missing). */
 static int collect_open_dir(struct run *r)
 {
-	char *dir = run_state_dir(r->info.id), *art;
+	char *art = rundir_artifacts(r->info.id);
 	int fd;
 
-	xasprintf(&art, "%s/artifacts", dir);
-	free(dir);
 	fd = open(art, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT && mkdir_parents(art) == 0 && (mkdir(art, 0755) == 0 || errno == EEXIST))
 		fd = open(art, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

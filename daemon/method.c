@@ -274,7 +274,7 @@ static int method_write_bundle(const char *path, const struct bundle *b, off_t *
  */
 static int method_submit_persist(struct run *r, const struct bundle *b, char *err, size_t errlen)
 {
-	char *dir = run_state_dir(r->info.id), *path = NULL;
+	char *dir = rundir_path(r->info.id), *path = rundir_bundle(r->info.id);
 	off_t size = 0;
 	int rc = -1;
 
@@ -282,7 +282,6 @@ static int method_submit_persist(struct run *r, const struct bundle *b, char *er
 		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
 		goto out;
 	}
-	xasprintf(&path, "%s/bundle", dir);
 	if (method_write_bundle(path, b, &size) == -1) {
 		snprintf(err, errlen, "cannot store the bundle: %s", strerror(errno));
 		goto out;
@@ -290,7 +289,7 @@ static int method_submit_persist(struct run *r, const struct bundle *b, char *er
 	r->disk_bytes = RUNDIR_OVERHEAD + rundir_bytes((int64_t)size);
 	if (strcmp(r->manifest_path, "manifest.yaml") != 0) {
 		free(path);
-		xasprintf(&path, "%s/manifest", dir);
+		path = rundir_manifest(r->info.id);
 		if (method_write_file(path, r->manifest_path, strlen(r->manifest_path)) == -1) {
 			snprintf(err, errlen, "cannot store the manifest path: %s", strerror(errno));
 			goto out;
@@ -316,7 +315,7 @@ static int method_submit_commit(struct run *r, const struct bundle *b, char *err
 	if (store_run_insert(&r->info) == 0)
 		return 0;
 	snprintf(err, errlen, "cannot insert the run into the store");
-	dir = run_state_dir(r->info.id);
+	dir = rundir_path(r->info.id);
 	rmtree(dir);
 	free(dir);
 	return -1;
@@ -599,7 +598,7 @@ static void method_artifact_blob(struct conn *c, struct rpc_msg *m, const struct
 static int method_artifact_read(struct conn *c, struct rpc_msg *m)
 {
 	int64_t offset = 0, length = METHOD_READ_DEFAULT;
-	char id[128], *path = NULL, *dir, *file;
+	char id[128], *path = NULL, *file;
 	struct artifact_info ai;
 	struct stat st;
 	struct buf blob;
@@ -638,9 +637,7 @@ static int method_artifact_read(struct conn *c, struct rpc_msg *m)
 		return 0;
 	}
 	buf_free(&blob);
-	dir = run_state_dir(id);
-	xasprintf(&file, "%s/artifacts/%s", dir, path);
-	free(dir);
+	file = rundir_artifact(id, path);
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	free(file);
 	if (fd == -1 || fstat(fd, &st) == -1) {

@@ -298,7 +298,7 @@ static void parse_args(int argc, char **argv, int *check_only)
 
 static void start(void)
 {
-	char err[512], *runs;
+	char err[512];
 	int lfd;
 
 	lfd = sd_notify_listen_fd();
@@ -308,10 +308,6 @@ static void start(void)
 	/* store_open creates the state dir 0700; runs/ goes inside it. */
 	if (store_open(d.cfg.state_dir, err, sizeof(err)) == -1)
 		fatalx("store: %s", err);
-	xasprintf(&runs, "%s/runs/.", d.cfg.state_dir);
-	if (mkdir_parents(runs) == -1)
-		fatal("cannot create %s/runs", d.cfg.state_dir);
-	free(runs);
 	if (rundir_init(d.cfg.state_dir, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	if (connfile_init(d.cfg.connections_file, err, sizeof(err)) == -1)

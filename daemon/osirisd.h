@@ -446,21 +446,26 @@ size_t run_active_count(void);
 void run_event_add(struct run *r, struct event_rec *e);
 /* Daemon-origin event with a prepacked data map. */
 void run_event_daemon(struct run *r, const char *name, const char *step_id, const struct buf *data);
-char *run_state_dir(const char *id); /* rundir_path: STATE/runs/<xx>/<id> */
 /* collect.c reports the end of artifact collection. */
 void run_collected(struct run *r);
 /* The run will end failed with this reason (the first one given wins). */
 void run_fail(struct run *r, const char *fmt, ...) PRINTFLIKE(2, 3);
 
-/* rundir.c: STATE/runs/<xx>/<id> directories, made ahead by a helper thread */
+/* rundir.c: STATE/runs/<xx>/<id> directories, made ahead by a helper
+ * thread; the only owner of the state dir's run layout. Paths allocated. */
+/* Makes STATE/runs and STATE/.spare. */
 int rundir_init(const char *state_dir, char *err, size_t errlen);
 void rundir_shutdown(void);
 /* Create STATE/runs/<xx>/<id> (with an empty bundle file and artifacts/):
  * 0 or -1 with errno. */
 int rundir_create(const char *id);
 /* A run's directory: the sharded one, or an existing unsharded
- * STATE/runs/<id> of an older daemon. Allocated. */
-char *rundir_path(const char *state_dir, const char *id);
+ * STATE/runs/<id> of an older daemon. */
+char *rundir_path(const char *id);
+char *rundir_bundle(const char *id);   /* the stored context */
+char *rundir_manifest(const char *id); /* the manifest path, when not manifest.yaml */
+char *rundir_artifacts(const char *id);                   /* the directory of artifact files */
+char *rundir_artifact(const char *id, const char *path); /* one artifact file */
 /* Bytes a file of this size takes on disk, in whole 4 KiB blocks; a run
  * directory adds RUNDIR_OVERHEAD (itself and artifacts/). */
 int64_t rundir_bytes(int64_t file_size);

@@ -131,7 +131,7 @@ static void prune_handover(struct prune_cand *c, size_t n, int all)
 
 	for (i = 0; i < n; i++) {
 		if (all || c[i].deleted)
-			dirs[k++] = rundir_path(pr.cfg->state_dir, c[i].id);
+			dirs[k++] = rundir_path(c[i].id);
 	}
 	pthread_mutex_lock(&pr.mu);
 	pr.dirs = dirs;

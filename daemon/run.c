@@ -89,10 +89,6 @@ size_t run_active_count(void)
 	return rs.nruns;
 }
 
-char *run_state_dir(const char *id)
-{
-	return rundir_path(rs.cfg->state_dir, id);
-}
 
 struct run *run_alloc(void)
 {
@@ -805,11 +801,9 @@ static void run_prepare(struct run *r)
 	r->phase = PHASE_PREPARE;
 	r->prepare_us = time_mono_us();
 	if (r->pool->ops->stage != NULL && r->bundle.total >= RUN_STAGE_MIN_BYTES) {
-		char *file, *dir = run_state_dir(r->info.id);
-		xasprintf(&file, "%s/bundle", dir);
+		char *file = rundir_bundle(r->info.id);
 		r->pool->ops->stage(r->worker, file, run_staged_cb, r);
 		free(file);
-		free(dir);
 	} else if (run_send_prepare(r, NULL) == -1) {
 		run_send_failed(r, "prepare");
 	}
@@ -1096,20 +1090,19 @@ static int run_recover_last_seq(struct run_info *ri)
 /* A run that had not started: load its bundle and manifest again. */
 static int run_recover_load(struct run *r, char *err, size_t errlen)
 {
-	char *dir = run_state_dir(r->info.id), *path;
+	char *path = rundir_manifest(r->info.id);
 	const struct bundle_file *mf;
 	struct stat st;
 	struct buf mp;
 	int rc = -1;
 
 	buf_init(&mp);
-	xasprintf(&path, "%s/manifest", dir);
 	if (file_read_all(path, 4096, &mp) == 0 && mp.len > 0)
 		r->manifest_path = xstrdup(buf_cstr(&mp));
 	else
 		r->manifest_path = xstrdup("manifest.yaml");
 	free(path);
-	xasprintf(&path, "%s/bundle", dir);
+	path = rundir_bundle(r->info.id);
 	if (bundle_load(&r->bundle, path, (size_t)rs.cfg->max_context_bytes, err, errlen) == -1)
 		goto out;
 	if (stat(path, &st) == 0)
@@ -1126,7 +1119,6 @@ static int run_recover_load(struct run *r, char *err, size_t errlen)
 out:
 	buf_free(&mp);
 	free(path);
-	free(dir);
 	return rc;
 }
 

@@ -9,6 +9,7 @@
  * ms each), so a helper thread keeps a few empty run directories (with their
  * `bundle` file and `artifacts/`) ready in STATE/.spare; a submit renames one
  * into place, which allocates nothing. Without a spare it creates one inline.
+ * This file alone knows the layout: everyone else asks for a path here.
  */
 #include <sys/stat.h>
 
@@ -23,6 +24,9 @@
 #include "osirisd.h"
 
 #define RUNDIR_SPARES 16
+#define RUNDIR_BUNDLE "bundle"       /* the packed context (bundle_load's format) */
+#define RUNDIR_MANIFEST "manifest"   /* a non-default manifest path, when given */
+#define RUNDIR_ARTIFACTS "artifacts" /* collected artifacts kept as files */
 
 static struct {
 	pthread_t th;
@@ -43,11 +47,11 @@ static int rundir_make(const char *dir)
 
 	if (mkdir(dir, 0755) == -1)
 		return -1;
-	snprintf(path, sizeof(path), "%s/bundle", dir);
+	snprintf(path, sizeof(path), "%s/" RUNDIR_BUNDLE, dir);
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) == -1)
 		return -1;
 	close(fd);
-	snprintf(path, sizeof(path), "%s/artifacts", dir);
+	snprintf(path, sizeof(path), "%s/" RUNDIR_ARTIFACTS, dir);
 	return mkdir(path, 0755);
 }
 
@@ -86,8 +90,17 @@ static void *rundir_thread(void *arg)
 
 int rundir_init(const char *state_dir, char *err, size_t errlen)
 {
+	char *runs;
+
 	xasprintf(&rd.spare_dir, "%s/.spare", state_dir);
 	xasprintf(&rd.runs_dir, "%s/runs", state_dir);
+	xasprintf(&runs, "%s/.", rd.runs_dir);
+	if (mkdir_parents(runs) == -1) {
+		snprintf(err, errlen, "cannot create %s: %s", rd.runs_dir, strerror(errno));
+		free(runs);
+		return -1;
+	}
+	free(runs);
 	/* Spares of a previous life are just empty directories: start over. */
 	rmtree(rd.spare_dir);
 	if (mkdir(rd.spare_dir, 0755) == -1 && errno != EEXIST) {
@@ -128,14 +141,11 @@ static char *rundir_sharded(const char *runs_dir, const char *id)
 	return p;
 }
 
-char *rundir_path(const char *state_dir, const char *id)
+char *rundir_path(const char *id)
 {
-	char *runs, *sharded, *legacy;
+	char *sharded = rundir_sharded(rd.runs_dir, id), *legacy;
 
-	xasprintf(&runs, "%s/runs", state_dir);
-	sharded = rundir_sharded(runs, id);
-	xasprintf(&legacy, "%s/%s", runs, id);
-	free(runs);
+	xasprintf(&legacy, "%s/%s", rd.runs_dir, id);
 	if (access(sharded, F_OK) != 0 && access(legacy, F_OK) == 0) {
 		free(sharded);
 		return legacy;
@@ -144,12 +154,45 @@ char *rundir_path(const char *state_dir, const char *id)
 	return sharded;
 }
 
+/* name inside the run's directory. */
+static char *rundir_file(const char *id, const char *name)
+{
+	char *dir = rundir_path(id), *path;
+
+	xasprintf(&path, "%s/%s", dir, name);
+	free(dir);
+	return path;
+}
+
+char *rundir_bundle(const char *id)
+{
+	return rundir_file(id, RUNDIR_BUNDLE);
+}
+
+char *rundir_manifest(const char *id)
+{
+	return rundir_file(id, RUNDIR_MANIFEST);
+}
+
+char *rundir_artifacts(const char *id)
+{
+	return rundir_file(id, RUNDIR_ARTIFACTS);
+}
+
+char *rundir_artifact(const char *id, const char *path)
+{
+	char *dir = rundir_path(id), *file;
+
+	xasprintf(&file, "%s/" RUNDIR_ARTIFACTS "/%s", dir, path);
+	free(dir);
+	return file;
+}
+
 int64_t rundir_bytes(int64_t file_size)
 {
 	return file_size <= 0 ? 0 : (file_size + 4095) / 4096 * 4096;
 }
 
-/* rename(2) into the shard, made on first use. */
 /* The shard holding dir, made on first use. */
 static int rundir_shard_make(const char *dir)
 {
