@@ -110,7 +110,7 @@ $(eval $(call mklib,$(LIBWORKER),$(WORKER_SRC)))
 $(eval $(call mklib,$(LIBDAEMON),$(DAEMON_SRC)))
 $(eval $(call mklib,$(LIBCLIENT),$(CLIENT_SRC)))
 
-$(BIN)/osirisd: $(OBJ)/daemon/osirisd.o $(LIBDAEMON) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
+$(BIN)/osirisd: $(OBJ)/daemon/osirisd.o $(LIBDAEMON) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 $(BIN)/osirisctl: $(OBJ)/client/osirisctl.o $(LIBCLIENT) $(LIBPROTO) $(LIBCOMMON)

@@ -125,9 +125,13 @@ struct manifest {
 };
 /* Parse and check structure: YAML syntax (error names the line), steps with
  * ids, duplicate ids, needs naming a missing step, needs cycles, unsafe
- * cfg_path. `driver_known` (may be NULL) rejects unknown drivers. Fills
+ * cfg_path. `drivers` (may be NULL) rejects unknown drivers. Fills
  * `err` with one line ("manifest.yaml:12: ...") and returns -1 on error. */
-int manifest_parse(struct manifest *m, const char *text, size_t len, int (*driver_known)(const char *), char *err,
+struct manifest_drivers {
+	int (*known)(const char *name, void *arg); /* 0: unknown driver */
+	void *arg;
+};
+int manifest_parse(struct manifest *m, const char *text, size_t len, const struct manifest_drivers *drivers, char *err,
     size_t errlen);
 void manifest_free(struct manifest *m);
 const struct manifest_step *manifest_step_find(const struct manifest *m, const char *id);

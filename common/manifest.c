@@ -142,7 +142,7 @@ manifest_step_needs(struct manifest_parser *p, struct manifest_step *s, yaml_nod
 
 static int
 manifest_step_parse(struct manifest_parser *p, struct manifest_step *s, yaml_node_t *n,
-    int (*driver_known)(const char *))
+    const struct manifest_drivers *drivers)
 {
 	size_t line = manifest_node_line(n);
 	yaml_node_t *drv;
@@ -156,7 +156,7 @@ manifest_step_parse(struct manifest_parser *p, struct manifest_step *s, yaml_nod
 		drv = manifest_map_get(p, n, "component");
 	if ((s->driver = manifest_scalar(p, drv, "driver", s->id, line)) == NULL)
 		return -1;
-	if (driver_known != NULL && !driver_known(s->driver))
+	if (drivers != NULL && !drivers->known(s->driver, drivers->arg))
 		return manifest_error(p, manifest_node_line(drv), "step '%s': unknown driver '%s'", s->id,
 		    log_esc(s->driver, 128));
 	s->cfg_path = manifest_scalar(p, manifest_map_get(p, n, "cfg_path"), "cfg_path", s->id, line);
@@ -169,7 +169,7 @@ manifest_step_parse(struct manifest_parser *p, struct manifest_step *s, yaml_nod
 }
 
 static int
-manifest_steps_parse(struct manifest_parser *p, yaml_node_t *root, int (*driver_known)(const char *))
+manifest_steps_parse(struct manifest_parser *p, yaml_node_t *root, const struct manifest_drivers *drivers)
 {
 	yaml_node_t *steps = manifest_map_get(p, root, "steps");
 	struct manifest *m = p->m;
@@ -191,7 +191,7 @@ manifest_steps_parse(struct manifest_parser *p, yaml_node_t *root, int (*driver_
 		yaml_node_t *sn = yaml_document_get_node(&p->doc, *it);
 		struct manifest_step *s = &m->steps[m->nsteps++];
 		p->lines[m->nsteps - 1] = manifest_node_line(sn);
-		if (manifest_step_parse(p, s, sn, driver_known) < 0)
+		if (manifest_step_parse(p, s, sn, drivers) < 0)
 			return -1;
 		for (i = 0; i + 1 < m->nsteps; i++)
 			if (strcmp(m->steps[i].id, s->id) == 0)
@@ -330,7 +330,7 @@ manifest_load(struct manifest_parser *p, const char *text, size_t len)
 }
 
 int
-manifest_parse(struct manifest *m, const char *text, size_t len, int (*driver_known)(const char *), char *err,
+manifest_parse(struct manifest *m, const char *text, size_t len, const struct manifest_drivers *drivers, char *err,
     size_t errlen)
 {
 	struct manifest_parser p;
@@ -349,7 +349,7 @@ manifest_parse(struct manifest *m, const char *text, size_t len, int (*driver_kn
 		manifest_error(&p, 1, "empty document");
 	else if (root->type != YAML_MAPPING_NODE)
 		manifest_error(&p, manifest_node_line(root), "the document must be a mapping");
-	else if (manifest_pipeline_parse(&p, root) == 0 && manifest_steps_parse(&p, root, driver_known) == 0 &&
+	else if (manifest_pipeline_parse(&p, root) == 0 && manifest_steps_parse(&p, root, drivers) == 0 &&
 	    manifest_resolve_needs(&p) == 0 && manifest_toposort(&p) == 0)
 		rc = 0;
 	yaml_document_delete(&p.doc);

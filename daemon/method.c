@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../drivers/drivers.h"
 #include "osirisd.h"
 
 #define METHOD_READ_DEFAULT (1024 * 1024)
@@ -324,6 +323,7 @@ static int method_submit_commit(struct run *r, const struct bundle *b, char *err
 static int method_submit_validate(struct conn *c, struct rpc_msg *m, struct msg_submit *sub, struct run *r,
                                   struct pool **pool)
 {
+	struct manifest_drivers drivers = {pool_driver_known, NULL};
 	const struct bundle_file *mf;
 	enum rpc_err code;
 	char err[1024];
@@ -343,7 +343,8 @@ static int method_submit_validate(struct conn *c, struct rpc_msg *m, struct msg_
 		           log_esc(sub->manifest, 200));
 		return -1;
 	}
-	if (manifest_parse(&r->man, (const char *)mf->data, mf->len, driver_known, err, sizeof(err)) == -1 ||
+	drivers.arg = *pool;
+	if (manifest_parse(&r->man, (const char *)mf->data, mf->len, &drivers, err, sizeof(err)) == -1 ||
 	    method_check_cfgs(&r->man, &sub->bundle, sub->manifest, err, sizeof(err)) == -1) {
 		conn_error(c, m->msgid, ERR_INVALID_MANIFEST, "%s", err);
 		return -1;

@@ -256,6 +256,12 @@ struct pool {
 	/* Set by a backend that is not configured (e2b without a key): submits
 	 * to it are refused with this reason; queued runs for it fail. */
 	char *unavailable;
+	/* The drivers and version the pool's workers announced in `ready`
+	 * (pool_worker_ready); drivers_known 0 until one has. */
+	char **drivers;
+	size_t ndrivers;
+	int drivers_known;
+	char *worker_version;
 };
 
 extern const struct pool_ops pool_local_ops;
@@ -294,6 +300,13 @@ int64_t pool_start_failed(struct pool *p, struct pool_starts *st, const char *re
 void pool_start_ok(struct pool *p, struct pool_starts *st, const char *id);
 void pool_starts_fill(const struct pool_starts *st, struct pool_info *out); /* start_failures, last_error */
 void pool_starts_free(struct pool_starts *st);
+/* A worker of p said `ready`: keep the drivers (and version) it names, if
+ * it names them (a worker older than that does not: nothing changes). */
+void pool_worker_ready(struct pool *p, const struct msg_ready *m);
+/* For manifest_parse (arg: the pool a run targets): 1 when the pool's
+ * workers have the driver, or have not said yet which they have (then the
+ * worker's `prepare` refuses an unknown one, failing the run). */
+int pool_driver_known(const char *name, void *arg);
 /* The pool cannot start workers (why, a full sentence for a run's error)
  * or, with NULL, can again; either way the scheduler takes another look. */
 void pool_set_failure(struct pool *p, const char *why);

@@ -47,6 +47,66 @@ int pool_init(struct event_base *base, const struct config *cfg, void (*ready_cb
 	return 0;
 }
 
+static void pool_drivers_free(struct pool *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->ndrivers; i++)
+		free(p->drivers[i]);
+	free(p->drivers);
+	free(p->worker_version);
+	p->drivers = NULL;
+	p->ndrivers = 0;
+	p->drivers_known = 0;
+	p->worker_version = NULL;
+}
+
+static int pool_drivers_same(const struct pool *p, const struct msg_ready *m)
+{
+	size_t i;
+
+	if (!p->drivers_known || p->ndrivers != m->ndrivers ||
+	    strcmp(p->worker_version, m->version != NULL ? m->version : "") != 0)
+		return 0;
+	for (i = 0; i < m->ndrivers; i++)
+		if (strcmp(p->drivers[i], m->drivers[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* Every worker says `ready` (the local probe at start too): the list is
+ * compared, and replaced only when it differs (an E2B template rebuilt
+ * with another worker version, say). */
+void pool_worker_ready(struct pool *p, const struct msg_ready *m)
+{
+	size_t i;
+
+	if (!m->has_drivers || pool_drivers_same(p, m))
+		return;
+	pool_drivers_free(p);
+	p->drivers = xcalloc(m->ndrivers > 0 ? m->ndrivers : 1, sizeof(*p->drivers));
+	for (i = 0; i < m->ndrivers; i++)
+		p->drivers[i] = xstrdup(m->drivers[i]);
+	p->ndrivers = m->ndrivers;
+	p->worker_version = xstrdup(m->version != NULL ? m->version : "");
+	p->drivers_known = 1;
+	log_info("backend=%s worker version=%s drivers=%zu", p->ops->name, log_esc(p->worker_version, 64),
+	         p->ndrivers);
+}
+
+int pool_driver_known(const char *name, void *arg)
+{
+	const struct pool *p = arg;
+	size_t i;
+
+	if (!p->drivers_known)
+		return 1;
+	for (i = 0; i < p->ndrivers; i++)
+		if (strcmp(p->drivers[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 void pool_shutdown(void)
 {
 	size_t i;
@@ -55,6 +115,7 @@ void pool_shutdown(void)
 		pools[i]->ops->stop(pools[i]);
 		free(pools[i]->failure);
 		free(pools[i]->unavailable);
+		pool_drivers_free(pools[i]);
 		free(pools[i]);
 		pools[i] = NULL;
 	}

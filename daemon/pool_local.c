@@ -927,20 +927,25 @@ struct lw_probe {
 	struct buf errline;
 };
 
-/* What the probe worker wrote: `ready`, then the answer to our ping. */
+/* What the probe worker wrote: `ready` (its drivers are the pool's until
+ * a worker of the pool says otherwise), then the answer to our ping. */
 static void pool_local_probe_out(struct local_pool *lp, struct lw_probe *pr, const uint8_t *data, size_t len)
 {
 	static const uint8_t ping[] = {0x94, 0x00, 0x01, 0xa4, 'p', 'i', 'n', 'g', 0x91, 0x80};
+	struct msg_ready rm;
 	struct rpc_msg msg;
 	char err[256];
 	uint32_t id;
 	int has_id, big;
 
-	(void)lp;
 	rpc_reader_add(&pr->rd, data, len);
 	while (!pr->answered && rpc_reader_next(&pr->rd, &msg, err, sizeof(err), &id, &has_id, &big) == 1) {
 		if (msg.type == RPC_NOTIFY && strcmp(msg.method, "ready") == 0 && !pr->ready) {
 			pr->ready = 1;
+			if (msg_ready_decode(msg.params, &rm, err, sizeof(err)) == 0) {
+				pool_worker_ready(lp->p, &rm);
+				msg_ready_free(&rm);
+			}
 			if (write(pr->pp.in[0], ping, sizeof(ping)) != (ssize_t)sizeof(ping))
 				pr->eof = 1;
 		} else if (msg.type == RPC_RESPONSE && msg.msgid == 1 && msg.error == NULL) {

@@ -305,16 +305,27 @@ static void wsess_send_fork(struct wsess *s)
 	s->fork_id = s->building_id;
 }
 
+/* `ready` names the worker's drivers for its pool (submits are checked
+ * against them); a malformed one is a protocol violation. */
 static void wsess_ready(struct wsess *s, const struct rpc_msg *m)
 {
-	int zygote = 0;
+	struct msg_ready rm;
+	char err[256], why[300];
 
-	if (m->params != NULL && m->params->type == MSGPACK_OBJECT_MAP)
-		(void)mp_get_bool(m->params, "zygote", &zygote);
-	if (s->fork_id != 0)
+	if (msg_ready_decode(m->params, &rm, err, sizeof(err)) == -1) {
+		snprintf(why, sizeof(why), "bad ready: %s", err);
+		wsess_broken(s, why);
+		return;
+	}
+	if (s->w->pool != NULL)
+		pool_worker_ready(s->w->pool, &rm);
+	if (s->fork_id != 0) {
+		msg_ready_free(&rm);
 		return; /* already forking */
-	s->zygote = zygote;
-	if (zygote)
+	}
+	s->zygote = rm.zygote;
+	msg_ready_free(&rm);
+	if (s->zygote)
 		wsess_send_fork(s);
 	else
 		wsess_became_idle(s);

@@ -193,6 +193,9 @@ struct driver_ops {
 };
 const struct driver_ops *driver_find(const char *name);
 int driver_known(const char *name);
+/* The i-th driver of this build (built in, then network ones), NULL past
+ * the last: what the worker announces in `ready`. */
+const struct driver_ops *driver_at(size_t i);
 /* Metadata keys every cfg may carry (component, mode, connection). */
 int driver_key_is_meta(const char *key);
 /* 1 when `key` is one the driver reads or metadata. */
@@ -204,9 +207,9 @@ extern const struct driver_ops driver_sql_processor;
 extern const struct driver_ops driver_noop;
 /* registry_net.c (the dynamic worker), registry_static.c (the static
  * worker: mysql.* real, the rest stand-ins) or registry_nonet.c (the daemon,
- * tests): the drivers that need network client libraries, by name; the
- * stand-ins fail with "not available" (unavail.c). */
-const struct driver_ops *registry_net_find(const char *name);
+ * tests): the drivers that need network client libraries, the i-th or NULL
+ * past the last; the stand-ins fail with "not available" (unavail.c). */
+const struct driver_ops *registry_net_at(size_t i);
 /* httpc_curl.c (libcurl, the dynamic worker) or httpc_ossl.c (HTTP/1.1
  * over OpenSSL, the static worker): graphql.extractor's POSTs. */
 struct httpc;

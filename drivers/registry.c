@@ -1,6 +1,7 @@
 /*
- * registry.c: drivers by Osiris component name. The daemon links this to
- * reject manifests naming a driver the worker does not have.
+ * registry.c: drivers by Osiris component name. The worker names them all
+ * in its `ready` (driver_at), so the daemon can refuse a manifest naming a
+ * driver the worker does not have without linking any of them.
  */
 #include <string.h>
 
@@ -13,17 +14,26 @@ static const struct driver_ops *const registry_drivers[] = {
     &driver_noop,
 };
 
+#define REGISTRY_NLOCAL (sizeof(registry_drivers) / sizeof(registry_drivers[0]))
+
+const struct driver_ops *
+driver_at(size_t i)
+{
+	return i < REGISTRY_NLOCAL ? registry_drivers[i] : registry_net_at(i - REGISTRY_NLOCAL);
+}
+
 const struct driver_ops *
 driver_find(const char *name)
 {
+	const struct driver_ops *ops;
 	size_t i;
 
 	if (name == NULL)
 		return NULL;
-	for (i = 0; i < sizeof(registry_drivers) / sizeof(registry_drivers[0]); i++)
-		if (strcmp(registry_drivers[i]->name, name) == 0)
-			return registry_drivers[i];
-	return registry_net_find(name);
+	for (i = 0; (ops = driver_at(i)) != NULL; i++)
+		if (strcmp(ops->name, name) == 0)
+			return ops;
+	return NULL;
 }
 
 int

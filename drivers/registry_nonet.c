@@ -1,10 +1,9 @@
 /*
  * registry_nonet.c: the network drivers' names without their code, for
- * what must not link libpq/libmariadb/libcurl: the daemon (it only checks
- * names) and the unit tests. A step naming one fails with a clear error
+ * what must not link libpq/libmariadb/libcurl: the unit tests. A step naming one fails with a clear error
  * (unavail.c). Keep the names in step with registry_net.c.
  */
-#include <string.h>
+#include <stddef.h>
 
 #include "drivers.h"
 
@@ -20,12 +19,8 @@ static const struct driver_ops registry_nonet_drivers[] = {
 };
 
 const struct driver_ops *
-registry_net_find(const char *name)
+registry_net_at(size_t i)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(registry_nonet_drivers) / sizeof(registry_nonet_drivers[0]); i++)
-		if (strcmp(registry_nonet_drivers[i].name, name) == 0)
-			return &registry_nonet_drivers[i];
-	return NULL;
+	return i < sizeof(registry_nonet_drivers) / sizeof(registry_nonet_drivers[0]) ? &registry_nonet_drivers[i]
+	                                                                              : NULL;
 }

@@ -9,7 +9,7 @@
  * libgssapi_krb5/libldap archives. Keep the names in step with
  * registry_net.c.
  */
-#include <string.h>
+#include <stddef.h>
 
 #include "drivers.h"
 
@@ -31,12 +31,8 @@ static const struct driver_ops *const registry_static_drivers[] = {
 };
 
 const struct driver_ops *
-registry_net_find(const char *name)
+registry_net_at(size_t i)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(registry_static_drivers) / sizeof(registry_static_drivers[0]); i++)
-		if (strcmp(registry_static_drivers[i]->name, name) == 0)
-			return registry_static_drivers[i];
-	return NULL;
+	return i < sizeof(registry_static_drivers) / sizeof(registry_static_drivers[0]) ? registry_static_drivers[i]
+	                                                                                : NULL;
 }

@@ -1023,3 +1023,58 @@ msg_prepare_free(struct msg_prepare *m)
 	kvlist_free(&m->secrets);
 	memset(m, 0, sizeof(*m));
 }
+
+/* ready (worker -> daemon) ------------------------------------------------ */
+
+void
+msg_ready_pack(msgpack_packer *pk, const struct msg_ready *m)
+{
+	msgpack_pack_map(pk, m->zygote ? 5 : 4);
+	mp_pack_kstr(pk, "version", m->version);
+	mp_pack_kint(pk, "pid", m->pid);
+	mp_pack_kint(pk, "protocol", m->protocol);
+	mp_pack_key(pk, "drivers");
+	msg_pack_strv(pk, m->drivers, m->ndrivers);
+	if (m->zygote) {
+		mp_pack_key(pk, "zygote");
+		msgpack_pack_true(pk);
+	}
+}
+
+/* Every key is optional: an older worker sends no `drivers`, a test's
+ * fake worker sends {}. */
+int
+msg_ready_decode(const msgpack_object *o, struct msg_ready *m, char *err, size_t errlen)
+{
+	const msgpack_object *d;
+
+	memset(m, 0, sizeof(*m));
+	if (!msg_is_map(o, "ready", err, errlen))
+		return -1;
+	d = mp_get(o, "drivers");
+	if (d != NULL && d->type == MSGPACK_OBJECT_ARRAY && d->via.array.size > MSG_READY_MAX_DRIVERS) {
+		rpc_err_printf(err, errlen, "more than %d drivers", MSG_READY_MAX_DRIVERS);
+		return -1;
+	}
+	m->has_drivers = d != NULL && d->type != MSGPACK_OBJECT_NIL;
+	if (mp_get_bool(o, "zygote", &m->zygote) == -1) {
+		rpc_err_printf(err, errlen, "key 'zygote' must be a boolean");
+		return -1;
+	}
+	if (msg_opt_str(o, "version", &m->version, NULL, err, errlen) == -1 ||
+	    msg_opt_int(o, "pid", &m->pid, err, errlen) == -1 ||
+	    msg_opt_int(o, "protocol", &m->protocol, err, errlen) == -1 ||
+	    msg_opt_strv(o, "drivers", &m->drivers, &m->ndrivers, err, errlen) == -1) {
+		msg_ready_free(m);
+		return -1;
+	}
+	return 0;
+}
+
+void
+msg_ready_free(struct msg_ready *m)
+{
+	free(m->version);
+	msg_free_strv(m->drivers, m->ndrivers);
+	memset(m, 0, sizeof(*m));
+}

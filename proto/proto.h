@@ -368,4 +368,19 @@ void msg_prepare_pack(msgpack_packer *pk, const struct msg_prepare *m);
 int msg_prepare_decode(const msgpack_object *o, struct msg_prepare *m, size_t max_bytes, char *err, size_t errlen);
 void msg_prepare_free(struct msg_prepare *m);
 
+/* Worker protocol: the `ready` notification. Every key optional when
+ * decoding; has_drivers says whether the worker named its drivers. */
+#define MSG_READY_MAX_DRIVERS 1024
+struct msg_ready {
+	char *version;
+	int64_t pid, protocol;
+	int zygote;
+	char **drivers; /* the driver names this worker has */
+	size_t ndrivers;
+	int has_drivers;
+};
+void msg_ready_pack(msgpack_packer *pk, const struct msg_ready *m);
+int msg_ready_decode(const msgpack_object *o, struct msg_ready *m, char *err, size_t errlen);
+void msg_ready_free(struct msg_ready *m);
+
 #endif

@@ -129,8 +129,16 @@ prepare_read(struct worker *w, const struct bundle *b, const char *rel, struct b
 }
 
 static int
+prepare_driver_known_cb(const char *name, void *arg)
+{
+	(void)arg;
+	return driver_known(name);
+}
+
+static int
 prepare_manifest(struct worker *w, const struct bundle *b, const char *manifest, char *err, size_t errlen)
 {
+	static const struct manifest_drivers drivers = {prepare_driver_known_cb, NULL};
 	const char *slash = strrchr(manifest, '/');
 	struct buf text;
 	size_t i;
@@ -143,7 +151,7 @@ prepare_manifest(struct worker *w, const struct bundle *b, const char *manifest,
 	w->mdir = slash ? xstrndup(manifest, (size_t)(slash - manifest) + 1) : xstrdup("");
 	if (prepare_read(w, b, manifest, &text, err, errlen) < 0)
 		return -1;
-	rc = manifest_parse(&w->m, (const char *)text.data, text.len, driver_known, err, errlen);
+	rc = manifest_parse(&w->m, (const char *)text.data, text.len, &drivers, err, errlen);
 	buf_free(&text);
 	if (rc == 0)
 		w->cfgs = xcalloc(w->m.nsteps, sizeof(*w->cfgs));

@@ -68,21 +68,26 @@ worker_max_context(void)
 	return (size_t)v;
 }
 
-static void
-worker_ready(struct worker *w)
+void
+worker_ready(struct worker *w, int zygote)
 {
+	struct msg_ready m = {.pid = (int64_t)getpid(), .protocol = PROTO_VERSION, .zygote = zygote, .has_drivers = 1};
 	msgpack_packer pk;
 	struct buf b;
 
+	m.version = xstrdup(OSIRIS_VERSION);
+	while (driver_at(m.ndrivers) != NULL)
+		m.ndrivers++;
+	m.drivers = xcalloc(m.ndrivers, sizeof(*m.drivers));
+	for (size_t i = 0; i < m.ndrivers; i++)
+		m.drivers[i] = xstrdup(driver_at(i)->name);
 	buf_init(&b);
 	rpc_packer_init(&pk, &b);
 	rpc_pack_notify_head(&pk, "ready");
-	msgpack_pack_map(&pk, 3);
-	mp_pack_kstr(&pk, "version", OSIRIS_VERSION);
-	mp_pack_kint(&pk, "pid", (int64_t)getpid());
-	mp_pack_kint(&pk, "protocol", PROTO_VERSION);
+	msg_ready_pack(&pk, &m);
 	rpc_write(w, b.data, b.len);
 	buf_free(&b);
+	msg_ready_free(&m);
 }
 
 static int64_t
@@ -201,7 +206,7 @@ main(int argc, char **argv)
 		if ((rc = zygote_serve(&w, worker_signals)) == 1)
 			rc = rpc_serve(&w);
 	} else {
-		worker_ready(&w);
+		worker_ready(&w, 0);
 		rc = rpc_serve(&w);
 	}
 	worker_shutdown(&w);

@@ -152,6 +152,8 @@ struct worker {
 };
 
 extern volatile sig_atomic_t worker_cancel; /* SIGTERM or a `cancel` request */
+/* worker.c: announce `ready` (its version, pid, protocol and drivers; zygote:true from a zygote). */
+void worker_ready(struct worker *w, int zygote);
 
 /* emit.c: notifications (event/metric/log), masked, journaled, written now. */
 enum evf_type { EVF_STR, EVF_INT, EVF_DBL, EVF_BOOL };

@@ -55,26 +55,6 @@ zygote_signals(void)
 }
 
 static void
-zygote_announce(struct worker *w)
-{
-	msgpack_packer pk;
-	struct buf b;
-
-	buf_init(&b);
-	rpc_packer_init(&pk, &b);
-	rpc_pack_notify_head(&pk, "ready");
-	msgpack_pack_map(&pk, 4);
-	mp_pack_kstr(&pk, "version", OSIRIS_VERSION);
-	mp_pack_kint(&pk, "pid", (int64_t)getpid());
-	mp_pack_kint(&pk, "protocol", PROTO_VERSION);
-	msgpack_pack_str(&pk, 6);
-	msgpack_pack_str_body(&pk, "zygote", 6);
-	msgpack_pack_true(&pk);
-	rpc_write(w, b.data, b.len);
-	buf_free(&b);
-}
-
-static void
 zygote_reply_pid(struct worker *w, uint32_t msgid)
 {
 	msgpack_packer pk;
@@ -272,7 +252,7 @@ zygote_serve(struct worker *w, void (*child_signals)(void))
 	for (;;) {
 		zygote_empty_dir(w->workdir);
 		zygote_empty_dir(w->spill_dir);
-		zygote_announce(w);
+		worker_ready(w, 1);
 		if ((rc = zygote_next_fork(w, &msgid)) <= 0)
 			return rc;
 		if ((pid = fork()) == -1) {

@@ -12,10 +12,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int
-fuzz_driver_known_cb(const char *name)
+fuzz_driver_known_cb(const char *name, void *arg)
 {
+	(void)arg;
 	return strcmp(name, "unknown.driver") != 0;
 }
+static const struct manifest_drivers fuzz_drivers = {fuzz_driver_known_cb, NULL};
 
 static void
 fuzz_check_order(const struct manifest *m)
@@ -47,7 +49,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct manifest m;
 	char err[512];
 
-	if (manifest_parse(&m, (const char *)data, size, fuzz_driver_known_cb, err, sizeof(err)) == 0) {
+	if (manifest_parse(&m, (const char *)data, size, &fuzz_drivers, err, sizeof(err)) == 0) {
 		fuzz_check_order(&m);
 		manifest_free(&m);
 	} else if (strncmp(err, "manifest.yaml:", 14) != 0 || strchr(err, '\n') != NULL) {

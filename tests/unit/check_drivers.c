@@ -314,6 +314,7 @@ START_TEST(test_noop_and_registry)
 	struct table *in, *out;
 	const char *nm = "df_ex";
 	struct driver_ctx ctx;
+	size_t i, j;
 
 	put("data/in.csv", customers);
 	in = extract("{\"path\":\"data/in.csv\"}");
@@ -336,6 +337,13 @@ START_TEST(test_noop_and_registry)
 	ck_assert(driver_known("supabase.writer"));
 	ck_assert(driver_known("graphql.extractor"));
 	ck_assert(!driver_known("posthog.extractor"));
+	/* driver_at lists each of them once (what `ready` announces) */
+	for (i = 0; driver_at(i) != NULL; i++) {
+		ck_assert_ptr_eq(driver_find(driver_at(i)->name), driver_at(i));
+		for (j = 0; j < i; j++)
+			ck_assert_str_ne(driver_at(j)->name, driver_at(i)->name);
+	}
+	ck_assert_uint_eq(i, 11);
 	ck_assert_int_eq(run("mysql.extractor", "{\"component\":\"mysql.extractor\"}", NULL, NULL, 0, &out, &ctx), -1);
 	ck_assert_ptr_nonnull(strstr(ctx.error, "driver mysql.extractor is not available in this build"));
 	ck_assert_str_eq(ctx.error_type, "DriverUnavailable");

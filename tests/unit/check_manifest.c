@@ -10,8 +10,9 @@
 #include "common/common.h"
 
 static int
-known_cb(const char *name)
+known_cb(const char *name, void *arg)
 {
+	(void)arg;
 	return strcmp(name, "filesystem.csv_extractor") == 0 || strcmp(name, "duckdb.processor") == 0 ||
 	    strcmp(name, "osiris.noop") == 0;
 }
@@ -20,7 +21,9 @@ static int
 parse(const char *text, struct manifest *m, char *err, size_t errlen)
 {
 	err[0] = '\0';
-	return manifest_parse(m, text, strlen(text), known_cb, err, errlen);
+	static const struct manifest_drivers known = {known_cb, NULL};
+
+	return manifest_parse(m, text, strlen(text), &known, err, errlen);
 }
 
 /* Expect a rejection whose message contains `want`. */

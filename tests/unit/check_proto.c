@@ -1153,6 +1153,78 @@ START_TEST(test_msg_artifact_pool_result)
 }
 END_TEST
 
+/* Worker `ready`: the drivers round-trip; every key is optional (an older
+ * worker names no drivers); wrong types and too many drivers fail. */
+START_TEST(test_msg_ready)
+{
+	static const struct {
+		const char *what, *bytes; /* a packed params map */
+		size_t len;
+	} bad[] = {
+#define BAD(lit, what) {what, lit, sizeof(lit) - 1}
+	    BAD("\x81\xa7" "drivers\x05", "drivers not an array"),
+	    BAD("\x81\xa7" "drivers\x91\x05", "a driver not a string"),
+	    BAD("\x81\xa6" "zygote\xa3yes", "zygote not a boolean"),
+	    BAD("\x81\xa7" "version\x05", "version not a string"),
+	    BAD("\x81\xa3pid\xa1x", "pid not an integer"),
+	    BAD("\x90", "not a map"),
+#undef BAD
+	};
+	char *names[] = {"osiris.noop", "mysql.writer"};
+	struct msg_ready r = {.version = "1.2", .pid = 42, .protocol = 1, .zygote = 1, .drivers = names, .ndrivers = 2};
+	struct msg_ready out;
+	msgpack_unpacked u;
+	msgpack_packer pk;
+	struct rpc_msg m;
+	struct buf b;
+	char err[256];
+	size_t i;
+
+	roundtrip_start(&b, &pk);
+	msg_ready_pack(&pk, &r);
+	ck_assert_int_eq(msg_ready_decode(roundtrip_finish(&b, &m), &out, err, sizeof(err)), 0);
+	ck_assert_str_eq(out.version, "1.2");
+	ck_assert_int_eq(out.pid, 42);
+	ck_assert_int_eq(out.protocol, 1);
+	ck_assert_int_eq(out.zygote, 1);
+	ck_assert_int_eq(out.has_drivers, 1);
+	ck_assert_uint_eq(out.ndrivers, 2);
+	ck_assert_str_eq(out.drivers[1], "mysql.writer");
+	msg_ready_free(&out);
+	rpc_msg_free(&m);
+
+	msgpack_unpacked_init(&u);
+	ck_assert(msgpack_unpack_next(&u, "\x80", 1, NULL) == MSGPACK_UNPACK_SUCCESS);
+	ck_assert_int_eq(msg_ready_decode(&u.data, &out, err, sizeof(err)), 0);
+	ck_assert_ptr_null(out.version);
+	ck_assert_int_eq(out.zygote, 0);
+	ck_assert_int_eq(out.has_drivers, 0);
+	msg_ready_free(&out);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert(msgpack_unpack_next(&u, bad[i].bytes, bad[i].len, NULL) == MSGPACK_UNPACK_SUCCESS);
+		err[0] = '\0';
+		ck_assert_msg(msg_ready_decode(&u.data, &out, err, sizeof(err)) == -1, "accepted: %s", bad[i].what);
+		ck_assert_msg(err[0] != '\0', "no error text: %s", bad[i].what);
+		ck_assert_ptr_null(out.drivers);
+	}
+	msgpack_unpacked_destroy(&u);
+
+	/* MSG_READY_MAX_DRIVERS names, and one more */
+	r.drivers = xcalloc(MSG_READY_MAX_DRIVERS + 1, sizeof(char *));
+	for (i = 0; i <= MSG_READY_MAX_DRIVERS; i++)
+		r.drivers[i] = "d";
+	for (r.ndrivers = MSG_READY_MAX_DRIVERS; r.ndrivers <= MSG_READY_MAX_DRIVERS + 1; r.ndrivers++) {
+		roundtrip_start(&b, &pk);
+		msg_ready_pack(&pk, &r);
+		ck_assert_int_eq(msg_ready_decode(roundtrip_finish(&b, &m), &out, err, sizeof(err)),
+		                 r.ndrivers <= MSG_READY_MAX_DRIVERS ? 0 : -1);
+		msg_ready_free(&out);
+		rpc_msg_free(&m);
+	}
+	free(r.drivers);
+}
+END_TEST
+
 START_TEST(test_msg_prepare)
 {
 	struct buf b;
@@ -1641,6 +1713,7 @@ proto_suite(void)
 	tcase_add_test(tc, test_msg_event_rec);
 	tcase_add_test(tc, test_msg_artifact_pool_result);
 	tcase_add_test(tc, test_msg_prepare);
+	tcase_add_test(tc, test_msg_ready);
 	tcase_add_test(tc, test_bundle_decode_checks);
 	tcase_add_test(tc, test_bundle_dir_save_load_extract);
 	tcase_add_test(tc, test_bundle_write_fd);

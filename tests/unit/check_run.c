@@ -44,6 +44,7 @@ static void teardown(void)
 		sched_shutdown();
 		pool_shutdown();
 		child_shutdown();
+		rundir_shutdown();
 		event_base_free(base);
 		config_free(&cfg);
 	}
@@ -198,6 +199,7 @@ static void daemon_start(void)
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);
 	ck_assert_msg(store_open(statedir, err, sizeof(err)) == 0, "store_open: %s", err);
+	ck_assert_msg(rundir_init(statedir, err, sizeof(err)) == 0, "rundir_init: %s", err);
 	ck_assert_int_eq(child_init(base), 0);
 	ck_assert_msg(pool_init(base, &cfg, sched_pool_ready_cb, NULL, err, sizeof(err)) == 0, "pool_init: %s", err);
 	sched_init(base, &cfg);

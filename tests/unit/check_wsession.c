@@ -205,6 +205,101 @@ START_TEST(test_ready_then_requests_in_order)
 }
 END_TEST
 
+/* `ready` with `drivers` gives the pool its list (submits are checked
+ * against it); one without keeps it; a malformed one kills the worker. */
+static void feed_ready_drivers(struct wsess *s, int ndrivers, const char *const *names, const char *version)
+{
+	msgpack_packer pk;
+	struct buf b;
+	int i;
+
+	buf_init(&b);
+	rpc_packer_init(&pk, &b);
+	rpc_pack_notify_head(&pk, "ready");
+	msgpack_pack_map(&pk, 2);
+	mp_pack_kstr(&pk, "version", version);
+	mp_pack_key(&pk, "drivers");
+	if (ndrivers < 0) {
+		msgpack_pack_int(&pk, 5);
+	} else {
+		msgpack_pack_array(&pk, (size_t)ndrivers);
+		for (i = 0; i < ndrivers; i++)
+			mp_pack_str(&pk, names[i]);
+	}
+	wsess_input(s, b.data, b.len);
+	buf_free(&b);
+}
+
+static void free_pool_drivers(void)
+{
+	size_t i;
+
+	for (i = 0; i < f.pool.ndrivers; i++)
+		free(f.pool.drivers[i]);
+	free(f.pool.drivers);
+	free(f.pool.worker_version);
+}
+
+static void set_pool_drivers(const struct pool_ops *ops, const char *name, const char *version)
+{
+	f.pool.ops = ops;
+	f.pool.drivers = xcalloc(1, sizeof(char *));
+	f.pool.drivers[0] = xstrdup(name);
+	f.pool.ndrivers = 1;
+	f.pool.drivers_known = 1;
+	f.pool.worker_version = xstrdup(version);
+}
+
+START_TEST(test_ready_names_drivers)
+{
+	static const struct pool_ops ops = {.name = "test"};
+	static const char *const names[] = {"osiris.noop", "mysql.writer"};
+	struct wsess *s = new_sess();
+
+	f.pool.ops = &ops;
+	ck_assert(pool_driver_known("anything.at_all", &f.pool)); /* nothing said yet: the worker decides */
+	feed_ready_drivers(s, 2, names, "9.9");
+	ck_assert_int_eq(f.ready, 1);
+	ck_assert_int_eq(f.pool.drivers_known, 1);
+	ck_assert_str_eq(f.pool.worker_version, "9.9");
+	ck_assert(pool_driver_known("osiris.noop", &f.pool));
+	ck_assert(pool_driver_known("mysql.writer", &f.pool));
+	ck_assert(!pool_driver_known("no.such_driver", &f.pool));
+	ck_assert(!pool_driver_known("osiris.noo", &f.pool));
+	free_pool_drivers();
+	free_sess();
+
+	/* An older worker of the same pool (no `drivers`): the list stays. */
+	s = new_sess();
+	set_pool_drivers(&ops, "osiris.noop", "1.0");
+	feed_notify(s, "ready");
+	ck_assert_int_eq(f.ready, 1);
+	ck_assert_str_eq(f.pool.worker_version, "1.0");
+	ck_assert(pool_driver_known("osiris.noop", &f.pool));
+	ck_assert(!pool_driver_known("mysql.writer", &f.pool));
+	free_pool_drivers();
+	free_sess();
+
+	/* Another version's list replaces it. */
+	s = new_sess();
+	set_pool_drivers(&ops, "osiris.noop", "1.0");
+	feed_ready_drivers(s, 1, names + 1, "2.0");
+	ck_assert_str_eq(f.pool.worker_version, "2.0");
+	ck_assert(!pool_driver_known("osiris.noop", &f.pool));
+	ck_assert(pool_driver_known("mysql.writer", &f.pool));
+	free_pool_drivers();
+	free_sess();
+
+	s = new_sess(); /* drivers: 5 */
+	f.pool.ops = &ops;
+	feed_ready_drivers(s, -1, NULL, "9.9");
+	ck_assert_int_eq(f.ready, 0);
+	ck_assert_int_ne(f.killed, 0);
+	ck_assert_int_eq(f.pool.drivers_known, 0);
+	free_sess();
+}
+END_TEST
+
 /* A transport that takes nothing while a call is in flight: requests wait
  * in order and go out together once it can take them. */
 START_TEST(test_slow_transport_ordered_coalesced)
@@ -471,6 +566,7 @@ static Suite *wsession_suite(void)
 	tcase_add_test(tc, test_protocol_errors_kill);
 	tcase_add_test(tc, test_heartbeat);
 	tcase_add_test(tc, test_adopt);
+	tcase_add_test(tc, test_ready_names_drivers);
 	suite_add_tcase(s, tc);
 	return s;
 }
