@@ -200,11 +200,75 @@ START_TEST(test_scan_need_is_exact_for_bin32)
 }
 END_TEST
 
+/* Byte strings against limits: the result, and where it says so how many
+ * bytes it needs. max_msg 0: limits(0)'s default; 0 in the others: the
+ * default of that limit. */
+static const struct scan_case {
+	const char *what, *bytes;
+	size_t len, max_msg;
+	uint32_t max_elems, max_str;
+	enum rpc_scan want;
+	size_t need;	 /* checked when not 0 */
+	const char *err; /* a substring of the error, when not NULL */
+} scan_cases[] = {
+#define SC(lit, max_msg, max_elems, max_str, want, need, err, what) \
+	{what, lit, sizeof(lit) - 1, max_msg, max_elems, max_str, want, need, err}
+    SC("\xdd\xff\xff\xff\xff", 1024, 0, 0, RPC_SCAN_ERROR, 0, NULL, "array32 of 2^32-1 elements in 5 bytes"),
+    SC("\xdd\xff\xff\xff\xff", 1024, UINT32_MAX, 0, RPC_SCAN_ERROR, 0, NULL, "the same whatever max_elems"),
+    SC("\xdf\x7f\xff\xff\xff", 1024, UINT32_MAX, 0, RPC_SCAN_ERROR, 0, NULL, "map32 of 2^31-1 pairs"),
+    SC("\xdc\x04\x00", 1024, UINT32_MAX, 0, RPC_SCAN_ERROR, 0, NULL, "1024 elements + 3 > max_msg 1024"),
+    SC("\xdc\x03\xfd", 1024, UINT32_MAX, 0, RPC_SCAN_MORE, 1024, NULL, "1021 elements + 3 fit"),
+    SC("\xde\x02\x00", 1024, UINT32_MAX, 0, RPC_SCAN_ERROR, 0, NULL, "512 pairs"),
+    SC("\x92\xdc\x03\xfd", 1024, UINT32_MAX, 0, RPC_SCAN_ERROR, 0, NULL, "nested counts add up"),
+    SC("\xdc\x00\x0b", 1024, 10, 0, RPC_SCAN_ERROR, 0, NULL, "11 elements over max_elems 10"),
+    SC("\xdc\x00\x0a", 1024, 10, 0, RPC_SCAN_MORE, 0, NULL, "10 elements within max_elems 10"),
+    SC("\xdb\xff\xff\xff\xff", 1024, 0, 0, RPC_SCAN_ERROR, 0, NULL, "str32 claiming 4 GB"),
+    SC("\xdb\xff\xff\xff\xff", 1024, 0, UINT32_MAX, RPC_SCAN_ERROR, 0, NULL, "str32 of 4 GB over max_msg"),
+    SC("\xc6\xff\xff\xff\xff", 1024, 0, UINT32_MAX, RPC_SCAN_ERROR, 0, NULL, "bin32 of 4 GB"),
+    SC("\xc9\xff\xff\xff\xff\x01", 1024, 0, UINT32_MAX, RPC_SCAN_ERROR, 0, NULL, "ext32 of 4 GB"),
+    SC("\xd9\x11", 0, 0, 16, RPC_SCAN_ERROR, 0, NULL, "str8 of 17 over max_str 16"),
+    SC("\xd9\x10", 0, 0, 16, RPC_SCAN_MORE, 18, NULL, "str8 of 16 within max_str 16"),
+    SC("\xc4\x20", 0, 0, 16, RPC_SCAN_MORE, 0, NULL, "bin: bounded by max_msg only"),
+    SC("\xc1", 0, 0, 16, RPC_SCAN_ERROR, 0, "0xc1", "0xc1 alone"),
+    SC("\x93\x01\xc1\x02", 0, 0, 16, RPC_SCAN_ERROR, 0, NULL, "0xc1 in an array"),
+    SC("\x81\xc1\x01", 0, 0, 16, RPC_SCAN_ERROR, 0, NULL, "0xc1 as a key"),
+    SC("", 0, 0, 16, RPC_SCAN_MORE, 1, NULL, "empty input"),
+    /* need counts the announced elements */
+    SC("\x93", 0, 0, 16, RPC_SCAN_MORE, 4, NULL, "fixarray of 3, no element yet"),
+    SC("\x93\x01", 0, 0, 16, RPC_SCAN_MORE, 4, NULL, "fixarray of 3, one element"),
+    SC("\x93\x01\x02", 0, 0, 16, RPC_SCAN_MORE, 4, NULL, "fixarray of 3, two elements"),
+#undef SC
+};
+
 START_TEST(test_scan_limits)
+{
+	const struct scan_case *c = &scan_cases[_i];
+	struct rpc_limits l = limits(c->max_msg);
+	size_t msglen = 0, need = 0;
+	const char *err = NULL;
+
+	if (c->max_elems != 0)
+		l.max_elems = c->max_elems;
+	if (c->max_str != 0)
+		l.max_str = c->max_str;
+	ck_assert_msg(rpc_scan(c->bytes, c->len, &l, &msglen, &need, &err) == c->want, "%s: scan gave another result",
+	              c->what);
+	if (c->want == RPC_SCAN_ERROR)
+		ck_assert_msg(err != NULL, "%s: no error text", c->what);
+	if (c->need != 0)
+		ck_assert_msg(need == c->need, "%s: need %zu, expected %zu", c->what, need, c->need);
+	if (c->err != NULL)
+		ck_assert_msg(strstr(err, c->err) != NULL, "%s: error '%s' lacks '%s'", c->what, err, c->err);
+}
+END_TEST
+
+/* What a table cannot say: an oversized string before it arrives, and
+ * nesting built by loops. */
+START_TEST(test_scan_limits_built)
 {
 	struct rpc_limits l = limits(1024);
 	uint8_t *deep;
-	size_t msglen, need, i;
+	size_t msglen, need;
 	const char *err = NULL;
 	uint8_t big[200];
 
@@ -234,51 +298,6 @@ START_TEST(test_scan_limits)
 	deep[33] = 0x90; /* an empty container is nesting too */
 	ck_assert_int_eq(scan(deep, 34, &l, &msglen, &need), RPC_SCAN_ERROR);
 	free(deep);
-	l.max_msg = 1024;
-
-	/* array32 of 2^32-1 elements in 5 bytes: error at once, whatever max_elems */
-	ck_assert_int_eq(scan("\xdd\xff\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
-	l.max_elems = UINT32_MAX;
-	ck_assert_int_eq(scan("\xdd\xff\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
-	ck_assert_int_eq(scan("\xdf\x7f\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
-	/* count larger than the bytes left in max_msg */
-	ck_assert_int_eq(scan("\xdc\x04\x00", 3, &l, &msglen, &need), RPC_SCAN_ERROR); /* 1024 elems + 3 > 1024 */
-	ck_assert_int_eq(scan("\xdc\x03\xfd", 3, &l, &msglen, &need), RPC_SCAN_MORE);	 /* 1021 + 3 fits */
-	ck_assert_uint_eq(need, 1024);
-	ck_assert_int_eq(scan("\xde\x02\x00", 3, &l, &msglen, &need), RPC_SCAN_ERROR); /* 512 pairs */
-	/* nested counts add up */
-	ck_assert_int_eq(scan("\x92\xdc\x03\xfd", 4, &l, &msglen, &need), RPC_SCAN_ERROR);
-	/* max_elems */
-	l.max_elems = 10;
-	ck_assert_int_eq(scan("\xdc\x00\x0b", 3, &l, &msglen, &need), RPC_SCAN_ERROR);
-	ck_assert_int_eq(scan("\xdc\x00\x0a", 3, &l, &msglen, &need), RPC_SCAN_MORE);
-	l = limits(1024);
-
-	/* str32 claiming 4 GB: error (max_str and max_msg) */
-	ck_assert_int_eq(scan("\xdb\xff\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
-	l.max_str = UINT32_MAX;
-	ck_assert_int_eq(scan("\xdb\xff\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
-	ck_assert_int_eq(scan("\xc6\xff\xff\xff\xff", 5, &l, &msglen, &need), RPC_SCAN_ERROR);
-	ck_assert_int_eq(scan("\xc9\xff\xff\xff\xff\x01", 6, &l, &msglen, &need), RPC_SCAN_ERROR);
-	/* max_str */
-	l = limits(0);
-	l.max_str = 16;
-	ck_assert_int_eq(scan("\xd9\x11", 2, &l, &msglen, &need), RPC_SCAN_ERROR);
-	ck_assert_int_eq(scan("\xd9\x10", 2, &l, &msglen, &need), RPC_SCAN_MORE);
-	ck_assert_uint_eq(need, 18);
-	ck_assert_int_eq(scan("\xc4\x20", 2, &l, &msglen, &need), RPC_SCAN_MORE); /* bin: bounded by max_msg only */
-
-	/* 0xc1 anywhere */
-	ck_assert_int_eq(rpc_scan("\xc1", 1, &l, &msglen, &need, &err), RPC_SCAN_ERROR);
-	ck_assert_ptr_nonnull(strstr(err, "0xc1"));
-	ck_assert_int_eq(scan("\x93\x01\xc1\x02", 4, &l, &msglen, &need), RPC_SCAN_ERROR);
-	ck_assert_int_eq(scan("\x81\xc1\x01", 3, &l, &msglen, &need), RPC_SCAN_ERROR);
-	/* empty input */
-	ck_assert_int_eq(scan("", 0, &l, &msglen, &need), RPC_SCAN_MORE);
-	ck_assert_uint_eq(need, 1);
-	for (i = 0; i < 3; i++) /* need counts the announced elements */
-		ck_assert_int_eq(scan("\x93\x01\x02\x03", 1 + i, &l, &msglen, &need), RPC_SCAN_MORE);
-	ck_assert_uint_eq(need, 4);
 }
 END_TEST
 
@@ -528,6 +547,39 @@ roundtrip_finish(struct buf *b, struct rpc_msg *m)
 	return m->params;
 }
 
+/* The typed getters on the map test_pack_helpers_and_getters packs: type
+ * 's' str, 'i' int, 'b' bool, 'd' double; rc 0 ok (with the value), 1
+ * absent or nil, -1 wrong type. */
+static const struct getter_case {
+	char type;
+	const char *key;
+	int rc;
+	const char *str;
+	int64_t num;
+	double dbl;
+} getter_cases[] = {
+    {'s', "s", 0, "hello", 0, 0},
+    {'s', "nil", 1, NULL, 0, 0},
+    {'s', "absent", 1, NULL, 0, 0},
+    {'s', "pos", -1, NULL, 0, 0},
+    {'s', "nul", -1, NULL, 0, 0}, /* a NUL inside */
+    {'i', "pos", 0, NULL, 42, 0},
+    {'i', "neg", 0, NULL, -42, 0},
+    {'i', "min", 0, NULL, INT64_MIN, 0},
+    {'i', "huge", -1, NULL, 0, 0}, /* UINT64_MAX */
+    {'i', "s", -1, NULL, 0, 0},
+    {'i', "f64", -1, NULL, 0, 0},
+    {'i', "nil", 1, NULL, 0, 0},
+    {'b', "t", 0, NULL, 1, 0},
+    {'b', "f", 0, NULL, 0, 0},
+    {'b', "pos", -1, NULL, 0, 0},
+    {'d', "f64", 0, NULL, 0, 2.5},
+    {'d', "f32", 0, NULL, 0, 0.5},
+    {'d', "neg", 0, NULL, 0, -42.0},
+    {'d', "pos", 0, NULL, 0, 42.0},
+    {'d', "s", -1, NULL, 0, 0},
+};
+
 START_TEST(test_pack_helpers_and_getters)
 {
 	struct buf b;
@@ -538,6 +590,7 @@ START_TEST(test_pack_helpers_and_getters)
 	int64_t i = 0;
 	int bo = 0;
 	double d = 0;
+	size_t k;
 
 	roundtrip_start(&b, &pk);
 	msgpack_pack_map(&pk, 12);
@@ -563,41 +616,41 @@ START_TEST(test_pack_helpers_and_getters)
 	msgpack_pack_false(&pk);
 	p = roundtrip_finish(&b, &m);
 
-	ck_assert_int_eq(mp_get_str(p, "s", &s), 0);
-	ck_assert_str_eq(s, "hello");
-	free(s);
-	s = NULL;
-	ck_assert_int_eq(mp_get_str(p, "nil", &s), 1);
-	ck_assert_int_eq(mp_get_str(p, "absent", &s), 1);
-	ck_assert_ptr_null(s);
-	ck_assert_int_eq(mp_get_str(p, "pos", &s), -1);
-	ck_assert_int_eq(mp_get_str(p, "nul", &s), -1);
-	ck_assert_int_eq(mp_get_int(p, "pos", &i), 0);
-	ck_assert_int_eq(i, 42);
-	ck_assert_int_eq(mp_get_int(p, "neg", &i), 0);
-	ck_assert_int_eq(i, -42);
-	ck_assert_int_eq(mp_get_int(p, "min", &i), 0);
-	ck_assert(i == INT64_MIN);
-	ck_assert_int_eq(mp_get_int(p, "huge", &i), -1);
-	ck_assert_int_eq(mp_get_int(p, "s", &i), -1);
-	ck_assert_int_eq(mp_get_int(p, "f64", &i), -1);
-	i = 7;
-	ck_assert_int_eq(mp_get_int(p, "nil", &i), 1);
-	ck_assert_int_eq(i, 7);
-	ck_assert_int_eq(mp_get_bool(p, "t", &bo), 0);
-	ck_assert_int_eq(bo, 1);
-	ck_assert_int_eq(mp_get_bool(p, "f", &bo), 0);
-	ck_assert_int_eq(bo, 0);
-	ck_assert_int_eq(mp_get_bool(p, "pos", &bo), -1);
-	ck_assert_int_eq(mp_get_double(p, "f64", &d), 0);
-	ck_assert(d == 2.5);
-	ck_assert_int_eq(mp_get_double(p, "f32", &d), 0);
-	ck_assert(d == 0.5);
-	ck_assert_int_eq(mp_get_double(p, "neg", &d), 0);
-	ck_assert(d == -42.0);
-	ck_assert_int_eq(mp_get_double(p, "pos", &d), 0);
-	ck_assert(d == 42.0);
-	ck_assert_int_eq(mp_get_double(p, "s", &d), -1);
+	for (k = 0; k < sizeof(getter_cases) / sizeof(getter_cases[0]); k++) {
+		const struct getter_case *c = &getter_cases[k];
+		int rc = -2;
+
+		s = NULL;
+		i = 7;
+		bo = 7;
+		d = 7;
+		switch (c->type) {
+		case 's':
+			rc = mp_get_str(p, c->key, &s);
+			break;
+		case 'i':
+			rc = mp_get_int(p, c->key, &i);
+			break;
+		case 'b':
+			rc = mp_get_bool(p, c->key, &bo);
+			break;
+		case 'd':
+			rc = mp_get_double(p, c->key, &d);
+			break;
+		}
+		ck_assert_msg(rc == c->rc, "%c %s: %d, expected %d", c->type, c->key, rc, c->rc);
+		if (rc == 1) /* absent or nil: untouched */
+			ck_assert_msg(s == NULL && i == 7 && bo == 7 && d == 7, "%c %s: touched", c->type, c->key);
+		if (rc == 0 && c->type == 's')
+			ck_assert_str_eq(s, c->str);
+		if (rc == 0 && c->type == 'i')
+			ck_assert_msg(i == c->num, "%s: %lld", c->key, (long long)i);
+		if (rc == 0 && c->type == 'b')
+			ck_assert_int_eq(bo, c->num);
+		if (rc == 0 && c->type == 'd')
+			ck_assert_msg(d == c->dbl, "%s: %g", c->key, d);
+		free(s);
+	}
 	ck_assert(mp_str_eq(mp_get(p, "s"), "hello"));
 	ck_assert(!mp_str_eq(mp_get(p, "s"), "hell"));
 	ck_assert(!mp_str_eq(NULL, "x"));
@@ -1399,36 +1452,48 @@ b_many(msgpack_packer *pk)
 	entry(pk, "d5/f5", 0644, ""); /* duplicate of an early one, found by the sort */
 }
 
+/* Bundles on the wire: accepted or refused, with the code and what the
+ * error names. code ERR_NONE: not checked (refused is enough). */
+static const struct bundle_case {
+	const char *what;
+	void (*fn)(msgpack_packer *);
+	size_t max;
+	int want;
+	enum rpc_err code;
+	const char *err[2]; /* substrings of the error */
+} bundle_cases[] = {
+    {"two files", b_ok, 1024, 0, ERR_NONE, {NULL, NULL}},
+    {"total 11 == cap", b_ok, 11, 0, ERR_NONE, {NULL, NULL}},
+    {"total 11 over cap 10", b_ok, 10, -1, ERR_TOO_LARGE, {NULL, NULL}},
+    {"total 20 over cap 19", b_big, 19, -1, ERR_TOO_LARGE, {NULL, NULL}},
+    {"total 20 == cap", b_big, 20, 0, ERR_NONE, {NULL, NULL}},
+    {"../x", b_dotdot, 1024, -1, ERR_INVALID_REQUEST, {"unsafe", NULL}},
+    {"/abs", b_abs, 1024, -1, ERR_INVALID_REQUEST, {NULL, NULL}},
+    {"a/../../etc/passwd", b_inner_dotdot, 1024, -1, ERR_NONE, {NULL, NULL}},
+    {"duplicate path", b_dup, 1024, -1, ERR_INVALID_REQUEST, {"duplicate", "a.txt"}},
+    {"mode with file type bits", b_mode, 1024, -1, ERR_NONE, {NULL, NULL}},
+    {"entry of two", b_pair, 1024, -1, ERR_NONE, {NULL, NULL}},
+    {"not an array", b_notarray, 1024, -1, ERR_NONE, {NULL, NULL}},
+    {"data an integer", b_dataint, 1024, -1, ERR_NONE, {NULL, NULL}},
+    {"NUL in a path", b_nulpath, 1024, -1, ERR_NONE, {NULL, NULL}},
+    {"duplicate among 50001", b_many, 1024, -1, ERR_NONE, {"d5/f5", NULL}},
+};
+
 START_TEST(test_bundle_decode_checks)
 {
+	const struct bundle_case *c = &bundle_cases[_i];
 	struct bundle out;
-	enum rpc_err code;
-	char err[256];
+	enum rpc_err code = ERR_NONE;
+	char err[256] = "";
+	size_t i;
 
-	ck_assert_int_eq(bundle_try(b_ok, 1024, &out, &code, err), 0);
-	ck_assert_int_eq(bundle_try(b_ok, 11, &out, &code, err), 0); /* total 11 == cap */
-	ck_assert_int_eq(bundle_try(b_ok, 10, &out, &code, err), -1);
-	ck_assert_int_eq(code, ERR_TOO_LARGE);
-	ck_assert_int_eq(bundle_try(b_big, 19, &out, &code, err), -1);
-	ck_assert_int_eq(code, ERR_TOO_LARGE);
-	ck_assert_int_eq(bundle_try(b_big, 20, &out, &code, err), 0);
-	ck_assert_int_eq(bundle_try(b_dotdot, 1024, &out, &code, err), -1);
-	ck_assert_int_eq(code, ERR_INVALID_REQUEST);
-	ck_assert_ptr_nonnull(strstr(err, "unsafe"));
-	ck_assert_int_eq(bundle_try(b_abs, 1024, &out, &code, err), -1);
-	ck_assert_int_eq(code, ERR_INVALID_REQUEST);
-	ck_assert_int_eq(bundle_try(b_inner_dotdot, 1024, &out, &code, err), -1);
-	ck_assert_int_eq(bundle_try(b_dup, 1024, &out, &code, err), -1);
-	ck_assert_int_eq(code, ERR_INVALID_REQUEST);
-	ck_assert_ptr_nonnull(strstr(err, "duplicate"));
-	ck_assert_ptr_nonnull(strstr(err, "a.txt"));
-	ck_assert_int_eq(bundle_try(b_mode, 1024, &out, &code, err), -1);
-	ck_assert_int_eq(bundle_try(b_pair, 1024, &out, &code, err), -1);
-	ck_assert_int_eq(bundle_try(b_notarray, 1024, &out, &code, err), -1);
-	ck_assert_int_eq(bundle_try(b_dataint, 1024, &out, &code, err), -1);
-	ck_assert_int_eq(bundle_try(b_nulpath, 1024, &out, &code, err), -1);
-	ck_assert_int_eq(bundle_try(b_many, 1024, &out, &code, err), -1);
-	ck_assert_ptr_nonnull(strstr(err, "d5/f5"));
+	ck_assert_msg(bundle_try(c->fn, c->max, &out, &code, err) == c->want, "%s: %s", c->what,
+	              c->want == 0 ? err : "accepted");
+	if (c->code != ERR_NONE)
+		ck_assert_msg(code == c->code, "%s: code %s", c->what, rpc_err_name(code));
+	for (i = 0; i < 2; i++)
+		if (c->err[i] != NULL)
+			ck_assert_msg(strstr(err, c->err[i]) != NULL, "%s: '%s' lacks '%s'", c->what, err, c->err[i]);
 }
 END_TEST
 
@@ -1698,7 +1763,8 @@ proto_suite(void)
 	tcase_add_test(tc, test_scan_every_type);
 	tcase_add_test(tc, test_scan_byte_by_byte_stream);
 	tcase_add_test(tc, test_scan_need_is_exact_for_bin32);
-	tcase_add_test(tc, test_scan_limits);
+	tcase_add_loop_test(tc, test_scan_limits, 0, (int)(sizeof(scan_cases) / sizeof(scan_cases[0])));
+	tcase_add_test(tc, test_scan_limits_built);
 	tcase_add_test(tc, test_scan_fault_codes);
 	tcase_add_test(tc, test_scan_exact_max_msg);
 	tcase_add_test(tc, test_limits_default);
@@ -1714,7 +1780,7 @@ proto_suite(void)
 	tcase_add_test(tc, test_msg_artifact_pool_result);
 	tcase_add_test(tc, test_msg_prepare);
 	tcase_add_test(tc, test_msg_ready);
-	tcase_add_test(tc, test_bundle_decode_checks);
+	tcase_add_loop_test(tc, test_bundle_decode_checks, 0, (int)(sizeof(bundle_cases) / sizeof(bundle_cases[0])));
 	tcase_add_test(tc, test_bundle_dir_save_load_extract);
 	tcase_add_test(tc, test_bundle_write_fd);
 	tcase_add_test(tc, test_reader_hand_over);

@@ -83,6 +83,64 @@ join_context(char *dir)
 	    "{\"component\":\"filesystem.csv_extractor\",\"path\":\"data/orders.csv\",\"note\":\"pw=${DB_PASSWORD}\"}\n");
 }
 
+/* `read`s of one file whose content is src: each answer is
+ * src[offset, offset + length) clipped to the end, `size` the whole length,
+ * `eof` whether the answer reaches the end. A negative offset is that many
+ * bytes past the end. With code set, the read is refused with that code. */
+struct read_case {
+	const char *path;
+	int64_t offset, length;
+	const char *code;
+};
+
+static void
+check_reads(struct peer *p, const struct read_case *rc, size_t n, const void *src, size_t srclen)
+{
+	const msgpack_object *o;
+	struct rpc_msg resp;
+	msgpack_packer pk;
+	struct buf b;
+	int64_t off;
+	size_t i, want;
+	int eof;
+
+	for (i = 0; i < n; i++) {
+		off = rc[i].offset >= 0 ? rc[i].offset : (int64_t)srclen - rc[i].offset;
+		req_begin(p, &b, &pk, "read");
+		msgpack_pack_map(&pk, 3);
+		mp_pack_kstr(&pk, "path", rc[i].path);
+		mp_pack_kint(&pk, "offset", off);
+		mp_pack_kint(&pk, "length", rc[i].length);
+		req_call(p, &b, &resp);
+		if (rc[i].code != NULL) {
+			ck_assert_msg(resp.error != NULL, "read %s: not refused", rc[i].path);
+			ck_assert_msg(mp_str_eq(mp_get(resp.error, "code"), rc[i].code), "read %s: another code", rc[i].path);
+			rpc_msg_free(&resp);
+			continue;
+		}
+		ck_assert_msg(resp.error == NULL, "read %s at %lld: refused", rc[i].path, (long long)off);
+		want = (size_t)off >= srclen ? 0 : srclen - (size_t)off;
+		if ((int64_t)want > rc[i].length)
+			want = (size_t)rc[i].length;
+		o = mp_get(resp.result, "data");
+		ck_assert_ptr_nonnull(o);
+		ck_assert_int_eq(o->type, MSGPACK_OBJECT_BIN);
+		ck_assert_uint_eq(o->via.bin.size, want);
+		ck_assert(want == 0 || memcmp(o->via.bin.ptr, (const char *)src + off, want) == 0);
+		ck_assert_int_eq(mp_get(resp.result, "size")->via.u64, srclen);
+		ck_assert_int_eq(mp_get(resp.result, "eof")->type, MSGPACK_OBJECT_BOOLEAN);
+		ck_assert_int_eq(mp_get_bool(resp.result, "eof", &eof), 0);
+		ck_assert_int_eq(eof, (size_t)off + want >= srclen);
+		rpc_msg_free(&resp);
+	}
+}
+
+static const struct read_case join_reads[] = {
+    {"output/customer_totals.csv", 0, 20, NULL},
+    {"output/customer_totals.csv", 20, 4194304, NULL},
+    {"data/orders.csv", 0, 10, "not_found"},
+};
+
 START_TEST(test_join_end_to_end)
 {
 	struct peer p;
@@ -135,46 +193,8 @@ START_TEST(test_join_end_to_end)
 	ck_assert_uint_eq(found, 2);
 	rpc_msg_free(&resp);
 
-	/* read the output back in two chunks */
-	{
-		msgpack_packer pk;
-		struct buf b;
-		req_begin(&p, &b, &pk, "read");
-		msgpack_pack_map(&pk, 3);
-		mp_pack_kstr(&pk, "path", "output/customer_totals.csv");
-		mp_pack_kint(&pk, "offset", 0);
-		mp_pack_kint(&pk, "length", 20);
-		req_call(&p, &b, &resp);
-		o = mp_get(resp.result, "data");
-		ck_assert_ptr_nonnull(o);
-		ck_assert_int_eq(o->type, MSGPACK_OBJECT_BIN);
-		ck_assert_int_eq(o->via.bin.size, 20);
-		ck_assert_int_eq(memcmp(o->via.bin.ptr, expected_totals, 20), 0);
-		ck_assert_int_eq(mp_get(resp.result, "eof")->type, MSGPACK_OBJECT_BOOLEAN);
-		ck_assert(!mp_get(resp.result, "eof")->via.boolean);
-		rpc_msg_free(&resp);
-		req_begin(&p, &b, &pk, "read");
-		msgpack_pack_map(&pk, 3);
-		mp_pack_kstr(&pk, "path", "output/customer_totals.csv");
-		mp_pack_kint(&pk, "offset", 20);
-		mp_pack_kint(&pk, "length", 4194304);
-		req_call(&p, &b, &resp);
-		o = mp_get(resp.result, "data");
-		ck_assert_int_eq(o->via.bin.size, strlen(expected_totals) - 20);
-		ck_assert_int_eq(memcmp(o->via.bin.ptr, expected_totals + 20, o->via.bin.size), 0);
-		ck_assert(mp_get(resp.result, "eof")->via.boolean);
-		rpc_msg_free(&resp);
-		/* only artifacts can be read */
-		req_begin(&p, &b, &pk, "read");
-		msgpack_pack_map(&pk, 3);
-		mp_pack_kstr(&pk, "path", "data/orders.csv");
-		mp_pack_kint(&pk, "offset", 0);
-		mp_pack_kint(&pk, "length", 10);
-		req_call(&p, &b, &resp);
-		ck_assert_ptr_nonnull(resp.error);
-		ck_assert(mp_str_eq(mp_get(resp.error, "code"), "not_found"));
-		rpc_msg_free(&resp);
-	}
+	/* read the output back in two chunks; only artifacts can be read */
+	check_reads(&p, join_reads, sizeof(join_reads) / sizeof(join_reads[0]), expected_totals, strlen(expected_totals));
 
 	/* events: seq 1..N without gaps, run_start first, run_complete last */
 	ck_assert_uint_gt(p.nnotes, 20);
@@ -259,6 +279,11 @@ count_cleaned_cb(const char *path, const struct stat *sb, int type, struct FTW *
 /* issue 8: cleaned_config.json is made in memory (no file in the
  * workspace), announced, sent inline by `finish` with the right sha256 and
  * served by `read` from memory. */
+static const struct read_case cleaned_reads[] = {
+    {"artifacts/extract-orders/cleaned_config.json", 3, 5, NULL},
+    {"artifacts/extract-orders/cleaned_config.json", -10, 5, NULL},
+};
+
 START_TEST(test_cleaned_config_in_memory)
 {
 	const char *path = "artifacts/extract-orders/cleaned_config.json";
@@ -309,143 +334,130 @@ START_TEST(test_cleaned_config_in_memory)
 	ck_assert_uint_gt(inl.len, 10);
 	ck_assert(memmem(inl.data, inl.len, "\"pw=***\"", 8) != NULL);
 	rpc_msg_free(&resp);
-	{
-		msgpack_packer pk;
-		struct buf b;
-		int eof = 0;
-		req_begin(&p, &b, &pk, "read");
-		msgpack_pack_map(&pk, 3);
-		mp_pack_kstr(&pk, "path", path);
-		mp_pack_kint(&pk, "offset", 3);
-		mp_pack_kint(&pk, "length", 5);
-		req_call(&p, &b, &resp);
-		o = mp_get(resp.result, "data");
-		ck_assert_ptr_nonnull(o);
-		ck_assert_uint_eq(o->via.bin.size, 5);
-		ck_assert(memcmp(o->via.bin.ptr, inl.data + 3, 5) == 0);
-		ck_assert_int_eq(mp_get(resp.result, "size")->via.u64, inl.len);
-		ck_assert_int_eq(mp_get_bool(resp.result, "eof", &eof), 0);
-		ck_assert_int_eq(eof, 0);
-		rpc_msg_free(&resp);
-		/* past the end: empty, eof */
-		req_begin(&p, &b, &pk, "read");
-		msgpack_pack_map(&pk, 3);
-		mp_pack_kstr(&pk, "path", path);
-		mp_pack_kint(&pk, "offset", (int64_t)inl.len + 10);
-		mp_pack_kint(&pk, "length", 5);
-		req_call(&p, &b, &resp);
-		ck_assert_ptr_null(resp.error);
-		ck_assert_uint_eq(mp_get(resp.result, "data")->via.bin.size, 0);
-		ck_assert_int_eq(mp_get_bool(resp.result, "eof", &eof), 0);
-		ck_assert_int_eq(eof, 1);
-		rpc_msg_free(&resp);
-	}
+	/* served from memory: a slice, and past the end (empty, eof) */
+	check_reads(&p, cleaned_reads, sizeof(cleaned_reads) / sizeof(cleaned_reads[0]), inl.data, inl.len);
 	buf_free(&inl);
 	peer_finish(&p);
 	rmtree(dir);
 }
 END_TEST
 
+/* Runs of the join example with broken cfgs: each step's state and error
+ * (the whole line, or a part of it), the error type where it matters; then
+ * every run answers an unknown step not_found and `finish {failed:true}`
+ * with run_failed last, and the canary secret never reaches stdout. */
+struct step_expect {
+	const char *step;
+	enum step_state state;
+	const char *error; /* NULL: none checked */
+	int exact;	   /* error is the whole line, else a part */
+	const char *error_type;
+};
+static const struct failure_case {
+	const char *what;
+	const char *cfg[2][2]; /* {file, text} written over the example's */
+	struct step_expect steps[3];
+} failure_cases[] = {
+    {"unset ${VAR}, then a step whose input failed",
+     {{"cfg/compute-customer-totals.json",
+       "{\"component\":\"duckdb.processor\",\"query\":\"SELEC * FROM \\\"${DB_PASSWORD}\\\"\"}\n"},
+      {"cfg/extract-customers.json", "{\"path\":\"${NOT_SET_ANYWHERE}/customers.csv\"}\n"}},
+     {{"extract-customers", STEP_FAILED, "cfg/extract-customers.json: ${NOT_SET_ANYWHERE} is not set", 1, NULL},
+      {"extract-orders", STEP_SUCCEEDED, NULL, 0, NULL},
+      {"compute-customer-totals", STEP_FAILED, "df_extract_customers", 0, NULL}}},
+    {"bad SQL naming the secret: masked",
+     {{"cfg/compute-customer-totals.json",
+       "{\"component\":\"duckdb.processor\",\"query\":\"SELECT * FROM \\\"${DB_PASSWORD}\\\"\"}\n"},
+      {NULL, NULL}},
+     {{"extract-customers", STEP_SUCCEEDED, NULL, 0, NULL},
+      {"extract-orders", STEP_SUCCEEDED, NULL, 0, NULL},
+      {"compute-customer-totals", STEP_FAILED, "query: no such table: ***", 1, "SQLError"}}},
+};
+
+static void
+check_step(struct peer *p, const char *what, const struct step_expect *e)
+{
+	struct step_result r;
+
+	exec_step(p, e->step, &r);
+	ck_assert_msg(r.state == e->state, "%s: %s: state %d (%s)", what, e->step, r.state, r.error ? r.error : "-");
+	if (e->error != NULL && e->exact)
+		ck_assert_str_eq(r.error, e->error);
+	else if (e->error != NULL)
+		ck_assert_msg(strstr(r.error, e->error) != NULL, "%s: %s: %s", what, e->step, r.error);
+	if (e->error_type != NULL)
+		ck_assert_str_eq(r.error_type, e->error_type);
+	step_result_free(&r);
+	if (e->state == STEP_FAILED)
+		ck_assert_msg(note_find(p, "step_failed", e->step) >= 0, "%s: no step_failed for %s", what, e->step);
+}
+
 START_TEST(test_failures)
 {
-	struct peer p;
+	const struct failure_case *c = &failure_cases[_i];
 	struct rpc_msg resp;
-	struct step_result r;
+	msgpack_packer pk;
+	struct peer p;
+	struct buf b;
 	char dir[64];
-	ssize_t k;
+	size_t i;
 
 	find_paths();
 	join_context(dir);
-	write_file(dir, "cfg/compute-customer-totals.json",
-	    "{\"component\":\"duckdb.processor\",\"query\":\"SELEC * FROM \\\"${DB_PASSWORD}\\\"\"}\n");
-	write_file(dir, "cfg/extract-customers.json", "{\"path\":\"${NOT_SET_ANYWHERE}/customers.csv\"}\n");
+	for (i = 0; i < 2 && c->cfg[i][0] != NULL; i++)
+		write_file(dir, c->cfg[i][0], c->cfg[i][1]);
 	peer_start(&p, NULL);
 	prepare_dir(&p, dir, CANARY, &resp);
 	ck_assert_ptr_null(resp.error);
 	rpc_msg_free(&resp);
-	exec_step(&p, "extract-customers", &r);
-	ck_assert_int_eq(r.state, STEP_FAILED);
-	ck_assert_str_eq(r.error, "cfg/extract-customers.json: ${NOT_SET_ANYWHERE} is not set");
-	step_result_free(&r);
-	exec_step(&p, "extract-orders", &r);
-	ck_assert_int_eq(r.state, STEP_SUCCEEDED);
-	step_result_free(&r);
-	/* an input whose step failed */
-	exec_step(&p, "compute-customer-totals", &r);
-	ck_assert_int_eq(r.state, STEP_FAILED);
-	ck_assert_msg(strstr(r.error, "df_extract_customers") != NULL, "%s", r.error);
-	step_result_free(&r);
-	k = note_find(&p, "step_failed", "compute-customer-totals");
-	ck_assert_int_ge(k, 0);
+	for (i = 0; i < 3; i++)
+		check_step(&p, c->what, &c->steps[i]);
 	call_simple(&p, "exec_step", "step_id", "ghost", &resp);
 	ck_assert(mp_str_eq(mp_get(resp.error, "code"), "not_found"));
 	rpc_msg_free(&resp);
-	{
-		msgpack_packer pk;
-		struct buf b;
-		req_begin(&p, &b, &pk, "finish");
-		msgpack_pack_map(&pk, 1);
-		mp_pack_key(&pk, "failed");
-		msgpack_pack_true(&pk);
-		req_call(&p, &b, &resp);
-		ck_assert_ptr_null(resp.error);
-		rpc_msg_free(&resp);
-	}
-	ck_assert(note_is(&p.notes[p.nnotes - 1], "run_failed", NULL));
-	ck_assert(!buf_contains(&p.all, CANARY));
-	peer_finish(&p);
-	rmtree(dir);
-}
-END_TEST
-
-START_TEST(test_bad_sql_masked)
-{
-	struct peer p;
-	struct rpc_msg resp;
-	struct step_result r;
-	char dir[64];
-
-	find_paths();
-	join_context(dir);
-	write_file(dir, "cfg/compute-customer-totals.json",
-	    "{\"component\":\"duckdb.processor\",\"query\":\"SELECT * FROM \\\"${DB_PASSWORD}\\\"\"}\n");
-	peer_start(&p, NULL);
-	prepare_dir(&p, dir, CANARY, &resp);
+	req_begin(&p, &b, &pk, "finish");
+	msgpack_pack_map(&pk, 1);
+	mp_pack_key(&pk, "failed");
+	msgpack_pack_true(&pk);
+	req_call(&p, &b, &resp);
+	ck_assert_ptr_null(resp.error);
 	rpc_msg_free(&resp);
-	exec_step(&p, "extract-customers", &r);
-	step_result_free(&r);
-	exec_step(&p, "extract-orders", &r);
-	step_result_free(&r);
-	exec_step(&p, "compute-customer-totals", &r);
-	ck_assert_int_eq(r.state, STEP_FAILED);
-	ck_assert_str_eq(r.error, "query: no such table: ***");
-	ck_assert_str_eq(r.error_type, "SQLError");
-	step_result_free(&r);
-	ck_assert(!buf_contains(&p.all, CANARY));
+	ck_assert(note_is(&p.notes[p.nnotes - 1], "run_failed", NULL));
+	ck_assert_msg(!buf_contains(&p.all, CANARY), "%s: the secret reached stdout", c->what);
 	peer_finish(&p);
 	rmtree(dir);
 }
 END_TEST
+
+/* Manifests `prepare` refuses (invalid_manifest; the whole message where
+ * given), one after the other on the same worker, which says nothing. */
+static const struct {
+	const char *manifest, *message;
+} invalid_manifests[] = {
+    {"steps:\n- id: a\n  driver: no.such_driver\n  cfg_path: cfg/a.json\n",
+     "manifest.yaml:3: step 'a': unknown driver 'no.such_driver'"},
+    {"steps:\n- id: a\n  driver: osiris.noop\n  cfg_path: cfg/missing.json\n", NULL},
+};
 
 START_TEST(test_invalid_manifest)
 {
 	struct peer p;
 	struct rpc_msg resp;
 	char dir[64];
+	size_t i;
 
 	find_paths();
 	join_context(dir);
-	write_file(dir, "manifest.yaml", "steps:\n- id: a\n  driver: no.such_driver\n  cfg_path: cfg/a.json\n");
 	peer_start(&p, NULL);
-	prepare_dir(&p, dir, NULL, &resp);
-	ck_assert_ptr_nonnull(resp.error);
-	ck_assert(mp_str_eq(mp_get(resp.error, "code"), "invalid_manifest"));
-	ck_assert(mp_str_eq(mp_get(resp.error, "message"), "manifest.yaml:3: step 'a': unknown driver 'no.such_driver'"));
-	rpc_msg_free(&resp);
-	write_file(dir, "manifest.yaml", "steps:\n- id: a\n  driver: osiris.noop\n  cfg_path: cfg/missing.json\n");
-	prepare_dir(&p, dir, NULL, &resp);
-	ck_assert(mp_str_eq(mp_get(resp.error, "code"), "invalid_manifest"));
-	rpc_msg_free(&resp);
+	for (i = 0; i < sizeof(invalid_manifests) / sizeof(invalid_manifests[0]); i++) {
+		write_file(dir, "manifest.yaml", invalid_manifests[i].manifest);
+		prepare_dir(&p, dir, NULL, &resp);
+		ck_assert_ptr_nonnull(resp.error);
+		ck_assert(mp_str_eq(mp_get(resp.error, "code"), "invalid_manifest"));
+		if (invalid_manifests[i].message != NULL)
+			ck_assert(mp_str_eq(mp_get(resp.error, "message"), invalid_manifests[i].message));
+		rpc_msg_free(&resp);
+	}
 	ck_assert_uint_eq(p.nnotes, 0);
 	peer_finish(&p);
 	rmtree(dir);
@@ -525,8 +537,7 @@ worker_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_join_end_to_end);
 	tcase_add_test(tc, test_cleaned_config_in_memory);
-	tcase_add_test(tc, test_failures);
-	tcase_add_test(tc, test_bad_sql_masked);
+	tcase_add_loop_test(tc, test_failures, 0, (int)(sizeof(failure_cases) / sizeof(failure_cases[0])));
 	tcase_add_test(tc, test_invalid_manifest);
 	tcase_add_test(tc, test_cancel);
 	suite_add_tcase(s, tc);
