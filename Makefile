@@ -45,8 +45,9 @@ COMMON_SRC  = $(wildcard common/*.c)
 PROTO_SRC   = $(wildcard proto/*.c)
 # Drivers on network client libraries: the dynamic worker links them all
 # (registry_net.c), the static worker those whose libraries Debian ships as
-# static archives (registry_static.c: mysql.*); the daemon and the unit tests
-# get registry_nonet.c's stand-ins.
+# static archives (registry_static.c: mysql.*); the unit tests get
+# registry_nonet.c's stand-ins. The daemon links no driver: it learns the
+# workers' drivers from their `ready`.
 NET_DRIVERS_SRC = drivers/registry_net.c drivers/httpc_curl.c \
 	$(wildcard drivers/pg*.c drivers/mysql*.c drivers/graphql*.c)
 STATIC_NET_SRC = drivers/registry_static.c drivers/httpc_ossl.c $(wildcard drivers/mysql*.c drivers/graphql*.c)
