@@ -273,7 +273,7 @@ static int method_write_bundle(const char *path, const struct bundle *b, off_t *
  */
 static int method_submit_persist(struct run *r, const struct bundle *b, char *err, size_t errlen)
 {
-	char *dir = rundir_path(r->info.id), *path = rundir_bundle(r->info.id);
+	char *dir = rundir_path(r->info.id), *path = NULL;
 	off_t size = 0;
 	int rc = -1;
 
@@ -281,6 +281,7 @@ static int method_submit_persist(struct run *r, const struct bundle *b, char *er
 		snprintf(err, errlen, "mkdir %s: %s", dir, strerror(errno));
 		goto out;
 	}
+	path = rundir_bundle(r->info.id);
 	if (method_write_bundle(path, b, &size) == -1) {
 		snprintf(err, errlen, "cannot store the bundle: %s", strerror(errno));
 		goto out;

@@ -465,8 +465,8 @@ void run_collected(struct run *r);
 void run_fail(struct run *r, const char *fmt, ...) PRINTFLIKE(2, 3);
 
 /* rundir.c: STATE/runs/<xx>/<id> directories, made ahead by a helper
- * thread; the only owner of the state dir's run layout. Paths allocated. */
-/* Makes STATE/runs and STATE/.spare. */
+ * thread; the only owner of the state dir's run layout (paths returned
+ * allocated). rundir_init makes STATE/runs and STATE/.spare. */
 int rundir_init(const char *state_dir, char *err, size_t errlen);
 void rundir_shutdown(void);
 /* Create STATE/runs/<xx>/<id> (with an empty bundle file and artifacts/):
@@ -475,9 +475,9 @@ int rundir_create(const char *id);
 /* A run's directory: the sharded one, or an existing unsharded
  * STATE/runs/<id> of an older daemon. */
 char *rundir_path(const char *id);
-char *rundir_bundle(const char *id);   /* the stored context */
-char *rundir_manifest(const char *id); /* the manifest path, when not manifest.yaml */
-char *rundir_artifacts(const char *id);                   /* the directory of artifact files */
+char *rundir_bundle(const char *id);                     /* the stored context */
+char *rundir_manifest(const char *id);                   /* the manifest path, when not manifest.yaml */
+char *rundir_artifacts(const char *id);                  /* the directory of artifact files */
 char *rundir_artifact(const char *id, const char *path); /* one artifact file */
 /* Bytes a file of this size takes on disk, in whole 4 KiB blocks; a run
  * directory adds RUNDIR_OVERHEAD (itself and artifacts/). */

@@ -88,7 +88,6 @@ size_t run_active_count(void)
 	return rs.nruns;
 }
 
-
 struct run *run_alloc(void)
 {
 	struct run *r = xcalloc(1, sizeof(*r));
