@@ -182,7 +182,7 @@ static void pool_local_env_free(char **envp)
  * a fresh process per run (worker/zygote.c). */
 static void pool_local_argv(struct local_pool *lp, const char *dir, const char *spill, const char *argv[], size_t max)
 {
-	const char *dirs[3] = {dir, spill, NULL}, *wargs[10];
+	const char *dirs[3] = {dir, spill, NULL}, *wargs[12];
 	size_t n = 0, i;
 
 	wargs[n++] = "--workdir";
@@ -194,8 +194,13 @@ static void pool_local_argv(struct local_pool *lp, const char *dir, const char *
 		wargs[n++] = "--mem-max";
 		wargs[n++] = lp->mem_max;
 	}
-	if (lp->p->cfg->local_worker_max_runs <= 1)
+	if (lp->p->cfg->local_worker_max_runs <= 1) {
 		wargs[n++] = "--zygote";
+		/* bwrap's /tmp is the sandbox's own: the zygote empties it
+		 * between runs (unsandboxed it is the host's, left alone). */
+		if (lp->bwrap)
+			wargs[n++] = "--private-tmp";
+	}
 	wargs[n] = NULL;
 	if (lp->bwrap) {
 		sandbox_argv_worker(&lp->sb, dirs, 1, wargs, argv, max);

@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +106,33 @@ zygote_empty_dir(const char *dir)
 		free(path);
 	}
 	closedir(d);
+}
+
+static int
+zygote_tmp_entry_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	if (ftw->level == 0)
+		return 0;
+	/* A directory holding a mount point (the workspace's bind under a
+	 * /tmp work dir) stays: rmdir says EBUSY or ENOTEMPTY, and that is
+	 * fine. */
+	if (type == FTW_DP)
+		(void)rmdir(path);
+	else if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("cannot remove %s", path);
+	return 0;
+}
+
+/* The sandbox's private /tmp (bwrap's tmpfs, --private-tmp): whatever a run
+ * left there goes before the next one. FTW_MOUNT: the host directories
+ * bound into it (work dirs, the worker binary) are other filesystems and
+ * are neither entered nor removed; FTW_PHYS: no symlink is followed. */
+static void
+zygote_empty_tmp(const struct worker *w)
+{
+	if (w->private_tmp)
+		(void)nftw("/tmp", zygote_tmp_entry_cb, 16, FTW_DEPTH | FTW_MOUNT | FTW_PHYS);
 }
 
 /* Read requests until `fork` (1, its msgid), EOF (0) or a bad message
@@ -272,6 +300,7 @@ zygote_serve(struct worker *w, void (*child_signals)(void))
 	for (;;) {
 		zygote_empty_dir(w->workdir);
 		zygote_empty_dir(w->spill_dir);
+		zygote_empty_tmp(w);
 		zygote_announce(w);
 		if ((rc = zygote_next_fork(w, &msgid)) <= 0)
 			return rc;

@@ -3,7 +3,8 @@
 # sequence on one sandbox get different worker pids, the first's process is
 # gone, the second sees neither the first's workspace files nor its secret
 # (environment, the memory of the zygote and of the next run's process); two
-# concurrent runs do not see each other's workspace. A run's process that
+# concurrent runs do not see each other's workspace. Under bwrap, what run A
+# left in the sandbox's private /tmp is gone before the next run's process. A run's process that
 # dies fails only its run and the sandbox is replaced.
 . "$(dirname "$0")/lib.sh"
 
@@ -69,6 +70,17 @@ case $? in
 1) fail "the memory scan does not find run A's secret in run A's own process $PID_A" ;;
 2) note "the memory of $PID_A cannot be read here: memory not checked" ;;
 esac
+# Something left in the sandbox's /tmp during run A (as a driver writing
+# there would leave it): the sandbox's own tmpfs, seen through A's root.
+SANDBOXED=
+if grep -q 'isolation bwrap' "$DLOG"; then
+	SANDBOXED=1
+	echo "from run A" >"/proc/$PID_A/root/tmp/left-by-a" || fail "cannot write into run A's /tmp"
+	mkdir -p "/proc/$PID_A/root/tmp/dir-by-a/sub" && echo x >"/proc/$PID_A/root/tmp/dir-by-a/sub/f"
+	[ -f "/proc/$PID_A/root/tmp/left-by-a" ] || fail "the file written into run A's /tmp is not there"
+else
+	note "no bwrap here: the sandbox's /tmp not checked"
+fi
 wait_state "$RUN_A" succeeded 30
 W_A=$(run_field "$RUN_A" worker)
 assert_eq "$W_A" "local-$PID_A" "run A's worker (its own process)"
@@ -83,6 +95,12 @@ NEXT=$(pgrep -P "$ZYG" | head -n1)
 [ -n "$NEXT" ] || fail "the zygote $ZYG has no child waiting for the next run"
 [ "$NEXT" != "$PID_A" ] || fail "the next run's process is run A's ($PID_A)"
 [ -z "$(workspaces)" ] || fail "run A's workspace is still there once the sandbox is idle: $(workspaces)"
+if [ -n "$SANDBOXED" ]; then
+	[ -d "/proc/$NEXT/root/tmp" ] || fail "cannot look into the next process's /tmp"
+	[ -e "/proc/$NEXT/root/tmp/left-by-a" ] && fail "what run A left in the sandbox's /tmp is there for the next run"
+	[ -e "/proc/$NEXT/root/tmp/dir-by-a" ] && fail "the directory run A left in the sandbox's /tmp is there for the next run"
+	[ -d "/proc/$NEXT/root$WD" ] || fail "the work dir's bind mount went with the /tmp scrub"
+fi
 for p in "$ZYG" "$NEXT"; do
 	mem_has "$p"
 	case $? in
