@@ -66,6 +66,7 @@ struct lworker {
 	char *dir;	/* its --workdir, under local.work_dir */
 	char *spill;	/* its --spill-dir (on disk), when work_dir is in memory */
 	pid_t cpid;	/* a zygote's current child (the run's process), 0 if none */
+	int64_t idle_us; /* when it last became idle */
 	struct event *kill_ev;
 	TAILQ_ENTRY(lworker) entry;
 };
@@ -77,7 +78,7 @@ struct local_pool {
 	struct lworker_list dead; /* freed by reap_ev, outside their callbacks */
 	unsigned demand;
 	struct pool_latency lat;
-	struct event *refill_ev, *reap_ev, *backoff_ev;
+	struct event *refill_ev, *reap_ev, *backoff_ev, *trim_ev;
 	char *path;
 	char *work_dir;	  /* local.work_dir, resolved at start */
 	char *spill_dir;  /* on disk, for contexts too big for a work_dir in memory */
@@ -100,6 +101,7 @@ static void pool_local_sess_ready(struct worker *w);
 static void pool_local_sess_failed(struct worker *w, const char *why);
 static void pool_local_child_exit_cb(pid_t pid, int status, void *arg);
 static void pool_local_sess_forked(struct worker *w, int64_t pid);
+static void pool_local_trim_later(struct local_pool *lp);
 
 static const struct wsess_transport pool_local_transport = {
     .write = pool_local_write,
@@ -662,6 +664,8 @@ static void pool_local_sess_ready(struct worker *w)
 		return;
 	}
 	lw->state = LW_IDLE;
+	lw->idle_us = time_mono_us();
+	pool_local_trim_later(lp);
 	if (lp->p->ready_cb != NULL)
 		lp->p->ready_cb(lp->p, lp->p->ready_arg);
 }
@@ -874,6 +878,72 @@ static void pool_local_refill_later(struct local_pool *lp)
 	if (idle == 0)
 		tv.tv_usec = 0;
 	evtimer_add(lp->refill_ev, &tv);
+}
+
+/* -- trim --------------------------------------------------------------- */
+
+/* Sandboxes made on demand for a burst that is gone: idle ones above the
+ * target (local.pool_size plus what queued runs wait for) go once idle for
+ * LW_SURPLUS_IDLE_S, the rule of the E2B pool. The oldest go first. */
+#define LW_SURPLUS_IDLE_S 10
+
+static unsigned pool_local_target(const struct local_pool *lp)
+{
+	return (unsigned)(lp->p->cfg->local_pool_size > 0 ? lp->p->cfg->local_pool_size : 0) + lp->demand;
+}
+
+static void pool_local_trim(struct local_pool *lp)
+{
+	unsigned idle, warming, busy, alive, target = pool_local_target(lp);
+	int64_t now = time_mono_us(), linger = (int64_t)LW_SURPLUS_IDLE_S * 1000000;
+	struct lworker *lw, *next;
+
+	if (lp->stopping)
+		return;
+	pool_local_counts(lp, &idle, &warming, &busy, &alive);
+	for (lw = TAILQ_FIRST(&lp->workers); lw != NULL && idle > target; lw = next) {
+		next = TAILQ_NEXT(lw, entry);
+		if (lw->state != LW_IDLE || lw->reaped || lw->out_eof || now - lw->idle_us < linger)
+			continue;
+		log_debug("worker=%s idle above the pool's target for %d s, retiring it", lw->w.id, LW_SURPLUS_IDLE_S);
+		pool_local_release_lw(lw);
+		idle--;
+	}
+	pool_local_trim_later(lp);
+}
+
+static void pool_local_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pool_local_trim(arg);
+}
+
+/* While there are more idle sandboxes than the target, look again when the
+ * oldest idle one has lingered long enough. */
+static void pool_local_trim_later(struct local_pool *lp)
+{
+	unsigned idle, warming, busy, alive;
+	int64_t oldest = INT64_MAX, due_us;
+	struct lworker *lw;
+	struct timeval tv;
+
+	if (lp->stopping || lp->trim_ev == NULL || evtimer_pending(lp->trim_ev, NULL))
+		return;
+	pool_local_counts(lp, &idle, &warming, &busy, &alive);
+	if (idle <= pool_local_target(lp))
+		return;
+	TAILQ_FOREACH(lw, &lp->workers, entry)
+	{
+		if (lw->state == LW_IDLE && !lw->reaped && !lw->out_eof && lw->idle_us < oldest)
+			oldest = lw->idle_us;
+	}
+	due_us = oldest + (int64_t)LW_SURPLUS_IDLE_S * 1000000 - time_mono_us();
+	if (due_us < 1000)
+		due_us = 1000;
+	tv.tv_sec = due_us / 1000000;
+	tv.tv_usec = due_us % 1000000;
+	evtimer_add(lp->trim_ev, &tv);
 }
 
 /* -- start: worker path, isolation probe -------------------------------- */
@@ -1365,7 +1435,8 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 	lp->refill_ev = evtimer_new(p->base, pool_local_refill_cb, lp);
 	lp->reap_ev = event_new(p->base, -1, 0, pool_local_reap_cb, lp);
 	lp->backoff_ev = evtimer_new(p->base, pool_local_backoff_cb, lp);
-	if (lp->refill_ev == NULL || lp->reap_ev == NULL || lp->backoff_ev == NULL) {
+	lp->trim_ev = evtimer_new(p->base, pool_local_trim_cb, lp);
+	if (lp->refill_ev == NULL || lp->reap_ev == NULL || lp->backoff_ev == NULL || lp->trim_ev == NULL) {
 		snprintf(err, errlen, "local pool: cannot set up events");
 		return -1;
 	}
@@ -1422,6 +1493,7 @@ static void pool_local_stop(struct pool *p)
 	event_free(lp->refill_ev);
 	event_free(lp->reap_ev);
 	event_free(lp->backoff_ev);
+	event_free(lp->trim_ev);
 	free(lp->path);
 	/* Our directory in memory goes too (RuntimeDirectory= is kept). */
 	if (lp->spill_dir != NULL) {
@@ -1753,6 +1825,7 @@ static void pool_local_demand(struct pool *p, unsigned n)
 		return;
 	lp->demand = n;
 	pool_local_refill(lp);
+	pool_local_trim_later(lp);
 }
 
 const struct pool_ops pool_local_ops = {
