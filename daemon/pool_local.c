@@ -67,6 +67,11 @@ struct lworker {
 	char *spill;	/* its --spill-dir (on disk), when work_dir is in memory */
 	pid_t cpid;	/* a zygote's current child (the run's process), 0 if none */
 	int64_t idle_us; /* when it last became idle */
+	int cfd;	/* a pidfd of cpid (-1: not watched) */
+	struct event *cev; /* cfd readable: the run's process ended */
+	int child_dead;	/* cpid ended since its fork */
+	int resync_pending; /* cpid is being killed; resync once it is gone */
+	struct event *sync_ev; /* a resync that takes too long discards the sandbox */
 	struct event *kill_ev;
 	TAILQ_ENTRY(lworker) entry;
 };
@@ -102,6 +107,8 @@ static void pool_local_sess_failed(struct worker *w, const char *why);
 static void pool_local_child_exit_cb(pid_t pid, int status, void *arg);
 static void pool_local_sess_forked(struct worker *w, int64_t pid);
 static void pool_local_trim_later(struct local_pool *lp);
+static void pool_local_child_watch(struct lworker *lw);
+static void pool_local_release_lw(struct lworker *lw);
 
 static const struct wsess_transport pool_local_transport = {
     .write = pool_local_write,
@@ -451,6 +458,7 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 	lw = xcalloc(1, sizeof(*lw));
 	lw->lp = lp;
 	lw->pid = pid;
+	lw->cfd = -1;
 	lw->wpid = lp->bwrap ? 0 : pid;
 	child_watch(pid, pool_local_child_exit_cb, lw);
 	lw->state = LW_WARMING;
@@ -496,10 +504,15 @@ static void pool_local_schedule_free(struct lworker *lw)
 	event_active(lw->lp->reap_ev, EV_TIMEOUT, 0);
 }
 
+static void pool_local_child_unwatch(struct lworker *lw);
+
 static void pool_local_free(struct lworker *lw)
 {
 	if (!lw->reaped)
 		child_forget(lw->pid);
+	pool_local_child_unwatch(lw);
+	if (lw->sync_ev != NULL)
+		event_free(lw->sync_ev);
 	if (lw->kill_ev != NULL)
 		event_free(lw->kill_ev);
 	if (lw->info_ev != NULL)
@@ -663,6 +676,8 @@ static void pool_local_sess_ready(struct worker *w)
 	} else {
 		return;
 	}
+	if (lw->sync_ev != NULL)
+		evtimer_del(lw->sync_ev);
 	lw->state = LW_IDLE;
 	lw->idle_us = time_mono_us();
 	pool_local_trim_later(lp);
@@ -707,16 +722,168 @@ static void pool_local_sess_forked(struct worker *w, int64_t pid)
 	lw->cpid = pool_local_child_pid(lw, pid);
 	if (lw->cpid > 0)
 		snprintf(lw->w.id, sizeof(lw->w.id), "local-%ld", (long)lw->cpid);
+	pool_local_child_watch(lw);
 	log_debug("worker=%s forked by the zygote %ld", lw->w.id, (long)lw->pid);
 }
 
 static void pool_local_sess_failed(struct worker *w, const char *why)
 {
 	struct lworker *lw = pool_local_lw(w);
+	char reason[128];
 
 	log_warnx("worker=%s discarded: %s", w->id, why);
+	/* A zygote that gives no process for the next run (`fork` refused)
+	 * is a worker that does not start: the pool backs off. */
+	if (wsess_is_zygote(w->sess) && (lw->state == LW_WARMING || lw->state == LW_RESETTING) && !lw->lp->stopping) {
+		snprintf(reason, sizeof(reason), "osiris-worker --zygote: %s", why);
+		pool_local_start_failed(lw->lp, reason);
+	}
 	pool_local_release_lw(lw);
 	pool_local_refill_later(lw->lp);
+}
+
+/* -- a zygote's run process ------------------------------------------------- */
+
+/* How long a resync may take (the kill, the zygote's reap and cleanup, its
+ * echo and the next fork) before the sandbox is discarded instead. */
+#define LW_SYNC_MS 5000
+
+static pid_t pool_local_ppid(pid_t pid)
+{
+	char path[64], line[128];
+	long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "PPid: %ld", &v) == 1)
+			break;
+	}
+	fclose(f);
+	return (pid_t)v;
+}
+
+static void pool_local_child_unwatch(struct lworker *lw)
+{
+	if (lw->cev != NULL) {
+		event_free(lw->cev);
+		lw->cev = NULL;
+	}
+	if (lw->cfd >= 0) {
+		close(lw->cfd);
+		lw->cfd = -1;
+	}
+}
+
+static void pool_local_release_now(struct lworker *lw, const char *why)
+{
+	log_warnx("worker=%s discarded: %s", lw->w.id, why);
+	pool_local_release_lw(lw);
+	pool_local_refill_later(lw->lp);
+}
+
+/* The run's process is gone: resync with the zygote, which reaped it and
+ * emptied its workspace. Ours not yet sent to it is dropped. */
+static void pool_local_resync_now(struct lworker *lw)
+{
+	struct evbuffer *out;
+
+	lw->resync_pending = 0;
+	lw->cpid = 0;
+	if (lw->in != NULL && (out = bufferevent_get_output(lw->in)) != NULL)
+		evbuffer_drain(out, evbuffer_get_length(out));
+	if (lw->in == NULL || wsess_resync(lw->w.sess) == -1) {
+		pool_local_release_now(lw, "cannot resync with the zygote");
+		return;
+	}
+	log_debug("worker=%s resyncing with its zygote", lw->w.id);
+}
+
+static void pool_local_sync_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lworker *lw = arg;
+
+	(void)fd;
+	(void)what;
+	if (lw->state == LW_RESETTING)
+		pool_local_release_now(lw, "the zygote did not resync in time");
+}
+
+/* The run on lw failed or was cancelled (or its waiting process died):
+ * end the run's process if it lives, then resync. 0, or -1 when the
+ * sandbox cannot be kept (the caller discards it): not a zygote, going,
+ * or a process the pool cannot watch. */
+static int pool_local_resync_start(struct lworker *lw)
+{
+	struct timeval tv = {LW_SYNC_MS / 1000, (LW_SYNC_MS % 1000) * 1000};
+
+	if (lw->lp->stopping || lw->reaped || lw->out_eof || lw->in == NULL || !wsess_is_zygote(lw->w.sess) ||
+	    !wsess_usable(lw->w.sess) || (!lw->child_dead && lw->cfd < 0))
+		return -1;
+	if (!lw->child_dead && syscall(SYS_pidfd_send_signal, lw->cfd, SIGKILL, NULL, 0) == -1 && errno != ESRCH)
+		return -1;
+	lw->state = LW_RESETTING;
+	lw->gone_sent = 0;
+	lw->w.mask = NULL;
+	wsess_detach(lw->w.sess);
+	if (lw->sync_ev == NULL && (lw->sync_ev = evtimer_new(lw->lp->p->base, pool_local_sync_timeout_cb, lw)) == NULL)
+		fatalx("pool_local: evtimer_new");
+	evtimer_add(lw->sync_ev, &tv);
+	if (lw->child_dead)
+		pool_local_resync_now(lw);
+	else
+		lw->resync_pending = 1;
+	return 0;
+}
+
+static void pool_local_child_end_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lworker *lw = arg;
+	char why[96];
+
+	(void)fd;
+	(void)what;
+	pool_local_child_unwatch(lw);
+	lw->child_dead = 1;
+	switch (lw->state) {
+	case LW_BUSY: /* the run is told; its release resyncs */
+		snprintf(why, sizeof(why), "its run's process %ld ended", (long)lw->cpid);
+		wsess_child_gone(lw->w.sess, why);
+		break;
+	case LW_IDLE:
+		log_warnx("worker=%s: the process waiting for a run ended", lw->w.id);
+		if (pool_local_resync_start(lw) == -1)
+			pool_local_release_now(lw, "its waiting process ended");
+		break;
+	case LW_RESETTING:
+		if (lw->resync_pending)
+			pool_local_resync_now(lw);
+		break; /* else the end that follows `reset` */
+	default:
+		break;
+	}
+}
+
+/* Watch the run's process through a pidfd: its end is seen although the
+ * zygote, not this daemon, is its parent. Only a process whose parent is
+ * our zygote is watched (a pid reused meanwhile is not ours). */
+static void pool_local_child_watch(struct lworker *lw)
+{
+	pid_t zygote = lw->wpid != 0 ? lw->wpid : lw->pid;
+
+	pool_local_child_unwatch(lw);
+	lw->child_dead = 0;
+	if (lw->cpid <= 0 || (lw->cfd = (int)syscall(SYS_pidfd_open, lw->cpid, 0)) == -1)
+		return;
+	if (pool_local_ppid(lw->cpid) != zygote) {
+		pool_local_child_unwatch(lw);
+		return;
+	}
+	lw->cev = event_new(lw->lp->p->base, lw->cfd, EV_READ, pool_local_child_end_cb, lw);
+	if (lw->cev == NULL || event_add(lw->cev, NULL) == -1)
+		fatalx("pool_local: cannot watch a run's process");
 }
 
 static void pool_local_worker_read_cb(struct bufferevent *bev, void *arg)
@@ -1546,11 +1713,17 @@ static void pool_local_release_lw(struct lworker *lw)
 	}
 }
 
+static int pool_local_resync_start(struct lworker *lw);
+
 static void pool_local_release(struct worker *w)
 {
 	struct lworker *lw = pool_local_lw(w);
 
 	if (lw->state == LW_RELEASED)
+		return;
+	/* A failed or cancelled run on a zygote's sandbox: only the run's
+	 * process goes, the sandbox serves the next run. */
+	if (lw->state == LW_BUSY && pool_local_resync_start(lw) == 0)
 		return;
 	pool_local_release_lw(lw);
 	pool_local_refill_later(lw->lp);
@@ -1708,7 +1881,15 @@ static void pool_local_kill(void *tctx, int hard)
 
 static void pool_local_cancel(struct worker *w, int hard)
 {
-	pool_local_kill(pool_local_lw(w), hard);
+	struct lworker *lw = pool_local_lw(w);
+
+	/* A zygote's child is killed alone: the sandbox outlives the run. */
+	if (hard && lw->cfd >= 0 && !lw->child_dead) {
+		log_debug("worker=%s SIGKILL to the run's process", lw->w.id);
+		if (syscall(SYS_pidfd_send_signal, lw->cfd, SIGKILL, NULL, 0) == 0)
+			return;
+	}
+	pool_local_kill(lw, hard);
 }
 
 /*

@@ -4,8 +4,10 @@
  * answers and serves that one run over the same stdin/stdout, then exits
  * on `reset` (or stdin EOF). The zygote reaps it, empties the workspace
  * directories and announces `ready` again. A child that dies otherwise
- * takes the zygote (and so the sandbox) with it: the daemon sees the
- * worker end and fails that one run. See PROTOCOL.md §5.
+ * (killed, crashed, ended by the daemon after a failed or cancelled run)
+ * is reaped the same way; the zygote then waits for the daemon's sync
+ * marker before its `ready`, so the bytes the dead child left half-read or
+ * half-written never shift the stream. See PROTOCOL.md §5.
  */
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -135,6 +137,47 @@ zygote_empty_tmp(const struct worker *w)
 		(void)nftw("/tmp", zygote_tmp_entry_cb, 16, FTW_DEPTH | FTW_MOUNT | FTW_PHYS);
 }
 
+/* Wait for the daemon's marker (PROTO_SYNC_MAGIC and its nonce) and write
+ * it back: 1, or 0 at EOF, -1 on a read error. Whatever came before it was
+ * meant for a run's process (perhaps half a `prepare` with its secrets):
+ * skipped and wiped. */
+static int
+zygote_sync(struct worker *w)
+{
+	uint8_t chunk[4096];
+	const uint8_t *m;
+	size_t off, drop;
+	ssize_t n;
+
+	for (;;) {
+		m = memmem(w->in.data, w->in.len, PROTO_SYNC_MAGIC, PROTO_SYNC_MAGIC_LEN);
+		off = m != NULL ? (size_t)(m - w->in.data) : 0;
+		if (m != NULL && w->in.len - off >= PROTO_SYNC_LEN) {
+			rpc_write(w, m, PROTO_SYNC_LEN);
+			explicit_bzero(w->in.data, off + PROTO_SYNC_LEN);
+			buf_consume(&w->in, off + PROTO_SYNC_LEN);
+			return 1;
+		}
+		/* Keep what may be the start of the marker. */
+		drop = m != NULL ? off : w->in.len > PROTO_SYNC_MAGIC_LEN ? w->in.len - PROTO_SYNC_MAGIC_LEN : 0;
+		if (drop > 0) {
+			explicit_bzero(w->in.data, drop);
+			buf_consume(&w->in, drop);
+		}
+		do
+			n = read(w->in_fd, chunk, sizeof(chunk));
+		while (n == -1 && errno == EINTR);
+		if (n <= 0) {
+			if (n == -1)
+				log_warn("stdin");
+			explicit_bzero(chunk, sizeof(chunk));
+			return n == 0 ? 0 : -1;
+		}
+		buf_add(&w->in, chunk, (size_t)n);
+		explicit_bzero(chunk, (size_t)n);
+	}
+}
+
 /* Read requests until `fork` (1, its msgid), EOF (0) or a bad message
  * (-1). Only `ping` is served here: the zygote never reads a `prepare`,
  * so no run's bundle or secrets ever enter its memory. */
@@ -148,9 +191,17 @@ zygote_next_fork(struct worker *w, uint32_t *msgid)
 	char err[256];
 	enum rpc_scan sc;
 	ssize_t n;
-	int is_fork;
+	int is_fork, rc;
 
 	for (;;) {
+		/* A marker where a request would start: the daemon resyncs
+		 * (it saw a child end that exited 0 without `reset`). */
+		if (w->in.len > 0 && w->in.data[0] == (uint8_t)PROTO_SYNC_MAGIC[0]) {
+			if ((rc = zygote_sync(w)) <= 0)
+				return rc;
+			zygote_announce(w);
+			continue;
+		}
 		while ((sc = rpc_scan(w->in.data, w->in.len, &w->limits, &len, &need, &serr)) == RPC_SCAN_OK) {
 			if (rpc_decode(w->in.data, len, &msg, err, sizeof(err)) < 0) {
 				log_warnx("protocol violation on stdin: %s", err);
@@ -209,25 +260,19 @@ zygote_wait(pid_t pid)
 	return status;
 }
 
-/* The run's process died on its own (a crash, a kill): end the zygote the
- * same way, so the daemon reports it and replaces the sandbox. */
-static __dead void
-zygote_die_like(int status)
+/* The run's process ended without `reset`: killed (by the daemon after a
+ * failed or cancelled run, or by anyone), crashed, or exited non-zero. */
+static void
+zygote_log_end(int status)
 {
 	int sig;
 
 	if (WIFSIGNALED(status)) {
 		sig = WTERMSIG(status);
 		log_warnx("the run's process was killed by signal %d (%s)", sig, strsignal(sig));
-		/* pid 1 of a namespace cannot kill itself: bwrap reports 128+N */
-		if (getpid() != 1) {
-			signal(sig, SIG_DFL);
-			raise(sig);
-		}
-		_exit(128 + sig);
+	} else {
+		log_warnx("the run's process exited %d", WEXITSTATUS(status));
 	}
-	log_warnx("the run's process exited %d", WEXITSTATUS(status));
-	_exit(WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 1);
 }
 
 #ifndef MADV_POPULATE_WRITE
@@ -318,10 +363,12 @@ zygote_serve(struct worker *w, void (*child_signals)(void))
 			explicit_bzero(w->in.data, w->in.len);
 		buf_reset(&w->in);
 		status = zygote_wait(pid);
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-			zygote_empty_dir(w->workdir);
-			zygote_empty_dir(w->spill_dir);
-			zygote_die_like(status);
-		}
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			continue;
+		zygote_log_end(status);
+		zygote_empty_dir(w->workdir);
+		zygote_empty_dir(w->spill_dir);
+		if ((rc = zygote_sync(w)) <= 0)
+			return rc;
 	}
 }
