@@ -31,6 +31,11 @@
  * a signal never reaches a recycled pid. */
 static volatile pid_t zygote_child;
 
+/* Set by the child once it answered `fork` (a page shared with it): a child
+ * that dies before has written nothing, and the zygote answers the `fork`
+ * itself with an error instead of waiting for a resync nobody will ask. */
+static volatile int *zygote_answered;
+
 static void
 zygote_signal_forward_cb(int sig)
 {
@@ -314,6 +319,7 @@ zygote_child_init(struct worker *w, pid_t parent, uint32_t msgid, void (*child_s
 	child_signals();
 	w->forked = 1;
 	zygote_reply_pid(w, msgid);
+	*zygote_answered = 1;
 	zygote_child_populate();
 }
 
@@ -340,6 +346,9 @@ zygote_serve(struct worker *w, void (*child_signals)(void))
 	/* A run's process must not read or write the zygote's memory through
 	 * /proc or ptrace: not dumpable, same uid or not. */
 	(void)prctl(PR_SET_DUMPABLE, 0);
+	zygote_answered = mmap(NULL, sizeof(*zygote_answered), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (zygote_answered == MAP_FAILED)
+		fatal("mmap");
 	zygote_signals();
 	zygote_preload();
 	for (;;) {
@@ -349,6 +358,7 @@ zygote_serve(struct worker *w, void (*child_signals)(void))
 		zygote_announce(w);
 		if ((rc = zygote_next_fork(w, &msgid)) <= 0)
 			return rc;
+		*zygote_answered = 0;
 		if ((pid = fork()) == -1) {
 			rpc_reply_error(w, msgid, ERR_INTERNAL, "fork failed");
 			continue;
@@ -368,6 +378,10 @@ zygote_serve(struct worker *w, void (*child_signals)(void))
 		zygote_log_end(status);
 		zygote_empty_dir(w->workdir);
 		zygote_empty_dir(w->spill_dir);
+		if (!*zygote_answered) {
+			rpc_reply_error(w, msgid, ERR_INTERNAL, "the run's process ended before it answered fork");
+			continue;
+		}
 		if ((rc = zygote_sync(w)) <= 0)
 			return rc;
 	}
