@@ -57,7 +57,10 @@ NET_LIBS = $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null)
 DRIVERS_SRC = $(filter-out $(NET_DRIVERS_SRC) $(STATIC_NET_SRC),$(wildcard drivers/*.c))
 WORKER_SRC  = $(filter-out $(MAINS),$(wildcard worker/*.c))
 DAEMON_SRC  = $(filter-out $(MAINS),$(wildcard daemon/*.c))
-CLIENT_SRC  = $(filter-out $(MAINS),$(wildcard client/*.c))
+# client/sha256.c (SHA-256 without libcrypto) goes into osirisctl alone: the
+# unit tests and the other programs use common/sha256.c (OpenSSL).
+CLIENT_SHA_SRC = client/sha256.c
+CLIENT_SRC  = $(filter-out $(MAINS) $(CLIENT_SHA_SRC),$(wildcard client/*.c))
 
 objs	= $(patsubst %.c,$(OBJ)/%.o,$(1))
 LIBCOMMON  = $(OBJ)/libcommon.a
@@ -114,9 +117,10 @@ $(eval $(call mklib,$(LIBCLIENT),$(CLIENT_SRC)))
 $(BIN)/osirisd: $(OBJ)/daemon/osirisd.o $(LIBDAEMON) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
-$(BIN)/osirisctl: $(OBJ)/client/osirisctl.o $(LIBCLIENT) $(LIBPROTO) $(LIBCOMMON)
+# --as-needed: only the libraries osirisctl calls are loaded at each start.
+$(BIN)/osirisctl: $(OBJ)/client/osirisctl.o $(call objs,$(CLIENT_SHA_SRC)) $(LIBCLIENT) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(ALL_LDFLAGS) -Wl,--as-needed -o $@ $^ $(LIBS)
 $(BIN)/osiris-worker: $(OBJ)/worker/worker.o $(call objs,$(NET_DRIVERS_SRC)) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(NET_LIBS) $(LIBS)

@@ -63,6 +63,26 @@ pick = lambda p: lat[max(0, int(-(-p * k // 100)) - 1)] if k else 0
 print("ctl_wait_us %d %d %d" % (pick(50), pick(99), k))
 PYEOF
 }
+# after_fail OK BAD N: N x (a run of BAD, which fails, then `osirisctl
+# submit OK --wait` timed as a whole process): what a run waits for when
+# the run before it on the same sandbox failed.
+after_fail() {
+	"$PY" - "$BIN/osirisctl" "$SOCK" "$1" "$2" "$3" <<'PYEOF'
+import subprocess, sys, time
+ctl, sock, ok, bad, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+lat = []
+for _ in range(n):
+    subprocess.run([ctl, "-S", sock, "submit", bad, "--wait"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t = time.perf_counter()
+    if subprocess.run([ctl, "-S", sock, "submit", ok, "--wait"], stdout=subprocess.DEVNULL).returncode == 0:
+        lat.append((time.perf_counter() - t) * 1e6)
+lat.sort()
+k = len(lat)
+pick = lambda p: lat[max(0, int(-(-p * k // 100)) - 1)] if k else 0
+print("after_fail_us %d %d %d" % (pick(50), pick(99), k))
+PYEOF
+}
+
 # start_ms: the pool's recent worker start latencies (what a run without a
 # warm worker waits for), "p50 max n".
 start_ms() {
@@ -77,6 +97,9 @@ print("start_ms %d %d %d" % (v[(len(v) - 1) // 2] if v else 0, v[-1] if v else 0
 # ---- pipelines -------------------------------------------------------------
 
 noop_chain "$W/noop1" 1
+# a 1-step run that fails at its step (a variable that is not set)
+noop_chain "$W/fail1" 1
+printf '{"component":"osiris.noop","mode":"transform","note":"${OSIRIS_BENCH_UNSET}"}\n' >"$W/fail1/cfg/s1.json"
 noop_chain "$W/noopN" "$STEPS"
 noop_chain "$W/noop200" 200
 # the follow-latency pipeline: a 0.2 s SQL step first, so that a follower
@@ -190,6 +213,14 @@ start cold -o local.pool_size=0
 ctl_wait "$W/noop1" "$N_COLD" >"$W/cold.ctlwait" || echo "bench: submit --wait timing (cold) failed" >&2
 stop
 
+# ---- a run after a failed one, on a single sandbox ---------------------------
+
+start onesb -o local.pool_size=1 -o local.max_workers=1
+wait_idle 1
+after_fail "$W/noop1" "$W/fail1" "$N_COLD" >"$W/onesb.after" || echo "bench: run after a failed run failed" >&2
+ctl_wait "$W/noop1" "$N_COLD" >"$W/onesb.ctlwait" || echo "bench: submit --wait timing (one sandbox) failed" >&2
+stop
+
 # ---- where the time goes: the same warm figures without bubblewrap --------
 
 start noiso -o local.pool_size=2 -o local.isolation=none
@@ -234,7 +265,7 @@ c=$W/cold.lat
 echo "warm submit->first step: p50 $(ms "$(field first_step_us 2 "$f")") ms p99 $(ms "$(field first_step_us 3 "$f")") ms (n=$(field first_step_us 4 "$f"), target p50 <= 1 ms) | cold baseline (pool_size=0) p50 $(ms "$(field first_step_us 2 "$c")") ms p99 $(ms "$(field first_step_us 3 "$c")") ms (n=$(field first_step_us 4 "$c"))"
 echo "warm submit->ack (run row and bundle durable): p50 $(ms "$(field submit_ack_us 2 "$f")") ms p99 $(ms "$(field submit_ack_us 3 "$f")") ms | cold baseline p50 $(ms "$(field submit_ack_us 2 "$c")") ms p99 $(ms "$(field submit_ack_us 3 "$c")") ms"
 echo "warm noop run end to end: p50 $(ms "$(field run_us 2 "$f")") ms p99 $(ms "$(field run_us 3 "$f")") ms | cold baseline p50 $(ms "$(field run_us 2 "$c")") ms p99 $(ms "$(field run_us 3 "$c")") ms"
-echo "  (pool_size=0 makes sandboxes on demand and keeps them idle afterwards, so after its first run that baseline is warm too; a worker start, what a run without a warm sandbox waits for, took p50 $(field start_ms 2 "$W/warm.start") ms, max $(field start_ms 3 "$W/warm.start") ms over the last $(field start_ms 4 "$W/warm.start") starts)"
+echo "  (pool_size=0 makes sandboxes on demand and keeps them for 10 s of idleness, so after its first run that baseline is warm too; a worker start, what a run without a warm sandbox waits for, took p50 $(field start_ms 2 "$W/warm.start") ms, max $(field start_ms 3 "$W/warm.start") ms over the last $(field start_ms 4 "$W/warm.start") starts)"
 cw=$(field ctl_wait_us 2 "$W/warm.ctlwait")
 echo "osirisctl submit --wait, 1-step noop run, whole process: p50 $(ms "$cw") ms p99 $(ms "$(field ctl_wait_us 3 "$W/warm.ctlwait")") ms (n=$(field ctl_wait_us 4 "$W/warm.ctlwait"), timed from Python's fork+exec; target <= 10 ms: $(awk -v v="$cw" 'BEGIN { print (v > 0 && v <= 10000) ? "met" : "missed" }')) | baseline pool_size=0 p50 $(ms "$(field ctl_wait_us 2 "$W/cold.ctlwait")") ms p99 $(ms "$(field ctl_wait_us 3 "$W/cold.ctlwait")") ms"
 a50=$(field run_us 2 "$W/step1.lat") a99=$(field run_us 3 "$W/step1.lat")
@@ -276,6 +307,7 @@ t50=$(awk -v a="$(field run_us 2 "$W/tstep1.lat")" -v b="$(field run_us 2 "$W/ts
 t99=$(awk -v a="$(field run_us 3 "$W/tstep1.lat")" -v b="$(field run_us 3 "$W/tstepN.lat")" -v n="$STEPS" 'BEGIN { printf "%.0f", (b - a) / (n - 1) }')
 echo "tuned (local.work_dir on tmpfs, local.worker_max_runs=100000, pool_size=4; state dir on disk): submit->first step p50 $(ms "$(field first_step_us 2 "$f")") ms p99 $(ms "$(field first_step_us 3 "$f")") ms (n=$(field first_step_us 4 "$f")); per-step overhead p50 $t50 us p99 $t99 us; noop3 $(tput "$W/tuned.tput") runs/s (n=$(field throughput 2 "$W/tuned.tput"), failed $(field throughput 5 "$W/tuned.tput")) | baseline: the default-config figures above"
 f=$W/noiso.lat
+echo "osirisctl submit --wait right after a failed run (pool_size=1, max_workers=1: the same sandbox), whole process: p50 $(ms "$(field after_fail_us 2 "$W/onesb.after")") ms p99 $(ms "$(field after_fail_us 3 "$W/onesb.after")") ms (n=$(field after_fail_us 4 "$W/onesb.after")) | baseline after a successful run, same daemon: p50 $(ms "$(field ctl_wait_us 2 "$W/onesb.ctlwait")") ms p99 $(ms "$(field ctl_wait_us 3 "$W/onesb.ctlwait")") ms"
 echo "for comparison, warm with local.isolation=none (no bubblewrap): submit->first step p50 $(ms "$(field first_step_us 2 "$f")") ms p99 $(ms "$(field first_step_us 3 "$f")") ms (n=$(field first_step_us 4 "$f")); noop3 $(tput "$W/noiso.tput") runs/s (n=$(field throughput 2 "$W/noiso.tput"))"
 echo "RSS idle daemon: $(mb "$d_rss") MB, idle warm worker: $(mb "${w_rss:-0}") MB (Pss $(mb "${w_pss:-0}") MB)${c_rss:+, its forked process for the next run: $(mb "$c_rss") MB (Pss $(mb "${c_pss:-0}") MB)} | baseline python3+pandas interpreter idle: $(mb "${py_rss:-0}") MB"
 

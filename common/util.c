@@ -1,6 +1,6 @@
 /*
  * util.c: small pure helpers shared by every program: clocks and ISO-8601
- * times, sha256 (OpenSSL EVP), path and UTF-8 checks, file helpers.
+ * times, path and UTF-8 checks, file helpers.
  */
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -15,8 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
 
 #include "common.h"
 
@@ -130,54 +128,6 @@ time_parse_iso8601(const char *s, int64_t *ms)
 		return -1;
 	*ms = (int64_t)t * 1000 + frac;
 	return 0;
-}
-
-struct sha256_ctx {
-	EVP_MD_CTX *md;
-};
-
-struct sha256_ctx *
-sha256_begin(void)
-{
-	struct sha256_ctx *c = xmalloc(sizeof(*c));
-
-	if ((c->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1)
-		fatalx("sha256_begin: OpenSSL EVP init failed");
-	return c;
-}
-
-void
-sha256_update(struct sha256_ctx *c, const void *data, size_t len)
-{
-	if (len > 0 && EVP_DigestUpdate(c->md, data, len) != 1)
-		fatalx("sha256_update: OpenSSL EVP update failed");
-}
-
-void
-sha256_end(struct sha256_ctx *c, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0, i;
-
-	if (EVP_DigestFinal_ex(c->md, md, &n) != 1 || n != 32)
-		fatalx("sha256_end: OpenSSL EVP final failed");
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0xf];
-	}
-	out[64] = '\0';
-	EVP_MD_CTX_free(c->md);
-	free(c);
-}
-
-void
-sha256_hex(const void *data, size_t len, char out[65])
-{
-	struct sha256_ctx *c = sha256_begin();
-
-	sha256_update(c, data, len);
-	sha256_end(c, out);
 }
 
 int

@@ -535,6 +535,9 @@ int wsess_reset(struct wsess *s);
 int wsess_is_idle(const struct wsess *s);
 int wsess_is_zygote(const struct wsess *s); /* `ready` said zygote: a fork per run */
 int wsess_unresponsive(const struct wsess *s);
+int wsess_usable(const struct wsess *s);			      /* neither closed nor broken */
+void wsess_child_gone(struct wsess *s, const char *reason); /* a zygote's child ended, the zygote lives */
+int wsess_resync(struct wsess *s);			      /* after that: skip to a fresh marker */
 /* A request: pack exactly one map into the packer, then end. end: 0, or -1
  * when it cannot be sent (the worker is going; gone follows). */
 msgpack_packer *wsess_begin(struct wsess *s, const char *method);

@@ -66,6 +66,12 @@ struct lworker {
 	char *dir;	/* its --workdir, under local.work_dir */
 	char *spill;	/* its --spill-dir (on disk), when work_dir is in memory */
 	pid_t cpid;	/* a zygote's current child (the run's process), 0 if none */
+	int64_t idle_us; /* when it last became idle */
+	int cfd;	/* a pidfd of cpid (-1: not watched) */
+	struct event *cev; /* cfd readable: the run's process ended */
+	int child_dead;	/* cpid ended since its fork */
+	int resync_pending; /* cpid is being killed; resync once it is gone */
+	struct event *sync_ev; /* a resync that takes too long discards the sandbox */
 	struct event *kill_ev;
 	TAILQ_ENTRY(lworker) entry;
 };
@@ -77,7 +83,7 @@ struct local_pool {
 	struct lworker_list dead; /* freed by reap_ev, outside their callbacks */
 	unsigned demand;
 	struct pool_latency lat;
-	struct event *refill_ev, *reap_ev, *backoff_ev;
+	struct event *refill_ev, *reap_ev, *backoff_ev, *trim_ev;
 	char *path;
 	char *work_dir;	  /* local.work_dir, resolved at start */
 	char *spill_dir;  /* on disk, for contexts too big for a work_dir in memory */
@@ -100,6 +106,9 @@ static void pool_local_sess_ready(struct worker *w);
 static void pool_local_sess_failed(struct worker *w, const char *why);
 static void pool_local_child_exit_cb(pid_t pid, int status, void *arg);
 static void pool_local_sess_forked(struct worker *w, int64_t pid);
+static void pool_local_trim_later(struct local_pool *lp);
+static void pool_local_child_watch(struct lworker *lw);
+static void pool_local_release_lw(struct lworker *lw);
 
 static const struct wsess_transport pool_local_transport = {
     .write = pool_local_write,
@@ -182,7 +191,7 @@ static void pool_local_env_free(char **envp)
  * a fresh process per run (worker/zygote.c). */
 static void pool_local_argv(struct local_pool *lp, const char *dir, const char *spill, const char *argv[], size_t max)
 {
-	const char *dirs[3] = {dir, spill, NULL}, *wargs[10];
+	const char *dirs[3] = {dir, spill, NULL}, *wargs[12];
 	size_t n = 0, i;
 
 	wargs[n++] = "--workdir";
@@ -194,8 +203,13 @@ static void pool_local_argv(struct local_pool *lp, const char *dir, const char *
 		wargs[n++] = "--mem-max";
 		wargs[n++] = lp->mem_max;
 	}
-	if (lp->p->cfg->local_worker_max_runs <= 1)
+	if (lp->p->cfg->local_worker_max_runs <= 1) {
 		wargs[n++] = "--zygote";
+		/* bwrap's /tmp is the sandbox's own: the zygote empties it
+		 * between runs (unsandboxed it is the host's, left alone). */
+		if (lp->bwrap)
+			wargs[n++] = "--private-tmp";
+	}
 	wargs[n] = NULL;
 	if (lp->bwrap) {
 		sandbox_argv_worker(&lp->sb, dirs, 1, wargs, argv, max);
@@ -444,6 +458,7 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 	lw = xcalloc(1, sizeof(*lw));
 	lw->lp = lp;
 	lw->pid = pid;
+	lw->cfd = -1;
 	lw->wpid = lp->bwrap ? 0 : pid;
 	child_watch(pid, pool_local_child_exit_cb, lw);
 	lw->state = LW_WARMING;
@@ -489,10 +504,15 @@ static void pool_local_schedule_free(struct lworker *lw)
 	event_active(lw->lp->reap_ev, EV_TIMEOUT, 0);
 }
 
+static void pool_local_child_unwatch(struct lworker *lw);
+
 static void pool_local_free(struct lworker *lw)
 {
 	if (!lw->reaped)
 		child_forget(lw->pid);
+	pool_local_child_unwatch(lw);
+	if (lw->sync_ev != NULL)
+		event_free(lw->sync_ev);
 	if (lw->kill_ev != NULL)
 		event_free(lw->kill_ev);
 	if (lw->info_ev != NULL)
@@ -656,7 +676,11 @@ static void pool_local_sess_ready(struct worker *w)
 	} else {
 		return;
 	}
+	if (lw->sync_ev != NULL)
+		evtimer_del(lw->sync_ev);
 	lw->state = LW_IDLE;
+	lw->idle_us = time_mono_us();
+	pool_local_trim_later(lp);
 	if (lp->p->ready_cb != NULL)
 		lp->p->ready_cb(lp->p, lp->p->ready_arg);
 }
@@ -698,16 +722,168 @@ static void pool_local_sess_forked(struct worker *w, int64_t pid)
 	lw->cpid = pool_local_child_pid(lw, pid);
 	if (lw->cpid > 0)
 		snprintf(lw->w.id, sizeof(lw->w.id), "local-%ld", (long)lw->cpid);
+	pool_local_child_watch(lw);
 	log_debug("worker=%s forked by the zygote %ld", lw->w.id, (long)lw->pid);
 }
 
 static void pool_local_sess_failed(struct worker *w, const char *why)
 {
 	struct lworker *lw = pool_local_lw(w);
+	char reason[128];
 
 	log_warnx("worker=%s discarded: %s", w->id, why);
+	/* A zygote that gives no process for the next run (`fork` refused)
+	 * is a worker that does not start: the pool backs off. */
+	if (wsess_is_zygote(w->sess) && (lw->state == LW_WARMING || lw->state == LW_RESETTING) && !lw->lp->stopping) {
+		snprintf(reason, sizeof(reason), "osiris-worker --zygote: %s", why);
+		pool_local_start_failed(lw->lp, reason);
+	}
 	pool_local_release_lw(lw);
 	pool_local_refill_later(lw->lp);
+}
+
+/* -- a zygote's run process ------------------------------------------------- */
+
+/* How long a resync may take (the kill, the zygote's reap and cleanup, its
+ * echo and the next fork) before the sandbox is discarded instead. */
+#define LW_SYNC_MS 5000
+
+static pid_t pool_local_ppid(pid_t pid)
+{
+	char path[64], line[128];
+	long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "PPid: %ld", &v) == 1)
+			break;
+	}
+	fclose(f);
+	return (pid_t)v;
+}
+
+static void pool_local_child_unwatch(struct lworker *lw)
+{
+	if (lw->cev != NULL) {
+		event_free(lw->cev);
+		lw->cev = NULL;
+	}
+	if (lw->cfd >= 0) {
+		close(lw->cfd);
+		lw->cfd = -1;
+	}
+}
+
+static void pool_local_release_now(struct lworker *lw, const char *why)
+{
+	log_warnx("worker=%s discarded: %s", lw->w.id, why);
+	pool_local_release_lw(lw);
+	pool_local_refill_later(lw->lp);
+}
+
+/* The run's process is gone: resync with the zygote, which reaped it and
+ * emptied its workspace. Ours not yet sent to it is dropped. */
+static void pool_local_resync_now(struct lworker *lw)
+{
+	struct evbuffer *out;
+
+	lw->resync_pending = 0;
+	lw->cpid = 0;
+	if (lw->in != NULL && (out = bufferevent_get_output(lw->in)) != NULL)
+		evbuffer_drain(out, evbuffer_get_length(out));
+	if (lw->in == NULL || wsess_resync(lw->w.sess) == -1) {
+		pool_local_release_now(lw, "cannot resync with the zygote");
+		return;
+	}
+	log_debug("worker=%s resyncing with its zygote", lw->w.id);
+}
+
+static void pool_local_sync_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lworker *lw = arg;
+
+	(void)fd;
+	(void)what;
+	if (lw->state == LW_RESETTING)
+		pool_local_release_now(lw, "the zygote did not resync in time");
+}
+
+/* The run on lw failed or was cancelled (or its waiting process died):
+ * end the run's process if it lives, then resync. 0, or -1 when the
+ * sandbox cannot be kept (the caller discards it): not a zygote, going,
+ * or a process the pool cannot watch. */
+static int pool_local_resync_start(struct lworker *lw)
+{
+	struct timeval tv = {LW_SYNC_MS / 1000, (LW_SYNC_MS % 1000) * 1000};
+
+	if (lw->lp->stopping || lw->reaped || lw->out_eof || lw->in == NULL || !wsess_is_zygote(lw->w.sess) ||
+	    !wsess_usable(lw->w.sess) || (!lw->child_dead && lw->cfd < 0))
+		return -1;
+	if (!lw->child_dead && syscall(SYS_pidfd_send_signal, lw->cfd, SIGKILL, NULL, 0) == -1 && errno != ESRCH)
+		return -1;
+	lw->state = LW_RESETTING;
+	lw->gone_sent = 0;
+	lw->w.mask = NULL;
+	wsess_detach(lw->w.sess);
+	if (lw->sync_ev == NULL && (lw->sync_ev = evtimer_new(lw->lp->p->base, pool_local_sync_timeout_cb, lw)) == NULL)
+		fatalx("pool_local: evtimer_new");
+	evtimer_add(lw->sync_ev, &tv);
+	if (lw->child_dead)
+		pool_local_resync_now(lw);
+	else
+		lw->resync_pending = 1;
+	return 0;
+}
+
+static void pool_local_child_end_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lworker *lw = arg;
+	char why[96];
+
+	(void)fd;
+	(void)what;
+	pool_local_child_unwatch(lw);
+	lw->child_dead = 1;
+	switch (lw->state) {
+	case LW_BUSY: /* the run is told; its release resyncs */
+		snprintf(why, sizeof(why), "its run's process %ld ended", (long)lw->cpid);
+		wsess_child_gone(lw->w.sess, why);
+		break;
+	case LW_IDLE:
+		log_warnx("worker=%s: the process waiting for a run ended", lw->w.id);
+		if (pool_local_resync_start(lw) == -1)
+			pool_local_release_now(lw, "its waiting process ended");
+		break;
+	case LW_RESETTING:
+		if (lw->resync_pending)
+			pool_local_resync_now(lw);
+		break; /* else the end that follows `reset` */
+	default:
+		break;
+	}
+}
+
+/* Watch the run's process through a pidfd: its end is seen although the
+ * zygote, not this daemon, is its parent. Only a process whose parent is
+ * our zygote is watched (a pid reused meanwhile is not ours). */
+static void pool_local_child_watch(struct lworker *lw)
+{
+	pid_t zygote = lw->wpid != 0 ? lw->wpid : lw->pid;
+
+	pool_local_child_unwatch(lw);
+	lw->child_dead = 0;
+	if (lw->cpid <= 0 || (lw->cfd = (int)syscall(SYS_pidfd_open, lw->cpid, 0)) == -1)
+		return;
+	if (pool_local_ppid(lw->cpid) != zygote) {
+		pool_local_child_unwatch(lw);
+		return;
+	}
+	lw->cev = event_new(lw->lp->p->base, lw->cfd, EV_READ, pool_local_child_end_cb, lw);
+	if (lw->cev == NULL || event_add(lw->cev, NULL) == -1)
+		fatalx("pool_local: cannot watch a run's process");
 }
 
 static void pool_local_worker_read_cb(struct bufferevent *bev, void *arg)
@@ -869,6 +1045,72 @@ static void pool_local_refill_later(struct local_pool *lp)
 	if (idle == 0)
 		tv.tv_usec = 0;
 	evtimer_add(lp->refill_ev, &tv);
+}
+
+/* -- trim --------------------------------------------------------------- */
+
+/* Sandboxes made on demand for a burst that is gone: idle ones above the
+ * target (local.pool_size plus what queued runs wait for) go once idle for
+ * LW_SURPLUS_IDLE_S, the rule of the E2B pool. The oldest go first. */
+#define LW_SURPLUS_IDLE_S 10
+
+static unsigned pool_local_target(const struct local_pool *lp)
+{
+	return (unsigned)(lp->p->cfg->local_pool_size > 0 ? lp->p->cfg->local_pool_size : 0) + lp->demand;
+}
+
+static void pool_local_trim(struct local_pool *lp)
+{
+	unsigned idle, warming, busy, alive, target = pool_local_target(lp);
+	int64_t now = time_mono_us(), linger = (int64_t)LW_SURPLUS_IDLE_S * 1000000;
+	struct lworker *lw, *next;
+
+	if (lp->stopping)
+		return;
+	pool_local_counts(lp, &idle, &warming, &busy, &alive);
+	for (lw = TAILQ_FIRST(&lp->workers); lw != NULL && idle > target; lw = next) {
+		next = TAILQ_NEXT(lw, entry);
+		if (lw->state != LW_IDLE || lw->reaped || lw->out_eof || now - lw->idle_us < linger)
+			continue;
+		log_debug("worker=%s idle above the pool's target for %d s, retiring it", lw->w.id, LW_SURPLUS_IDLE_S);
+		pool_local_release_lw(lw);
+		idle--;
+	}
+	pool_local_trim_later(lp);
+}
+
+static void pool_local_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	pool_local_trim(arg);
+}
+
+/* While there are more idle sandboxes than the target, look again when the
+ * oldest idle one has lingered long enough. */
+static void pool_local_trim_later(struct local_pool *lp)
+{
+	unsigned idle, warming, busy, alive;
+	int64_t oldest = INT64_MAX, due_us;
+	struct lworker *lw;
+	struct timeval tv;
+
+	if (lp->stopping || lp->trim_ev == NULL || evtimer_pending(lp->trim_ev, NULL))
+		return;
+	pool_local_counts(lp, &idle, &warming, &busy, &alive);
+	if (idle <= pool_local_target(lp))
+		return;
+	TAILQ_FOREACH(lw, &lp->workers, entry)
+	{
+		if (lw->state == LW_IDLE && !lw->reaped && !lw->out_eof && lw->idle_us < oldest)
+			oldest = lw->idle_us;
+	}
+	due_us = oldest + (int64_t)LW_SURPLUS_IDLE_S * 1000000 - time_mono_us();
+	if (due_us < 1000)
+		due_us = 1000;
+	tv.tv_sec = due_us / 1000000;
+	tv.tv_usec = due_us % 1000000;
+	evtimer_add(lp->trim_ev, &tv);
 }
 
 /* -- start: worker path, isolation probe -------------------------------- */
@@ -1365,7 +1607,8 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 	lp->refill_ev = evtimer_new(p->base, pool_local_refill_cb, lp);
 	lp->reap_ev = event_new(p->base, -1, 0, pool_local_reap_cb, lp);
 	lp->backoff_ev = evtimer_new(p->base, pool_local_backoff_cb, lp);
-	if (lp->refill_ev == NULL || lp->reap_ev == NULL || lp->backoff_ev == NULL) {
+	lp->trim_ev = evtimer_new(p->base, pool_local_trim_cb, lp);
+	if (lp->refill_ev == NULL || lp->reap_ev == NULL || lp->backoff_ev == NULL || lp->trim_ev == NULL) {
 		snprintf(err, errlen, "local pool: cannot set up events");
 		return -1;
 	}
@@ -1422,6 +1665,7 @@ static void pool_local_stop(struct pool *p)
 	event_free(lp->refill_ev);
 	event_free(lp->reap_ev);
 	event_free(lp->backoff_ev);
+	event_free(lp->trim_ev);
 	free(lp->path);
 	/* Our directory in memory goes too (RuntimeDirectory= is kept). */
 	if (lp->spill_dir != NULL) {
@@ -1474,11 +1718,17 @@ static void pool_local_release_lw(struct lworker *lw)
 	}
 }
 
+static int pool_local_resync_start(struct lworker *lw);
+
 static void pool_local_release(struct worker *w)
 {
 	struct lworker *lw = pool_local_lw(w);
 
 	if (lw->state == LW_RELEASED)
+		return;
+	/* A failed or cancelled run on a zygote's sandbox: only the run's
+	 * process goes, the sandbox serves the next run. */
+	if (lw->state == LW_BUSY && pool_local_resync_start(lw) == 0)
 		return;
 	pool_local_release_lw(lw);
 	pool_local_refill_later(lw->lp);
@@ -1636,7 +1886,15 @@ static void pool_local_kill(void *tctx, int hard)
 
 static void pool_local_cancel(struct worker *w, int hard)
 {
-	pool_local_kill(pool_local_lw(w), hard);
+	struct lworker *lw = pool_local_lw(w);
+
+	/* A zygote's child is killed alone: the sandbox outlives the run. */
+	if (hard && lw->cfd >= 0 && !lw->child_dead) {
+		log_debug("worker=%s SIGKILL to the run's process", lw->w.id);
+		if (syscall(SYS_pidfd_send_signal, lw->cfd, SIGKILL, NULL, 0) == 0)
+			return;
+	}
+	pool_local_kill(lw, hard);
 }
 
 /*
@@ -1753,6 +2011,7 @@ static void pool_local_demand(struct pool *p, unsigned n)
 		return;
 	lp->demand = n;
 	pool_local_refill(lp);
+	pool_local_trim_later(lp);
 }
 
 const struct pool_ops pool_local_ops = {

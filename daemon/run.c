@@ -902,7 +902,8 @@ static void run_end(struct run *r, enum run_state state, const char *error)
 	collect_abort(r);
 	if (r->worker != NULL) {
 		/* Only a clean success may hand its worker to another run: a
-		 * failed, cancelled or unresponsive one is discarded. */
+		 * failed, cancelled or unresponsive one is released (a zygote's
+		 * sandbox outlives it: the pool ends only the run's process). */
 		wsess_detach(r->worker->sess);
 		if (state == RUN_SUCCEEDED && !r->failed && !r->cancel_requested &&
 		    r->pool->ops->recycle != NULL)

@@ -8,7 +8,12 @@
  * whose `ready` says `zygote` is idle only once it answered `fork` (the
  * answer comes from the forked child, which serves one run); its `reset`
  * ends that child and the zygote's next `ready` starts the cycle again.
+ * When a zygote's child died instead (a failed or cancelled run ended by
+ * the pool, a crash), the session resyncs past whatever that child left in
+ * the stream (wsess_resync) and the cycle goes on with the same zygote.
  */
+#include <sys/random.h>
+
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +51,9 @@ struct wsess {
 	int in_feed, freed, broken;
 	int adopted; /* re-attached: answers to an earlier session's requests are skipped */
 	int zygote; /* the worker said so in `ready`: fork per run */
+	int syncing; /* skipping input until the zygote echoes sync[] */
+	uint8_t sync[PROTO_SYNC_LEN];
+	struct buf syncbuf; /* the input scanned for it, at most PROTO_SYNC_LEN - 1 kept */
 };
 
 struct wsess *wsess_new(struct worker *w, const struct wsess_transport *t, void *tctx, const struct wsess_owner *owner,
@@ -87,6 +95,7 @@ static void wsess_destroy(struct wsess *s)
 	rpc_reader_free(&s->rd);
 	buf_free(&s->msg);
 	buf_free(&s->outq);
+	buf_free(&s->syncbuf);
 	free(s);
 }
 
@@ -110,6 +119,12 @@ int wsess_is_idle(const struct wsess *s)
 int wsess_is_zygote(const struct wsess *s)
 {
 	return s->zygote;
+}
+
+/* Neither closed nor broken: a pool may still talk to the worker. */
+int wsess_usable(const struct wsess *s)
+{
+	return s->state != WS_CLOSED && !s->broken;
 }
 
 int wsess_unresponsive(const struct wsess *s)
@@ -346,6 +361,39 @@ static void wsess_notification(struct wsess *s, const struct rpc_msg *m)
 		log_debug("worker=%s: ignoring %s while not busy", s->w->id, log_esc(m->method, 64));
 }
 
+static void wsess_reader_reset(struct wsess *s)
+{
+	struct rpc_limits lim = s->rd.lim;
+
+	rpc_reader_free(&s->rd);
+	rpc_reader_init(&s->rd, &lim);
+}
+
+/* Resyncing: skip input until the zygote's echo of our marker; what
+ * follows it is fed as usual. */
+static void wsess_sync_input(struct wsess *s, const uint8_t *data, size_t len)
+{
+	const uint8_t *m;
+	struct buf rest;
+	size_t off;
+
+	buf_add(&s->syncbuf, data, len);
+	m = memmem(s->syncbuf.data, s->syncbuf.len, s->sync, PROTO_SYNC_LEN);
+	if (m == NULL) {
+		if (s->syncbuf.len >= PROTO_SYNC_LEN)
+			buf_consume(&s->syncbuf, s->syncbuf.len - (PROTO_SYNC_LEN - 1));
+		return;
+	}
+	off = (size_t)(m - s->syncbuf.data) + PROTO_SYNC_LEN;
+	rest = s->syncbuf; /* wsess_input may free s */
+	buf_init(&s->syncbuf);
+	s->syncing = 0;
+	log_debug("worker=%s in sync again", s->w->id);
+	if (off < rest.len)
+		wsess_input(s, rest.data + off, rest.len - off);
+	buf_free(&rest);
+}
+
 /* Bytes the worker wrote, in order, from the transport. */
 void wsess_input(struct wsess *s, const uint8_t *data, size_t len)
 {
@@ -358,9 +406,13 @@ void wsess_input(struct wsess *s, const uint8_t *data, size_t len)
 	s->hb_missed = s->hb_outstanding = 0;
 	if (s->broken || s->state == WS_CLOSED)
 		return;
+	if (s->syncing) {
+		wsess_sync_input(s, data, len);
+		return;
+	}
 	rpc_reader_add(&s->rd, data, len);
 	s->in_feed = 1;
-	while (!s->freed && !s->broken && (rc = rpc_reader_next_view(&s->rd, &m, err, sizeof(err), &id, &has_id, &big)) != 0) {
+	while (!s->freed && !s->broken && !s->syncing && (rc = rpc_reader_next_view(&s->rd, &m, err, sizeof(err), &id, &has_id, &big)) != 0) {
 		if (rc == -1) {
 			wsess_broken(s, err);
 			break;
@@ -374,8 +426,12 @@ void wsess_input(struct wsess *s, const uint8_t *data, size_t len)
 		rpc_msg_free(&m);
 	}
 	s->in_feed = 0;
-	if (s->freed)
+	if (s->freed) {
 		wsess_destroy(s);
+		return;
+	}
+	if (s->syncing) /* resynced meanwhile: the rest is the dead child's */
+		wsess_reader_reset(s);
 }
 
 /* The worker is finished (the backend saw it end: exited and its output
@@ -392,6 +448,57 @@ void wsess_closed(struct wsess *s, const char *reason)
 	s->user = NULL;
 	if (u != NULL && u->gone != NULL)
 		u->gone(s->w, reason, s->uarg);
+}
+
+/* A zygote's child (the run's process) ended while this session served
+ * it; the zygote lives on. The run on it is told, as if the worker had
+ * ended; the pool then resyncs the session (wsess_resync). */
+void wsess_child_gone(struct wsess *s, const char *reason)
+{
+	const struct wsess_user *u = s->user;
+
+	if (s->state == WS_CLOSED)
+		return;
+	s->user = NULL;
+	if (s->state == WS_BUSY)
+		s->state = WS_IDLE;
+	if (u != NULL && u->gone != NULL)
+		u->gone(s->w, reason, s->uarg);
+}
+
+/*
+ * A zygote's child is dead (the pool made sure): what it had not read of
+ * our requests and what it had begun to write are garbage. Forget every
+ * request, drop what the transport has not taken (the caller drops its own
+ * queue), and write PROTO_SYNC_MAGIC with a fresh nonce; the zygote skips
+ * to it and echoes it, we skip to the echo, and its `ready` follows (the
+ * owner's ready() once the next child answered `fork`). The dead child
+ * never saw the nonce, so nothing it wrote can end the skip. -1 when the
+ * session cannot be resynced (the pool discards the worker).
+ */
+int wsess_resync(struct wsess *s)
+{
+	uint8_t marker[PROTO_SYNC_LEN];
+
+	if (!s->zygote || s->state == WS_CLOSED || s->broken)
+		return -1;
+	if (getrandom(s->sync + PROTO_SYNC_MAGIC_LEN, PROTO_SYNC_NONCE, 0) != PROTO_SYNC_NONCE)
+		return -1;
+	memcpy(s->sync, PROTO_SYNC_MAGIC, PROTO_SYNC_MAGIC_LEN);
+	wsess_detach(s);
+	wsess_drop_calls(s);
+	s->fork_id = s->reset_id = 0;
+	s->hb_outstanding = s->hb_missed = 0;
+	if (!s->in_feed) /* else once the feed is over */
+		wsess_reader_reset(s);
+	buf_reset(&s->syncbuf);
+	buf_reset(&s->outq);
+	s->state = WS_WARMING;
+	s->syncing = 1;
+	memcpy(marker, s->sync, sizeof(marker));
+	buf_reset(&s->msg);
+	buf_add(&s->msg, marker, sizeof(marker));
+	return wsess_queue(s);
 }
 
 /* -- the run on the worker ------------------------------------------------ */

@@ -15,6 +15,16 @@
 
 #define PROTO_VERSION 1
 
+/* A zygote's resynchronisation marker (PROTOCOL.md §5, zygote): after its
+ * run's process died, the daemon writes PROTO_SYNC_MAGIC and a nonce of
+ * PROTO_SYNC_NONCE random bytes; the zygote skips what it reads before it and
+ * writes the same bytes back, and the daemon skips what it reads before them.
+ * 0xc1 is never a msgpack byte, so a marker never starts a message. */
+#define PROTO_SYNC_MAGIC "\xc1\xc1osiris-sync\xc1\xc1"
+#define PROTO_SYNC_MAGIC_LEN 15
+#define PROTO_SYNC_NONCE 16
+#define PROTO_SYNC_LEN (PROTO_SYNC_MAGIC_LEN + PROTO_SYNC_NONCE)
+
 /* errors.c: the closed set of error codes (PROTOCOL.md §errors). */
 enum rpc_err {
 	ERR_NONE = 0,

@@ -25,13 +25,14 @@ worker_signal_cancel_cb(int sig)
 static __dead void
 worker_usage(FILE *f, int code)
 {
-	fprintf(f, "usage: osiris-worker [--workdir DIR] [--spill-dir DIR --mem-max BYTES] [--zygote] [-v]\n"
+	fprintf(f, "usage: osiris-worker [--workdir DIR] [--spill-dir DIR --mem-max BYTES] [--zygote [--private-tmp]] [-v]\n"
 		   "       osiris-worker --version | --help\n"
 		   "Executes Osiris runs for osirisd: msgpack-rpc on stdin/stdout (see PROTOCOL.md).\n"
 		   "  --workdir DIR    create the private workspace under DIR (default $TMPDIR or /tmp)\n"
 		   "  --spill-dir DIR  workspaces of contexts larger than --mem-max go under DIR instead\n"
 		   "  --mem-max BYTES  the largest context whose workspace is created under --workdir\n"
 		   "  --zygote         fork a fresh process per run (`fork`), never serve one itself\n"
+		   "  --private-tmp    /tmp is this sandbox's own: the zygote empties it between runs\n"
 		   "  -v               debug diagnostics on stderr\n"
 		   "Environment: OSIRIS_MAX_CONTEXT (bytes, default 67108864) caps a message/bundle.\n");
 	exit(code);
@@ -160,6 +161,7 @@ main(int argc, char **argv)
 	    {"spill-dir", required_argument, NULL, 'S'},
 	    {"mem-max", required_argument, NULL, 'M'},
 	    {"zygote", no_argument, NULL, 'Z'},
+	    {"private-tmp", no_argument, NULL, 'T'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -168,7 +170,7 @@ main(int argc, char **argv)
 	enum log_level level = LOG_LVL_INFO;
 	int64_t mem_max = INT64_MAX;
 	struct worker w;
-	int c, rc, zygote = 0;
+	int c, rc, zygote = 0, private_tmp = 0;
 
 	while ((c = getopt_long(argc, argv, "w:vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -183,6 +185,9 @@ main(int argc, char **argv)
 			break;
 		case 'Z':
 			zygote = 1;
+			break;
+		case 'T':
+			private_tmp = 1;
 			break;
 		case 'v':
 			level = LOG_LVL_DEBUG;
@@ -201,6 +206,7 @@ main(int argc, char **argv)
 	log_init("osiris-worker", level);
 	worker_signals();
 	worker_init(&w, workdir, spill_dir, mem_max);
+	w.private_tmp = private_tmp;
 	if (zygote) {
 		/* The zygote returns here in each run's child (1), else at EOF. */
 		if ((rc = zygote_serve(&w, worker_signals)) == 1)

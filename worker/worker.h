@@ -118,6 +118,7 @@ struct worker {
 	char *spill_dir; /* --spill-dir: for contexts above mem_max (NULL: none) */
 	int64_t mem_max; /* --mem-max: largest context whose workspace is in workdir */
 	int forked;	 /* a zygote's child: serves one run, exits on `reset` */
+	int private_tmp; /* --private-tmp: /tmp is the sandbox's own, emptied between runs */
 
 	/* the run, once prepared */
 	int prepared;

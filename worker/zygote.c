@@ -4,8 +4,10 @@
  * answers and serves that one run over the same stdin/stdout, then exits
  * on `reset` (or stdin EOF). The zygote reaps it, empties the workspace
  * directories and announces `ready` again. A child that dies otherwise
- * takes the zygote (and so the sandbox) with it: the daemon sees the
- * worker end and fails that one run. See PROTOCOL.md §5.
+ * (killed, crashed, ended by the daemon after a failed or cancelled run)
+ * is reaped the same way; the zygote then waits for the daemon's sync
+ * marker before its `ready`, so the bytes the dead child left half-read or
+ * half-written never shift the stream. See PROTOCOL.md §5.
  */
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -14,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,11 @@
  * (the daemon may only know the zygote's pid). Cleared before the reap, so
  * a signal never reaches a recycled pid. */
 static volatile pid_t zygote_child;
+
+/* Set by the child once it answered `fork` (a page shared with it): a child
+ * that dies before has written nothing, and the zygote answers the `fork`
+ * itself with an error instead of waiting for a resync nobody will ask. */
+static volatile int *zygote_answered;
 
 static void
 zygote_signal_forward_cb(int sig)
@@ -87,6 +95,74 @@ zygote_empty_dir(const char *dir)
 	closedir(d);
 }
 
+static int
+zygote_tmp_entry_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	if (ftw->level == 0)
+		return 0;
+	/* A directory holding a mount point (the workspace's bind under a
+	 * /tmp work dir) stays: rmdir says EBUSY or ENOTEMPTY, and that is
+	 * fine. */
+	if (type == FTW_DP)
+		(void)rmdir(path);
+	else if (unlink(path) == -1 && errno != ENOENT)
+		log_warn("cannot remove %s", path);
+	return 0;
+}
+
+/* The sandbox's private /tmp (bwrap's tmpfs, --private-tmp): whatever a run
+ * left there goes before the next one. FTW_MOUNT: the host directories
+ * bound into it (work dirs, the worker binary) are other filesystems and
+ * are neither entered nor removed; FTW_PHYS: no symlink is followed. */
+static void
+zygote_empty_tmp(const struct worker *w)
+{
+	if (w->private_tmp)
+		(void)nftw("/tmp", zygote_tmp_entry_cb, 16, FTW_DEPTH | FTW_MOUNT | FTW_PHYS);
+}
+
+/* Wait for the daemon's marker (PROTO_SYNC_MAGIC and its nonce) and write
+ * it back: 1, or 0 at EOF, -1 on a read error. Whatever came before it was
+ * meant for a run's process (perhaps half a `prepare` with its secrets):
+ * skipped and wiped. */
+static int
+zygote_sync(struct worker *w)
+{
+	uint8_t chunk[4096];
+	const uint8_t *m;
+	size_t off, drop;
+	ssize_t n;
+
+	for (;;) {
+		m = memmem(w->in.data, w->in.len, PROTO_SYNC_MAGIC, PROTO_SYNC_MAGIC_LEN);
+		off = m != NULL ? (size_t)(m - w->in.data) : 0;
+		if (m != NULL && w->in.len - off >= PROTO_SYNC_LEN) {
+			rpc_write(w, m, PROTO_SYNC_LEN);
+			explicit_bzero(w->in.data, off + PROTO_SYNC_LEN);
+			buf_consume(&w->in, off + PROTO_SYNC_LEN);
+			return 1;
+		}
+		/* Keep what may be the start of the marker. */
+		drop = m != NULL ? off : w->in.len > PROTO_SYNC_MAGIC_LEN ? w->in.len - PROTO_SYNC_MAGIC_LEN : 0;
+		if (drop > 0) {
+			explicit_bzero(w->in.data, drop);
+			buf_consume(&w->in, drop);
+		}
+		do
+			n = read(w->in_fd, chunk, sizeof(chunk));
+		while (n == -1 && errno == EINTR);
+		if (n <= 0) {
+			if (n == -1)
+				log_warn("stdin");
+			explicit_bzero(chunk, sizeof(chunk));
+			return n == 0 ? 0 : -1;
+		}
+		buf_add(&w->in, chunk, (size_t)n);
+		explicit_bzero(chunk, (size_t)n);
+	}
+}
+
 /* Read requests until `fork` (1, its msgid), EOF (0) or a bad message
  * (-1). Only `ping` is served here: the zygote never reads a `prepare`,
  * so no run's bundle or secrets ever enter its memory. */
@@ -100,9 +176,17 @@ zygote_next_fork(struct worker *w, uint32_t *msgid)
 	char err[256];
 	enum rpc_scan sc;
 	ssize_t n;
-	int is_fork;
+	int is_fork, rc;
 
 	for (;;) {
+		/* A marker where a request would start: the daemon resyncs
+		 * (it saw a child end that exited 0 without `reset`). */
+		if (w->in.len > 0 && w->in.data[0] == (uint8_t)PROTO_SYNC_MAGIC[0]) {
+			if ((rc = zygote_sync(w)) <= 0)
+				return rc;
+			worker_ready(w, 1);
+			continue;
+		}
 		while ((sc = rpc_scan(w->in.data, w->in.len, &w->limits, &len, &need, &serr)) == RPC_SCAN_OK) {
 			if (rpc_decode(w->in.data, len, &msg, err, sizeof(err)) < 0) {
 				log_warnx("protocol violation on stdin: %s", err);
@@ -161,25 +245,19 @@ zygote_wait(pid_t pid)
 	return status;
 }
 
-/* The run's process died on its own (a crash, a kill): end the zygote the
- * same way, so the daemon reports it and replaces the sandbox. */
-static __dead void
-zygote_die_like(int status)
+/* The run's process ended without `reset`: killed (by the daemon after a
+ * failed or cancelled run, or by anyone), crashed, or exited non-zero. */
+static void
+zygote_log_end(int status)
 {
 	int sig;
 
 	if (WIFSIGNALED(status)) {
 		sig = WTERMSIG(status);
 		log_warnx("the run's process was killed by signal %d (%s)", sig, strsignal(sig));
-		/* pid 1 of a namespace cannot kill itself: bwrap reports 128+N */
-		if (getpid() != 1) {
-			signal(sig, SIG_DFL);
-			raise(sig);
-		}
-		_exit(128 + sig);
+	} else {
+		log_warnx("the run's process exited %d", WEXITSTATUS(status));
 	}
-	log_warnx("the run's process exited %d", WEXITSTATUS(status));
-	_exit(WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 1);
 }
 
 #ifndef MADV_POPULATE_WRITE
@@ -221,6 +299,7 @@ zygote_child_init(struct worker *w, pid_t parent, uint32_t msgid, void (*child_s
 	child_signals();
 	w->forked = 1;
 	zygote_reply_pid(w, msgid);
+	*zygote_answered = 1;
 	zygote_child_populate();
 }
 
@@ -247,14 +326,19 @@ zygote_serve(struct worker *w, void (*child_signals)(void))
 	/* A run's process must not read or write the zygote's memory through
 	 * /proc or ptrace: not dumpable, same uid or not. */
 	(void)prctl(PR_SET_DUMPABLE, 0);
+	zygote_answered = mmap(NULL, sizeof(*zygote_answered), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (zygote_answered == MAP_FAILED)
+		fatal("mmap");
 	zygote_signals();
 	zygote_preload();
 	for (;;) {
 		zygote_empty_dir(w->workdir);
 		zygote_empty_dir(w->spill_dir);
+		zygote_empty_tmp(w);
 		worker_ready(w, 1);
 		if ((rc = zygote_next_fork(w, &msgid)) <= 0)
 			return rc;
+		*zygote_answered = 0;
 		if ((pid = fork()) == -1) {
 			rpc_reply_error(w, msgid, ERR_INTERNAL, "fork failed");
 			continue;
@@ -269,10 +353,16 @@ zygote_serve(struct worker *w, void (*child_signals)(void))
 			explicit_bzero(w->in.data, w->in.len);
 		buf_reset(&w->in);
 		status = zygote_wait(pid);
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-			zygote_empty_dir(w->workdir);
-			zygote_empty_dir(w->spill_dir);
-			zygote_die_like(status);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			continue;
+		zygote_log_end(status);
+		zygote_empty_dir(w->workdir);
+		zygote_empty_dir(w->spill_dir);
+		if (!*zygote_answered) {
+			rpc_reply_error(w, msgid, ERR_INTERNAL, "the run's process ended before it answered fork");
+			continue;
 		}
+		if ((rc = zygote_sync(w)) <= 0)
+			return rc;
 	}
 }

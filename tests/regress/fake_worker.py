@@ -7,6 +7,8 @@ worker that is broken in one way, chosen by the name it is started under
   *crash_prepare*  announces `ready`, answers `ping`, then crashes
                    (SIGSEGV) when it gets `prepare`
   *view*           reports what the sandbox lets it see on stderr, exits 3
+  *refuse_fork*    announces `ready` as a zygote, answers `ping`, refuses
+                   every `fork` (as a zygote whose fork(2) fails)
 
 It runs with exactly the argv, environment and sandbox real workers get."""
 
@@ -74,9 +76,32 @@ def mode_crash_prepare():
             os.write(1, b"\x94\x01" + msgid + b"\xc0\x80")
 
 
+def mode_refuse_fork():
+    # [2, "ready", [{"zygote": true}]]
+    os.write(1, b"\x93\x02\xa5ready\x91\x81\xa6zygote\xc3")
+    buf = b""
+    while True:
+        data = os.read(0, 1 << 20)
+        if not data:
+            return
+        buf += data
+        # requests [0, msgid (a positive fixint here), method, params]
+        while len(buf) >= 3 and buf[0] == 0x94 and buf[1] == 0x00:
+            msgid = buf[2:3]
+            if buf[3:8] == b"\xa4ping":
+                os.write(1, b"\x94\x01" + msgid + b"\xc0\x80")
+                buf = buf[10:]
+            elif buf[3:8] == b"\xa4fork":
+                os.write(1, b"\x94\x01" + msgid + b"\x82\xa4code\xa8internal\xa7message\xabfork failed\xc0")
+                buf = buf[10:]
+            else:
+                buf = b""
+
+
 def main():
     name = os.path.basename(sys.argv[0])
-    for mode, fn in (("exit1", mode_exit1), ("crash_prepare", mode_crash_prepare), ("view", mode_view)):
+    for mode, fn in (("exit1", mode_exit1), ("crash_prepare", mode_crash_prepare), ("view", mode_view),
+                     ("refuse_fork", mode_refuse_fork)):
         if mode in name:
             fn()
             return

@@ -3,8 +3,10 @@
 # sequence on one sandbox get different worker pids, the first's process is
 # gone, the second sees neither the first's workspace files nor its secret
 # (environment, the memory of the zygote and of the next run's process); two
-# concurrent runs do not see each other's workspace. A run's process that
-# dies fails only its run and the sandbox is replaced.
+# concurrent runs do not see each other's workspace. Under bwrap, what run A
+# left in the sandbox's private /tmp is gone before the next run's process.
+# A failed, a killed or a cancelled run's process ends alone: the sandbox
+# (its zygote) serves the next run.
 . "$(dirname "$0")/lib.sh"
 
 CANARY=canary-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
@@ -69,6 +71,17 @@ case $? in
 1) fail "the memory scan does not find run A's secret in run A's own process $PID_A" ;;
 2) note "the memory of $PID_A cannot be read here: memory not checked" ;;
 esac
+# Something left in the sandbox's /tmp during run A (as a driver writing
+# there would leave it): the sandbox's own tmpfs, seen through A's root.
+SANDBOXED=
+if grep -q 'isolation bwrap' "$DLOG"; then
+	SANDBOXED=1
+	echo "from run A" >"/proc/$PID_A/root/tmp/left-by-a" || fail "cannot write into run A's /tmp"
+	mkdir -p "/proc/$PID_A/root/tmp/dir-by-a/sub" && echo x >"/proc/$PID_A/root/tmp/dir-by-a/sub/f"
+	[ -f "/proc/$PID_A/root/tmp/left-by-a" ] || fail "the file written into run A's /tmp is not there"
+else
+	note "no bwrap here: the sandbox's /tmp not checked"
+fi
 wait_state "$RUN_A" succeeded 30
 W_A=$(run_field "$RUN_A" worker)
 assert_eq "$W_A" "local-$PID_A" "run A's worker (its own process)"
@@ -83,6 +96,12 @@ NEXT=$(pgrep -P "$ZYG" | head -n1)
 [ -n "$NEXT" ] || fail "the zygote $ZYG has no child waiting for the next run"
 [ "$NEXT" != "$PID_A" ] || fail "the next run's process is run A's ($PID_A)"
 [ -z "$(workspaces)" ] || fail "run A's workspace is still there once the sandbox is idle: $(workspaces)"
+if [ -n "$SANDBOXED" ]; then
+	[ -d "/proc/$NEXT/root/tmp" ] || fail "cannot look into the next process's /tmp"
+	[ -e "/proc/$NEXT/root/tmp/left-by-a" ] && fail "what run A left in the sandbox's /tmp is there for the next run"
+	[ -e "/proc/$NEXT/root/tmp/dir-by-a" ] && fail "the directory run A left in the sandbox's /tmp is there for the next run"
+	[ -d "/proc/$NEXT/root$WD" ] || fail "the work dir's bind mount went with the /tmp scrub"
+fi
 for p in "$ZYG" "$NEXT"; do
 	mem_has "$p"
 	case $? in
@@ -110,18 +129,36 @@ tr '\0' '\n' <"/proc/$PID_B/environ" | grep -q -F -- "$CANARY" && fail "run A's 
 wait_state "$RUN_B" failed 30
 assert_contains "$(step_field "$RUN_B" after error)" "not set" "run B's step using DB_PASSWORD"
 
-# A run's process killed: that run fails, the next one succeeds.
+# A failed run keeps its sandbox (only its process goes): run C's process
+# comes from the same zygote. A run's process killed: that run fails, the
+# sandbox stays; a cancelled run likewise; the next run succeeds.
 c=$T/c
 slow_pipeline "$c" 5
 submit "$c"
-wait_state "$RUN" running 10
-wait_for 5 worker_pid_of "$RUN" || fail "no osiris-worker for run C"
-kill -9 "$(worker_pid_of "$RUN")"
-wait_state "$RUN" failed 10
-assert_match "$(run_field "$RUN" error) $(step_field "$RUN" spin error)" 'worker' "run C's error"
+RUN_C=$RUN
+wait_state "$RUN_C" running 10
+wait_for 5 worker_pid_of "$RUN_C" || fail "no osiris-worker for run C"
+PID_C=$(worker_pid_of "$RUN_C")
+assert_eq "$(ppid_of "$PID_C")" "$ZYG" "run C's process's parent after the failed run B (the same sandbox)"
+kill -9 "$PID_C"
+wait_state "$RUN_C" failed 10
+assert_match "$(run_field "$RUN_C" error) $(step_field "$RUN_C" spin error)" 'worker' "run C's error"
+submit "$c"
+RUN_D=$RUN
+wait_state "$RUN_D" running 10
+wait_for 5 worker_pid_of "$RUN_D" || fail "no osiris-worker for run D"
+PID_D=$(worker_pid_of "$RUN_D")
+[ "$PID_D" != "$PID_C" ] || fail "run D got the killed process of run C"
+assert_eq "$(ppid_of "$PID_D")" "$ZYG" "run D's process's parent after run C's process was killed (the same sandbox)"
+ctlc cancel "$RUN_D"
+wait_state "$RUN_D" cancelled 15
+gone_d() { ! kill -0 "$PID_D" 2>/dev/null; }
+wait_for 5 gone_d || fail "the cancelled run's process $PID_D still exists"
 noop_chain "$T/p" 2
 ctlc submit "$T/p" --wait
-assert_rc 0 "a run after the killed one"
+assert_rc 0 "a run after the killed and the cancelled one"
+kill -0 "$ZYG" 2>/dev/null || fail "the zygote $ZYG is gone after a failed, a killed and a cancelled run"
+[ -z "$(workspaces)" ] || fail "workspaces left once the runs are over: $(workspaces)"
 stop_daemon
 
 # Concurrent runs: two sandboxes, each run sees only its own workspace.

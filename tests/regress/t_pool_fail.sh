@@ -75,3 +75,12 @@ submit_fails 'worker exited unexpectedly \(crash_prepare_worker killed by signal
 submit_fails 'crashing in prepare'
 assert_ping
 stop_daemon
+
+# 4. A zygote that refuses `fork`: a worker that does not start (the pool
+# backs off and, from local.start_fail_limit on, fails runs with why).
+cp "$SRC/tests/regress/fake_worker.py" "$T/bin/refuse_fork_worker"
+chmod +x "$T/bin/refuse_fork_worker"
+start_daemon -o "local.worker=$T/bin/refuse_fork_worker" -o local.start_fail_limit=3
+submit_fails 'local pool cannot start workers: osiris-worker --zygote: fork refused'
+assert_ping
+stop_daemon

@@ -448,6 +448,72 @@ START_TEST(test_zygote_fork_per_run)
 }
 END_TEST
 
+/* A zygote's child died mid-run: the run is told (gone), the session
+ * forgets its requests, writes the sync marker with a fresh nonce, skips
+ * whatever the dead child wrote (half a message, even a fake marker without
+ * the nonce, even a `ready`) until the zygote echoes the marker, then forks
+ * again. A plain worker cannot be resynced. */
+START_TEST(test_zygote_resync)
+{
+	static const uint8_t half[] = {0x93, 0x02, 0xa5, 'e', 'v'};
+	struct wsess *s = new_sess();
+	uint8_t marker[PROTO_SYNC_LEN], fake[PROTO_SYNC_LEN];
+	char methods[8][16];
+	uint32_t ids[8];
+
+	feed_zygote_ready(s);
+	ck_assert_uint_eq(sent_requests(methods, ids, 8), 1);
+	feed_fork_answer(s, ids[0], 41);
+	ck_assert_int_eq(f.ready, 1);
+	wsess_attach(s, &user, NULL);
+	msgpack_pack_map(wsess_begin(s, "prepare"), 0);
+	ck_assert_int_eq(wsess_end(s, u_reply, "prepare"), 0);
+	wsess_input(s, half, sizeof(half)); /* the child dies mid-write */
+	wsess_child_gone(s, "its run's process ended");
+	ck_assert_int_eq(f.gone, 1);
+	buf_reset(&f.sent);
+	ck_assert_int_eq(wsess_resync(s), 0);
+	ck_assert_uint_eq(wsess_pending(s), 0);
+	ck_assert_uint_eq(f.sent.len, PROTO_SYNC_LEN);
+	ck_assert_mem_eq(f.sent.data, PROTO_SYNC_MAGIC, PROTO_SYNC_MAGIC_LEN);
+	memcpy(marker, f.sent.data, sizeof(marker));
+	/* the rest of the dead child's bytes, a marker with another nonce and
+	 * a `ready`: all skipped */
+	wsess_input(s, (const uint8_t *)"ent", 3);
+	memcpy(fake, marker, sizeof(fake));
+	fake[PROTO_SYNC_LEN - 1] ^= 1;
+	wsess_input(s, fake, sizeof(fake));
+	buf_reset(&f.sent);
+	feed_zygote_ready(s);
+	ck_assert_uint_eq(f.sent.len, 0);
+	ck_assert_int_eq(f.killed, 0);
+	ck_assert_int_eq(f.errors, 0);
+	/* the zygote's echo, split across reads, then its `ready` */
+	wsess_input(s, marker, 7);
+	wsess_input(s, marker + 7, sizeof(marker) - 7);
+	feed_zygote_ready(s);
+	ck_assert_uint_eq(sent_requests(methods, ids, 8), 1);
+	ck_assert_str_eq(methods[0], "fork");
+	feed_fork_answer(s, ids[0], 43);
+	ck_assert_int_eq(forked_pid, 43);
+	ck_assert_int_eq(f.ready, 2);
+	ck_assert(wsess_is_idle(s));
+	ck_assert_int_eq(f.replies, 0); /* the dead child's request was forgotten */
+	ck_assert_int_eq(f.killed, 0);
+	/* a second resync picks another nonce */
+	buf_reset(&f.sent);
+	ck_assert_int_eq(wsess_resync(s), 0);
+	ck_assert_uint_eq(f.sent.len, PROTO_SYNC_LEN);
+	ck_assert(memcmp(f.sent.data, marker, PROTO_SYNC_LEN) != 0);
+	free_sess();
+
+	s = new_sess();
+	feed_notify(s, "ready");
+	ck_assert_int_eq(wsess_resync(s), -1);
+	free_sess();
+}
+END_TEST
+
 /* A worker without `zygote` in its `ready` is plain: idle at once. */
 START_TEST(test_plain_ready_no_fork)
 {
@@ -562,6 +628,7 @@ static Suite *wsession_suite(void)
 	tcase_add_test(tc, test_slow_transport_ordered_coalesced);
 	tcase_add_test(tc, test_detach_reset);
 	tcase_add_test(tc, test_zygote_fork_per_run);
+	tcase_add_test(tc, test_zygote_resync);
 	tcase_add_test(tc, test_plain_ready_no_fork);
 	tcase_add_test(tc, test_protocol_errors_kill);
 	tcase_add_test(tc, test_heartbeat);
