@@ -148,6 +148,12 @@ $(BUILD)/tests/check_%: $(OBJ)/tests/unit/check_%.o $(UNIT_HARNESS_OBJ) $(LIBDAE
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(UNIT_HARNESS_OBJ) $(LIBDAEMON) $(LIBCLIENT) $(LIBWORKER) $(LIBDRIVERS) $(LIBPROTO) $(LIBCOMMON) $(CHECK_LIBS) $(LIBS)
 
+# osirisctl's SHA-256 is tested on its own: linked before libcommon, whose
+# OpenSSL sha256.o it replaces, and checked against libcrypto's SHA256().
+$(BUILD)/tests/check_sha256: $(OBJ)/tests/unit/check_sha256.o $(call objs,$(CLIENT_SHA_SRC)) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
+
 # Fragments owned by parts of the tree (e2b emulator, fuzz, bench).
 -include tests/fakes/e2b/e2b.mk
 -include tests/fuzz/fuzz.mk
