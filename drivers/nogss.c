@@ -9,7 +9,6 @@
  */
 #include <stddef.h>
 
-typedef unsigned int nogss_status;
 struct nogss_buffer {
 	size_t length;
 	void *value;
@@ -21,45 +20,45 @@ struct nogss_buffer {
 
 void *GSS_C_NT_HOSTBASED_SERVICE;
 
-static nogss_status
-nogss_fail(nogss_status *minor)
+static unsigned int
+nogss_fail(unsigned int *minor)
 {
 	if (minor != NULL)
 		*minor = 0;
 	return NOGSS_FAILURE;
 }
 
-nogss_status gss_acquire_cred(nogss_status *minor, void *a, unsigned b, void *c, int d, void *e, void *f, void *g);
-nogss_status gss_delete_sec_context(nogss_status *minor, void *a, void *b);
-nogss_status gss_display_status(nogss_status *minor, nogss_status status, int type, void *mech,
-    nogss_status *more, struct nogss_buffer *out);
-nogss_status gss_import_name(nogss_status *minor, void *a, void *b, void *c);
-nogss_status gss_init_sec_context(nogss_status *minor, void *a, void *b, void *c, void *d, nogss_status e,
-    nogss_status f, void *g, void *h, void *i, void *j, void *k, void *l);
-nogss_status gss_release_buffer(nogss_status *minor, struct nogss_buffer *buf);
-nogss_status gss_release_cred(nogss_status *minor, void *a);
-nogss_status gss_release_name(nogss_status *minor, void *a);
-nogss_status gss_unwrap(nogss_status *minor, void *a, void *b, void *c, void *d, void *e);
-nogss_status gss_wrap(nogss_status *minor, void *a, int b, int c, void *d, void *e, void *f);
-nogss_status gss_wrap_size_limit(nogss_status *minor, void *a, int b, int c, nogss_status d, nogss_status *e);
+unsigned int gss_acquire_cred(unsigned int *minor, void *a, unsigned b, void *c, int d, void *e, void *f, void *g);
+unsigned int gss_delete_sec_context(unsigned int *minor, void *a, void *b);
+unsigned int gss_display_status(unsigned int *minor, unsigned int status, int type, void *mech,
+    unsigned int *more, struct nogss_buffer *out);
+unsigned int gss_import_name(unsigned int *minor, void *a, void *b, void *c);
+unsigned int gss_init_sec_context(unsigned int *minor, void *a, void *b, void *c, void *d, unsigned int e,
+    unsigned int f, void *g, void *h, void *i, void *j, void *k, void *l);
+unsigned int gss_release_buffer(unsigned int *minor, struct nogss_buffer *buf);
+unsigned int gss_release_cred(unsigned int *minor, void *a);
+unsigned int gss_release_name(unsigned int *minor, void *a);
+unsigned int gss_unwrap(unsigned int *minor, void *a, void *b, void *c, void *d, void *e);
+unsigned int gss_wrap(unsigned int *minor, void *a, int b, int c, void *d, void *e, void *f);
+unsigned int gss_wrap_size_limit(unsigned int *minor, void *a, int b, int c, unsigned int d, unsigned int *e);
 
-nogss_status
-gss_acquire_cred(nogss_status *minor, void *a, unsigned b, void *c, int d, void *e, void *f, void *g)
+unsigned int
+gss_acquire_cred(unsigned int *minor, void *a, unsigned b, void *c, int d, void *e, void *f, void *g)
 {
 	(void)a, (void)b, (void)c, (void)d, (void)e, (void)f, (void)g;
 	return nogss_fail(minor);
 }
 
-nogss_status
-gss_delete_sec_context(nogss_status *minor, void *a, void *b)
+unsigned int
+gss_delete_sec_context(unsigned int *minor, void *a, void *b)
 {
 	(void)a, (void)b;
 	return nogss_fail(minor);
 }
 
 /* libpq prints out->value as a string and loops while *more is set. */
-nogss_status
-gss_display_status(nogss_status *minor, nogss_status status, int type, void *mech, nogss_status *more,
+unsigned int
+gss_display_status(unsigned int *minor, unsigned int status, int type, void *mech, unsigned int *more,
     struct nogss_buffer *out)
 {
 	static char why[] = NOGSS_WHY;
@@ -76,15 +75,15 @@ gss_display_status(nogss_status *minor, nogss_status status, int type, void *mec
 	return 0;
 }
 
-nogss_status
-gss_import_name(nogss_status *minor, void *a, void *b, void *c)
+unsigned int
+gss_import_name(unsigned int *minor, void *a, void *b, void *c)
 {
 	(void)a, (void)b, (void)c;
 	return nogss_fail(minor);
 }
 
-nogss_status
-gss_init_sec_context(nogss_status *minor, void *a, void *b, void *c, void *d, nogss_status e, nogss_status f,
+unsigned int
+gss_init_sec_context(unsigned int *minor, void *a, void *b, void *c, void *d, unsigned int e, unsigned int f,
     void *g, void *h, void *i, void *j, void *k, void *l)
 {
 	(void)a, (void)b, (void)c, (void)d, (void)e, (void)f, (void)g, (void)h, (void)i, (void)j, (void)k, (void)l;
@@ -92,8 +91,8 @@ gss_init_sec_context(nogss_status *minor, void *a, void *b, void *c, void *d, no
 }
 
 /* Nothing here allocates: the only buffer handed out is static. */
-nogss_status
-gss_release_buffer(nogss_status *minor, struct nogss_buffer *buf)
+unsigned int
+gss_release_buffer(unsigned int *minor, struct nogss_buffer *buf)
 {
 	if (buf != NULL) {
 		buf->value = NULL;
@@ -104,8 +103,8 @@ gss_release_buffer(nogss_status *minor, struct nogss_buffer *buf)
 	return 0;
 }
 
-nogss_status
-gss_release_cred(nogss_status *minor, void *a)
+unsigned int
+gss_release_cred(unsigned int *minor, void *a)
 {
 	(void)a;
 	if (minor != NULL)
@@ -113,8 +112,8 @@ gss_release_cred(nogss_status *minor, void *a)
 	return 0;
 }
 
-nogss_status
-gss_release_name(nogss_status *minor, void *a)
+unsigned int
+gss_release_name(unsigned int *minor, void *a)
 {
 	(void)a;
 	if (minor != NULL)
@@ -122,22 +121,22 @@ gss_release_name(nogss_status *minor, void *a)
 	return 0;
 }
 
-nogss_status
-gss_unwrap(nogss_status *minor, void *a, void *b, void *c, void *d, void *e)
+unsigned int
+gss_unwrap(unsigned int *minor, void *a, void *b, void *c, void *d, void *e)
 {
 	(void)a, (void)b, (void)c, (void)d, (void)e;
 	return nogss_fail(minor);
 }
 
-nogss_status
-gss_wrap(nogss_status *minor, void *a, int b, int c, void *d, void *e, void *f)
+unsigned int
+gss_wrap(unsigned int *minor, void *a, int b, int c, void *d, void *e, void *f)
 {
 	(void)a, (void)b, (void)c, (void)d, (void)e, (void)f;
 	return nogss_fail(minor);
 }
 
-nogss_status
-gss_wrap_size_limit(nogss_status *minor, void *a, int b, int c, nogss_status d, nogss_status *e)
+unsigned int
+gss_wrap_size_limit(unsigned int *minor, void *a, int b, int c, unsigned int d, unsigned int *e)
 {
 	(void)a, (void)b, (void)c, (void)d, (void)e;
 	return nogss_fail(minor);
