@@ -51,10 +51,24 @@ PROTO_SRC   = $(wildcard proto/*.c)
 NET_DRIVERS_SRC = drivers/registry_net.c drivers/httpc_curl.c \
 	$(wildcard drivers/pg*.c drivers/mysql*.c drivers/graphql*.c)
 STATIC_NET_SRC = drivers/registry_static.c drivers/httpc_ossl.c $(wildcard drivers/mysql*.c drivers/graphql*.c)
+# postgres.*/supabase.* join them when Debian's libpq.a can be linked: it
+# needs the libpgcommon/libpgport archives of the very same version
+# (postgresql-server-dev-N, which tests/deps.sh pins to libpq-dev's) and
+# nogss.c for the GSSAPI/LDAP calls (no static archives in Debian). Without
+# them the static worker keeps stand-ins that fail naming libpq.
+PG_STATIC_LIBS := $(shell d=$$(pg_config --pkglibdir 2>/dev/null) && \
+	[ -f "$$d/libpgcommon_shlib.a" ] && [ -f "$$d/libpgport_shlib.a" ] && \
+	m=$$(pg_config --version | sed -n 's/^PostgreSQL \([0-9]*\)\..*/\1/p') && \
+	v=$$(dpkg-query -W -f '$${Version}' libpq-dev 2>/dev/null) && [ -n "$$v" ] && \
+	[ "$$v" = "$$(dpkg-query -W -f '$${Version}' postgresql-server-dev-$$m 2>/dev/null)" ] && \
+	echo "-lpq $$d/libpgcommon_shlib.a $$d/libpgport_shlib.a")
+ifneq ($(PG_STATIC_LIBS),)
+STATIC_NET_SRC += drivers/nogss.c $(wildcard drivers/pg*.c)
+endif
 NET_PKGS = libpq libmariadb
 NET_CFLAGS = $(shell pkg-config --cflags $(NET_PKGS) 2>/dev/null)
 NET_LIBS = $(shell pkg-config --libs $(NET_PKGS) 2>/dev/null)
-DRIVERS_SRC = $(filter-out $(NET_DRIVERS_SRC) $(STATIC_NET_SRC),$(wildcard drivers/*.c))
+DRIVERS_SRC = $(filter-out $(NET_DRIVERS_SRC) $(STATIC_NET_SRC) drivers/nogss.c,$(wildcard drivers/*.c))
 WORKER_SRC  = $(filter-out $(MAINS),$(wildcard worker/*.c))
 DAEMON_SRC  = $(filter-out $(MAINS),$(wildcard daemon/*.c))
 # client/sha256.c (SHA-256 without libcrypto) goes into osirisctl alone: the
@@ -75,7 +89,7 @@ PROGRAMS = $(BIN)/osirisd $(BIN)/osirisctl $(BIN)/osiris-worker
 # bare root with nothing installed. Sanitizers cannot link statically: the
 # sanitizer build ships the plain build's static worker beside its osirisd.
 PROGRAMS += $(BIN)/osiris-worker-static
-WORKER_STATIC_LIBS = -lmariadb -lmsgpackc -lsqlite3 -lssl -lcrypto -lz -lyaml -ljansson -lm -lpthread -ldl
+WORKER_STATIC_LIBS = $(PG_STATIC_LIBS) -lmariadb -lmsgpackc -lsqlite3 -lssl -lcrypto -lz -lyaml -ljansson -lm -lpthread -ldl
 
 UNIT_SRC = $(wildcard tests/unit/check_*.c)
 UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -101,6 +115,14 @@ $(PATH_STAMP):
 	@rm -f $(OBJ)/paths*.stamp
 	@touch $@
 $(OBJ)/daemon/pool_local.o $(OBJ)/daemon/osirisd.o: $(PATH_STAMP)
+# registry_static.c has postgres.* only with libpq.a (PG_STATIC_LIBS above).
+PG_STATIC_STAMP = $(OBJ)/pgstatic-$(if $(PG_STATIC_LIBS),yes,no).stamp
+$(PG_STATIC_STAMP):
+	@mkdir -p $(dir $@)
+	@rm -f $(OBJ)/pgstatic-*.stamp
+	@touch $@
+$(OBJ)/drivers/registry_static.o: $(PG_STATIC_STAMP)
+$(OBJ)/drivers/registry_static.o: ALL_CFLAGS += $(if $(PG_STATIC_LIBS),-DWORKER_STATIC_PG)
 
 define mklib
 $(1): $(call objs,$(2))

@@ -11,7 +11,11 @@
 # A section whose server or Python modules are missing is skipped with a
 # line saying so. Sizes: DRIVERS_ROWS (default 1000000 rows x 6 columns),
 # DRIVERS_REPS (5), DRIVERS_GQL_ITEMS (100000, pages of 1000),
-# DRIVERS_ROWDICT_ROWS (20000: the per-row insert is too slow for all).
+# DRIVERS_ROWDICT_ROWS (20000: the per-row insert is too slow for all),
+# DRIVERS_PY=0 skips the Python baselines.
+# Memory: the worker's peak RSS (VmHWM of the run's process) while a 1M-row
+# extract runs, beside the bytes its table holds (the extractor's debug
+# log), against the goal of at most twice that.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
 
@@ -53,8 +57,9 @@ trap cleanup EXIT
 
 echo "== drivers: $ROWS rows x 6 columns, $REPS repetitions each (median, p99) =="
 have_py() { "$PY" -c "import $1" 2>/dev/null; }
-PYOK=1
-for m in pandas sqlalchemy pymysql psycopg2; do
+PYOK=${DRIVERS_PY:-1}
+[ "$PYOK" = 1 ] || echo "drivers: DRIVERS_PY=$PYOK: Python baselines skipped"
+[ "$PYOK" = 1 ] && for m in pandas sqlalchemy pymysql psycopg2; do
 	have_py "$m" || { PYOK=0 && echo "drivers: python3 module $m missing (sh tests/deps.sh bench installs it): Python baselines skipped"; }
 done
 
@@ -95,6 +100,48 @@ d = json.load(sys.stdin); s = [s for s in d["steps"] if s["id"] == sys.argv[1]][
 if s["state"] != "succeeded": sys.exit("step %s: %s" % (sys.argv[1], s.get("error")))
 print(int(s["duration_ms"]) * 1000)' "$step" >>"$out" || die "our run $run of $dir failed: $(cat "$W/submit.err")"
 	done
+}
+# worker_peak DRIVER CFG_JSON LABEL: a run of DRIVER with CFG_JSON, then an
+# osiris.noop that holds the table (sleeping before its copy); once that
+# step runs, the highest VmHWM of the daemon's osiris-worker processes (the
+# run's own is forked from the warm worker) is the extraction's peak, table
+# and type inference included. Printed beside the bytes the table holds
+# (the extractor's debug line) with MET/MISSED for "<= 2x the table".
+worker_peak() {
+	local d=$W/peak label=$3 i p h hwm=0 run st bytes
+	rm -rf "$d"
+	one_step "$d" ex "$1" "$2" hold osiris.noop '{"component":"osiris.noop","sleep_ms":600000}'
+	run=$(MY_PW=$MY_PASSWORD PG_PW=$PG_PASSWORD ctl submit "$d" --secret MY_PW --secret PG_PW 2>"$W/peak.err" | head -n1)
+	[ -n "$run" ] || die "the memory run of $1 was not accepted: $(cat "$W/peak.err")"
+	for ((i = 0; i < 3000; i++)); do
+		st=$(ctl --json show "$run" | "$PY" -c 'import json, sys
+d = json.load(sys.stdin)
+print([s["state"] for s in d["steps"] if s["id"] == "hold"][0], d["state"])')
+		case $st in
+		running*) break ;;
+		*" "succeeded | *" "failed | *" "cancelled) die "the memory run $run of $1 ended: $st" ;;
+		esac
+		sleep 0.2
+	done
+	case $st in running*) ;; *) die "the memory run $run of $1: the holding step did not start ($st)" ;; esac
+	sleep 0.5
+	for p in $(descendants "$DPID"); do
+		case $(readlink "/proc/$p/exe" 2>/dev/null) in
+		*/osiris-worker)
+			h=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$p/status" 2>/dev/null)
+			[ "${h:-0}" -gt "$hwm" ] && hwm=$h
+			;;
+		esac
+	done
+	ctl cancel "$run" >/dev/null 2>&1
+	bytes=$(ctl --json logs "$run" | grep -o 'the table holds [0-9]* bytes' | awk '{ print $4; exit }')
+	if [ -z "$bytes" ] || [ "$hwm" = 0 ]; then
+		echo "$label: not measured (table size logged: ${bytes:-no}, VmHWM seen: $hwm kB)"
+		return 0
+	fi
+	awk -v h="$hwm" -v b="$bytes" -v l="$label" 'BEGIN { r = h * 1024 / b;
+		printf "%s: worker peak RSS (VmHWM) %.1f MiB, the table holds %.1f MiB: %.2fx (goal <= 2x: %s)\n",
+			l, h / 1024, b / 1048576, r, r <= 2 ? "MET" : "MISSED" }'
 }
 one_step() { # DIR ID DRIVER CFG_JSON [ID2 DRIVER2 CFG2 (needs ID)]
 	local d=$1
@@ -196,6 +243,8 @@ if [ "$MYOK" = 1 ]; then
 	[ "$PYOK" = 1 ] && DRIVERS_PY_SECRET=$MY_PASSWORD py_times "$W/myx.py" mysql-read "$REPS" 127.0.0.1 "$MY_PORT" osiris - osiris "SELECT * FROM bench"
 	line "mysql.extractor -> table ($ROWS rows)" "$W/myx.ours" "$ROWS" \
 		"pandas.read_sql over SQLAlchemy+PyMySQL" "$W/myx.py" "$ROWS"
+	worker_peak mysql.extractor '{"component":"mysql.extractor","connection":"@mysql.b","query":"SELECT * FROM bench"}' \
+		"mysql.extractor memory ($ROWS rows)"
 fi
 if [ "$PGOK" = 1 ]; then
 	one_step "$W/pgx" ex postgres.extractor '{"component":"postgres.extractor","connection":"@postgres.b","query":"SELECT * FROM bench"}'
@@ -203,6 +252,8 @@ if [ "$PGOK" = 1 ]; then
 	[ "$PYOK" = 1 ] && DRIVERS_PY_SECRET=$PG_PASSWORD py_times "$W/pgx.py" pg-read "$REPS" 127.0.0.1 "$PG_PORT" "$PG_USER" - postgres "SELECT * FROM bench"
 	line "postgres.extractor -> table ($ROWS rows)" "$W/pgx.ours" "$ROWS" \
 		"pandas.read_sql over SQLAlchemy+psycopg2" "$W/pgx.py" "$ROWS"
+	worker_peak postgres.extractor '{"component":"postgres.extractor","connection":"@postgres.b","query":"SELECT * FROM bench"}' \
+		"postgres.extractor memory ($ROWS rows)"
 
 	# the writer's input comes from the extractor (a 1M-row CSV is over
 	# osirisctl's context limit); only the writer step is timed

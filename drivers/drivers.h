@@ -55,6 +55,8 @@ struct table {
 };
 
 struct table *table_new(size_t ncols);
+/* One more column, empty (push the rows it needs); returns its index. */
+size_t table_add_column(struct table *t, const char *name, size_t len);
 void table_free(struct table *t);
 void table_set_name(struct table *t, size_t col, const char *name, size_t len);
 /* Copy text into table-owned storage; the pointer lives as long as t. */
@@ -86,6 +88,9 @@ table_push(struct table *t, size_t col, const char *s, size_t len)
  * each column's type, filling the typed arrays. */
 void table_finish(struct table *t);
 void table_infer_types(struct table *t);
+/* Bytes the table holds: value slices, null bitmaps, typed arrays, text
+ * slabs, mapped blocks (a malloc'd adopted block is not counted). */
+size_t table_mem_bytes(const struct table *t);
 int table_is_null(const struct table *t, size_t col, size_t row);
 const char *col_type_name(enum col_type t);
 

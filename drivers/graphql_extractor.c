@@ -28,7 +28,13 @@ struct graphql {
 	const char *page_path, *cursor_field, *next_field, *var_name, *data_path;
 	struct buf body;
 	int64_t requests, pages;
-	json_t *rows; /* array of flat objects */
+	/* Rows go into the table page by page (each page's JSON is freed
+	 * once read): columns in first-seen order, a row without one gets
+	 * NULL. */
+	struct table *t;
+	json_t *colidx; /* column name -> index */
+	size_t nrows;
+	struct buf name; /* the flattened name being built */
 };
 
 /* A cfg string: the connection's value first for secrets the compiler
@@ -218,53 +224,104 @@ graphql_fetch(struct graphql *g)
 	return resp;
 }
 
-/* pandas.json_normalize: nested objects become "a.b" columns. */
-static void
-graphql_flatten(json_t *out, const char *prefix, json_t *v, int flatten, unsigned depth)
+static const char *graphql_text(struct table *t, json_t *v, size_t *len);
+
+/* Value v for column `name` of the current row; a name the row already
+ * has (a literal "a.b" and a flattened a.b) keeps the last value, as a
+ * JSON object would. */
+static int
+graphql_put(struct graphql *g, const char *name, json_t *v)
 {
+	json_t *ix = json_object_get(g->colidx, name);
+	struct column *c;
+	const char *s = NULL;
+	size_t col, len = 0, r;
+
+	if (ix == NULL) {
+		if (g->t->ncols >= GRAPHQL_MAX_COLS)
+			return ctx_fail(g->ctx, "GraphQLError", "more than %d columns", GRAPHQL_MAX_COLS);
+		col = table_add_column(g->t, name, strlen(name));
+		json_object_set_new(g->colidx, name, json_integer((json_int_t)col));
+		for (r = 0; r < g->nrows; r++)
+			table_push(g->t, col, NULL, 0);
+	} else {
+		col = (size_t)json_integer_value(ix);
+	}
+	if (v != NULL && !json_is_null(v))
+		s = graphql_text(g->t, v, &len);
+	c = &g->t->cols[col];
+	if (c->n == g->nrows) {
+		table_push(g->t, col, s, len);
+		return 0;
+	}
+	c->v[g->nrows].s = s;
+	c->v[g->nrows].len = (uint32_t)len;
+	if (s != NULL)
+		c->nulls[g->nrows / 64] &= ~((uint64_t)1 << (g->nrows % 64));
+	else
+		c->nulls[g->nrows / 64] |= (uint64_t)1 << (g->nrows % 64);
+	return 0;
+}
+
+/* pandas.json_normalize: nested objects become "a.b" columns. g->name
+ * holds the prefix (without its NUL) on entry and on return. */
+static int
+graphql_flatten(struct graphql *g, json_t *v, unsigned depth)
+{
+	size_t plen = g->name.len;
 	const char *k;
 	json_t *c;
-	char *name;
 
 	json_object_foreach(v, k, c)
 	{
-		if (prefix != NULL)
-			xasprintf(&name, "%s.%s", prefix, k);
-		else
-			name = xstrdup(k);
-		if (flatten && json_is_object(c) && depth < 32)
-			graphql_flatten(out, name, c, flatten, depth + 1);
-		else
-			json_object_set(out, name, c);
-		free(name);
+		g->name.len = plen;
+		if (plen > 0)
+			buf_add(&g->name, ".", 1);
+		buf_add(&g->name, k, strlen(k));
+		if (g->flatten && json_is_object(c) && depth < 32) {
+			if (graphql_flatten(g, c, depth + 1) < 0)
+				return -1;
+			continue;
+		}
+		buf_add(&g->name, "", 1);
+		if (graphql_put(g, (const char *)g->name.data, c) < 0)
+			return -1;
 	}
+	g->name.len = plen;
+	return 0;
+}
+
+/* One row: an object flattened, anything else as column "value". */
+static int
+graphql_row(struct graphql *g, json_t *row)
+{
+	size_t i;
+	int rc;
+
+	g->name.len = 0;
+	rc = json_is_object(row) ? graphql_flatten(g, row, 0) : graphql_put(g, "value", row);
+	if (rc < 0)
+		return -1;
+	for (i = 0; i < g->t->ncols; i++)
+		if (g->t->cols[i].n == g->nrows)
+			table_push(g->t, i, NULL, 0);
+	g->nrows++;
+	return 0;
 }
 
 static int
 graphql_collect(struct graphql *g, json_t *resp)
 {
-	json_t *data = graphql_path(resp, g->data_path), *row, *flat;
+	json_t *data = graphql_path(resp, g->data_path), *row;
 	size_t i;
 
 	if (data == NULL || json_is_null(data))
 		return 0;
-	if (json_is_object(data)) {
-		flat = json_object();
-		graphql_flatten(flat, NULL, data, g->flatten, 0);
-		json_array_append_new(g->rows, flat);
-		return 0;
-	}
+	if (json_is_object(data))
+		return graphql_row(g, data);
 	if (!json_is_array(data))
 		return ctx_fail(g->ctx, "GraphQLError", "data_path '%s' is not an object or a list", log_esc(g->data_path, 80));
-	json_array_foreach(data, i, row)
-	{
-		flat = json_object();
-		if (json_is_object(row))
-			graphql_flatten(flat, NULL, row, g->flatten, 0);
-		else
-			json_object_set(flat, "value", row);
-		json_array_append_new(g->rows, flat);
-	}
+	json_array_foreach(data, i, row) if (graphql_row(g, row) < 0) return -1;
 	return 0;
 }
 
@@ -336,47 +393,6 @@ graphql_text(struct table *t, json_t *v, size_t *len)
 	return table_strdup(t, num, *len);
 }
 
-/* Columns in first-seen order; a row without one gets NULL. */
-static int
-graphql_table(struct graphql *g, struct table **out)
-{
-	json_t *cols = json_object(), *row, *v;
-	const char *k;
-	size_t i, c, n = 0, len;
-	struct table *t;
-
-	json_array_foreach(g->rows, i, row)
-	{
-		json_object_foreach(row, k, v) if (json_object_get(cols, k) == NULL) json_object_set_new(cols, k,
-		    json_integer((json_int_t)n++));
-	}
-	if (n > GRAPHQL_MAX_COLS) {
-		json_decref(cols);
-		return ctx_fail(g->ctx, "GraphQLError", "more than %d columns", GRAPHQL_MAX_COLS);
-	}
-	t = table_new(n);
-	json_object_foreach(cols, k, v) table_set_name(t, (size_t)json_integer_value(v), k, strlen(k));
-	json_array_foreach(g->rows, i, row)
-	{
-		json_object_foreach(cols, k, v)
-		{
-			json_t *x = json_object_get(row, k);
-			const char *s;
-			c = (size_t)json_integer_value(v);
-			if (x == NULL || json_is_null(x)) {
-				table_push(t, c, NULL, 0);
-			} else {
-				s = graphql_text(t, x, &len);
-				table_push(t, c, s, len);
-			}
-		}
-	}
-	json_decref(cols);
-	table_finish(t);
-	*out = t;
-	return 0;
-}
-
 static int
 graphql_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names, size_t ninputs,
     struct table **output)
@@ -390,8 +406,10 @@ graphql_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, co
 	memset(&g, 0, sizeof(g));
 	g.ctx = ctx;
 	g.cfg = cfg;
-	g.rows = json_array();
+	g.t = table_new(0);
+	g.colidx = json_object();
 	buf_init(&g.body);
+	buf_init(&g.name);
 	if (graphql_config(&g) < 0)
 		goto out;
 	if ((g.http = httpc_new(ctx, g.endpoint, g.timeout, g.verify)) == NULL) {
@@ -400,7 +418,10 @@ graphql_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, co
 	}
 	if (graphql_headers(&g) < 0)
 		goto out;
-	if (graphql_pages(&g) == 0 && graphql_table(&g, output) == 0) {
+	if (graphql_pages(&g) == 0) {
+		table_finish(g.t);
+		*output = g.t;
+		g.t = NULL;
 		rc = 0;
 		ctx->rows_read = (int64_t)(*output)->nrows;
 		ctx_log(ctx, LOG_LVL_INFO, "read %zu rows in %lld pages, %lld requests", (*output)->nrows,
@@ -411,8 +432,10 @@ graphql_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, co
 out:
 	httpc_free(g.http);
 	json_decref(g.vars);
-	json_decref(g.rows);
+	table_free(g.t);
+	json_decref(g.colidx);
 	buf_free(&g.body);
+	buf_free(&g.name);
 	return rc;
 }
 

@@ -111,6 +111,7 @@ mysql_extractor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **in
 	*output = t;
 	ctx->rows_read = rows;
 	ctx_log(ctx, LOG_LVL_INFO, "read %lld rows, %u columns", (long long)rows, nc);
+	ctx_log(ctx, LOG_LVL_DEBUG, "the table holds %zu bytes", table_mem_bytes(t));
 	return 0;
 }
 

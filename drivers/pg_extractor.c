@@ -146,6 +146,7 @@ pg_extractor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **input
 	*output = r.t;
 	ctx->rows_read = r.rows;
 	ctx_log(ctx, LOG_LVL_INFO, "read %lld rows, %zu columns", (long long)r.rows, r.t->ncols);
+	ctx_log(ctx, LOG_LVL_DEBUG, "the table holds %zu bytes", table_mem_bytes(r.t));
 	return 0;
 }
 

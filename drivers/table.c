@@ -28,6 +28,15 @@ table_new(size_t ncols)
 	return t;
 }
 
+size_t
+table_add_column(struct table *t, const char *name, size_t len)
+{
+	t->cols = xreallocarray(t->cols, t->ncols + 1, sizeof(*t->cols));
+	memset(&t->cols[t->ncols], 0, sizeof(*t->cols));
+	table_set_name(t, t->ncols, name, len);
+	return t->ncols++;
+}
+
 void
 table_free(struct table *t)
 {
@@ -262,4 +271,22 @@ table_finish(struct table *t)
 			t->cols[i].name = xstrdup("");
 	}
 	table_infer_types(t);
+}
+
+size_t
+table_mem_bytes(const struct table *t)
+{
+	const struct table_slab *s;
+	size_t i, n = sizeof(*t) + t->ncols * sizeof(*t->cols) + t->nblocks * sizeof(*t->blocks);
+
+	for (i = 0; i < t->ncols; i++) {
+		const struct column *c = &t->cols[i];
+		n += c->cap * sizeof(*c->v) + (c->cap + 63) / 64 * sizeof(*c->nulls);
+		n += (c->i != NULL ? c->n * sizeof(*c->i) : 0) + (c->d != NULL ? c->n * sizeof(*c->d) : 0);
+	}
+	for (s = t->slabs; s != NULL; s = s->next)
+		n += sizeof(*s) + s->cap;
+	for (i = 0; i < t->nblocks; i++)
+		n += t->blocks[i].maplen;
+	return n;
 }

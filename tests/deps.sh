@@ -92,6 +92,27 @@ probe_node() {
 	need npm "command npm"
 }
 
+# The static worker links libpq.a when the libpgcommon/libpgport archives of
+# the very same version are there (Makefile PG_STATIC_LIBS): they come in
+# postgresql-server-dev-N, pinned to the installed libpq-dev; a libpq-dev
+# still to come is installed by the same apt run at the same version.
+probe_pgstatic() {
+	v=$(dpkg-query -W -f '${Version}' libpq-dev 2>/dev/null) || v=
+	[ -n "$v" ] || v=$(apt-cache policy libpq-dev 2>/dev/null | sed -n 's/^ *Candidate: //p')
+	m=$(echo "$v" | sed -n 's/^\([0-9][0-9]*\)\..*/\1/p')
+	[ -n "$m" ] || return 0
+	[ "$(dpkg-query -W -f '${Version}' "postgresql-server-dev-$m" 2>/dev/null)" = "$v" ] && return 0
+	if dpkg-query -W -f '${Status}' libpq-dev 2>/dev/null | grep -q ' installed$' &&
+		apt-cache madison "postgresql-server-dev-$m" 2>/dev/null | grep -q "| $v |"; then
+		need "postgresql-server-dev-$m=$v" "libpgcommon/libpgport of libpq $v (static worker)"
+	else
+		# libpq-dev not there yet, or its version no longer offered: both
+		# at the mirror's version, from the same apt run
+		need libpq-dev "libpq-dev at the version of postgresql-server-dev-$m"
+		need "postgresql-server-dev-$m" "libpgcommon/libpgport of libpq (static worker)"
+	fi
+}
+
 # What the tests run besides the build: Check (unit), pgrep and python3 with
 # its standard library (regress, bench), systemd-analyze (t_unit), clang +
 # libFuzzer (fuzz-smoke), PostgreSQL and MariaDB servers (t_db_*),
@@ -110,6 +131,7 @@ probe_check() {
 	[ -x /usr/sbin/mariadbd ] && have mariadb-install-db || need mariadb-server "MariaDB server (mariadbd)"
 	have mariadb || need mariadb-client-core "command mariadb"
 	probe_fuzzer
+	probe_pgstatic
 	probe_node
 	[ -e /etc/ssl/certs/ca-certificates.crt ] || need ca-certificates "file /etc/ssl/certs/ca-certificates.crt"
 }

@@ -153,7 +153,7 @@ START_TEST(test_many_rows_and_slabs)
 {
 	struct table *t = table_new(2);
 	char num[32];
-	size_t i, n;
+	size_t i, n, text = 0, floor;
 
 	table_set_name(t, 0, "id", 2);
 	table_set_name(t, 1, "txt", 3);
@@ -161,9 +161,15 @@ START_TEST(test_many_rows_and_slabs)
 		n = (size_t)snprintf(num, sizeof(num), "%zu", i);
 		table_push(t, 0, table_strdup(t, num, n), n);
 		table_push(t, 1, i % 7 == 0 ? NULL : table_strdup(t, "x", 1), 1);
+		text += n + (i % 7 == 0 ? 0 : 1);
 	}
 	table_finish(t);
 	ck_assert_uint_eq(t->nrows, 100000);
+	/* what it holds: 2 x 131072 value slices (doubled from 1024), the int
+	 * column's typed array, the text; slabs waste less than one each */
+	floor = 2 * 131072 * sizeof(struct tval) + 100000 * sizeof(int64_t) + text;
+	ck_assert_uint_ge(table_mem_bytes(t), floor);
+	ck_assert_uint_le(table_mem_bytes(t), floor + 2 * 2048 * 8 + 4 * 256 * 1024 + 4096);
 	ck_assert_int_eq(t->cols[0].type, COL_INT);
 	ck_assert_int_eq(t->cols[0].i[99999], 99999);
 	ck_assert(table_is_null(t, 1, 7 * 1000));
