@@ -97,7 +97,7 @@ UNIT_BIN = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 UNIT_HARNESS_SRC = $(wildcard tests/unit/harness/*.c)
 UNIT_HARNESS_OBJ = $(call objs,$(UNIT_HARNESS_SRC))
 
-.PHONY: all deps check unit regress fuzz-smoke check-e2b bench demo demo-db check-fresh install clean
+.PHONY: all deps check format format-check unit regress fuzz-smoke check-e2b bench demo demo-db check-fresh install clean
 all: $(PROGRAMS) $(EXTRA_PROGRAMS)
 
 $(OBJ)/%.o: %.c
@@ -194,12 +194,19 @@ regress: all
 	@BIN=$(abspath $(BIN)) sh tests/regress/run.sh
 
 check: deps
+	$(MAKE) format-check
 	$(MAKE) all unit
 	$(MAKE) regress
 	$(MAKE) fuzz-smoke
 	$(MAKE) SAN=1 all unit regress
 	$(MAKE) check-e2b
 	@echo "make check: all passed"
+
+# One style for every C file, kept by clang-format (.clang-format).
+format:
+	@sh tests/format.sh apply
+format-check:
+	@sh tests/format.sh check
 
 demo:
 	@sh tests/deps.sh demo

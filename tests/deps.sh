@@ -131,6 +131,8 @@ probe_check() {
 	[ -x /usr/sbin/mariadbd ] && have mariadb-install-db || need mariadb-server "MariaDB server (mariadbd)"
 	have mariadb || need mariadb-client-core "command mariadb"
 	probe_fuzzer
+	# make format-check
+	have clang-format || need clang-format "command clang-format"
 	probe_pgstatic
 	probe_node
 	[ -e /etc/ssl/certs/ca-certificates.crt ] || need ca-certificates "file /etc/ssl/certs/ca-certificates.crt"
