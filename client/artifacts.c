@@ -106,23 +106,11 @@ static void artifacts_print(struct ctl *ctl, const struct artifact_list *l)
 /* Write everything or fail; fd -1 means stdout (through stdio). */
 static int artifacts_write(int fd, const void *data, size_t len)
 {
-	const uint8_t *p = data;
-
 	if (fd == -1) {
 		out_write(data, len);
 		return 0;
 	}
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return write_all(fd, data, len);
 }
 
 /* One artifact.read chunk: appends to fd, returns 0 and *eof, or an exit

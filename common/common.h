@@ -90,6 +90,9 @@ const uint8_t *utf8_invalid(const uint8_t *s, size_t len);
 char *step_input_name(const char *step_id);
 /* Read a whole file, at most `max` bytes (-1 with errno EFBIG beyond). */
 int file_read_all(const char *path, size_t max, struct buf *out);
+/* Write all len bytes to fd, resuming after short writes and EINTR. 0, or
+ * -1 with errno. */
+int write_all(int fd, const void *data, size_t len);
 
 /* fcopy.c: file bytes moved in the kernel (copy_file_range, then
  * sendfile, then pread/write). */

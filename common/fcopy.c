@@ -27,8 +27,7 @@ static int fcopy_unsupported(int e)
 static int fcopy_rw(int in, off_t *off, int out, size_t len)
 {
 	static uint8_t buf[256 * 1024]; /* one warm buffer: no fresh pages per copy */
-	ssize_t r, w;
-	size_t done;
+	ssize_t r;
 
 	while (len > 0) {
 		r = pread(in, buf, len < sizeof(buf) ? len : sizeof(buf), *off);
@@ -36,13 +35,8 @@ static int fcopy_rw(int in, off_t *off, int out, size_t len)
 			continue;
 		if (r <= 0)
 			return r == 0 ? (errno = ENODATA, -1) : -1;
-		for (done = 0; done < (size_t)r; done += (size_t)w) {
-			w = write(out, buf + done, (size_t)r - done);
-			if (w == -1 && errno == EINTR)
-				w = 0;
-			else if (w == -1)
-				return -1;
-		}
+		if (write_all(out, buf, (size_t)r) == -1)
+			return -1;
 		*off += r;
 		len -= (size_t)r;
 	}

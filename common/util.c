@@ -272,6 +272,24 @@ step_input_name(const char *step_id)
 }
 
 int
+write_all(int fd, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
 file_read_all(const char *path, size_t max, struct buf *out)
 {
 	size_t start = out->len, got = 0;

@@ -192,23 +192,6 @@ static void collect_send(struct run *r)
 	}
 }
 
-static int collect_write(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The verified partial file becomes the artifact (a symlink at the final
  * name is replaced, not followed). 0, or -1 with errno. */
 static int collect_commit_tmp(struct run *r)
@@ -273,7 +256,7 @@ static void collect_read_cb(struct worker *w, const struct rpc_msg *m, void *arg
 		collect_skip(r, "the worker sent more bytes than announced");
 		return;
 	}
-	if (collect_write(r->art_fd, (const uint8_t *)data->via.bin.ptr, data->via.bin.size) == -1) {
+	if (write_all(r->art_fd, data->via.bin.ptr, data->via.bin.size) == -1) {
 		collect_not_stored(r, r->arts[r->art_i].path, errno);
 		collect_skip(r, strerror(errno));
 		return;
@@ -298,7 +281,7 @@ static int collect_fetch_data_cb(const uint8_t *buf, size_t len, void *arg)
 		r->art_fetch_err = "the worker's file is bigger than its listing says";
 		return -1;
 	}
-	if (collect_write(r->art_fd, buf, len) == -1) {
+	if (write_all(r->art_fd, buf, len) == -1) {
 		r->art_fetch_errno = errno;
 		return -1;
 	}
@@ -556,7 +539,7 @@ static int collect_write_at(int dirfd, const char *path, const void *data, size_
 	if ((pfd = collect_parent_at(dirfd, path, 1, &base)) == -1)
 		return -1;
 	fd = openat(pfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd != -1 && collect_write(fd, data, len) == -1) {
+	if (fd != -1 && write_all(fd, data, len) == -1) {
 		saved = errno;
 		close(fd);
 		unlinkat(pfd, base, 0);

@@ -227,22 +227,15 @@ static void method_submit_fill(struct run *r, struct msg_submit *sub, const stru
 /* Write a whole file. */
 static int method_write_file(const char *path, const void *data, size_t len)
 {
-	const uint8_t *p = data;
-	ssize_t n;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), saved;
 
 	if (fd == -1)
 		return -1;
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			close(fd);
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
+	if (write_all(fd, data, len) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
 	}
 	return close(fd);
 }

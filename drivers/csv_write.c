@@ -26,17 +26,8 @@ struct csv_wstate {
 static void
 csv_wflush(struct csv_wstate *w)
 {
-	size_t off = 0;
-
-	while (off < w->len && !w->err) {
-		ssize_t n = write(w->fd, w->buf + off, w->len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			w->err = errno;
-		else
-			off += (size_t)n;
-	}
+	if (!w->err && write_all(w->fd, w->buf, w->len) == -1)
+		w->err = errno;
 	w->len = 0;
 }
 

@@ -383,23 +383,6 @@ fail:
 	return -1;
 }
 
-static int
-bundle_write_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t r;
-
-	while (len > 0) {
-		r = write(fd, p, len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1)
-			return -1;
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
 /* fsync the directory holding path so the rename itself is durable. */
 static void
 bundle_sync_parent(const char *path)
@@ -621,7 +604,7 @@ bundle_extract_file(const struct bundle_file *f, const char *dir, char *err, siz
 	}
 	fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	free(full);
-	if (fd == -1 || bundle_write_all(fd, f->data, f->len) == -1 ||
+	if (fd == -1 || write_all(fd, f->data, f->len) == -1 ||
 	    fchmod(fd, (f->mode & 0755) | 0600) == -1) {
 		rpc_err_printf(err, errlen, "%s: %s", f->path, strerror(errno));
 		if (fd != -1)

@@ -26,20 +26,11 @@ volatile sig_atomic_t worker_cancel;
 static void
 rpc_write_all(struct worker *w, const void *data, size_t len)
 {
-	const uint8_t *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(w->out_fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			/* the daemon is gone: nobody to report to */
-			log_warn("stdout");
-			prepare_cleanup(w);
-			_exit(1);
-		}
-		p += n;
-		len -= (size_t)n;
+	if (write_all(w->out_fd, data, len) == -1) {
+		/* the daemon is gone: nobody to report to */
+		log_warn("stdout");
+		prepare_cleanup(w);
+		_exit(1);
 	}
 }
 

@@ -51,21 +51,6 @@ ws_parents(struct worker *w, const char *rel, struct kvlist *dirs)
 	return 0;
 }
 
-static int
-ws_write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Below this a file is written from memory; above, a file of a stored
  * (mapped) bundle moves in the kernel, without touching its pages here. */
 #define WS_COPY_MIN (64 * 1024)
@@ -77,7 +62,7 @@ ws_fill(int fd, const struct bundle *b, const struct bundle_file *f)
 
 	if (f->len >= WS_COPY_MIN && bundle_data_offset(b, f, &off) == 0)
 		return fcopy_range(b->fd, &off, fd, f->len, NULL);
-	return ws_write_all(fd, f->data, f->len);
+	return write_all(fd, f->data, f->len);
 }
 
 static int
