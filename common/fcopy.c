@@ -53,8 +53,8 @@ int fcopy_range(int in, off_t *off, int out, size_t len, char *via)
 	ssize_t n;
 	char how = 'c';
 
-	while (len > 0 && how == 'c') {
-		n = copy_file_range(in, off, out, NULL, len, 0);
+	while (len > 0 && how != 'r') {
+		n = how == 'c' ? copy_file_range(in, off, out, NULL, len, 0) : sendfile(out, in, off, len);
 		if (n > 0) {
 			len -= (size_t)n;
 			continue;
@@ -63,23 +63,9 @@ int fcopy_range(int in, off_t *off, int out, size_t len, char *via)
 			return errno = ENODATA, -1;
 		if (errno == EINTR)
 			continue;
-		if (!fcopy_unsupported(errno))
+		if (!fcopy_unsupported(errno) && !(how == 's' && errno == EAGAIN))
 			return -1;
-		how = 's';
-	}
-	while (len > 0 && how == 's') {
-		n = sendfile(out, in, off, len);
-		if (n > 0) {
-			len -= (size_t)n;
-			continue;
-		}
-		if (n == 0)
-			return errno = ENODATA, -1;
-		if (errno == EINTR)
-			continue;
-		if (!fcopy_unsupported(errno) && errno != EAGAIN)
-			return -1;
-		how = 'r';
+		how = how == 'c' ? 's' : 'r'; /* the next way */
 	}
 	if (via != NULL)
 		*via = how;
