@@ -80,8 +80,11 @@ void sha256_end(struct sha256_ctx *c, char out[65]); /* frees c */
 int path_is_safe(const char *path);
 /* mkdir -p for the parents of `path` (mode 0755). 0 or -1 with errno. */
 int mkdir_parents(const char *path);
-/* rm -rf; 0 or -1. */
+/* rm -rf, every step relative to an open directory fd, no symlink
+ * followed: 0 (also when path is missing) or -1 with errno. */
 int rmtree(const char *path);
+/* rm -rf of what the directory open as dfd holds (dfd closed here). */
+int rmtree_fd(int dfd);
 /* Returns NULL when s[0..len) is valid UTF-8, else a pointer to the first
  * bad byte. */
 const uint8_t *utf8_invalid(const uint8_t *s, size_t len);

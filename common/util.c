@@ -6,9 +6,9 @@
 #include <sys/types.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,26 +190,60 @@ mkdir_parents(const char *path)
 	return rc;
 }
 
+/* Directory levels rmtree descends, each holding one fd. */
+#define RMTREE_MAX_DEPTH 128
+
 static int
-util_rmtree_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+util_rmtree_at(int dfd, unsigned depth)
 {
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		return rmdir(path) == -1 && errno != ENOENT ? -1 : 0;
-	return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+	int rc = 0, sub, isdir;
+
+	if (depth > RMTREE_MAX_DEPTH || (d = fdopendir(dfd)) == NULL) {
+		close(dfd);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		isdir = de->d_type == DT_DIR;
+		if (de->d_type == DT_UNKNOWN && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			isdir = S_ISDIR(st.st_mode);
+		if (isdir) {
+			sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub == -1 || util_rmtree_at(sub, depth + 1) == -1)
+				rc = -1;
+		}
+		if (unlinkat(dirfd(d), de->d_name, isdir ? AT_REMOVEDIR : 0) == -1 && errno != ENOENT)
+			rc = -1;
+	}
+	closedir(d);
+	return rc;
+}
+
+int
+rmtree_fd(int dfd)
+{
+	return util_rmtree_at(dfd, 0);
 }
 
 int
 rmtree(const char *path)
 {
-	struct stat st;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-	if (lstat(path, &st) == -1)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISDIR(st.st_mode))
-		return unlink(path);
-	return nftw(path, util_rmtree_cb, 16, FTW_DEPTH | FTW_PHYS);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return 0;
+		if (errno != ENOTDIR && errno != ELOOP) /* ELOOP: a symlink, removed itself */
+			return -1;
+		return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
+	}
+	if (util_rmtree_at(fd, 0) == -1)
+		return -1;
+	return rmdir(path) == -1 && errno != ENOENT ? -1 : 0;
 }
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, <= U+10FFFF. */

@@ -5,7 +5,6 @@
  * removed the same way. A small run costs a few syscalls per file; a big
  * file of a staged bundle (bundle_path) is copied in the kernel.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,8 +15,6 @@
 #include <unistd.h>
 
 #include "worker.h"
-
-#define WS_MAX_DEPTH 64
 
 static mode_t ws_umask(void)
 {
@@ -157,36 +154,6 @@ ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen)
 	return rc;
 }
 
-static int
-ws_remove_at(int dfd, unsigned depth)
-{
-	struct dirent *de;
-	DIR *d;
-	int rc = 0, sub;
-
-	if (depth > WS_MAX_DEPTH || (d = fdopendir(dfd)) == NULL) {
-		close(dfd);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		int isdir = de->d_type == DT_DIR;
-		struct stat sb;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_UNKNOWN && fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-			isdir = S_ISDIR(sb.st_mode);
-		if (isdir) {
-			sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub < 0 || ws_remove_at(sub, depth + 1) < 0)
-				rc = -1;
-		}
-		if (unlinkat(dirfd(d), de->d_name, isdir ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT)
-			rc = -1;
-	}
-	closedir(d);
-	return rc;
-}
-
 /* rm -rf of the workspace, relative to its fd (closed here). */
 int
 ws_remove(struct worker *w)
@@ -196,12 +163,10 @@ ws_remove(struct worker *w)
 	if (w->ws == NULL)
 		return 0;
 	if (w->ws_fd >= 0) {
-		rc = ws_remove_at(w->ws_fd, 0);
+		rc = rmtree_fd(w->ws_fd);
 		w->ws_fd = -1;
 	}
-	if (rmdir(w->ws) < 0 && errno != ENOENT) {
-		if (rmtree(w->ws) < 0) /* whatever the fast path left */
-			rc = -1;
-	}
+	if (rmdir(w->ws) < 0 && errno != ENOENT && rmtree(w->ws) < 0) /* no fd, or what it left */
+		rc = -1;
 	return rc;
 }
