@@ -80,6 +80,8 @@ void sha256_end(struct sha256_ctx *c, char out[65]); /* frees c */
 int path_is_safe(const char *path);
 /* mkdir -p for the parents of `path` (mode 0755). 0 or -1 with errno. */
 int mkdir_parents(const char *path);
+/* The same for a path relative to the directory open as dirfd. */
+int mkdir_parents_at(int dirfd, const char *path);
 /* rm -rf, every step relative to an open directory fd, no symlink
  * followed: 0 (also when path is missing) or -1 with errno. */
 int rmtree(const char *path);

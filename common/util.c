@@ -153,41 +153,47 @@ path_is_safe(const char *path)
 	}
 }
 
-/* mkdir -p dir, deepest first: the parents usually exist, so the common
- * case is one mkdir, not one per path component. dir is modified and
- * restored. */
+/* mkdir -p dir under dirfd, deepest first: the parents usually exist, so
+ * the common case is one mkdir, not one per path component. dir is
+ * modified and restored. */
 static int
-util_mkdir_p(char *dir)
+util_mkdir_p(int dirfd, char *dir)
 {
 	char *slash;
 	int rc;
 
-	if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+	if (mkdirat(dirfd, dir, 0755) == 0 || errno == EEXIST)
 		return 0;
 	if (errno != ENOENT || (slash = strrchr(dir, '/')) == NULL || slash == dir)
 		return -1;
 	*slash = '\0';
-	rc = util_mkdir_p(dir);
+	rc = util_mkdir_p(dirfd, dir);
 	*slash = '/';
-	if (rc == -1 || (mkdir(dir, 0755) == -1 && errno != EEXIST))
+	if (rc == -1 || (mkdirat(dirfd, dir, 0755) == -1 && errno != EEXIST))
 		return -1;
 	return 0;
 }
 
 int
-mkdir_parents(const char *path)
+mkdir_parents_at(int dirfd, const char *path)
 {
 	char *tmp = xstrdup(path), *slash = strrchr(tmp, '/');
 	int rc = 0, saved;
 
 	if (slash != NULL && slash != tmp) {
 		*slash = '\0';
-		rc = util_mkdir_p(tmp);
+		rc = util_mkdir_p(dirfd, tmp);
 	}
 	saved = errno;
 	free(tmp);
 	errno = saved;
 	return rc;
+}
+
+int
+mkdir_parents(const char *path)
+{
+	return mkdir_parents_at(AT_FDCWD, path);
 }
 
 /* Directory levels rmtree descends, each holding one fd. */

@@ -27,25 +27,28 @@ static mode_t ws_umask(void)
 	return mask;
 }
 
-/* Make each missing parent of rel once (dirs: those made or seen). */
+/* The parents of rel, made unless its directory is listed in dirs, which
+ * lists every directory of the workspace (for the watches). */
 static int
 ws_parents(struct worker *w, const char *rel, struct kvlist *dirs)
 {
-	char *tmp = xstrdup(rel), *p;
+	char *tmp = xstrdup(rel), *p = strrchr(tmp, '/');
+	int rc = 0;
 
-	for (p = strchr(tmp, '/'); p != NULL; p = strchr(p + 1, '/')) {
+	if (p != NULL) {
 		*p = '\0';
-		if (kvlist_get(dirs, tmp) == NULL) {
-			if (mkdirat(w->ws_fd, tmp, 0755) < 0 && errno != EEXIST) {
-				free(tmp);
-				return -1;
+		if (kvlist_get(dirs, tmp) == NULL && (rc = mkdir_parents_at(w->ws_fd, rel)) == 0) {
+			for (p = strchr(tmp, '/'); p != NULL; p = strchr(p + 1, '/')) {
+				*p = '\0';
+				if (kvlist_get(dirs, tmp) == NULL)
+					kvlist_add(dirs, tmp, "");
+				*p = '/';
 			}
 			kvlist_add(dirs, tmp, "");
 		}
-		*p = '/';
 	}
 	free(tmp);
-	return 0;
+	return rc;
 }
 
 /* Below this a file is written from memory; above, a file of a stored

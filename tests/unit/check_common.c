@@ -276,7 +276,31 @@ START_TEST(test_files)
 	ck_assert_int_eq(errno, ENOENT);
 	buf_free(&b);
 	free(p);
-	ck_assert_int_eq(rmtree(dir), 0);
+	{
+		/* relative to a directory fd; rm -rf follows no symlink */
+		char *out = mktmpdir(), *q;
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		ck_assert_int_ge(dfd, 0);
+		ck_assert_int_eq(mkdir_parents_at(dfd, "x/y/z.txt"), 0);
+		close(dfd);
+		xasprintf(&p, "%s/x/y", dir);
+		ck_assert_int_eq(stat(p, &st), 0);
+		ck_assert(S_ISDIR(st.st_mode));
+		free(p);
+		xasprintf(&q, "%s/keep.txt", out);
+		write_file(q, "k", 1);
+		xasprintf(&p, "%s/x/y/link", dir);
+		ck_assert_int_eq(symlink(out, p), 0);
+		ck_assert_int_eq(rmtree(p), 0); /* the link, not what it names */
+		ck_assert_int_eq(symlink(out, p), 0);
+		free(p);
+		ck_assert_int_eq(rmtree(dir), 0);
+		ck_assert_int_eq(stat(q, &st), 0);
+		free(q);
+		ck_assert_int_eq(rmtree(out), 0);
+		free(out);
+	}
 	ck_assert_int_eq(stat(dir, &st), -1);
 	ck_assert_int_eq(rmtree(dir), 0); /* missing is fine */
 	free(dir);
