@@ -1,7 +1,7 @@
 /*
  * bundle.c: the run context as one value: a list of [path, mode, data]
- * files. Built from a directory by the client, checked by the daemon,
- * stored atomically, and extracted into a worker's workspace.
+ * files. Built from a directory by the client, checked and stored by the
+ * daemon, loaded (mapped) by a worker, whose workspace.c unpacks it.
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -583,48 +583,5 @@ out:
 	b->map = map;
 	b->maplen = len;
 	b->fd = fd;
-	return 0;
-}
-
-static int
-bundle_extract_file(const struct bundle_file *f, const char *dir, char *err, size_t errlen)
-{
-	char *full;
-	int fd;
-
-	if (!path_is_safe(f->path)) {
-		rpc_err_printf(err, errlen, "unsafe path '%s' in bundle", log_esc(f->path, 200));
-		return -1;
-	}
-	xasprintf(&full, "%s/%s", dir, f->path);
-	if (mkdir_parents(full) == -1) {
-		rpc_err_printf(err, errlen, "%s: cannot create parent directories: %s", f->path, strerror(errno));
-		free(full);
-		return -1;
-	}
-	fd = open(full, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	free(full);
-	if (fd == -1 || write_all(fd, f->data, f->len) == -1 ||
-	    fchmod(fd, (f->mode & 0755) | 0600) == -1) {
-		rpc_err_printf(err, errlen, "%s: %s", f->path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
-	if (close(fd) == -1) {
-		rpc_err_printf(err, errlen, "%s: %s", f->path, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-int
-bundle_extract(const struct bundle *b, const char *dir, char *err, size_t errlen)
-{
-	size_t i;
-
-	for (i = 0; i < b->n; i++)
-		if (bundle_extract_file(&b->files[i], dir, err, errlen) == -1)
-			return -1;
 	return 0;
 }

@@ -230,8 +230,6 @@ int bundle_from_dir(struct bundle *b, const char *dir, size_t max_bytes, char *e
 /* Serialise to / load from a file (the packed bundle, nothing else). */
 int bundle_save(const struct bundle *b, const char *path);
 int bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err, size_t errlen);
-/* Write every file under dir (creating parents). */
-int bundle_extract(const struct bundle *b, const char *dir, char *err, size_t errlen);
 
 /* hello */
 struct msg_hello {

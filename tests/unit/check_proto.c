@@ -1631,12 +1631,10 @@ START_TEST(test_bundle_write_fd)
 }
 END_TEST
 
-START_TEST(test_bundle_dir_save_load_extract)
+START_TEST(test_bundle_dir_save_load)
 {
 	char *src = tmpdir(), *dst = tmpdir(), *file, *p, err[256];
 	struct bundle b, l;
-	struct buf content;
-	struct stat st;
 
 	put(src, "manifest.yaml", "pipeline: {id: movies}\n", 0644);
 	put(src, "cfg/extract.json", "{\"path\": \"data/in.csv\"}", 0600);
@@ -1676,21 +1674,6 @@ START_TEST(test_bundle_dir_save_load_extract)
 	ck_assert_uint_eq(l.n, 0);
 	ck_assert_int_eq(bundle_load(&l, file, 1024, err, sizeof(err)), 0);
 
-	xasprintf(&p, "%s/ws", dst);
-	ck_assert_int_eq(bundle_extract(&l, p, err, sizeof(err)), 0);
-	free(p);
-	xasprintf(&p, "%s/ws/data/in.csv", dst);
-	ck_assert_int_eq(stat(p, &st), 0);
-	ck_assert_int_eq(st.st_mode & 07777, 0644); /* owner rw added */
-	buf_init(&content);
-	ck_assert_int_eq(file_read_all(p, 100, &content), 0);
-	ck_assert_str_eq(buf_cstr(&content), "a,b\n1,2\n");
-	buf_free(&content);
-	free(p);
-	xasprintf(&p, "%s/ws/bin/run.sh", dst);
-	ck_assert_int_eq(stat(p, &st), 0);
-	ck_assert_int_eq(st.st_mode & 07777, 0755); /* no setuid, no group write */
-	free(p);
 	bundle_free(&l);
 	bundle_free(&b);
 
@@ -1718,22 +1701,6 @@ START_TEST(test_bundle_dir_save_load_extract)
 	ck_assert_int_eq(rmtree(src), 0);
 	ck_assert_int_eq(rmtree(dst), 0);
 	free(src);
-	free(dst);
-}
-END_TEST
-
-START_TEST(test_bundle_extract_refuses_unsafe)
-{
-	struct bundle b;
-	char *dst = tmpdir(), err[256];
-
-	memset(&b, 0, sizeof(b));
-	bundle_add(&b, "../escape.txt", 0644, "x");
-	ck_assert_int_eq(bundle_extract(&b, dst, err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "unsafe"));
-	b.files[0].data = NULL;
-	bundle_free(&b);
-	ck_assert_int_eq(rmtree(dst), 0);
 	free(dst);
 }
 END_TEST
@@ -1781,10 +1748,9 @@ proto_suite(void)
 	tcase_add_test(tc, test_msg_prepare);
 	tcase_add_test(tc, test_msg_ready);
 	tcase_add_loop_test(tc, test_bundle_decode_checks, 0, (int)(sizeof(bundle_cases) / sizeof(bundle_cases[0])));
-	tcase_add_test(tc, test_bundle_dir_save_load_extract);
+	tcase_add_test(tc, test_bundle_dir_save_load);
 	tcase_add_test(tc, test_bundle_write_fd);
 	tcase_add_test(tc, test_reader_hand_over);
-	tcase_add_test(tc, test_bundle_extract_refuses_unsafe);
 	tcase_add_test(tc, test_kvlist);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,7 +1,10 @@
 /*
  * check_worker_lib.c: the worker's pure pieces: ${VAR} substitution rules,
- * the bounded replay journal, workspace snapshots.
+ * the bounded replay journal, workspace snapshots, the workspace made from
+ * a bundle.
  */
+#include <sys/stat.h>
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,6 +170,101 @@ START_TEST(test_snapshot)
 }
 END_TEST
 
+static void
+put_file(const char *root, const char *rel, const char *text, mode_t mode)
+{
+	char *p;
+	FILE *f;
+
+	xasprintf(&p, "%s/%s", root, rel);
+	ck_assert_int_eq(mkdir_parents(p), 0);
+	ck_assert_ptr_nonnull(f = fopen(p, "w"));
+	fputs(text, f);
+	fclose(f);
+	ck_assert_int_eq(chmod(p, mode), 0);
+	free(p);
+}
+
+/* ws_create, then the workspace's file rel must hold text with mode. */
+static void
+ws_expect(const struct worker *w, const char *rel, const char *text, mode_t mode)
+{
+	struct buf content;
+	struct stat st;
+	char *p;
+
+	xasprintf(&p, "%s/%s", w->ws, rel);
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mode & 07777, mode);
+	buf_init(&content);
+	ck_assert_int_eq(file_read_all(p, 100, &content), 0);
+	ck_assert_str_eq(buf_cstr(&content), text);
+	ck_assert_ptr_nonnull(snap_find(&w->base, rel)); /* listed in the base */
+	buf_free(&content);
+	free(p);
+}
+
+static void
+ws_done(struct worker *w)
+{
+	struct stat st;
+	char *ws = xstrdup(w->ws);
+
+	ck_assert_int_eq(ws_remove(w), 0);
+	ck_assert_int_eq(stat(ws, &st), -1);
+	watch_close(&w->watch);
+	snap_free(&w->base);
+	free(w->ws);
+	free(ws);
+}
+
+/* The bundle unpacked into a workspace: modes get owner rw and lose
+ * setuid and group/other write; an unsafe path is refused by name. */
+START_TEST(test_workspace_from_bundle)
+{
+	char src[] = "/tmp/check_worker_lib.XXXXXX", work[] = "/tmp/check_worker_lib.XXXXXX", err[256];
+	struct worker w;
+	struct bundle b;
+
+	ck_assert_ptr_nonnull(mkdtemp(src));
+	ck_assert_ptr_nonnull(mkdtemp(work));
+	put_file(src, "manifest.yaml", "pipeline: {id: movies}\n", 0644);
+	put_file(src, "data/in.csv", "a,b\n1,2\n", 0444);
+	put_file(src, "bin/run.sh", "#!/bin/sh\n", 04775);
+	put_file(src, "a/b/c/deep.txt", "deep", 0600);
+	ck_assert_msg(bundle_from_dir(&b, src, 1024, err, sizeof(err)) == 0, "%s", err);
+	memset(&w, 0, sizeof(w));
+	w.workdir = work;
+	w.ws_fd = -1;
+	w.watch.fd = -1;
+	ck_assert_msg(ws_create(&w, &b, err, sizeof(err)) == 0, "%s", err);
+	ws_expect(&w, "manifest.yaml", "pipeline: {id: movies}\n", 0644);
+	ws_expect(&w, "data/in.csv", "a,b\n1,2\n", 0644);
+	ws_expect(&w, "bin/run.sh", "#!/bin/sh\n", 0755);
+	ws_expect(&w, "a/b/c/deep.txt", "deep", 0600);
+	ws_done(&w);
+	bundle_free(&b);
+
+	memset(&b, 0, sizeof(b));
+	b.files = xcalloc(1, sizeof(*b.files));
+	b.n = 1;
+	b.files[0].path = xstrdup("../escape.txt");
+	b.files[0].mode = 0644;
+	b.files[0].data = (const uint8_t *)"x";
+	b.files[0].len = 1;
+	memset(&w, 0, sizeof(w));
+	w.workdir = work;
+	w.ws_fd = -1;
+	w.watch.fd = -1;
+	ck_assert_int_eq(ws_create(&w, &b, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "unsafe path '../escape.txt'") != NULL, "%s", err);
+	ws_done(&w);
+	bundle_free(&b);
+	ck_assert_int_eq(rmtree(src), 0);
+	ck_assert_int_eq(rmtree(work), 0);
+}
+END_TEST
+
 static Suite *
 worker_lib_suite(void)
 {
@@ -179,6 +277,7 @@ worker_lib_suite(void)
 	tcase_add_test(tc, test_subst_cfg_tree);
 	tcase_add_test(tc, test_journal_bounds);
 	tcase_add_test(tc, test_snapshot);
+	tcase_add_test(tc, test_workspace_from_bundle);
 	suite_add_tcase(s, tc);
 	return s;
 }
