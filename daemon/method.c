@@ -240,29 +240,10 @@ static int method_write_file(const char *path, const void *data, size_t len)
 	return close(fd);
 }
 
-/* The bundle file, written from the message's bytes where they lie
- * (bundle_write_fd: no packed copy of the context). Its size in *size. */
-static int method_write_bundle(const char *path, const struct bundle *b, off_t *size)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), saved;
-
-	if (fd == -1)
-		return -1;
-	if (bundle_write_fd(b, fd) == -1 || (*size = lseek(fd, 0, SEEK_CUR)) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return -1;
-	}
-	return close(fd);
-}
-
 /*
  * The bundle (bundle_load's format) and a non-default manifest path under
  * STATE/runs/<id>, written before the run row is committed, so a committed
- * row always has its bundle. No fsync: like the store (WAL,
- * synchronous=NORMAL) this survives a daemon crash, not a power cut, and an
- * fsync here would cost more than the whole rest of the submit.
+ * row always has its bundle (durability: bundle_save).
  */
 static int method_submit_persist(struct run *r, const struct bundle *b, char *err, size_t errlen)
 {
@@ -275,7 +256,7 @@ static int method_submit_persist(struct run *r, const struct bundle *b, char *er
 		goto out;
 	}
 	path = rundir_bundle(r->info.id);
-	if (method_write_bundle(path, b, &size) == -1) {
+	if (bundle_save(b, path, &size) == -1) {
 		snprintf(err, errlen, "cannot store the bundle: %s", strerror(errno));
 		goto out;
 	}

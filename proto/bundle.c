@@ -383,26 +383,6 @@ fail:
 	return -1;
 }
 
-/* fsync the directory holding path so the rename itself is durable. */
-static void
-bundle_sync_parent(const char *path)
-{
-	char *d = xstrdup(path), *slash = strrchr(d, '/');
-	int fd;
-
-	if (slash == d)
-		slash[1] = '\0';
-	else if (slash != NULL)
-		*slash = '\0';
-	else
-		strcpy(d, ".");
-	if ((fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(d);
-}
-
 /* writev what the iovecs hold, resuming after short writes. */
 static int
 bundle_writev_all(int fd, struct iovec *iov, int n)
@@ -476,35 +456,22 @@ bundle_write_fd(const struct bundle *b, int fd)
 }
 
 int
-bundle_save(const struct bundle *b, const char *path)
+bundle_save(const struct bundle *b, const char *path, off_t *size)
 {
-	char *tmp;
-	int fd, saved;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), saved;
+	off_t end;
 
-	xasprintf(&tmp, "%s.tmpXXXXXX", path);
-	if ((fd = mkstemp(tmp)) == -1)
-		goto fail;
-	if (bundle_write_fd(b, fd) == -1 || fsync(fd) == -1) {
+	if (fd == -1)
+		return -1;
+	if (bundle_write_fd(b, fd) == -1 || (end = lseek(fd, 0, SEEK_CUR)) == -1) {
 		saved = errno;
 		close(fd);
-		unlink(tmp);
 		errno = saved;
-		goto fail;
+		return -1;
 	}
-	if (close(fd) == -1 || rename(tmp, path) == -1) {
-		saved = errno;
-		unlink(tmp);
-		errno = saved;
-		goto fail;
-	}
-	bundle_sync_parent(path);
-	free(tmp);
-	return 0;
-fail:
-	saved = errno;
-	free(tmp);
-	errno = saved;
-	return -1;
+	if (size != NULL)
+		*size = end;
+	return close(fd);
 }
 
 /* The stored file mapped read-only: -1 with err, or 0 with the mapping, its length and fd. */

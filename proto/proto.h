@@ -227,8 +227,12 @@ void bundle_free(struct bundle *b);
 /* Pack a directory tree (regular files only, symlinks refused) into a
  * bundle; -1 with err when over max_bytes or unreadable. */
 int bundle_from_dir(struct bundle *b, const char *dir, size_t max_bytes, char *err, size_t errlen);
-/* Serialise to / load from a file (the packed bundle, nothing else). */
-int bundle_save(const struct bundle *b, const char *path);
+/* Serialise to / load from a file (the packed bundle, nothing else).
+ * bundle_save writes path in place, without fsync: the bundle survives a
+ * daemon crash, not a power cut, like the store (WAL, synchronous=NORMAL);
+ * an fsync would cost more than the whole rest of a submit. Its size in
+ * *size (may be NULL). 0, or -1 with errno (path may hold a part). */
+int bundle_save(const struct bundle *b, const char *path, off_t *size);
 int bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err, size_t errlen);
 
 /* hello */

@@ -1652,7 +1652,16 @@ START_TEST(test_bundle_dir_save_load)
 	ck_assert_int_eq(memcmp(bundle_find(&b, "data/in.csv")->data, "a,b\n1,2\n", 8), 0);
 
 	xasprintf(&file, "%s/bundle.mp", dst);
-	ck_assert_int_eq(bundle_save(&b, file), 0);
+	{
+		struct stat st;
+		off_t size = 0;
+		ck_assert_int_eq(bundle_save(&b, file, &size), 0);
+		ck_assert_int_eq(stat(file, &st), 0);
+		ck_assert_int_eq(size, st.st_size); /* what the run's disk accounting counts */
+		ck_assert_int_eq(bundle_save(&b, file, NULL), 0); /* rewritten in place */
+		ck_assert_int_eq(stat(file, &st), 0);
+		ck_assert_int_eq(size, st.st_size);
+	}
 	ck_assert_int_eq(bundle_load(&l, file, 1024, err, sizeof(err)), 0);
 	ck_assert_uint_eq(l.n, 5);
 	ck_assert_uint_eq(l.total, b.total);

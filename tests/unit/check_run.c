@@ -96,7 +96,7 @@ static void save_bundle(const char *id)
 	ck_assert_msg(bundle_from_dir(&b, ctx, 1 << 20, err, sizeof(err)) == 0, "bundle_from_dir: %s", err);
 	snprintf(path, sizeof(path), "%s/runs/%s/bundle", statedir, id);
 	ck_assert_int_eq(mkdir_parents(path), 0);
-	ck_assert_int_eq(bundle_save(&b, path), 0);
+	ck_assert_int_eq(bundle_save(&b, path, NULL), 0);
 	bundle_free(&b);
 }
 
