@@ -101,8 +101,6 @@ struct run *run_alloc(void)
 
 void run_free(struct run *r)
 {
-	size_t i;
-
 	if (r == NULL)
 		return;
 	collect_abort(r);
@@ -110,11 +108,7 @@ void run_free(struct run *r)
 		event_free(r->cancel_ev);
 	if (r->reap_ev != NULL)
 		event_free(r->reap_ev);
-	for (i = 0; i < r->secrets.n; i++) {
-		if (r->secrets.v[i].value != NULL)
-			explicit_bzero(r->secrets.v[i].value, strlen(r->secrets.v[i].value));
-	}
-	kvlist_free(&r->secrets);
+	kvlist_wipe(&r->secrets);
 	if (r->mask != NULL)
 		mask_free(r->mask);
 	bundle_free(&r->bundle);
@@ -750,22 +744,14 @@ static int run_send_prepare(struct run *r, const char *bundle_path)
 	m.secrets = extra;
 	msg_prepare_pack(wsess_begin(r->worker->sess, "prepare"), &m);
 	rc = wsess_end(r->worker->sess, run_prepare_cb, r);
-	for (i = 0; i < extra.n; i++) {
-		if (extra.v[i].value != NULL)
-			explicit_bzero(extra.v[i].value, strlen(extra.v[i].value));
-	}
-	kvlist_free(&extra);
+	kvlist_wipe(&extra);
 	bundle_free(&r->bundle);
 	if (r->submit_msg != NULL) {
 		rpc_msg_free(r->submit_msg);
 		free(r->submit_msg);
 		r->submit_msg = NULL;
 	}
-	for (i = 0; i < r->secrets.n; i++) {
-		if (r->secrets.v[i].value != NULL)
-			explicit_bzero(r->secrets.v[i].value, strlen(r->secrets.v[i].value));
-	}
-	kvlist_free(&r->secrets);
+	kvlist_wipe(&r->secrets);
 	return rc;
 }
 

@@ -198,6 +198,17 @@ kvlist_free(struct kvlist *l)
 }
 
 void
+kvlist_wipe(struct kvlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		if (l->v[i].value != NULL)
+			explicit_bzero(l->v[i].value, strlen(l->v[i].value));
+	kvlist_free(l);
+}
+
+void
 kvlist_pack(msgpack_packer *pk, const struct kvlist *l)
 {
 	size_t i;

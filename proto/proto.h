@@ -182,6 +182,8 @@ struct kvlist {
 void kvlist_add(struct kvlist *l, const char *key, const char *value);
 const char *kvlist_get(const struct kvlist *l, const char *key);
 void kvlist_free(struct kvlist *l);
+/* kvlist_free, the values overwritten first (secrets). */
+void kvlist_wipe(struct kvlist *l);
 void kvlist_pack(msgpack_packer *pk, const struct kvlist *l);			    /* map str->str */
 int kvlist_decode(const msgpack_object *o, struct kvlist *l, char *err, size_t errlen); /* nil -> empty */
 

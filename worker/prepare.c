@@ -14,11 +14,12 @@
 
 #include "worker.h"
 
-/* Take the run's variables out of the process environment, overwriting
- * the values first: a later run on this process (reuse) must not find
- * them through getenv, nor in the strings setenv left allocated. */
+/* Take the run's variables out of the process environment, then free
+ * the list, overwriting the values first: a later run on this process
+ * (reuse) must not find them through getenv, nor in the strings setenv or
+ * the list left allocated. */
 static void
-prepare_unsetenv(const struct kvlist *l)
+prepare_unsetenv(struct kvlist *l)
 {
 	size_t i;
 	char *v;
@@ -27,9 +28,8 @@ prepare_unsetenv(const struct kvlist *l)
 		if ((v = getenv(l->v[i].key)) != NULL)
 			explicit_bzero(v, strlen(v));
 		unsetenv(l->v[i].key);
-		if (l->v[i].value != NULL)
-			explicit_bzero(l->v[i].value, strlen(l->v[i].value));
 	}
+	kvlist_wipe(l);
 }
 
 void
@@ -68,8 +68,6 @@ prepare_cleanup(struct worker *w)
 	wconn_cleanup(w);
 	prepare_unsetenv(&w->env);
 	prepare_unsetenv(&w->secrets);
-	kvlist_free(&w->env);
-	kvlist_free(&w->secrets);
 	kvlist_free(&w->attr);
 	snap_free(&w->base);
 	snap_free(&w->cur);
