@@ -68,11 +68,5 @@ us() { awk -v u="$1" 'BEGIN { printf "%.0f", u }'; }
 rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status" 2>/dev/null; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
-# the descendants of a pid, depth first
-descendants() {
-	local c
-	for c in $(pgrep -P "$1"); do
-		echo "$c"
-		descendants "$c"
-	done
-}
+# descendants PID
+. "$SRC/tests/regress/proc.sh"

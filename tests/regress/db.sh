@@ -103,6 +103,20 @@ stop_mysql() {
 	wait "$MY_PID" 2>/dev/null
 	MY_PID=
 }
+# my_seed ROWS: database osiris gets `types` (three rows: one of each
+# awkward value, one all NULL) and `movies` (ROWS rows, director_id = id % 50).
+my_seed() {
+	my_q "USE osiris;
+CREATE TABLE types (id INT PRIMARY KEY, dec_v DECIMAL(30,10), dt DATETIME(6), d DATE, tm TIME, s VARCHAR(50),
+	bl BLOB, bn BINARY(4), e VARCHAR(20) CHARACTER SET utf8mb4, ub BIGINT UNSIGNED, flag TINYINT(1), f DOUBLE);
+INSERT INTO types VALUES
+	(1, 12345678901234567890.0123456789, '2024-02-29 13:14:15.123456', '2024-02-29', '838:59:59', '', x'00ff10', x'61626364', '😀 ok', 18446744073709551615, 1, 1.5),
+	(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+	(3, -0.0000000001, '1000-01-01 00:00:00', '9999-12-31', '-12:00:00', 'a,\"b\"', '', x'00000000', 'ünï', 0, 0, -2.25);
+CREATE TABLE movies (movie_id INT PRIMARY KEY, title VARCHAR(100), director_id INT, budget_usd DECIMAL(15,2), box_office_usd DECIMAL(15,2));
+INSERT INTO movies SELECT seq, CONCAT('movie ', seq), seq % 50, seq * 1000.5, seq * 2500.25 FROM seq_1_to_$1;" ||
+		fail "seeding mariadb"
+}
 # my_q SQL: as root over the socket, tab-separated, no headers.
 my_q() { mariadb --no-defaults -uroot --socket="$T/my/sock" -N -B --default-character-set=utf8mb4 -e "$1"; }
 # my_q_raw SQL: the same without escaping (a backslash stays one)

@@ -11,6 +11,7 @@ SRC=${SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 REGRESS=$SRC/tests/regress
 PY=${PY:-/usr/bin/python3}
 [ -x "$PY" ] || PY=python3
+. "$REGRESS/proc.sh"
 
 SOCK=$T/sock
 STATE=$T/state
@@ -138,6 +139,9 @@ daemon_alive() {
 
 # VmRSS / VmHWM of a pid in kB.
 proc_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# canary PREFIX: PREFIX-<16 random hex digits>, a secret to look for later.
+canary() { printf '%s-%s' "$1" "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"; }
 
 # ---- client ------------------------------------------------------------
 
@@ -272,13 +276,6 @@ slow_pipeline() {
 
 # The busy worker process (an osiris-worker) of a running run: the pid named
 # in show's worker id (local-<pid>) or one of its descendants (bubblewrap).
-descendants() {
-	local c
-	for c in $(pgrep -P "$1"); do
-		echo "$c"
-		descendants "$c"
-	done
-}
 worker_pid_of() {
 	local w p c
 	w=$(run_field "$1" worker 2>/dev/null)
@@ -338,6 +335,42 @@ no_leak() {
 	local left
 	left=$(emu_sandboxes)
 	[ -z "$left" ] || fail "$1: sandboxes left: $left"
+}
+# ---- local vs E2B parity (t_e2b_*) -----------------------------------------
+
+RUNS=()
+# parity_submit BACKEND DIR EXPECTED_RC [submit args]: submit --wait; RUN is
+# the run (kept in RUNS), its exit code must be EXPECTED_RC.
+parity_submit() {
+	local backend=$1 dir=$2 rc=$3
+	shift 3
+	ctlc submit "$dir" --backend "$backend" "$@" --wait
+	RUN=$(head -n1 "$T/ctl.out")
+	[[ "$RUN" =~ ^[A-Za-z0-9]+$ ]] || fail "submit $dir --backend $backend: $ERR"
+	RUNS+=("$RUN")
+	[ "$RC" = "$rc" ] || fail "$backend run of $dir exited $RC, expected $rc: $(show_json "$RUN" | head -c 1500)"
+}
+# parity_same NAME LOCAL_RUN E2B_RUN: the two runs are the same (parity.py).
+parity_same() {
+	local out
+	out=$("$PY" "$SRC/tests/regress/parity.py" "$BIN/osirisctl" "$SOCK" "$2" "$3" 2>&1) ||
+		fail "$1: local run $2 and e2b run $3 differ: $out"
+	note "$1: $out"
+}
+# parity_end WHAT SECRET: the daemon and the emulator stopped, no sandbox
+# left, and SECRET nowhere: state dir, daemon log, the emulator's files,
+# nor what show and logs print of every run in RUNS.
+parity_end() {
+	local r hits
+	for r in "${RUNS[@]}"; do
+		show_json "$r" >>"$T/show.json"
+		ctl --json logs "$r" >>"$T/logs.jsonl"
+	done
+	stop_daemon
+	no_leak "after the $1 runs"
+	stop_emulator
+	hits=$(grep -r -a -l -F -- "$2" "$STATE" "$DLOG" "$T/show.json" "$T/logs.jsonl" "$T/emu" 2>/dev/null)
+	[ -z "$hits" ] || fail "the $1 secret appears in: $hits"
 }
 # local_ok WHAT: a local run of $T/p succeeds meanwhile.
 local_ok() {

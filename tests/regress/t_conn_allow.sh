@@ -9,11 +9,11 @@
 . "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || { note "needs root (submits as uid 65534 with setpriv)"; exit 0; }
-OPEN=open-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-ROOTONLY=root-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-ACRED=acred-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-OCRED=ocred-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-SCRED=scred-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+OPEN=$(canary open)
+ROOTONLY=$(canary root)
+ACRED=$(canary acred)
+OCRED=$(canary ocred)
+SCRED=$(canary scred)
 
 cat >"$T/conns.yaml" <<EOF
 connections:

@@ -6,9 +6,9 @@
 # line naming it. A connections file readable by others stops the start.
 . "$(dirname "$0")/lib.sh"
 
-CANARY=ctx-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-DCANARY=dfile-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-CCANARY=cred-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+CANARY=$(canary ctx)
+DCANARY=$(canary dfile)
+CCANARY=$(canary cred)
 
 # the daemon's file: a literal password, a ${VAR} from a credential, a bad var
 cat >"$T/conns.yaml" <<EOF

@@ -8,21 +8,12 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/db.sh"
 
-PW=mypw-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+PW=$(canary mypw)
 start_mysql "$PW"
 note "mariadb on 127.0.0.1:$MY_PORT"
-my_q "USE osiris;
-CREATE TABLE types (id INT PRIMARY KEY, dec_v DECIMAL(30,10), dt DATETIME(6), d DATE, tm TIME, s VARCHAR(50),
-	bl BLOB, bn BINARY(4), e VARCHAR(20) CHARACTER SET utf8mb4, ub BIGINT UNSIGNED, flag TINYINT(1), f DOUBLE);
-INSERT INTO types VALUES
-	(1, 12345678901234567890.0123456789, '2024-02-29 13:14:15.123456', '2024-02-29', '838:59:59', '', x'00ff10', x'61626364', '😀 ok', 18446744073709551615, 1, 1.5),
-	(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-	(3, -0.0000000001, '1000-01-01 00:00:00', '9999-12-31', '-12:00:00', 'a,\"b\"', '', x'00000000', 'ünï', 0, 0, -2.25);
-CREATE TABLE movies (movie_id INT PRIMARY KEY, title VARCHAR(100), director_id INT, budget_usd DECIMAL(15,2), box_office_usd DECIMAL(15,2));
-INSERT INTO movies SELECT seq, CONCAT('movie ', seq), seq % 50, seq * 1000.5, seq * 2500.25 FROM seq_1_to_100000;" ||
-	fail "seeding mariadb"
+my_seed 100000
 
-PGPW=pgpw-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+PGPW=$(canary pgpw)
 start_pg "$PGPW"
 cat >"$T/conns.yaml" <<EOF2
 connections:

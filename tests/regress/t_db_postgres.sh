@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/db.sh"
 
-PW=pgpw-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+PW=$(canary pgpw)
 start_pg "$PW"
 note "postgres on 127.0.0.1:$PG_PORT"
 psql_q "CREATE TABLE types (id int PRIMARY KEY, big bigint, dec numeric(24,6), f float8, b boolean, t text,

@@ -8,7 +8,7 @@
 
 GQ=$SRC/tests/graphql
 [ -d "$GQ/node_modules/graphql" ] || sh "$GQ/install.sh" >/dev/null || fail "cannot install the graphql server (npm ci)"
-TOKEN=gqtok-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+TOKEN=$(canary gqtok)
 GQ_PID=
 GQ_PORT=0
 # gql_server ARGS...: (re)start the server on the same port (the endpoint is
@@ -35,19 +35,8 @@ pipeline "$d" gql "ex:graphql.extractor:" "out:filesystem.csv_writer:ex"
 Q='query($first: Int, $after: String) { items(first: $first, after: $after) { edges { cursor node { id name price qty active tags meta { color size } } } pageInfo { hasNextPage endCursor } } }'
 step_cfg "$d" ex "{\"component\":\"graphql.extractor\",\"connection\":\"@graphql.api\",\"query\":\"$Q\",\"variables\":{\"first\":10},\"auth_type\":\"bearer\",\"pagination_enabled\":true,\"pagination_path\":\"data.items.pageInfo\",\"data_path\":\"data.items.edges\",\"retry_delay\":0.1}"
 step_cfg "$d" out '{"component":"filesystem.csv_writer","path":"output/items.csv"}'
-RUNS=()
 run_on() { # BACKEND EXPECTED_RC
-	GQL_TOKEN=$TOKEN ctlc submit "$d" --backend "$1" --secret GQL_TOKEN --wait
-	RUN=$(head -n1 "$T/ctl.out")
-	[[ "$RUN" =~ ^[A-Za-z0-9]+$ ]] || fail "submit --backend $1: $ERR"
-	RUNS+=("$RUN")
-	[ "$RC" = "$2" ] || fail "$1 run exited $RC, expected $2: $(show_json "$RUN" | head -c 1500)"
-}
-same() { # NAME LOCAL_RUN E2B_RUN
-	local out
-	out=$("$PY" "$SRC/tests/regress/parity.py" "$BIN/osirisctl" "$SOCK" "$2" "$3" 2>&1) ||
-		fail "$1: local run $2 and e2b run $3 differ: $out"
-	note "$1: $out"
+	GQL_TOKEN=$TOKEN parity_submit "$1" "$d" "$2" --secret GQL_TOKEN
 }
 
 gql_server --items 25
@@ -58,7 +47,7 @@ run_on e2b 0
 assert_eq "$(run_field "$RUN" backend)" e2b "backend of the e2b run"
 assert_eq "$(step_field "$RUN" ex rows_out)" 25 "rows read in the sandbox"
 assert_eq "$(stats | json 'sorted(d["byCursor"].values())')" "[1, 1, 1]" "each page fetched once from the sandbox"
-same "three pages" "$L" "$RUN"
+parity_same "three pages" "$L" "$RUN"
 
 gql_server --items 25 --fail 2
 run_on local 0
@@ -66,21 +55,13 @@ L=$RUN
 gql_server --items 25 --fail 2
 run_on e2b 0
 assert_eq "$(stats | json 'd["requests"]')" 5 "requests from the sandbox with two 500s"
-same "two 500s then success" "$L" "$RUN"
+parity_same "two 500s then success" "$L" "$RUN"
 
 step_cfg "$d" ex '{"component":"graphql.extractor","connection":"@graphql.api","auth_type":"bearer","query":"{ boom }"}'
 run_on local 1
 L=$RUN
 run_on e2b 1
 assert_contains "$(step_field "$RUN" ex error)" "boom: the resolver failed on purpose" "errors in the response, on e2b"
-same "a response with errors" "$L" "$RUN"
+parity_same "a response with errors" "$L" "$RUN"
 
-for r in "${RUNS[@]}"; do
-	show_json "$r" >>"$T/show.json"
-	ctl --json logs "$r" >>"$T/logs.jsonl"
-done
-stop_daemon
-no_leak "after the graphql runs"
-stop_emulator
-hits=$(grep -r -a -l -F -- "$TOKEN" "$STATE" "$DLOG" "$T/show.json" "$T/logs.jsonl" "$T/emu" 2>/dev/null)
-[ -z "$hits" ] || fail "the token appears in: $hits"
+parity_end graphql "$TOKEN"

@@ -8,18 +8,9 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/db.sh"
 
-PW=mypw-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+PW=$(canary mypw)
 start_mysql "$PW"
-my_q "USE osiris;
-CREATE TABLE types (id INT PRIMARY KEY, dec_v DECIMAL(30,10), dt DATETIME(6), d DATE, tm TIME, s VARCHAR(50),
-	bl BLOB, bn BINARY(4), e VARCHAR(20) CHARACTER SET utf8mb4, ub BIGINT UNSIGNED, flag TINYINT(1), f DOUBLE);
-INSERT INTO types VALUES
-	(1, 12345678901234567890.0123456789, '2024-02-29 13:14:15.123456', '2024-02-29', '838:59:59', '', x'00ff10', x'61626364', '😀 ok', 18446744073709551615, 1, 1.5),
-	(2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-	(3, -0.0000000001, '1000-01-01 00:00:00', '9999-12-31', '-12:00:00', 'a,\"b\"', '', x'00000000', 'ünï', 0, 0, -2.25);
-CREATE TABLE movies (movie_id INT PRIMARY KEY, title VARCHAR(100), director_id INT, budget_usd DECIMAL(15,2), box_office_usd DECIMAL(15,2));
-INSERT INTO movies SELECT seq, CONCAT('movie ', seq), seq % 50, seq * 1000.5, seq * 2500.25 FROM seq_1_to_20000;" ||
-	fail "seeding mariadb"
+my_seed 20000
 cat >"$T/conns.yaml" <<EOF2
 connections:
   mysql:
@@ -53,19 +44,8 @@ step_cfg "$d" w '{"component":"mysql.writer","connection":"@mysql.db","table":"s
 step_cfg "$d" csv '{"component":"filesystem.csv_writer","path":"output/stats.csv"}'
 step_cfg "$d" tcsv '{"component":"filesystem.csv_writer","path":"output/types.csv"}'
 
-RUNS=()
 run_on() { # BACKEND DIR EXPECTED_RC
-	MYSQL_PASSWORD=$PW ctlc submit "$2" --backend "$1" --secret MYSQL_PASSWORD --wait
-	RUN=$(head -n1 "$T/ctl.out")
-	[[ "$RUN" =~ ^[A-Za-z0-9]+$ ]] || fail "submit $2 --backend $1: $ERR"
-	RUNS+=("$RUN")
-	[ "$RC" = "$3" ] || fail "$1 run of $2 exited $RC, expected $3: $(show_json "$RUN" | head -c 1500)"
-}
-same() { # NAME LOCAL_RUN E2B_RUN
-	local out
-	out=$("$PY" "$SRC/tests/regress/parity.py" "$BIN/osirisctl" "$SOCK" "$2" "$3" 2>&1) ||
-		fail "$1: local run $2 and e2b run $3 differ: $out"
-	note "$1: $out"
+	MYSQL_PASSWORD=$PW parity_submit "$1" "$2" "$3" --secret MYSQL_PASSWORD
 }
 
 run_on local "$d" 0
@@ -81,7 +61,7 @@ exp='id,dec_v,dt,d,tm,s,bl,bn,e,ub,flag,f
 2,,,,,,,,,,,
 3,-0.0000000001,1000-01-01 00:00:00.000000,9999-12-31,-12:00:00,"a,""b""",\x,\x00000000,ünï,0,0,-2.25'
 assert_eq "$(cat "$T/types.csv")" "$exp" "types.csv from the e2b run"
-same "mysql -> sql -> mysql + csv" "$L" "$RUN"
+parity_same "mysql -> sql -> mysql + csv" "$L" "$RUN"
 
 e=$T/err
 pipeline "$e" err "ex:mysql.extractor:"
@@ -91,20 +71,12 @@ run_on local "$e" 1
 L=$RUN
 run_on e2b "$e" 1
 assert_contains "$(step_field "$RUN" ex error)" "Unknown column 'nope'" "query error on e2b"
-same "query error" "$L" "$RUN"
+parity_same "query error" "$L" "$RUN"
 step_cfg "$e" ex '{"component":"mysql.extractor","connection":"@mysql.wrongpw","query":"SELECT 1"}'
 run_on local "$e" 1
 L=$RUN
 run_on e2b "$e" 1
 assert_contains "$(step_field "$RUN" ex error)" "Access denied for user 'osiris'" "bad credentials on e2b"
-same "bad credentials" "$L" "$RUN"
+parity_same "bad credentials" "$L" "$RUN"
 
-for r in "${RUNS[@]}"; do
-	show_json "$r" >>"$T/show.json"
-	ctl --json logs "$r" >>"$T/logs.jsonl"
-done
-stop_daemon
-no_leak "after the mysql runs"
-stop_emulator
-hits=$(grep -r -a -l -F -- "$PW" "$STATE" "$DLOG" "$T/show.json" "$T/logs.jsonl" "$T/emu" 2>/dev/null)
-[ -z "$hits" ] || fail "the mysql password appears in: $hits"
+parity_end mysql "$PW"

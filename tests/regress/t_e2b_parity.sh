@@ -45,12 +45,6 @@ run_on() {
 	[[ "$RUN" =~ ^[A-Za-z0-9]+$ ]] || fail "submit $dir --backend $backend: $ERR"
 	wait_for 20 run_final "$RUN" || fail "run $RUN on $backend did not end"
 }
-same() { # NAME LOCAL_RUN E2B_RUN
-	local out
-	out=$("$PY" "$SRC/tests/regress/parity.py" "$BIN/osirisctl" "$SOCK" "$2" "$3" 2>&1) ||
-		fail "$1: local run $2 and e2b run $3 differ: $out"
-	note "$1: $out"
-}
 
 for ex in "$SRC"/examples/*/; do
 	[ -f "$ex/manifest.yaml" ] || continue
@@ -58,20 +52,20 @@ for ex in "$SRC"/examples/*/; do
 	L=$RUN
 	run_on e2b "$ex"
 	assert_eq "$(run_field "$RUN" backend)" e2b "backend of the e2b run"
-	same "example $(basename "$ex")" "$L" "$RUN"
+	parity_same "example $(basename "$ex")" "$L" "$RUN"
 done
 
 run_on local "$T/fail"
 L=$RUN
 run_on e2b "$T/fail"
 assert_eq "$(run_state "$RUN")" failed "the failing pipeline on e2b"
-same "failing at a step" "$L" "$RUN"
+parity_same "failing at a step" "$L" "$RUN"
 
 export PARITY_TOKEN=$SECRET
 run_on local "$T/secret" --secret PARITY_TOKEN
 L=$RUN
 run_on e2b "$T/secret" --secret PARITY_TOKEN
-same "with a secret" "$L" "$RUN"
+parity_same "with a secret" "$L" "$RUN"
 ctl logs "$RUN" | grep -q "$SECRET" && fail "the secret reached the e2b run's log"
 ctl --json show "$RUN" | grep -q "$SECRET" && fail "the secret reached the e2b run object"
 
@@ -81,7 +75,7 @@ run_on e2b "$T/big"
 size=$(ctl --json artifacts "$RUN" | json "[a['size'] for a in d if a['path'] == 'output/big.csv'][0]")
 note "streamed artifact: $size bytes"
 [ "$size" -gt 1000000 ] || fail "the big artifact is only $size bytes"
-same "large artifact" "$L" "$RUN"
+parity_same "large artifact" "$L" "$RUN"
 ctlc artifacts "$RUN" --get output/big.csv -o "$T/big-e2b.csv"
 assert_rc 0 "artifacts --get from the e2b run"
 cmp -s "$T/big-e2b.csv" "$T/big/data/in.csv" || fail "the e2b run's output differs from its input"
@@ -98,7 +92,7 @@ run_on local "$T/ctx"
 L=$RUN
 run_on e2b "$T/ctx"
 assert_eq "$(run_state "$RUN")" succeeded "a 6 MB context on e2b"
-same "6 MB context" "$L" "$RUN"
+parity_same "6 MB context" "$L" "$RUN"
 
 cancel_on() { # BACKEND: a run cancelled while its second step sleeps
 	submit "$T/slow" --backend "$1"
@@ -110,7 +104,7 @@ step_is_running() { [ "$(step_field "$1" "$2" state)" = running ]; }
 cancel_on local
 L=$RUN
 cancel_on e2b
-same "cancelled mid-step" "$L" "$RUN"
+parity_same "cancelled mid-step" "$L" "$RUN"
 
 stop_daemon
 left=$(emu_sandboxes)

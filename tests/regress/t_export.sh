@@ -143,7 +143,7 @@ assert_rc 2 "export of an unknown run"
 [ ! -e "$T/nope" ] || fail "an unknown run's export created its directory"
 
 # ---- a secret in a step's config and in its error -------------------------
-CANARY=canary-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+CANARY=$(canary canary)
 p=$T/secret
 pipeline "$p" secret "ex:filesystem.csv_extractor:" "q:duckdb.processor:ex" "out:filesystem.csv_writer:q"
 step_cfg "$p" ex '{"component":"filesystem.csv_extractor","mode":"extract","path":"data/in.csv"}'

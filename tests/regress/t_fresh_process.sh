@@ -9,7 +9,7 @@
 # (its zygote) serves the next run.
 . "$(dirname "$0")/lib.sh"
 
-CANARY=canary-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+CANARY=$(canary canary)
 WD=$T/wd
 start_daemon -o local.pool_size=1 -o local.max_workers=1 -o "local.work_dir=$WD"
 grep -q 'worker_max_runs 1' "$DLOG" || fail "default worker_max_runs is not 1: $(grep 'local pool: worker' "$DLOG")"

@@ -8,7 +8,7 @@
 
 GQ=$SRC/tests/graphql
 [ -d "$GQ/node_modules/graphql" ] || sh "$GQ/install.sh" >/dev/null || fail "cannot install the graphql server (npm ci)"
-TOKEN=gqtok-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+TOKEN=$(canary gqtok)
 GQ_PID=
 # gql_server ARGS...: (re)start the server, set GQ_URL.
 gql_server() {

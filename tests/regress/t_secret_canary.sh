@@ -4,7 +4,7 @@
 # client's output; `***` stands in its place.
 . "$(dirname "$0")/lib.sh"
 
-CANARY=canary-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+CANARY=$(canary canary)
 start_daemon -v -v
 d=$T/p
 pipeline "$d" secret "ex:filesystem.csv_extractor:" "q:duckdb.processor:ex" "out:filesystem.csv_writer:q"

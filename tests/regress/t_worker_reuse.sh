@@ -5,7 +5,7 @@
 # stale ones are removed at start and none is left after stop.
 . "$(dirname "$0")/lib.sh"
 
-CANARY=canary-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+CANARY=$(canary canary)
 WD=$T/wd
 mkdir -p "$WD/wk-99"
 start_daemon -o local.worker_max_runs=3 -o local.pool_size=1 -o local.max_workers=1 -o "local.work_dir=$WD"
