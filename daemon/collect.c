@@ -152,7 +152,7 @@ void collect_abort(struct run *r)
  * failed, not the worker. A full disk (or quota, I/O error, read-only
  * filesystem) fails the run with the reason rather than letting it
  * succeed without the artifact; other errors (a path that cannot be made
- * under the artifacts dir) only skip the file, as before.
+ * under the artifacts dir) only skip the file.
  */
 static void collect_not_stored(struct run *r, const char *path, int err)
 {

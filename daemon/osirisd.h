@@ -39,9 +39,9 @@ struct config {
 	char *local_worker;    /* default: osiris-worker beside the osirisd binary */
 	char *local_isolation; /* auto | none */
 	int local_heartbeat_s; /* 10: a worker silent this long while idle/busy is pinged; twice missed = dead */
-	char *local_work_dir;	   /* added: parent of the workers' workspaces; NULL = a tmpfs, else <state_dir>/work */
-	int64_t local_work_dir_max_bytes; /* added: largest context whose workspace is in the default tmpfs */
-	int local_worker_max_runs; /* added: 1 = a fresh worker per run; N > 1: reuse after a successful run */
+	char *local_work_dir;	   /* parent of the workers' workspaces; NULL = a tmpfs, else <state_dir>/work */
+	int64_t local_work_dir_max_bytes; /* largest context whose workspace is in the default tmpfs */
+	int local_worker_max_runs; /* 1 = a fresh worker per run; N > 1: reuse after a successful run */
 	int local_start_fail_limit; /* 5: workers in a row that fail to start before waiting runs fail */
 	/* [e2b] */
 	int e2b_pool_size;	   /* 0 */
@@ -214,13 +214,13 @@ struct pool_ops {
 	/* The taker is done with w (after gone, or to discard it): the pool
 	 * destroys it (never inside its own callback) and refills. */
 	void (*release)(struct worker *w);
-	/* Added: the taker's run on w ended successfully and w is idle (no
+	/* The taker's run on w ended successfully and w is idle (no
 	 * request outstanding that matters): the pool may reset w and keep it
 	 * for another run (local.worker_max_runs), or release it. May be NULL
 	 * (then release). */
 	void (*recycle)(struct worker *w);
 	void (*status)(struct pool *p, struct pool_info *out);
-	/* Added (sched.c): n runs want a worker from this pool right now and
+	/* From sched.c: n runs want a worker from this pool right now and
 	 * could not get one; the pool warms up to its target plus n (within
 	 * its cap). Called after every scheduling pass; may be NULL. */
 	void (*demand)(struct pool *p, unsigned n);

@@ -262,7 +262,7 @@ rpc_replay_handle(struct worker *w, uint32_t msgid, const msgpack_object *params
 	rpc_reply_begin(&b, &pk, msgid);
 	msgpack_pack_map(&pk, 2);
 	mp_pack_kint(&pk, "last_seq", w->seq);
-	/* additive: the oldest seq still held; since < first_seq - 1 means a gap */
+	/* the oldest seq still held; since < first_seq - 1 means a gap */
 	mp_pack_kint(&pk, "first_seq", journal_first_seq(&w->journal));
 	rpc_reply_end(w, &b);
 }

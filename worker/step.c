@@ -405,7 +405,7 @@ step_execute(struct worker *w, size_t idx, struct step_result *res)
 }
 
 /* Has a step of this run failed or been cancelled? (A cancel that came
- * before any did still runs the step into a "cancelled" answer, as before.) */
+ * before any did still runs the step, into a "cancelled" answer.) */
 static int
 step_run_stopped(const struct worker *w)
 {

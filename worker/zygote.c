@@ -294,7 +294,7 @@ zygote_child_init(struct worker *w, pid_t parent, uint32_t msgid, void (*child_s
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
 		_exit(1);
-	/* Only the zygote hides from same-uid tracers; the run is as before. */
+	/* Only the zygote hides from same-uid tracers, not the run's process. */
 	(void)prctl(PR_SET_DUMPABLE, 1);
 	child_signals();
 	w->forked = 1;
