@@ -113,7 +113,7 @@ static int session_hello(struct session *c)
 
 	snprintf(client, sizeof client, "osirisctl/%s", OSIRIS_VERSION);
 	memset(&h, 0, sizeof h);
-	h.client = client;
+	h.sender = client;
 	h.protocol = PROTO_VERSION;
 	pk = session_request(c, "hello");
 	msg_hello_pack(pk, &h, 0);
@@ -131,11 +131,11 @@ static int session_hello(struct session *c)
 		msg_hello_free(&h);
 		return EXIT_PROTOCOL;
 	}
-	if (h.client != NULL) {
+	if (h.sender != NULL) {
 		struct buf b;
 
 		buf_init(&b);
-		out_esc(&b, h.client, strlen(h.client));
+		out_esc(&b, h.sender, strlen(h.sender));
 		c->daemon = xstrdup(buf_cstr(&b));
 		buf_free(&b);
 	} else

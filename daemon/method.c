@@ -118,11 +118,11 @@ static int method_hello(struct conn *c, struct rpc_msg *m)
 		return 0;
 	}
 	log_debug("conn=%llu uid=%ld hello client=%s", (unsigned long long)c->id, (long)c->uid,
-	          log_esc(h.client != NULL ? h.client : "?", 64));
+	          log_esc(h.sender != NULL ? h.sender : "?", 64));
 	msg_hello_free(&h);
 	c->hello = 1;
 	memset(&out, 0, sizeof(out));
-	out.client = "osirisd " OSIRIS_VERSION;
+	out.sender = "osirisd " OSIRIS_VERSION;
 	out.protocol = PROTO_VERSION;
 	out.capabilities = caps;
 	out.ncapabilities = method_capabilities(caps, 10, names);

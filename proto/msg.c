@@ -272,7 +272,7 @@ void
 msg_hello_pack(msgpack_packer *pk, const struct msg_hello *m, int is_result)
 {
 	msgpack_pack_map(pk, is_result ? 3 : 2);
-	mp_pack_kstr(pk, is_result ? "daemon" : "client", m->client);
+	mp_pack_kstr(pk, is_result ? "daemon" : "client", m->sender);
 	mp_pack_kint(pk, "protocol", m->protocol);
 	if (is_result) {
 		mp_pack_key(pk, "capabilities");
@@ -286,7 +286,7 @@ msg_hello_decode(const msgpack_object *o, struct msg_hello *m, int is_result, ch
 	memset(m, 0, sizeof(*m));
 	if (!msg_is_map(o, "hello", err, errlen))
 		return -1;
-	if (msg_need_str(o, is_result ? "daemon" : "client", &m->client, err, errlen) == -1 ||
+	if (msg_need_str(o, is_result ? "daemon" : "client", &m->sender, err, errlen) == -1 ||
 	    msg_need_int(o, "protocol", &m->protocol, err, errlen) == -1 ||
 	    msg_opt_strv(o, "capabilities", &m->capabilities, &m->ncapabilities, err, errlen) == -1) {
 		msg_hello_free(m);
@@ -298,7 +298,7 @@ msg_hello_decode(const msgpack_object *o, struct msg_hello *m, int is_result, ch
 void
 msg_hello_free(struct msg_hello *m)
 {
-	free(m->client);
+	free(m->sender);
 	msg_free_strv(m->capabilities, m->ncapabilities);
 	memset(m, 0, sizeof(*m));
 }

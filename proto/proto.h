@@ -239,7 +239,7 @@ int bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err,
 
 /* hello */
 struct msg_hello {
-	char *client; /* or daemon in the result */
+	char *sender; /* "client" in the request (osirisctl/0.1.0), "daemon" in the result */
 	int64_t protocol;
 	char **capabilities;
 	size_t ncapabilities;

@@ -36,13 +36,13 @@ gen_control(struct buf *b, msgpack_packer *pk)
 	    {"cfg/a.json", 0600, (const uint8_t *)"{\"path\": \"in.csv\"}", 18},
 	};
 
-	h.client = "osirisctl/0.1.0";
+	h.sender = "osirisctl/0.1.0";
 	h.protocol = 1;
 	rpc_pack_request_head(pk, 0, "hello");
 	msg_hello_pack(pk, &h, 0);
 	emit("hello_request", b);
 
-	h.client = "osirisd/0.1.0";
+	h.sender = "osirisd/0.1.0";
 	h.capabilities = caps;
 	h.ncapabilities = 2;
 	rpc_pack_result_head(pk, 0);

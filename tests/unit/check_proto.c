@@ -748,12 +748,12 @@ START_TEST(test_msg_hello)
 	char *caps[] = {"run.follow", "pool.status"};
 	char err[256];
 
-	h.client = "osirisctl/0.1.0";
+	h.sender = "osirisctl/0.1.0";
 	h.protocol = PROTO_VERSION;
 	roundtrip_start(&b, &pk);
 	msg_hello_pack(&pk, &h, 0);
 	ck_assert_int_eq(msg_hello_decode(roundtrip_finish(&b, &m), &out, 0, err, sizeof(err)), 0);
-	ck_assert_str_eq(out.client, "osirisctl/0.1.0");
+	ck_assert_str_eq(out.sender, "osirisctl/0.1.0");
 	ck_assert_int_eq(out.protocol, 1);
 	ck_assert_uint_eq(out.ncapabilities, 0);
 	msg_hello_free(&out);
@@ -762,13 +762,13 @@ START_TEST(test_msg_hello)
 	ck_assert_ptr_nonnull(strstr(err, "daemon"));
 	rpc_msg_free(&m);
 
-	h.client = "osirisd/0.1.0";
+	h.sender = "osirisd/0.1.0";
 	h.capabilities = caps;
 	h.ncapabilities = 2;
 	roundtrip_start(&b, &pk);
 	msg_hello_pack(&pk, &h, 1);
 	ck_assert_int_eq(msg_hello_decode(roundtrip_finish(&b, &m), &out, 1, err, sizeof(err)), 0);
-	ck_assert_str_eq(out.client, "osirisd/0.1.0");
+	ck_assert_str_eq(out.sender, "osirisd/0.1.0");
 	ck_assert_uint_eq(out.ncapabilities, 2);
 	ck_assert_str_eq(out.capabilities[1], "pool.status");
 	msg_hello_free(&out);
@@ -781,7 +781,7 @@ START_TEST(test_msg_hello)
 	mp_pack_kstr(&pk, "protocol", "1");
 	ck_assert_int_eq(msg_hello_decode(roundtrip_finish(&b, &m), &out, 0, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "protocol"));
-	ck_assert_ptr_null(out.client); /* cleaned up */
+	ck_assert_ptr_null(out.sender); /* cleaned up */
 	rpc_msg_free(&m);
 }
 END_TEST
