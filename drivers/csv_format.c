@@ -1,5 +1,5 @@
 /*
- * csv_write.c: serialise a table as CSV with minimal quoting, writing each
+ * csv_format.c: serialise a table as CSV with minimal quoting, writing each
  * value's original text, so that parse -> write reproduces canonical input
  * byte for byte. NULL is written as an empty field, the empty string as "".
  */
@@ -136,7 +136,7 @@ csv_put_header(struct csv_wstate *w, const struct table *t)
 }
 
 int
-csv_write_fd(int fd, const struct table *t, const struct csv_wopts *o)
+csv_format_fd(int fd, const struct table *t, const struct csv_wopts *o)
 {
 	struct csv_wstate w;
 	size_t r, c;

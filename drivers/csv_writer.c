@@ -67,7 +67,7 @@ csv_writer_write(struct driver_ctx *ctx, const char *rel, const char *full, cons
 		return ctx_fail(ctx, "IOError", "%s: %s", rel, strerror(e));
 	}
 	fchmod(fd, 0644);
-	if (csv_write_fd(fd, t, o) < 0 || close(fd) < 0) {
+	if (csv_format_fd(fd, t, o) < 0 || close(fd) < 0) {
 		e = errno;
 		close(fd);
 		unlink(tmp);

@@ -123,14 +123,14 @@ void csv_opts_default(struct csv_opts *o);
 int csv_parse(const char *name, char *data, size_t len, const struct csv_opts *o, struct table **out, char *err,
     size_t errlen);
 
-/* csv_write.c: serialise a table as CSV into a buffer / fd ------------- */
+/* csv_format.c: serialise a table as CSV into a buffer / fd ------------- */
 struct csv_wopts {
 	char delim;
 	int header;
 	const char *newline; /* "\n", "\r\n" or "\r" */
 };
 /* Write the whole table to fd. -1 with errno on a write error. */
-int csv_write_fd(int fd, const struct table *t, const struct csv_wopts *o);
+int csv_format_fd(int fd, const struct table *t, const struct csv_wopts *o);
 
 /* ctx.c: what a driver may ask of the worker -------------------------- */
 struct driver_ctx {

@@ -63,7 +63,7 @@ fuzz_write(const struct table *t, size_t *len)
 	off_t end;
 	char *out;
 
-	if (ftruncate(fuzz_fd, 0) < 0 || lseek(fuzz_fd, 0, SEEK_SET) < 0 || csv_write_fd(fuzz_fd, t, &o) < 0)
+	if (ftruncate(fuzz_fd, 0) < 0 || lseek(fuzz_fd, 0, SEEK_SET) < 0 || csv_format_fd(fuzz_fd, t, &o) < 0)
 		abort();
 	end = lseek(fuzz_fd, 0, SEEK_CUR);
 	out = xmalloc((size_t)end + 1);

@@ -67,7 +67,7 @@ write_str(const struct table *t, const char *nl, char delim, int header)
 	struct buf b;
 
 	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(csv_write_fd(fd, t, &o), 0);
+	ck_assert_int_eq(csv_format_fd(fd, t, &o), 0);
 	close(fd);
 	buf_init(&b);
 	ck_assert_int_eq(file_read_all(path, 16 << 20, &b), 0);
