@@ -32,8 +32,8 @@
 #define CONNFILE_MAX (1024 * 1024)
 #define CONNFILE_CRED_MAX (64 * 1024)
 #define CONNFILE_CTX_NAME "osiris_connections.yaml"
-#define CONNFILE_SECRET "OSIRIS_CONNECTIONS" /* worker.h WCONN_SECRET */
-#define CONNFILE_REFUSED "!refused"         /* worker.h WCONN_REFUSED */
+#define CONNFILE_SECRET "OSIRIS_CONNECTIONS" /* worker.h CONNECTIONS_SECRET */
+#define CONNFILE_REFUSED "!refused"         /* worker.h CONNECTIONS_REFUSED */
 
 #define CONNFILE_ALLOW_MAX 4096 /* uids in one compiled allow list */
 

@@ -1,8 +1,8 @@
 /*
- * wconn.c: `connection: "@family.alias"` in a step's cfg becomes the cfg's
+ * connections.c: `connection: "@family.alias"` in a step's cfg becomes the cfg's
  * `resolved_connection`: from osiris_connections.yaml in the run context
  * first, then from what the daemon resolved from daemon.connections_file
- * (the secret WCONN_SECRET of `prepare`). Secret fields join the mask.
+ * (the secret CONNECTIONS_SECRET of `prepare`). Secret fields join the mask.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,11 +11,11 @@
 
 #include "worker.h"
 
-#define WCONN_FILE "osiris_connections.yaml"
+#define CONNECTIONS_FILE "osiris_connections.yaml"
 
 /* The run context's file: beside the manifest, else at the context root. */
 void
-wconn_prepare_context(struct worker *w)
+connections_prepare_context(struct worker *w)
 {
 	char *full, *name, err[512];
 	struct buf text;
@@ -24,7 +24,7 @@ wconn_prepare_context(struct worker *w)
 	for (pass = 0; pass < 2; pass++) {
 		if (pass == 1 && w->mdir[0] == '\0')
 			break;
-		xasprintf(&name, "%s%s", pass == 0 ? w->mdir : "", WCONN_FILE);
+		xasprintf(&name, "%s%s", pass == 0 ? w->mdir : "", CONNECTIONS_FILE);
 		xasprintf(&full, "%s/%s", w->ws, name);
 		buf_init(&text);
 		rc = file_read_all(full, WORKER_CFG_MAX, &text);
@@ -45,9 +45,9 @@ wconn_prepare_context(struct worker *w)
  * writes it: {"@f.a": {"fields": {...}, "secret": [names]} | {"error": ".."}}.
  * Secret values are masked before anything about the run is said. */
 void
-wconn_prepare_daemon(struct worker *w, const struct kvlist *secrets)
+connections_prepare_daemon(struct worker *w, const struct kvlist *secrets)
 {
-	const char *text = kvlist_get(secrets, WCONN_SECRET), *ref, *k;
+	const char *text = kvlist_get(secrets, CONNECTIONS_SECRET), *ref, *k;
 	json_t *e, *fields, *name;
 	size_t i;
 
@@ -74,7 +74,7 @@ wconn_prepare_daemon(struct worker *w, const struct kvlist *secrets)
 
 
 void
-wconn_cleanup(struct worker *w)
+connections_cleanup(struct worker *w)
 {
 	json_decref(w->conns_ctx);
 	json_decref(w->conns_daemon);
@@ -83,15 +83,15 @@ wconn_cleanup(struct worker *w)
 	w->conns_err = NULL;
 }
 
-struct wconn_lookup {
+struct connections_lookup {
 	struct worker *w;
 	const char *refused; /* the daemon's error for a refused credential */
 };
 
 static const char *
-wconn_lookup_cb(void *arg, const char *name, int *secret)
+connections_lookup_cb(void *arg, const char *name, int *secret)
 {
-	struct wconn_lookup *l = arg;
+	struct connections_lookup *l = arg;
 	const char *v;
 
 	if ((v = kvlist_get(&l->w->secrets, name)) != NULL) {
@@ -99,16 +99,16 @@ wconn_lookup_cb(void *arg, const char *name, int *secret)
 		return v;
 	}
 	if ((v = kvlist_get(&l->w->env, name)) == NULL)
-		l->refused = json_string_value(json_object_get(json_object_get(l->w->conns_daemon, WCONN_REFUSED), name));
+		l->refused = json_string_value(json_object_get(json_object_get(l->w->conns_daemon, CONNECTIONS_REFUSED), name));
 	return v;
 }
 
 /* From the context file: 1 found (into *out), 0 absent, -1 error. */
 static int
-wconn_from_context(struct worker *w, const char *ref, const char *family, const char *alias, json_t **out,
+connections_from_context(struct worker *w, const char *ref, const char *family, const char *alias, json_t **out,
     char *err, size_t errlen)
 {
-	struct wconn_lookup l = {.w = w};
+	struct connections_lookup l = {.w = w};
 	const json_t *c;
 	const char *found;
 	json_t *secrets, *name;
@@ -117,8 +117,8 @@ wconn_from_context(struct worker *w, const char *ref, const char *family, const 
 
 	if (w->conns_ctx == NULL || (c = conn_find(w->conns_ctx, family, alias, &found)) == NULL)
 		return 0;
-	snprintf(what, sizeof(what), "connection %s (%s, alias '%s')", ref, WCONN_FILE, found);
-	if ((*out = conn_resolve(c, what, wconn_lookup_cb, &l, &secrets, err, errlen)) == NULL) {
+	snprintf(what, sizeof(what), "connection %s (%s, alias '%s')", ref, CONNECTIONS_FILE, found);
+	if ((*out = conn_resolve(c, what, connections_lookup_cb, &l, &secrets, err, errlen)) == NULL) {
 		if (l.refused != NULL) /* why ${NAME} is not set: the daemon refused it */
 			snprintf(err, errlen, "%s: %s", what, l.refused);
 		return -1;
@@ -134,7 +134,7 @@ wconn_from_context(struct worker *w, const char *ref, const char *family, const 
 }
 
 int
-wconn_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen)
+connections_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen)
 {
 	json_t *conn = json_object_get(cfg, "connection"), *resolved = NULL, *e;
 	const char *ref;
@@ -151,17 +151,17 @@ wconn_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen)
 	if (w->conns_err != NULL) {
 		snprintf(err, errlen, "connection %s: %s", log_esc(ref, 100), w->conns_err);
 		rc = -1;
-	} else if ((rc = wconn_from_context(w, ref, family, alias, &resolved, err, errlen)) == 0) {
+	} else if ((rc = connections_from_context(w, ref, family, alias, &resolved, err, errlen)) == 0) {
 		e = json_object_get(w->conns_daemon, ref);
 		if (e == NULL) {
 			if (alias != NULL)
 				snprintf(err, errlen, "connection %s: no alias '%s' in family '%s' (%s, daemon.connections_file)",
-				    log_esc(ref, 100), log_esc(alias, 64), log_esc(family, 64), WCONN_FILE);
+				    log_esc(ref, 100), log_esc(alias, 64), log_esc(family, 64), CONNECTIONS_FILE);
 			else
 				snprintf(err, errlen,
 				    "connection %s: family '%s' has no default alias (default: true, or one named "
 				    "default) (%s, daemon.connections_file)",
-				    log_esc(ref, 100), log_esc(family, 64), WCONN_FILE);
+				    log_esc(ref, 100), log_esc(family, 64), CONNECTIONS_FILE);
 			rc = -1;
 		} else if (json_is_string(json_object_get(e, "error"))) {
 			snprintf(err, errlen, "%s", json_string_value(json_object_get(e, "error")));

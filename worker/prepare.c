@@ -65,7 +65,7 @@ prepare_cleanup(struct worker *w)
 	free(w->results);
 	w->results = NULL;
 	manifest_free(&w->m);
-	wconn_cleanup(w);
+	connections_cleanup(w);
 	prepare_unsetenv(&w->env);
 	prepare_unsetenv(&w->secrets);
 	kvlist_free(&w->attr);
@@ -176,8 +176,8 @@ prepare_env(struct worker *w, const struct msg_prepare *p)
 		setenv(p->env.v[i].key, p->env.v[i].value, 1);
 	}
 	for (i = 0; i < p->secrets.n; i++) {
-		if (strcmp(p->secrets.v[i].key, WCONN_SECRET) == 0)
-			continue; /* for wconn.c only, not for drivers or cfgs */
+		if (strcmp(p->secrets.v[i].key, CONNECTIONS_SECRET) == 0)
+			continue; /* for connections.c only, not for drivers or cfgs */
 		kvlist_add(&w->secrets, p->secrets.v[i].key, p->secrets.v[i].value);
 		setenv(p->secrets.v[i].key, p->secrets.v[i].value, 1);
 	}
@@ -227,9 +227,9 @@ prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 	}
 	/* the mask first: nothing about this run may be said before it exists */
 	for (i = 0; i < p.secrets.n; i++)
-		if (strcmp(p.secrets.v[i].key, WCONN_SECRET) != 0)
+		if (strcmp(p.secrets.v[i].key, CONNECTIONS_SECRET) != 0)
 			mask_add(w->mask, p.secrets.v[i].value);
-	wconn_prepare_daemon(w, &p.secrets);
+	connections_prepare_daemon(w, &p.secrets);
 	if (prepare_workspace(w, &p, &loaded, err, sizeof(err)) < 0)
 		goto fail;
 	code = ERR_INVALID_MANIFEST;
@@ -239,7 +239,7 @@ prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 	bundle_free(&loaded);
 	w->run_id = xstrdup(p.run_id);
 	prepare_env(w, &p);
-	wconn_prepare_context(w);
+	connections_prepare_context(w);
 	w->outputs = xcalloc(w->m.nsteps, sizeof(*w->outputs));
 	w->state = xcalloc(w->m.nsteps, sizeof(*w->state));
 	w->results = xcalloc(w->m.nsteps, sizeof(*w->results));

@@ -273,7 +273,7 @@ parsed:
 			emit_logf(w, LOG_LVL_WARN, r->s->id, "%s: unknown/unsupported key '%s' ignored", r->cfg_name, key);
 	}
 	/* after the ${VAR} pass: resolved values are never substituted again */
-	if (wconn_resolve(w, r->cfg, err, sizeof(err)) < 0)
+	if (connections_resolve(w, r->cfg, err, sizeof(err)) < 0)
 		return ctx_fail(&r->ctx, "ConnectionError", "%s", err);
 	step_cleaned_config(r);
 	return 0;
@@ -370,7 +370,7 @@ step_execute(struct worker *w, size_t idx, struct step_result *res)
 	r.idx = idx;
 	r.s = &w->m.steps[idx];
 	r.ops = driver_find(r.s->driver);
-	wctx_init(w, &r.ctx, r.s->id);
+	driverctx_init(w, &r.ctx, r.s->id);
 	w->state[idx] = STEP_RUNNING;
 	{
 		struct evf f[] = {EVS("driver", r.s->driver)};

@@ -129,7 +129,7 @@ struct worker {
 	struct manifest m;
 	struct kvlist env, secrets;
 	struct mask *mask;
-	/* connections (wconn.c): the context's osiris_connections.yaml, the
+	/* connections (connections.c): the context's osiris_connections.yaml, the
 	 * daemon's resolved ones, or why the context's cannot be used */
 	json_t *conns_ctx, *conns_daemon;
 	char *conns_err;
@@ -207,18 +207,18 @@ int subst_cfg(json_t *cfg, const struct kvlist *env, const struct kvlist *secret
 int subst_string(const char *in, const struct kvlist *env, const struct kvlist *secrets, const char *name,
     char **out, char *err, size_t errlen);
 
-/* wconn.c: connections. The daemon's resolved connections travel as this
+/* connections.c: a step's `connection:` resolved. The daemon's connections travel as this
  * secret of `prepare` (JSON; never put into the environment). */
-#define WCONN_SECRET "OSIRIS_CONNECTIONS"
+#define CONNECTIONS_SECRET "OSIRIS_CONNECTIONS"
 /* in it: {NAME: error} for credentials the submitter may not read */
-#define WCONN_REFUSED "!refused"
+#define CONNECTIONS_REFUSED "!refused"
 /* Before anything is said about the run: secret fields join the mask. */
-void wconn_prepare_daemon(struct worker *w, const struct kvlist *secrets);
+void connections_prepare_daemon(struct worker *w, const struct kvlist *secrets);
 /* Once the workspace is there: read the context's file. */
-void wconn_prepare_context(struct worker *w);
-void wconn_cleanup(struct worker *w);
+void connections_prepare_context(struct worker *w);
+void connections_cleanup(struct worker *w);
 /* cfg.connection -> cfg.resolved_connection; -1 with a one-line err. */
-int wconn_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen);
+int connections_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen);
 
 /* workspace.c: create + unpack (fills base, watches), remove. */
 int ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen);
@@ -231,8 +231,8 @@ void step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 /* status.c: what a daemon re-attaching to this worker needs to go on. */
 void status_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
 
-/* wctx.c: the worker side of struct driver_ctx. */
-void wctx_init(struct worker *w, struct driver_ctx *ctx, const char *step_id);
+/* driverctx.c: the worker side of struct driver_ctx. */
+void driverctx_init(struct worker *w, struct driver_ctx *ctx, const char *step_id);
 
 /* artifact.c: finish and read. */
 void artifact_finish_handle(struct worker *w, uint32_t msgid, const msgpack_object *params);
