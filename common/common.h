@@ -98,6 +98,9 @@ int file_read_all(const char *path, size_t max, struct buf *out);
 /* Write all len bytes to fd, resuming after short writes and EINTR. 0, or
  * -1 with errno. */
 int write_all(int fd, const void *data, size_t len);
+struct iovec;
+/* The same for what n iovecs hold (they are advanced past what is written). */
+int writev_all(int fd, struct iovec *iov, int n);
 
 /* fcopy.c: file bytes moved in the kernel (copy_file_range, then
  * sendfile, then pread/write). */

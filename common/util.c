@@ -4,6 +4,7 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <ctype.h>
 #include <dirent.h>
@@ -312,21 +313,35 @@ step_input_name(const char *step_id)
 }
 
 int
-write_all(int fd, const void *data, size_t len)
+writev_all(int fd, struct iovec *iov, int n)
 {
-	const uint8_t *p = data;
-	ssize_t n;
+	ssize_t w;
 
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n == -1 && errno == EINTR)
+	while (n > 0) {
+		w = writev(fd, iov, n);
+		if (w == -1 && errno == EINTR)
 			continue;
-		if (n == -1)
+		if (w == -1)
 			return -1;
-		p += n;
-		len -= (size_t)n;
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
 	}
 	return 0;
+}
+
+int
+write_all(int fd, const void *data, size_t len)
+{
+	struct iovec v = {(void *)(uintptr_t)data, len};
+
+	return len == 0 ? 0 : writev_all(fd, &v, 1);
 }
 
 int

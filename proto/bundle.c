@@ -383,31 +383,6 @@ fail:
 	return -1;
 }
 
-/* writev what the iovecs hold, resuming after short writes. */
-static int
-bundle_writev_all(int fd, struct iovec *iov, int n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = writev(fd, iov, n);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w == -1)
-			return -1;
-		while (n > 0 && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
-	}
-	return 0;
-}
-
 /*
  * The packed headers (array heads, paths, modes, bin heads) go to one
  * small buffer; the iovecs alternate between slices of it and the file
@@ -447,7 +422,7 @@ bundle_write_fd(const struct bundle *b, int fd)
 			for (k = 0; k < n; k++)
 				if (start[k] != SIZE_MAX)
 					iov[k].iov_base = h.data + start[k];
-			rc = bundle_writev_all(fd, iov, n);
+			rc = writev_all(fd, iov, n);
 			n = 0;
 		}
 	}
