@@ -117,6 +117,25 @@ CREATE TABLE movies (movie_id INT PRIMARY KEY, title VARCHAR(100), director_id I
 INSERT INTO movies SELECT seq, CONCAT('movie ', seq), seq % 50, seq * 1000.5, seq * 2500.25 FROM seq_1_to_$1;" ||
 		fail "seeding mariadb"
 }
+# my_conns ALIAS: the `mysql` family of an osiris_connections.yaml: ALIAS
+# (user osiris, password ${MYSQL_PASSWORD}) and wrongpw (a wrong password).
+my_conns() {
+	cat <<EOF
+  mysql:
+    $1:
+      host: 127.0.0.1
+      port: $MY_PORT
+      database: osiris
+      username: osiris
+      password: \${MYSQL_PASSWORD}
+    wrongpw:
+      host: 127.0.0.1
+      port: $MY_PORT
+      database: osiris
+      user: osiris
+      password: not-the-password
+EOF
+}
 # my_q SQL: as root over the socket, tab-separated, no headers.
 my_q() { mariadb --no-defaults -uroot --socket="$T/my/sock" -N -B --default-character-set=utf8mb4 -e "$1"; }
 # my_q_raw SQL: the same without escaping (a backslash stays one)

@@ -15,21 +15,10 @@ my_seed 100000
 
 PGPW=$(canary pgpw)
 start_pg "$PGPW"
-cat >"$T/conns.yaml" <<EOF2
-connections:
-  mysql:
-    db_movies:
-      host: 127.0.0.1
-      port: $MY_PORT
-      database: osiris
-      username: osiris
-      password: \${MYSQL_PASSWORD}
-    wrongpw:
-      host: 127.0.0.1
-      port: $MY_PORT
-      database: osiris
-      user: osiris
-      password: not-the-password
+{
+	echo connections:
+	my_conns db_movies
+	cat <<EOF2
   supabase:
     main:
       host: 127.0.0.1
@@ -38,6 +27,7 @@ connections:
       user: osiris
       password: \${PG_PASSWORD}
 EOF2
+} >"$T/conns.yaml"
 start_daemon -v -v
 RUNS=()
 run_it() { # DIR EXPECTED_RC

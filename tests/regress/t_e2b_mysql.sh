@@ -11,22 +11,10 @@
 PW=$(canary mypw)
 start_mysql "$PW"
 my_seed 20000
-cat >"$T/conns.yaml" <<EOF2
-connections:
-  mysql:
-    db:
-      host: 127.0.0.1
-      port: $MY_PORT
-      database: osiris
-      username: osiris
-      password: \${MYSQL_PASSWORD}
-    wrongpw:
-      host: 127.0.0.1
-      port: $MY_PORT
-      database: osiris
-      user: osiris
-      password: not-the-password
-EOF2
+{
+	echo connections:
+	my_conns db
+} >"$T/conns.yaml"
 
 start_emulator
 start_daemon -o e2b.pool_size=1 -o e2b.create_rate=50
