@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "worker/worker.h"
+#include "tests/unit/harness/worker_harness.h"
 
 static struct kvlist env, secrets;
 
@@ -170,17 +171,14 @@ START_TEST(test_snapshot)
 }
 END_TEST
 
+/* write_file (the harness's), then chmod. */
 static void
 put_file(const char *root, const char *rel, const char *text, mode_t mode)
 {
 	char *p;
-	FILE *f;
 
+	write_file(root, rel, text);
 	xasprintf(&p, "%s/%s", root, rel);
-	ck_assert_int_eq(mkdir_parents(p), 0);
-	ck_assert_ptr_nonnull(f = fopen(p, "w"));
-	fputs(text, f);
-	fclose(f);
 	ck_assert_int_eq(chmod(p, mode), 0);
 	free(p);
 }
