@@ -93,6 +93,14 @@ const uint8_t *utf8_invalid(const uint8_t *s, size_t len);
 /* df_<sanitized id>: chars outside [0-9A-Za-z_] become '_', '_' prefixed to
  * a leading digit. Returns a new string. */
 char *step_input_name(const char *step_id);
+/* Value of ${name} (NULL: not set); *secret = 1 when it is a secret. */
+typedef const char *(*var_lookup_fn)(void *arg, const char *name, int *secret);
+/* Append in to out with each ${NAME} (NAME = [A-Za-z_][A-Za-z0-9_]*, under
+ * 256 bytes) replaced through lookup, $${ as a literal "${", any other $
+ * literal. 0; -1 for a malformed reference (*at points at it); -2 for a
+ * NAME lookup does not know (in var). *secret |= what lookup said. */
+int var_expand(const char *in, var_lookup_fn lookup, void *arg, struct buf *out, int *secret, const char **at,
+    char var[256]);
 /* Read a whole file, at most `max` bytes (-1 with errno EFBIG beyond). */
 int file_read_all(const char *path, size_t max, struct buf *out);
 /* Write all len bytes to fd, resuming after short writes and EINTR. 0, or
@@ -158,7 +166,7 @@ int manifest_cfg_load(const char *name, const char *json, size_t len, struct jso
 struct json_t;
 /* Value of ${name} for a connection field; *secret = 1 when it came from a
  * secret (a run secret or a credential). NULL: not set. */
-typedef const char *(*conn_lookup_fn)(void *arg, const char *name, int *secret);
+typedef var_lookup_fn conn_lookup_fn;
 /* A field whose name holds password/token/secret/key/dsn/...: a secret. */
 int conn_key_secret(const char *key);
 /* Parse YAML text into {family: {alias: {fields}}} (the "connections"

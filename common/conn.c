@@ -200,50 +200,25 @@ conn_find(const json_t *conns, const char *family, const char *alias, const char
 	return json_is_object(v) ? v : NULL;
 }
 
-/* One string: ${NAME} replaced through lookup, $${ a literal "${". */
+/* One string: ${NAME} replaced through lookup (var_expand). */
 static char *
 conn_subst_str(const char *in, const char *what, conn_lookup_fn lookup, void *arg, int *secret, char *err,
     size_t errlen)
 {
 	struct buf b;
-	const char *p = in, *close, *val;
+	const char *at;
 	char var[256];
-	size_t n, i;
-	int sec;
+	int rc;
 
 	buf_init(&b);
-	while (*p != '\0') {
-		if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
-			buf_add(&b, "${", 2);
-			p += 3;
-			continue;
-		}
-		if (p[0] != '$' || p[1] != '{') {
-			buf_addc(&b, *p++);
-			continue;
-		}
-		close = strchr(p + 2, '}');
-		n = close != NULL ? (size_t)(close - p - 2) : 0;
-		for (i = 0; i < n && (isalnum((unsigned char)p[2 + i]) || p[2 + i] == '_'); i++)
-			;
-		if (close == NULL || n == 0 || i != n || n >= sizeof(var) || isdigit((unsigned char)p[2])) {
-			snprintf(err, errlen, "%s: bad variable reference (use ${NAME})", what);
-			buf_free(&b);
-			return NULL;
-		}
-		memcpy(var, p + 2, n);
-		var[n] = '\0';
-		sec = 0;
-		if ((val = lookup(arg, var, &sec)) == NULL) {
-			snprintf(err, errlen, "%s: ${%s} is not set (not a secret, env or credential of the run)", what, var);
-			buf_free(&b);
-			return NULL;
-		}
-		*secret |= sec;
-		buf_adds(&b, val);
-		p = close + 1;
-	}
-	return buf_cstr(&b);
+	if ((rc = var_expand(in, lookup, arg, &b, secret, &at, var)) == 0)
+		return buf_cstr(&b);
+	if (rc == -1)
+		snprintf(err, errlen, "%s: bad variable reference (use ${NAME})", what);
+	else
+		snprintf(err, errlen, "%s: ${%s} is not set (not a secret, env or credential of the run)", what, var);
+	buf_free(&b);
+	return NULL;
 }
 
 json_t *

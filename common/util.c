@@ -345,6 +345,44 @@ write_all(int fd, const void *data, size_t len)
 }
 
 int
+var_expand(const char *in, var_lookup_fn lookup, void *arg, struct buf *out, int *secret, const char **at,
+    char var[256])
+{
+	const char *p = in, *close, *val;
+	size_t n, i;
+	int sec;
+
+	while (*p != '\0') {
+		if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
+			buf_add(out, "${", 2);
+			p += 3;
+			continue;
+		}
+		if (p[0] != '$' || p[1] != '{') {
+			buf_addc(out, *p++);
+			continue;
+		}
+		close = strchr(p + 2, '}');
+		n = close != NULL ? (size_t)(close - p - 2) : 0;
+		for (i = 0; i < n && (isalnum((unsigned char)p[2 + i]) || p[2 + i] == '_'); i++)
+			;
+		if (close == NULL || n == 0 || i != n || n >= 256 || isdigit((unsigned char)p[2])) {
+			*at = p;
+			return -1;
+		}
+		memcpy(var, p + 2, n);
+		var[n] = '\0';
+		sec = 0;
+		if ((val = lookup(arg, var, &sec)) == NULL)
+			return -2;
+		*secret |= sec;
+		buf_adds(out, val);
+		p = close + 1;
+	}
+	return 0;
+}
+
+int
 file_read_all(const char *path, size_t max, struct buf *out)
 {
 	size_t start = out->len, got = 0;

@@ -8,72 +8,48 @@
  *   $        anything else is literal; no ${VAR:-default}, no nesting
  * Keys are never substituted; values are substituted once (no recursion).
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "worker.h"
 
+struct subst_lists {
+	const struct kvlist *env, *secrets;
+};
+
 static const char *
-subst_lookup(const struct kvlist *env, const struct kvlist *secrets, const char *name)
+subst_lookup(void *arg, const char *name, int *secret)
 {
-	const char *v = kvlist_get(secrets, name);
+	const struct subst_lists *l = arg;
+	const char *v = kvlist_get(l->secrets, name);
 
-	return v != NULL ? v : kvlist_get(env, name);
-}
-
-static int
-subst_name_ok(const char *s, size_t n)
-{
-	size_t i;
-
-	if (n == 0 || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
-		return 0;
-	for (i = 1; i < n; i++)
-		if (!(isalnum((unsigned char)s[i]) || s[i] == '_'))
-			return 0;
-	return 1;
+	(void)secret;
+	return v != NULL ? v : kvlist_get(l->env, name);
 }
 
 int
 subst_string(const char *in, const struct kvlist *env, const struct kvlist *secrets, const char *name,
     char **out, char *err, size_t errlen)
 {
+	struct subst_lists l = {env, secrets};
 	struct buf b;
-	const char *p = in, *close, *val;
+	const char *at;
 	char var[256];
+	int rc, secret = 0;
 
 	buf_init(&b);
-	while (*p != '\0') {
-		if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
-			buf_add(&b, "${", 2);
-			p += 3;
-			continue;
-		}
-		if (p[0] != '$' || p[1] != '{') {
-			buf_addc(&b, *p++);
-			continue;
-		}
-		close = strchr(p + 2, '}');
-		if (close == NULL || !subst_name_ok(p + 2, (size_t)(close - p - 2)) || close - p - 2 >= (long)sizeof(var)) {
-			snprintf(err, errlen, "%s: bad variable reference \"%s\" (use ${NAME}, or $${ for a literal)", name,
-			    log_esc(p, 40));
-			buf_free(&b);
-			return -1;
-		}
-		memcpy(var, p + 2, (size_t)(close - p - 2));
-		var[close - p - 2] = '\0';
-		if ((val = subst_lookup(env, secrets, var)) == NULL) {
-			snprintf(err, errlen, "%s: ${%s} is not set", name, var);
-			buf_free(&b);
-			return -1;
-		}
-		buf_adds(&b, val);
-		p = close + 1;
+	if ((rc = var_expand(in, subst_lookup, &l, &b, &secret, &at, var)) == 0) {
+		*out = buf_cstr(&b);
+		return 0;
 	}
-	*out = buf_cstr(&b);
-	return 0;
+	if (rc == -1)
+		snprintf(err, errlen, "%s: bad variable reference \"%s\" (use ${NAME}, or $${ for a literal)", name,
+		    log_esc(at, 40));
+	else
+		snprintf(err, errlen, "%s: ${%s} is not set", name, var);
+	buf_free(&b);
+	return -1;
 }
 
 static int
