@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/db.sh"
 
-PW=pgpw-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+PW=$(canary pgpw)
 start_pg "$PW"
 psql_q "CREATE TABLE types (id int PRIMARY KEY, big bigint, dec numeric(24,6), f float8, b boolean, t text,
 		d date, ts timestamp, tm time, bin bytea);
@@ -59,19 +59,8 @@ step_cfg "$d" sw '{"component":"supabase.writer","connection":"@supabase.main","
 step_cfg "$d" csv '{"component":"filesystem.csv_writer","path":"output/stats.csv"}'
 step_cfg "$d" tcsv '{"component":"filesystem.csv_writer","path":"output/types.csv"}'
 
-RUNS=()
 run_on() { # BACKEND DIR EXPECTED_RC
-	PG_PASSWORD=$PW ctlc submit "$2" --backend "$1" --secret PG_PASSWORD --wait
-	RUN=$(head -n1 "$T/ctl.out")
-	[[ "$RUN" =~ ^[A-Za-z0-9]+$ ]] || fail "submit $2 --backend $1: $ERR"
-	RUNS+=("$RUN")
-	[ "$RC" = "$3" ] || fail "$1 run of $2 exited $RC, expected $3: $(show_json "$RUN" | head -c 1500)"
-}
-same() { # NAME LOCAL_RUN E2B_RUN
-	local out
-	out=$("$PY" "$SRC/tests/regress/parity.py" "$BIN/osirisctl" "$SOCK" "$2" "$3" 2>&1) ||
-		fail "$1: local run $2 and e2b run $3 differ: $out"
-	note "$1: $out"
+	PG_PASSWORD=$PW parity_submit "$1" "$2" "$3" --secret PG_PASSWORD
 }
 
 # The writers' events differ between creating a table and finding it (a
@@ -99,7 +88,7 @@ exp='id,big,dec,f,b,t,d,ts,tm,bin
 3,,,,,,,,,
 4,0,-1.500000,1e+300,true,"emoji 😀 ""q"", tab	x",9999-12-31,2000-01-01 00:00:00,12:00:00,\xdeadbeef'
 assert_eq "$(cat "$T/types.csv")" "$exp" "types.csv from the e2b run"
-same "postgres + supabase -> sql -> postgres + supabase + csv" "$L" "$RUN"
+parity_same "postgres + supabase -> sql -> postgres + supabase + csv" "$L" "$RUN"
 
 e=$T/err
 pipeline "$e" err "ex:postgres.extractor:"
@@ -109,20 +98,12 @@ run_on local "$e" 1
 L=$RUN
 run_on e2b "$e" 1
 assert_contains "$(step_field "$RUN" ex error)" 'column "nope" does not exist' "query error on e2b"
-same "query error" "$L" "$RUN"
+parity_same "query error" "$L" "$RUN"
 step_cfg "$e" ex '{"component":"postgres.extractor","connection":"@postgres.wrongpw","query":"SELECT 1"}'
 run_on local "$e" 1
 L=$RUN
 run_on e2b "$e" 1
 assert_contains "$(step_field "$RUN" ex error)" 'password authentication failed for user "osiris"' "bad credentials on e2b"
-same "bad credentials" "$L" "$RUN"
+parity_same "bad credentials" "$L" "$RUN"
 
-for r in "${RUNS[@]}"; do
-	show_json "$r" >>"$T/show.json"
-	ctl --json logs "$r" >>"$T/logs.jsonl"
-done
-stop_daemon
-no_leak "after the postgres runs"
-stop_emulator
-hits=$(grep -r -a -l -F -- "$PW" "$STATE" "$DLOG" "$T/show.json" "$T/logs.jsonl" "$T/emu" 2>/dev/null)
-[ -z "$hits" ] || fail "the postgres password appears in: $hits"
+parity_end postgres "$PW"
