@@ -343,9 +343,9 @@ static void finish(void)
 	child_shutdown();
 	rundir_shutdown();
 	connfile_shutdown();
-	if (store_event_pending() > 0)
-		store_event_flush();
-	store_close();
+	if (store_pending(osirisd.store) > 0)
+		store_flush(osirisd.store);
+	store_close(osirisd.store);
 	sd_notify_shutdown();
 }
 
