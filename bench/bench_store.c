@@ -11,6 +11,8 @@
 #include "common/common.h"
 #include "daemon/osirisd.h"
 
+static struct store *store;
+
 static int bench_cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -111,7 +113,7 @@ int main(int argc, char **argv)
 	batch = atoi(argv[3]);
 	if (events <= 0 || batch <= 0)
 		fatalx("bench_store: EVENTS and BATCH must be positive");
-	if (store_open(argv[1], err, sizeof(err)) != 0)
+	if ((store = store_open(argv[1], err, sizeof(err))) == NULL)
 		fatalx("bench_store: %s", err);
 	bench_run("batched", "bench-batched", events / batch, batch);
 	/* baseline: a transaction per event, fewer of them (they are slow) */

@@ -28,6 +28,13 @@ static struct event_base *base;
 static struct config cfg;
 static int daemon_up;
 
+/* The daemon's store (osirisd.store), closed and forgotten. */
+static void close_store(void)
+{
+	store_close(osirisd.store);
+	osirisd.store = NULL;
+}
+
 static void setup(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_run.XXXXXX");
@@ -47,7 +54,7 @@ static void teardown(void)
 		event_base_free(base);
 		config_free(&cfg);
 	}
-	store_close(osirisd.store);
+	close_store();
 	rmtree(tmpdir);
 }
 
@@ -197,7 +204,8 @@ static void daemon_start(void)
 	cfg.local_pool_size = 0;
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);
-	ck_assert_msg(store_open(statedir, err, sizeof(err)) == 0, "store_open: %s", err);
+	osirisd.store = store_open(statedir, err, sizeof(err));
+	ck_assert_msg(osirisd.store != NULL, "store_open: %s", err);
 	ck_assert_int_eq(child_init(base), 0);
 	ck_assert_msg(pool_init(base, &cfg, sched_pool_ready_cb, NULL, err, sizeof(err)) == 0, "pool_init: %s", err);
 	sched_init(base, &cfg);
@@ -210,7 +218,8 @@ static void open_store(void)
 {
 	char err[512] = "";
 
-	ck_assert_msg(store_open(statedir, err, sizeof(err)) == 0, "store_open: %s", err);
+	osirisd.store = store_open(statedir, err, sizeof(err));
+	ck_assert_msg(osirisd.store != NULL, "store_open: %s", err);
 }
 
 /* The next record of a recovered run must be stored, right after the last
@@ -235,7 +244,7 @@ START_TEST(test_recover_last_seq_from_records)
 
 	open_store();
 	store_run("r-queued", RUN_QUEUED, 5);
-	store_close(osirisd.store);
+	close_store();
 	daemon_start();
 	r = run_find("r-queued");
 	ck_assert_ptr_nonnull(r);
@@ -253,7 +262,7 @@ START_TEST(test_recover_unreadable_records)
 
 	open_store();
 	store_run("r-queued", RUN_QUEUED, NREC);
-	store_close(osirisd.store);
+	close_store();
 	corrupt_page_of("r-queued", NREC / 2);
 	daemon_start();
 	r = run_find("r-queued");
@@ -270,7 +279,7 @@ START_TEST(test_recover_lost_when_records_unreadable)
 
 	open_store();
 	store_run("r-queued", RUN_QUEUED, NREC);
-	store_close(osirisd.store);
+	close_store();
 	corrupt_page_of("r-queued", NREC);
 	daemon_start();
 	ck_assert_msg(run_find("r-queued") == NULL, "run rescheduled although its records cannot be read");
@@ -289,7 +298,7 @@ START_TEST(test_recover_lost_run_last_seq)
 
 	open_store();
 	store_run("r-running", RUN_RUNNING, 7);
-	store_close(osirisd.store);
+	close_store();
 	daemon_start();
 	ck_assert_ptr_null(run_find("r-running"));
 	ck_assert_int_eq(store_run_get(osirisd.store, "r-running", &ri), 0);
@@ -431,7 +440,7 @@ START_TEST(test_collect_streamed_no_symlinks)
 
 	open_store();
 	store_run("r-art", RUN_QUEUED, 0);
-	store_close(osirisd.store);
+	close_store();
 	daemon_start();
 	r = run_find("r-art");
 	ck_assert_ptr_nonnull(r);

@@ -19,6 +19,14 @@
 static char tmpdir[64];
 static char statedir[128];
 static char dbpath[160];
+static struct store *store;
+
+/* The store under test (store), closed and forgotten. */
+static void close_store(void)
+{
+	store_close(store);
+	store = NULL;
+}
 
 static void setup(void)
 {
@@ -30,7 +38,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	store_close(store);
+	close_store();
 	rmtree(tmpdir);
 }
 
@@ -38,7 +46,8 @@ static void open_store(void)
 {
 	char err[512] = "";
 
-	ck_assert_msg(store_open(statedir, err, sizeof(err)) == 0, "store_open: %s", err);
+	store = store_open(statedir, err, sizeof(err));
+	ck_assert_msg(store != NULL, "store_open: %s", err);
 }
 
 /* A second, independent connection: what is really on disk. */
@@ -150,13 +159,14 @@ START_TEST(test_open_migrate_reopen)
 	                        "('runs','steps','events','metrics','artifacts')"),
 	                 5);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'runs_newest'"), 1);
-	/* Opening twice in one process is a caller bug, reported, not fatal. */
-	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "already open"));
-	store_close(store);
+	/* A state dir open already, here in this process, is refused by its
+	 * lock: reported, not fatal. */
+	ck_assert_ptr_null(store_open(statedir, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "in use by another osirisd"));
+	close_store();
 	open_store(); /* idempotent: no migration re-run, no error */
 	ck_assert_int_eq(db_int("PRAGMA user_version"), 5);
-	store_close(store);
+	close_store();
 }
 END_TEST
 
@@ -564,7 +574,7 @@ START_TEST(test_sandboxes_and_wseq)
 	ck_assert_int_eq(store_sandbox_delete(store, "sbx0"), 0);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sandboxes"), 1);
 	/* survives a reopen */
-	store_close(store);
+	close_store();
 	open_store();
 	ck_assert_int_eq(store_sandbox_get(store, "sbx1", &got), 0);
 	sandbox_rec_free(&got);
@@ -1006,7 +1016,7 @@ START_TEST(test_crash_reopen)
 	if (pid == 0) {
 		char err[256];
 
-		if (store_open(statedir, err, sizeof(err)) == -1)
+		if ((store = store_open(statedir, err, sizeof(err))) == NULL)
 			_exit(2);
 		make_run(&r, "r-crash", 1000, 1);
 		if (store_run_insert(store, &r) == -1)
@@ -1045,7 +1055,7 @@ START_TEST(test_garbage_db)
 	for (i = 0; i < 200; i++)
 		fputs("this is not a database, just text\n", fp);
 	fclose(fp);
-	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_ptr_null(store_open(statedir, err, sizeof(err)));
 	ck_assert_msg(strstr(err, dbpath) != NULL && strstr(err, "not an osiris database") != NULL, "err: %s", err);
 	/* nothing was written into the foreign file */
 	ck_assert_int_eq(store_run_get(store, "x", &(struct run_info){0}), -1);
@@ -1061,7 +1071,7 @@ START_TEST(test_foreign_db)
 	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE customers (id INTEGER)", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_ptr_null(store_open(statedir, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "foreign") != NULL, "err: %s", err);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema"), 1); /* untouched */
 }
@@ -1073,11 +1083,11 @@ START_TEST(test_newer_schema_refused)
 	char err[512] = "";
 
 	open_store();
-	store_close(store);
+	close_store();
 	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_ptr_null(store_open(statedir, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "newer") != NULL, "err: %s", err);
 }
 END_TEST
@@ -1097,22 +1107,59 @@ START_TEST(test_state_dir_locked)
 		char ok;
 
 		close(to_child[1]); /* so that the parent's close is our EOF */
-		ok = store_open(statedir, cerr, sizeof(cerr)) == 0 ? 'y' : 'n';
+		ok = (store = store_open(statedir, cerr, sizeof(cerr))) != NULL ? 'y' : 'n';
 		if (write(to_parent[1], &ok, 1) != 1)
 			_exit(2);
 		if (read(to_child[0], &ok, 1) < 0)
 			_exit(3);
-		store_close(store);
+		close_store();
 		_exit(0);
 	}
 	ck_assert_int_eq(read(to_parent[0], &c, 1), 1);
 	ck_assert_int_eq(c, 'y');
-	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_ptr_null(store_open(statedir, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "in use by another osirisd") != NULL, "err: %s", err);
 	close(to_child[1]);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	open_store(); /* the lock went with the other process */
+}
+END_TEST
+
+/* Handles are independent: two state dirs open at once, each store holds
+ * only what was written through it; closing one leaves the other working.
+ * No handle (a store that did not open) fails every call. */
+START_TEST(test_two_stores)
+{
+	char other[192], err[256] = "";
+	struct store *b;
+	struct run_info r, g;
+
+	open_store();
+	snprintf(other, sizeof(other), "%s/b/state", tmpdir);
+	b = store_open(other, err, sizeof(err));
+	ck_assert_msg(b != NULL, "store_open: %s", err);
+	make_run(&r, "r-in-a", 1000, 1);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
+	run_info_free(&r);
+	make_run(&r, "r-in-b", 1000, 1);
+	ck_assert_int_eq(store_run_insert(b, &r), 0);
+	run_info_free(&r);
+	add_event("r-in-a", 1, REC_EVENT, "step_start", NULL, NULL);
+	ck_assert_uint_eq(store_pending(store), 1);
+	ck_assert_uint_eq(store_pending(b), 0);
+	ck_assert_int_eq(store_run_get(store, "r-in-b", &g), 1);
+	ck_assert_int_eq(store_run_get(b, "r-in-a", &g), 1);
+	close_store();
+	ck_assert_int_eq(db_int("SELECT count(*) FROM events WHERE run_id = 'r-in-a'"), 1); /* flushed at close */
+	ck_assert_int_eq(store_run_get(b, "r-in-b", &g), 0);
+	ck_assert_str_eq(g.id, "r-in-b");
+	run_info_free(&g);
+	store_close(b);
+	ck_assert_int_eq(store_run_get(NULL, "r-in-a", &g), -1);
+	ck_assert_int_eq(store_flush(NULL), -1);
+	ck_assert_uint_eq(store_pending(NULL), 0);
+	store_close(NULL);
 }
 END_TEST
 
@@ -1196,6 +1243,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_foreign_db);
 	tcase_add_test(tc, test_newer_schema_refused);
 	tcase_add_test(tc, test_state_dir_locked);
+	tcase_add_test(tc, test_two_stores);
 	tcase_add_test(tc, test_throughput);
 	suite_add_tcase(s, tc);
 	return s;
