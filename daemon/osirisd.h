@@ -87,15 +87,15 @@ void connfile_run_secrets(const struct run *r, struct kvlist *out);
  * its own open; callers do not change. For such a store the calls marked
  * "this daemon" answer for the calling daemon's runs and sandboxes only (its
  * recovery, retention and files), the others for every daemon's.
- * Every call takes the handle; a NULL handle (no store open) fails the call
- * (-1, 0 or nothing), as a failing store does.
+ * Every call but store_open and the two _free takes the handle; a NULL
+ * handle (no store open) fails the call (-1, 0 or nothing), as a failing
+ * store does.
  */
 struct store;
 struct prune_cand;
 struct store_usage;
 struct sandbox_rec;
 struct store_ops {
-	const char *name;
 	void (*close)(struct store *);
 	int (*run_insert)(struct store *, const struct run_info *);
 	int (*run_update)(struct store *, const struct run_info *);

@@ -1916,7 +1916,6 @@ void store_sandbox_free(struct sandbox_rec *v, size_t n)
 /* The interface: the handle's ops ------------------------------------------ */
 
 static const struct store_ops store_sqlite_ops = {
-    .name = "sqlite",
     .close = store_sqlite_close,
     .run_insert = store_sqlite_run_insert,
     .run_update = store_sqlite_run_update,
