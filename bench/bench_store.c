@@ -1,6 +1,6 @@
 /*
  * bench_store.c: events into the daemon's SQLite store (daemon/store.c,
- * linked from LIBDAEMON): store_event_add in batches, store_event_flush
+ * linked from LIBDAEMON): store_event_add in batches, store_flush
  * per batch, on a temp state dir. Prints events/s and per-batch latency;
  * the baseline flushes after every event (one transaction each).
  */
@@ -10,6 +10,8 @@
 
 #include "common/common.h"
 #include "daemon/osirisd.h"
+
+static struct store *store;
 
 static int bench_cmp_i64(const void *a, const void *b)
 {
@@ -43,7 +45,7 @@ static void bench_insert_run(const char *id)
 	r.submitted_at = r.started_at = time_now_ms();
 	r.steps = &step;
 	r.nsteps = 1;
-	if (store_run_insert(&r) != 0)
+	if (store_run_insert(store, &r) != 0)
 		fatalx("bench_store: store_run_insert failed");
 }
 
@@ -82,11 +84,11 @@ static void bench_run(const char *name, const char *run, int nbatches, int batch
 		t0 = time_mono_us();
 		for (k = 0; k < batch; k++) {
 			bench_event(&e, &data, ++seq);
-			if (store_event_add(run, &e) != 0)
+			if (store_event_add(store, run, &e) != 0)
 				fatalx("bench_store: store_event_add failed");
 		}
-		if (store_event_flush() != 0)
-			fatalx("bench_store: store_event_flush failed");
+		if (store_flush(store) != 0)
+			fatalx("bench_store: store_flush failed");
 		t1 = time_mono_us();
 		lat[i] = t1 - t0;
 	}
@@ -111,11 +113,11 @@ int main(int argc, char **argv)
 	batch = atoi(argv[3]);
 	if (events <= 0 || batch <= 0)
 		fatalx("bench_store: EVENTS and BATCH must be positive");
-	if (store_open(argv[1], err, sizeof(err)) != 0)
+	if ((store = store_open(argv[1], err, sizeof(err))) == NULL)
 		fatalx("bench_store: %s", err);
 	bench_run("batched", "bench-batched", events / batch, batch);
 	/* baseline: a transaction per event, fewer of them (they are slow) */
 	bench_run("per_event", "bench-single", events < 2000 ? events : 2000, 1);
-	store_close();
+	store_close(store);
 	return 0;
 }

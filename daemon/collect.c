@@ -227,7 +227,7 @@ static void collect_done_one(struct run *r)
 		collect_skip(r, strerror(errno));
 		return;
 	}
-	if (store_artifact_add(r->info.id, a) == -1)
+	if (store_artifact_add(osirisd.store, r->info.id, a) == -1)
 		log_warnx("run=%s: cannot index artifact %s", r->info.id, log_esc(a->path, 200));
 	r->disk_bytes += rundir_bytes(a->size);
 	collect_close(r, 1);
@@ -588,7 +588,7 @@ static int collect_inline_blob(struct run *r, const struct artifact_info *a, con
 		log_warnx("run=%s artifact %s not collected: %s", r->info.id, log_esc(a->path, 200), why);
 		return 1;
 	}
-	if (store_artifact_add_data(r->info.id, a, data->via.bin.ptr, data->via.bin.size) == -1)
+	if (store_artifact_add_data(osirisd.store, r->info.id, a, data->via.bin.ptr, data->via.bin.size) == -1)
 		log_warnx("run=%s: cannot index artifact %s", r->info.id, log_esc(a->path, 200));
 	return 1;
 }
@@ -615,7 +615,7 @@ static int collect_inline_one(struct run *r, int *dirfd, const struct artifact_i
 		log_warnx("run=%s artifact %s not collected: %s", r->info.id, log_esc(a->path, 200), why);
 		return 1;
 	}
-	if (store_artifact_add(r->info.id, a) == -1)
+	if (store_artifact_add(osirisd.store, r->info.id, a) == -1)
 		log_warnx("run=%s: cannot index artifact %s", r->info.id, log_esc(a->path, 200));
 	r->disk_bytes += rundir_bytes(a->size);
 	return 1;

@@ -114,7 +114,7 @@ static void follow_catch_up(struct follower *f)
 			return; /* follow_conn_drained resumes */
 		fr.f = f;
 		fr.got = fr.full = 0;
-		if (store_event_read(f->run_id, f->last_sent, FOLLOW_CHUNK, follow_read_cb, &fr) == -1) {
+		if (store_event_read(osirisd.store, f->run_id, f->last_sent, FOLLOW_CHUNK, follow_read_cb, &fr) == -1) {
 			conn_error(f->c, f->msgid, ERR_INTERNAL, "cannot read the run's records");
 			follow_free(f);
 			return;

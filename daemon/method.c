@@ -63,7 +63,7 @@ static int method_resolve(struct conn *c, struct rpc_msg *m, char *id, size_t id
 		free(want);
 		return 0;
 	}
-	rc = store_run_resolve(want, id, idlen);
+	rc = store_run_resolve(osirisd.store, want, id, idlen);
 	if (rc == 1)
 		conn_error(c, m->msgid, ERR_NOT_FOUND, "run %s: no such run", log_esc(want, 64));
 	else if (rc == 2)
@@ -286,7 +286,7 @@ static int method_submit_commit(struct run *r, const struct bundle *b, char *err
 
 	if (method_submit_persist(r, b, err, errlen) == -1)
 		return -1;
-	if (store_run_insert(&r->info) == 0)
+	if (store_run_insert(osirisd.store, &r->info) == 0)
 		return 0;
 	snprintf(err, errlen, "cannot insert the run into the store");
 	dir = rundir_path(r->info.id);
@@ -404,7 +404,7 @@ static int method_run_get(struct conn *c, struct rpc_msg *m)
 
 	if (method_resolve(c, m, id, sizeof(id)) == -1)
 		return 0;
-	if (store_run_get(id, &ri) != 0) {
+	if (store_run_get(osirisd.store, id, &ri) != 0) {
 		conn_error(c, m->msgid, ERR_NOT_FOUND, "run %s: no such run", id);
 		return 0;
 	}
@@ -437,7 +437,7 @@ static int method_run_list(struct conn *c, struct rpc_msg *m)
 	}
 	if (limit <= 0 || limit > METHOD_LIST_MAX)
 		limit = limit <= 0 ? METHOD_LIST_DEFAULT : METHOD_LIST_MAX;
-	if (store_run_list(state, (int)limit, &runs, &n) == -1) {
+	if (store_run_list(osirisd.store, state, (int)limit, &runs, &n) == -1) {
 		conn_error(c, m->msgid, ERR_INTERNAL, "cannot list runs");
 		free(state);
 		return 0;
@@ -470,7 +470,7 @@ static int method_run_cancel(struct conn *c, struct rpc_msg *m)
 		log_info("run=%s cancel requested uid=%ld", id, (long)c->uid);
 		run_cancel(r); /* r stays valid until the loop reaps it */
 		st = r->info.state;
-	} else if (store_run_get(id, &ri) == 0) {
+	} else if (store_run_get(osirisd.store, id, &ri) == 0) {
 		st = ri.state;
 		run_info_free(&ri);
 	} else {
@@ -504,7 +504,7 @@ static int method_run_follow(struct conn *c, struct rpc_msg *m)
 		follow_start(c, m->msgid, id, r, since, follow, NULL);
 		return 0;
 	}
-	if (store_run_get(id, &ri) != 0) {
+	if (store_run_get(osirisd.store, id, &ri) != 0) {
 		conn_error(c, m->msgid, ERR_NOT_FOUND, "run %s: no such run", id);
 		return 0;
 	}
@@ -524,7 +524,7 @@ static int method_artifact_list(struct conn *c, struct rpc_msg *m)
 
 	if (method_resolve(c, m, id, sizeof(id)) == -1)
 		return 0;
-	if (store_artifact_list(id, &arts, &n) == -1) {
+	if (store_artifact_list(osirisd.store, id, &arts, &n) == -1) {
 		conn_error(c, m->msgid, ERR_INTERNAL, "cannot list artifacts");
 		return 0;
 	}
@@ -596,7 +596,7 @@ static int method_artifact_read(struct conn *c, struct rpc_msg *m)
 		return 0;
 	}
 	buf_init(&blob);
-	if ((rc = store_artifact_get(id, path, &ai, &in_db, &blob)) != 0) {
+	if ((rc = store_artifact_get(osirisd.store, id, path, &ai, &in_db, &blob)) != 0) {
 		if (rc == 1)
 			conn_error(c, m->msgid, ERR_NOT_FOUND, "run %s has no artifact %s", id, log_esc(path, 200));
 		else

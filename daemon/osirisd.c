@@ -34,6 +34,8 @@ static struct {
 	struct event *sigterm, *sigint, *sighup, *grace_ev, *hard_ev;
 } d;
 
+struct osirisd osirisd;
+
 /* -h: the whole text on stdout, exit 0; a usage error: the first line on
  * stderr, exit 2. */
 static __dead void usage(FILE *f, int code)
@@ -306,7 +308,7 @@ static void start(void)
 	if (lfd == -1 && control_bind_socket(&d.cfg, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	/* store_open creates the state dir 0700; runs/ goes inside it. */
-	if (store_open(d.cfg.state_dir, err, sizeof(err)) == -1)
+	if ((osirisd.store = store_open(d.cfg.state_dir, err, sizeof(err))) == NULL)
 		fatalx("store: %s", err);
 	if (rundir_init(d.cfg.state_dir, err, sizeof(err)) == -1)
 		fatalx("%s", err);
@@ -339,9 +341,10 @@ static void finish(void)
 	child_shutdown();
 	rundir_shutdown();
 	connfile_shutdown();
-	if (store_event_pending() > 0)
-		store_event_flush();
-	store_close();
+	if (store_pending(osirisd.store) > 0)
+		store_flush(osirisd.store);
+	store_close(osirisd.store);
+	osirisd.store = NULL;
 	sd_notify_shutdown();
 }
 

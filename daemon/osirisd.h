@@ -78,54 +78,123 @@ void connfile_shutdown(void);
  * (one JSON secret), and credentials its context's connections file names. */
 void connfile_run_secrets(const struct run *r, struct kvlist *out);
 
-/* store.c: SQLite state (WAL, versioned migrations, batched events). ---- */
-int store_open(const char *state_dir, char *err, size_t errlen);
-void store_close(void);
+/* store.c: the daemon's durable state behind a handle. ----------------- */
+/*
+ * Runs, steps, the record stream, metrics, the artifact index and sandboxes,
+ * spoken in domain types; no caller sees SQL or the database. The one store
+ * today is SQLite in the state dir (store_open). A store shared by several
+ * build hosts (PostgreSQL, DESIGN §1) would be a second struct store_ops with
+ * its own open; callers do not change. For such a store the calls marked
+ * "this daemon" answer for the calling daemon's runs and sandboxes only (its
+ * recovery, retention and files), the others for every daemon's.
+ * Every call but store_open and the two _free takes the handle; a NULL
+ * handle (no store open) fails the call (-1, 0 or nothing), as a failing
+ * store does.
+ */
+struct store;
+struct prune_cand;
+struct store_usage;
+struct sandbox_rec;
+struct store_ops {
+	void (*close)(struct store *);
+	int (*run_insert)(struct store *, const struct run_info *);
+	int (*run_update)(struct store *, const struct run_info *);
+	int (*step_update)(struct store *, const char *run_id, const struct step_info *);
+	int (*run_get)(struct store *, const char *id, struct run_info *);
+	int (*run_resolve)(struct store *, const char *prefix, char *id, size_t idlen);
+	int (*run_list)(struct store *, const char *state, int limit, struct run_info **, size_t *);
+	int (*run_ids_in_state)(struct store *, enum run_state, char ***, size_t *);
+	int (*event_add)(struct store *, const char *run_id, const struct event_rec *);
+	int (*flush)(struct store *);
+	size_t (*pending)(struct store *);
+	void (*batch_begin)(struct store *);
+	int (*batch_end)(struct store *);
+	int (*event_read)(struct store *, const char *run_id, int64_t since, int64_t limit,
+	                  int (*cb)(const struct event_rec *, void *), void *arg);
+	int (*event_last_seq)(struct store *, const char *run_id, int64_t *);
+	int (*artifact_add)(struct store *, const char *run_id, const struct artifact_info *, const void *data,
+	                    size_t len);
+	int (*artifact_get)(struct store *, const char *run_id, const char *path, struct artifact_info *, int *in_db,
+	                    struct buf *data);
+	int (*artifact_list)(struct store *, const char *run_id, struct artifact_info **, size_t *);
+	int (*full)(struct store *);
+	int (*run_disk_bytes)(struct store *, const char *run_id, int64_t bytes);
+	int (*final_count)(struct store *, int64_t *);
+	int (*prune_next)(struct store *, int64_t after_ts, const char *after_id, size_t max, struct prune_cand **,
+	                  size_t *);
+	int (*prune_delete)(struct store *, struct prune_cand *, size_t, size_t *deleted);
+	int (*usage)(struct store *, struct store_usage *);
+	int (*db_live_bytes)(struct store *, int64_t *);
+	void (*checkpoint)(struct store *);
+	int (*wseq_last)(struct store *, const char *run_id, int64_t *);
+	int (*sandbox_put)(struct store *, const struct sandbox_rec *);
+	int (*sandbox_delete)(struct store *, const char *id);
+	int (*sandbox_get)(struct store *, const char *id, struct sandbox_rec *);
+	int (*sandbox_list)(struct store *, const char *backend, struct sandbox_rec **, size_t *);
+};
+/* What every store starts with; its implementation's state follows. */
+struct store {
+	const struct store_ops *ops;
+};
+/* The SQLite store of a state dir (created 0700, migrated, locked against a
+ * second daemon): the handle, or NULL with err. */
+struct store *store_open(const char *state_dir, char *err, size_t errlen);
+/* Pending writes are committed first. NULL: nothing. */
+void store_close(struct store *st);
 /* Insert the run and its steps in one transaction, committed on return. */
-int store_run_insert(const struct run_info *r);
+int store_run_insert(struct store *st, const struct run_info *r);
 /* Update the run row (state, worker, error, exit code, times, last_seq);
- * pending events are committed in the same transaction first. */
-int store_run_update(const struct run_info *r);
-int store_step_update(const char *run_id, const struct step_info *s);
+ * pending writes are committed in the same transaction first. */
+int store_run_update(struct store *st, const struct run_info *r);
+int store_step_update(struct store *st, const char *run_id, const struct step_info *s);
 /* Full run by exact id, steps included: 0 ok, 1 not found, -1 error. */
-int store_run_get(const char *id, struct run_info *out);
+int store_run_get(struct store *st, const char *id, struct run_info *out);
 /* Unique prefix -> full id: 0 ok, 1 not found, 2 ambiguous, -1 error. */
-int store_run_resolve(const char *prefix, char *id, size_t idlen);
+int store_run_resolve(struct store *st, const char *prefix, char *id, size_t idlen);
 /* Newest first; state NULL = any; no steps. Free each with run_info_free and the array with free. */
-int store_run_list(const char *state, int limit, struct run_info **out, size_t *n);
-/* Ids of runs in a state, oldest first (recovery). */
-int store_run_ids_in_state(enum run_state st, char ***ids, size_t *n);
-/* Buffer a record; committed by store_event_flush (one transaction for the
- * whole batch) or by the next store_run_update. Metric records also go to
- * the metrics table. */
-int store_event_add(const char *run_id, const struct event_rec *e);
-int store_event_flush(void);
-size_t store_event_pending(void);
-/* Added: writes between begin and end share one transaction, committed at
- * the outermost end (a rollback inside drops the batch so far). Never
- * held across a return to the event loop. */
-void store_batch_begin(void);
-int store_batch_end(void);
+int store_run_list(struct store *st, const char *state, int limit, struct run_info **out, size_t *n);
+/* Ids of runs in a state, oldest first (recovery; this daemon). */
+int store_run_ids_in_state(struct store *st, enum run_state state, char ***ids, size_t *n);
+/* Buffer a record; committed by store_flush (one transaction for the whole
+ * batch) or by the next store_run_update. Metric records also go to the
+ * metrics table. */
+int store_event_add(struct store *st, const char *run_id, const struct event_rec *e);
+/* Commit the pending writes: buffered records and artifact rows. */
+int store_flush(struct store *st);
+/* How many writes (records and artifact rows) wait for the next commit. */
+size_t store_pending(struct store *st);
+/* Writes between begin and end share one transaction, committed at the
+ * outermost end (a rollback inside drops the batch so far). Never held
+ * across a return to the event loop. */
+void store_batch_begin(struct store *st);
+int store_batch_end(struct store *st);
 /* Records with seq > since, ascending, at most limit (<=0: all); flushes
  * first. The callback returns non-zero to stop. */
-int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)(const struct event_rec *, void *),
-    void *arg);
+int store_event_read(struct store *st, const char *run_id, int64_t since, int64_t limit,
+                     int (*cb)(const struct event_rec *, void *), void *arg);
 /* The highest seq stored for the run, pending records included (0: none).
  * Reads no record: the one answer a resuming stream needs. */
-int store_event_last_seq(const char *run_id, int64_t *out);
-int store_artifact_add(const char *run_id, const struct artifact_info *a);
-/* Artifacts up to this size are kept in osiris.db (data), not as files. */
+int store_event_last_seq(struct store *st, const char *run_id, int64_t *out);
+/* Artifact rows are buffered like records, committed with the next flush
+ * or run update (run_end's update makes a run's artifact rows durable with
+ * its end). _add: the artifact is a file in the run's directory; _add_data:
+ * its content (len bytes, at most STORE_ART_BLOB_MAX) is kept in the store. */
+int store_artifact_add(struct store *st, const char *run_id, const struct artifact_info *a);
 #define STORE_ART_BLOB_MAX (64 * 1024)
-int store_artifact_add_data(const char *run_id, const struct artifact_info *a, const void *data, size_t len);
-int store_artifact_get(const char *run_id, const char *path, struct artifact_info *a, int *in_db, struct buf *data);
-int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *n);
-/* Added: the last commit failed for want of space (SQLITE_FULL); cleared
- * by the next commit that works. Pending records stay in memory meanwhile
- * (at most 1M records / 64 MiB, then new ones are refused). */
-int store_full(void);
-/* Retention (prune.c). disk_bytes: what the run's directory holds. */
-int store_run_disk_bytes(const char *run_id, int64_t bytes);
-int store_final_count(int64_t *n); /* runs in a final state */
+int store_artifact_add_data(struct store *st, const char *run_id, const struct artifact_info *a, const void *data,
+                            size_t len);
+/* One artifact: 0 with *a filled (free it) and, when its bytes are in the
+ * store, *in_db = 1 and data holding them; 1 no such artifact; -1 error. */
+int store_artifact_get(struct store *st, const char *run_id, const char *path, struct artifact_info *a, int *in_db,
+                       struct buf *data);
+int store_artifact_list(struct store *st, const char *run_id, struct artifact_info **out, size_t *n);
+/* The last commit failed for want of space; cleared by the next commit
+ * that works. Pending writes stay in memory meanwhile (at most 1M records
+ * / 64 MiB, then new ones are refused). */
+int store_full(struct store *st);
+/* Retention (prune.c; this daemon). disk_bytes: what the run's directory holds. */
+int store_run_disk_bytes(struct store *st, const char *run_id, int64_t bytes);
+int store_final_count(struct store *st, int64_t *n); /* runs in a final state */
 struct prune_cand {
 	char *id;
 	int64_t submitted_at, finished_at, disk_bytes, records;
@@ -133,23 +202,27 @@ struct prune_cand {
 };
 /* Final runs after the cursor (submitted_at, id), oldest first, at most
  * max; never a queued or running one. Free with store_prune_free. */
-int store_prune_next(int64_t after_ts, const char *after_id, size_t max, struct prune_cand **out, size_t *n);
-void store_prune_free(struct prune_cand *c, size_t n);
-/* Delete the runs (rows of every table) in one transaction: 0 with
+int store_prune_next(struct store *st, int64_t after_ts, const char *after_id, size_t max, struct prune_cand **out,
+                     size_t *n);
+void store_prune_free(struct prune_cand *c, size_t n); /* memory only: no handle */
+/* Delete the runs (all they hold in the store) in one transaction: 0 with
  * c[i].deleted and *deleted set, -1 (nothing deleted; store_full() tells
  * whether space was the reason). */
-int store_prune_delete(struct prune_cand *c, size_t n, size_t *deleted);
+int store_prune_delete(struct store *st, struct prune_cand *c, size_t n, size_t *deleted);
+/* What the store keeps in the state dir (a store elsewhere: 0 bytes). */
 struct store_usage {
 	int64_t db_bytes;    /* live pages of osiris.db */
 	int64_t wal_bytes;   /* osiris.db-wal on disk */
 	int64_t files_bytes; /* sum of the runs' disk_bytes */
 };
-int store_usage(struct store_usage *u);
-int store_db_live_bytes(int64_t *out);
-void store_checkpoint(void); /* WAL into the database and truncated */
+int store_usage(struct store *st, struct store_usage *u);
+int store_db_live_bytes(struct store *st, int64_t *out);
+/* After pruning: what it freed is given back to the filesystem (SQLite:
+ * the WAL into the database and truncated). */
+void store_checkpoint(struct store *st);
 /* The highest worker seq (wseq) stored for the run; 0: none. For recovery
  * (records still pending are not looked at). */
-int store_wseq_last(const char *run_id, int64_t *out);
+int store_wseq_last(struct store *st, const char *run_id, int64_t *out);
 /* A remote backend's sandbox, stored before it is used so that a restarted
  * daemon can re-attach to it (the run's row names it in `worker`). Never
  * its access token: that is asked for again (E2B's connect). */
@@ -160,12 +233,29 @@ struct sandbox_rec {
 	char *tag;		     /* the worker's process tag */
 	int64_t created_at;	     /* ms since the epoch */
 };
-int store_sandbox_put(const struct sandbox_rec *sb); /* insert or replace, committed */
-int store_sandbox_delete(const char *id);
-int store_sandbox_get(const char *id, struct sandbox_rec *out); /* 0, 1 not found, -1 */
-int store_sandbox_list(const char *backend, struct sandbox_rec **out, size_t *n);
-void store_sandbox_free(struct sandbox_rec *v, size_t n);
+int store_sandbox_put(struct store *st, const struct sandbox_rec *sb); /* insert or replace, committed */
+int store_sandbox_delete(struct store *st, const char *id);
+int store_sandbox_get(struct store *st, const char *id, struct sandbox_rec *out); /* 0, 1 not found, -1 */
+/* This daemon's sandboxes of a backend. */
+int store_sandbox_list(struct store *st, const char *backend, struct sandbox_rec **out, size_t *n);
+void store_sandbox_free(struct sandbox_rec *v, size_t n); /* memory only: no handle */
 void sandbox_rec_free(struct sandbox_rec *sb);
+
+/* osirisd.c: the daemon's context. -------------------------------------- */
+/*
+ * The store is a handle because a second implementation is planned (the
+ * shared PostgreSQL store, DESIGN §1) and tests and tools may hold more than
+ * one. The daemon's modules (run, collect, follow, method, prune, space,
+ * pool_e2b) reach the daemon's through osirisd.store, opened before any
+ * x_init and closed after every x_shutdown (tests set it the same way).
+ * The other modules stay singletons behind x_init/x_shutdown: one of each
+ * per process and no second implementation planned; pools, which have
+ * two, already are handles (struct pool, struct pool_ops).
+ */
+struct osirisd {
+	struct store *store;
+};
+extern struct osirisd osirisd;
 
 /* pool.c and pool_<backend>.c: where workers come from. ----------------- */
 struct pool;

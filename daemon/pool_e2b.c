@@ -195,7 +195,7 @@ static void pool_e2b_kill_cb(const struct e2b_error *err, void *arg)
 		log_warnx("sandbox=%s: kill failed: %s (the orphan sweep retries)", sb->info.id,
 		          e2b_error_str(err, why, sizeof(why)));
 	else
-		(void)store_sandbox_delete(sb->info.id);
+		(void)store_sandbox_delete(osirisd.store, sb->info.id);
 	/* Its stream is cut with it; do not wait for the end of one that hangs. */
 	if (sb->proc != NULL && !sb->proc_done) {
 		e2b_proc_close(sb->proc);
@@ -259,7 +259,7 @@ static void pool_e2b_record(struct sbx *sb)
 	rec.pid = sb->pid;
 	rec.tag = SB_TAG;
 	rec.created_at = time_now_ms();
-	if (store_sandbox_put(&rec) == -1)
+	if (store_sandbox_put(osirisd.store, &rec) == -1)
 		log_warnx("sandbox=%s: cannot be recorded in the store (a restart would not re-attach to it)",
 		          sb->info.id);
 }
@@ -652,7 +652,7 @@ static void pool_e2b_orphan_kill_cb(const struct e2b_error *err, void *arg)
 	if (err != NULL)
 		log_warnx("e2b pool: killing an orphan failed: %s", e2b_error_str(err, why, sizeof(why)));
 	else
-		(void)store_sandbox_delete(arg);
+		(void)store_sandbox_delete(osirisd.store, arg);
 	free(arg);
 }
 
@@ -663,14 +663,14 @@ static void pool_e2b_forget_dead(struct e2b_pool *ep, const struct e2b_sandbox *
 	struct sandbox_rec *recs;
 	size_t i, j, nrecs;
 
-	if (store_sandbox_list("e2b", &recs, &nrecs) == -1)
+	if (store_sandbox_list(osirisd.store, "e2b", &recs, &nrecs) == -1)
 		return;
 	for (i = 0; i < nrecs; i++) {
 		for (j = 0; j < n && strcmp(v[j].id, recs[i].id) != 0; j++)
 			;
 		if (j == n && !pool_e2b_known(ep, recs[i].id)) {
 			log_debug("sandbox=%s: no longer exists, forgotten", recs[i].id);
-			(void)store_sandbox_delete(recs[i].id);
+			(void)store_sandbox_delete(osirisd.store, recs[i].id);
 		}
 	}
 	store_sandbox_free(recs, nrecs);
@@ -1144,7 +1144,7 @@ static struct worker *pool_e2b_attach(struct pool *p, const char *id, char *err,
 		         p->unavailable != NULL ? p->unavailable : "");
 		return NULL;
 	}
-	if (!e2b_sandbox_id_valid(id) || (rc = store_sandbox_get(id, &rec)) == 1) {
+	if (!e2b_sandbox_id_valid(id) || (rc = store_sandbox_get(osirisd.store, id, &rec)) == 1) {
 		snprintf(err, errlen, "no record of sandbox %s", log_esc(id, 64));
 		return NULL;
 	}

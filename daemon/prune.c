@@ -204,8 +204,8 @@ static void prune_finish(struct prune_job *j, const char *error)
 	int64_t ms = (time_mono_us() - j->t0_us) / 1000;
 
 	if (!j->dry_run && j->runs > 0)
-		store_checkpoint();
-	if (store_usage(&u) == -1)
+		store_checkpoint(osirisd.store);
+	if (store_usage(osirisd.store, &u) == -1)
 		memset(&u, 0, sizeof(u));
 	space_fmt(j->bytes, bytes_s, sizeof(bytes_s));
 	if (error != NULL)
@@ -228,12 +228,12 @@ static int prune_begin(struct prune_job *j)
 	j->t0_us = time_mono_us();
 	j->excess = j->over = 0;
 	if (j->pol.keep >= 0) {
-		if (store_final_count(&nfinal) == -1)
+		if (store_final_count(osirisd.store, &nfinal) == -1)
 			return -1;
 		j->excess = nfinal > j->pol.keep ? nfinal - j->pol.keep : 0;
 	}
 	if (j->pol.max_bytes > 0) {
-		if (store_usage(&u) == -1)
+		if (store_usage(osirisd.store, &u) == -1)
 			return -1;
 		/* the WAL is left out: bounded (journal_size_limit), truncated
 		 * after each prune, and its size says nothing about the runs */
@@ -258,10 +258,10 @@ static int prune_delete(struct prune_job *j, struct prune_cand *c, size_t take)
 
 	int64_t t0 = time_mono_us();
 
-	if (store_db_live_bytes(&j->db_before) == -1)
+	if (store_db_live_bytes(osirisd.store, &j->db_before) == -1)
 		j->db_before = 0;
-	if (store_prune_delete(c, take, &deleted) == -1) {
-		if (!store_full() || j->files_first)
+	if (store_prune_delete(osirisd.store, c, take, &deleted) == -1) {
+		if (!store_full(osirisd.store) || j->files_first)
 			return -1;
 		log_warnx("prune: the state dir is full: removing the files of %zu runs before their rows", take);
 		j->files_first = 1;
@@ -299,7 +299,7 @@ static void prune_step(struct prune_job *j)
 		prune_finish(j, "cannot read the store");
 		return;
 	}
-	if (j->stop || store_prune_next(j->cur_ts, j->cur_id, PRUNE_BATCH_RUNS, &c, &n) == -1) {
+	if (j->stop || store_prune_next(osirisd.store, j->cur_ts, j->cur_id, PRUNE_BATCH_RUNS, &c, &n) == -1) {
 		prune_finish(j, j->stop ? NULL : "cannot read the store");
 		return;
 	}
@@ -316,7 +316,7 @@ static void prune_step(struct prune_job *j)
 	if (j->dry_run)
 		prune_dry(j, c, take);
 	else if (prune_delete(j, c, take) == -1)
-		prune_finish(j, store_full() ? "the state dir is full and the rows cannot be deleted"
+		prune_finish(j, store_full(osirisd.store) ? "the state dir is full and the rows cannot be deleted"
 					     : "cannot delete runs from the store");
 	store_prune_free(c, n);
 }
@@ -348,7 +348,7 @@ static void prune_files_done_cb(evutil_socket_t fd, short what, void *arg)
 		prune_step(j); /* the rows, now that there is room */
 		return;
 	}
-	if (store_db_live_bytes(&db_after) == 0 && j->db_before > db_after)
+	if (store_db_live_bytes(osirisd.store, &db_after) == 0 && j->db_before > db_after)
 		db_freed = j->db_before - db_after;
 	j->bytes += db_freed;
 	if (j->pol.max_bytes > 0)

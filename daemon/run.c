@@ -150,16 +150,16 @@ static void run_write_rows(struct run *r)
 		if (!r->step_dirty[i])
 			continue;
 		r->step_dirty[i] = 0;
-		if (store_step_update(r->info.id, &r->info.steps[i]) == -1)
+		if (store_step_update(osirisd.store, r->info.id, &r->info.steps[i]) == -1)
 			log_warnx("run=%s step=%s: cannot update the step in the store", r->info.id,
 			          r->info.steps[i].id);
 	}
 	if (r->row_dirty) {
 		r->row_dirty = 0;
-		if (store_run_update(&r->info) == -1)
+		if (store_run_update(osirisd.store, &r->info) == -1)
 			log_warnx("run=%s: cannot update the run in the store", r->info.id);
 		if (r->phase == PHASE_DONE)
-			(void)store_run_disk_bytes(r->info.id, r->disk_bytes);
+			(void)store_run_disk_bytes(osirisd.store, r->info.id, r->disk_bytes);
 	}
 	if (r->on_dirty)
 		TAILQ_REMOVE(&rs.dirty, r, dirty_entry);
@@ -215,9 +215,9 @@ static void run_settle(int ok)
 
 static void run_write_dirty(struct run *r)
 {
-	store_batch_begin(); /* the run's rows: one transaction */
+	store_batch_begin(osirisd.store); /* the run's rows: one transaction */
 	run_write_rows(r);
-	run_settle(store_batch_end() == 0);
+	run_settle(store_batch_end(osirisd.store) == 0);
 }
 
 static void run_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -229,21 +229,21 @@ static void run_flush_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	/* every dirty row and the pending records: one transaction */
-	store_batch_begin();
+	store_batch_begin(osirisd.store);
 	while ((r = TAILQ_FIRST(&rs.dirty)) != NULL)
 		run_write_rows(r);
-	if (store_event_pending() > 0 && store_event_flush() == -1 && !rs.failing)
+	if (store_pending(osirisd.store) > 0 && store_flush(osirisd.store) == -1 && !rs.failing)
 		log_warnx("store: event batch commit failed");
-	ok = store_batch_end() == 0;
+	ok = store_batch_end(osirisd.store) == 0;
 	if (!ok && !rs.failing)
 		log_warnx("store: batch commit failed");
-	run_settle(ok && store_event_pending() == 0);
+	run_settle(ok && store_pending(osirisd.store) == 0);
 }
 
 static void run_flush_later(void)
 {
-	if (store_event_pending() > RUN_FLUSH_NOW && !rs.failing) {
-		if (store_event_flush() == -1)
+	if (store_pending(osirisd.store) > RUN_FLUSH_NOW && !rs.failing) {
+		if (store_flush(osirisd.store) == -1)
 			log_warnx("store: event batch commit failed");
 	}
 	run_flush_arm();
@@ -254,9 +254,9 @@ void run_event_add(struct run *r, struct event_rec *e)
 	e->seq = ++r->info.last_seq;
 	if (e->ts == 0)
 		e->ts = time_now_ms();
-	if (store_event_add(r->info.id, e) == -1) {
+	if (store_event_add(osirisd.store, r->info.id, e) == -1) {
 		log_warnx("run=%s: cannot store record seq=%lld", r->info.id, (long long)e->seq);
-		run_fail(r, store_full() ? "state dir full: records of the run could not be stored"
+		run_fail(r, store_full(osirisd.store) ? "state dir full: records of the run could not be stored"
 		                         : "a record of the run could not be stored");
 	}
 	follow_push(r, e);
@@ -1009,10 +1009,10 @@ void run_shutdown(void)
 	}
 	/* Ended runs whose rows could not be stored: a last try, then they go
 	 * (the store keeps them running; the next start marks them lost). */
-	store_batch_begin();
+	store_batch_begin(osirisd.store);
 	while ((r = TAILQ_FIRST(&rs.dirty)) != NULL)
 		run_write_rows(r);
-	run_settle(store_batch_end() == 0);
+	run_settle(store_batch_end(osirisd.store) == 0);
 	while ((r = TAILQ_FIRST(&rs.dirty)) != NULL) {
 		TAILQ_REMOVE(&rs.dirty, r, dirty_entry);
 		r->on_dirty = 0;
@@ -1020,8 +1020,8 @@ void run_shutdown(void)
 		if (r->reap_when_saved)
 			run_free(r);
 	}
-	if (store_event_pending() > 0)
-		store_event_flush();
+	if (store_pending(osirisd.store) > 0)
+		store_flush(osirisd.store);
 	if (rs.flush_ev != NULL)
 		event_free(rs.flush_ev);
 	rs.flush_ev = NULL;
@@ -1044,7 +1044,7 @@ static void run_recover_lost(struct run_info *ri, const char *why)
 		} else {
 			continue;
 		}
-		if (store_step_update(ri->id, s) == -1)
+		if (store_step_update(osirisd.store, ri->id, s) == -1)
 			log_warnx("run=%s step=%s: cannot update the step in the store", ri->id, s->id);
 	}
 	ri->state = RUN_LOST;
@@ -1053,7 +1053,7 @@ static void run_recover_lost(struct run_info *ri, const char *why)
 	ri->finished_at = time_now_ms();
 	free(ri->error);
 	ri->error = xstrdup(why);
-	if (store_run_update(ri) == -1)
+	if (store_run_update(osirisd.store, ri) == -1)
 		log_warnx("run=%s: cannot update the run in the store", ri->id);
 	log_warnx("run=%s lost: %s", ri->id, why);
 }
@@ -1065,7 +1065,7 @@ static int run_recover_last_seq(struct run_info *ri)
 {
 	int64_t max;
 
-	if (store_event_last_seq(ri->id, &max) == -1)
+	if (store_event_last_seq(osirisd.store, ri->id, &max) == -1)
 		return -1;
 	if (max > ri->last_seq)
 		ri->last_seq = max;
@@ -1114,7 +1114,7 @@ static void run_recover_queued(const char *id)
 	struct run *r = run_alloc();
 	char err[512];
 
-	if (store_run_get(id, &r->info) != 0) {
+	if (store_run_get(osirisd.store, id, &r->info) != 0) {
 		run_free(r);
 		return;
 	}
@@ -1305,7 +1305,7 @@ static int run_recover_attach(struct run *r, char *err, size_t errlen)
 		snprintf(err, errlen, "daemon restarted while the run was running");
 		return -1;
 	}
-	if (store_wseq_last(r->info.id, &r->wseq_last) == -1) {
+	if (store_wseq_last(osirisd.store, r->info.id, &r->wseq_last) == -1) {
 		snprintf(err, errlen, "daemon restarted; its records cannot be read from the store");
 		return -1;
 	}
@@ -1344,7 +1344,7 @@ static void run_recover_running(const char *id)
 	struct run *r = run_alloc();
 	char err[512], *why;
 
-	if (store_run_get(id, &r->info) != 0) {
+	if (store_run_get(osirisd.store, id, &r->info) != 0) {
 		run_free(r);
 		return;
 	}
@@ -1374,7 +1374,7 @@ int run_recover(void)
 	size_t i, k, n;
 
 	for (k = 0; k < 2; k++) {
-		if (store_run_ids_in_state(gone[k], &ids, &n) == -1)
+		if (store_run_ids_in_state(osirisd.store, gone[k], &ids, &n) == -1)
 			return -1;
 		for (i = 0; i < n; i++) {
 			run_recover_running(ids[i]);
@@ -1382,7 +1382,7 @@ int run_recover(void)
 		}
 		free(ids);
 	}
-	if (store_run_ids_in_state(RUN_QUEUED, &ids, &n) == -1)
+	if (store_run_ids_in_state(osirisd.store, RUN_QUEUED, &ids, &n) == -1)
 		return -1;
 	for (i = 0; i < n; i++) {
 		run_recover_queued(ids[i]);

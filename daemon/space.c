@@ -62,7 +62,7 @@ int space_check(int64_t need, char *why, size_t len)
 		snprintf(why, len, "state dir full (%s free, %lld inodes free)", free_s, (long long)inodes);
 		return -1;
 	}
-	if (bytes < sp.cfg->min_free_bytes + need || store_full()) {
+	if (bytes < sp.cfg->min_free_bytes + need || store_full(osirisd.store)) {
 		snprintf(why, len, "state dir full (%s free)", free_s);
 		return -1;
 	}

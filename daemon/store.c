@@ -1,7 +1,8 @@
 /*
- * store.c: the daemon's durable state in SQLite (runs, steps, the per-run
- * record stream, metrics, the artifact index). All SQL of the project lives
- * here; callers speak domain types. WAL, versioned migrations, batched events.
+ * store.c: the daemon's durable state (runs, steps, the per-run record
+ * stream, metrics, the artifact index, sandboxes) behind struct store_ops,
+ * and its SQLite implementation. All SQL of the project lives here; callers
+ * speak domain types. WAL, versioned migrations, batched events.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,16 +240,16 @@ static const char *const store_sql[ST__COUNT] = {
                     "WHERE backend = ?1 ORDER BY created_at, id",
 };
 
-/* A buffered artifact row; strings and bytes in store.arena like records. */
+/* A buffered artifact row; strings and bytes in the arena like records. */
 struct store_art_pending {
 	size_t run_off, path_off, step_off, data_off, data_len; /* step_off SIZE_MAX: none; data_off SIZE_MAX: a file */
 	int64_t size;
 	char sha256[65];
 };
 
-/* A buffered record; strings and data live in store.arena (offsets, as the
+/* A buffered record; strings and data live in the arena (offsets, as the
  * arena moves when it grows). */
-struct store_pending {
+struct store_rec_pending {
 	size_t run_off, name_off, step_off, data_off, data_len; /* step_off SIZE_MAX: no step */
 	int64_t seq, ts, wseq;
 	int has_value; /* a metric's value: as struct event_rec */
@@ -256,12 +258,14 @@ struct store_pending {
 	int daemon_origin;
 };
 
-static struct {
+/* The SQLite store: one per handle, so one per state dir (its lock). */
+struct store_sqlite {
+	struct store base; /* first: a struct store * is one of these */
 	sqlite3 *db;
 	char *path;
 	int lockfd;
 	sqlite3_stmt *st[ST__COUNT];
-	struct store_pending *pend;
+	struct store_rec_pending *pend;
 	size_t npend, pendcap;
 	struct buf arena;
 	uint64_t dropped; /* records lost to the pending cap, reported once per flush */
@@ -273,22 +277,30 @@ static struct {
 	int batch_lost;	  /* a rollback inside the batch dropped writes: store_batch_end says -1 */
 	int failing;	  /* the last commit failed: no inline flush per record until one works */
 	int full;	  /* ... and it failed for want of space (SQLITE_FULL) */
-} store = {.lockfd = -1};
+};
+
+static const struct store_ops store_sqlite_ops;
+static int store_sqlite_flush(struct store *h);
+
+static struct store_sqlite *store_sq(struct store *h)
+{
+	return (struct store_sqlite *)h;
+}
 
 /* Helpers ------------------------------------------------------------- */
 
-static sqlite3_stmt *store_stmt(enum store_stmt i)
+static sqlite3_stmt *store_stmt(struct store_sqlite *sq, enum store_stmt i)
 {
-	sqlite3_stmt *s = store.st[i];
+	sqlite3_stmt *s = sq->st[i];
 
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return s;
 }
 
-static void store_warn(const char *what)
+static void store_warn(struct store_sqlite *sq, const char *what)
 {
-	log_warnx("store: %s: %s", what, sqlite3_errmsg(store.db));
+	log_warnx("store: %s: %s", what, sqlite3_errmsg(sq->db));
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
@@ -402,42 +414,43 @@ static void store_col_names(sqlite3_stmt *s, int i, char ***names, size_t *n)
 
 /* Transactions -------------------------------------------------------- */
 
-static int store_begin(void)
+static int store_begin(struct store_sqlite *sq)
 {
-	if (store.batch > 0 && store.batch_txn)
+	if (sq->batch > 0 && sq->batch_txn)
 		return 0; /* joins the batch's transaction */
-	if (store_exec_stmt(store.st[ST_BEGIN]) != SQLITE_DONE) {
-		store_warn("begin");
+	if (store_exec_stmt(sq->st[ST_BEGIN]) != SQLITE_DONE) {
+		store_warn(sq, "begin");
 		return -1;
 	}
-	store.batch_txn = store.batch > 0;
+	sq->batch_txn = sq->batch > 0;
 	return 0;
 }
 
-static void store_rollback(void)
+static void store_rollback(struct store_sqlite *sq)
 {
 	/* Called right after the failing statement: its code is still current. */
-	if ((sqlite3_extended_errcode(store.db) & 0xff) == SQLITE_FULL)
-		store.full = 1;
-	store.failing = 1;
-	if (store.batch > 0)
-		store.batch_lost = 1;
-	if (store.batch > 0 && store.batch_txn) {
+	if ((sqlite3_extended_errcode(sq->db) & 0xff) == SQLITE_FULL)
+		sq->full = 1;
+	sq->failing = 1;
+	if (sq->batch > 0)
+		sq->batch_lost = 1;
+	if (sq->batch > 0 && sq->batch_txn) {
 		/* what the batch wrote before goes too: the callers' rows are
 		 * marked clean, the next update of each writes it whole again */
 		log_warnx("store: a batched transaction was rolled back");
-		store.batch_txn = 0;
+		sq->batch_txn = 0;
 	}
-	if (sqlite3_get_autocommit(store.db))
+	if (sqlite3_get_autocommit(sq->db))
 		return; /* SQLite already rolled back (e.g. SQLITE_FULL) */
-	if (store_exec_stmt(store.st[ST_ROLLBACK]) != SQLITE_DONE)
-		store_warn("rollback");
+	if (store_exec_stmt(sq->st[ST_ROLLBACK]) != SQLITE_DONE)
+		store_warn(sq, "rollback");
 }
 
-static int store_metric_insert(const struct store_pending *p, const char *run_id, const char *step_id)
+static int store_metric_insert(struct store_sqlite *sq, const struct store_rec_pending *p, const char *run_id,
+                               const char *step_id)
 {
-	sqlite3_stmt *s = store_stmt(ST_METRIC_INSERT);
-	const char *data = (const char *)store.arena.data + p->data_off;
+	sqlite3_stmt *s = store_stmt(sq, ST_METRIC_INSERT);
+	const char *data = (const char *)sq->arena.data + p->data_off;
 	msgpack_zone z;
 	msgpack_object o;
 	size_t off = 0;
@@ -447,7 +460,7 @@ static int store_metric_insert(const struct store_pending *p, const char *run_id
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, p->seq);
 	bind_text(s, 3, step_id);
-	sqlite3_bind_text(s, 4, (const char *)store.arena.data + p->name_off, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, (const char *)sq->arena.data + p->name_off, -1, SQLITE_STATIC);
 	/* A metric without a numeric value is still an event; its row says NULL.
 	 * The value comes with the record when its decoder saw it (no unpack). */
 	if (p->has_value > 0) {
@@ -468,12 +481,12 @@ static int store_metric_insert(const struct store_pending *p, const char *run_id
 	return rc;
 }
 
-static int store_pending_insert(const struct store_pending *p)
+static int store_pending_insert(struct store_sqlite *sq, const struct store_rec_pending *p)
 {
 	/* The hot path: every parameter is bound below and store_exec_stmt
 	 * left the statement reset, so no store_stmt() round. */
-	sqlite3_stmt *s = store.st[ST_EVENT_INSERT];
-	const char *base = (const char *)store.arena.data;
+	sqlite3_stmt *s = sq->st[ST_EVENT_INSERT];
+	const char *base = (const char *)sq->arena.data;
 	const char *step_id = p->step_off == SIZE_MAX ? NULL : base + p->step_off;
 	int rc;
 
@@ -491,21 +504,14 @@ static int store_pending_insert(const struct store_pending *p)
 		sqlite3_bind_null(s, 9);
 	rc = store_exec_stmt(s);
 	if (rc == SQLITE_DONE && p->kind == REC_METRIC)
-		rc = store_metric_insert(p, base + p->run_off, step_id);
+		rc = store_metric_insert(sq, p, base + p->run_off, step_id);
 	return rc;
 }
 
-/*
- * Write every pending record inside the open transaction. A failure that
- * belongs to the record (constraint: unknown run or duplicate seq, a daemon
- * bug; too big) loses only that record, else one bad record would wedge the
- * stream; any other failure aborts so the caller rolls back and keeps the
- * batch for the next try.
- */
-static int store_art_insert(const struct store_art_pending *a)
+static int store_art_insert(struct store_sqlite *sq, const struct store_art_pending *a)
 {
-	sqlite3_stmt *s = store.st[ST_ART_INSERT]; /* every parameter bound, left reset */
-	const char *base = (const char *)store.arena.data;
+	sqlite3_stmt *s = sq->st[ST_ART_INSERT]; /* every parameter bound, left reset */
+	const char *base = (const char *)sq->arena.data;
 
 	sqlite3_bind_text(s, 1, base + a->run_off, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, base + a->path_off, -1, SQLITE_STATIC);
@@ -519,114 +525,147 @@ static int store_art_insert(const struct store_art_pending *a)
 	return store_exec_stmt(s);
 }
 
-/* The artifact rows, same rules as the records below. */
-static int store_pending_arts_write(void)
+/* The artifact rows (see store_pending_write). */
+static int store_pending_arts_write(struct store_sqlite *sq)
 {
 	size_t i;
 	int rc;
 
-	for (i = 0; i < store.narts; i++) {
-		rc = store_art_insert(&store.arts[i]);
+	for (i = 0; i < sq->narts; i++) {
+		rc = store_art_insert(sq, &sq->arts[i]);
 		if (rc == SQLITE_DONE)
 			continue;
 		if ((rc & 0xff) == SQLITE_CONSTRAINT || rc == SQLITE_TOOBIG) {
 			log_warnx("store: run=%s artifact=%s: dropped: %s",
-			          log_esc((const char *)store.arena.data + store.arts[i].run_off, 64),
-			          log_esc((const char *)store.arena.data + store.arts[i].path_off, 128),
-			          sqlite3_errmsg(store.db));
+			          log_esc((const char *)sq->arena.data + sq->arts[i].run_off, 64),
+			          log_esc((const char *)sq->arena.data + sq->arts[i].path_off, 128),
+			          sqlite3_errmsg(sq->db));
 			continue;
 		}
-		store_warn("insert artifact");
+		store_warn(sq, "insert artifact");
 		return -1;
 	}
 	return 0;
 }
 
-static int store_pending_write(void)
+/*
+ * Write every pending row, artifact rows then records, inside the open
+ * transaction. A failure that belongs to the row (constraint: unknown run or
+ * duplicate seq, a daemon bug; too big) loses only that row, else one bad
+ * row would wedge the stream; any other failure aborts so the caller rolls
+ * back and keeps the batch for the next try.
+ */
+static int store_pending_write(struct store_sqlite *sq)
 {
 	size_t i;
 	int rc;
 
-	if (store_pending_arts_write() == -1)
+	if (store_pending_arts_write(sq) == -1)
 		return -1;
-	for (i = 0; i < store.npend; i++) {
-		const struct store_pending *p = &store.pend[i];
+	for (i = 0; i < sq->npend; i++) {
+		const struct store_rec_pending *p = &sq->pend[i];
 
-		rc = store_pending_insert(p);
+		rc = store_pending_insert(sq, p);
 		if (rc == SQLITE_DONE)
 			continue;
 		if ((rc & 0xff) == SQLITE_CONSTRAINT || rc == SQLITE_TOOBIG) {
 			log_warnx("store: run=%s seq=%lld: record dropped: %s",
-			          log_esc((const char *)store.arena.data + p->run_off, 64), (long long)p->seq,
-			          sqlite3_errmsg(store.db));
+			          log_esc((const char *)sq->arena.data + p->run_off, 64), (long long)p->seq,
+			          sqlite3_errmsg(sq->db));
 			continue;
 		}
-		store_warn("insert event");
+		store_warn(sq, "insert event");
 		return -1;
 	}
 	return 0;
 }
 
-static void store_pending_clear(void)
+static void store_pending_clear(struct store_sqlite *sq)
 {
-	store.narts = 0;
-	store.npend = 0;
-	buf_reset(&store.arena);
-	if (store.arena.cap > (64u << 20)) /* a burst should not pin its peak forever */
-		buf_free(&store.arena);
+	sq->narts = 0;
+	sq->npend = 0;
+	buf_reset(&sq->arena);
+	if (sq->arena.cap > (64u << 20)) /* a burst should not pin its peak forever */
+		buf_free(&sq->arena);
 }
 
 /* Commit the open transaction with the pending batch in it; on failure roll
  * back (the batch stays pending). */
-static int store_commit_now(void)
+static int store_commit_now(struct store_sqlite *sq)
 {
-	if ((store.npend > 0 || store.narts > 0) && store_pending_write() == -1) {
-		store_rollback();
+	if ((sq->npend > 0 || sq->narts > 0) && store_pending_write(sq) == -1) {
+		store_rollback(sq);
 		return -1;
 	}
-	if (store_exec_stmt(store.st[ST_COMMIT]) != SQLITE_DONE) {
-		store_warn("commit");
-		store_rollback();
+	if (store_exec_stmt(sq->st[ST_COMMIT]) != SQLITE_DONE) {
+		store_warn(sq, "commit");
+		store_rollback(sq);
 		return -1;
 	}
-	store.failing = store.full = 0;
-	store_pending_clear();
+	sq->failing = sq->full = 0;
+	store_pending_clear(sq);
 	return 0;
 }
 
 /* Inside a batch the commit waits for store_batch_end. */
-static int store_commit(void)
+static int store_commit(struct store_sqlite *sq)
 {
-	if (store.batch > 0)
+	if (sq->batch > 0)
 		return 0;
-	return store_commit_now();
+	return store_commit_now(sq);
 }
 
-void store_batch_begin(void)
+/*
+ * The end of a write: commit it (inside a batch the batch's end does) when
+ * its statements ended in rc == SQLITE_DONE; else log "store: <what>:
+ * <SQLite's message>" and roll back. 0 or -1.
+ */
+static int store_write_end(struct store_sqlite *sq, int rc, const char *fmt, ...) PRINTFLIKE(3, 4);
+static int store_write_end(struct store_sqlite *sq, int rc, const char *fmt, ...)
 {
-	store.batch++;
+	char what[256];
+	va_list ap;
+
+	if (rc == SQLITE_DONE)
+		return store_commit(sq);
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	log_warnx("store: %s: %s", what, sqlite3_errmsg(sq->db));
+	store_rollback(sq);
+	return -1;
 }
 
-int store_batch_end(void)
+static void store_sqlite_batch_begin(struct store *h)
 {
+	struct store_sqlite *sq = store_sq(h);
+
+	sq->batch++;
+}
+
+static int store_sqlite_batch_end(struct store *h)
+{
+	struct store_sqlite *sq = store_sq(h);
 	int rc, lost;
 
-	if (store.batch == 0 || --store.batch > 0)
+	if (sq->batch == 0 || --sq->batch > 0)
 		return 0;
-	if (!store.batch_txn)
-		rc = store.npend > 0 || store.narts > 0 ? store_event_flush() : 0;
+	if (!sq->batch_txn)
+		rc = sq->npend > 0 || sq->narts > 0 ? store_sqlite_flush(&sq->base) : 0;
 	else {
-		store.batch_txn = 0;
-		rc = store_commit_now();
+		sq->batch_txn = 0;
+		rc = store_commit_now(sq);
 	}
-	lost = store.batch_lost;
-	store.batch_lost = 0;
+	lost = sq->batch_lost;
+	sq->batch_lost = 0;
 	return lost ? -1 : rc;
 }
 
-int store_full(void)
+static int store_sqlite_full(struct store *h)
 {
-	return store.full;
+	struct store_sqlite *sq = store_sq(h);
+
+	return sq->full;
 }
 
 /* Open, migrate, close ------------------------------------------------- */
@@ -647,23 +686,23 @@ static int store_mkdir(const char *dir, char *err, size_t errlen)
 }
 
 /* Two daemons on one state dir would each declare the other's runs lost. */
-static int store_lock(const char *dir, char *err, size_t errlen)
+static int store_lock(struct store_sqlite *sq, const char *dir, char *err, size_t errlen)
 {
 	char *path;
 
 	xasprintf(&path, "%s/osiris.lock", dir);
-	store.lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (store.lockfd == -1) {
+	sq->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (sq->lockfd == -1) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
-	if (flock(store.lockfd, LOCK_EX | LOCK_NB) == -1) {
+	if (flock(sq->lockfd, LOCK_EX | LOCK_NB) == -1) {
 		snprintf(err, errlen, "%s: state directory in use by another osirisd (%s)", dir,
 		         errno == EWOULDBLOCK ? "locked" : strerror(errno));
 		free(path);
-		close(store.lockfd);
-		store.lockfd = -1;
+		close(sq->lockfd);
+		sq->lockfd = -1;
 		return -1;
 	}
 	free(path);
@@ -671,31 +710,31 @@ static int store_lock(const char *dir, char *err, size_t errlen)
 }
 
 /* One-value query, e.g. a pragma. 0 ok with *out set; -1 with err. */
-static int store_query_int(const char *sql, int64_t *out, char *err, size_t errlen)
+static int store_query_int(struct store_sqlite *sq, const char *sql, int64_t *out, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(store.db, sql, -1, &s, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", store.path, sqlite3_errmsg(store.db));
+	if (sqlite3_prepare_v2(sq->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", sq->path, sqlite3_errmsg(sq->db));
 		return -1;
 	}
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(s, 0);
 	else
-		snprintf(err, errlen, "%s: %s", store.path,
-		         rc == SQLITE_DONE ? "query returned nothing" : sqlite3_errmsg(store.db));
+		snprintf(err, errlen, "%s: %s", sq->path,
+		         rc == SQLITE_DONE ? "query returned nothing" : sqlite3_errmsg(sq->db));
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW ? 0 : -1;
 }
 
-static int store_exec(const char *sql, char *err, size_t errlen)
+static int store_exec(struct store_sqlite *sq, const char *sql, char *err, size_t errlen)
 {
 	char *msg = NULL;
 
-	if (sqlite3_exec(store.db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", store.path, msg != NULL ? msg : sqlite3_errmsg(store.db));
+	if (sqlite3_exec(sq->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", sq->path, msg != NULL ? msg : sqlite3_errmsg(sq->db));
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -713,22 +752,22 @@ static int store_exec(const char *sql, char *err, size_t errlen)
  * stalls of the loop under heavy event streams; the WAL is truncated back to
  * at most 64 MiB afterwards.
  */
-static int store_pragmas(char *err, size_t errlen)
+static int store_pragmas(struct store_sqlite *sq, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	const unsigned char *mode;
 	int ok;
 
 	/* The first statement that reads the header: a garbage file fails here. */
-	if (sqlite3_prepare_v2(store.db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(sq->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK ||
 	    sqlite3_step(s) != SQLITE_ROW) {
-		int code = sqlite3_errcode(store.db);
+		int code = sqlite3_errcode(sq->db);
 
 		if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT)
 			snprintf(err, errlen, "%s: not an osiris database or corrupt (%s); move it away to start fresh",
-			         store.path, sqlite3_errmsg(store.db));
+			         sq->path, sqlite3_errmsg(sq->db));
 		else
-			snprintf(err, errlen, "%s: %s", store.path, sqlite3_errmsg(store.db));
+			snprintf(err, errlen, "%s: %s", sq->path, sqlite3_errmsg(sq->db));
 		sqlite3_finalize(s);
 		return -1;
 	}
@@ -736,63 +775,64 @@ static int store_pragmas(char *err, size_t errlen)
 	ok = mode != NULL && strcmp((const char *)mode, "wal") == 0;
 	sqlite3_finalize(s);
 	if (!ok) {
-		snprintf(err, errlen, "%s: cannot switch to WAL journal mode", store.path);
+		snprintf(err, errlen, "%s: cannot switch to WAL journal mode", sq->path);
 		return -1;
 	}
-	return store_exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
+	return store_exec(sq,
+	                  "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;"
 	                  "PRAGMA cache_size=-16384; PRAGMA journal_size_limit=67108864; "
 	                  "PRAGMA wal_autocheckpoint=4096;",
 	                  err, errlen);
 }
 
 /* A valid SQLite file that is not ours must not be "migrated" into. */
-static int store_check_identity(int64_t version, char *err, size_t errlen)
+static int store_check_identity(struct store_sqlite *sq, int64_t version, char *err, size_t errlen)
 {
 	int64_t app, ntables;
 
-	if (store_query_int("PRAGMA application_id", &app, err, errlen) == -1)
+	if (store_query_int(sq, "PRAGMA application_id", &app, err, errlen) == -1)
 		return -1;
 	if (app != 0 && app != STORE_APP_ID) {
-		snprintf(err, errlen, "%s: foreign SQLite database (application_id %lld), not osiris's", store.path,
+		snprintf(err, errlen, "%s: foreign SQLite database (application_id %lld), not osiris's", sq->path,
 		         (long long)app);
 		return -1;
 	}
 	if (version > STORE_NMIGRATIONS) {
-		snprintf(err, errlen, "%s: schema version %lld is newer than this osirisd knows (%d)", store.path,
+		snprintf(err, errlen, "%s: schema version %lld is newer than this osirisd knows (%d)", sq->path,
 		         (long long)version, STORE_NMIGRATIONS);
 		return -1;
 	}
 	if (version != 0)
 		return 0;
-	if (store_query_int("SELECT count(*) FROM sqlite_schema", &ntables, err, errlen) == -1)
+	if (store_query_int(sq, "SELECT count(*) FROM sqlite_schema", &ntables, err, errlen) == -1)
 		return -1;
 	if (ntables != 0) {
 		snprintf(err, errlen, "%s: foreign SQLite database (has tables but no osiris schema version)",
-		         store.path);
+		         sq->path);
 		return -1;
 	}
 	return 0;
 }
 
-static int store_migrate(char *err, size_t errlen)
+static int store_migrate(struct store_sqlite *sq, char *err, size_t errlen)
 {
 	int64_t version;
 	char *sql;
 	int rc;
 
-	if (store_query_int("PRAGMA user_version", &version, err, errlen) == -1 ||
-	    store_check_identity(version, err, errlen) == -1)
+	if (store_query_int(sq, "PRAGMA user_version", &version, err, errlen) == -1 ||
+	    store_check_identity(sq, version, err, errlen) == -1)
 		return -1;
 	for (; version < STORE_NMIGRATIONS; version++) {
 		xasprintf(&sql, "BEGIN IMMEDIATE; %s; PRAGMA application_id=%d; PRAGMA user_version=%lld; COMMIT;",
 		          store_migrations[version], STORE_APP_ID, (long long)version + 1);
-		rc = store_exec(sql, err, errlen);
+		rc = store_exec(sq, sql, err, errlen);
 		free(sql);
 		if (rc == -1) {
-			sqlite3_exec(store.db, "ROLLBACK", NULL, NULL, NULL);
+			sqlite3_exec(sq->db, "ROLLBACK", NULL, NULL, NULL);
 			return -1;
 		}
-		log_info("store: migrated %s to schema version %lld", store.path, (long long)version + 1);
+		log_info("store: migrated %s to schema version %lld", sq->path, (long long)version + 1);
 	}
 	return 0;
 }
@@ -805,106 +845,101 @@ static int store_migrate(char *err, size_t errlen)
  * fails (a full disk) the daemon runs on: freed pages are still reused,
  * the file just does not shrink, and the next start tries again.
  */
-static void store_auto_vacuum(void)
+static void store_auto_vacuum(struct store_sqlite *sq)
 {
 	int64_t mode, t0;
 	char err[512];
 
-	if (store_query_int("PRAGMA auto_vacuum", &mode, err, sizeof(err)) == -1 || mode == 2)
+	if (store_query_int(sq, "PRAGMA auto_vacuum", &mode, err, sizeof(err)) == -1 || mode == 2)
 		return;
-	log_info("store: switching %s to incremental auto-vacuum (one VACUUM, once)", store.path);
+	log_info("store: switching %s to incremental auto-vacuum (one VACUUM, once)", sq->path);
 	t0 = time_mono_us();
-	if (store_exec("PRAGMA auto_vacuum=INCREMENTAL; VACUUM", err, sizeof(err)) == -1) {
+	if (store_exec(sq, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM", err, sizeof(err)) == -1) {
 		log_warnx("store: %s: pruned space is reused but not given back until a VACUUM works", err);
 		return;
 	}
 	log_info("store: VACUUM done in %lld ms", (long long)(time_mono_us() - t0) / 1000);
 }
 
-static int store_prepare_all(char *err, size_t errlen)
+static int store_prepare_all(struct store_sqlite *sq, char *err, size_t errlen)
 {
 	int i;
 
 	for (i = 0; i < ST__COUNT; i++) {
-		if (sqlite3_prepare_v3(store.db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &store.st[i], NULL) !=
+		if (sqlite3_prepare_v3(sq->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &sq->st[i], NULL) !=
 		    SQLITE_OK) {
-			snprintf(err, errlen, "%s: prepare statement %d: %s", store.path, i, sqlite3_errmsg(store.db));
+			snprintf(err, errlen, "%s: prepare statement %d: %s", sq->path, i, sqlite3_errmsg(sq->db));
 			return -1;
 		}
 	}
 	return 0;
 }
 
-static void store_release(void)
+/* Everything the handle holds, and the handle. */
+static void store_release(struct store_sqlite *sq)
 {
 	int i;
 
-	for (i = 0; i < ST__COUNT; i++) {
-		sqlite3_finalize(store.st[i]);
-		store.st[i] = NULL;
-	}
-	if (store.db != NULL && sqlite3_close(store.db) != SQLITE_OK)
-		log_warnx("store: close: %s", sqlite3_errmsg(store.db));
-	store.db = NULL;
-	if (store.lockfd != -1)
-		close(store.lockfd);
-	store.lockfd = -1;
-	free(store.path);
-	store.path = NULL;
-	store_pending_clear();
-	free(store.pend);
-	store.pend = NULL;
-	store.npend = store.pendcap = 0;
-	free(store.arts);
-	store.arts = NULL;
-	store.artcap = 0;
-	store.art_run_ok[0] = '\0';
-	buf_free(&store.arena);
+	for (i = 0; i < ST__COUNT; i++)
+		sqlite3_finalize(sq->st[i]);
+	if (sq->db != NULL && sqlite3_close(sq->db) != SQLITE_OK)
+		log_warnx("store: close: %s", sqlite3_errmsg(sq->db));
+	if (sq->lockfd != -1)
+		close(sq->lockfd);
+	free(sq->path);
+	free(sq->pend);
+	free(sq->arts);
+	buf_free(&sq->arena);
+	free(sq);
 }
 
-int store_open(const char *state_dir, char *err, size_t errlen)
+struct store *store_open(const char *state_dir, char *err, size_t errlen)
 {
-	if (store.db != NULL) {
-		snprintf(err, errlen, "store already open (%s)", store.path);
-		return -1;
+	struct store_sqlite *sq;
+
+	if (store_mkdir(state_dir, err, errlen) == -1)
+		return NULL;
+	sq = xcalloc(1, sizeof(*sq));
+	sq->base.ops = &store_sqlite_ops;
+	sq->lockfd = -1;
+	buf_init(&sq->arena);
+	if (store_lock(sq, state_dir, err, errlen) == -1) {
+		store_release(sq);
+		return NULL;
 	}
-	if (store_mkdir(state_dir, err, errlen) == -1 || store_lock(state_dir, err, errlen) == -1)
-		return -1;
-	xasprintf(&store.path, "%s/osiris.db", state_dir);
-	buf_init(&store.arena);
-	if (sqlite3_open_v2(store.path, &store.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	xasprintf(&sq->path, "%s/osiris.db", state_dir);
+	if (sqlite3_open_v2(sq->path, &sq->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                    NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", store.path,
-		         store.db != NULL ? sqlite3_errmsg(store.db) : "out of memory");
-		store_release();
-		return -1;
+		snprintf(err, errlen, "%s: %s", sq->path, sq->db != NULL ? sqlite3_errmsg(sq->db) : "out of memory");
+		store_release(sq);
+		return NULL;
 	}
-	sqlite3_busy_timeout(store.db, STORE_BUSY_MS);
+	sqlite3_busy_timeout(sq->db, STORE_BUSY_MS);
 	/* A new file takes it before WAL mode writes its header: no VACUUM
 	 * then. On an existing database it changes nothing by itself; on a
 	 * garbage file it fails, and store_pragmas says why. */
-	(void)sqlite3_exec(store.db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
-	if (store_pragmas(err, errlen) == -1 || store_migrate(err, errlen) == -1) {
-		store_release();
-		return -1;
+	(void)sqlite3_exec(sq->db, "PRAGMA auto_vacuum=INCREMENTAL", NULL, NULL, NULL);
+	if (store_pragmas(sq, err, errlen) == -1 || store_migrate(sq, err, errlen) == -1) {
+		store_release(sq);
+		return NULL;
 	}
-	store_auto_vacuum();
-	if (store_prepare_all(err, errlen) == -1) {
-		store_release();
-		return -1;
+	store_auto_vacuum(sq);
+	if (store_prepare_all(sq, err, errlen) == -1) {
+		store_release(sq);
+		return NULL;
 	}
-	log_debug("store: opened %s (schema %d)", store.path, STORE_NMIGRATIONS);
-	return 0;
+	log_debug("store: opened %s (schema %d)", sq->path, STORE_NMIGRATIONS);
+	return &sq->base;
 }
 
-void store_close(void)
+static void store_sqlite_close(struct store *h)
 {
-	if (store.db == NULL)
-		return;
-	if ((store.npend > 0 || store.narts > 0) && store_event_flush() == -1)
-		log_warnx("store: %zu records, %zu artifact rows not written at close", store.npend, store.narts);
-	sqlite3_exec(store.db, "PRAGMA optimize", NULL, NULL, NULL);
-	store_release();
+	struct store_sqlite *sq = store_sq(h);
+
+	if ((sq->npend > 0 || sq->narts > 0) && store_sqlite_flush(&sq->base) == -1)
+		log_warnx("store: %zu records, %zu artifact rows not written at close", sq->npend, sq->narts);
+	sqlite3_exec(sq->db, "PRAGMA optimize", NULL, NULL, NULL);
+	store_release(sq);
 }
 
 /* Runs and steps -------------------------------------------------------- */
@@ -926,9 +961,9 @@ static int store_step_bind(sqlite3_stmt *s, const char *run_id, int64_t idx, con
 	return store_exec_stmt(s);
 }
 
-static int store_run_insert_row(const struct run_info *r, struct buf *blobs)
+static int store_run_insert_row(struct store_sqlite *sq, const struct run_info *r, struct buf *blobs)
 {
-	sqlite3_stmt *s = store_stmt(ST_RUN_INSERT);
+	sqlite3_stmt *s = store_stmt(sq, ST_RUN_INSERT);
 
 	store_pack_kvlist(&blobs[0], &r->labels);
 	store_pack_kvlist(&blobs[1], &r->env);
@@ -953,37 +988,35 @@ static int store_run_insert_row(const struct run_info *r, struct buf *blobs)
 	return store_exec_stmt(s);
 }
 
-int store_run_insert(const struct run_info *r)
+static int store_sqlite_run_insert(struct store *h, const struct run_info *r)
 {
+	struct store_sqlite *sq = store_sq(h);
 	struct buf blobs[3];
 	size_t i;
-	int rc, ret = -1;
+	int rc, ret;
 
-	if (store.db == NULL || r->id == NULL || store_begin() == -1)
+	if (r->id == NULL || store_begin(sq) == -1)
 		return -1;
 	for (i = 0; i < 3; i++)
 		buf_init(&blobs[i]);
-	rc = store_run_insert_row(r, blobs);
+	rc = store_run_insert_row(sq, r, blobs);
 	for (i = 0; rc == SQLITE_DONE && i < r->nsteps; i++)
-		rc = store_step_bind(store_stmt(ST_STEP_INSERT), r->id, (int64_t)i, &r->steps[i]);
-	if (rc != SQLITE_DONE) {
-		log_warnx("store: run=%s: insert: %s", log_esc(r->id, 64), sqlite3_errmsg(store.db));
-		store_rollback();
-	} else
-		ret = store_commit();
+		rc = store_step_bind(store_stmt(sq, ST_STEP_INSERT), r->id, (int64_t)i, &r->steps[i]);
+	ret = store_write_end(sq, rc, "run=%s: insert", log_esc(r->id, 64));
 	for (i = 0; i < 3; i++)
 		buf_free(&blobs[i]);
 	return ret;
 }
 
-int store_run_update(const struct run_info *r)
+static int store_sqlite_run_update(struct store *h, const struct run_info *r)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	int rc;
 
-	if (store.db == NULL || store_begin() == -1)
+	if (store_begin(sq) == -1)
 		return -1;
-	s = store_stmt(ST_RUN_UPDATE);
+	s = store_stmt(sq, ST_RUN_UPDATE);
 	sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, run_state_name(r->state), -1, SQLITE_STATIC);
 	bind_text(s, 3, r->worker);
@@ -994,35 +1027,27 @@ int store_run_update(const struct run_info *r)
 	bind_time(s, 7, r->finished_at);
 	sqlite3_bind_int64(s, 8, r->last_seq);
 	rc = store_exec_stmt(s);
-	if (rc != SQLITE_DONE || sqlite3_changes(store.db) != 1) {
-		if (rc != SQLITE_DONE)
-			log_warnx("store: run=%s: update: %s", log_esc(r->id, 64), sqlite3_errmsg(store.db));
-		else
-			log_warnx("store: run=%s: update: no such run", log_esc(r->id, 64));
-		store_rollback();
+	if (rc == SQLITE_DONE && sqlite3_changes(sq->db) != 1) {
+		log_warnx("store: run=%s: update: no such run", log_esc(r->id, 64));
+		store_rollback(sq);
 		return -1;
 	}
-	return store_commit();
+	return store_write_end(sq, rc, "run=%s: update", log_esc(r->id, 64));
 }
 
-int store_step_update(const char *run_id, const struct step_info *st)
+static int store_sqlite_step_update(struct store *h, const char *run_id, const struct step_info *step)
 {
+	struct store_sqlite *sq = store_sq(h);
 	int rc;
 
-	if (store.db == NULL || st->id == NULL || store_begin() == -1)
+	if (step->id == NULL || store_begin(sq) == -1)
 		return -1;
 	/* a plain UPDATE of the row the run's insert made; only a step the
 	 * run did not list gets one appended */
-	rc = store_step_bind(store_stmt(ST_STEP_UPDATE), run_id, 0, st);
-	if (rc == SQLITE_DONE && sqlite3_changes(store.db) == 0)
-		rc = store_step_bind(store_stmt(ST_STEP_UPSERT), run_id, 0, st);
-	if (rc != SQLITE_DONE) {
-		log_warnx("store: run=%s step=%s: update: %s", log_esc(run_id, 64), log_esc(st->id, 64),
-		          sqlite3_errmsg(store.db));
-		store_rollback();
-		return -1;
-	}
-	return store_commit();
+	rc = store_step_bind(store_stmt(sq, ST_STEP_UPDATE), run_id, 0, step);
+	if (rc == SQLITE_DONE && sqlite3_changes(sq->db) == 0)
+		rc = store_step_bind(store_stmt(sq, ST_STEP_UPSERT), run_id, 0, step);
+	return store_write_end(sq, rc, "run=%s step=%s: update", log_esc(run_id, 64), log_esc(step->id, 64));
 }
 
 /* Fill r from a row of RUN_COLS (steps not included). */
@@ -1068,9 +1093,9 @@ static void store_step_from_row(sqlite3_stmt *s, struct step_info *st)
 	st->error_type = col_str(s, 9);
 }
 
-static int store_steps_get(struct run_info *r)
+static int store_steps_get(struct store_sqlite *sq, struct run_info *r)
 {
-	sqlite3_stmt *s = store_stmt(ST_STEP_LIST);
+	sqlite3_stmt *s = store_stmt(sq, ST_STEP_LIST);
 	size_t cap = 0;
 	int rc;
 
@@ -1084,21 +1109,20 @@ static int store_steps_get(struct run_info *r)
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		store_warn("read steps");
+		store_warn(sq, "read steps");
 		return -1;
 	}
 	return 0;
 }
 
-int store_run_get(const char *id, struct run_info *out)
+static int store_sqlite_run_get(struct store *h, const char *id, struct run_info *out)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (store.db == NULL)
-		return -1;
-	s = store_stmt(ST_RUN_GET);
+	s = store_stmt(sq, ST_RUN_GET);
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_DONE) {
@@ -1106,13 +1130,13 @@ int store_run_get(const char *id, struct run_info *out)
 		return 1;
 	}
 	if (rc != SQLITE_ROW) {
-		store_warn("read run");
+		store_warn(sq, "read run");
 		sqlite3_reset(s);
 		return -1;
 	}
 	store_run_from_row(s, out);
 	sqlite3_reset(s);
-	if (store_steps_get(out) == -1) {
+	if (store_steps_get(sq, out) == -1) {
 		run_info_free(out);
 		memset(out, 0, sizeof(*out));
 		return -1;
@@ -1120,20 +1144,19 @@ int store_run_get(const char *id, struct run_info *out)
 	return 0;
 }
 
-int store_run_resolve(const char *prefix, char *id, size_t idlen)
+static int store_sqlite_run_resolve(struct store *h, const char *prefix, char *id, size_t idlen)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	char *hi;
 	char *found = NULL;
 	int rc, n = 0;
 
-	if (store.db == NULL)
-		return -1;
 	if (prefix == NULL || *prefix == '\0')
 		return 1;
 	/* [prefix, prefix "\xff"): ids starting with prefix, the exact id first. */
 	xasprintf(&hi, "%s\xff", prefix);
-	s = store_stmt(ST_RUN_PREFIX);
+	s = store_stmt(sq, ST_RUN_PREFIX);
 	sqlite3_bind_text(s, 1, prefix, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, hi, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1148,7 +1171,7 @@ int store_run_resolve(const char *prefix, char *id, size_t idlen)
 	sqlite3_reset(s);
 	free(hi);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		store_warn("resolve run");
+		store_warn(sq, "resolve run");
 		free(found);
 		return -1;
 	}
@@ -1161,17 +1184,16 @@ int store_run_resolve(const char *prefix, char *id, size_t idlen)
 	return rc;
 }
 
-int store_run_list(const char *state, int limit, struct run_info **out, size_t *n)
+static int store_sqlite_run_list(struct store *h, const char *state, int limit, struct run_info **out, size_t *n)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	size_t cap = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if (store.db == NULL)
-		return -1;
-	s = store_stmt(state != NULL ? ST_RUN_LIST_STATE : ST_RUN_LIST);
+	s = store_stmt(sq, state != NULL ? ST_RUN_LIST_STATE : ST_RUN_LIST);
 	sqlite3_bind_int64(s, 1, limit > 0 ? limit : -1);
 	if (state != NULL)
 		sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
@@ -1184,7 +1206,7 @@ int store_run_list(const char *state, int limit, struct run_info **out, size_t *
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		store_warn("list runs");
+		store_warn(sq, "list runs");
 		while (*n > 0)
 			run_info_free(&(*out)[--(*n)]);
 		free(*out);
@@ -1194,18 +1216,17 @@ int store_run_list(const char *state, int limit, struct run_info **out, size_t *
 	return 0;
 }
 
-int store_run_ids_in_state(enum run_state st, char ***ids, size_t *n)
+static int store_sqlite_run_ids_in_state(struct store *h, enum run_state state, char ***ids, size_t *n)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	size_t cap = 0;
 	int rc;
 
 	*ids = NULL;
 	*n = 0;
-	if (store.db == NULL)
-		return -1;
-	s = store_stmt(ST_RUN_IDS_STATE);
-	sqlite3_bind_text(s, 1, run_state_name(st), -1, SQLITE_STATIC);
+	s = store_stmt(sq, ST_RUN_IDS_STATE);
+	sqlite3_bind_text(s, 1, run_state_name(state), -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (*n == cap) {
 			cap = cap == 0 ? 16 : cap * 2;
@@ -1215,7 +1236,7 @@ int store_run_ids_in_state(enum run_state st, char ***ids, size_t *n)
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		store_warn("list run ids");
+		store_warn(sq, "list run ids");
 		while (*n > 0)
 			free((*ids)[--(*n)]);
 		free(*ids);
@@ -1227,38 +1248,39 @@ int store_run_ids_in_state(enum run_state st, char ***ids, size_t *n)
 
 /* Events ---------------------------------------------------------------- */
 
-static size_t store_arena_str(const char *s)
+static size_t store_arena_str(struct store_sqlite *sq, const char *s)
 {
-	size_t off = store.arena.len;
+	size_t off = sq->arena.len;
 
-	buf_add(&store.arena, s, strlen(s) + 1);
+	buf_add(&sq->arena, s, strlen(s) + 1);
 	return off;
 }
 
-int store_event_add(const char *run_id, const struct event_rec *e)
+static int store_sqlite_event_add(struct store *h, const char *run_id, const struct event_rec *e)
 {
-	struct store_pending *p;
+	struct store_sqlite *sq = store_sq(h);
+	struct store_rec_pending *p;
 
-	if (store.db == NULL || run_id == NULL || e->name == NULL)
+	if (run_id == NULL || e->name == NULL)
 		return -1;
 	if (e->data_len > STORE_BLOB_MAX) {
 		log_warnx("store: run=%s seq=%lld: record data of %zu bytes refused", log_esc(run_id, 64),
 		          (long long)e->seq, e->data_len);
 		return -1;
 	}
-	if (store.npend >= STORE_PENDING_FLUSH && !store.failing)
-		store_event_flush();
-	if (store.npend >= STORE_PENDING_MAX || store.arena.len >= STORE_PENDING_BYTES) {
-		if (store.dropped++ == 0)
+	if (sq->npend >= STORE_PENDING_FLUSH && !sq->failing)
+		store_sqlite_flush(&sq->base);
+	if (sq->npend >= STORE_PENDING_MAX || sq->arena.len >= STORE_PENDING_BYTES) {
+		if (sq->dropped++ == 0)
 			log_warnx("store: %zu records pending and the store is failing: dropping new records",
-			          store.npend);
+			          sq->npend);
 		return -1;
 	}
-	if (store.npend == store.pendcap) {
-		store.pendcap = store.pendcap == 0 ? 256 : store.pendcap * 2;
-		store.pend = xreallocarray(store.pend, store.pendcap, sizeof(*store.pend));
+	if (sq->npend == sq->pendcap) {
+		sq->pendcap = sq->pendcap == 0 ? 256 : sq->pendcap * 2;
+		sq->pend = xreallocarray(sq->pend, sq->pendcap, sizeof(*sq->pend));
 	}
-	p = &store.pend[store.npend++];
+	p = &sq->pend[sq->npend++];
 	p->seq = e->seq;
 	p->wseq = e->wseq;
 	p->ts = e->ts;
@@ -1266,40 +1288,42 @@ int store_event_add(const char *run_id, const struct event_rec *e)
 	p->daemon_origin = e->daemon_origin;
 	p->has_value = e->has_value;
 	p->value = e->value;
-	p->run_off = store_arena_str(run_id);
-	p->name_off = store_arena_str(e->name);
-	p->step_off = e->step_id != NULL ? store_arena_str(e->step_id) : SIZE_MAX;
-	p->data_off = store.arena.len;
+	p->run_off = store_arena_str(sq, run_id);
+	p->name_off = store_arena_str(sq, e->name);
+	p->step_off = e->step_id != NULL ? store_arena_str(sq, e->step_id) : SIZE_MAX;
+	p->data_off = sq->arena.len;
 	if (e->data != NULL && e->data_len > 0) {
-		buf_add(&store.arena, e->data, e->data_len);
+		buf_add(&sq->arena, e->data, e->data_len);
 		p->data_len = e->data_len;
 	} else {
-		buf_addc(&store.arena, (char)0x80); /* empty map: data is never NULL */
+		buf_addc(&sq->arena, (char)0x80); /* empty map: data is never NULL */
 		p->data_len = 1;
 	}
 	return 0;
 }
 
-int store_event_flush(void)
+static int store_sqlite_flush(struct store *h)
 {
-	if (store.db == NULL)
-		return -1;
-	if (store.npend == 0 && store.narts == 0)
+	struct store_sqlite *sq = store_sq(h);
+
+	if (sq->npend == 0 && sq->narts == 0)
 		return 0;
-	if (store_begin() == -1)
+	if (store_begin(sq) == -1)
 		return -1;
-	if (store_commit() == -1)
+	if (store_commit(sq) == -1)
 		return -1;
-	if (store.dropped > 0) {
-		log_warnx("store: %llu records were dropped while the store failed", (unsigned long long)store.dropped);
-		store.dropped = 0;
+	if (sq->dropped > 0) {
+		log_warnx("store: %llu records were dropped while the store failed", (unsigned long long)sq->dropped);
+		sq->dropped = 0;
 	}
 	return 0;
 }
 
-size_t store_event_pending(void)
+static size_t store_sqlite_pending(struct store *h)
 {
-	return store.npend + store.narts;
+	struct store_sqlite *sq = store_sq(h);
+
+	return sq->npend + sq->narts;
 }
 
 static int store_kind_parse(const char *s, enum rec_kind *k)
@@ -1320,10 +1344,10 @@ struct store_page_rec {
 	size_t name_off, step_off, data_off;
 };
 
-static int store_event_page(const char *run_id, int64_t since, int64_t max, struct buf *b, struct store_page_rec *recs,
-                            size_t *n)
+static int store_event_page(struct store_sqlite *sq, const char *run_id, int64_t since, int64_t max, struct buf *b,
+                            struct store_page_rec *recs, size_t *n)
 {
-	sqlite3_stmt *s = store_stmt(ST_EVENT_READ);
+	sqlite3_stmt *s = store_stmt(sq, ST_EVENT_READ);
 	int rc;
 
 	*n = 0;
@@ -1353,31 +1377,30 @@ static int store_event_page(const char *run_id, int64_t since, int64_t max, stru
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		store_warn("read events");
+		store_warn(sq, "read events");
 		return -1;
 	}
 	return 0;
 }
 
-int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)(const struct event_rec *, void *),
-                     void *arg)
+static int store_sqlite_event_read(struct store *h, const char *run_id, int64_t since, int64_t limit,
+                                   int (*cb)(const struct event_rec *, void *), void *arg)
 {
+	struct store_sqlite *sq = store_sq(h);
 	struct store_page_rec *recs;
 	struct buf b;
 	size_t i, n;
 	int64_t left = limit > 0 ? limit : INT64_MAX;
 	int ret = 0;
 
-	if (store.db == NULL)
-		return -1;
-	if (store.npend > 0 && store_event_flush() == -1)
+	if (sq->npend > 0 && store_sqlite_flush(&sq->base) == -1)
 		log_warnx("store: run=%s: reading without the pending records", log_esc(run_id, 64));
 	recs = xcalloc(STORE_READ_PAGE, sizeof(*recs));
 	buf_init(&b);
 	while (left > 0 && ret == 0) {
 		int64_t want = left < STORE_READ_PAGE ? left : STORE_READ_PAGE;
 
-		if (store_event_page(run_id, since, want, &b, recs, &n) == -1) {
+		if (store_event_page(sq, run_id, since, want, &b, recs, &n) == -1) {
 			ret = -1;
 			break;
 		}
@@ -1400,30 +1423,29 @@ int store_event_read(const char *run_id, int64_t since, int64_t limit, int (*cb)
 	return ret == -1 ? -1 : 0;
 }
 
-int store_event_last_seq(const char *run_id, int64_t *out)
+static int store_sqlite_event_last_seq(struct store *h, const char *run_id, int64_t *out)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	int64_t max = 0;
 	size_t i;
 	int rc;
 
-	if (store.db == NULL)
-		return -1;
 	/* Records not committed yet hold their seqs already. */
-	for (i = 0; i < store.npend; i++) {
-		const struct store_pending *p = &store.pend[i];
+	for (i = 0; i < sq->npend; i++) {
+		const struct store_rec_pending *p = &sq->pend[i];
 
-		if (p->seq > max && strcmp((const char *)store.arena.data + p->run_off, run_id) == 0)
+		if (p->seq > max && strcmp((const char *)sq->arena.data + p->run_off, run_id) == 0)
 			max = p->seq;
 	}
-	s = store_stmt(ST_EVENT_LAST);
+	s = store_stmt(sq, ST_EVENT_LAST);
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW && sqlite3_column_int64(s, 0) > max)
 		max = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW) {
-		store_warn("last record seq");
+		store_warn(sq, "last record seq");
 		return -1;
 	}
 	*out = max;
@@ -1434,14 +1456,14 @@ int store_event_last_seq(const char *run_id, int64_t *out)
 
 /* The foreign key, checked now since the row is written later: once per
  * run (a run's artifacts come together), not per artifact. */
-static int store_run_exists(const char *run_id)
+static int store_run_exists(struct store_sqlite *sq, const char *run_id)
 {
 	sqlite3_stmt *s;
 	int rc;
 
-	if (strcmp(store.art_run_ok, run_id) == 0)
+	if (strcmp(sq->art_run_ok, run_id) == 0)
 		return 1;
-	s = store_stmt(ST_RUN_EXISTS);
+	s = store_stmt(sq, ST_RUN_EXISTS);
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
@@ -1449,9 +1471,9 @@ static int store_run_exists(const char *run_id)
 		if (rc == SQLITE_DONE)
 			log_warnx("store: run=%s: artifact for an unknown run", log_esc(run_id, 64));
 		else
-			store_warn("run lookup");
-	} else if (strlen(run_id) < sizeof(store.art_run_ok))
-		memcpy(store.art_run_ok, run_id, strlen(run_id) + 1);
+			store_warn(sq, "run lookup");
+	} else if (strlen(run_id) < sizeof(sq->art_run_ok))
+		memcpy(sq->art_run_ok, run_id, strlen(run_id) + 1);
 	return rc == SQLITE_ROW;
 }
 
@@ -1459,67 +1481,64 @@ static int store_run_exists(const char *run_id)
  * (run_end's update makes a run's artifact rows durable with its end).
  * data (len bytes, at most STORE_ART_BLOB_MAX) is the artifact's content
  * kept in the row; NULL: it is a file in the run's directory. */
-int store_artifact_add_data(const char *run_id, const struct artifact_info *a, const void *data, size_t len)
+static int store_sqlite_artifact_add(struct store *h, const char *run_id, const struct artifact_info *a,
+                                     const void *data, size_t len)
 {
+	struct store_sqlite *sq = store_sq(h);
 	struct store_art_pending *c;
 
-	if (store.db == NULL || a->path == NULL || run_id == NULL)
+	if (a->path == NULL || run_id == NULL)
 		return -1;
 	if (data != NULL && len > STORE_ART_BLOB_MAX) {
 		log_warnx("store: run=%s artifact=%s: %zu bytes is too big for the store", log_esc(run_id, 64),
 		          log_esc(a->path, 128), len);
 		return -1;
 	}
-	if (!store_run_exists(run_id))
+	if (!store_run_exists(sq, run_id))
 		return -1;
-	if (store.narts >= STORE_PENDING_MAX || store.arena.len >= STORE_PENDING_BYTES) {
+	if (sq->narts >= STORE_PENDING_MAX || sq->arena.len >= STORE_PENDING_BYTES) {
 		log_warnx("store: run=%s artifact=%s: too many artifact rows pending", log_esc(run_id, 64),
 		          log_esc(a->path, 128));
 		return -1;
 	}
-	if (store.narts == store.artcap) {
-		store.artcap = store.artcap == 0 ? 64 : store.artcap * 2;
-		store.arts = xreallocarray(store.arts, store.artcap, sizeof(*store.arts));
+	if (sq->narts == sq->artcap) {
+		sq->artcap = sq->artcap == 0 ? 64 : sq->artcap * 2;
+		sq->arts = xreallocarray(sq->arts, sq->artcap, sizeof(*sq->arts));
 	}
-	c = &store.arts[store.narts++];
-	c->run_off = store_arena_str(run_id);
-	c->path_off = store_arena_str(a->path);
-	c->step_off = a->step_id != NULL ? store_arena_str(a->step_id) : SIZE_MAX;
+	c = &sq->arts[sq->narts++];
+	c->run_off = store_arena_str(sq, run_id);
+	c->path_off = store_arena_str(sq, a->path);
+	c->step_off = a->step_id != NULL ? store_arena_str(sq, a->step_id) : SIZE_MAX;
 	c->data_off = SIZE_MAX;
 	c->data_len = 0;
 	if (data != NULL) {
-		c->data_off = store.arena.len;
+		c->data_off = sq->arena.len;
 		c->data_len = len;
-		buf_add(&store.arena, len > 0 ? data : "", len);
+		buf_add(&sq->arena, len > 0 ? data : "", len);
 	}
 	c->size = a->size;
 	memcpy(c->sha256, a->sha256, sizeof(c->sha256));
-	if (store.narts >= STORE_PENDING_FLUSH)
-		return store_event_flush();
+	if (sq->narts >= STORE_PENDING_FLUSH)
+		return store_sqlite_flush(&sq->base);
 	return 0;
-}
-
-int store_artifact_add(const char *run_id, const struct artifact_info *a)
-{
-	return store_artifact_add_data(run_id, a, NULL, 0);
 }
 
 /* One artifact's row: 0 with *a filled (free it) and, when its bytes are in
  * the store, *in_db = 1 and data holding them; 1 no such artifact; -1 the
  * store failed. */
-int store_artifact_get(const char *run_id, const char *path, struct artifact_info *a, int *in_db, struct buf *data)
+static int store_sqlite_artifact_get(struct store *h, const char *run_id, const char *path, struct artifact_info *a,
+                                     int *in_db, struct buf *data)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	const char *sha;
 	int rc;
 
 	memset(a, 0, sizeof(*a));
 	*in_db = 0;
-	if (store.db == NULL)
-		return -1;
-	if (store.narts > 0 && store_event_flush() == -1)
+	if (sq->narts > 0 && store_sqlite_flush(&sq->base) == -1)
 		log_warnx("store: run=%s: reading without the pending artifact rows", log_esc(run_id, 64));
-	s = store_stmt(ST_ART_GET);
+	s = store_stmt(sq, ST_ART_GET);
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 2, path, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
@@ -1539,23 +1558,22 @@ int store_artifact_get(const char *run_id, const char *path, struct artifact_inf
 		return 0;
 	if (rc == SQLITE_DONE)
 		return 1;
-	store_warn("get artifact");
+	store_warn(sq, "get artifact");
 	return -1;
 }
 
-int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *n)
+static int store_sqlite_artifact_list(struct store *h, const char *run_id, struct artifact_info **out, size_t *n)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	size_t cap = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if (store.db == NULL)
-		return -1;
-	if (store.narts > 0 && store_event_flush() == -1)
+	if (sq->narts > 0 && store_sqlite_flush(&sq->base) == -1)
 		log_warnx("store: run=%s: listing without the pending artifact rows", log_esc(run_id, 64));
-	s = store_stmt(ST_ART_LIST);
+	s = store_stmt(sq, ST_ART_LIST);
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct artifact_info *a;
@@ -1574,7 +1592,7 @@ int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		store_warn("list artifacts");
+		store_warn(sq, "list artifacts");
 		while (*n > 0)
 			artifact_info_free(&(*out)[--(*n)]);
 		free(*out);
@@ -1586,54 +1604,48 @@ int store_artifact_list(const char *run_id, struct artifact_info **out, size_t *
 
 /* Retention ------------------------------------------------------------ */
 
-int store_run_disk_bytes(const char *run_id, int64_t bytes)
+static int store_sqlite_run_disk_bytes(struct store *h, const char *run_id, int64_t bytes)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
-	int rc;
 
-	if (store.db == NULL || store_begin() == -1)
+	if (store_begin(sq) == -1)
 		return -1;
-	s = store_stmt(ST_RUN_BYTES);
+	s = store_stmt(sq, ST_RUN_BYTES);
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, bytes);
-	if ((rc = store_exec_stmt(s)) != SQLITE_DONE) {
-		log_warnx("store: run=%s: disk bytes: %s", log_esc(run_id, 64), sqlite3_errmsg(store.db));
-		store_rollback();
-		return -1;
-	}
-	return store_commit();
+	return store_write_end(sq, store_exec_stmt(s), "run=%s: disk bytes", log_esc(run_id, 64));
 }
 
-int store_final_count(int64_t *n)
+static int store_sqlite_final_count(struct store *h, int64_t *n)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	int rc;
 
-	if (store.db == NULL)
-		return -1;
-	s = store_stmt(ST_FINAL_COUNT);
+	s = store_stmt(sq, ST_FINAL_COUNT);
 	rc = sqlite3_step(s);
 	*n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW) {
-		store_warn("count final runs");
+		store_warn(sq, "count final runs");
 		return -1;
 	}
 	return 0;
 }
 
-int store_prune_next(int64_t after_ts, const char *after_id, size_t max, struct prune_cand **out, size_t *n)
+static int store_sqlite_prune_next(struct store *h, int64_t after_ts, const char *after_id, size_t max,
+                                   struct prune_cand **out, size_t *n)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	struct prune_cand *c;
 	int rc = SQLITE_DONE;
 
 	*n = 0;
 	*out = NULL;
-	if (store.db == NULL)
-		return -1;
 	*out = xcalloc(max + 1, sizeof(**out));
-	s = store_stmt(ST_PRUNE_NEXT);
+	s = store_stmt(sq, ST_PRUNE_NEXT);
 	sqlite3_bind_int64(s, 1, after_ts);
 	sqlite3_bind_text(s, 2, after_id != NULL ? after_id : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (int64_t)max);
@@ -1647,7 +1659,7 @@ int store_prune_next(int64_t after_ts, const char *after_id, size_t max, struct 
 	}
 	sqlite3_reset(s);
 	if (*n < max && rc != SQLITE_DONE) {
-		store_warn("prune candidates");
+		store_warn(sq, "prune candidates");
 		store_prune_free(*out, *n);
 		*out = NULL;
 		*n = 0;
@@ -1668,141 +1680,137 @@ void store_prune_free(struct prune_cand *c, size_t n)
 /* One transaction for the batch; c[i].deleted says which went (a run that
  * is no longer final stays). The freed pages go back at once, bounded by
  * what the batch held. */
-int store_prune_delete(struct prune_cand *c, size_t n, size_t *deleted)
+static int store_sqlite_prune_delete(struct store *h, struct prune_cand *c, size_t n, size_t *deleted)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	size_t i;
 	int rc;
 
 	*deleted = 0;
-	if (store.db == NULL || store_begin() == -1)
+	if (store_begin(sq) == -1)
 		return -1;
-	store.art_run_ok[0] = '\0';
-	for (i = 0; i < n; i++) {
-		s = store_stmt(ST_PRUNE_DELETE);
+	sq->art_run_ok[0] = '\0';
+	for (i = 0, rc = SQLITE_DONE; i < n && rc == SQLITE_DONE; i++) {
+		s = store_stmt(sq, ST_PRUNE_DELETE);
 		sqlite3_bind_text(s, 1, c[i].id, -1, SQLITE_STATIC);
-		if ((rc = store_exec_stmt(s)) != SQLITE_DONE) {
-			log_warnx("store: run=%s: prune: %s", log_esc(c[i].id, 64), sqlite3_errmsg(store.db));
-			store_rollback();
-			for (i = 0; i < n; i++)
-				c[i].deleted = 0;
-			*deleted = 0;
-			return -1;
-		}
-		c[i].deleted = sqlite3_changes(store.db) == 1;
+		rc = store_exec_stmt(s);
+		c[i].deleted = rc == SQLITE_DONE && sqlite3_changes(sq->db) == 1;
 		*deleted += (size_t)c[i].deleted;
 	}
-	if (store_commit() == -1) {
+	if (store_write_end(sq, rc, "run=%s: prune", i > 0 ? log_esc(c[i - 1].id, 64) : "") == -1) {
 		for (i = 0; i < n; i++)
 			c[i].deleted = 0;
 		*deleted = 0;
 		return -1;
 	}
-	s = store_stmt(ST_INCR_VACUUM);
+	s = store_stmt(sq, ST_INCR_VACUUM);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		;
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
-		store_warn("incremental vacuum");
+		store_warn(sq, "incremental vacuum");
 	return 0;
 }
 
 /* Live pages of osiris.db (free pages not counted: they are reused). */
-static int store_db_bytes(int64_t *out)
+static int store_db_bytes(struct store_sqlite *sq, int64_t *out)
 {
-	sqlite3_stmt *s = store_stmt(ST_DB_PAGES);
+	sqlite3_stmt *s = store_stmt(sq, ST_DB_PAGES);
 	int rc = sqlite3_step(s);
 
 	if (rc == SQLITE_ROW)
 		*out = (sqlite3_column_int64(s, 0) - sqlite3_column_int64(s, 1)) * sqlite3_column_int64(s, 2);
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW) {
-		store_warn("page count");
+		store_warn(sq, "page count");
 		return -1;
 	}
 	return 0;
 }
 
-int store_usage(struct store_usage *u)
+static int store_sqlite_usage(struct store *h, struct store_usage *u)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	struct stat st;
 	char *wal;
 	int rc;
 
 	memset(u, 0, sizeof(*u));
-	if (store.db == NULL || store_db_bytes(&u->db_bytes) == -1)
+	if (store_db_bytes(sq, &u->db_bytes) == -1)
 		return -1;
-	s = store_stmt(ST_FILES_BYTES);
+	s = store_stmt(sq, ST_FILES_BYTES);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		u->files_bytes = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW) {
-		store_warn("run disk bytes");
+		store_warn(sq, "run disk bytes");
 		return -1;
 	}
-	xasprintf(&wal, "%s-wal", store.path);
+	xasprintf(&wal, "%s-wal", sq->path);
 	if (stat(wal, &st) == 0)
 		u->wal_bytes = (int64_t)st.st_blocks * 512;
 	free(wal);
 	return 0;
 }
 
-int store_db_live_bytes(int64_t *out)
+static int store_sqlite_db_live_bytes(struct store *h, int64_t *out)
 {
-	if (store.db == NULL)
-		return -1;
-	return store_db_bytes(out);
+	struct store_sqlite *sq = store_sq(h);
+
+	return store_db_bytes(sq, out);
 }
 
 /* After a prune job: the WAL's pages into the database, the WAL file
  * truncated, so that what pruning freed is free on the filesystem. */
-void store_checkpoint(void)
+static void store_sqlite_checkpoint(struct store *h)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	int rc;
 
-	if (store.db == NULL || store.batch > 0)
+	if (sq->batch > 0)
 		return;
-	if ((store.npend > 0 || store.narts > 0) && store_event_flush() == -1)
+	if ((sq->npend > 0 || sq->narts > 0) && store_sqlite_flush(&sq->base) == -1)
 		return;
-	s = store_stmt(ST_CHECKPOINT);
+	s = store_stmt(sq, ST_CHECKPOINT);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		;
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
-		store_warn("checkpoint");
+		store_warn(sq, "checkpoint");
 }
 
 /* Remote backends' sandboxes ------------------------------------------------ */
 
-int store_wseq_last(const char *run_id, int64_t *out)
+static int store_sqlite_wseq_last(struct store *h, const char *run_id, int64_t *out)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	int rc;
 
-	if (store.db == NULL)
-		return -1;
-	s = store_stmt(ST_WSEQ_LAST);
+	s = store_stmt(sq, ST_WSEQ_LAST);
 	sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0; /* NULL (none) reads as 0 */
 	sqlite3_reset(s);
 	if (rc != SQLITE_ROW) {
-		store_warn("last worker seq");
+		store_warn(sq, "last worker seq");
 		return -1;
 	}
 	return 0;
 }
 
-int store_sandbox_put(const struct sandbox_rec *sb)
+static int store_sqlite_sandbox_put(struct store *h, const struct sandbox_rec *sb)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 
-	if (store.db == NULL || store_begin() == -1)
+	if (store_begin(sq) == -1)
 		return -1;
-	s = store_stmt(ST_SBX_PUT);
+	s = store_stmt(sq, ST_SBX_PUT);
 	bind_text(s, 1, sb->id);
 	bind_text(s, 2, sb->backend);
 	bind_text(s, 3, sb->domain);
@@ -1810,28 +1818,19 @@ int store_sandbox_put(const struct sandbox_rec *sb)
 	sqlite3_bind_int64(s, 5, sb->pid);
 	bind_text(s, 6, sb->tag);
 	sqlite3_bind_int64(s, 7, sb->created_at);
-	if (store_exec_stmt(s) != SQLITE_DONE) {
-		log_warnx("store: sandbox=%s: %s", log_esc(sb->id, 64), sqlite3_errmsg(store.db));
-		store_rollback();
-		return -1;
-	}
-	return store_commit();
+	return store_write_end(sq, store_exec_stmt(s), "sandbox=%s", log_esc(sb->id, 64));
 }
 
-int store_sandbox_delete(const char *id)
+static int store_sqlite_sandbox_delete(struct store *h, const char *id)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 
-	if (store.db == NULL || store_begin() == -1)
+	if (store_begin(sq) == -1)
 		return -1;
-	s = store_stmt(ST_SBX_DELETE);
+	s = store_stmt(sq, ST_SBX_DELETE);
 	bind_text(s, 1, id);
-	if (store_exec_stmt(s) != SQLITE_DONE) {
-		log_warnx("store: sandbox=%s: delete: %s", log_esc(id, 64), sqlite3_errmsg(store.db));
-		store_rollback();
-		return -1;
-	}
-	return store_commit();
+	return store_write_end(sq, store_exec_stmt(s), "sandbox=%s: delete", log_esc(id, 64));
 }
 
 static void store_sandbox_row(sqlite3_stmt *s, struct sandbox_rec *sb)
@@ -1846,14 +1845,13 @@ static void store_sandbox_row(sqlite3_stmt *s, struct sandbox_rec *sb)
 	sb->created_at = sqlite3_column_int64(s, 6);
 }
 
-int store_sandbox_get(const char *id, struct sandbox_rec *out)
+static int store_sqlite_sandbox_get(struct store *h, const char *id, struct sandbox_rec *out)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	int rc;
 
-	if (store.db == NULL)
-		return -1;
-	s = store_stmt(ST_SBX_GET);
+	s = store_stmt(sq, ST_SBX_GET);
 	bind_text(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
@@ -1863,21 +1861,20 @@ int store_sandbox_get(const char *id, struct sandbox_rec *out)
 		return 0;
 	if (rc == SQLITE_DONE)
 		return 1;
-	store_warn("sandbox");
+	store_warn(sq, "sandbox");
 	return -1;
 }
 
-int store_sandbox_list(const char *backend, struct sandbox_rec **out, size_t *n)
+static int store_sqlite_sandbox_list(struct store *h, const char *backend, struct sandbox_rec **out, size_t *n)
 {
+	struct store_sqlite *sq = store_sq(h);
 	sqlite3_stmt *s;
 	size_t cap = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if (store.db == NULL)
-		return -1;
-	s = store_stmt(ST_SBX_LIST);
+	s = store_stmt(sq, ST_SBX_LIST);
 	bind_text(s, 1, backend);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (*n == cap) {
@@ -1888,7 +1885,7 @@ int store_sandbox_list(const char *backend, struct sandbox_rec **out, size_t *n)
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		store_warn("sandboxes");
+		store_warn(sq, "sandboxes");
 		store_sandbox_free(*out, *n);
 		*out = NULL;
 		*n = 0;
@@ -1914,4 +1911,224 @@ void store_sandbox_free(struct sandbox_rec *v, size_t n)
 	for (i = 0; i < n; i++)
 		sandbox_rec_free(&v[i]);
 	free(v);
+}
+
+/* The interface: the handle's ops ------------------------------------------ */
+
+static const struct store_ops store_sqlite_ops = {
+    .close = store_sqlite_close,
+    .run_insert = store_sqlite_run_insert,
+    .run_update = store_sqlite_run_update,
+    .step_update = store_sqlite_step_update,
+    .run_get = store_sqlite_run_get,
+    .run_resolve = store_sqlite_run_resolve,
+    .run_list = store_sqlite_run_list,
+    .run_ids_in_state = store_sqlite_run_ids_in_state,
+    .event_add = store_sqlite_event_add,
+    .flush = store_sqlite_flush,
+    .pending = store_sqlite_pending,
+    .batch_begin = store_sqlite_batch_begin,
+    .batch_end = store_sqlite_batch_end,
+    .event_read = store_sqlite_event_read,
+    .event_last_seq = store_sqlite_event_last_seq,
+    .artifact_add = store_sqlite_artifact_add,
+    .artifact_get = store_sqlite_artifact_get,
+    .artifact_list = store_sqlite_artifact_list,
+    .full = store_sqlite_full,
+    .run_disk_bytes = store_sqlite_run_disk_bytes,
+    .final_count = store_sqlite_final_count,
+    .prune_next = store_sqlite_prune_next,
+    .prune_delete = store_sqlite_prune_delete,
+    .usage = store_sqlite_usage,
+    .db_live_bytes = store_sqlite_db_live_bytes,
+    .checkpoint = store_sqlite_checkpoint,
+    .wseq_last = store_sqlite_wseq_last,
+    .sandbox_put = store_sqlite_sandbox_put,
+    .sandbox_delete = store_sqlite_sandbox_delete,
+    .sandbox_get = store_sqlite_sandbox_get,
+    .sandbox_list = store_sqlite_sandbox_list,
+};
+
+/* A NULL handle is a store that is not open: every call fails. */
+
+void store_close(struct store *st)
+{
+	if (st != NULL)
+		st->ops->close(st);
+}
+
+int store_run_insert(struct store *st, const struct run_info *r)
+{
+	return st != NULL ? st->ops->run_insert(st, r) : -1;
+}
+
+int store_run_update(struct store *st, const struct run_info *r)
+{
+	return st != NULL ? st->ops->run_update(st, r) : -1;
+}
+
+int store_step_update(struct store *st, const char *run_id, const struct step_info *s)
+{
+	return st != NULL ? st->ops->step_update(st, run_id, s) : -1;
+}
+
+int store_run_get(struct store *st, const char *id, struct run_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	return st != NULL ? st->ops->run_get(st, id, out) : -1;
+}
+
+int store_run_resolve(struct store *st, const char *prefix, char *id, size_t idlen)
+{
+	return st != NULL ? st->ops->run_resolve(st, prefix, id, idlen) : -1;
+}
+
+int store_run_list(struct store *st, const char *state, int limit, struct run_info **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	return st != NULL ? st->ops->run_list(st, state, limit, out, n) : -1;
+}
+
+int store_run_ids_in_state(struct store *st, enum run_state state, char ***ids, size_t *n)
+{
+	*ids = NULL;
+	*n = 0;
+	return st != NULL ? st->ops->run_ids_in_state(st, state, ids, n) : -1;
+}
+
+int store_event_add(struct store *st, const char *run_id, const struct event_rec *e)
+{
+	return st != NULL ? st->ops->event_add(st, run_id, e) : -1;
+}
+
+int store_flush(struct store *st)
+{
+	return st != NULL ? st->ops->flush(st) : -1;
+}
+
+size_t store_pending(struct store *st)
+{
+	return st != NULL ? st->ops->pending(st) : 0;
+}
+
+void store_batch_begin(struct store *st)
+{
+	if (st != NULL)
+		st->ops->batch_begin(st);
+}
+
+int store_batch_end(struct store *st)
+{
+	return st != NULL ? st->ops->batch_end(st) : 0;
+}
+
+int store_event_read(struct store *st, const char *run_id, int64_t since, int64_t limit,
+                     int (*cb)(const struct event_rec *, void *), void *arg)
+{
+	return st != NULL ? st->ops->event_read(st, run_id, since, limit, cb, arg) : -1;
+}
+
+int store_event_last_seq(struct store *st, const char *run_id, int64_t *out)
+{
+	return st != NULL ? st->ops->event_last_seq(st, run_id, out) : -1;
+}
+
+int store_artifact_add(struct store *st, const char *run_id, const struct artifact_info *a)
+{
+	return store_artifact_add_data(st, run_id, a, NULL, 0);
+}
+
+int store_artifact_add_data(struct store *st, const char *run_id, const struct artifact_info *a, const void *data,
+                            size_t len)
+{
+	return st != NULL ? st->ops->artifact_add(st, run_id, a, data, len) : -1;
+}
+
+int store_artifact_get(struct store *st, const char *run_id, const char *path, struct artifact_info *a, int *in_db,
+                       struct buf *data)
+{
+	memset(a, 0, sizeof(*a));
+	*in_db = 0;
+	return st != NULL ? st->ops->artifact_get(st, run_id, path, a, in_db, data) : -1;
+}
+
+int store_artifact_list(struct store *st, const char *run_id, struct artifact_info **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	return st != NULL ? st->ops->artifact_list(st, run_id, out, n) : -1;
+}
+
+int store_full(struct store *st)
+{
+	return st != NULL ? st->ops->full(st) : 0;
+}
+
+int store_run_disk_bytes(struct store *st, const char *run_id, int64_t bytes)
+{
+	return st != NULL ? st->ops->run_disk_bytes(st, run_id, bytes) : -1;
+}
+
+int store_final_count(struct store *st, int64_t *n)
+{
+	return st != NULL ? st->ops->final_count(st, n) : -1;
+}
+
+int store_prune_next(struct store *st, int64_t after_ts, const char *after_id, size_t max, struct prune_cand **out,
+                     size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	return st != NULL ? st->ops->prune_next(st, after_ts, after_id, max, out, n) : -1;
+}
+
+int store_prune_delete(struct store *st, struct prune_cand *c, size_t n, size_t *deleted)
+{
+	*deleted = 0;
+	return st != NULL ? st->ops->prune_delete(st, c, n, deleted) : -1;
+}
+
+int store_usage(struct store *st, struct store_usage *u)
+{
+	memset(u, 0, sizeof(*u));
+	return st != NULL ? st->ops->usage(st, u) : -1;
+}
+
+int store_db_live_bytes(struct store *st, int64_t *out)
+{
+	return st != NULL ? st->ops->db_live_bytes(st, out) : -1;
+}
+
+void store_checkpoint(struct store *st)
+{
+	if (st != NULL)
+		st->ops->checkpoint(st);
+}
+
+int store_wseq_last(struct store *st, const char *run_id, int64_t *out)
+{
+	return st != NULL ? st->ops->wseq_last(st, run_id, out) : -1;
+}
+
+int store_sandbox_put(struct store *st, const struct sandbox_rec *sb)
+{
+	return st != NULL ? st->ops->sandbox_put(st, sb) : -1;
+}
+
+int store_sandbox_delete(struct store *st, const char *id)
+{
+	return st != NULL ? st->ops->sandbox_delete(st, id) : -1;
+}
+
+int store_sandbox_get(struct store *st, const char *id, struct sandbox_rec *out)
+{
+	return st != NULL ? st->ops->sandbox_get(st, id, out) : -1;
+}
+
+int store_sandbox_list(struct store *st, const char *backend, struct sandbox_rec **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	return st != NULL ? st->ops->sandbox_list(st, backend, out, n) : -1;
 }

@@ -28,6 +28,13 @@ static struct event_base *base;
 static struct config cfg;
 static int daemon_up;
 
+/* The daemon's store (osirisd.store), closed and forgotten. */
+static void close_store(void)
+{
+	store_close(osirisd.store);
+	osirisd.store = NULL;
+}
+
 static void setup(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_run.XXXXXX");
@@ -48,7 +55,7 @@ static void teardown(void)
 		event_base_free(base);
 		config_free(&cfg);
 	}
-	store_close();
+	close_store();
 	rmtree(tmpdir);
 }
 
@@ -123,7 +130,7 @@ static void store_run(const char *id, enum run_state state, int64_t n)
 	r.steps[0].driver = xstrdup("osiris.noop");
 	r.steps[0].state = state == RUN_RUNNING ? STEP_RUNNING : STEP_PENDING;
 	r.nsteps = 1;
-	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_run_insert(osirisd.store, &r), 0);
 	buf_init(&d);
 	for (i = 1; i <= n; i++) {
 		snprintf(mark, sizeof(mark), "MARK-%s-%06lld-%0200d", id, (long long)i, 0);
@@ -138,9 +145,9 @@ static void store_run(const char *id, enum run_state state, int64_t n)
 		e.name = "stdout";
 		e.data = d.data;
 		e.data_len = d.len;
-		ck_assert_int_eq(store_event_add(id, &e), 0);
+		ck_assert_int_eq(store_event_add(osirisd.store, id, &e), 0);
 	}
-	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_int_eq(store_flush(osirisd.store), 0);
 	buf_free(&d);
 	run_info_free(&r);
 	if (state == RUN_QUEUED)
@@ -198,7 +205,8 @@ static void daemon_start(void)
 	cfg.local_pool_size = 0;
 	base = event_base_new();
 	ck_assert_ptr_nonnull(base);
-	ck_assert_msg(store_open(statedir, err, sizeof(err)) == 0, "store_open: %s", err);
+	osirisd.store = store_open(statedir, err, sizeof(err));
+	ck_assert_msg(osirisd.store != NULL, "store_open: %s", err);
 	ck_assert_msg(rundir_init(statedir, err, sizeof(err)) == 0, "rundir_init: %s", err);
 	ck_assert_int_eq(child_init(base), 0);
 	ck_assert_msg(pool_init(base, &cfg, sched_pool_ready_cb, NULL, err, sizeof(err)) == 0, "pool_init: %s", err);
@@ -212,7 +220,8 @@ static void open_store(void)
 {
 	char err[512] = "";
 
-	ck_assert_msg(store_open(statedir, err, sizeof(err)) == 0, "store_open: %s", err);
+	osirisd.store = store_open(statedir, err, sizeof(err));
+	ck_assert_msg(osirisd.store != NULL, "store_open: %s", err);
 }
 
 /* The next record of a recovered run must be stored, right after the last
@@ -222,7 +231,7 @@ static void expect_next_record_stored(struct run *r, int64_t want_seq)
 	char sql[256];
 
 	run_event_daemon(r, "check_run_marker", NULL, NULL);
-	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_int_eq(store_flush(osirisd.store), 0);
 	snprintf(sql, sizeof(sql),
 	         "SELECT count(*) FROM events WHERE run_id = '%s' AND seq = %lld AND name = "
 	         "'check_run_marker'",
@@ -237,7 +246,7 @@ START_TEST(test_recover_last_seq_from_records)
 
 	open_store();
 	store_run("r-queued", RUN_QUEUED, 5);
-	store_close();
+	close_store();
 	daemon_start();
 	r = run_find("r-queued");
 	ck_assert_ptr_nonnull(r);
@@ -255,7 +264,7 @@ START_TEST(test_recover_unreadable_records)
 
 	open_store();
 	store_run("r-queued", RUN_QUEUED, NREC);
-	store_close();
+	close_store();
 	corrupt_page_of("r-queued", NREC / 2);
 	daemon_start();
 	r = run_find("r-queued");
@@ -272,11 +281,11 @@ START_TEST(test_recover_lost_when_records_unreadable)
 
 	open_store();
 	store_run("r-queued", RUN_QUEUED, NREC);
-	store_close();
+	close_store();
 	corrupt_page_of("r-queued", NREC);
 	daemon_start();
 	ck_assert_msg(run_find("r-queued") == NULL, "run rescheduled although its records cannot be read");
-	ck_assert_int_eq(store_run_get("r-queued", &ri), 0);
+	ck_assert_int_eq(store_run_get(osirisd.store, "r-queued", &ri), 0);
 	ck_assert_str_eq(run_state_name(ri.state), "lost");
 	ck_assert_ptr_nonnull(ri.error);
 	ck_assert_msg(strstr(ri.error, "records") != NULL, "reason does not name the records: %s", ri.error);
@@ -291,10 +300,10 @@ START_TEST(test_recover_lost_run_last_seq)
 
 	open_store();
 	store_run("r-running", RUN_RUNNING, 7);
-	store_close();
+	close_store();
 	daemon_start();
 	ck_assert_ptr_null(run_find("r-running"));
-	ck_assert_int_eq(store_run_get("r-running", &ri), 0);
+	ck_assert_int_eq(store_run_get(osirisd.store, "r-running", &ri), 0);
 	ck_assert_str_eq(run_state_name(ri.state), "lost");
 	ck_assert_int_eq(ri.last_seq, 7);
 	run_info_free(&ri);
@@ -433,7 +442,7 @@ START_TEST(test_collect_streamed_no_symlinks)
 
 	open_store();
 	store_run("r-art", RUN_QUEUED, 0);
-	store_close();
+	close_store();
 	daemon_start();
 	r = run_find("r-art");
 	ck_assert_ptr_nonnull(r);

@@ -19,6 +19,14 @@
 static char tmpdir[64];
 static char statedir[128];
 static char dbpath[160];
+static struct store *store;
+
+/* The store under test (store), closed and forgotten. */
+static void close_store(void)
+{
+	store_close(store);
+	store = NULL;
+}
 
 static void setup(void)
 {
@@ -30,7 +38,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	store_close();
+	close_store();
 	rmtree(tmpdir);
 }
 
@@ -38,7 +46,8 @@ static void open_store(void)
 {
 	char err[512] = "";
 
-	ck_assert_msg(store_open(statedir, err, sizeof(err)) == 0, "store_open: %s", err);
+	store = store_open(statedir, err, sizeof(err));
+	ck_assert_msg(store != NULL, "store_open: %s", err);
 }
 
 /* A second, independent connection: what is really on disk. */
@@ -133,7 +142,7 @@ static void add_event(const char *run, int64_t seq, enum rec_kind kind, const ch
 	e.step_id = (char *)step;
 	e.data = data != NULL ? data->data : NULL;
 	e.data_len = data != NULL ? data->len : 0;
-	ck_assert_int_eq(store_event_add(run, &e), 0);
+	ck_assert_int_eq(store_event_add(store, run, &e), 0);
 }
 
 START_TEST(test_open_migrate_reopen)
@@ -150,13 +159,14 @@ START_TEST(test_open_migrate_reopen)
 	                        "('runs','steps','events','metrics','artifacts')"),
 	                 5);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'runs_newest'"), 1);
-	/* Opening twice in one process is a caller bug, reported, not fatal. */
-	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
-	ck_assert_ptr_nonnull(strstr(err, "already open"));
-	store_close();
+	/* A state dir open already, here in this process, is refused by its
+	 * lock: reported, not fatal. */
+	ck_assert_ptr_null(store_open(statedir, err, sizeof(err)));
+	ck_assert_ptr_nonnull(strstr(err, "in use by another osirisd"));
+	close_store();
 	open_store(); /* idempotent: no migration re-run, no error */
 	ck_assert_int_eq(db_int("PRAGMA user_version"), 5);
-	store_close();
+	close_store();
 }
 END_TEST
 
@@ -181,9 +191,9 @@ START_TEST(test_run_roundtrip)
 
 	open_store();
 	make_run(&r, "r-0001", 1700000000123, 2);
-	ck_assert_int_eq(store_run_insert(&r), 0);
-	ck_assert_int_eq(store_run_insert(&r), -1); /* duplicate id */
-	ck_assert_int_eq(store_run_get("r-0001", &g), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), -1); /* duplicate id */
+	ck_assert_int_eq(store_run_get(store, "r-0001", &g), 0);
 	ck_assert_str_eq(g.id, "r-0001");
 	ck_assert_int_eq(g.state, RUN_QUEUED);
 	ck_assert_str_eq(g.pipeline, "demo-pipeline");
@@ -211,7 +221,7 @@ START_TEST(test_run_roundtrip)
 	ck_assert_int_eq(g.steps[0].state, STEP_PENDING);
 	ck_assert_ptr_null(g.steps[0].error);
 	run_info_free(&g);
-	ck_assert_int_eq(store_run_get("r-0002", &g), 1);
+	ck_assert_int_eq(store_run_get(store, "r-0002", &g), 1);
 	run_info_free(&r);
 }
 END_TEST
@@ -223,7 +233,7 @@ START_TEST(test_run_and_step_update)
 
 	open_store();
 	make_run(&r, "r-upd", 1000, 2);
-	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
 	r.state = RUN_FAILED;
 	r.worker = xstrdup("local-4242");
 	r.error = xstrdup("step step-1 failed");
@@ -232,7 +242,7 @@ START_TEST(test_run_and_step_update)
 	r.started_at = 2000;
 	r.finished_at = 3000;
 	r.last_seq = 17;
-	ck_assert_int_eq(store_run_update(&r), 0);
+	ck_assert_int_eq(store_run_update(store, &r), 0);
 
 	memset(&st, 0, sizeof(st));
 	st.id = "step-1";
@@ -244,17 +254,17 @@ START_TEST(test_run_and_step_update)
 	st.finished_at = 2155;
 	st.error = "boom";
 	st.error_type = "ValueError";
-	ck_assert_int_eq(store_step_update("r-upd", &st), 0);
+	ck_assert_int_eq(store_step_update(store, "r-upd", &st), 0);
 	/* A step the manifest did not list at insert is appended after the others. */
 	st.id = "late";
 	st.driver = "duckdb.processor";
 	st.state = STEP_SKIPPED;
 	st.error = NULL;
 	st.error_type = NULL;
-	ck_assert_int_eq(store_step_update("r-upd", &st), 0);
-	ck_assert_int_eq(store_step_update("no-such-run", &st), -1);
+	ck_assert_int_eq(store_step_update(store, "r-upd", &st), 0);
+	ck_assert_int_eq(store_step_update(store, "no-such-run", &st), -1);
 
-	ck_assert_int_eq(store_run_get("r-upd", &g), 0);
+	ck_assert_int_eq(store_run_get(store, "r-upd", &g), 0);
 	ck_assert_int_eq(g.state, RUN_FAILED);
 	ck_assert_str_eq(g.worker, "local-4242");
 	ck_assert_str_eq(g.error, "step step-1 failed");
@@ -279,7 +289,7 @@ START_TEST(test_run_and_step_update)
 
 	free(r.id);
 	r.id = xstrdup("r-missing");
-	ck_assert_int_eq(store_run_update(&r), -1);
+	ck_assert_int_eq(store_run_update(store, &r), -1);
 	run_info_free(&r);
 }
 END_TEST
@@ -295,10 +305,10 @@ START_TEST(test_run_list_and_states)
 	for (i = 0; i < 5; i++) {
 		make_run(&r, ids[i], 1000 + (int64_t)(i / 2) * 10, 0); /* r-a/r-b and r-c/r-d share a time */
 		r.state = i % 2 == 0 ? RUN_QUEUED : RUN_SUCCEEDED;
-		ck_assert_int_eq(store_run_insert(&r), 0);
+		ck_assert_int_eq(store_run_insert(store, &r), 0);
 		run_info_free(&r);
 	}
-	ck_assert_int_eq(store_run_list(NULL, 0, &list, &n), 0);
+	ck_assert_int_eq(store_run_list(store, NULL, 0, &list, &n), 0);
 	ck_assert_uint_eq(n, 5);
 	ck_assert_str_eq(list[0].id, "r-e");
 	ck_assert_str_eq(list[1].id, "r-d"); /* same submitted_at: id descending */
@@ -310,12 +320,12 @@ START_TEST(test_run_list_and_states)
 		run_info_free(&list[i]);
 	free(list);
 
-	ck_assert_int_eq(store_run_list("succeeded", 1, &list, &n), 0);
+	ck_assert_int_eq(store_run_list(store, "succeeded", 1, &list, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(list[0].id, "r-d");
 	run_info_free(&list[0]);
 	free(list);
-	ck_assert_int_eq(store_run_list("queued", 2, &list, &n), 0);
+	ck_assert_int_eq(store_run_list(store, "queued", 2, &list, &n), 0);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(list[0].id, "r-e");
 	ck_assert_str_eq(list[1].id, "r-c");
@@ -323,14 +333,14 @@ START_TEST(test_run_list_and_states)
 		run_info_free(&list[i]);
 	free(list);
 
-	ck_assert_int_eq(store_run_ids_in_state(RUN_QUEUED, &rids, &n), 0);
+	ck_assert_int_eq(store_run_ids_in_state(store, RUN_QUEUED, &rids, &n), 0);
 	ck_assert_uint_eq(n, 3);
 	ck_assert_str_eq(rids[0], "r-a"); /* oldest first */
 	ck_assert_str_eq(rids[2], "r-e");
 	for (i = 0; i < n; i++)
 		free(rids[i]);
 	free(rids);
-	ck_assert_int_eq(store_run_ids_in_state(RUN_LOST, &rids, &n), 0);
+	ck_assert_int_eq(store_run_ids_in_state(store, RUN_LOST, &rids, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	free(rids);
 }
@@ -346,27 +356,27 @@ START_TEST(test_resolve)
 	open_store();
 	for (i = 0; i < 6; i++) {
 		make_run(&r, ids[i], 1000, 0);
-		ck_assert_int_eq(store_run_insert(&r), 0);
+		ck_assert_int_eq(store_run_insert(store, &r), 0);
 		run_info_free(&r);
 	}
-	ck_assert_int_eq(store_run_resolve("abc1", id, sizeof(id)), 0);
+	ck_assert_int_eq(store_run_resolve(store, "abc1", id, sizeof(id)), 0);
 	ck_assert_str_eq(id, "abc123");
-	ck_assert_int_eq(store_run_resolve("abc456", id, sizeof(id)), 0);
+	ck_assert_int_eq(store_run_resolve(store, "abc456", id, sizeof(id)), 0);
 	ck_assert_str_eq(id, "abc456");
-	ck_assert_int_eq(store_run_resolve("abd", id, sizeof(id)), 0);
+	ck_assert_int_eq(store_run_resolve(store, "abd", id, sizeof(id)), 0);
 	ck_assert_str_eq(id, "abd000");
 	/* exact id wins although it prefixes others */
-	ck_assert_int_eq(store_run_resolve("abc", id, sizeof(id)), 0);
+	ck_assert_int_eq(store_run_resolve(store, "abc", id, sizeof(id)), 0);
 	ck_assert_str_eq(id, "abc");
-	ck_assert_int_eq(store_run_resolve("ab", id, sizeof(id)), 2);
-	ck_assert_int_eq(store_run_resolve("abc4", id, sizeof(id)), 0);
+	ck_assert_int_eq(store_run_resolve(store, "ab", id, sizeof(id)), 2);
+	ck_assert_int_eq(store_run_resolve(store, "abc4", id, sizeof(id)), 0);
 	/* '_' and '%' are not wildcards here */
-	ck_assert_int_eq(store_run_resolve("ab_", id, sizeof(id)), 0);
+	ck_assert_int_eq(store_run_resolve(store, "ab_", id, sizeof(id)), 0);
 	ck_assert_str_eq(id, "ab_x");
-	ck_assert_int_eq(store_run_resolve("a%", id, sizeof(id)), 1);
-	ck_assert_int_eq(store_run_resolve("zzz", id, sizeof(id)), 1);
-	ck_assert_int_eq(store_run_resolve("", id, sizeof(id)), 1);
-	ck_assert_int_eq(store_run_resolve("abc1", id, 4), -1); /* does not fit */
+	ck_assert_int_eq(store_run_resolve(store, "a%", id, sizeof(id)), 1);
+	ck_assert_int_eq(store_run_resolve(store, "zzz", id, sizeof(id)), 1);
+	ck_assert_int_eq(store_run_resolve(store, "", id, sizeof(id)), 1);
+	ck_assert_int_eq(store_run_resolve(store, "abc1", id, 4), -1); /* does not fit */
 }
 END_TEST
 
@@ -410,23 +420,23 @@ START_TEST(test_events_batch_and_read)
 
 	open_store();
 	make_run(&r, "r-ev", 1000, 1);
-	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
 	buf_init(&d);
 	for (i = 1; i <= 1000; i++) {
 		pack_data(&d, "n", 0, (double)i);
 		add_event("r-ev", i, i % 3 == 0 ? REC_LOG : REC_EVENT, i % 3 == 0 ? "info" : "step_start",
 		          i % 2 ? "step-0" : NULL, &d);
 	}
-	ck_assert_uint_eq(store_event_pending(), 1000);
+	ck_assert_uint_eq(store_pending(store), 1000);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM events"), 0); /* nothing committed yet */
-	ck_assert_int_eq(store_event_flush(), 0);
-	ck_assert_uint_eq(store_event_pending(), 0);
+	ck_assert_int_eq(store_flush(store), 0);
+	ck_assert_uint_eq(store_pending(store), 0);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM events"), 1000);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM events WHERE origin = 'daemon'"), 142);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM events WHERE kind = 'log'"), 333);
 
 	memset(&c, 0, sizeof(c));
-	ck_assert_int_eq(store_event_read("r-ev", 0, 0, collect_cb, &c), 0);
+	ck_assert_int_eq(store_event_read(store, "r-ev", 0, 0, collect_cb, &c), 0);
 	ck_assert_uint_eq(c.n, 1000);
 	for (i = 0; i < 1000; i++)
 		ck_assert_int_eq(c.seqs[i], i + 1); /* no gap, no duplicate, across read pages */
@@ -434,14 +444,14 @@ START_TEST(test_events_batch_and_read)
 	ck_assert_int_eq(c.nulls, 500);
 
 	memset(&c, 0, sizeof(c));
-	ck_assert_int_eq(store_event_read("r-ev", 500, 100, collect_cb, &c), 0);
+	ck_assert_int_eq(store_event_read(store, "r-ev", 500, 100, collect_cb, &c), 0);
 	ck_assert_uint_eq(c.n, 100);
 	ck_assert_int_eq(c.seqs[0], 501);
 	ck_assert_int_eq(c.seqs[99], 600);
 
 	memset(&c, 0, sizeof(c));
 	c.stop_after = 3;
-	ck_assert_int_eq(store_event_read("r-ev", 990, 0, collect_cb, &c), 0);
+	ck_assert_int_eq(store_event_read(store, "r-ev", 990, 0, collect_cb, &c), 0);
 	ck_assert_uint_eq(c.n, 3);
 	ck_assert_int_eq(c.seqs[2], 993);
 
@@ -449,14 +459,14 @@ START_TEST(test_events_batch_and_read)
 	for (i = 1001; i <= 1010; i++)
 		add_event("r-ev", i, REC_EVENT, "step_start", NULL, NULL);
 	memset(&c, 0, sizeof(c));
-	ck_assert_int_eq(store_event_read("r-ev", 1000, 0, collect_cb, &c), 0);
+	ck_assert_int_eq(store_event_read(store, "r-ev", 1000, 0, collect_cb, &c), 0);
 	ck_assert_uint_eq(c.n, 10);
 	ck_assert_int_eq(c.seqs[0], 1001);
 	ck_assert_int_eq(c.bad_data, 0);
-	ck_assert_uint_eq(store_event_pending(), 0);
+	ck_assert_uint_eq(store_pending(store), 0);
 
 	memset(&c, 0, sizeof(c));
-	ck_assert_int_eq(store_event_read("r-none", 0, 0, collect_cb, &c), 0);
+	ck_assert_int_eq(store_event_read(store, "r-none", 0, 0, collect_cb, &c), 0);
 	ck_assert_uint_eq(c.n, 0);
 	buf_free(&d);
 	run_info_free(&r);
@@ -469,13 +479,13 @@ START_TEST(test_event_bad_records_isolated)
 
 	open_store();
 	make_run(&r, "r-ok", 1000, 0);
-	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
 	add_event("r-ok", 1, REC_EVENT, "step_start", NULL, NULL);
 	add_event("r-unknown", 1, REC_EVENT, "step_start", NULL, NULL); /* no such run: FK */
 	add_event("r-ok", 2, REC_EVENT, "step_start", NULL, NULL);
 	add_event("r-ok", 2, REC_EVENT, "step_start", NULL, NULL); /* duplicate seq */
 	add_event("r-ok", 3, REC_EVENT, "step_start", NULL, NULL);
-	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_int_eq(store_flush(store), 0);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM events"), 3);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM events WHERE run_id = 'r-ok' AND seq IN (1, 2, 3)"), 3);
 	run_info_free(&r);
@@ -490,17 +500,17 @@ START_TEST(test_event_last_seq)
 
 	open_store();
 	make_run(&r, "r-last", 1000, 0);
-	ck_assert_int_eq(store_run_insert(&r), 0);
-	ck_assert_int_eq(store_event_last_seq("r-last", &last), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
+	ck_assert_int_eq(store_event_last_seq(store, "r-last", &last), 0);
 	ck_assert_int_eq(last, 0);
 	for (i = 1; i <= 700; i++) /* more than one read page */
 		add_event("r-last", i, REC_EVENT, "step_start", NULL, NULL);
-	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_int_eq(store_flush(store), 0);
 	add_event("r-last", 701, REC_EVENT, "step_start", NULL, NULL); /* still pending */
-	ck_assert_int_eq(store_event_last_seq("r-last", &last), 0);
+	ck_assert_int_eq(store_event_last_seq(store, "r-last", &last), 0);
 	ck_assert_int_eq(last, 701);
-	ck_assert_uint_eq(store_event_pending(), 1);
-	ck_assert_int_eq(store_event_last_seq("r-other", &last), 0);
+	ck_assert_uint_eq(store_pending(store), 1);
+	ck_assert_int_eq(store_event_last_seq(store, "r-other", &last), 0);
 	ck_assert_int_eq(last, 0);
 	run_info_free(&r);
 }
@@ -518,13 +528,13 @@ START_TEST(test_sandboxes_and_wseq)
 
 	open_store();
 	make_run(&r, "r-w", 1000, 0);
-	ck_assert_int_eq(store_run_insert(&r), 0);
-	ck_assert_int_eq(store_wseq_last("r-w", &last), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
+	ck_assert_int_eq(store_wseq_last(store, "r-w", &last), 0);
 	ck_assert_int_eq(last, 0);
 	for (i = 1; i <= 20; i++) /* seq 14 is a daemon record (no wseq) */
 		add_event("r-w", i, REC_EVENT, "step_start", NULL, NULL);
-	ck_assert_int_eq(store_event_flush(), 0);
-	ck_assert_int_eq(store_wseq_last("r-w", &last), 0);
+	ck_assert_int_eq(store_flush(store), 0);
+	ck_assert_int_eq(store_wseq_last(store, "r-w", &last), 0);
 	ck_assert_int_eq(last, 10020);
 	run_info_free(&r);
 
@@ -533,40 +543,40 @@ START_TEST(test_sandboxes_and_wseq)
 	rec.backend = "e2b";
 	rec.tag = "osiris-worker";
 	rec.created_at = 5;
-	ck_assert_int_eq(store_sandbox_put(&rec), 0);
+	ck_assert_int_eq(store_sandbox_put(store, &rec), 0);
 	rec.id = "sbx0";
 	rec.domain = "e2b.example";
 	rec.envd_version = "0.5.7";
 	rec.pid = 42;
 	rec.created_at = 3;
-	ck_assert_int_eq(store_sandbox_put(&rec), 0);
+	ck_assert_int_eq(store_sandbox_put(store, &rec), 0);
 	rec.pid = 43; /* again: replaced */
-	ck_assert_int_eq(store_sandbox_put(&rec), 0);
-	ck_assert_int_eq(store_sandbox_get("sbx0", &got), 0);
+	ck_assert_int_eq(store_sandbox_put(store, &rec), 0);
+	ck_assert_int_eq(store_sandbox_get(store, "sbx0", &got), 0);
 	ck_assert_str_eq(got.domain, "e2b.example");
 	ck_assert_str_eq(got.envd_version, "0.5.7");
 	ck_assert_str_eq(got.tag, "osiris-worker");
 	ck_assert_int_eq(got.pid, 43);
 	sandbox_rec_free(&got);
-	ck_assert_int_eq(store_sandbox_get("sbx1", &got), 0);
+	ck_assert_int_eq(store_sandbox_get(store, "sbx1", &got), 0);
 	ck_assert_ptr_null(got.domain);
 	ck_assert_int_eq(got.pid, 0);
 	sandbox_rec_free(&got);
-	ck_assert_int_eq(store_sandbox_get("nope", &got), 1);
-	ck_assert_int_eq(store_sandbox_list("e2b", &v, &n), 0);
+	ck_assert_int_eq(store_sandbox_get(store, "nope", &got), 1);
+	ck_assert_int_eq(store_sandbox_list(store, "e2b", &v, &n), 0);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(v[0].id, "sbx0"); /* oldest first */
 	ck_assert_str_eq(v[1].id, "sbx1");
 	store_sandbox_free(v, n);
-	ck_assert_int_eq(store_sandbox_list("other", &v, &n), 0);
+	ck_assert_int_eq(store_sandbox_list(store, "other", &v, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	store_sandbox_free(v, n);
-	ck_assert_int_eq(store_sandbox_delete("sbx0"), 0);
+	ck_assert_int_eq(store_sandbox_delete(store, "sbx0"), 0);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sandboxes"), 1);
 	/* survives a reopen */
-	store_close();
+	close_store();
 	open_store();
-	ck_assert_int_eq(store_sandbox_get("sbx1", &got), 0);
+	ck_assert_int_eq(store_sandbox_get(store, "sbx1", &got), 0);
 	sandbox_rec_free(&got);
 }
 END_TEST
@@ -578,7 +588,7 @@ START_TEST(test_metrics_rows)
 
 	open_store();
 	make_run(&r, "r-m", 1000, 1);
-	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
 	buf_init(&d);
 	pack_data(&d, "value", 0, 42);
 	add_event("r-m", 1, REC_METRIC, "rows_read", "step-0", &d);
@@ -590,8 +600,8 @@ START_TEST(test_metrics_rows)
 	/* run_update commits the pending batch in its own transaction */
 	r.state = RUN_RUNNING;
 	r.last_seq = 4;
-	ck_assert_int_eq(store_run_update(&r), 0);
-	ck_assert_uint_eq(store_event_pending(), 0);
+	ck_assert_int_eq(store_run_update(store, &r), 0);
+	ck_assert_uint_eq(store_pending(store), 0);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM events WHERE run_id = 'r-m'"), 4);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics"), 3);
 	ck_assert(db_double("SELECT value FROM metrics WHERE name = 'rows_read' AND step_id = 'step-0'") == 42.0);
@@ -611,22 +621,22 @@ START_TEST(test_artifacts)
 
 	open_store();
 	make_run(&r, "r-art", 1000, 0);
-	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
 	memset(&a, 0, sizeof(a));
 	a.path = "output/z.csv";
 	a.step_id = "write";
 	a.size = 10;
 	snprintf(a.sha256, sizeof(a.sha256), "%064d", 1);
-	ck_assert_int_eq(store_artifact_add("r-art", &a), 0);
+	ck_assert_int_eq(store_artifact_add(store, "r-art", &a), 0);
 	a.path = "artifacts/extract/a.txt";
 	a.step_id = NULL;
 	a.size = 0;
-	ck_assert_int_eq(store_artifact_add("r-art", &a), 0);
+	ck_assert_int_eq(store_artifact_add(store, "r-art", &a), 0);
 	a.path = "output/z.csv"; /* reported again: replaced, not duplicated */
 	a.size = 20;
-	ck_assert_int_eq(store_artifact_add("r-art", &a), 0);
-	ck_assert_int_eq(store_artifact_add("r-none", &a), -1);
-	ck_assert_int_eq(store_artifact_list("r-art", &list, &n), 0);
+	ck_assert_int_eq(store_artifact_add(store, "r-art", &a), 0);
+	ck_assert_int_eq(store_artifact_add(store, "r-none", &a), -1);
+	ck_assert_int_eq(store_artifact_list(store, "r-art", &list, &n), 0);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(list[0].path, "artifacts/extract/a.txt");
 	ck_assert_ptr_null(list[0].step_id);
@@ -636,7 +646,7 @@ START_TEST(test_artifacts)
 	for (i = 0; i < n; i++)
 		artifact_info_free(&list[i]);
 	free(list);
-	ck_assert_int_eq(store_artifact_list("r-none", &list, &n), 0);
+	ck_assert_int_eq(store_artifact_list(store, "r-none", &list, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	run_info_free(&r);
 }
@@ -652,7 +662,7 @@ START_TEST(test_metric_value_carried)
 
 	open_store();
 	make_run(&r, "r-met", 1000, 0);
-	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
 	buf_init(&d);
 	pack_data(&d, "value", 0, 1);
 	memset(&e, 0, sizeof(e));
@@ -664,14 +674,14 @@ START_TEST(test_metric_value_carried)
 	e.seq = 1;
 	e.has_value = 1;
 	e.value = 7.25;
-	ck_assert_int_eq(store_event_add("r-met", &e), 0);
+	ck_assert_int_eq(store_event_add(store, "r-met", &e), 0);
 	e.seq = 2;
 	e.has_value = -1;
-	ck_assert_int_eq(store_event_add("r-met", &e), 0);
+	ck_assert_int_eq(store_event_add(store, "r-met", &e), 0);
 	e.seq = 3;
 	e.has_value = 0;
-	ck_assert_int_eq(store_event_add("r-met", &e), 0);
-	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_int_eq(store_event_add(store, "r-met", &e), 0);
+	ck_assert_int_eq(store_flush(store), 0);
 	ck_assert(db_double("SELECT value FROM metrics WHERE run_id = 'r-met' AND seq = 1") == 7.25);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics WHERE run_id = 'r-met' AND seq = 2 AND value IS NULL"), 1);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics WHERE run_id = 'r-met' AND seq = 3 AND value IS NOT NULL"), 1);
@@ -694,29 +704,29 @@ START_TEST(test_artifact_blobs)
 
 	open_store();
 	make_run(&r, "r-blob", 1000, 0);
-	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
 	memset(&a, 0, sizeof(a));
 	a.path = "artifacts/s1/cleaned_config.json";
 	a.step_id = "s1";
 	a.size = (int64_t)strlen(text);
 	sha256_hex(text, strlen(text), a.sha256);
-	ck_assert_int_eq(store_artifact_add_data("r-blob", &a, text, strlen(text)), 0);
+	ck_assert_int_eq(store_artifact_add_data(store, "r-blob", &a, text, strlen(text)), 0);
 	/* buffered: nothing written before the batch commits */
 	ck_assert_int_eq(db_int("SELECT count(*) FROM artifacts WHERE run_id = 'r-blob'"), 0);
 	a.path = "output/big.csv";
 	a.size = 1 << 20;
-	ck_assert_int_eq(store_artifact_add("r-blob", &a), 0);
+	ck_assert_int_eq(store_artifact_add(store, "r-blob", &a), 0);
 	/* too big for a row, unknown run: refused */
-	ck_assert_int_eq(store_artifact_add_data("r-blob", &a, text, STORE_ART_BLOB_MAX + 1), -1);
-	ck_assert_int_eq(store_artifact_add_data("r-none", &a, text, 3), -1);
-	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_int_eq(store_artifact_add_data(store, "r-blob", &a, text, STORE_ART_BLOB_MAX + 1), -1);
+	ck_assert_int_eq(store_artifact_add_data(store, "r-none", &a, text, 3), -1);
+	ck_assert_int_eq(store_flush(store), 0);
 	ck_assert_int_eq(db_int("SELECT length(data) FROM artifacts WHERE run_id = 'r-blob' AND path = "
 	                        "'artifacts/s1/cleaned_config.json'"),
 	                 (int)strlen(text));
 	ck_assert_int_eq(db_int("SELECT count(*) FROM artifacts WHERE run_id = 'r-blob' AND data IS NULL"), 1);
 
 	buf_init(&b);
-	ck_assert_int_eq(store_artifact_get("r-blob", "artifacts/s1/cleaned_config.json", &got, &in_db, &b), 0);
+	ck_assert_int_eq(store_artifact_get(store, "r-blob", "artifacts/s1/cleaned_config.json", &got, &in_db, &b), 0);
 	ck_assert_int_eq(in_db, 1);
 	ck_assert_int_eq(got.size, (int64_t)strlen(text));
 	ck_assert_str_eq(got.sha256, a.sha256);
@@ -724,20 +734,20 @@ START_TEST(test_artifact_blobs)
 	ck_assert(memcmp(b.data, text, b.len) == 0);
 	artifact_info_free(&got);
 	buf_reset(&b);
-	ck_assert_int_eq(store_artifact_get("r-blob", "output/big.csv", &got, &in_db, &b), 0);
+	ck_assert_int_eq(store_artifact_get(store, "r-blob", "output/big.csv", &got, &in_db, &b), 0);
 	ck_assert_int_eq(in_db, 0);
 	ck_assert_int_eq(got.size, 1 << 20);
 	artifact_info_free(&got);
-	ck_assert_int_eq(store_artifact_get("r-blob", "no/such", &got, &in_db, &b), 1);
-	ck_assert_int_eq(store_artifact_get("r-none", "output/big.csv", &got, &in_db, &b), 1);
+	ck_assert_int_eq(store_artifact_get(store, "r-blob", "no/such", &got, &in_db, &b), 1);
+	ck_assert_int_eq(store_artifact_get(store, "r-none", "output/big.csv", &got, &in_db, &b), 1);
 	buf_free(&b);
 
 	/* retention: the run's share counts its blob bytes beside its files */
 	r.state = RUN_SUCCEEDED;
 	r.finished_at = 1010;
-	ck_assert_int_eq(store_run_update(&r), 0);
-	ck_assert_int_eq(store_run_disk_bytes("r-blob", 8192), 0);
-	ck_assert_int_eq(store_prune_next(0, "", 10, &c, &n), 0);
+	ck_assert_int_eq(store_run_update(store, &r), 0);
+	ck_assert_int_eq(store_run_disk_bytes(store, "r-blob", 8192), 0);
+	ck_assert_int_eq(store_prune_next(store, 0, "", 10, &c, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(c[0].disk_bytes, 8192 + (int64_t)strlen(text));
 	store_prune_free(c, n);
@@ -757,11 +767,11 @@ static void prune_run(const char *id, enum run_state state, int64_t submitted, i
 	int i;
 
 	make_run(&r, id, submitted, 2);
-	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
 	r.state = state;
 	if (run_state_final(state))
 		r.finished_at = submitted + 10;
-	ck_assert_int_eq(store_run_update(&r), 0);
+	ck_assert_int_eq(store_run_update(store, &r), 0);
 	buf_init(&d);
 	pack_data(&d, "value", 0, 1);
 	for (i = 1; i <= nrec; i++)
@@ -771,9 +781,9 @@ static void prune_run(const char *id, enum run_state state, int64_t submitted, i
 	a.path = "out.csv";
 	a.size = 5;
 	snprintf(a.sha256, sizeof(a.sha256), "%064d", 7);
-	ck_assert_int_eq(store_artifact_add(id, &a), 0);
-	ck_assert_int_eq(store_event_flush(), 0);
-	ck_assert_int_eq(store_run_disk_bytes(id, bytes), 0);
+	ck_assert_int_eq(store_artifact_add(store, id, &a), 0);
+	ck_assert_int_eq(store_flush(store), 0);
+	ck_assert_int_eq(store_run_disk_bytes(store, id, bytes), 0);
 	run_info_free(&r);
 }
 
@@ -798,10 +808,10 @@ START_TEST(test_prune_candidates)
 	prune_run("p-q", RUN_QUEUED, 400, 1, 0);
 	prune_run("p-2", RUN_LOST, 2000, 1, 300);
 	prune_run("p-2b", RUN_CANCELLED, 2000, 1, 400); /* same time: ordered by id */
-	ck_assert_int_eq(store_final_count(&cnt), 0);
+	ck_assert_int_eq(store_final_count(store, &cnt), 0);
 	ck_assert_int_eq(cnt, 4);
 	/* oldest final first, never queued or running */
-	ck_assert_int_eq(store_prune_next(0, "", 10, &c, &n), 0);
+	ck_assert_int_eq(store_prune_next(store, 0, "", 10, &c, &n), 0);
 	ck_assert_uint_eq(n, 4);
 	ck_assert_str_eq(c[0].id, "p-1");
 	ck_assert_int_eq(c[0].submitted_at, 1000);
@@ -812,7 +822,7 @@ START_TEST(test_prune_candidates)
 	ck_assert_str_eq(c[3].id, "p-3");
 	store_prune_free(c, n);
 	/* the cursor: strictly after (2000, "p-2"), at most 1 */
-	ck_assert_int_eq(store_prune_next(2000, "p-2", 1, &c, &n), 0);
+	ck_assert_int_eq(store_prune_next(store, 2000, "p-2", 1, &c, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(c[0].id, "p-2b");
 	store_prune_free(c, n);
@@ -835,13 +845,13 @@ START_TEST(test_prune_delete)
 	c[0].id = "d-old";
 	c[1].id = "d-run"; /* a caller bug or a race: the store refuses it */
 	c[2].id = "d-gone";
-	ck_assert_int_eq(store_prune_delete(c, 3, &deleted), 0);
+	ck_assert_int_eq(store_prune_delete(store, c, 3, &deleted), 0);
 	ck_assert_uint_eq(deleted, 1);
 	ck_assert_int_eq(c[0].deleted, 1);
 	ck_assert_int_eq(c[1].deleted, 0);
 	ck_assert_int_eq(c[2].deleted, 0);
 	/* every row of the pruned run, in every table */
-	ck_assert_int_eq(store_run_get("d-old", &g), 1);
+	ck_assert_int_eq(store_run_get(store, "d-old", &g), 1);
 	ck_assert_int_eq(rows_of("steps", "d-old"), 0);
 	ck_assert_int_eq(rows_of("events", "d-old"), 0);
 	ck_assert_int_eq(rows_of("metrics", "d-old"), 0);
@@ -851,7 +861,7 @@ START_TEST(test_prune_delete)
 	ck_assert_int_eq(rows_of("steps", "d-run"), 2);
 	ck_assert_int_eq(rows_of("events", "d-new"), 3);
 	ck_assert_int_eq(rows_of("artifacts", "d-new"), 1);
-	ck_assert_int_eq(store_run_get("d-run", &g), 0);
+	ck_assert_int_eq(store_run_get(store, "d-run", &g), 0);
 	ck_assert_int_eq(g.state, RUN_RUNNING);
 	run_info_free(&g);
 	ck_assert_int_eq(db_int("PRAGMA freelist_count"), 0); /* incremental vacuum gave the pages back */
@@ -870,16 +880,16 @@ START_TEST(test_prune_usage_and_space_back)
 		snprintf(id, sizeof(id), "u-%02zu", i);
 		prune_run(id, RUN_SUCCEEDED, 1000 + (int64_t)i, 500, 10000);
 	}
-	ck_assert_int_eq(store_usage(&u0), 0);
+	ck_assert_int_eq(store_usage(store, &u0), 0);
 	ck_assert_int_eq(u0.files_bytes, 40 * 10000);
 	ck_assert_int_gt(u0.db_bytes, 40 * 500 * 20);
-	ck_assert_int_eq(store_prune_next(0, "", 30, &c, &n), 0);
+	ck_assert_int_eq(store_prune_next(store, 0, "", 30, &c, &n), 0);
 	ck_assert_uint_eq(n, 30);
-	ck_assert_int_eq(store_prune_delete(c, n, &deleted), 0);
+	ck_assert_int_eq(store_prune_delete(store, c, n, &deleted), 0);
 	ck_assert_uint_eq(deleted, 30);
 	store_prune_free(c, n);
-	store_checkpoint();
-	ck_assert_int_eq(store_usage(&u1), 0);
+	store_checkpoint(store);
+	ck_assert_int_eq(store_usage(store, &u1), 0);
 	ck_assert_int_eq(u1.files_bytes, 10 * 10000);
 	ck_assert_int_lt(u1.db_bytes, u0.db_bytes / 2);
 	ck_assert_int_eq(u1.wal_bytes, 0); /* truncated by the checkpoint */
@@ -928,7 +938,7 @@ START_TEST(test_migrate_from_v1)
 	open_store();
 	ck_assert_int_eq(db_int("PRAGMA user_version"), 5);
 	ck_assert_int_eq(db_int("PRAGMA auto_vacuum"), 2);
-	ck_assert_int_eq(store_prune_next(0, "", 10, &c, &n), 0);
+	ck_assert_int_eq(store_prune_next(store, 0, "", 10, &c, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_int_eq(c[0].disk_bytes, 8192 + 4096 + 8192); /* the dirs, then whole blocks of 1 and 5000 bytes */
 	store_prune_free(c, n);
@@ -939,7 +949,7 @@ START_TEST(test_migrate_from_v1)
 		struct buf b;
 		int in_db = 1;
 		buf_init(&b);
-		ck_assert_int_eq(store_artifact_get("v1-run", "b", &a, &in_db, &b), 0);
+		ck_assert_int_eq(store_artifact_get(store, "v1-run", "b", &a, &in_db, &b), 0);
 		ck_assert_int_eq(in_db, 0);
 		ck_assert_int_eq(a.size, 5000);
 		ck_assert_uint_eq(b.len, 0);
@@ -1006,14 +1016,14 @@ START_TEST(test_crash_reopen)
 	if (pid == 0) {
 		char err[256];
 
-		if (store_open(statedir, err, sizeof(err)) == -1)
+		if ((store = store_open(statedir, err, sizeof(err))) == NULL)
 			_exit(2);
 		make_run(&r, "r-crash", 1000, 1);
-		if (store_run_insert(&r) == -1)
+		if (store_run_insert(store, &r) == -1)
 			_exit(3);
 		for (i = 1; i <= 50; i++)
 			add_event("r-crash", i, REC_EVENT, "step_start", NULL, NULL);
-		if (store_event_flush() == -1)
+		if (store_flush(store) == -1)
 			_exit(4);
 		for (i = 51; i <= 60; i++) /* never committed */
 			add_event("r-crash", i, REC_EVENT, "step_start", NULL, NULL);
@@ -1023,11 +1033,11 @@ START_TEST(test_crash_reopen)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	open_store();
-	ck_assert_int_eq(store_run_get("r-crash", &g), 0);
+	ck_assert_int_eq(store_run_get(store, "r-crash", &g), 0);
 	ck_assert_uint_eq(g.nsteps, 1);
 	run_info_free(&g);
 	memset(&c, 0, sizeof(c));
-	ck_assert_int_eq(store_event_read("r-crash", 0, 0, collect_cb, &c), 0);
+	ck_assert_int_eq(store_event_read(store, "r-crash", 0, 0, collect_cb, &c), 0);
 	ck_assert_uint_eq(c.n, 50);
 	ck_assert_int_eq(c.seqs[49], 50);
 }
@@ -1045,10 +1055,10 @@ START_TEST(test_garbage_db)
 	for (i = 0; i < 200; i++)
 		fputs("this is not a database, just text\n", fp);
 	fclose(fp);
-	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_ptr_null(store_open(statedir, err, sizeof(err)));
 	ck_assert_msg(strstr(err, dbpath) != NULL && strstr(err, "not an osiris database") != NULL, "err: %s", err);
 	/* nothing was written into the foreign file */
-	ck_assert_int_eq(store_run_get("x", &(struct run_info){0}), -1);
+	ck_assert_int_eq(store_run_get(store, "x", &(struct run_info){0}), -1);
 }
 END_TEST
 
@@ -1061,7 +1071,7 @@ START_TEST(test_foreign_db)
 	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE customers (id INTEGER)", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_ptr_null(store_open(statedir, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "foreign") != NULL, "err: %s", err);
 	ck_assert_int_eq(db_int("SELECT count(*) FROM sqlite_schema"), 1); /* untouched */
 }
@@ -1073,11 +1083,11 @@ START_TEST(test_newer_schema_refused)
 	char err[512] = "";
 
 	open_store();
-	store_close();
+	close_store();
 	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
-	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_ptr_null(store_open(statedir, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "newer") != NULL, "err: %s", err);
 }
 END_TEST
@@ -1097,22 +1107,59 @@ START_TEST(test_state_dir_locked)
 		char ok;
 
 		close(to_child[1]); /* so that the parent's close is our EOF */
-		ok = store_open(statedir, cerr, sizeof(cerr)) == 0 ? 'y' : 'n';
+		ok = (store = store_open(statedir, cerr, sizeof(cerr))) != NULL ? 'y' : 'n';
 		if (write(to_parent[1], &ok, 1) != 1)
 			_exit(2);
 		if (read(to_child[0], &ok, 1) < 0)
 			_exit(3);
-		store_close();
+		close_store();
 		_exit(0);
 	}
 	ck_assert_int_eq(read(to_parent[0], &c, 1), 1);
 	ck_assert_int_eq(c, 'y');
-	ck_assert_int_eq(store_open(statedir, err, sizeof(err)), -1);
+	ck_assert_ptr_null(store_open(statedir, err, sizeof(err)));
 	ck_assert_msg(strstr(err, "in use by another osirisd") != NULL, "err: %s", err);
 	close(to_child[1]);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	open_store(); /* the lock went with the other process */
+}
+END_TEST
+
+/* Handles are independent: two state dirs open at once, each store holds
+ * only what was written through it; closing one leaves the other working.
+ * No handle (a store that did not open) fails every call. */
+START_TEST(test_two_stores)
+{
+	char other[192], err[256] = "";
+	struct store *b;
+	struct run_info r, g;
+
+	open_store();
+	snprintf(other, sizeof(other), "%s/b/state", tmpdir);
+	b = store_open(other, err, sizeof(err));
+	ck_assert_msg(b != NULL, "store_open: %s", err);
+	make_run(&r, "r-in-a", 1000, 1);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
+	run_info_free(&r);
+	make_run(&r, "r-in-b", 1000, 1);
+	ck_assert_int_eq(store_run_insert(b, &r), 0);
+	run_info_free(&r);
+	add_event("r-in-a", 1, REC_EVENT, "step_start", NULL, NULL);
+	ck_assert_uint_eq(store_pending(store), 1);
+	ck_assert_uint_eq(store_pending(b), 0);
+	ck_assert_int_eq(store_run_get(store, "r-in-b", &g), 1);
+	ck_assert_int_eq(store_run_get(b, "r-in-a", &g), 1);
+	close_store();
+	ck_assert_int_eq(db_int("SELECT count(*) FROM events WHERE run_id = 'r-in-a'"), 1); /* flushed at close */
+	ck_assert_int_eq(store_run_get(b, "r-in-b", &g), 0);
+	ck_assert_str_eq(g.id, "r-in-b");
+	run_info_free(&g);
+	store_close(b);
+	ck_assert_int_eq(store_run_get(NULL, "r-in-a", &g), -1);
+	ck_assert_int_eq(store_flush(NULL), -1);
+	ck_assert_uint_eq(store_pending(NULL), 0);
+	store_close(NULL);
 }
 END_TEST
 
@@ -1127,16 +1174,16 @@ START_TEST(test_throughput)
 
 	open_store();
 	make_run(&r, "r-bench", 1000, 3);
-	ck_assert_int_eq(store_run_insert(&r), 0);
+	ck_assert_int_eq(store_run_insert(store, &r), 0);
 	buf_init(&d);
 	pack_data(&d, "value", 0, 123);
 	t0 = time_mono_us();
 	for (i = 1; i <= nev; i++) {
 		add_event("r-bench", i, i % 10 == 0 ? REC_METRIC : REC_EVENT, "step_start", "step-1", &d);
 		if (i % 1000 == 0)
-			ck_assert_int_eq(store_event_flush(), 0);
+			ck_assert_int_eq(store_flush(store), 0);
 	}
-	ck_assert_int_eq(store_event_flush(), 0);
+	ck_assert_int_eq(store_flush(store), 0);
 	t1 = time_mono_us();
 	printf("store throughput: %lld events in %.3f s = %.0f events/s (batches of 1000, 10%% metrics)\n",
 	       (long long)nev, (double)(t1 - t0) / 1e6, (double)nev * 1e6 / (double)(t1 - t0));
@@ -1146,14 +1193,14 @@ START_TEST(test_throughput)
 	for (i = 0; i < nruns; i++) {
 		snprintf(id, sizeof(id), "bench-%06lld", (long long)i);
 		make_run(&r, id, 2000 + i, 3);
-		ck_assert_int_eq(store_run_insert(&r), 0);
+		ck_assert_int_eq(store_run_insert(store, &r), 0);
 		r.state = RUN_RUNNING;
 		r.started_at = 3000 + i;
-		ck_assert_int_eq(store_run_update(&r), 0);
+		ck_assert_int_eq(store_run_update(store, &r), 0);
 		r.state = RUN_SUCCEEDED;
 		r.has_exit_code = 1;
 		r.finished_at = 4000 + i;
-		ck_assert_int_eq(store_run_update(&r), 0);
+		ck_assert_int_eq(store_run_update(store, &r), 0);
 		run_info_free(&r);
 	}
 	t1 = time_mono_us();
@@ -1196,6 +1243,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_foreign_db);
 	tcase_add_test(tc, test_newer_schema_refused);
 	tcase_add_test(tc, test_state_dir_locked);
+	tcase_add_test(tc, test_two_stores);
 	tcase_add_test(tc, test_throughput);
 	suite_add_tcase(s, tc);
 	return s;
