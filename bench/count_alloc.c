@@ -18,7 +18,7 @@ void *__libc_calloc(size_t a, size_t b);
 void *__libc_realloc(void *p, size_t n);
 void *__libc_memalign(size_t align, size_t n);
 
-static uint64_t count_early;	/* before the mapping exists */
+static uint64_t count_early; /* before the mapping exists */
 static uint64_t *count_word = &count_early;
 
 static inline void count_one(void)

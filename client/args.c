@@ -23,8 +23,7 @@ int args_env_name_ok(const char *name)
 	return 1;
 }
 
-int args_kv(const char *arg, int from_env, char *(*getenv_fn)(const char *), struct kvlist *l, char *err,
-    size_t errlen)
+int args_kv(const char *arg, int from_env, char *(*getenv_fn)(const char *), struct kvlist *l, char *err, size_t errlen)
 {
 	const char *eq = strchr(arg, '=');
 	const char *value;

@@ -69,8 +69,9 @@ static void artifacts_print(struct ctl *ctl, const struct artifact_list *l)
 		for (size_t i = 0; i < l->n; i++) {
 			const struct artifact_info *a = &l->v[i];
 
-			json_array_append_new(arr, json_pack("{s:s, s:s?, s:I, s:s}", "path", a->path, "step_id",
-						       a->step_id, "size", (json_int_t)a->size, "sha256", a->sha256));
+			json_array_append_new(arr,
+			                      json_pack("{s:s, s:s?, s:I, s:s}", "path", a->path, "step_id", a->step_id,
+			                                "size", (json_int_t)a->size, "sha256", a->sha256));
 		}
 		json_out_doc(arr);
 		return;
@@ -116,7 +117,7 @@ static int artifacts_write(int fd, const void *data, size_t len)
 /* One artifact.read chunk: appends to fd, returns 0 and *eof, or an exit
  * code. Data past the listed size is a protocol violation. */
 static int artifacts_chunk(struct session *c, const char *run, const struct artifact_info *a, int64_t *off,
-    struct sha256_ctx *sha, int fd, const char *dest, int *eof)
+                           struct sha256_ctx *sha, int fd, const char *dest, int *eof)
 {
 	const msgpack_object *data;
 	struct rpc_msg resp;
@@ -209,7 +210,7 @@ static const struct artifact_info *artifacts_find(const struct artifact_list *l,
 }
 
 static int artifacts_get(struct session *c, const char *run, const struct artifact_list *l, const char *path,
-    const char *file)
+                         const char *file)
 {
 	const struct artifact_info *a = artifacts_find(l, path);
 
@@ -225,10 +226,10 @@ static int artifacts_get(struct session *c, const char *run, const struct artifa
 int cmd_artifacts(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"get", required_argument, NULL, 'g'},
-		{"output", required_argument, NULL, 'o'},
-		{"export", required_argument, NULL, 'x'},
-		CTL_OPTS_SHARED,
+	    {"get", required_argument, NULL, 'g'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"export", required_argument, NULL, 'x'},
+	    CTL_OPTS_SHARED,
 	};
 	const struct ctl_cmd *cmd = ctl_cmd_find("artifacts");
 	const char *get = NULL, *file = NULL, *export = NULL, *run;

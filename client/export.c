@@ -21,7 +21,8 @@ enum { EXPORT_EVENTS, EXPORT_METRICS, EXPORT_LOG, EXPORT_NFILES };
 
 static const char *const export_names[EXPORT_NFILES] = {"events.jsonl", "metrics.jsonl", "osiris.log"};
 
-struct export {
+struct export
+{
 	struct ctl *ctl;
 	struct session *c;
 	struct osirisfmt_run fr;
@@ -114,8 +115,9 @@ static int export_tmp_place(struct export *x, int exists)
 	if (!exists) {
 		if (rename(x->tmp, x->dir) == 0)
 			return 0;
-		out_error("export", "%s: %s", x->dir, errno == EEXIST || errno == ENOTEMPTY ?
-		    "appeared while exporting, left alone" : strerror(errno));
+		out_error("export", "%s: %s", x->dir,
+		          errno == EEXIST || errno == ENOTEMPTY ? "appeared while exporting, left alone"
+		                                                : strerror(errno));
 		return EXIT_RUN_FAILED;
 	}
 	if ((from = open(x->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
@@ -314,16 +316,17 @@ static void export_print(const struct export *x)
 
 	if (x->ctl->json) {
 		json_out_doc(json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I}", "dir", x->dir, "run", x->fr.id, "events",
-		    (json_int_t)x->n[EXPORT_EVENTS], "metrics", (json_int_t)x->n[EXPORT_METRICS], "logs",
-		    (json_int_t)x->n[EXPORT_LOG], "artifacts", (json_int_t)x->nartifacts, "bytes",
-		    (json_int_t)x->bytes));
+		                       (json_int_t)x->n[EXPORT_EVENTS], "metrics", (json_int_t)x->n[EXPORT_METRICS],
+		                       "logs", (json_int_t)x->n[EXPORT_LOG], "artifacts", (json_int_t)x->nartifacts,
+		                       "bytes", (json_int_t)x->bytes));
 		return;
 	}
 	buf_init(&b);
 	buf_printf(&b,
-	    "exported run %s to %s: %" PRId64 " events, %" PRId64 " metrics, %" PRId64 " log lines, %" PRId64
-	    " artifacts (%" PRId64 " bytes)\n",
-	    x->fr.id, x->dir, x->n[EXPORT_EVENTS], x->n[EXPORT_METRICS], x->n[EXPORT_LOG], x->nartifacts, x->bytes);
+	           "exported run %s to %s: %" PRId64 " events, %" PRId64 " metrics, %" PRId64 " log lines, %" PRId64
+	           " artifacts (%" PRId64 " bytes)\n",
+	           x->fr.id, x->dir, x->n[EXPORT_EVENTS], x->n[EXPORT_METRICS], x->n[EXPORT_LOG], x->nartifacts,
+	           x->bytes);
 	out_write(b.data, b.len);
 	buf_free(&b);
 }
@@ -350,7 +353,7 @@ int export_run(struct ctl *ctl, struct session *c, const char *run, const char *
 		return rc;
 	if (!run_state_final(ri.state)) {
 		out_error("artifacts", "run %s is %s: only a finished run can be exported", ri.id,
-		    run_state_name(ri.state));
+		          run_state_name(ri.state));
 		run_info_free(&ri);
 		return EXIT_USAGE;
 	}

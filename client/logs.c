@@ -47,7 +47,7 @@ static int logs_final_status(const msgpack_object *result)
 }
 
 int logs_call(struct session *c, const char *what, const char *run, int64_t since, int follow, session_notify_cb cb,
-    void *arg, struct rpc_msg *resp)
+              void *arg, struct rpc_msg *resp)
 {
 	msgpack_packer *pk;
 
@@ -106,10 +106,10 @@ static int logs_tail_since(struct session *c, const char *run, int64_t tail, int
 int cmd_logs(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"follow", no_argument, NULL, 'f'},
-		{"since", required_argument, NULL, 's'},
-		{"tail", required_argument, NULL, 't'},
-		CTL_OPTS_SHARED,
+	    {"follow", no_argument, NULL, 'f'},
+	    {"since", required_argument, NULL, 's'},
+	    {"tail", required_argument, NULL, 't'},
+	    CTL_OPTS_SHARED,
 	};
 	const struct ctl_cmd *cmd = ctl_cmd_find("logs");
 	int64_t since = 0, tail = -1;

@@ -29,7 +29,7 @@
 /* Global options, shared by every command. */
 struct ctl {
 	const char *socket; /* resolved socket path */
-	int json;	    /* --json */
+	int json;           /* --json */
 };
 
 /* A command: name, usage (after "osirisctl NAME "), one-line summary. */
@@ -38,7 +38,7 @@ struct ctl_cmd {
 	const char *usage;
 	const char *summary;
 	int (*fn)(struct ctl *ctl, int argc, char **argv); /* returns the exit code */
-	const char *options; /* help lines, may be NULL */
+	const char *options;                               /* help lines, may be NULL */
 };
 
 /* ctl.c */
@@ -50,9 +50,13 @@ void ctl_usage_print(FILE *f);
  * option, or -1 when the options are over; *rc is then 0 to go on, -1 when
  * help was printed, else an exit code. */
 int ctl_getopt(const struct ctl_cmd *cmd, struct ctl *ctl, int argc, char **argv, const char *shortopts,
-    const struct option *longopts, int *rc);
+               const struct option *longopts, int *rc);
 /* The end of every command's long options: what ctl_getopt handles itself. */
-#define CTL_OPTS_SHARED {"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}
+#define CTL_OPTS_SHARED                                                                                                \
+	{"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'},                                            \
+	{                                                                                                              \
+		NULL, 0, NULL, 0                                                                                       \
+	}
 int ctl_usage_error(const struct ctl_cmd *cmd, const char *fmt, ...) PRINTFLIKE(2, 3);
 /* Exactly `nargs` operands left at argv[optind]: 0, or the usage error
  * naming `missing` when too few, "too many arguments" when too many. */
@@ -71,8 +75,8 @@ struct session {
 	struct buf out;
 	msgpack_packer pk;
 	struct rpc_limits limits;
-	char *daemon;	   /* from hello */
-	int64_t protocol;  /* from hello */
+	char *daemon;     /* from hello */
+	int64_t protocol; /* from hello */
 };
 /* Called for each notification while waiting for a response; returns 0 to
  * go on or an exit code to stop. */
@@ -97,13 +101,13 @@ int session_exit_code(const char *code);
 /* connect + hello + one request with `pack` filling params; convenience for
  * the simple commands. */
 int session_simple(struct ctl *ctl, const char *what, const char *method, const char *run, struct session *c,
-    struct rpc_msg *resp);
+                   struct rpc_msg *resp);
 
 /* args.c: pure parsing helpers (unit tested). */
 /* KEY[=VALUE]: the value comes from `getenv_fn` (getenv) when omitted and
  * `from_env` is set; labels require "=". 0, or -1 with a one-line err. */
 int args_kv(const char *arg, int from_env, char *(*getenv_fn)(const char *), struct kvlist *l, char *err,
-    size_t errlen);
+            size_t errlen);
 int args_env_name_ok(const char *name);
 int args_int(const char *s, int64_t min, int64_t max, int64_t *out);
 /* Bytes with an optional K/M/G suffix (powers of 1024). */
@@ -121,9 +125,9 @@ const char *out_str(struct buf *b, const msgpack_object *map, const char *key);
 /* A time field (ISO string or ms integer) as ms epoch; -1 when unset. */
 int64_t out_time_ms(const msgpack_object *o);
 int out_iso_parse(const char *s, size_t len, int64_t *ms);
-void out_hms(int64_t ms, char *dst, size_t len);      /* "12:24:44.123" local */
-void out_datetime(int64_t ms, char *dst, size_t len); /* "2026-11-26 12:24:44" local */
-void out_duration(int64_t ms, char *dst, size_t len); /* "850ms", "3.2s", "2m05s", "1h02m" */
+void out_hms(int64_t ms, char *dst, size_t len);        /* "12:24:44.123" local */
+void out_datetime(int64_t ms, char *dst, size_t len);   /* "2026-11-26 12:24:44" local */
+void out_duration(int64_t ms, char *dst, size_t len);   /* "850ms", "3.2s", "2m05s", "1h02m" */
 void out_value(struct buf *b, const msgpack_object *o); /* one value for a k=v field */
 /* One human line (no newline) for a run.event params map. */
 void out_record(struct buf *b, const msgpack_object *ev);
@@ -152,7 +156,7 @@ enum follow_mode { FOLLOW_QUIET, FOLLOW_HUMAN, FOLLOW_JSON };
 /* run.follow {run, since, follow}: cb gets every run.event on the way,
  * then as session_call. */
 int logs_call(struct session *c, const char *what, const char *run, int64_t since, int follow, session_notify_cb cb,
-    void *arg, struct rpc_msg *resp);
+              void *arg, struct rpc_msg *resp);
 /* run.follow on an open connection; returns the exit code: with `follow`
  * the run's status (0 succeeded, 1 otherwise), without it 0. */
 int logs_follow(struct session *c, const char *what, const char *run, int64_t since, int follow, enum follow_mode mode);
@@ -189,7 +193,7 @@ int export_run(struct ctl *ctl, struct session *c, const char *run, const char *
 /* events.jsonl / metrics.jsonl: compact, ASCII like Python's json.dumps. */
 #define OSIRISFMT_JSONL (JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER)
 struct osirisfmt_run {
-	const char *id;	    /* full run id: every line's "session" */
+	const char *id;     /* full run id: every line's "session" */
 	int64_t started_ms; /* run start (ms epoch, -1 unknown): run_end's duration_seconds */
 };
 /* "2026-11-26T12:24:44.123000+00:00", Python's isoformat() of a UTC time. */

@@ -241,7 +241,9 @@ json_t *osirisfmt_status(const struct run_info *ri, int events_written)
 	reason = osirisfmt_reason(ri, exit_code, done, events_written);
 	o = json_object();
 	json_object_set_new(o, "sandbox_id",
-	    json_string(local ? "local" : ri->worker != NULL ? ri->worker : ri->backend));
+	                    json_string(local                ? "local"
+	                                : ri->worker != NULL ? ri->worker
+	                                                     : ri->backend));
 	json_object_set_new(o, "exit_code", json_integer(exit_code));
 	json_object_set_new(o, "steps_completed", json_integer((json_int_t)done));
 	json_object_set_new(o, "steps_total", json_integer((json_int_t)ri->nsteps));

@@ -29,7 +29,8 @@ int cmd_ping(struct ctl *ctl, int argc, char **argv)
 		buf_init(&d);
 		(void)mp_get_int(resp.result, "uptime_s", &uptime);
 		buf_printf(&b, "pong (daemon %s, uptime %" PRId64 "s)\n",
-		    mp_get(resp.result, "daemon") != NULL ? out_str(&d, resp.result, "daemon") : c.daemon, uptime);
+		           mp_get(resp.result, "daemon") != NULL ? out_str(&d, resp.result, "daemon") : c.daemon,
+		           uptime);
 		out_write(b.data, b.len);
 		buf_free(&b);
 		buf_free(&d);
@@ -57,7 +58,8 @@ int cmd_version(struct ctl *ctl, int argc, char **argv)
 	}
 	rc = session_open(&c, ctl->socket);
 	if (ctl->json) {
-		json_t *j = json_pack("{s:s+, s:i}", "client", "osirisctl/", OSIRIS_VERSION, "client_protocol", PROTO_VERSION);
+		json_t *j =
+		    json_pack("{s:s+, s:i}", "client", "osirisctl/", OSIRIS_VERSION, "client_protocol", PROTO_VERSION);
 
 		if (rc == 0) {
 			json_object_set_new(j, "daemon", json_string(c.daemon));

@@ -45,7 +45,7 @@ static int prune_print(struct ctl *ctl, const msgpack_object *result)
 	prune_bytes(state, s, sizeof s);
 	buf_init(&line);
 	buf_printf(&line, "%s %" PRId64 " run%s, %s%s", dry ? "would remove" : "removed", runs, runs == 1 ? "" : "s", b,
-	    dry ? " of run files (dry run, nothing removed)" : "");
+	           dry ? " of run files (dry run, nothing removed)" : "");
 	if (state >= 0)
 		buf_printf(&line, "; state dir %s", s);
 	buf_addc(&line, '\n');
@@ -57,10 +57,10 @@ static int prune_print(struct ctl *ctl, const msgpack_object *result)
 int cmd_prune(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"older-than", required_argument, NULL, 'o'},
-		{"keep", required_argument, NULL, 'k'},
-		{"dry-run", no_argument, NULL, 'n'},
-		CTL_OPTS_SHARED,
+	    {"older-than", required_argument, NULL, 'o'},
+	    {"keep", required_argument, NULL, 'k'},
+	    {"dry-run", no_argument, NULL, 'n'},
+	    CTL_OPTS_SHARED,
 	};
 	const struct ctl_cmd *cmd = ctl_cmd_find("prune");
 	int64_t older = -1, keep = -1;
@@ -73,8 +73,8 @@ int cmd_prune(struct ctl *ctl, int argc, char **argv)
 		switch (ch) {
 		case 'o':
 			if (args_duration(optarg, &older) == -1)
-				return ctl_usage_error(cmd, "--older-than: '%s' is not a duration (e.g. 30d, 12h, 15m, 90s)",
-				    optarg);
+				return ctl_usage_error(
+				    cmd, "--older-than: '%s' is not a duration (e.g. 30d, 12h, 15m, 90s)", optarg);
 			break;
 		case 'k':
 			if (args_int(optarg, 0, INT64_MAX, &keep) == -1)

@@ -74,9 +74,9 @@ static int runs_print(struct ctl *ctl, const msgpack_object *result)
 int cmd_runs(struct ctl *ctl, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"state", required_argument, NULL, 's'},
-		{"limit", required_argument, NULL, 'n'},
-		CTL_OPTS_SHARED,
+	    {"state", required_argument, NULL, 's'},
+	    {"limit", required_argument, NULL, 'n'},
+	    CTL_OPTS_SHARED,
 	};
 	const struct ctl_cmd *cmd = ctl_cmd_find("runs");
 	const char *state = NULL;

@@ -46,14 +46,10 @@ int session_exit_code(const char *code)
 		const char *code;
 		int exit;
 	} map[] = {
-		{"invalid_request", EXIT_USAGE},
-		{"invalid_manifest", EXIT_USAGE},
-		{"not_found", EXIT_USAGE},
-		{"unsupported_version", EXIT_PROTOCOL},
-		{"too_large", EXIT_USAGE},
-		{"forbidden", EXIT_USAGE},
-		{"busy", EXIT_UNREACHABLE},
-		{"internal", EXIT_RUN_FAILED},
+	    {"invalid_request", EXIT_USAGE}, {"invalid_manifest", EXIT_USAGE},
+	    {"not_found", EXIT_USAGE},       {"unsupported_version", EXIT_PROTOCOL},
+	    {"too_large", EXIT_USAGE},       {"forbidden", EXIT_USAGE},
+	    {"busy", EXIT_UNREACHABLE},      {"internal", EXIT_RUN_FAILED},
 	};
 
 	if (code == NULL)
@@ -300,7 +296,7 @@ int session_call(struct session *c, const char *what, session_notify_cb cb, void
 		}
 		if (m->type != RPC_RESPONSE || m->msgid != id) {
 			session_path_error(c, "read", "protocol error: unexpected %s",
-			    m->type == RPC_REQUEST ? "request" : "response id");
+			                   m->type == RPC_REQUEST ? "request" : "response id");
 			rpc_msg_free(m);
 			return EXIT_PROTOCOL;
 		}
@@ -314,7 +310,7 @@ int session_call(struct session *c, const char *what, session_notify_cb cb, void
 }
 
 int session_simple(struct ctl *ctl, const char *what, const char *method, const char *run, struct session *c,
-    struct rpc_msg *resp)
+                   struct rpc_msg *resp)
 {
 	msgpack_packer *pk;
 	int rc;

@@ -64,15 +64,15 @@ static int submit_kv_error(const char *flag, const char *err)
 static int submit_parse(const struct ctl_cmd *cmd, struct ctl *ctl, int argc, char **argv, struct submit_opts *so)
 {
 	static const struct option opts[] = {
-		{"backend", required_argument, NULL, 'b'},
-		{"env", required_argument, NULL, 'e'},
-		{"secret", required_argument, NULL, 'x'},
-		{"priority", required_argument, NULL, 'p'},
-		{"label", required_argument, NULL, 'l'},
-		{"max-context", required_argument, NULL, 'm'},
-		{"wait", no_argument, NULL, 'w'},
-		{"follow", no_argument, NULL, 'f'},
-		CTL_OPTS_SHARED,
+	    {"backend", required_argument, NULL, 'b'},
+	    {"env", required_argument, NULL, 'e'},
+	    {"secret", required_argument, NULL, 'x'},
+	    {"priority", required_argument, NULL, 'p'},
+	    {"label", required_argument, NULL, 'l'},
+	    {"max-context", required_argument, NULL, 'm'},
+	    {"wait", no_argument, NULL, 'w'},
+	    {"follow", no_argument, NULL, 'f'},
+	    CTL_OPTS_SHARED,
 	};
 	char err[256];
 	int ch, rc;
@@ -182,7 +182,9 @@ int cmd_submit(struct ctl *ctl, int argc, char **argv)
 	rc = submit_send(&c, &so, &run);
 	if (rc == 0 && (so.wait || so.follow))
 		rc = logs_follow(&c, "submit", run, 0, 1,
-		    !so.follow ? FOLLOW_QUIET : ctl->json ? FOLLOW_JSON : FOLLOW_HUMAN);
+		                 !so.follow  ? FOLLOW_QUIET
+		                 : ctl->json ? FOLLOW_JSON
+		                             : FOLLOW_HUMAN);
 	free(run);
 	session_close(&c);
 	submit_opts_free(&so);

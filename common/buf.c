@@ -9,29 +9,25 @@
 
 #include "common.h"
 
-void
-buf_init(struct buf *b)
+void buf_init(struct buf *b)
 {
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
 }
 
-void
-buf_free(struct buf *b)
+void buf_free(struct buf *b)
 {
 	free(b->data);
 	buf_init(b);
 }
 
-void
-buf_reset(struct buf *b)
+void buf_reset(struct buf *b)
 {
 	b->len = 0;
 }
 
-void
-buf_reserve(struct buf *b, size_t extra)
+void buf_reserve(struct buf *b, size_t extra)
 {
 	size_t want, cap;
 
@@ -48,8 +44,7 @@ buf_reserve(struct buf *b, size_t extra)
 	b->cap = cap;
 }
 
-void
-buf_add(struct buf *b, const void *data, size_t len)
+void buf_add(struct buf *b, const void *data, size_t len)
 {
 	if (len == 0)
 		return;
@@ -58,21 +53,18 @@ buf_add(struct buf *b, const void *data, size_t len)
 	b->len += len;
 }
 
-void
-buf_addc(struct buf *b, char c)
+void buf_addc(struct buf *b, char c)
 {
 	buf_reserve(b, 1);
 	b->data[b->len++] = (uint8_t)c;
 }
 
-void
-buf_adds(struct buf *b, const char *s)
+void buf_adds(struct buf *b, const char *s)
 {
 	buf_add(b, s, strlen(s));
 }
 
-void
-buf_printf(struct buf *b, const char *fmt, ...)
+void buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -89,8 +81,7 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-void
-buf_consume(struct buf *b, size_t n)
+void buf_consume(struct buf *b, size_t n)
 {
 	if (n >= b->len) {
 		b->len = 0;
@@ -100,8 +91,7 @@ buf_consume(struct buf *b, size_t n)
 	b->len -= n;
 }
 
-char *
-buf_cstr(struct buf *b)
+char *buf_cstr(struct buf *b)
 {
 	buf_reserve(b, 0);
 	b->data[b->len] = '\0';

@@ -25,7 +25,7 @@ void log_init(const char *name, enum log_level level);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 int log_level_parse(const char *s, enum log_level *out); /* 0 ok, -1 bad */
-void log_warn(const char *fmt, ...) PRINTFLIKE(1, 2);	 /* appends strerror(errno) */
+void log_warn(const char *fmt, ...) PRINTFLIKE(1, 2);    /* appends strerror(errno) */
 void log_warnx(const char *fmt, ...) PRINTFLIKE(1, 2);
 void log_info(const char *fmt, ...) PRINTFLIKE(1, 2);
 void log_debug(const char *fmt, ...) PRINTFLIKE(1, 2);
@@ -59,11 +59,11 @@ void buf_addc(struct buf *b, char c);
 void buf_adds(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) PRINTFLIKE(2, 3);
 void buf_consume(struct buf *b, size_t n); /* drop n bytes from the front */
-char *buf_cstr(struct buf *b);		   /* NUL-terminates (not counted) */
+char *buf_cstr(struct buf *b);             /* NUL-terminates (not counted) */
 
 /* util.c */
-int64_t time_now_ms(void);   /* wall clock, ms since the Unix epoch */
-int64_t time_mono_us(void);  /* monotonic, µs */
+int64_t time_now_ms(void);  /* wall clock, ms since the Unix epoch */
+int64_t time_mono_us(void); /* monotonic, µs */
 /* "2026-11-26T12:24:44.123Z"; out must hold 32 bytes. */
 void time_iso8601(int64_t ms, char *out, size_t outlen);
 /* Parse what time_iso8601 writes (any 0-9 fraction digits, UTC "Z" only).
@@ -100,7 +100,7 @@ typedef const char *(*var_lookup_fn)(void *arg, const char *name, int *secret);
  * literal. 0; -1 for a malformed reference (*at points at it); -2 for a
  * NAME lookup does not know (in var). *secret |= what lookup said. */
 int var_expand(const char *in, var_lookup_fn lookup, void *arg, struct buf *out, int *secret, const char **at,
-    char var[256]);
+               char var[256]);
 /* Read a whole file, at most `max` bytes (-1 with errno EFBIG beyond). */
 int file_read_all(const char *path, size_t max, struct buf *out);
 /* Write all len bytes to fd, resuming after short writes and EINTR. 0, or
@@ -130,7 +130,7 @@ int mask_hit(const struct mask *m, const char *s, size_t len);
 /* manifest.c: the compiled Osiris manifest (manifest.yaml). */
 struct manifest_step {
 	char *id;
-	char *driver;	/* registry key: `driver`, else `component` */
+	char *driver;   /* registry key: `driver`, else `component` */
 	char *cfg_path; /* relative to the manifest's directory */
 	char **needs;
 	size_t nneeds;
@@ -151,7 +151,7 @@ struct manifest_drivers {
 	void *arg;
 };
 int manifest_parse(struct manifest *m, const char *text, size_t len, const struct manifest_drivers *drivers, char *err,
-    size_t errlen);
+                   size_t errlen);
 void manifest_free(struct manifest *m);
 const struct manifest_step *manifest_step_find(const struct manifest *m, const char *id);
 /* Check one cfg/<id>.json text: valid JSON object, every path-like value
@@ -175,7 +175,7 @@ int conn_parse(const char *name, const char *text, size_t len, struct json_t **o
 /* The same, and with creds non-NULL the top-level "credentials" mapping
  * (daemon.connections_file: {NAME: {allow: [...]}}; absent: empty). */
 int conn_parse_all(const char *name, const char *text, size_t len, struct json_t **out, struct json_t **creds,
-    char *err, size_t errlen);
+                   char *err, size_t errlen);
 /* "@family.alias" or "@family" (alias NULL): 0, or -1 when malformed. */
 int conn_ref_parse(const char *ref, char **family, char **alias);
 /* The alias, or with alias NULL the one with `default: true`, else the one
@@ -185,6 +185,6 @@ const struct json_t *conn_find(const struct json_t *conns, const char *family, c
  * secret field names. NULL with a one-line err naming `what` and the
  * variable (never a value). */
 struct json_t *conn_resolve(const struct json_t *conn, const char *what, conn_lookup_fn lookup, void *arg,
-    struct json_t **secrets, char *err, size_t errlen);
+                            struct json_t **secrets, char *err, size_t errlen);
 
 #endif

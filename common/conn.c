@@ -18,11 +18,10 @@
 
 /* Substrings that make a field secret (lower-case compare), Osiris'
  * redactor list; "key" covers api_key, anon_key, service_role_key. */
-static const char *const conn_secret_words[] = {"password", "passwd", "pwd", "token", "secret", "key", "dsn",
-    "connection_string", "credential", NULL};
+static const char *const conn_secret_words[] = {
+    "password", "passwd", "pwd", "token", "secret", "key", "dsn", "connection_string", "credential", NULL};
 
-int
-conn_key_secret(const char *key)
+int conn_key_secret(const char *key)
 {
 	char low[128];
 	size_t i;
@@ -38,8 +37,7 @@ conn_key_secret(const char *key)
 
 /* A plain scalar becomes null/bool/int like YAML 1.2's core schema; quoted
  * scalars and everything else stay strings. */
-static json_t *
-conn_scalar(const yaml_node_t *n)
+static json_t *conn_scalar(const yaml_node_t *n)
 {
 	const char *v = (const char *)n->data.scalar.value;
 	char *end;
@@ -59,8 +57,7 @@ conn_scalar(const yaml_node_t *n)
 	return json_stringn(v, n->data.scalar.length);
 }
 
-static json_t *
-conn_node(yaml_document_t *doc, yaml_node_t *n, unsigned depth)
+static json_t *conn_node(yaml_document_t *doc, yaml_node_t *n, unsigned depth)
 {
 	yaml_node_pair_t *pair;
 	yaml_node_item_t *it;
@@ -95,15 +92,13 @@ conn_node(yaml_document_t *doc, yaml_node_t *n, unsigned depth)
 	}
 }
 
-int
-conn_parse(const char *name, const char *text, size_t len, json_t **out, char *err, size_t errlen)
+int conn_parse(const char *name, const char *text, size_t len, json_t **out, char *err, size_t errlen)
 {
 	return conn_parse_all(name, text, len, out, NULL, err, errlen);
 }
 
-int
-conn_parse_all(const char *name, const char *text, size_t len, json_t **out, json_t **creds, char *err,
-    size_t errlen)
+int conn_parse_all(const char *name, const char *text, size_t len, json_t **out, json_t **creds, char *err,
+                   size_t errlen)
 {
 	yaml_parser_t parser;
 	yaml_document_t doc;
@@ -117,7 +112,7 @@ conn_parse_all(const char *name, const char *text, size_t len, json_t **out, jso
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 	if (!yaml_parser_load(&parser, &doc)) {
 		snprintf(err, errlen, "%s:%zu: %s", name, parser.problem_mark.line + 1,
-		    parser.problem ? parser.problem : "YAML error");
+		         parser.problem ? parser.problem : "YAML error");
 		yaml_parser_delete(&parser);
 		return -1;
 	}
@@ -151,8 +146,7 @@ conn_parse_all(const char *name, const char *text, size_t len, json_t **out, jso
 	return 0;
 }
 
-int
-conn_ref_parse(const char *ref, char **family, char **alias)
+int conn_ref_parse(const char *ref, char **family, char **alias)
 {
 	const char *dot;
 
@@ -171,8 +165,7 @@ conn_ref_parse(const char *ref, char **family, char **alias)
 	return 0;
 }
 
-const json_t *
-conn_find(const json_t *conns, const char *family, const char *alias, const char **found)
+const json_t *conn_find(const json_t *conns, const char *family, const char *alias, const char **found)
 {
 	const json_t *fam = json_object_get(conns, family), *v;
 	const char *k;
@@ -201,9 +194,8 @@ conn_find(const json_t *conns, const char *family, const char *alias, const char
 }
 
 /* One string: ${NAME} replaced through lookup (var_expand). */
-static char *
-conn_subst_str(const char *in, const char *what, conn_lookup_fn lookup, void *arg, int *secret, char *err,
-    size_t errlen)
+static char *conn_subst_str(const char *in, const char *what, conn_lookup_fn lookup, void *arg, int *secret, char *err,
+                            size_t errlen)
 {
 	struct buf b;
 	const char *at;
@@ -221,9 +213,8 @@ conn_subst_str(const char *in, const char *what, conn_lookup_fn lookup, void *ar
 	return NULL;
 }
 
-json_t *
-conn_resolve(const json_t *conn, const char *what, conn_lookup_fn lookup, void *arg, json_t **secrets, char *err,
-    size_t errlen)
+json_t *conn_resolve(const json_t *conn, const char *what, conn_lookup_fn lookup, void *arg, json_t **secrets,
+                     char *err, size_t errlen)
 {
 	json_t *out = json_object(), *v;
 	const char *k;

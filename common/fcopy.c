@@ -20,8 +20,7 @@
  * not "the copy failed". */
 static int fcopy_unsupported(int e)
 {
-	return e == EXDEV || e == EINVAL || e == ENOSYS || e == EOPNOTSUPP || e == EBADF || e == ETXTBSY ||
-	       e == EPERM;
+	return e == EXDEV || e == EINVAL || e == ENOSYS || e == EOPNOTSUPP || e == EBADF || e == ETXTBSY || e == EPERM;
 }
 
 static int fcopy_rw(int in, off_t *off, int out, size_t len)

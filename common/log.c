@@ -20,34 +20,30 @@ static const char *log_name = "osiris";
 static enum log_level log_level = LOG_LVL_INFO;
 static int log_journal;
 
-void
-log_init(const char *name, enum log_level level)
+void log_init(const char *name, enum log_level level)
 {
 	log_name = name;
 	log_level = level;
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
-void
-log_set_level(enum log_level level)
+void log_set_level(enum log_level level)
 {
 	log_level = level;
 }
 
-enum log_level
-log_get_level(void)
+enum log_level log_get_level(void)
 {
 	return log_level;
 }
 
-int
-log_level_parse(const char *s, enum log_level *out)
+int log_level_parse(const char *s, enum log_level *out)
 {
 	static const struct {
 		const char *name;
 		enum log_level level;
 	} names[] = {
-	    {"error", LOG_LVL_ERROR}, {"warn", LOG_LVL_WARN},	{"warning", LOG_LVL_WARN},
+	    {"error", LOG_LVL_ERROR}, {"warn", LOG_LVL_WARN},   {"warning", LOG_LVL_WARN},
 	    {"info", LOG_LVL_INFO},   {"debug", LOG_LVL_DEBUG},
 	};
 	size_t i;
@@ -62,8 +58,7 @@ log_level_parse(const char *s, enum log_level *out)
 }
 
 /* Append s to line[*n..cap), truncating; keeps one byte for the newline. */
-static void
-log_put(char *line, size_t cap, size_t *n, const char *s)
+static void log_put(char *line, size_t cap, size_t *n, const char *s)
 {
 	size_t len = strlen(s);
 
@@ -99,8 +94,7 @@ log_vemit(int prio, const char *fmt, va_list ap, const char *suffix)
 	(void)!write(STDERR_FILENO, line, n);
 }
 
-void
-log_warn(const char *fmt, ...)
+void log_warn(const char *fmt, ...)
 {
 	va_list ap;
 	int saved = errno;
@@ -113,8 +107,7 @@ log_warn(const char *fmt, ...)
 	errno = saved;
 }
 
-void
-log_warnx(const char *fmt, ...)
+void log_warnx(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -125,8 +118,7 @@ log_warnx(const char *fmt, ...)
 	va_end(ap);
 }
 
-void
-log_info(const char *fmt, ...)
+void log_info(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -137,8 +129,7 @@ log_info(const char *fmt, ...)
 	va_end(ap);
 }
 
-void
-log_debug(const char *fmt, ...)
+void log_debug(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -149,8 +140,7 @@ log_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
-void
-fatal(const char *fmt, ...)
+void fatal(const char *fmt, ...)
 {
 	va_list ap;
 	int saved = errno;
@@ -161,8 +151,7 @@ fatal(const char *fmt, ...)
 	exit(1);
 }
 
-void
-fatalx(const char *fmt, ...)
+void fatalx(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -173,8 +162,7 @@ fatalx(const char *fmt, ...)
 }
 
 /* A ring of slots so several escaped strings can appear in one log call. */
-const char *
-log_esc(const char *s, size_t max)
+const char *log_esc(const char *s, size_t max)
 {
 	static __thread char ring[LOG_ESC_SLOTS][LOG_ESC_SLOT_SIZE];
 	static __thread unsigned next;

@@ -24,11 +24,9 @@ struct manifest_parser {
 	size_t errlen;
 };
 
-static int
-manifest_error(struct manifest_parser *p, size_t line, const char *fmt, ...) PRINTFLIKE(3, 4);
+static int manifest_error(struct manifest_parser *p, size_t line, const char *fmt, ...) PRINTFLIKE(3, 4);
 
-static int
-manifest_error(struct manifest_parser *p, size_t line, const char *fmt, ...)
+static int manifest_error(struct manifest_parser *p, size_t line, const char *fmt, ...)
 {
 	char msg[512], one[512 * 4];
 	size_t i, o = 0;
@@ -51,15 +49,13 @@ manifest_error(struct manifest_parser *p, size_t line, const char *fmt, ...)
 	return -1;
 }
 
-static size_t
-manifest_node_line(const yaml_node_t *n)
+static size_t manifest_node_line(const yaml_node_t *n)
 {
 	return n->start_mark.line + 1;
 }
 
 /* Value of key `key` in mapping `map`, or NULL. */
-static yaml_node_t *
-manifest_map_get(struct manifest_parser *p, yaml_node_t *map, const char *key)
+static yaml_node_t *manifest_map_get(struct manifest_parser *p, yaml_node_t *map, const char *key)
 {
 	yaml_node_pair_t *pair;
 
@@ -74,8 +70,7 @@ manifest_map_get(struct manifest_parser *p, yaml_node_t *map, const char *key)
 	return NULL;
 }
 
-static int
-manifest_is_null(const yaml_node_t *n)
+static int manifest_is_null(const yaml_node_t *n)
 {
 	const char *v;
 
@@ -85,12 +80,12 @@ manifest_is_null(const yaml_node_t *n)
 		return 0;
 	v = (const char *)n->data.scalar.value;
 	return strcmp(v, "") == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 || strcmp(v, "Null") == 0 ||
-	    strcmp(v, "NULL") == 0;
+	       strcmp(v, "NULL") == 0;
 }
 
 /* A non-empty scalar string without NUL, copied; NULL after an error. */
-static char *
-manifest_scalar(struct manifest_parser *p, yaml_node_t *n, const char *what, const char *step_id, size_t line)
+static char *manifest_scalar(struct manifest_parser *p, yaml_node_t *n, const char *what, const char *step_id,
+                             size_t line)
 {
 	const char *sid = step_id ? step_id : "?";
 
@@ -109,8 +104,7 @@ manifest_scalar(struct manifest_parser *p, yaml_node_t *n, const char *what, con
 	return xstrndup((const char *)n->data.scalar.value, n->data.scalar.length);
 }
 
-static int
-manifest_step_needs(struct manifest_parser *p, struct manifest_step *s, yaml_node_t *needs)
+static int manifest_step_needs(struct manifest_parser *p, struct manifest_step *s, yaml_node_t *needs)
 {
 	yaml_node_item_t *it;
 	size_t n, i;
@@ -140,9 +134,8 @@ manifest_step_needs(struct manifest_parser *p, struct manifest_step *s, yaml_nod
 	return 0;
 }
 
-static int
-manifest_step_parse(struct manifest_parser *p, struct manifest_step *s, yaml_node_t *n,
-    const struct manifest_drivers *drivers)
+static int manifest_step_parse(struct manifest_parser *p, struct manifest_step *s, yaml_node_t *n,
+                               const struct manifest_drivers *drivers)
 {
 	size_t line = manifest_node_line(n);
 	yaml_node_t *drv;
@@ -158,18 +151,17 @@ manifest_step_parse(struct manifest_parser *p, struct manifest_step *s, yaml_nod
 		return -1;
 	if (drivers != NULL && !drivers->known(s->driver, drivers->arg))
 		return manifest_error(p, manifest_node_line(drv), "step '%s': unknown driver '%s'", s->id,
-		    log_esc(s->driver, 128));
+		                      log_esc(s->driver, 128));
 	s->cfg_path = manifest_scalar(p, manifest_map_get(p, n, "cfg_path"), "cfg_path", s->id, line);
 	if (s->cfg_path == NULL)
 		return -1;
 	if (!path_is_safe(s->cfg_path))
-		return manifest_error(p, line, "step '%s': cfg_path \"%s\" is absolute or escapes the run context", s->id,
-		    log_esc(s->cfg_path, 256));
+		return manifest_error(p, line, "step '%s': cfg_path \"%s\" is absolute or escapes the run context",
+		                      s->id, log_esc(s->cfg_path, 256));
 	return manifest_step_needs(p, s, manifest_map_get(p, n, "needs"));
 }
 
-static int
-manifest_steps_parse(struct manifest_parser *p, yaml_node_t *root, const struct manifest_drivers *drivers)
+static int manifest_steps_parse(struct manifest_parser *p, yaml_node_t *root, const struct manifest_drivers *drivers)
 {
 	yaml_node_t *steps = manifest_map_get(p, root, "steps");
 	struct manifest *m = p->m;
@@ -195,14 +187,14 @@ manifest_steps_parse(struct manifest_parser *p, yaml_node_t *root, const struct 
 			return -1;
 		for (i = 0; i + 1 < m->nsteps; i++)
 			if (strcmp(m->steps[i].id, s->id) == 0)
-				return manifest_error(p, manifest_node_line(sn), "duplicate step id '%s' (first at line %zu)",
-				    log_esc(s->id, 128), p->lines[i]);
+				return manifest_error(p, manifest_node_line(sn),
+				                      "duplicate step id '%s' (first at line %zu)", log_esc(s->id, 128),
+				                      p->lines[i]);
 	}
 	return 0;
 }
 
-static int
-manifest_resolve_needs(struct manifest_parser *p)
+static int manifest_resolve_needs(struct manifest_parser *p)
 {
 	struct manifest *m = p->m;
 	size_t i, j, k;
@@ -216,7 +208,7 @@ manifest_resolve_needs(struct manifest_parser *p)
 					break;
 			if (k == m->nsteps)
 				return manifest_error(p, p->lines[i], "step '%s' needs '%s', which is not a step",
-				    log_esc(s->id, 128), log_esc(s->needs[j], 128));
+				                      log_esc(s->id, 128), log_esc(s->needs[j], 128));
 			s->need_idx[j] = k;
 		}
 	}
@@ -224,8 +216,7 @@ manifest_resolve_needs(struct manifest_parser *p)
 }
 
 /* Name one cycle among the steps Kahn's algorithm could not order. */
-static int
-manifest_cycle_error(struct manifest_parser *p, const int *done)
+static int manifest_cycle_error(struct manifest_parser *p, const int *done)
 {
 	struct manifest *m = p->m;
 	size_t *seen = xcalloc(m->nsteps, sizeof(*seen));
@@ -260,8 +251,7 @@ manifest_cycle_error(struct manifest_parser *p, const int *done)
 }
 
 /* Kahn's algorithm; among ready steps the earliest in the manifest first. */
-static int
-manifest_toposort(struct manifest_parser *p)
+static int manifest_toposort(struct manifest_parser *p)
 {
 	struct manifest *m = p->m;
 	size_t *pending = xcalloc(m->nsteps, sizeof(*pending));
@@ -292,8 +282,7 @@ manifest_toposort(struct manifest_parser *p)
 	return rc;
 }
 
-static int
-manifest_pipeline_parse(struct manifest_parser *p, yaml_node_t *root)
+static int manifest_pipeline_parse(struct manifest_parser *p, yaml_node_t *root)
 {
 	yaml_node_t *pl = manifest_map_get(p, root, "pipeline"), *id;
 
@@ -310,8 +299,7 @@ manifest_pipeline_parse(struct manifest_parser *p, yaml_node_t *root)
 	return 0;
 }
 
-static int
-manifest_load(struct manifest_parser *p, const char *text, size_t len)
+static int manifest_load(struct manifest_parser *p, const char *text, size_t len)
 {
 	yaml_parser_t yp;
 	int ok;
@@ -323,15 +311,14 @@ manifest_load(struct manifest_parser *p, const char *text, size_t len)
 	if (!ok) {
 		size_t line = (yp.problem_mark.line ? yp.problem_mark.line : yp.context_mark.line) + 1;
 		manifest_error(p, line, "YAML syntax error: %s%s%s", yp.problem ? yp.problem : "unknown error",
-		    yp.context ? " " : "", yp.context ? yp.context : "");
+		               yp.context ? " " : "", yp.context ? yp.context : "");
 	}
 	yaml_parser_delete(&yp);
 	return ok ? 0 : -1;
 }
 
-int
-manifest_parse(struct manifest *m, const char *text, size_t len, const struct manifest_drivers *drivers, char *err,
-    size_t errlen)
+int manifest_parse(struct manifest *m, const char *text, size_t len, const struct manifest_drivers *drivers, char *err,
+                   size_t errlen)
 {
 	struct manifest_parser p;
 	yaml_node_t *root;
@@ -350,7 +337,7 @@ manifest_parse(struct manifest *m, const char *text, size_t len, const struct ma
 	else if (root->type != YAML_MAPPING_NODE)
 		manifest_error(&p, manifest_node_line(root), "the document must be a mapping");
 	else if (manifest_pipeline_parse(&p, root) == 0 && manifest_steps_parse(&p, root, drivers) == 0 &&
-	    manifest_resolve_needs(&p) == 0 && manifest_toposort(&p) == 0)
+	         manifest_resolve_needs(&p) == 0 && manifest_toposort(&p) == 0)
 		rc = 0;
 	yaml_document_delete(&p.doc);
 	free(p.lines);
@@ -359,8 +346,7 @@ manifest_parse(struct manifest *m, const char *text, size_t len, const struct ma
 	return rc;
 }
 
-void
-manifest_free(struct manifest *m)
+void manifest_free(struct manifest *m)
 {
 	size_t i, j;
 
@@ -380,8 +366,7 @@ manifest_free(struct manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
-const struct manifest_step *
-manifest_step_find(const struct manifest *m, const char *id)
+const struct manifest_step *manifest_step_find(const struct manifest *m, const char *id)
 {
 	size_t i;
 
@@ -392,8 +377,7 @@ manifest_step_find(const struct manifest *m, const char *id)
 }
 
 /* Every string under a key "path", at any depth, must stay in the context. */
-static int
-manifest_cfg_paths(const char *name, json_t *v, unsigned depth, char *err, size_t errlen)
+static int manifest_cfg_paths(const char *name, json_t *v, unsigned depth, char *err, size_t errlen)
 {
 	const char *key;
 	json_t *child;
@@ -406,9 +390,10 @@ manifest_cfg_paths(const char *name, json_t *v, unsigned depth, char *err, size_
 	if (json_is_object(v)) {
 		json_object_foreach(v, key, child)
 		{
-			if (strcmp(key, "path") == 0 && json_is_string(child) && !path_is_safe(json_string_value(child))) {
+			if (strcmp(key, "path") == 0 && json_is_string(child) &&
+			    !path_is_safe(json_string_value(child))) {
 				snprintf(err, errlen, "%s: path \"%s\" is absolute or escapes the run context", name,
-				    log_esc(json_string_value(child), 256));
+				         log_esc(json_string_value(child), 256));
 				return -1;
 			}
 			if (manifest_cfg_paths(name, child, depth + 1, err, errlen) < 0)
@@ -424,14 +409,12 @@ manifest_cfg_paths(const char *name, json_t *v, unsigned depth, char *err, size_
 	return 0;
 }
 
-int
-manifest_cfg_check(const char *name, const char *json, size_t len, char *err, size_t errlen)
+int manifest_cfg_check(const char *name, const char *json, size_t len, char *err, size_t errlen)
 {
 	return manifest_cfg_load(name, json, len, NULL, err, errlen);
 }
 
-int
-manifest_cfg_load(const char *name, const char *json, size_t len, struct json_t **out, char *err, size_t errlen)
+int manifest_cfg_load(const char *name, const char *json, size_t len, struct json_t **out, char *err, size_t errlen)
 {
 	json_error_t je;
 	json_t *root;

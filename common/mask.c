@@ -28,14 +28,12 @@ struct mask {
 	size_t minlen;
 };
 
-struct mask *
-mask_new(void)
+struct mask *mask_new(void)
 {
 	return xcalloc(1, sizeof(struct mask));
 }
 
-void
-mask_free(struct mask *m)
+void mask_free(struct mask *m)
 {
 	size_t i;
 
@@ -47,8 +45,7 @@ mask_free(struct mask *m)
 	free(m);
 }
 
-void
-mask_add(struct mask *m, const char *secret)
+void mask_add(struct mask *m, const char *secret)
 {
 	size_t len, i;
 
@@ -69,15 +66,13 @@ mask_add(struct mask *m, const char *secret)
 		m->minlen = len;
 }
 
-size_t
-mask_count(const struct mask *m)
+size_t mask_count(const struct mask *m)
 {
 	return m == NULL ? 0 : m->n;
 }
 
 /* Length of the longest secret matching at s[0..avail), 0 if none. */
-static size_t
-mask_match(const struct mask *m, const char *s, size_t avail)
+static size_t mask_match(const struct mask *m, const char *s, size_t avail)
 {
 	size_t i;
 
@@ -90,8 +85,7 @@ mask_match(const struct mask *m, const char *s, size_t avail)
 	return 0;
 }
 
-char *
-mask_apply(const struct mask *m, const char *s)
+char *mask_apply(const struct mask *m, const char *s)
 {
 	struct buf b;
 	size_t len, i, k, copied = 0;
@@ -118,8 +112,7 @@ mask_apply(const struct mask *m, const char *s)
 	return buf_cstr(&b);
 }
 
-int
-mask_hit(const struct mask *m, const char *s, size_t len)
+int mask_hit(const struct mask *m, const char *s, size_t len)
 {
 	size_t i;
 

@@ -13,8 +13,7 @@ struct sha256_ctx {
 	EVP_MD_CTX *md;
 };
 
-struct sha256_ctx *
-sha256_begin(void)
+struct sha256_ctx *sha256_begin(void)
 {
 	struct sha256_ctx *c = xmalloc(sizeof(*c));
 
@@ -23,15 +22,13 @@ sha256_begin(void)
 	return c;
 }
 
-void
-sha256_update(struct sha256_ctx *c, const void *data, size_t len)
+void sha256_update(struct sha256_ctx *c, const void *data, size_t len)
 {
 	if (len > 0 && EVP_DigestUpdate(c->md, data, len) != 1)
 		fatalx("sha256_update: OpenSSL EVP update failed");
 }
 
-void
-sha256_end(struct sha256_ctx *c, char out[65])
+void sha256_end(struct sha256_ctx *c, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -48,8 +45,7 @@ sha256_end(struct sha256_ctx *c, char out[65])
 	free(c);
 }
 
-void
-sha256_hex(const void *data, size_t len, char out[65])
+void sha256_hex(const void *data, size_t len, char out[65])
 {
 	struct sha256_ctx *c = sha256_begin();
 

@@ -19,8 +19,7 @@
 
 #include "common.h"
 
-int64_t
-time_now_ms(void)
+int64_t time_now_ms(void)
 {
 	struct timespec ts;
 
@@ -28,8 +27,7 @@ time_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t
-time_mono_us(void)
+int64_t time_mono_us(void)
 {
 	struct timespec ts;
 
@@ -37,8 +35,7 @@ time_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void
-time_iso8601(int64_t ms, char *out, size_t outlen)
+void time_iso8601(int64_t ms, char *out, size_t outlen)
 {
 	int64_t sec = ms / 1000, frac = ms % 1000;
 	time_t t;
@@ -54,11 +51,10 @@ time_iso8601(int64_t ms, char *out, size_t outlen)
 		return;
 	}
 	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+	         tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
 }
 
-static int
-time_digits(const char **p, int n, int *out)
+static int time_digits(const char **p, int n, int *out)
 {
 	int v = 0;
 
@@ -72,8 +68,7 @@ time_digits(const char **p, int n, int *out)
 	return 0;
 }
 
-static int
-time_sep(const char **p, char c)
+static int time_sep(const char **p, char c)
 {
 	if (**p != c)
 		return -1;
@@ -83,8 +78,7 @@ time_sep(const char **p, char c)
 
 /* Accepts what time_iso8601 writes, with 0-9 fraction digits (a space
  * instead of 'T' is tolerated); only UTC ("Z"). */
-int
-time_parse_iso8601(const char *s, int64_t *ms)
+int time_parse_iso8601(const char *s, int64_t *ms)
 {
 	const char *p = s;
 	int y, mo, d, h, mi, sec, fd = 0, frac = 0;
@@ -131,8 +125,7 @@ time_parse_iso8601(const char *s, int64_t *ms)
 	return 0;
 }
 
-int
-path_is_safe(const char *path)
+int path_is_safe(const char *path)
 {
 	const char *p = path, *seg;
 	size_t n;
@@ -157,8 +150,7 @@ path_is_safe(const char *path)
 /* mkdir -p dir under dirfd, deepest first: the parents usually exist, so
  * the common case is one mkdir, not one per path component. dir is
  * modified and restored. */
-static int
-util_mkdir_p(int dirfd, char *dir)
+static int util_mkdir_p(int dirfd, char *dir)
 {
 	char *slash;
 	int rc;
@@ -175,8 +167,7 @@ util_mkdir_p(int dirfd, char *dir)
 	return 0;
 }
 
-int
-mkdir_parents_at(int dirfd, const char *path)
+int mkdir_parents_at(int dirfd, const char *path)
 {
 	char *tmp = xstrdup(path), *slash = strrchr(tmp, '/');
 	int rc = 0, saved;
@@ -191,8 +182,7 @@ mkdir_parents_at(int dirfd, const char *path)
 	return rc;
 }
 
-int
-mkdir_parents(const char *path)
+int mkdir_parents(const char *path)
 {
 	return mkdir_parents_at(AT_FDCWD, path);
 }
@@ -200,8 +190,7 @@ mkdir_parents(const char *path)
 /* Directory levels rmtree descends, each holding one fd. */
 #define RMTREE_MAX_DEPTH 128
 
-static int
-util_rmtree_at(int dfd, unsigned depth)
+static int util_rmtree_at(int dfd, unsigned depth)
 {
 	struct dirent *de;
 	struct stat st;
@@ -230,14 +219,12 @@ util_rmtree_at(int dfd, unsigned depth)
 	return rc;
 }
 
-int
-rmtree_fd(int dfd)
+int rmtree_fd(int dfd)
 {
 	return util_rmtree_at(dfd, 0);
 }
 
-int
-rmtree(const char *path)
+int rmtree(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
@@ -254,8 +241,7 @@ rmtree(const char *path)
 }
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, <= U+10FFFF. */
-const uint8_t *
-utf8_invalid(const uint8_t *s, size_t len)
+const uint8_t *utf8_invalid(const uint8_t *s, size_t len)
 {
 	size_t i = 0, n, k;
 	uint32_t cp, min;
@@ -294,8 +280,7 @@ utf8_invalid(const uint8_t *s, size_t len)
 	return NULL;
 }
 
-char *
-step_input_name(const char *step_id)
+char *step_input_name(const char *step_id)
 {
 	size_t n = strlen(step_id), i, o = 0;
 	char *out = xmalloc(n + 5);
@@ -312,8 +297,7 @@ step_input_name(const char *step_id)
 	return out;
 }
 
-int
-writev_all(int fd, struct iovec *iov, int n)
+int writev_all(int fd, struct iovec *iov, int n)
 {
 	ssize_t w;
 
@@ -336,17 +320,15 @@ writev_all(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
-int
-write_all(int fd, const void *data, size_t len)
+int write_all(int fd, const void *data, size_t len)
 {
 	struct iovec v = {(void *)(uintptr_t)data, len};
 
 	return len == 0 ? 0 : writev_all(fd, &v, 1);
 }
 
-int
-var_expand(const char *in, var_lookup_fn lookup, void *arg, struct buf *out, int *secret, const char **at,
-    char var[256])
+int var_expand(const char *in, var_lookup_fn lookup, void *arg, struct buf *out, int *secret, const char **at,
+               char var[256])
 {
 	const char *p = in, *close, *val;
 	size_t n, i;
@@ -382,8 +364,7 @@ var_expand(const char *in, var_lookup_fn lookup, void *arg, struct buf *out, int
 	return 0;
 }
 
-int
-file_read_all(const char *path, size_t max, struct buf *out)
+int file_read_all(const char *path, size_t max, struct buf *out)
 {
 	size_t start = out->len, got = 0;
 	ssize_t r;

@@ -9,8 +9,7 @@
 
 #include "common.h"
 
-void *
-xmalloc(size_t size)
+void *xmalloc(size_t size)
 {
 	void *p;
 
@@ -21,8 +20,7 @@ xmalloc(size_t size)
 	return p;
 }
 
-void *
-xcalloc(size_t nmemb, size_t size)
+void *xcalloc(size_t nmemb, size_t size)
 {
 	void *p;
 
@@ -35,8 +33,7 @@ xcalloc(size_t nmemb, size_t size)
 	return p;
 }
 
-void *
-xreallocarray(void *ptr, size_t nmemb, size_t size)
+void *xreallocarray(void *ptr, size_t nmemb, size_t size)
 {
 	void *p;
 
@@ -49,8 +46,7 @@ xreallocarray(void *ptr, size_t nmemb, size_t size)
 	return p;
 }
 
-char *
-xstrdup(const char *s)
+char *xstrdup(const char *s)
 {
 	char *p;
 
@@ -59,8 +55,7 @@ xstrdup(const char *s)
 	return p;
 }
 
-char *
-xstrndup(const char *s, size_t n)
+char *xstrndup(const char *s, size_t n)
 {
 	char *p;
 
@@ -69,8 +64,7 @@ xstrndup(const char *s, size_t n)
 	return p;
 }
 
-int
-xasprintf(char **ret, const char *fmt, ...)
+int xasprintf(char **ret, const char *fmt, ...)
 {
 	va_list ap;
 	int n;

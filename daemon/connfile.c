@@ -33,7 +33,7 @@
 #define CONNFILE_CRED_MAX (64 * 1024)
 #define CONNFILE_CTX_NAME "osiris_connections.yaml"
 #define CONNFILE_SECRET "OSIRIS_CONNECTIONS" /* worker.h CONNECTIONS_SECRET */
-#define CONNFILE_REFUSED "!refused"         /* worker.h CONNECTIONS_REFUSED */
+#define CONNFILE_REFUSED "!refused"          /* worker.h CONNECTIONS_REFUSED */
 
 #define CONNFILE_ALLOW_MAX 4096 /* uids in one compiled allow list */
 
@@ -112,7 +112,8 @@ static json_t *connfile_allow_compile(const json_t *allow, char *err, size_t err
 		allow = one = json_pack("[O]", allow);
 	json_array_foreach(allow, i, e)
 	{
-		if (connfile_allow_entry(e, uids, &all, err, errlen) == -1 || json_array_size(uids) > CONNFILE_ALLOW_MAX) {
+		if (connfile_allow_entry(e, uids, &all, err, errlen) == -1 ||
+		    json_array_size(uids) > CONNFILE_ALLOW_MAX) {
 			if (json_array_size(uids) > CONNFILE_ALLOW_MAX)
 				snprintf(err, errlen, "more than %d uids", CONNFILE_ALLOW_MAX);
 			json_decref(uids);
@@ -154,7 +155,7 @@ static int connfile_compile(const char *path, json_t *conns, json_t *creds, char
 	json_object_foreach(creds, alias, a)
 	{
 		if ((c = connfile_allow_compile(json_is_object(a) ? json_object_get(a, "allow") : NULL, why,
-		         sizeof(why))) == NULL) {
+		                                sizeof(why))) == NULL) {
 			snprintf(err, errlen, "daemon.connections_file %s: credentials %s: allow: %s", path,
 			         log_esc(alias, 64), why);
 			return -1;
@@ -408,10 +409,11 @@ static void connfile_context_credentials(const struct run *r, struct kvlist *out
 		    json_object_get(refused, name) != NULL)
 			continue;
 		if (!connfile_credential_allowed(r, name)) {
-			json_object_set_new(refused, name,
+			json_object_set_new(
+			    refused, name,
 			    json_sprintf("credential %s: uid %lld may not read it (credentials: %s: allow: in "
 			                 "daemon.connections_file)",
-			        name, (long long)r->info.uid, name));
+			                 name, (long long)r->info.uid, name));
 			log_info("run=%s uid=%lld refused credential %s", r->info.id, (long long)r->info.uid, name);
 			continue;
 		}

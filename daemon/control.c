@@ -33,7 +33,7 @@ static struct {
 	struct evconnlistener *lst;
 	TAILQ_HEAD(, conn) conns;
 	uint64_t next_id;
-	char *path; /* unlinked at shutdown when we created it */
+	char *path;   /* unlinked at shutdown when we created it */
 	int bound_fd; /* from control_bind_socket, 0 = none */
 	struct rpc_limits lim;
 } ctl;
@@ -451,7 +451,7 @@ void control_shutdown(void)
 	ctl.lst = NULL;
 	while ((c = TAILQ_FIRST(&ctl.conns)) != NULL) {
 		follow_conn_gone(c);
-	prune_conn_gone(c);
+		prune_conn_gone(c);
 		TAILQ_REMOVE(&ctl.conns, c, entry);
 		bufferevent_free(c->bev);
 		rpc_reader_free(&c->rd);

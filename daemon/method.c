@@ -559,8 +559,7 @@ static void method_artifact_reply(struct conn *c, struct rpc_msg *m, const void 
 }
 
 /* An artifact kept in the store: its bytes are the row's. */
-static void method_artifact_blob(struct conn *c, struct rpc_msg *m, const struct buf *b, int64_t offset,
-                                 int64_t length)
+static void method_artifact_blob(struct conn *c, struct rpc_msg *m, const struct buf *b, int64_t offset, int64_t length)
 {
 	int64_t size = (int64_t)b->len;
 
@@ -674,7 +673,7 @@ static int method_prune_policy(struct rpc_msg *m, struct prune_policy *pol, int 
 	*dry_run = 0;
 	if (m->params != NULL &&
 	    (mp_get_int(m->params, "older_than_s", &older) == -1 || mp_get_int(m->params, "keep", &keep) == -1 ||
-		mp_get_bool(m->params, "dry_run", dry_run) == -1))
+	     mp_get_bool(m->params, "dry_run", dry_run) == -1))
 		return -1;
 	if ((older != INT64_MIN && (older < 0 || older > METHOD_PRUNE_MAX_AGE_S)) || (keep != INT64_MIN && keep < 0))
 		return -1;
@@ -694,12 +693,13 @@ static int method_run_prune(struct conn *c, struct rpc_msg *m)
 	int dry_run;
 
 	if (c->uid != 0 && c->uid != geteuid()) {
-		conn_error(c, m->msgid, ERR_FORBIDDEN, "forbidden: only root or the daemon's own user (uid %ld) may prune",
-		    (long)geteuid());
+		conn_error(c, m->msgid, ERR_FORBIDDEN,
+		           "forbidden: only root or the daemon's own user (uid %ld) may prune", (long)geteuid());
 		return 0;
 	}
 	if (method_prune_policy(m, &pol, &dry_run) == -1) {
-		conn_error(c, m->msgid, ERR_INVALID_REQUEST,
+		conn_error(
+		    c, m->msgid, ERR_INVALID_REQUEST,
 		    "run.prune: 'older_than_s' must be an integer 0..%lld, 'keep' an integer >= 0, 'dry_run' a bool",
 		    METHOD_PRUNE_MAX_AGE_S);
 		return 0;

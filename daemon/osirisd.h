@@ -19,41 +19,41 @@ struct config {
 	/* [daemon] */
 	char *socket;
 	char *state_dir;
-	int max_concurrent_runs;   /* 4 */
-	int64_t max_context_bytes; /* 67108864 */
-	int shutdown_grace_s;	   /* 30 */
-	enum log_level log_level;  /* info */
-	int cancel_grace_ms;	   /* 5000: SIGTERM -> SIGKILL on cancel */
+	int max_concurrent_runs;     /* 4 */
+	int64_t max_context_bytes;   /* 67108864 */
+	int shutdown_grace_s;        /* 30 */
+	enum log_level log_level;    /* info */
+	int cancel_grace_ms;         /* 5000: SIGTERM -> SIGKILL on cancel */
 	int64_t follow_buffer_bytes; /* 1048576: per-follower output cap before falling back to the store */
-	int event_flush_ms;	   /* 5: longest an event waits before its batch commits */
+	int event_flush_ms;          /* 5: longest an event waits before its batch commits */
 	/* retention (prune.c) and space (space.c) */
-	int keep_days;		   /* 30: final runs older than this are pruned (0: no age limit) */
-	int keep_runs;		   /* 100000: at most this many final runs kept (0: no count limit) */
-	int64_t max_state_bytes;   /* 10G: state dir cap, oldest final runs pruned past it (0: none) */
-	int64_t min_free_bytes;	   /* 128M: submits refused while the state dir's filesystem has less */
-	int prune_interval_s;	   /* 60: how often retention runs */
-	char *connections_file;	   /* unset: the daemon's own connections (connfile.c) */
+	int keep_days;           /* 30: final runs older than this are pruned (0: no age limit) */
+	int keep_runs;           /* 100000: at most this many final runs kept (0: no count limit) */
+	int64_t max_state_bytes; /* 10G: state dir cap, oldest final runs pruned past it (0: none) */
+	int64_t min_free_bytes;  /* 128M: submits refused while the state dir's filesystem has less */
+	int prune_interval_s;    /* 60: how often retention runs */
+	char *connections_file;  /* unset: the daemon's own connections (connfile.c) */
 	/* [local] */
 	int local_pool_size;   /* 2 */
 	int local_max_workers; /* 8 */
 	char *local_worker;    /* default: osiris-worker beside the osirisd binary */
 	char *local_isolation; /* auto | none */
 	int local_heartbeat_s; /* 10: a worker silent this long while idle/busy is pinged; twice missed = dead */
-	char *local_work_dir;	   /* parent of the workers' workspaces; NULL = a tmpfs, else <state_dir>/work */
+	char *local_work_dir;  /* parent of the workers' workspaces; NULL = a tmpfs, else <state_dir>/work */
 	int64_t local_work_dir_max_bytes; /* largest context whose workspace is in the default tmpfs */
-	int local_worker_max_runs; /* 1 = a fresh worker per run; N > 1: reuse after a successful run */
-	int local_start_fail_limit; /* 5: workers in a row that fail to start before waiting runs fail */
+	int local_worker_max_runs;        /* 1 = a fresh worker per run; N > 1: reuse after a successful run */
+	int local_start_fail_limit;       /* 5: workers in a row that fail to start before waiting runs fail */
 	/* [e2b] */
-	int e2b_pool_size;	   /* 0 */
-	int e2b_max_sandboxes;	   /* 20 */
-	char *e2b_template;	   /* base */
-	char *e2b_api_key_file;	   /* unset */
+	int e2b_pool_size;         /* 0 */
+	int e2b_max_sandboxes;     /* 20 */
+	char *e2b_template;        /* base */
+	char *e2b_api_key_file;    /* unset */
 	int e2b_sandbox_timeout_s; /* 300 */
-	int e2b_create_rate;	   /* 2: sandbox creations per second at most */
+	int e2b_create_rate;       /* 2: sandbox creations per second at most */
 	int e2b_sandbox_max_runs;  /* 1: runs one sandbox serves before it is replaced */
-	char *e2b_ca_file;	   /* unset: the system CAs */
-	char *e2b_worker_path;	   /* unset: the worker is uploaded at warm-up */
-	int e2b_heartbeat_s;	   /* 15: a silent sandbox worker is pinged */
+	char *e2b_ca_file;         /* unset: the system CAs */
+	char *e2b_worker_path;     /* unset: the worker is uploaded at warm-up */
+	int e2b_heartbeat_s;       /* 15: a silent sandbox worker is pinged */
 	int e2b_start_fail_limit;  /* 5: sandboxes in a row that fail to start before waiting runs fail */
 };
 /* Built-in defaults; socket/state dir depend on the uid (DESIGN §4). */
@@ -229,9 +229,9 @@ int store_wseq_last(struct store *st, const char *run_id, int64_t *out);
 struct sandbox_rec {
 	char *id, *backend;
 	char *domain, *envd_version; /* NULL: the configured domain / unknown */
-	int64_t pid;		     /* the worker's process, 0 until started */
-	char *tag;		     /* the worker's process tag */
-	int64_t created_at;	     /* ms since the epoch */
+	int64_t pid;                 /* the worker's process, 0 until started */
+	char *tag;                   /* the worker's process tag */
+	int64_t created_at;          /* ms since the epoch */
 };
 int store_sandbox_put(struct store *st, const struct sandbox_rec *sb); /* insert or replace, committed */
 int store_sandbox_delete(struct store *st, const char *id);
@@ -268,11 +268,11 @@ struct wsess;
 struct worker {
 	char id[64]; /* "local-<pid>" or a sandbox id */
 	struct pool *pool;
-	int warm;	       /* was idle and ready when taken */
-	int64_t spawned_us;    /* time_mono_us at start */
-	int64_t ready_us;      /* time it answered its first ping */
-	struct wsess *sess;    /* the msgpack-rpc session over its byte stream */
-	void *impl;	       /* backend private */
+	int warm;           /* was idle and ready when taken */
+	int64_t spawned_us; /* time_mono_us at start */
+	int64_t ready_us;   /* time it answered its first ping */
+	struct wsess *sess; /* the msgpack-rpc session over its byte stream */
+	void *impl;         /* backend private */
 	/* Set by the taker; the pool masks these values in anything it
 	 * logs from the worker (stderr). May be NULL. */
 	const struct mask *mask;
@@ -280,10 +280,10 @@ struct worker {
 
 /* The backend interface: the scheduler sees nothing else of a pool. */
 struct pool_ops {
-	const char *name; /* "local", "e2b" */
+	const char *name;                                       /* "local", "e2b" */
 	int (*start)(struct pool *p, char *err, size_t errlen); /* begin warming */
-	void (*stop)(struct pool *p);				 /* kill every worker */
-	void (*reload)(struct pool *p);				 /* sizes changed in the config */
+	void (*stop)(struct pool *p);                           /* kill every worker */
+	void (*reload)(struct pool *p);                         /* sizes changed in the config */
 	/* A ready worker (warm if one is idle), or NULL when none can be had now
 	 * (the pool calls pool->ready_cb when one becomes available). */
 	struct worker *(*take)(struct pool *p);
@@ -361,7 +361,7 @@ extern const struct pool_ops pool_e2b_ops;
 /* Start the pools of the available backends (local; e2b once it exists).
  * ready_cb is installed on each pool. */
 int pool_init(struct event_base *base, const struct config *cfg, void (*ready_cb)(struct pool *, void *), void *arg,
-    char *err, size_t errlen);
+              char *err, size_t errlen);
 void pool_shutdown(void);
 /* The pool of a backend: 0 ok, -1 unknown backend, -2 known but not
  * available in this daemon (err says why). */
@@ -382,8 +382,8 @@ void pool_latency_fill(const struct pool_latency *l, struct pool_info *out); /* 
 struct pool_starts {
 	const char *what, *whats; /* "worker", "workers"; "sandbox", "sandboxes" */
 	int64_t base_ms, max_ms;  /* backoff: base doubling to max */
-	unsigned streak;	  /* starts in a row that failed */
-	char *last_error;	  /* why the last one did */
+	unsigned streak;          /* starts in a row that failed */
+	char *last_error;         /* why the last one did */
 };
 /* Returns the backoff before the next start, in ms. */
 int64_t pool_start_failed(struct pool *p, struct pool_starts *st, const char *reason, int limit);
@@ -403,14 +403,14 @@ void pool_set_failure(struct pool *p, const char *why);
 
 /* sandbox.c: the filesystem a local worker sees under bubblewrap ------- */
 struct sandbox {
-	char *bwrap;	    /* absolute path of bwrap */
-	char *worker;	    /* the worker binary, resolved: bound and executed */
-	char **args;	    /* bwrap's argv up to the per-worker part */
+	char *bwrap;  /* absolute path of bwrap */
+	char *worker; /* the worker binary, resolved: bound and executed */
+	char **args;  /* bwrap's argv up to the per-worker part */
 	size_t nargs, capargs;
-	size_t worker_arg;  /* args[worker_arg..+3): the worker's --ro-bind */
-	char *cover[8];	    /* realpaths of the read-only system trees */
+	size_t worker_arg; /* args[worker_arg..+3): the worker's --ro-bind */
+	char *cover[8];    /* realpaths of the read-only system trees */
 	size_t ncover;
-	char *extra[32];    /* files bound beside them (libraries elsewhere) */
+	char *extra[32]; /* files bound beside them (libraries elsewhere) */
 	size_t nextra;
 };
 void sandbox_init(struct sandbox *sb, const char *bwrap, const char *worker);
@@ -459,7 +459,7 @@ int run_id_rnd_next(uint8_t rnd[10]);
 struct run;
 struct sched_item {
 	int64_t priority; /* higher first */
-	uint64_t seq;	  /* submission order: FIFO within a priority */
+	uint64_t seq;     /* submission order: FIFO within a priority */
 	TAILQ_ENTRY(sched_item) entry;
 };
 TAILQ_HEAD(sched_queue, sched_item);
@@ -468,8 +468,8 @@ void sched_queue_insert(struct sched_queue *q, struct sched_item *it);
 void sched_init(struct event_base *base, const struct config *cfg);
 void sched_shutdown(void);
 void sched_enqueue(struct run *r);
-void sched_remove(struct run *r); /* a queued run was cancelled */
-void sched_kick(void);		  /* schedule a pass (deferred, coalesced) */
+void sched_remove(struct run *r);   /* a queued run was cancelled */
+void sched_kick(void);              /* schedule a pass (deferred, coalesced) */
 void sched_run_done(struct run *r); /* a run holding a slot ended */
 void sched_adopt(struct run *r);    /* a re-attached run holds a slot */
 /* No new starts; done_cb runs once no run holds a slot. */
@@ -496,23 +496,23 @@ struct run {
 	enum run_phase phase;
 	struct pool *pool;
 	struct worker *worker;
-	size_t cur; /* position in man.order of the step executing */
-	size_t sent;  /* exec_step requests sent: cur + 1, or cur + 2 when pipelined */
-	int pipeline; /* the worker skips exec_step after a failure (prepare said so) */
-	int reattached;	  /* its worker outlived a daemon restart (PHASE_ATTACH first) */
-	char *workspace;  /* the worker's, as `prepare` named it (for pool_ops.fetch) */
+	size_t cur;        /* position in man.order of the step executing */
+	size_t sent;       /* exec_step requests sent: cur + 1, or cur + 2 when pipelined */
+	int pipeline;      /* the worker skips exec_step after a failure (prepare said so) */
+	int reattached;    /* its worker outlived a daemon restart (PHASE_ATTACH first) */
+	char *workspace;   /* the worker's, as `prepare` named it (for pool_ops.fetch) */
 	int64_t wseq_last; /* the worker seq of its last worker record */
 	int failed, cancel_requested;
 	int cancel_stage; /* 0: `cancel` sent; 1: SIGTERM sent; 2: killed (run_cancel_timer_cb) */
-	int has_slot; /* counted in sched's max_concurrent_runs */
+	int has_slot;     /* counted in sched's max_concurrent_runs */
 	char *fail_error;
 	struct event *cancel_ev, *reap_ev;
 	/* artifact collection */
 	struct artifact_info *arts;
 	size_t narts, art_i;
 	int art_fd;
-	int art_src;	     /* the workspace file, when collected in the kernel (-1) */
-	int art_linked;	     /* art_fd is a hard link of art_src: hash only */
+	int art_src;          /* the workspace file, when collected in the kernel (-1) */
+	int art_linked;       /* art_fd is a hard link of art_src: hash only */
 	struct event *art_ev; /* drives a kernel collection one chunk per pass */
 	int64_t art_off;
 	struct sha256_ctx *art_sha;
@@ -616,8 +616,8 @@ struct wsess *wsess_new(struct worker *w, const struct wsess_transport *t, void 
 void wsess_free(struct wsess *s); /* safe inside its callbacks */
 void wsess_heartbeat_start(struct wsess *s, struct event_base *base);
 void wsess_input(struct wsess *s, const uint8_t *data, size_t len); /* bytes from the worker */
-void wsess_writable(struct wsess *s);				     /* the transport takes more */
-void wsess_closed(struct wsess *s, const char *reason);		     /* the worker ended */
+void wsess_writable(struct wsess *s);                               /* the transport takes more */
+void wsess_closed(struct wsess *s, const char *reason);             /* the worker ended */
 void wsess_attach(struct wsess *s, const struct wsess_user *u, void *arg);
 void wsess_adopt(struct wsess *s); /* a worker already running: no `ready` comes (re-attach) */
 void wsess_detach(struct wsess *s);
@@ -625,9 +625,9 @@ int wsess_reset(struct wsess *s);
 int wsess_is_idle(const struct wsess *s);
 int wsess_is_zygote(const struct wsess *s); /* `ready` said zygote: a fork per run */
 int wsess_unresponsive(const struct wsess *s);
-int wsess_usable(const struct wsess *s);			      /* neither closed nor broken */
+int wsess_usable(const struct wsess *s);                    /* neither closed nor broken */
 void wsess_child_gone(struct wsess *s, const char *reason); /* a zygote's child ended, the zygote lives */
-int wsess_resync(struct wsess *s);			      /* after that: skip to a fresh marker */
+int wsess_resync(struct wsess *s);                          /* after that: skip to a fresh marker */
 /* A request: pack exactly one map into the packer, then end. end: 0, or -1
  * when it cannot be sent (the worker is going; gone follows). */
 msgpack_packer *wsess_begin(struct wsess *s, const char *method);
@@ -670,16 +670,16 @@ int method_dispatch(struct conn *c, struct rpc_msg *m);
 /* follow.c: run.follow streams, bounded per connection ----------------- */
 /* r: the active run, or NULL for a run only in the store (fin its state). */
 void follow_start(struct conn *c, uint32_t msgid, const char *run_id, struct run *r, int64_t since, int follow,
-    const struct run_info *fin);
+                  const struct run_info *fin);
 void follow_push(struct run *r, const struct event_rec *e); /* a live record */
-void follow_run_end(struct run *r);			    /* r is final, about to go */
-void follow_conn_drained(struct conn *c);		    /* output under the low watermark */
+void follow_run_end(struct run *r);                         /* r is final, about to go */
+void follow_conn_drained(struct conn *c);                   /* output under the low watermark */
 void follow_conn_gone(struct conn *c);
 void follow_set_cap(size_t cap); /* daemon.follow_buffer_bytes */
 
 /* space.c: room in the state dir's filesystem ------------------------- */
 void space_init(const struct config *cfg);
-int space_free(int64_t *bytes, int64_t *inodes); /* statvfs of the state dir */
+int space_free(int64_t *bytes, int64_t *inodes);      /* statvfs of the state dir */
 void space_fmt(int64_t bytes, char *dst, size_t len); /* "12 KiB" */
 /* 0 when a submission of `need` bytes may be stored; -1 with why = "state
  * dir full (12 KiB free)" when it may not (daemon.min_free_bytes). */
@@ -688,7 +688,7 @@ int space_check(int64_t need, char *why, size_t len);
 /* prune.c: retention, batched, files removed by a helper thread -------- */
 struct prune_policy {
 	int64_t before_ms; /* final runs finished before this (ms epoch) go; 0: no age rule */
-	int64_t keep;	   /* only the newest this many final runs stay; -1: no count rule */
+	int64_t keep;      /* only the newest this many final runs stay; -1: no count rule */
 	int64_t max_bytes; /* the state dir's cap; 0: none */
 };
 int prune_init(struct event_base *base, const struct config *cfg, char *err, size_t errlen);
@@ -701,8 +701,8 @@ void prune_run_ended(void); /* a run reached a final state */
 /* Pure: how many of the candidates (oldest first) one batch removes;
  * updates *excess (runs beyond keep) and *over (bytes over the cap, by
  * estimate); *stop when a run to keep was met. */
-size_t prune_pick(const struct prune_policy *pol, int64_t *excess, int64_t *over, const struct prune_cand *c,
-    size_t n, int *stop);
+size_t prune_pick(const struct prune_policy *pol, int64_t *excess, int64_t *over, const struct prune_cand *c, size_t n,
+                  int *stop);
 
 /* sd_notify.c: systemd notify + socket activation, no libsystemd ------- */
 int sd_notify_listen_fd(void); /* fd 3 when socket-activated for us, else -1 */
@@ -716,14 +716,14 @@ void sd_notify_shutdown(void);
 struct e2b_http;
 struct e2b_http_req;
 struct e2b_http_result {
-	int curl_code;		/* 0 (CURLE_OK) when an HTTP answer arrived whole */
-	long status;		/* HTTP status, 0 when none arrived */
-	const char *error;	/* transport error (scrubbed), NULL when curl_code is 0 */
-	const uint8_t *body;	/* buffered body, NUL-terminated; a streamed request's error body */
+	int curl_code;       /* 0 (CURLE_OK) when an HTTP answer arrived whole */
+	long status;         /* HTTP status, 0 when none arrived */
+	const char *error;   /* transport error (scrubbed), NULL when curl_code is 0 */
+	const uint8_t *body; /* buffered body, NUL-terminated; a streamed request's error body */
 	size_t body_len;
-	int retry_after_s;	/* Retry-After in seconds, -1 when absent */
+	int retry_after_s;      /* Retry-After in seconds, -1 when absent */
 	const char *next_token; /* X-Next-Token, NULL when absent */
-	int not_sent;		/* provably never reached the server (connect failed) */
+	int not_sent;           /* provably never reached the server (connect failed) */
 };
 /* Called once, never from inside e2b_http_req_start, never after a cancel.
  * The request is freed when the callback returns. */
@@ -755,15 +755,15 @@ void e2b_http_req_cancel(struct e2b_http_req *r);
 /* Replace the request's and the client's secrets in s by "***". */
 void e2b_http_scrub(const struct e2b_http_req *r, char *s, size_t cap);
 size_t e2b_http_active(const struct e2b_http *h); /* requests not yet finished */
-char *e2b_url_escape(const char *s); /* RFC 3986: all but unreserved as %XX */
+char *e2b_url_escape(const char *s);              /* RFC 3986: all but unreserved as %XX */
 
 /* e2b_connect.c: the Connect protocol's JSON codec: envelopes, errors,
  * protojson bytes (base64); no I/O. ------------------------------------ */
 /* What went wrong with an E2B call, for the caller and for one log line. */
 struct e2b_error {
 	long http_status;  /* 0: no HTTP answer (transport error) */
-	int curl_code;	   /* transport error, 0 otherwise */
-	char code[48];	   /* Connect code ("not_found", "unavailable", ...), also for REST errors */
+	int curl_code;     /* transport error, 0 otherwise */
+	char code[48];     /* Connect code ("not_found", "unavailable", ...), also for REST errors */
 	char message[512]; /* server message or transport text: escaped, secrets scrubbed */
 };
 /* "HTTP 404 not_found: Sandbox ... doesn't exist" / "transport: ..." */
@@ -793,7 +793,7 @@ void e2b_envelope_reader_free(struct e2b_envelope_reader *rd);
 /* 0: all consumed; 1: stopped by cb; -1: malformed (err set, and every
  * later feed fails). A length over max fails before anything is allocated. */
 int e2b_envelope_feed(struct e2b_envelope_reader *rd, const uint8_t *data, size_t len, e2b_envelope_cb cb, void *arg,
-    char *err, size_t errlen);
+                      char *err, size_t errlen);
 int e2b_envelope_pending(const struct e2b_envelope_reader *rd); /* a partial envelope is buffered */
 void e2b_envelope_pack(struct buf *out, uint8_t flags, const void *msg, size_t len);
 /* An EndStream message: 0 success, 1 error (e filled), -1 malformed (e filled). */
@@ -807,20 +807,20 @@ int e2b_base64_decode(const char *s, size_t len, struct buf *out);
  * exactly as the official SDKs do, then to the defaults. The pool maps its
  * config keys onto these fields. */
 struct e2b_config {
-	const char *api_key;	 /* e2b.api_key_file via e2b_client_load_key_file(); else $E2B_API_KEY */
-	const char *domain;	 /* e2b.domain; else $E2B_DOMAIN; else "e2b.app" */
-	const char *api_url;	 /* e2b.api_url; else $E2B_API_URL; else https://api.<domain> */
+	const char *api_key;     /* e2b.api_key_file via e2b_client_load_key_file(); else $E2B_API_KEY */
+	const char *domain;      /* e2b.domain; else $E2B_DOMAIN; else "e2b.app" */
+	const char *api_url;     /* e2b.api_url; else $E2B_API_URL; else https://api.<domain> */
 	const char *sandbox_url; /* e2b.sandbox_url; else $E2B_SANDBOX_URL; else https://49983-<id>.<domain> */
-	const char *ca_file;	 /* e2b.ca_file; NULL: the system CAs */
-	int request_timeout_ms;	 /* e2b.request_timeout_ms; 0: 60000 (the SDK's REST timeout) */
-	int max_retries;	 /* e2b.max_retries; 0: 4 (retries of a retryable call, not attempts) */
-	int retry_base_ms;	 /* first backoff step without Retry-After; 0: 200 */
+	const char *ca_file;     /* e2b.ca_file; NULL: the system CAs */
+	int request_timeout_ms;  /* e2b.request_timeout_ms; 0: 60000 (the SDK's REST timeout) */
+	int max_retries;         /* e2b.max_retries; 0: 4 (retries of a retryable call, not attempts) */
+	int retry_base_ms;       /* first backoff step without Retry-After; 0: 200 */
 };
 /* The configuration after the environment and defaults were applied. */
 struct e2b_settings {
 	char *api_key;
 	char *domain;
-	char *api_url;	   /* no trailing '/' */
+	char *api_url;     /* no trailing '/' */
 	char *sandbox_url; /* NULL: per-sandbox host 49983-<id>.<domain> */
 	char *ca_file;
 	int request_timeout_ms, max_retries, retry_base_ms;
@@ -832,9 +832,9 @@ struct e2b_sandbox {
 	char id[64];
 	char template_id[128];
 	char envd_version[32];
-	char state[16];	    /* "running", "paused"; "" when the answer has none */
-	char *access_token; /* envdAccessToken, a secret; NULL when not secure */
-	char *domain;	    /* NULL: the configured domain */
+	char state[16];             /* "running", "paused"; "" when the answer has none */
+	char *access_token;         /* envdAccessToken, a secret; NULL when not secure */
+	char *domain;               /* NULL: the configured domain */
 	int64_t started_ms, end_ms; /* 0 when absent */
 	struct kvlist metadata;
 };
@@ -848,7 +848,7 @@ typedef void (*e2b_sandbox_cb)(const struct e2b_error *err, const struct e2b_san
 typedef void (*e2b_list_cb)(const struct e2b_error *err, const struct e2b_sandbox *v, size_t n, void *arg);
 struct e2b_create_opts {
 	const char *template_id; /* NULL: "base" */
-	int timeout_s;		 /* sandbox TTL; 0: 300 (the SDK default) */
+	int timeout_s;           /* sandbox TTL; 0: 300 (the SDK default) */
 	const struct kvlist *metadata;
 	/* Never env vars: secrets go to a process's envs, not the sandbox. */
 };
@@ -865,7 +865,7 @@ char *e2b_client_load_key_file(const char *path, char *err, size_t errlen);
 /* POST /sandboxes {templateID, timeout, metadata, secure:true}. Retried only
  * when it provably did not happen (connect failed, 429). */
 struct e2b_call *e2b_sandbox_create(struct e2b_client *c, const struct e2b_create_opts *o, e2b_sandbox_cb cb,
-    void *arg);
+                                    void *arg);
 /* GET /v2/sandboxes?metadata=..., every page (X-Next-Token). */
 struct e2b_call *e2b_sandbox_list(struct e2b_client *c, const struct kvlist *metadata, e2b_list_cb cb, void *arg);
 struct e2b_call *e2b_sandbox_get(struct e2b_client *c, const char *id, e2b_sandbox_cb cb, void *arg);
@@ -873,10 +873,9 @@ struct e2b_call *e2b_sandbox_get(struct e2b_client *c, const char *id, e2b_sandb
 struct e2b_call *e2b_sandbox_kill(struct e2b_client *c, const char *id, e2b_done_cb cb, void *arg);
 /* POST /sandboxes/{id}/timeout: TTL = now + timeout_s (may shorten). */
 struct e2b_call *e2b_sandbox_set_timeout(struct e2b_client *c, const char *id, int timeout_s, e2b_done_cb cb,
-    void *arg);
+                                         void *arg);
 /* POST /sandboxes/{id}/connect: extends the TTL, resumes a paused one. */
-struct e2b_call *e2b_sandbox_connect(struct e2b_client *c, const char *id, int timeout_s, e2b_sandbox_cb cb,
-    void *arg);
+struct e2b_call *e2b_sandbox_connect(struct e2b_client *c, const char *id, int timeout_s, e2b_sandbox_cb cb, void *arg);
 /* Sandbox ids are [a-z0-9]+ (they go into URLs). */
 int e2b_sandbox_id_valid(const char *id);
 
@@ -918,8 +917,8 @@ int e2b_call_should_retry(enum e2b_retry policy, const struct e2b_http_result *r
 char *e2b_envd_url(const struct e2b_settings *s, const struct e2b_sandbox *sbx, const char *path_and_query);
 struct e2b_proc;
 struct e2b_proc_end {
-	int exit_code;	    /* -1 when killed by a signal */
-	int exited;	    /* the process ran and ended (an `end` event came) */
+	int exit_code;      /* -1 when killed by a signal */
+	int exited;         /* the process ran and ended (an `end` event came) */
 	const char *status; /* "exit status 3", "signal: killed"; "" when unknown */
 	/* NULL: the stream ended cleanly. Otherwise why it ended: an EndStream
 	 * error, a non-200, or a cut ("unavailable": no EndStream). */
@@ -943,34 +942,34 @@ struct e2b_proc_spec {
 	int timeout_ms; /* Connect-Timeout-Ms: kills the process then; 0: none */
 };
 struct e2b_proc_sel {
-	uint32_t pid;	 /* used when tag is NULL */
+	uint32_t pid; /* used when tag is NULL */
 	const char *tag;
 };
 /* process.Process/Start as a server stream. NULL never: errors come as end. */
 struct e2b_proc *e2b_proc_start(struct e2b_client *c, const struct e2b_sandbox *sbx, const struct e2b_proc_spec *spec,
-    const struct e2b_proc_cbs *cbs);
+                                const struct e2b_proc_cbs *cbs);
 /* process.Process/Connect: re-attach to a running process (new output only). */
 struct e2b_proc *e2b_proc_connect(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
-    const struct e2b_proc_cbs *cbs);
+                                  const struct e2b_proc_cbs *cbs);
 uint32_t e2b_proc_pid(const struct e2b_proc *p); /* 0 until started */
 /* Stop watching (the process keeps running); no callback after this. Safe
  * from inside p's own callbacks. */
 void e2b_proc_close(struct e2b_proc *p);
 void e2b_proc_close_all(struct e2b_client *c);
 struct e2b_call *e2b_proc_send_input(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
-    const void *data, size_t len, e2b_done_cb cb, void *arg);
+                                     const void *data, size_t len, e2b_done_cb cb, void *arg);
 /* signal: 15 (SIGTERM) or 9 (SIGKILL). */
 struct e2b_call *e2b_proc_send_signal(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
-    int signal, e2b_done_cb cb, void *arg);
+                                      int signal, e2b_done_cb cb, void *arg);
 struct e2b_call *e2b_proc_close_stdin(struct e2b_client *c, const struct e2b_sandbox *sbx, struct e2b_proc_sel sel,
-    e2b_done_cb cb, void *arg);
+                                      e2b_done_cb cb, void *arg);
 struct e2b_call *e2b_envd_health(struct e2b_client *c, const struct e2b_sandbox *sbx, e2b_done_cb cb, void *arg);
 /* POST /files?path=: the body streamed from fd (a regular file). */
 struct e2b_call *e2b_files_upload(struct e2b_client *c, const struct e2b_sandbox *sbx, const char *path, int fd,
-    e2b_done_cb cb, void *arg);
+                                  e2b_done_cb cb, void *arg);
 /* GET /files?path=: the bytes to data as they arrive (return -1 to abort),
  * then cb once. */
 struct e2b_call *e2b_files_download(struct e2b_client *c, const struct e2b_sandbox *sbx, const char *path,
-    int (*data)(const uint8_t *buf, size_t len, void *arg), e2b_done_cb cb, void *arg);
+                                    int (*data)(const uint8_t *buf, size_t len, void *arg), e2b_done_cb cb, void *arg);
 
 #endif

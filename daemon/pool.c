@@ -90,8 +90,7 @@ void pool_worker_ready(struct pool *p, const struct msg_ready *m)
 	p->ndrivers = m->ndrivers;
 	p->worker_version = xstrdup(m->version != NULL ? m->version : "");
 	p->drivers_known = 1;
-	log_info("backend=%s worker version=%s drivers=%zu", p->ops->name, log_esc(p->worker_version, 64),
-	         p->ndrivers);
+	log_info("backend=%s worker version=%s drivers=%zu", p->ops->name, log_esc(p->worker_version, 64), p->ndrivers);
 }
 
 int pool_driver_known(const char *name, void *arg)
@@ -129,7 +128,8 @@ int pool_lookup(const char *backend, struct pool **out, char *err, size_t errlen
 	for (i = 0; i < npools; i++) {
 		if (strcmp(pools[i]->ops->name, backend) == 0) {
 			if (pools[i]->unavailable != NULL) {
-				snprintf(err, errlen, "backend %s is not available: %s", backend, pools[i]->unavailable);
+				snprintf(err, errlen, "backend %s is not available: %s", backend,
+				         pools[i]->unavailable);
 				return -2;
 			}
 			*out = pools[i];

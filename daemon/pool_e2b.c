@@ -13,8 +13,8 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,9 +27,9 @@
 #define SB_STAGED_BUNDLE "/tmp/osiris-bundle" /* a run's context, uploaded by stage */
 #define SB_TAG "osiris-worker"
 #define SB_META_KEY "osirisd"
-#define SB_TICK_S 5		/* TTL refreshes and sweeps, at most this far apart */
-#define SB_SWEEP_S 60		/* orphan sweeps */
-#define SB_SURPLUS_IDLE_S 10	/* an idle sandbox above the target this long is killed */
+#define SB_TICK_S 5          /* TTL refreshes and sweeps, at most this far apart */
+#define SB_SWEEP_S 60        /* orphan sweeps */
+#define SB_SURPLUS_IDLE_S 10 /* an idle sandbox above the target this long is killed */
 #define SB_BACKOFF_MAX_MS 30000
 #define SB_STOP_WAIT_US 5000000 /* kills at shutdown */
 /* Bytes of stdin per SendInput: envd takes Connect messages up to 4 MiB,
@@ -44,8 +44,8 @@ struct sbx {
 	struct e2b_pool *ep;
 	enum sb_state state;
 	struct e2b_sandbox info; /* valid once created (info.id[0] != 0) */
-	struct e2b_call *call;	 /* create, upload or kill in flight */
-	struct e2b_call *input;	 /* the SendInput in flight */
+	struct e2b_call *call;   /* create, upload or kill in flight */
+	struct e2b_call *input;  /* the SendInput in flight */
 	struct e2b_call *refresh;
 	struct e2b_call *stage; /* the run's context uploading */
 	struct e2b_call *fetch; /* an artifact downloading */
@@ -538,8 +538,7 @@ static struct sbx *pool_e2b_sbx_new(struct e2b_pool *ep, enum sb_state state)
 	sb->w.impl = sb;
 	sb->w.spawned_us = time_mono_us();
 	snprintf(sb->w.id, sizeof(sb->w.id), "e2b-creating-%llu", (unsigned long long)++ep->seq);
-	sb->w.sess =
-	    wsess_new(&sb->w, &pool_e2b_transport, sb, &pool_e2b_owner, (size_t)ep->p->cfg->max_context_bytes);
+	sb->w.sess = wsess_new(&sb->w, &pool_e2b_transport, sb, &pool_e2b_owner, (size_t)ep->p->cfg->max_context_bytes);
 	wsess_heartbeat_start(sb->w.sess, ep->p->base);
 	TAILQ_INSERT_TAIL(&ep->sbxs, sb, entry);
 	return sb;
@@ -742,8 +741,8 @@ static void pool_e2b_tick_cb(evutil_socket_t fd, short what, void *arg)
 		    time_mono_us() - sb->refreshed_us < every_us)
 			continue;
 		sb->refreshed_us = time_mono_us();
-		sb->refresh = e2b_sandbox_set_timeout(ep->cl, sb->info.id, cfg->e2b_sandbox_timeout_s,
-		                                      pool_e2b_refresh_cb, sb);
+		sb->refresh =
+		    e2b_sandbox_set_timeout(ep->cl, sb->info.id, cfg->e2b_sandbox_timeout_s, pool_e2b_refresh_cb, sb);
 	}
 	if (time_mono_us() - ep->last_sweep_us >= (int64_t)SB_SWEEP_S * 1000000)
 		pool_e2b_sweep(ep);
@@ -833,7 +832,7 @@ static int pool_e2b_start(struct pool *p, char *err, size_t errlen)
 	struct e2b_pool *ep = xcalloc(1, sizeof(*ep));
 	/* A third of the TTL at most between refreshes, checked thrice as often. */
 	int tick_ms = cfg->e2b_sandbox_timeout_s * 1000 / 9 < SB_TICK_S * 1000 ? cfg->e2b_sandbox_timeout_s * 1000 / 9
-	                                                                         : SB_TICK_S * 1000;
+	                                                                       : SB_TICK_S * 1000;
 	struct timeval tick = {tick_ms / 1000, (tick_ms % 1000) * 1000};
 
 	(void)err;
@@ -861,8 +860,7 @@ static int pool_e2b_start(struct pool *p, char *err, size_t errlen)
 	log_info("e2b pool: api %s, template %s, pool_size %d, max_sandboxes %d, create_rate %d/s, instance %s, "
 	         "worker %s",
 	         e2b_client_settings(ep->cl)->api_url, cfg->e2b_template, cfg->e2b_pool_size, cfg->e2b_max_sandboxes,
-	         cfg->e2b_create_rate, ep->instance,
-	         ep->upload_path != NULL ? ep->upload_path : cfg->e2b_worker_path);
+	         cfg->e2b_create_rate, ep->instance, ep->upload_path != NULL ? ep->upload_path : cfg->e2b_worker_path);
 	pool_e2b_sweep(ep); /* what a previous daemon left */
 	pool_e2b_refill(ep);
 	return 0;

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -22,23 +23,21 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <signal.h>
-#include <dirent.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
-#include <linux/magic.h>
 #include <sys/syscall.h>
-#include <linux/openat2.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "osirisd.h"
-
 
 #define LW_KILL_AFTER_MS 2000
 #define LW_STDERR_LINE 4096
@@ -55,22 +54,22 @@ struct lworker {
 	enum lw_state state;
 	int on_demand; /* spawned beyond the warm target: a "cold" worker */
 	struct bufferevent *in, *out, *err;
-	int info_fd;	/* bwrap --info-fd: tells the worker's own pid */
+	int info_fd; /* bwrap --info-fd: tells the worker's own pid */
 	char info[1024];
 	size_t ninfo;
 	struct event *info_ev;
-	pid_t wpid;	/* the worker itself (bwrap's child), 0 until known */
+	pid_t wpid;         /* the worker itself (bwrap's child), 0 until known */
 	char last_err[256]; /* its last stderr line (masked), for failure reasons */
 	int reaped, out_eof, status, gone_sent, freeing;
-	unsigned runs;	/* runs taken by this process */
-	char *dir;	/* its --workdir, under local.work_dir */
-	char *spill;	/* its --spill-dir (on disk), when work_dir is in memory */
-	pid_t cpid;	/* a zygote's current child (the run's process), 0 if none */
-	int64_t idle_us; /* when it last became idle */
-	int cfd;	/* a pidfd of cpid (-1: not watched) */
-	struct event *cev; /* cfd readable: the run's process ended */
-	int child_dead;	/* cpid ended since its fork */
-	int resync_pending; /* cpid is being killed; resync once it is gone */
+	unsigned runs;         /* runs taken by this process */
+	char *dir;             /* its --workdir, under local.work_dir */
+	char *spill;           /* its --spill-dir (on disk), when work_dir is in memory */
+	pid_t cpid;            /* a zygote's current child (the run's process), 0 if none */
+	int64_t idle_us;       /* when it last became idle */
+	int cfd;               /* a pidfd of cpid (-1: not watched) */
+	struct event *cev;     /* cfd readable: the run's process ended */
+	int child_dead;        /* cpid ended since its fork */
+	int resync_pending;    /* cpid is being killed; resync once it is gone */
 	struct event *sync_ev; /* a resync that takes too long discards the sandbox */
 	struct event *kill_ev;
 	TAILQ_ENTRY(lworker) entry;
@@ -85,12 +84,12 @@ struct local_pool {
 	struct pool_latency lat;
 	struct event *refill_ev, *reap_ev, *backoff_ev, *trim_ev;
 	char *path;
-	char *work_dir;	  /* local.work_dir, resolved at start */
-	char *spill_dir;  /* on disk, for contexts too big for a work_dir in memory */
-	char mem_max[24]; /* local.work_dir_max_bytes, as the worker's --mem-max */
-	uint64_t dir_seq; /* names the workers' directories */
+	char *work_dir;    /* local.work_dir, resolved at start */
+	char *spill_dir;   /* on disk, for contexts too big for a work_dir in memory */
+	char mem_max[24];  /* local.work_dir_max_bytes, as the worker's --mem-max */
+	uint64_t dir_seq;  /* names the workers' directories */
 	struct sandbox sb; /* the view under bwrap (when bwrap) */
-	char **envp;	  /* the workers' environment, built once at start */
+	char **envp;       /* the workers' environment, built once at start */
 	int bwrap;
 	int stopping;
 	struct pool_starts starts; /* workers in a row that died before ready */
@@ -156,8 +155,8 @@ static void pool_local_counts(struct local_pool *lp, unsigned *idle, unsigned *w
  * inherited (API keys, tokens) must not reach a step. The run's own env and
  * secrets travel in `prepare`. OSIRIS_MAX_CONTEXT keeps the worker's
  * message limit equal to the daemon's. */
-static const char *const pool_local_env_keep[] = {"PATH", "TMPDIR", "LANG", "LC_ALL", "TZ", "ASAN_OPTIONS",
-                                                  "UBSAN_OPTIONS", "LSAN_OPTIONS"};
+static const char *const pool_local_env_keep[] = {"PATH", "TMPDIR",       "LANG",          "LC_ALL",
+                                                  "TZ",   "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
 
 static char **pool_local_env(const struct config *cfg)
 {
@@ -223,8 +222,8 @@ static void pool_local_argv(struct local_pool *lp, const char *dir, const char *
 }
 
 /* fd_info >= 0: given to bwrap as SANDBOX_INFO_FD. */
-static pid_t pool_local_spawn_process(struct local_pool *lp, const char *dir, const char *spill, int fd_in,
-                                      int fd_out, int fd_err, int fd_info)
+static pid_t pool_local_spawn_process(struct local_pool *lp, const char *dir, const char *spill, int fd_in, int fd_out,
+                                      int fd_err, int fd_info)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -306,8 +305,8 @@ static int pool_local_pipe(int fds[2], int child_reads)
 static int pool_local_pipes_open(struct lw_pipes *pp, int info)
 {
 	memset(pp, -1, sizeof(*pp));
-	if (pool_local_pipe(pp->in, 1) == -1 || pool_local_pipe(pp->out, 0) == -1 || pool_local_pipe(pp->err, 0) == -1 ||
-	    (info && pool_local_pipe(pp->info, 0) == -1)) {
+	if (pool_local_pipe(pp->in, 1) == -1 || pool_local_pipe(pp->out, 0) == -1 ||
+	    pool_local_pipe(pp->err, 0) == -1 || (info && pool_local_pipe(pp->info, 0) == -1)) {
 		pool_local_pipes_close(pp);
 		return -1;
 	}
@@ -446,7 +445,8 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 		return NULL;
 	}
 	if ((pid = pool_local_start_process(lp, dir, spill, &pp)) == -1) {
-		snprintf(why, sizeof(why), "cannot execute %s: %s", lp->bwrap ? lp->sb.bwrap : lp->path, strerror(errno));
+		snprintf(why, sizeof(why), "cannot execute %s: %s", lp->bwrap ? lp->sb.bwrap : lp->path,
+		         strerror(errno));
 		rmdir(dir);
 		free(dir);
 		if (spill != NULL)
@@ -469,8 +469,8 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 	lw->w.impl = lw;
 	lw->w.spawned_us = time_mono_us();
 	snprintf(lw->w.id, sizeof(lw->w.id), "local-%ld", (long)pid);
-	lw->w.sess = wsess_new(&lw->w, &pool_local_transport, lw, &pool_local_owner,
-	                       (size_t)lp->p->cfg->max_context_bytes);
+	lw->w.sess =
+	    wsess_new(&lw->w, &pool_local_transport, lw, &pool_local_owner, (size_t)lp->p->cfg->max_context_bytes);
 	wsess_heartbeat_start(lw->w.sess, lp->p->base);
 	lw->in = pool_local_bev(lp, pp.in[0]);
 	lw->out = pool_local_bev(lp, pp.out[0]);
@@ -487,8 +487,8 @@ static struct lworker *pool_local_spawn(struct local_pool *lp, int on_demand)
 	bufferevent_enable(lw->out, EV_READ);
 	bufferevent_enable(lw->err, EV_READ);
 	TAILQ_INSERT_TAIL(&lp->workers, lw, entry);
-	log_debug("worker=%s spawned%s%s in %s", lw->w.id, lp->bwrap ? " under bwrap" : "", on_demand ? " on demand" : "",
-	          dir);
+	log_debug("worker=%s spawned%s%s in %s", lw->w.id, lp->bwrap ? " under bwrap" : "",
+	          on_demand ? " on demand" : "", dir);
 	return lw;
 }
 
@@ -1479,7 +1479,8 @@ static void pool_local_sweep_mem(const char *base, const char *mine)
 		if (n > 0) {
 			state[n] = '\0';
 			if (state[0] == '/' && stat(state, &st) == -1 && errno == ENOENT) {
-				log_info("local pool: removing %s (its state dir %s is gone)", path, log_esc(state, 256));
+				log_info("local pool: removing %s (its state dir %s is gone)", path,
+				         log_esc(state, 256));
 				if (rmtree(path) == -1)
 					log_warn("rmtree %s", path);
 			}
@@ -1613,10 +1614,12 @@ static int pool_local_start(struct pool *p, char *err, size_t errlen)
 		return -1;
 	}
 	pool_local_isolation(lp);
-	log_info("local pool: worker %s, pool_size %d, max_workers %d, worker_max_runs %d, isolation %s, work_dir %s%s%s",
-	         lp->path, cfg->local_pool_size, cfg->local_max_workers, cfg->local_worker_max_runs,
-	         lp->bwrap ? "bwrap" : "none", lp->work_dir, lp->spill_dir != NULL ? " (in memory), larger contexts in " : "",
-	         lp->spill_dir != NULL ? lp->spill_dir : "");
+	log_info(
+	    "local pool: worker %s, pool_size %d, max_workers %d, worker_max_runs %d, isolation %s, work_dir %s%s%s",
+	    lp->path, cfg->local_pool_size, cfg->local_max_workers, cfg->local_worker_max_runs,
+	    lp->bwrap ? "bwrap" : "none", lp->work_dir,
+	    lp->spill_dir != NULL ? " (in memory), larger contexts in " : "",
+	    lp->spill_dir != NULL ? lp->spill_dir : "");
 	pool_local_refill(lp);
 	return 0;
 }
@@ -1926,7 +1929,10 @@ static void pool_local_stage(struct worker *w, const char *bundle_file,
 		close(fd);
 	if (dfd != -1)
 		close(dfd);
-	log_debug("worker=%s run context %s at %s", w->id, rc == 1 ? "linked" : rc == 0 ? "copied" : "not staged",
+	log_debug("worker=%s run context %s at %s", w->id,
+	          rc == 1   ? "linked"
+	          : rc == 0 ? "copied"
+	                    : "not staged",
 	          path);
 	if (rc == -1)
 		done(w, NULL, why, arg);

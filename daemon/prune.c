@@ -21,8 +21,8 @@
 
 #define PRUNE_BATCH_RUNS 256
 #define PRUNE_BATCH_RECORDS 20000 /* records one transaction deletes, about: a few ms of the loop */
-#define PRUNE_RECORD_BYTES 150	  /* a record's share of osiris.db, to size a batch against the byte cap */
-#define PRUNE_RM_DEPTH 64	  /* deeper artifact trees are left (and logged) */
+#define PRUNE_RECORD_BYTES 150    /* a record's share of osiris.db, to size a batch against the byte cap */
+#define PRUNE_RM_DEPTH 64         /* deeper artifact trees are left (and logged) */
 
 struct prune_job {
 	struct prune_policy pol;
@@ -30,13 +30,13 @@ struct prune_job {
 	struct conn *conn; /* NULL: the retention timer, or the client left */
 	uint32_t msgid;
 	int begun;
-	int64_t excess;		    /* final runs beyond pol.keep still to remove */
-	int64_t over;		    /* bytes over pol.max_bytes still to free */
+	int64_t excess; /* final runs beyond pol.keep still to remove */
+	int64_t over;   /* bytes over pol.max_bytes still to free */
 	int64_t saved_excess, saved_over;
-	int64_t cur_ts;		    /* cursor: the last run looked at */
+	int64_t cur_ts; /* cursor: the last run looked at */
 	char *cur_id;
-	int stop;		    /* the last batch met a run to keep */
-	int files_first;	    /* rows could not be deleted (disk full): files went first */
+	int stop;        /* the last batch met a run to keep */
+	int files_first; /* rows could not be deleted (disk full): files went first */
 	int64_t db_before;
 	int64_t runs, bytes, t0_us;
 	TAILQ_ENTRY(prune_job) entry;
@@ -55,8 +55,8 @@ static struct {
 	int pipe[2];
 	char **dirs; /* handed to the thread; NULL when it has nothing */
 	size_t ndirs;
-	int64_t freed;	/* bytes the last hand-over freed */
-	int finished;	/* the thread is done with dirs */
+	int64_t freed;  /* bytes the last hand-over freed */
+	int finished;   /* the thread is done with dirs */
 	unsigned ended; /* runs ended since the last timer pass */
 } pr = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .pipe = {-1, -1}};
 
@@ -144,7 +144,7 @@ static void prune_handover(struct prune_cand *c, size_t n, int all)
 /* -- selection (pure) ------------------------------------------------------ */
 
 size_t prune_pick(const struct prune_policy *pol, int64_t *excess, int64_t *over, const struct prune_cand *c, size_t n,
-    int *stop)
+                  int *stop)
 {
 	int64_t records = 0;
 	size_t i;
@@ -212,7 +212,7 @@ static void prune_finish(struct prune_job *j, const char *error)
 		log_warnx("prune: stopped after %lld runs: %s", (long long)j->runs, error);
 	else if (j->runs > 0 || j->conn != NULL)
 		log_info("prune: %s %lld runs, %s, in %lld ms%s", j->dry_run ? "would remove" : "removed",
-		    (long long)j->runs, bytes_s, (long long)ms, j->conn != NULL ? " (run.prune)" : "");
+		         (long long)j->runs, bytes_s, (long long)ms, j->conn != NULL ? " (run.prune)" : "");
 	prune_reply(j, error, &u);
 	TAILQ_REMOVE(&pr.jobs, j, entry);
 	prune_job_free(j);
@@ -317,7 +317,7 @@ static void prune_step(struct prune_job *j)
 		prune_dry(j, c, take);
 	else if (prune_delete(j, c, take) == -1)
 		prune_finish(j, store_full(osirisd.store) ? "the state dir is full and the rows cannot be deleted"
-					     : "cannot delete runs from the store");
+		                                          : "cannot delete runs from the store");
 	store_prune_free(c, n);
 }
 
@@ -398,7 +398,8 @@ void prune_conn_gone(struct conn *c)
 {
 	struct prune_job *j;
 
-	TAILQ_FOREACH(j, &pr.jobs, entry) {
+	TAILQ_FOREACH(j, &pr.jobs, entry)
+	{
 		if (j->conn == c)
 			j->conn = NULL; /* the job goes on; its result is only logged */
 	}

@@ -15,17 +15,17 @@
 #include "osirisd.h"
 
 #define RUN_HASH 4096
-#define RUN_FLUSH_NOW 4096 /* pending records that force a commit at once */
+#define RUN_FLUSH_NOW 4096      /* pending records that force a commit at once */
 #define RUN_FLUSH_RETRY_MS 1000 /* while commits fail (a full disk): how often to try again */
 
 static struct {
 	struct event_base *base;
 	const struct config *cfg;
 	TAILQ_HEAD(, run) runs;
-	TAILQ_HEAD(, run) dirty; /* runs with store writes not done yet */
+	TAILQ_HEAD(, run) dirty;   /* runs with store writes not done yet */
 	TAILQ_HEAD(, run) written; /* runs whose rows are in the batch being committed */
-	int failing;		 /* the last commit failed: retry every RUN_FLUSH_RETRY_MS */
-	int stopping;		 /* run_shutdown: the loop runs no more callbacks */
+	int failing;               /* the last commit failed: retry every RUN_FLUSH_RETRY_MS */
+	int stopping;              /* run_shutdown: the loop runs no more callbacks */
 	size_t nruns;
 	struct run *hash[RUN_HASH];
 	struct event *flush_ev;
@@ -191,7 +191,8 @@ static void run_settle(int ok)
 	size_t i;
 
 	if (ok != !rs.failing)
-		(ok ? log_info : log_warnx)("store: %s", ok ? "commits work again" : "commits fail: rows and records "
+		(ok ? log_info : log_warnx)("store: %s", ok ? "commits work again"
+		                                            : "commits fail: rows and records "
 		                                              "kept in memory, retried every second");
 	rs.failing = !ok;
 	while ((r = TAILQ_FIRST(&rs.written)) != NULL) {
@@ -257,7 +258,7 @@ void run_event_add(struct run *r, struct event_rec *e)
 	if (store_event_add(osirisd.store, r->info.id, e) == -1) {
 		log_warnx("run=%s: cannot store record seq=%lld", r->info.id, (long long)e->seq);
 		run_fail(r, store_full(osirisd.store) ? "state dir full: records of the run could not be stored"
-		                         : "a record of the run could not be stored");
+		                                      : "a record of the run could not be stored");
 	}
 	follow_push(r, e);
 	run_flush_later();
@@ -891,8 +892,7 @@ static void run_end(struct run *r, enum run_state state, const char *error)
 		 * failed, cancelled or unresponsive one is released (a zygote's
 		 * sandbox outlives it: the pool ends only the run's process). */
 		wsess_detach(r->worker->sess);
-		if (state == RUN_SUCCEEDED && !r->failed && !r->cancel_requested &&
-		    r->pool->ops->recycle != NULL)
+		if (state == RUN_SUCCEEDED && !r->failed && !r->cancel_requested && r->pool->ops->recycle != NULL)
 			r->pool->ops->recycle(r->worker);
 		else
 			r->pool->ops->release(r->worker);
@@ -1240,7 +1240,10 @@ static void run_status_cb(struct worker *w, const struct rpc_msg *m, void *arg)
 		return;
 	}
 	log_info("run=%s re-attached to worker=%s (%s, up to worker seq %lld)", r->info.id, r->info.worker,
-	         !prepared ? "not prepared" : finished ? "finished" : "prepared", (long long)r->wseq_last);
+	         !prepared  ? "not prepared"
+	         : finished ? "finished"
+	                    : "prepared",
+	         (long long)r->wseq_last);
 	if (!prepared) {
 		free(run_id);
 		if (r->info.nsecret_names > 0) {
@@ -1349,7 +1352,8 @@ static void run_recover_running(const char *id)
 		return;
 	}
 	if (run_recover_last_seq(&r->info) == -1) {
-		log_warnx("run=%s: cannot read its last record seq; last_seq stays %lld", id, (long long)r->info.last_seq);
+		log_warnx("run=%s: cannot read its last record seq; last_seq stays %lld", id,
+		          (long long)r->info.last_seq);
 		run_recover_lost(&r->info, "daemon restarted while the run was running");
 		run_free(r);
 		return;

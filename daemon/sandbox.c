@@ -24,9 +24,9 @@ static const char *const sandbox_sys_trees[] = {"/usr", "/bin", "/sbin", "/lib",
 /* System files that libraries read at run time (loader, TLS, time zone,
  * name service); world-readable configuration, no user data. */
 static const char *const sandbox_etc_files[] = {
-    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/ssl",
-    "/etc/ca-certificates", "/etc/pki", "/etc/nsswitch.conf", "/etc/hosts", "/etc/resolv.conf",
-    "/etc/services", "/etc/protocols", "/etc/gai.conf"};
+    "/etc/ld.so.cache",     "/etc/ld.so.conf", "/etc/ld.so.conf.d",  "/etc/localtime", "/etc/ssl",
+    "/etc/ca-certificates", "/etc/pki",        "/etc/nsswitch.conf", "/etc/hosts",     "/etc/resolv.conf",
+    "/etc/services",        "/etc/protocols",  "/etc/gai.conf"};
 #define SANDBOX_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static void sandbox_push(struct sandbox *sb, const char *s)

@@ -18,12 +18,12 @@
 
 #include "osirisd.h"
 
-#define STORE_APP_ID 0x4f534952     /* "OSIR" in PRAGMA application_id: ours vs a foreign SQLite file */
-#define STORE_BUSY_MS 5000          /* another process (sqlite3 CLI, backup) holding the lock */
-#define STORE_READ_PAGE 512         /* records copied out per statement in store_event_read */
-#define STORE_PENDING_FLUSH 16384   /* store_event_add commits inline past this many records */
-#define STORE_PENDING_MAX (1 << 20) /* records kept across failing flushes before new ones are dropped */
-#define STORE_BLOB_MAX (16 << 20)   /* largest blob stored or decoded (record data, labels, env) */
+#define STORE_APP_ID 0x4f534952                /* "OSIR" in PRAGMA application_id: ours vs a foreign SQLite file */
+#define STORE_BUSY_MS 5000                     /* another process (sqlite3 CLI, backup) holding the lock */
+#define STORE_READ_PAGE 512                    /* records copied out per statement in store_event_read */
+#define STORE_PENDING_FLUSH 16384              /* store_event_add commits inline past this many records */
+#define STORE_PENDING_MAX (1 << 20)            /* records kept across failing flushes before new ones are dropped */
+#define STORE_BLOB_MAX (16 << 20)              /* largest blob stored or decoded (record data, labels, env) */
 #define STORE_PENDING_BYTES ((size_t)64 << 20) /* record bytes kept across failing flushes (a full disk) */
 
 /* The final run states, the only ones retention may delete. */
@@ -206,8 +206,9 @@ static const char *const store_sql[ST__COUNT] = {
     [ST_EVENT_INSERT] = "INSERT INTO events (run_id, seq, ts, kind, origin, name, step_id, data, wseq) "
                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_METRIC_INSERT] = "INSERT INTO metrics (run_id, seq, step_id, name, value, ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_EVENT_READ] = "SELECT seq, ts, kind, origin, name, step_id, data, wseq FROM events WHERE run_id = ?1 AND seq > ?2 "
-                      "ORDER BY seq LIMIT ?3",
+    [ST_EVENT_READ] =
+        "SELECT seq, ts, kind, origin, name, step_id, data, wseq FROM events WHERE run_id = ?1 AND seq > ?2 "
+        "ORDER BY seq LIMIT ?3",
     /* The primary key's last entry for the run: no other record is read. */
     [ST_EVENT_LAST] = "SELECT MAX(seq) FROM events WHERE run_id = ?1",
     [ST_ART_INSERT] = "INSERT OR REPLACE INTO artifacts (run_id, path, step_id, size, sha256, data) "
@@ -268,15 +269,15 @@ struct store_sqlite {
 	struct store_rec_pending *pend;
 	size_t npend, pendcap;
 	struct buf arena;
-	uint64_t dropped; /* records lost to the pending cap, reported once per flush */
+	uint64_t dropped;               /* records lost to the pending cap, reported once per flush */
 	struct store_art_pending *arts; /* artifact rows waiting for the next commit */
 	size_t narts, artcap;
 	char art_run_ok[128]; /* the last run an artifact was added for: it exists */
-	int batch;	  /* store_batch_begin depth: commits wait for the outermost end */
-	int batch_txn;	  /* the batch's transaction is open */
-	int batch_lost;	  /* a rollback inside the batch dropped writes: store_batch_end says -1 */
-	int failing;	  /* the last commit failed: no inline flush per record until one works */
-	int full;	  /* ... and it failed for want of space (SQLITE_FULL) */
+	int batch;            /* store_batch_begin depth: commits wait for the outermost end */
+	int batch_txn;        /* the batch's transaction is open */
+	int batch_lost;       /* a rollback inside the batch dropped writes: store_batch_end says -1 */
+	int failing;          /* the last commit failed: no inline flush per record until one works */
+	int full;             /* ... and it failed for want of space (SQLITE_FULL) */
 };
 
 static const struct store_ops store_sqlite_ops;

@@ -26,7 +26,7 @@ struct wsess_call {
 	uint32_t id;
 	wsess_reply_cb cb; /* NULL: an answer to skip (its user left) */
 	void *arg;
-	int own;	   /* the session's own ping or reset */
+	int own; /* the session's own ping or reset */
 	TAILQ_ENTRY(wsess_call) entry;
 };
 
@@ -42,7 +42,7 @@ struct wsess {
 	size_t ncalls;
 	const struct wsess_user *user; /* the run on this worker, when busy */
 	void *uarg;
-	struct buf msg;	 /* the request being packed */
+	struct buf msg;  /* the request being packed */
 	struct buf outq; /* bytes the transport has not taken yet, in order */
 	msgpack_packer pk;
 	struct event *hb_ev;
@@ -50,7 +50,7 @@ struct wsess {
 	int hb_outstanding, hb_missed, unresponsive;
 	int in_feed, freed, broken;
 	int adopted; /* re-attached: answers to an earlier session's requests are skipped */
-	int zygote; /* the worker said so in `ready`: fork per run */
+	int zygote;  /* the worker said so in `ready`: fork per run */
 	int syncing; /* skipping input until the zygote echoes sync[] */
 	uint8_t sync[PROTO_SYNC_LEN];
 	struct buf syncbuf; /* the input scanned for it, at most PROTO_SYNC_LEN - 1 kept */
@@ -412,7 +412,8 @@ void wsess_input(struct wsess *s, const uint8_t *data, size_t len)
 	}
 	rpc_reader_add(&s->rd, data, len);
 	s->in_feed = 1;
-	while (!s->freed && !s->broken && !s->syncing && (rc = rpc_reader_next_view(&s->rd, &m, err, sizeof(err), &id, &has_id, &big)) != 0) {
+	while (!s->freed && !s->broken && !s->syncing &&
+	       (rc = rpc_reader_next_view(&s->rd, &m, err, sizeof(err), &id, &has_id, &big)) != 0) {
 		if (rc == -1) {
 			wsess_broken(s, err);
 			break;

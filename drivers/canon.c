@@ -10,8 +10,7 @@
 
 #include "drivers.h"
 
-size_t
-canon_fmt_int(int64_t v, char *buf)
+size_t canon_fmt_int(int64_t v, char *buf)
 {
 	char tmp[24];
 	size_t n = 0, len = 0;
@@ -30,8 +29,7 @@ canon_fmt_int(int64_t v, char *buf)
 }
 
 /* Shortest "%.Ng" (N = 15..17) that reads back to the same double. */
-size_t
-canon_fmt_double(double v, char *buf)
+size_t canon_fmt_double(double v, char *buf)
 {
 	int prec, n = 0;
 
@@ -47,8 +45,7 @@ canon_fmt_double(double v, char *buf)
 	return (size_t)n;
 }
 
-int
-canon_int(const char *s, size_t len, int64_t *out)
+int canon_int(const char *s, size_t len, int64_t *out)
 {
 	size_t i = 0, ndig;
 	int neg = 0;
@@ -86,8 +83,7 @@ canon_int(const char *s, size_t len, int64_t *out)
  * 15 digits, at most 3 zeros right after "0." (else %g goes exponential).
  * Returns 1 canonical, 0 not canonical, -1 undecided (use the slow path).
  */
-static int
-canon_double_fast(const char *s, size_t len)
+static int canon_double_fast(const char *s, size_t len)
 {
 	size_t i = 0, intd = 0, fracd = 0, lead0 = 0, sig;
 	int dot = 0;
@@ -135,8 +131,7 @@ canon_double_fast(const char *s, size_t len)
 	return 1;
 }
 
-int
-canon_double(const char *s, size_t len, double *out)
+int canon_double(const char *s, size_t len, double *out)
 {
 	char tmp[40], back[32];
 	char *end;
@@ -165,8 +160,7 @@ canon_double(const char *s, size_t len, double *out)
 	return 1;
 }
 
-int
-canon_bool(const char *s, size_t len, int *out)
+int canon_bool(const char *s, size_t len, int *out)
 {
 	if (len == 4 && memcmp(s, "true", 4) == 0) {
 		if (out != NULL)

@@ -8,8 +8,7 @@
 
 #include "drivers.h"
 
-int
-cfg_str(struct driver_ctx *ctx, const json_t *cfg, const char *key, const char **out)
+int cfg_str(struct driver_ctx *ctx, const json_t *cfg, const char *key, const char **out)
 {
 	json_t *v = json_object_get(cfg, key);
 
@@ -21,8 +20,7 @@ cfg_str(struct driver_ctx *ctx, const json_t *cfg, const char *key, const char *
 	return 0;
 }
 
-int
-cfg_bool(struct driver_ctx *ctx, const json_t *cfg, const char *key, int *out)
+int cfg_bool(struct driver_ctx *ctx, const json_t *cfg, const char *key, int *out)
 {
 	json_t *v = json_object_get(cfg, key);
 
@@ -34,8 +32,7 @@ cfg_bool(struct driver_ctx *ctx, const json_t *cfg, const char *key, int *out)
 	return 0;
 }
 
-int
-cfg_int(struct driver_ctx *ctx, const json_t *cfg, const char *key, int64_t *out)
+int cfg_int(struct driver_ctx *ctx, const json_t *cfg, const char *key, int64_t *out)
 {
 	json_t *v = json_object_get(cfg, key);
 
@@ -48,8 +45,7 @@ cfg_int(struct driver_ctx *ctx, const json_t *cfg, const char *key, int64_t *out
 }
 
 /* One byte, and not one that would make the CSV ambiguous. */
-int
-cfg_delim(struct driver_ctx *ctx, const json_t *cfg, char *out)
+int cfg_delim(struct driver_ctx *ctx, const json_t *cfg, char *out)
 {
 	const char *s;
 	int rc = cfg_str(ctx, cfg, "delimiter", &s);
@@ -57,14 +53,14 @@ cfg_delim(struct driver_ctx *ctx, const json_t *cfg, char *out)
 	if (rc != 0)
 		return rc;
 	if (strlen(s) != 1 || s[0] == '"' || s[0] == '\r' || s[0] == '\n' || (unsigned char)s[0] >= 0x80)
-		return ctx_fail(ctx, "ConfigError", "'delimiter' must be one ASCII character other than a quote or newline");
+		return ctx_fail(ctx, "ConfigError",
+		                "'delimiter' must be one ASCII character other than a quote or newline");
 	*out = s[0];
 	return 0;
 }
 
 /* Only UTF-8 is supported; say so rather than misread the bytes. */
-int
-cfg_encoding(struct driver_ctx *ctx, const json_t *cfg)
+int cfg_encoding(struct driver_ctx *ctx, const json_t *cfg)
 {
 	const char *s;
 	int rc = cfg_str(ctx, cfg, "encoding", &s);
@@ -79,8 +75,7 @@ cfg_encoding(struct driver_ctx *ctx, const json_t *cfg)
 /* A connection field: `resolved_connection` first (what "@family.alias"
  * resolved to), then the cfg itself (Osiris injects host/port defaults
  * there). Numbers are given as their text. NULL when absent or empty. */
-const char *
-cfg_conn(const json_t *cfg, const char *key, char *num, size_t numlen)
+const char *cfg_conn(const json_t *cfg, const char *key, char *num, size_t numlen)
 {
 	const json_t *rc = json_object_get(cfg, "resolved_connection"), *v;
 	int pass;

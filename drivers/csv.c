@@ -23,7 +23,7 @@ struct csv_state {
 	char *data, *p, *end;
 	char delim;
 	unsigned char stop[256];
-	size_t line;	 /* 1-based line where the next record starts */
+	size_t line;     /* 1-based line where the next record starts */
 	size_t rec_line; /* line where the current record started */
 	struct csv_field *f;
 	size_t nf, fcap;
@@ -31,8 +31,7 @@ struct csv_state {
 	size_t errlen;
 };
 
-void
-csv_opts_default(struct csv_opts *o)
+void csv_opts_default(struct csv_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->delim = ',';
@@ -40,15 +39,13 @@ csv_opts_default(struct csv_opts *o)
 	o->limit = -1;
 }
 
-static int
-csv_state_error(struct csv_state *st, size_t line, const char *what)
+static int csv_state_error(struct csv_state *st, size_t line, const char *what)
 {
 	snprintf(st->err, st->errlen, "%s:%zu: %s", st->name, line, what);
 	return -1;
 }
 
-static void
-csv_field_add(struct csv_state *st, char *s, size_t len, int quoted)
+static void csv_field_add(struct csv_state *st, char *s, size_t len, int quoted)
 {
 	if (st->nf == st->fcap) {
 		st->fcap = st->fcap ? st->fcap * 2 : 64;
@@ -60,8 +57,7 @@ csv_field_add(struct csv_state *st, char *s, size_t len, int quoted)
 	st->nf++;
 }
 
-static size_t
-csv_count_nl(const char *p, size_t n)
+static size_t csv_count_nl(const char *p, size_t n)
 {
 	size_t c = 0;
 	const char *q;
@@ -75,8 +71,7 @@ csv_count_nl(const char *p, size_t n)
 }
 
 /* A quoted field starting at the opening quote; unescapes "" in place. */
-static int
-csv_quoted(struct csv_state *st, size_t *extra_lines)
+static int csv_quoted(struct csv_state *st, size_t *extra_lines)
 {
 	char *p = st->p + 1, *w = p, *start = p, *q;
 
@@ -106,8 +101,7 @@ csv_quoted(struct csv_state *st, size_t *extra_lines)
 }
 
 /* Parse one record into st->f. 1 = a record, 0 = end of input, -1 error. */
-static int
-csv_record(struct csv_state *st)
+static int csv_record(struct csv_state *st)
 {
 	size_t extra = 0;
 
@@ -148,8 +142,7 @@ csv_record(struct csv_state *st)
 /* ASCII 8 bytes at a time; each run of non-ASCII bytes (always whole
  * sequences when valid, as ASCII bytes are character boundaries) goes
  * through the strict validator. */
-static const uint8_t *
-csv_utf8_scan(const uint8_t *s, size_t len)
+static const uint8_t *csv_utf8_scan(const uint8_t *s, size_t len)
 {
 	const uint8_t *bad;
 	size_t i = 0, j;
@@ -175,8 +168,7 @@ csv_utf8_scan(const uint8_t *s, size_t len)
 	return NULL;
 }
 
-static int
-csv_utf8_check(struct csv_state *st, size_t start, size_t len)
+static int csv_utf8_check(struct csv_state *st, size_t start, size_t len)
 {
 	const uint8_t *bad = csv_utf8_scan((const uint8_t *)st->data + start, len - start);
 	size_t off, line;
@@ -190,14 +182,12 @@ csv_utf8_check(struct csv_state *st, size_t start, size_t len)
 	return csv_state_error(st, line, what);
 }
 
-static int
-csv_is_blank(const struct csv_state *st)
+static int csv_is_blank(const struct csv_state *st)
 {
 	return st->nf == 1 && !st->f[0].quoted && st->f[0].len == 0;
 }
 
-static struct table *
-csv_table_start(struct csv_state *st, int header)
+static struct table *csv_table_start(struct csv_state *st, int header)
 {
 	struct table *t = table_new(st->nf);
 	size_t i;
@@ -214,8 +204,7 @@ csv_table_start(struct csv_state *st, int header)
 	return t;
 }
 
-static int
-csv_row_add(struct csv_state *st, struct table *t)
+static int csv_row_add(struct csv_state *st, struct table *t)
 {
 	char what[96];
 	size_t i;
@@ -238,8 +227,7 @@ csv_row_add(struct csv_state *st, struct table *t)
  * margin: one allocation per column instead of a doubling series. */
 #define CSV_SAMPLE_ROWS 1024
 
-static void
-csv_reserve(const struct csv_state *st, const struct csv_opts *o, struct table *t, const char *sample)
+static void csv_reserve(const struct csv_state *st, const struct csv_opts *o, struct table *t, const char *sample)
 {
 	size_t used = (size_t)(st->p - sample), est;
 
@@ -256,8 +244,7 @@ csv_reserve(const struct csv_state *st, const struct csv_opts *o, struct table *
 	table_reserve(t, est);
 }
 
-static int
-csv_parse_records(struct csv_state *st, const struct csv_opts *o, struct table **tp)
+static int csv_parse_records(struct csv_state *st, const struct csv_opts *o, struct table **tp)
 {
 	size_t skipped = 0, rows = 0;
 	const char *sample = NULL, *before;
@@ -293,9 +280,8 @@ csv_parse_records(struct csv_state *st, const struct csv_opts *o, struct table *
 	}
 }
 
-int
-csv_parse(const char *name, char *data, size_t len, const struct csv_opts *o, struct table **out, char *err,
-    size_t errlen)
+int csv_parse(const char *name, char *data, size_t len, const struct csv_opts *o, struct table **out, char *err,
+              size_t errlen)
 {
 	struct csv_state st;
 	struct table *t = NULL;

@@ -14,8 +14,7 @@
 
 #include "drivers.h"
 
-static const char *const csv_extractor_keys[] = {"path", "delimiter", "header", "encoding", "skip_rows", "limit",
-    NULL};
+static const char *const csv_extractor_keys[] = {"path", "delimiter", "header", "encoding", "skip_rows", "limit", NULL};
 
 /*
  * Map the whole file privately: page-cache pages are used as they are and
@@ -23,8 +22,7 @@ static const char *const csv_extractor_keys[] = {"path", "delimiter", "header", 
  * against our own writers, which replace files by rename() and so never
  * truncate a mapped inode.
  */
-static int
-csv_extractor_map(struct driver_ctx *ctx, const char *rel, const char *full, char **data, size_t *len)
+static int csv_extractor_map(struct driver_ctx *ctx, const char *rel, const char *full, char **data, size_t *len)
 {
 	struct stat sb;
 	void *p;
@@ -51,14 +49,12 @@ csv_extractor_map(struct driver_ctx *ctx, const char *rel, const char *full, cha
 	return 0;
 }
 
-static int
-csv_extractor_cancel_cb(void *arg)
+static int csv_extractor_cancel_cb(void *arg)
 {
 	return ctx_cancelled(arg);
 }
 
-static int
-csv_extractor_opts(struct driver_ctx *ctx, const json_t *cfg, struct csv_opts *o)
+static int csv_extractor_opts(struct driver_ctx *ctx, const json_t *cfg, struct csv_opts *o)
 {
 	json_t *h = json_object_get(cfg, "header");
 	int64_t n;
@@ -93,9 +89,8 @@ csv_extractor_opts(struct driver_ctx *ctx, const json_t *cfg, struct csv_opts *o
 	return 0;
 }
 
-static int
-csv_extractor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
-    size_t ninputs, struct table **output)
+static int csv_extractor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
+                             size_t ninputs, struct table **output)
 {
 	struct csv_opts o;
 	const char *rel;

@@ -23,8 +23,7 @@ struct csv_wstate {
 	int at_start; /* nothing written yet */
 };
 
-static void
-csv_wflush(struct csv_wstate *w)
+static void csv_wflush(struct csv_wstate *w)
 {
 	if (!w->err && write_all(w->fd, w->buf, w->len) == -1)
 		w->err = errno;
@@ -32,8 +31,7 @@ csv_wflush(struct csv_wstate *w)
 }
 
 /* Room for n more bytes; values longer than the buffer go through in pieces. */
-static void
-csv_wput(struct csv_wstate *w, const char *s, size_t n)
+static void csv_wput(struct csv_wstate *w, const char *s, size_t n)
 {
 	while (n > 0) {
 		size_t room = CSV_WBUF - w->len, k = n < room ? n : room;
@@ -46,16 +44,14 @@ csv_wput(struct csv_wstate *w, const char *s, size_t n)
 	}
 }
 
-static void
-csv_wputc(struct csv_wstate *w, char c)
+static void csv_wputc(struct csv_wstate *w, char c)
 {
 	if (w->len == CSV_WBUF)
 		csv_wflush(w);
 	w->buf[w->len++] = c;
 }
 
-static void
-csv_put_quoted(struct csv_wstate *w, const char *s, size_t len)
+static void csv_put_quoted(struct csv_wstate *w, const char *s, size_t len)
 {
 	const char *q;
 
@@ -73,8 +69,7 @@ csv_put_quoted(struct csv_wstate *w, const char *s, size_t len)
 
 /* One pass: copy while looking for a byte that needs quoting; on one,
  * take the copy back and quote the field. */
-static void
-csv_put_value(struct csv_wstate *w, const char *s, size_t len, int is_null)
+static void csv_put_value(struct csv_wstate *w, const char *s, size_t len, int is_null)
 {
 	size_t i, start;
 	char *d;
@@ -119,8 +114,7 @@ csv_put_value(struct csv_wstate *w, const char *s, size_t len, int is_null)
 	w->len += len;
 }
 
-static void
-csv_put_header(struct csv_wstate *w, const struct table *t)
+static void csv_put_header(struct csv_wstate *w, const struct table *t)
 {
 	size_t c;
 
@@ -135,8 +129,7 @@ csv_put_header(struct csv_wstate *w, const struct table *t)
 	csv_wput(w, w->o->newline, w->nl_len);
 }
 
-int
-csv_format_fd(int fd, const struct table *t, const struct csv_wopts *o)
+int csv_format_fd(int fd, const struct table *t, const struct csv_wopts *o)
 {
 	struct csv_wstate w;
 	size_t r, c;

@@ -14,11 +14,10 @@
 
 #include "drivers.h"
 
-static const char *const csv_writer_keys[] = {"path", "delimiter", "header", "newline", "encoding", "create_dirs",
-    "quoting", "chunk_size", NULL};
+static const char *const csv_writer_keys[] = {"path",        "delimiter", "header",     "newline", "encoding",
+                                              "create_dirs", "quoting",   "chunk_size", NULL};
 
-static int
-csv_writer_opts(struct driver_ctx *ctx, const json_t *cfg, struct csv_wopts *o)
+static int csv_writer_opts(struct driver_ctx *ctx, const json_t *cfg, struct csv_wopts *o)
 {
 	const char *s;
 	int rc;
@@ -51,9 +50,8 @@ csv_writer_opts(struct driver_ctx *ctx, const json_t *cfg, struct csv_wopts *o)
 /* Write to a temporary file beside the target and rename it into place:
  * readers never see half a file, and a table still mapping the old file
  * (csv_extractor) keeps its bytes. */
-static int
-csv_writer_write(struct driver_ctx *ctx, const char *rel, const char *full, const struct table *t,
-    const struct csv_wopts *o)
+static int csv_writer_write(struct driver_ctx *ctx, const char *rel, const char *full, const struct table *t,
+                            const struct csv_wopts *o)
 {
 	char *tmp;
 	int fd, e;
@@ -84,9 +82,8 @@ csv_writer_write(struct driver_ctx *ctx, const char *rel, const char *full, cons
 	return 0;
 }
 
-static int
-csv_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
-    size_t ninputs, struct table **output)
+static int csv_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
+                          size_t ninputs, struct table **output)
 {
 	struct csv_wopts o;
 	const char *rel;
@@ -96,7 +93,8 @@ csv_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs,
 	(void)input_names;
 	(void)output;
 	if (ninputs == 0 || inputs[0] == NULL)
-		return ctx_fail(ctx, "ValueError", "csv_writer needs an input table (add the producing step to 'needs')");
+		return ctx_fail(ctx, "ValueError",
+		                "csv_writer needs an input table (add the producing step to 'needs')");
 	if ((rc = cfg_str(ctx, cfg, "path", &rel)) != 0)
 		return rc < 0 ? -1 : ctx_fail(ctx, "ConfigError", "'path' is required");
 	if (csv_writer_opts(ctx, cfg, &o) < 0)

@@ -9,8 +9,7 @@
 
 #include "drivers.h"
 
-void
-ctx_init(struct driver_ctx *ctx, const char *workspace, const char *step_id)
+void ctx_init(struct driver_ctx *ctx, const char *workspace, const char *step_id)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->workspace = workspace;
@@ -19,8 +18,7 @@ ctx_init(struct driver_ctx *ctx, const char *workspace, const char *step_id)
 	ctx->rows_written = -1;
 }
 
-void
-ctx_log(struct driver_ctx *ctx, enum log_level level, const char *fmt, ...)
+void ctx_log(struct driver_ctx *ctx, enum log_level level, const char *fmt, ...)
 {
 	char line[2048];
 	va_list ap;
@@ -33,21 +31,18 @@ ctx_log(struct driver_ctx *ctx, enum log_level level, const char *fmt, ...)
 	ctx->log_fn(ctx, level, line);
 }
 
-void
-ctx_metric(struct driver_ctx *ctx, const char *name, double value)
+void ctx_metric(struct driver_ctx *ctx, const char *name, double value)
 {
 	if (ctx->metric_fn != NULL)
 		ctx->metric_fn(ctx, name, value);
 }
 
-int
-ctx_cancelled(struct driver_ctx *ctx)
+int ctx_cancelled(struct driver_ctx *ctx)
 {
 	return ctx->cancelled_fn != NULL && ctx->cancelled_fn(ctx);
 }
 
-int
-ctx_fail(struct driver_ctx *ctx, const char *type, const char *fmt, ...)
+int ctx_fail(struct driver_ctx *ctx, const char *type, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -58,8 +53,7 @@ ctx_fail(struct driver_ctx *ctx, const char *type, const char *fmt, ...)
 	return -1;
 }
 
-char *
-ctx_path(struct driver_ctx *ctx, const char *rel)
+char *ctx_path(struct driver_ctx *ctx, const char *rel)
 {
 	char *out;
 

@@ -35,8 +35,8 @@ struct column {
 	enum col_type type; /* COL_NULL until table_infer_types() */
 	struct tval *v;
 	uint64_t *nulls; /* bit r set = row r is NULL */
-	int64_t *i;	 /* COL_INT, COL_BOOL */
-	double *d;	 /* COL_DOUBLE */
+	int64_t *i;      /* COL_INT, COL_BOOL */
+	double *d;       /* COL_DOUBLE */
 	size_t n, cap;
 };
 
@@ -49,7 +49,7 @@ struct table {
 	struct column *cols;
 	size_t ncols;
 	size_t nrows;
-	struct table_slab *slabs; /* text owned by the table */
+	struct table_slab *slabs;   /* text owned by the table */
 	struct table_block *blocks; /* adopted buffers (e.g. the CSV file bytes) */
 	size_t nblocks;
 };
@@ -71,8 +71,7 @@ void table_column_grow(struct column *c);
 /* Room for `rows` values in every column at once (a parser that can
  * estimate its row count avoids the doubling copies). */
 void table_reserve(struct table *t, size_t rows);
-static inline void
-table_push(struct table *t, size_t col, const char *s, size_t len)
+static inline void table_push(struct table *t, size_t col, const char *s, size_t len)
 {
 	struct column *c = &t->cols[col];
 
@@ -106,10 +105,10 @@ int canon_bool(const char *s, size_t len, int *out);
 
 /* csv.c: RFC 4180 parser ----------------------------------------------- */
 struct csv_opts {
-	char delim;	   /* ',' */
-	int header;	   /* 1: first record names the columns */
-	size_t skip_rows;  /* records skipped before the header */
-	int64_t limit;	   /* max data rows, -1 = all */
+	char delim;                  /* ',' */
+	int header;                  /* 1: first record names the columns */
+	size_t skip_rows;            /* records skipped before the header */
+	int64_t limit;               /* max data rows, -1 = all */
 	int (*cancelled)(void *arg); /* checked every few thousand rows, may be NULL */
 	void *arg;
 };
@@ -121,7 +120,7 @@ void csv_opts_default(struct csv_opts *o);
  * errors: "data/a.csv:3: ...". Returns 0, -1 with err (1 when cancelled).
  */
 int csv_parse(const char *name, char *data, size_t len, const struct csv_opts *o, struct table **out, char *err,
-    size_t errlen);
+              size_t errlen);
 
 /* csv_format.c: serialise a table as CSV into a buffer / fd ------------- */
 struct csv_wopts {
@@ -192,7 +191,7 @@ struct driver_ops {
 	/* inputs[i] is named input_names[i] ("df_<upstream>"); *output may be
 	 * left NULL (writers). 0 ok, -1 with ctx->error. */
 	int (*run)(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
-	    size_t ninputs, struct table **output);
+	           size_t ninputs, struct table **output);
 	/* Config keys the driver reads; NULL-terminated. Others get a warning. */
 	const char *const *keys;
 };
@@ -224,16 +223,15 @@ void httpc_basic(struct httpc *h, const char *user, const char *pass);
 /* One POST, the body into out (at most max bytes). 0: *status set; 1: a
  * network error worth a retry; -1: a final one. err: what went wrong. */
 int httpc_post(struct httpc *h, const char *payload, struct buf *out, size_t max, long *status, char *err,
-    size_t errlen);
+               size_t errlen);
 void httpc_free(struct httpc *h);
 /* unavail.c: the run of a driver this binary does not link (a step naming
  * it fails with "driver X is not available in this build"). */
 int unavail_run(struct driver_ctx *, const json_t *, struct table **, const char **, size_t, struct table **);
 /* keys_net.c: their cfg keys (the same for the real drivers and stand-ins). */
-extern const char *const pg_extractor_keys[], *const pg_writer_keys[], *const mysql_extractor_keys[],
-    *const mysql_writer_keys[], *const graphql_extractor_keys[];
-extern const struct driver_ops driver_pg_extractor, driver_pg_writer, driver_supabase_extractor,
-    driver_supabase_writer, driver_mysql_extractor, driver_mysql_writer,
-    driver_graphql_extractor;
+extern const char *const pg_extractor_keys[],
+    *const pg_writer_keys[], *const mysql_extractor_keys[], *const mysql_writer_keys[], *const graphql_extractor_keys[];
+extern const struct driver_ops driver_pg_extractor, driver_pg_writer, driver_supabase_extractor, driver_supabase_writer,
+    driver_mysql_extractor, driver_mysql_writer, driver_graphql_extractor;
 
 #endif

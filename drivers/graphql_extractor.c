@@ -39,8 +39,7 @@ struct graphql {
 
 /* A cfg string: the connection's value first for secrets the compiler
  * strips from cfgs (auth_token, headers...). */
-static const char *
-graphql_str(struct graphql *g, const char *key, const char *def)
+static const char *graphql_str(struct graphql *g, const char *key, const char *def)
 {
 	char num[32];
 	const char *v = cfg_conn(g->cfg, key, num, sizeof(num));
@@ -48,11 +47,11 @@ graphql_str(struct graphql *g, const char *key, const char *def)
 	return v != NULL && v != num ? v : def;
 }
 
-static int
-graphql_auth(struct graphql *g)
+static int graphql_auth(struct graphql *g)
 {
 	const char *type = graphql_str(g, "auth_type", "none"), *tok = graphql_str(g, "auth_token", NULL);
-	const char *user = graphql_str(g, "auth_username", NULL), *hname = graphql_str(g, "auth_header_name", "X-API-Key");
+	const char *user = graphql_str(g, "auth_username", NULL),
+	           *hname = graphql_str(g, "auth_header_name", "X-API-Key");
 	char *h;
 
 	if (tok == NULL)
@@ -77,8 +76,7 @@ graphql_auth(struct graphql *g)
 	return 0;
 }
 
-static int
-graphql_headers(struct graphql *g)
+static int graphql_headers(struct graphql *g)
 {
 	const json_t *rc = json_object_get(g->cfg, "resolved_connection"), *hs, *v;
 	const char *k;
@@ -94,7 +92,8 @@ graphql_headers(struct graphql *g)
 		json_object_foreach((json_t *)hs, k, v)
 		{
 			if (!json_is_string(v) || strpbrk(k, ":\r\n") || strpbrk(json_string_value(v), "\r\n"))
-				return ctx_fail(g->ctx, "ConfigError", "header '%s' is not a valid header", log_esc(k, 64));
+				return ctx_fail(g->ctx, "ConfigError", "header '%s' is not a valid header",
+				                log_esc(k, 64));
 			xasprintf(&h, "%s: %s", k, json_string_value(v));
 			httpc_header(g->http, h);
 			free(h);
@@ -103,8 +102,7 @@ graphql_headers(struct graphql *g)
 	return graphql_auth(g);
 }
 
-static int
-graphql_config(struct graphql *g)
+static int graphql_config(struct graphql *g)
 {
 	const json_t *v;
 	int rc;
@@ -123,7 +121,8 @@ graphql_config(struct graphql *g)
 		return rc < 0 ? -1 : ctx_fail(g->ctx, "ConfigError", "'query' is required");
 	if (g->endpoint == NULL)
 		return ctx_fail(g->ctx, "ConfigError", "'endpoint' is required (in the cfg or the connection)");
-	if (cfg_int(g->ctx, g->cfg, "timeout", &g->timeout) < 0 || cfg_int(g->ctx, g->cfg, "max_retries", &g->retries) < 0 ||
+	if (cfg_int(g->ctx, g->cfg, "timeout", &g->timeout) < 0 ||
+	    cfg_int(g->ctx, g->cfg, "max_retries", &g->retries) < 0 ||
 	    cfg_int(g->ctx, g->cfg, "max_pages", &g->max_pages) < 0 ||
 	    cfg_bool(g->ctx, g->cfg, "pagination_enabled", &g->paginate) < 0 ||
 	    cfg_bool(g->ctx, g->cfg, "flatten_result", &g->flatten) < 0 ||
@@ -146,8 +145,7 @@ graphql_config(struct graphql *g)
 }
 
 /* "data.items.edges" ("$." allowed) in v; NULL when absent. */
-static json_t *
-graphql_path(json_t *v, const char *path)
+static json_t *graphql_path(json_t *v, const char *path)
 {
 	char key[256];
 	const char *p = path, *dot;
@@ -170,8 +168,7 @@ graphql_path(json_t *v, const char *path)
 
 /* One POST. 0: body holds a 2xx answer; 1: retryable (429, 5xx, network);
  * -1: final error (ctx->error set). */
-static int
-graphql_post(struct graphql *g, const char *payload)
+static int graphql_post(struct graphql *g, const char *payload)
 {
 	long status = 0;
 	char err[256];
@@ -190,12 +187,11 @@ graphql_post(struct graphql *g, const char *payload)
 		return 0;
 	buf_addc(&g->body, '\0');
 	ctx_fail(g->ctx, "HTTPError", "graphql: %s: HTTP %ld: %s", log_esc(g->endpoint, 200), status,
-	    log_esc((const char *)g->body.data, 200));
+	         log_esc((const char *)g->body.data, 200));
 	return status == 429 || status >= 500 ? 1 : -1;
 }
 
-static json_t *
-graphql_fetch(struct graphql *g)
+static json_t *graphql_fetch(struct graphql *g)
 {
 	json_t *req = json_pack("{s:s,s:O}", "query", g->query, "variables", g->vars), *resp;
 	char *payload = json_dumps(req, JSON_COMPACT);
@@ -206,8 +202,8 @@ graphql_fetch(struct graphql *g)
 	json_decref(req);
 	for (attempt = 0; attempt <= g->retries; attempt++) {
 		if (attempt > 0) {
-			ctx_log(g->ctx, LOG_LVL_WARN, "request %lld failed (%s); retry %lld of %lld", (long long)g->requests,
-			    g->ctx->error, (long long)attempt, (long long)g->retries);
+			ctx_log(g->ctx, LOG_LVL_WARN, "request %lld failed (%s); retry %lld of %lld",
+			        (long long)g->requests, g->ctx->error, (long long)attempt, (long long)g->retries);
 			usleep((useconds_t)(g->delay * 1e6 * (double)(1 << (attempt - 1 < 10 ? attempt - 1 : 10))));
 		}
 		if ((rc = graphql_post(g, payload)) <= 0)
@@ -218,7 +214,8 @@ graphql_fetch(struct graphql *g)
 		return NULL;
 	if ((resp = json_loadb((const char *)g->body.data, g->body.len, 0, &je)) == NULL || !json_is_object(resp)) {
 		json_decref(resp);
-		ctx_fail(g->ctx, "GraphQLError", "graphql: the response is not a JSON object: %s", log_esc(je.text, 120));
+		ctx_fail(g->ctx, "GraphQLError", "graphql: the response is not a JSON object: %s",
+		         log_esc(je.text, 120));
 		return NULL;
 	}
 	return resp;
@@ -229,8 +226,7 @@ static const char *graphql_text(struct table *t, json_t *v, size_t *len);
 /* Value v for column `name` of the current row; a name the row already
  * has (a literal "a.b" and a flattened a.b) keeps the last value, as a
  * JSON object would. */
-static int
-graphql_put(struct graphql *g, const char *name, json_t *v)
+static int graphql_put(struct graphql *g, const char *name, json_t *v)
 {
 	json_t *ix = json_object_get(g->colidx, name);
 	struct column *c;
@@ -265,8 +261,7 @@ graphql_put(struct graphql *g, const char *name, json_t *v)
 
 /* pandas.json_normalize: nested objects become "a.b" columns. g->name
  * holds the prefix (without its NUL) on entry and on return. */
-static int
-graphql_flatten(struct graphql *g, json_t *v, unsigned depth)
+static int graphql_flatten(struct graphql *g, json_t *v, unsigned depth)
 {
 	size_t plen = g->name.len;
 	const char *k;
@@ -292,8 +287,7 @@ graphql_flatten(struct graphql *g, json_t *v, unsigned depth)
 }
 
 /* One row: an object flattened, anything else as column "value". */
-static int
-graphql_row(struct graphql *g, json_t *row)
+static int graphql_row(struct graphql *g, json_t *row)
 {
 	size_t i;
 	int rc;
@@ -309,8 +303,7 @@ graphql_row(struct graphql *g, json_t *row)
 	return 0;
 }
 
-static int
-graphql_collect(struct graphql *g, json_t *resp)
+static int graphql_collect(struct graphql *g, json_t *resp)
 {
 	json_t *data = graphql_path(resp, g->data_path), *row;
 	size_t i;
@@ -320,14 +313,14 @@ graphql_collect(struct graphql *g, json_t *resp)
 	if (json_is_object(data))
 		return graphql_row(g, data);
 	if (!json_is_array(data))
-		return ctx_fail(g->ctx, "GraphQLError", "data_path '%s' is not an object or a list", log_esc(g->data_path, 80));
+		return ctx_fail(g->ctx, "GraphQLError", "data_path '%s' is not an object or a list",
+		                log_esc(g->data_path, 80));
 	json_array_foreach(data, i, row) if (graphql_row(g, row) < 0) return -1;
 	return 0;
 }
 
 /* The server's errors: the first message, and how many there were. */
-static int
-graphql_errors(struct graphql *g, json_t *resp)
+static int graphql_errors(struct graphql *g, json_t *resp)
 {
 	json_t *errs = json_object_get(resp, "errors");
 	const char *msg;
@@ -336,11 +329,10 @@ graphql_errors(struct graphql *g, json_t *resp)
 		return 0;
 	msg = json_string_value(json_object_get(json_array_get(errs, 0), "message"));
 	return ctx_fail(g->ctx, "GraphQLError", "graphql: the server answered with %zu error(s): %s",
-	    json_is_array(errs) ? json_array_size(errs) : 1, msg ? log_esc(msg, 400) : "(no message)");
+	                json_is_array(errs) ? json_array_size(errs) : 1, msg ? log_esc(msg, 400) : "(no message)");
 }
 
-static int
-graphql_pages(struct graphql *g)
+static int graphql_pages(struct graphql *g)
 {
 	json_t *resp, *pi, *next, *cursor;
 	int more = 1, rc = 0;
@@ -367,8 +359,7 @@ graphql_pages(struct graphql *g)
 	return rc;
 }
 
-static const char *
-graphql_text(struct table *t, json_t *v, size_t *len)
+static const char *graphql_text(struct table *t, json_t *v, size_t *len)
 {
 	char num[32], *s;
 	const char *out;
@@ -393,9 +384,8 @@ graphql_text(struct table *t, json_t *v, size_t *len)
 	return table_strdup(t, num, *len);
 }
 
-static int
-graphql_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names, size_t ninputs,
-    struct table **output)
+static int graphql_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
+                       size_t ninputs, struct table **output)
 {
 	struct graphql g;
 	int rc = -1;
@@ -425,7 +415,7 @@ graphql_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, co
 		rc = 0;
 		ctx->rows_read = (int64_t)(*output)->nrows;
 		ctx_log(ctx, LOG_LVL_INFO, "read %zu rows in %lld pages, %lld requests", (*output)->nrows,
-		    (long long)g.pages, (long long)g.requests);
+		        (long long)g.pages, (long long)g.requests);
 	}
 	ctx_metric(ctx, "requests_made", (double)g.requests);
 	ctx_metric(ctx, "pages_fetched", (double)g.pages);

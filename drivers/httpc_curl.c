@@ -19,8 +19,7 @@ struct httpc {
 	char *user, *pass;
 };
 
-static size_t
-httpc_write_cb(char *p, size_t size, size_t n, void *arg)
+static size_t httpc_write_cb(char *p, size_t size, size_t n, void *arg)
 {
 	struct httpc *h = arg;
 
@@ -30,8 +29,7 @@ httpc_write_cb(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static int
-httpc_progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+static int httpc_progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
 	(void)dt;
 	(void)dn;
@@ -40,8 +38,7 @@ httpc_progress_cb(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_o
 	return ctx_cancelled(((struct httpc *)arg)->ctx);
 }
 
-struct httpc *
-httpc_new(struct driver_ctx *ctx, const char *url, int64_t timeout, int verify)
+struct httpc *httpc_new(struct driver_ctx *ctx, const char *url, int64_t timeout, int verify)
 {
 	struct httpc *h = xcalloc(1, sizeof(*h));
 
@@ -67,14 +64,12 @@ httpc_new(struct driver_ctx *ctx, const char *url, int64_t timeout, int verify)
 	return h;
 }
 
-void
-httpc_header(struct httpc *h, const char *line)
+void httpc_header(struct httpc *h, const char *line)
 {
 	h->hdrs = curl_slist_append(h->hdrs, line);
 }
 
-void
-httpc_basic(struct httpc *h, const char *user, const char *pass)
+void httpc_basic(struct httpc *h, const char *user, const char *pass)
 {
 	h->user = xstrdup(user);
 	h->pass = xstrdup(pass);
@@ -83,8 +78,8 @@ httpc_basic(struct httpc *h, const char *user, const char *pass)
 	curl_easy_setopt(h->curl, CURLOPT_PASSWORD, h->pass);
 }
 
-int
-httpc_post(struct httpc *h, const char *payload, struct buf *out, size_t max, long *status, char *err, size_t errlen)
+int httpc_post(struct httpc *h, const char *payload, struct buf *out, size_t max, long *status, char *err,
+               size_t errlen)
 {
 	CURLcode cc;
 
@@ -96,14 +91,15 @@ httpc_post(struct httpc *h, const char *payload, struct buf *out, size_t max, lo
 	if ((cc = curl_easy_perform(h->curl)) != CURLE_OK) {
 		snprintf(err, errlen, "%s", curl_easy_strerror(cc));
 		return cc == CURLE_WRITE_ERROR || cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL ||
-			cc == CURLE_PEER_FAILED_VERIFICATION ? -1 : 1;
+		               cc == CURLE_PEER_FAILED_VERIFICATION
+		           ? -1
+		           : 1;
 	}
 	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, status);
 	return 0;
 }
 
-void
-httpc_free(struct httpc *h)
+void httpc_free(struct httpc *h)
 {
 	struct curl_slist *s;
 

@@ -45,8 +45,7 @@ struct httpc {
 	double deadline;
 };
 
-static double
-httpc_now(void)
+static double httpc_now(void)
 {
 	struct timespec ts;
 
@@ -55,8 +54,7 @@ httpc_now(void)
 }
 
 /* http[s]://host[:port][/path]; [v6] hosts. -1 when malformed. */
-static int
-httpc_url(struct httpc *h, const char *url)
+static int httpc_url(struct httpc *h, const char *url)
 {
 	const char *p, *hend, *pstart;
 	size_t n;
@@ -103,8 +101,7 @@ httpc_url(struct httpc *h, const char *url)
 	return 0;
 }
 
-struct httpc *
-httpc_new(struct driver_ctx *ctx, const char *url, int64_t timeout, int verify)
+struct httpc *httpc_new(struct driver_ctx *ctx, const char *url, int64_t timeout, int verify)
 {
 	struct httpc *h = xcalloc(1, sizeof(*h));
 
@@ -120,15 +117,13 @@ httpc_new(struct driver_ctx *ctx, const char *url, int64_t timeout, int verify)
 	return h;
 }
 
-void
-httpc_header(struct httpc *h, const char *line)
+void httpc_header(struct httpc *h, const char *line)
 {
 	buf_adds(&h->hdrs, line);
 	buf_add(&h->hdrs, "\r\n", 2);
 }
 
-void
-httpc_basic(struct httpc *h, const char *user, const char *pass)
+void httpc_basic(struct httpc *h, const char *user, const char *pass)
 {
 	struct buf up;
 	unsigned char *b64;
@@ -148,8 +143,7 @@ httpc_basic(struct httpc *h, const char *user, const char *pass)
 
 /* Wait for fd to be ready (POLLIN/POLLOUT) in 1 s slices until the deadline,
  * watching for cancellation. 0 ready, -1 with err. */
-static int
-httpc_wait(struct httpc *h, short ev, char *err, size_t errlen)
+static int httpc_wait(struct httpc *h, short ev, char *err, size_t errlen)
 {
 	struct pollfd p = {.fd = h->fd, .events = ev};
 	double left;
@@ -174,8 +168,7 @@ httpc_wait(struct httpc *h, short ev, char *err, size_t errlen)
 	}
 }
 
-static int
-httpc_connect(struct httpc *h, char *err, size_t errlen)
+static int httpc_connect(struct httpc *h, char *err, size_t errlen)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
 	socklen_t len;
@@ -190,7 +183,7 @@ httpc_connect(struct httpc *h, char *err, size_t errlen)
 			continue;
 		if (connect(h->fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
 		    (errno == EINPROGRESS && httpc_wait(h, POLLOUT, err, errlen) == 0 &&
-		        (len = sizeof(e), getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &e, &len)) == 0 && e == 0))
+		     (len = sizeof(e), getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &e, &len)) == 0 && e == 0))
 			break;
 		if (e == 0)
 			e = errno;
@@ -202,21 +195,24 @@ httpc_connect(struct httpc *h, char *err, size_t errlen)
 	freeaddrinfo(res);
 	if (h->fd == -1) {
 		if (!ctx_cancelled(h->ctx) && h->deadline > httpc_now())
-			snprintf(err, errlen, "cannot connect to %s port %s: %s", log_esc(h->host, 100), h->port, strerror(e));
+			snprintf(err, errlen, "cannot connect to %s port %s: %s", log_esc(h->host, 100), h->port,
+			         strerror(e));
 		return -1;
 	}
 	return 0;
 }
 
 /* Drive one SSL call to completion: >0 bytes, 0 EOF, -1 error (err). */
-static int
-httpc_ssl_io(struct httpc *h, int wr, void *p, int n, char *err, size_t errlen)
+static int httpc_ssl_io(struct httpc *h, int wr, void *p, int n, char *err, size_t errlen)
 {
 	int rc, e;
 
 	for (;;) {
 		ERR_clear_error();
-		rc = h->ssl == NULL ? -2 : wr == 2 ? SSL_connect(h->ssl) : wr ? SSL_write(h->ssl, p, n) : SSL_read(h->ssl, p, n);
+		rc = h->ssl == NULL ? -2
+		     : wr == 2      ? SSL_connect(h->ssl)
+		     : wr           ? SSL_write(h->ssl, p, n)
+		                    : SSL_read(h->ssl, p, n);
 		if (rc > 0)
 			return rc;
 		e = SSL_get_error(h->ssl, rc);
@@ -229,17 +225,18 @@ httpc_ssl_io(struct httpc *h, int wr, void *p, int n, char *err, size_t errlen)
 		}
 		if (wr == 2 && SSL_get_verify_result(h->ssl) != X509_V_OK)
 			snprintf(err, errlen, "TLS: certificate of %s not verified: %s", log_esc(h->host, 100),
-			    X509_verify_cert_error_string(SSL_get_verify_result(h->ssl)));
+			         X509_verify_cert_error_string(SSL_get_verify_result(h->ssl)));
 		else
-			snprintf(err, errlen, "TLS: %s", e == SSL_ERROR_SYSCALL && errno != 0 ? strerror(errno)
-			    : ERR_peek_last_error() ? ERR_reason_error_string(ERR_peek_last_error()) : "connection closed");
+			snprintf(err, errlen, "TLS: %s",
+			         e == SSL_ERROR_SYSCALL && errno != 0 ? strerror(errno)
+			         : ERR_peek_last_error()              ? ERR_reason_error_string(ERR_peek_last_error())
+			                                              : "connection closed");
 		return -1;
 	}
 }
 
 /* 0, or -1 (err; *final for a certificate the peer cannot prove). */
-static int
-httpc_tls(struct httpc *h, int *final, char *err, size_t errlen)
+static int httpc_tls(struct httpc *h, int *final, char *err, size_t errlen)
 {
 	unsigned char a[16];
 	int ip;
@@ -278,8 +275,7 @@ httpc_tls(struct httpc *h, int *final, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-httpc_io(struct httpc *h, int wr, void *p, size_t n, char *err, size_t errlen)
+static int httpc_io(struct httpc *h, int wr, void *p, size_t n, char *err, size_t errlen)
 {
 	ssize_t rc;
 
@@ -298,8 +294,7 @@ httpc_io(struct httpc *h, int wr, void *p, size_t n, char *err, size_t errlen)
 	}
 }
 
-static int
-httpc_send(struct httpc *h, const char *p, size_t n, char *err, size_t errlen)
+static int httpc_send(struct httpc *h, const char *p, size_t n, char *err, size_t errlen)
 {
 	int rc;
 
@@ -317,8 +312,7 @@ httpc_send(struct httpc *h, const char *p, size_t n, char *err, size_t errlen)
 
 /* 1 when raw holds a whole response by its own framing (a server that
  * keeps the connection open despite "Connection: close" is not waited for). */
-static int
-httpc_complete(const struct buf *raw)
+static int httpc_complete(const struct buf *raw)
 {
 	const char *p = (const char *)raw->data, *eoh, *line, *nl;
 	unsigned long long clen;
@@ -334,14 +328,13 @@ httpc_complete(const struct buf *raw)
 		}
 		if (strncasecmp(line, "Transfer-Encoding:", 18) == 0)
 			return raw->len >= 5 && memcmp(p + raw->len - 5, "0\r\n\r\n", 5) == 0 &&
-			    (size_t)(eoh + 4 - p) < raw->len - 5 + 1;
+			       (size_t)(eoh + 4 - p) < raw->len - 5 + 1;
 	}
 	return 0;
 }
 
 /* The whole response into raw, at most max + head. */
-static int
-httpc_recv_all(struct httpc *h, struct buf *raw, size_t max, char *err, size_t errlen)
+static int httpc_recv_all(struct httpc *h, struct buf *raw, size_t max, char *err, size_t errlen)
 {
 	char tmp[16384];
 	int rc;
@@ -362,8 +355,7 @@ httpc_recv_all(struct httpc *h, struct buf *raw, size_t max, char *err, size_t e
 }
 
 /* De-chunk src into out. -1 when malformed or cut. */
-static int
-httpc_dechunk(const char *p, const char *end, struct buf *out)
+static int httpc_dechunk(const char *p, const char *end, struct buf *out)
 {
 	unsigned long long n;
 	char *e;
@@ -383,8 +375,7 @@ httpc_dechunk(const char *p, const char *end, struct buf *out)
 }
 
 /* Status line, headers, body of raw. 1 (retry) when cut or garbled. */
-static int
-httpc_parse(struct buf *raw, struct buf *out, long *status, char *err, size_t errlen)
+static int httpc_parse(struct buf *raw, struct buf *out, long *status, char *err, size_t errlen)
 {
 	const char *p = (const char *)raw->data, *end = p + raw->len, *eoh, *line, *nl, *c;
 	unsigned long long clen = 0;
@@ -404,8 +395,8 @@ httpc_parse(struct buf *raw, struct buf *out, long *status, char *err, size_t er
 		nl = strstr(line, "\r\n");
 		if (strncasecmp(line, "Content-Length:", 15) == 0)
 			have_len = 1, clen = strtoull(line + 15, NULL, 10);
-		else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && (c = strcasestr(line, "chunked")) != NULL &&
-		    c < nl)
+		else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 &&
+		         (c = strcasestr(line, "chunked")) != NULL && c < nl)
 			chunked = 1;
 	}
 	p = eoh + 4;
@@ -416,7 +407,8 @@ httpc_parse(struct buf *raw, struct buf *out, long *status, char *err, size_t er
 		}
 	} else if (have_len) {
 		if (clen > (unsigned long long)(end - p)) {
-			snprintf(err, errlen, "the connection was cut after %zu of %llu body bytes", (size_t)(end - p), clen);
+			snprintf(err, errlen, "the connection was cut after %zu of %llu body bytes", (size_t)(end - p),
+			         clen);
 			return 1;
 		}
 		buf_add(out, p, (size_t)clen);
@@ -426,8 +418,7 @@ httpc_parse(struct buf *raw, struct buf *out, long *status, char *err, size_t er
 	return 0;
 }
 
-static void
-httpc_close(struct httpc *h)
+static void httpc_close(struct httpc *h)
 {
 	if (h->ssl != NULL)
 		SSL_free(h->ssl);
@@ -440,8 +431,8 @@ httpc_close(struct httpc *h)
 	h->fd = -1;
 }
 
-int
-httpc_post(struct httpc *h, const char *payload, struct buf *out, size_t max, long *status, char *err, size_t errlen)
+int httpc_post(struct httpc *h, const char *payload, struct buf *out, size_t max, long *status, char *err,
+               size_t errlen)
 {
 	struct buf req, raw;
 	int rc = 1, final = 0;
@@ -454,10 +445,12 @@ httpc_post(struct httpc *h, const char *payload, struct buf *out, size_t max, lo
 	h->deadline = httpc_now() + (double)h->timeout;
 	buf_init(&req);
 	buf_init(&raw);
-	buf_printf(&req, "POST %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\nUser-Agent: osiris-worker/%s\r\n"
-	    "Connection: close\r\nContent-Length: %zu\r\n", h->path, strchr(h->host, ':') ? "[" : "", h->host,
-	    strchr(h->host, ':') ? "]" : "", strcmp(h->port, h->tls ? "443" : "80") ? ":" : "",
-	    strcmp(h->port, h->tls ? "443" : "80") ? h->port : "", OSIRIS_VERSION, strlen(payload));
+	buf_printf(&req,
+	           "POST %s HTTP/1.1\r\nHost: %s%s%s%s%s\r\nUser-Agent: osiris-worker/%s\r\n"
+	           "Connection: close\r\nContent-Length: %zu\r\n",
+	           h->path, strchr(h->host, ':') ? "[" : "", h->host, strchr(h->host, ':') ? "]" : "",
+	           strcmp(h->port, h->tls ? "443" : "80") ? ":" : "",
+	           strcmp(h->port, h->tls ? "443" : "80") ? h->port : "", OSIRIS_VERSION, strlen(payload));
 	buf_add(&req, h->hdrs.data, h->hdrs.len);
 	buf_add(&req, "\r\n", 2);
 	buf_adds(&req, payload);
@@ -478,8 +471,7 @@ httpc_post(struct httpc *h, const char *payload, struct buf *out, size_t max, lo
 	return rc;
 }
 
-void
-httpc_free(struct httpc *h)
+void httpc_free(struct httpc *h)
 {
 	if (h == NULL)
 		return;

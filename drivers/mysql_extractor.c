@@ -14,17 +14,15 @@
 
 #define MYSQL_BINARY_CHARSET 63
 
-static int
-mysql_extractor_binary(const MYSQL_FIELD *f)
+static int mysql_extractor_binary(const MYSQL_FIELD *f)
 {
 	return f->charsetnr == MYSQL_BINARY_CHARSET &&
-	    (f->type == MYSQL_TYPE_BLOB || f->type == MYSQL_TYPE_TINY_BLOB || f->type == MYSQL_TYPE_MEDIUM_BLOB ||
-		f->type == MYSQL_TYPE_LONG_BLOB || f->type == MYSQL_TYPE_STRING || f->type == MYSQL_TYPE_VAR_STRING ||
-		f->type == MYSQL_TYPE_BIT);
+	       (f->type == MYSQL_TYPE_BLOB || f->type == MYSQL_TYPE_TINY_BLOB || f->type == MYSQL_TYPE_MEDIUM_BLOB ||
+	        f->type == MYSQL_TYPE_LONG_BLOB || f->type == MYSQL_TYPE_STRING || f->type == MYSQL_TYPE_VAR_STRING ||
+	        f->type == MYSQL_TYPE_BIT);
 }
 
-static void
-mysql_extractor_push_hex(struct table *t, size_t col, const char *s, size_t len)
+static void mysql_extractor_push_hex(struct table *t, size_t col, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	char *q = xmalloc(2 + len * 2);
@@ -40,8 +38,8 @@ mysql_extractor_push_hex(struct table *t, size_t col, const char *s, size_t len)
 	free(q);
 }
 
-static int
-mysql_extractor_rows(struct driver_ctx *ctx, MYSQL *m, MYSQL_RES *res, struct table *t, int *bin, int64_t *rows)
+static int mysql_extractor_rows(struct driver_ctx *ctx, MYSQL *m, MYSQL_RES *res, struct table *t, int *bin,
+                                int64_t *rows)
 {
 	unsigned int i, nc = mysql_num_fields(res);
 	unsigned long *len;
@@ -65,9 +63,8 @@ mysql_extractor_rows(struct driver_ctx *ctx, MYSQL *m, MYSQL_RES *res, struct ta
 	return 0;
 }
 
-static int
-mysql_extractor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
-    size_t ninputs, struct table **output)
+static int mysql_extractor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs,
+                               const char **input_names, size_t ninputs, struct table **output)
 {
 	const char *q;
 	MYSQL *m;
@@ -87,7 +84,7 @@ mysql_extractor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **in
 		return -1;
 	if (mysql_real_query(m, q, strlen(q)) != 0 || (res = mysql_use_result(m)) == NULL) {
 		rc = ctx_fail(ctx, mysql_errno(m) >= 2000 ? "ConnectionError" : "QueryError", "query: %s",
-		    mysql_errno(m) ? mysql_error(m) : "the statement returns no rows");
+		              mysql_errno(m) ? mysql_error(m) : "the statement returns no rows");
 		mysql_close(m);
 		return rc;
 	}

@@ -33,8 +33,7 @@ struct myw {
 };
 
 /* `name` with backticks doubled. */
-static void
-myw_ident(struct buf *b, const char *name)
+static void myw_ident(struct buf *b, const char *name)
 {
 	buf_addc(b, '`');
 	for (; *name != '\0'; name++) {
@@ -45,8 +44,7 @@ myw_ident(struct buf *b, const char *name)
 	buf_addc(b, '`');
 }
 
-static int
-myw_is_pk(const struct myw *w, const char *name)
+static int myw_is_pk(const struct myw *w, const char *name)
 {
 	size_t i;
 
@@ -56,8 +54,7 @@ myw_is_pk(const struct myw *w, const char *name)
 	return 0;
 }
 
-static int
-myw_config(struct myw *w)
+static int myw_config(struct myw *w)
 {
 	const json_t *pk = json_object_get(w->cfg, "primary_key"), *v;
 	const char *m = "append";
@@ -67,7 +64,8 @@ myw_config(struct myw *w)
 	w->create = 1;
 	if ((rc = cfg_str(w->ctx, w->cfg, "table", &w->table)) != 0)
 		return rc < 0 ? -1 : ctx_fail(w->ctx, "ConfigError", "'table' is required");
-	if (cfg_str(w->ctx, w->cfg, "write_mode", &m) < 0 || cfg_bool(w->ctx, w->cfg, "create_if_missing", &w->create) < 0)
+	if (cfg_str(w->ctx, w->cfg, "write_mode", &m) < 0 ||
+	    cfg_bool(w->ctx, w->cfg, "create_if_missing", &w->create) < 0)
 		return -1;
 	w->pk = xcalloc(json_is_array(pk) ? json_array_size(pk) + 1 : 2, sizeof(*w->pk));
 	if (json_is_string(pk))
@@ -83,7 +81,7 @@ myw_config(struct myw *w)
 			;
 		if (j == w->t->ncols)
 			return ctx_fail(w->ctx, "ConfigError", "primary_key column '%s' is not in the input",
-			    log_esc(w->pk[i], 64));
+			                log_esc(w->pk[i], 64));
 	}
 	if (strcmp(m, "append") == 0 || strcmp(m, "insert") == 0)
 		w->mode = MYW_APPEND;
@@ -100,17 +98,15 @@ myw_config(struct myw *w)
 	return 0;
 }
 
-static int
-myw_exec(struct myw *w, const char *sql, size_t len, const char *what)
+static int myw_exec(struct myw *w, const char *sql, size_t len, const char *what)
 {
 	if (mysql_real_query(w->m, sql, len) == 0)
 		return 0;
 	return ctx_fail(w->ctx, mysql_errno(w->m) >= 2000 ? "ConnectionError" : "QueryError", "%s: %s", what,
-	    mysql_error(w->m));
+	                mysql_error(w->m));
 }
 
-static int
-myw_execb(struct myw *w, struct buf *b, const char *what)
+static int myw_execb(struct myw *w, struct buf *b, const char *what)
 {
 	int rc = myw_exec(w, (const char *)b->data, b->len, what);
 
@@ -118,8 +114,7 @@ myw_execb(struct myw *w, struct buf *b, const char *what)
 	return rc;
 }
 
-static const char *
-myw_sqltype(const struct myw *w, const struct column *c)
+static const char *myw_sqltype(const struct myw *w, const struct column *c)
 {
 	switch (c->type) {
 	case COL_INT:
@@ -134,8 +129,7 @@ myw_sqltype(const struct myw *w, const struct column *c)
 	}
 }
 
-static int
-myw_create(struct myw *w)
+static int myw_create(struct myw *w)
 {
 	struct buf b;
 	size_t i;
@@ -156,8 +150,7 @@ myw_create(struct myw *w)
 	return myw_execb(w, &b, "create table");
 }
 
-static void
-myw_value(struct myw *w, struct buf *b, const struct column *c, size_t r)
+static void myw_value(struct myw *w, struct buf *b, const struct column *c, size_t r)
 {
 	const struct tval *v = &c->v[r];
 
@@ -174,8 +167,7 @@ myw_value(struct myw *w, struct buf *b, const struct column *c, size_t r)
 }
 
 /* The input into osiris_stage, about MYW_STMT_BYTES per INSERT. */
-static int
-myw_load(struct myw *w)
+static int myw_load(struct myw *w)
 {
 	const struct table *t = w->t;
 	struct buf b;
@@ -210,8 +202,7 @@ myw_load(struct myw *w)
 	return 0;
 }
 
-static int
-myw_merge(struct myw *w)
+static int myw_merge(struct myw *w)
 {
 	struct buf b;
 	size_t i, n = 0;
@@ -251,8 +242,7 @@ myw_merge(struct myw *w)
 	return myw_execb(w, &b, w->mode == MYW_APPEND ? "insert" : "upsert");
 }
 
-static int
-myw_attempt(struct myw *w)
+static int myw_attempt(struct myw *w)
 {
 	struct buf b;
 	size_t i;
@@ -275,16 +265,15 @@ myw_attempt(struct myw *w)
 		return -1;
 	buf_init(&b);
 	buf_printf(&b, "CREATE TEMPORARY TABLE osiris_stage ENGINE=InnoDB AS SELECT %s FROM %s LIMIT 0", w->cols,
-	    w->qual);
+	           w->qual);
 	if (myw_exec(w, "START TRANSACTION", 17, "begin") < 0 || myw_execb(w, &b, "stage") < 0 || myw_load(w) < 0 ||
 	    myw_merge(w) < 0)
 		return -1;
 	return myw_exec(w, "COMMIT", 6, "commit");
 }
 
-static int
-mysql_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
-    size_t ninputs, struct table **output)
+static int mysql_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
+                            size_t ninputs, struct table **output)
 {
 	struct myw w;
 	int64_t retries = 3, attempt;

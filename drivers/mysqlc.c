@@ -12,8 +12,7 @@
 
 /* Connect with the cfg's connection fields; utf8mb4, timeouts, TLS when
  * asked (ssl: true, ssl_mode REQUIRED/VERIFY_*, or an ssl_ca). */
-int
-mysqlc_connect(struct driver_ctx *ctx, const json_t *cfg, struct st_mysql **out)
+int mysqlc_connect(struct driver_ctx *ctx, const json_t *cfg, struct st_mysql **out)
 {
 	char n[6][32];
 	const char *host = cfg_conn(cfg, "host", n[0], sizeof(n[0])), *port = cfg_conn(cfg, "port", n[1], 32);
@@ -46,13 +45,12 @@ mysqlc_connect(struct driver_ctx *ctx, const json_t *cfg, struct st_mysql **out)
 		}
 	}
 	if (mysql_real_connect(m, host ? host : "localhost", user ? user : "root", pw ? pw : "", db,
-	        port ? (unsigned)strtoul(port, NULL, 10) : 3306, NULL, 0) == NULL) {
+	                       port ? (unsigned)strtoul(port, NULL, 10) : 3306, NULL, 0) == NULL) {
 		ctx_fail(ctx, "ConnectionError", "mysql: cannot connect to %s:%s: %s", host ? host : "localhost",
-		    port ? port : "3306", mysql_error(m));
+		         port ? port : "3306", mysql_error(m));
 		mysql_close(m);
 		return -1;
 	}
 	*out = m;
 	return 0;
 }
-

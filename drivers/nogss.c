@@ -20,8 +20,7 @@ struct nogss_buffer {
 
 void *GSS_C_NT_HOSTBASED_SERVICE;
 
-static unsigned int
-nogss_fail(unsigned int *minor)
+static unsigned int nogss_fail(unsigned int *minor)
 {
 	if (minor != NULL)
 		*minor = 0;
@@ -30,11 +29,11 @@ nogss_fail(unsigned int *minor)
 
 unsigned int gss_acquire_cred(unsigned int *minor, void *a, unsigned b, void *c, int d, void *e, void *f, void *g);
 unsigned int gss_delete_sec_context(unsigned int *minor, void *a, void *b);
-unsigned int gss_display_status(unsigned int *minor, unsigned int status, int type, void *mech,
-    unsigned int *more, struct nogss_buffer *out);
+unsigned int gss_display_status(unsigned int *minor, unsigned int status, int type, void *mech, unsigned int *more,
+                                struct nogss_buffer *out);
 unsigned int gss_import_name(unsigned int *minor, void *a, void *b, void *c);
 unsigned int gss_init_sec_context(unsigned int *minor, void *a, void *b, void *c, void *d, unsigned int e,
-    unsigned int f, void *g, void *h, void *i, void *j, void *k, void *l);
+                                  unsigned int f, void *g, void *h, void *i, void *j, void *k, void *l);
 unsigned int gss_release_buffer(unsigned int *minor, struct nogss_buffer *buf);
 unsigned int gss_release_cred(unsigned int *minor, void *a);
 unsigned int gss_release_name(unsigned int *minor, void *a);
@@ -42,24 +41,21 @@ unsigned int gss_unwrap(unsigned int *minor, void *a, void *b, void *c, void *d,
 unsigned int gss_wrap(unsigned int *minor, void *a, int b, int c, void *d, void *e, void *f);
 unsigned int gss_wrap_size_limit(unsigned int *minor, void *a, int b, int c, unsigned int d, unsigned int *e);
 
-unsigned int
-gss_acquire_cred(unsigned int *minor, void *a, unsigned b, void *c, int d, void *e, void *f, void *g)
+unsigned int gss_acquire_cred(unsigned int *minor, void *a, unsigned b, void *c, int d, void *e, void *f, void *g)
 {
 	(void)a, (void)b, (void)c, (void)d, (void)e, (void)f, (void)g;
 	return nogss_fail(minor);
 }
 
-unsigned int
-gss_delete_sec_context(unsigned int *minor, void *a, void *b)
+unsigned int gss_delete_sec_context(unsigned int *minor, void *a, void *b)
 {
 	(void)a, (void)b;
 	return nogss_fail(minor);
 }
 
 /* libpq prints out->value as a string and loops while *more is set. */
-unsigned int
-gss_display_status(unsigned int *minor, unsigned int status, int type, void *mech, unsigned int *more,
-    struct nogss_buffer *out)
+unsigned int gss_display_status(unsigned int *minor, unsigned int status, int type, void *mech, unsigned int *more,
+                                struct nogss_buffer *out)
 {
 	static char why[] = NOGSS_WHY;
 
@@ -75,24 +71,21 @@ gss_display_status(unsigned int *minor, unsigned int status, int type, void *mec
 	return 0;
 }
 
-unsigned int
-gss_import_name(unsigned int *minor, void *a, void *b, void *c)
+unsigned int gss_import_name(unsigned int *minor, void *a, void *b, void *c)
 {
 	(void)a, (void)b, (void)c;
 	return nogss_fail(minor);
 }
 
-unsigned int
-gss_init_sec_context(unsigned int *minor, void *a, void *b, void *c, void *d, unsigned int e, unsigned int f,
-    void *g, void *h, void *i, void *j, void *k, void *l)
+unsigned int gss_init_sec_context(unsigned int *minor, void *a, void *b, void *c, void *d, unsigned int e,
+                                  unsigned int f, void *g, void *h, void *i, void *j, void *k, void *l)
 {
 	(void)a, (void)b, (void)c, (void)d, (void)e, (void)f, (void)g, (void)h, (void)i, (void)j, (void)k, (void)l;
 	return nogss_fail(minor);
 }
 
 /* Nothing here allocates: the only buffer handed out is static. */
-unsigned int
-gss_release_buffer(unsigned int *minor, struct nogss_buffer *buf)
+unsigned int gss_release_buffer(unsigned int *minor, struct nogss_buffer *buf)
 {
 	if (buf != NULL) {
 		buf->value = NULL;
@@ -103,8 +96,7 @@ gss_release_buffer(unsigned int *minor, struct nogss_buffer *buf)
 	return 0;
 }
 
-unsigned int
-gss_release_cred(unsigned int *minor, void *a)
+unsigned int gss_release_cred(unsigned int *minor, void *a)
 {
 	(void)a;
 	if (minor != NULL)
@@ -112,8 +104,7 @@ gss_release_cred(unsigned int *minor, void *a)
 	return 0;
 }
 
-unsigned int
-gss_release_name(unsigned int *minor, void *a)
+unsigned int gss_release_name(unsigned int *minor, void *a)
 {
 	(void)a;
 	if (minor != NULL)
@@ -121,22 +112,19 @@ gss_release_name(unsigned int *minor, void *a)
 	return 0;
 }
 
-unsigned int
-gss_unwrap(unsigned int *minor, void *a, void *b, void *c, void *d, void *e)
+unsigned int gss_unwrap(unsigned int *minor, void *a, void *b, void *c, void *d, void *e)
 {
 	(void)a, (void)b, (void)c, (void)d, (void)e;
 	return nogss_fail(minor);
 }
 
-unsigned int
-gss_wrap(unsigned int *minor, void *a, int b, int c, void *d, void *e, void *f)
+unsigned int gss_wrap(unsigned int *minor, void *a, int b, int c, void *d, void *e, void *f)
 {
 	(void)a, (void)b, (void)c, (void)d, (void)e, (void)f;
 	return nogss_fail(minor);
 }
 
-unsigned int
-gss_wrap_size_limit(unsigned int *minor, void *a, int b, int c, unsigned int d, unsigned int *e)
+unsigned int gss_wrap_size_limit(unsigned int *minor, void *a, int b, int c, unsigned int d, unsigned int *e)
 {
 	(void)a, (void)b, (void)c, (void)d, (void)e;
 	return nogss_fail(minor);
@@ -154,8 +142,8 @@ void *ldap_first_entry(void *ld, void *msg);
 void **ldap_get_values_len(void *ld, void *entry, const char *attr);
 int ldap_msgfree(void *msg);
 int ldap_result(void *ld, int id, int all, void *tv, void **msg);
-int ldap_search_st(void *ld, const char *base, int scope, const char *filter, char **attrs, int attrsonly,
-    void *tv, void **msg);
+int ldap_search_st(void *ld, const char *base, int scope, const char *filter, char **attrs, int attrsonly, void *tv,
+                   void **msg);
 int ldap_set_option(void *ld, int opt, const void *val);
 int ldap_simple_bind(void *ld, const char *who, const char *pw);
 int ldap_unbind(void *ld);
@@ -163,22 +151,19 @@ void ldap_value_free_len(void **vals);
 
 #define NOLDAP_ERR (-1)
 
-void *
-ldap_init(const char *host, int port)
+void *ldap_init(const char *host, int port)
 {
 	(void)host, (void)port;
 	return NULL;
 }
 
-int
-ldap_count_entries(void *ld, void *msg)
+int ldap_count_entries(void *ld, void *msg)
 {
 	(void)ld, (void)msg;
 	return NOLDAP_ERR;
 }
 
-char *
-ldap_err2string(int err)
+char *ldap_err2string(int err)
 {
 	static char why[] = "LDAP is not available in osiris-worker-static";
 
@@ -186,29 +171,25 @@ ldap_err2string(int err)
 	return why;
 }
 
-void *
-ldap_first_entry(void *ld, void *msg)
+void *ldap_first_entry(void *ld, void *msg)
 {
 	(void)ld, (void)msg;
 	return NULL;
 }
 
-void **
-ldap_get_values_len(void *ld, void *entry, const char *attr)
+void **ldap_get_values_len(void *ld, void *entry, const char *attr)
 {
 	(void)ld, (void)entry, (void)attr;
 	return NULL;
 }
 
-int
-ldap_msgfree(void *msg)
+int ldap_msgfree(void *msg)
 {
 	(void)msg;
 	return 0;
 }
 
-int
-ldap_result(void *ld, int id, int all, void *tv, void **msg)
+int ldap_result(void *ld, int id, int all, void *tv, void **msg)
 {
 	(void)ld, (void)id, (void)all, (void)tv;
 	if (msg != NULL)
@@ -216,9 +197,8 @@ ldap_result(void *ld, int id, int all, void *tv, void **msg)
 	return NOLDAP_ERR;
 }
 
-int
-ldap_search_st(void *ld, const char *base, int scope, const char *filter, char **attrs, int attrsonly, void *tv,
-    void **msg)
+int ldap_search_st(void *ld, const char *base, int scope, const char *filter, char **attrs, int attrsonly, void *tv,
+                   void **msg)
 {
 	(void)ld, (void)base, (void)scope, (void)filter, (void)attrs, (void)attrsonly, (void)tv;
 	if (msg != NULL)
@@ -226,29 +206,25 @@ ldap_search_st(void *ld, const char *base, int scope, const char *filter, char *
 	return NOLDAP_ERR;
 }
 
-int
-ldap_set_option(void *ld, int opt, const void *val)
+int ldap_set_option(void *ld, int opt, const void *val)
 {
 	(void)ld, (void)opt, (void)val;
 	return NOLDAP_ERR;
 }
 
-int
-ldap_simple_bind(void *ld, const char *who, const char *pw)
+int ldap_simple_bind(void *ld, const char *who, const char *pw)
 {
 	(void)ld, (void)who, (void)pw;
 	return NOLDAP_ERR;
 }
 
-int
-ldap_unbind(void *ld)
+int ldap_unbind(void *ld)
 {
 	(void)ld;
 	return 0;
 }
 
-void
-ldap_value_free_len(void **vals)
+void ldap_value_free_len(void **vals)
 {
 	(void)vals;
 }

@@ -16,8 +16,7 @@ static const char *const noop_keys[] = {"sleep_ms", "block_ms", NULL};
 
 /* The output shares nothing with the input: the worker frees tables
  * independently, so pass-through is a cheap copy of the value slices. */
-static struct table *
-noop_copy(const struct table *in)
+static struct table *noop_copy(const struct table *in)
 {
 	struct table *t = table_new(in->ncols);
 	size_t c, r;
@@ -34,8 +33,7 @@ noop_copy(const struct table *in)
 	return t;
 }
 
-static int
-noop_sleep(struct driver_ctx *ctx, int64_t ms)
+static int noop_sleep(struct driver_ctx *ctx, int64_t ms)
 {
 	while (ms > 0) {
 		int64_t slice = ms < 10 ? ms : 10;
@@ -48,8 +46,7 @@ noop_sleep(struct driver_ctx *ctx, int64_t ms)
 	return 0;
 }
 
-static int
-noop_block(struct driver_ctx *ctx, int64_t ms)
+static int noop_block(struct driver_ctx *ctx, int64_t ms)
 {
 	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
 
@@ -58,9 +55,8 @@ noop_block(struct driver_ctx *ctx, int64_t ms)
 	return 0;
 }
 
-static int
-noop_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
-    size_t ninputs, struct table **output)
+static int noop_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
+                    size_t ninputs, struct table **output)
 {
 	int64_t ms = 0;
 

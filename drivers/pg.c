@@ -19,8 +19,7 @@ struct pg_params {
 	char port[32], timeout[32], host[256];
 };
 
-static void
-pg_param(struct pg_params *p, const char *k, const char *v)
+static void pg_param(struct pg_params *p, const char *k, const char *v)
 {
 	if (v == NULL || p->n == PG_MAX_PARAMS)
 		return;
@@ -33,8 +32,7 @@ pg_param(struct pg_params *p, const char *k, const char *v)
  * database at db.<ref>.supabase.co:5432, user postgres, database postgres,
  * TLS required. A pg_dsn or explicit host wins over this.
  */
-static const char *
-pg_supabase_host(const char *url, char *buf, size_t len)
+static const char *pg_supabase_host(const char *url, char *buf, size_t len)
 {
 	const char *p = strstr(url, "://"), *dot;
 
@@ -46,8 +44,7 @@ pg_supabase_host(const char *url, char *buf, size_t len)
 	return buf;
 }
 
-static void
-pg_params_fill(const json_t *cfg, struct pg_params *p, int *expand)
+static void pg_params_fill(const json_t *cfg, struct pg_params *p, int *expand)
 {
 	char n1[32], n2[32];
 	const char *dsn = cfg_conn(cfg, "pg_dsn", n1, sizeof(n1)), *url, *host, *v;
@@ -84,8 +81,7 @@ pg_params_fill(const json_t *cfg, struct pg_params *p, int *expand)
 	pg_param(p, "client_encoding", "UTF8");
 }
 
-const char *
-pg_errline(struct pg_conn *c, char *buf, size_t len)
+const char *pg_errline(struct pg_conn *c, char *buf, size_t len)
 {
 	const char *m = c != NULL ? PQerrorMessage(c) : "out of memory";
 	size_t n, o = 0;
@@ -109,14 +105,12 @@ pg_errline(struct pg_conn *c, char *buf, size_t len)
 
 /* Server notices (NOTICE: relation exists, skipping) go to the step's
  * debug log, not to the worker's stderr. */
-static void
-pg_notice_cb(void *arg, const char *msg)
+static void pg_notice_cb(void *arg, const char *msg)
 {
 	ctx_log(arg, LOG_LVL_DEBUG, "postgres: %.*s", (int)strcspn(msg, "\n"), msg);
 }
 
-int
-pg_connect(struct driver_ctx *ctx, const json_t *cfg, struct pg_conn **out)
+int pg_connect(struct driver_ctx *ctx, const json_t *cfg, struct pg_conn **out)
 {
 	struct pg_params p;
 	PGconn *c;
@@ -136,8 +130,7 @@ pg_connect(struct driver_ctx *ctx, const json_t *cfg, struct pg_conn **out)
 	return 0;
 }
 
-int
-pg_exec(struct driver_ctx *ctx, struct pg_conn *c, const char *sql, const char *what)
+int pg_exec(struct driver_ctx *ctx, struct pg_conn *c, const char *sql, const char *what)
 {
 	PGresult *r = PQexec(c, sql);
 	ExecStatusType st = PQresultStatus(r);
@@ -149,11 +142,10 @@ pg_exec(struct driver_ctx *ctx, struct pg_conn *c, const char *sql, const char *
 	}
 	PQclear(r);
 	return ctx_fail(ctx, PQstatus(c) == CONNECTION_OK ? "QueryError" : "ConnectionError", "%s: %s", what,
-	    pg_errline(c, err, sizeof(err)));
+	                pg_errline(c, err, sizeof(err)));
 }
 
-char *
-pg_ident(struct pg_conn *c, const char *name)
+char *pg_ident(struct pg_conn *c, const char *name)
 {
 	char *q = PQescapeIdentifier(c, name, strlen(name)), *out;
 
@@ -164,8 +156,7 @@ pg_ident(struct pg_conn *c, const char *name)
 	return out;
 }
 
-char *
-pg_qualified(struct driver_ctx *ctx, struct pg_conn *c, const char *schema, const char *table)
+char *pg_qualified(struct driver_ctx *ctx, struct pg_conn *c, const char *schema, const char *table)
 {
 	char *s = pg_ident(c, schema), *t = pg_ident(c, table), *out = NULL;
 

@@ -24,8 +24,7 @@ struct pg_read {
 
 /* The SELECT to declare the cursor for: `query` (its trailing ";" dropped)
  * or every column of schema.table. */
-static char *
-pg_extractor_sql(struct driver_ctx *ctx, PGconn *c, const json_t *cfg)
+static char *pg_extractor_sql(struct driver_ctx *ctx, PGconn *c, const json_t *cfg)
 {
 	const char *q = NULL, *table = NULL, *schema = "public";
 	char *qual, *out;
@@ -52,8 +51,7 @@ pg_extractor_sql(struct driver_ctx *ctx, PGconn *c, const json_t *cfg)
 	return out;
 }
 
-static void
-pg_extractor_columns(struct pg_read *r, PGresult *res)
+static void pg_extractor_columns(struct pg_read *r, PGresult *res)
 {
 	int i, n = PQnfields(res);
 
@@ -65,8 +63,7 @@ pg_extractor_columns(struct pg_read *r, PGresult *res)
 	}
 }
 
-static void
-pg_extractor_rows(struct pg_read *r, PGresult *res)
+static void pg_extractor_rows(struct pg_read *r, PGresult *res)
 {
 	int i, j, nr = PQntuples(res), nc = PQnfields(res);
 
@@ -85,8 +82,7 @@ pg_extractor_rows(struct pg_read *r, PGresult *res)
 	r->rows += nr;
 }
 
-static int
-pg_extractor_fetch(struct pg_read *r, int64_t batch)
+static int pg_extractor_fetch(struct pg_read *r, int64_t batch)
 {
 	char sql[64], err[512];
 	PGresult *res;
@@ -100,7 +96,7 @@ pg_extractor_fetch(struct pg_read *r, int64_t batch)
 		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 			PQclear(res);
 			return ctx_fail(r->ctx, PQstatus(r->c) == CONNECTION_OK ? "QueryError" : "ConnectionError",
-			    "query: %s", pg_errline(r->c, err, sizeof(err)));
+			                "query: %s", pg_errline(r->c, err, sizeof(err)));
 		}
 		if (r->t == NULL)
 			pg_extractor_columns(r, res);
@@ -112,9 +108,8 @@ pg_extractor_fetch(struct pg_read *r, int64_t batch)
 	}
 }
 
-static int
-pg_extractor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
-    size_t ninputs, struct table **output)
+static int pg_extractor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
+                            size_t ninputs, struct table **output)
 {
 	struct pg_read r;
 	int64_t batch = 10000;

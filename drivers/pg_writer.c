@@ -28,12 +28,11 @@ struct pgw {
 	int create;
 	const char **pk;
 	size_t npk;
-	char *qual;  /* "schema"."table" */
-	char *cols;  /* "a", "b", ... */
+	char *qual; /* "schema"."table" */
+	char *cols; /* "a", "b", ... */
 };
 
-static int
-pgw_mode_parse(struct pgw *w)
+static int pgw_mode_parse(struct pgw *w)
 {
 	const char *m = "append";
 
@@ -52,8 +51,7 @@ pgw_mode_parse(struct pgw *w)
 	return 0;
 }
 
-static int
-pgw_has_col(const struct table *t, const char *name)
+static int pgw_has_col(const struct table *t, const char *name)
 {
 	size_t i;
 
@@ -64,8 +62,7 @@ pgw_has_col(const struct table *t, const char *name)
 }
 
 /* primary_key: a column name or a list of them, each in the input. */
-static int
-pgw_pk_parse(struct pgw *w)
+static int pgw_pk_parse(struct pgw *w)
 {
 	const json_t *pk = json_object_get(w->cfg, "primary_key"), *v;
 	size_t i;
@@ -80,7 +77,8 @@ pgw_pk_parse(struct pgw *w)
 		json_array_foreach(pk, i, v)
 		{
 			if (!json_is_string(v))
-				return ctx_fail(w->ctx, "ConfigError", "'primary_key' must be a string or a list of strings");
+				return ctx_fail(w->ctx, "ConfigError",
+				                "'primary_key' must be a string or a list of strings");
 			w->pk[w->npk++] = json_string_value(v);
 		}
 	} else {
@@ -89,12 +87,11 @@ pgw_pk_parse(struct pgw *w)
 	for (i = 0; i < w->npk; i++)
 		if (!pgw_has_col(w->t, w->pk[i]))
 			return ctx_fail(w->ctx, "ConfigError", "primary_key column '%s' is not in the input",
-			    log_esc(w->pk[i], 64));
+			                log_esc(w->pk[i], 64));
 	return 0;
 }
 
-static const char *
-pgw_sqltype(enum col_type t)
+static const char *pgw_sqltype(enum col_type t)
 {
 	switch (t) {
 	case COL_INT:
@@ -110,8 +107,8 @@ pgw_sqltype(enum col_type t)
 
 /* A list of quoted identifiers joined by sep, each as pre<q>, or with mid
  * as pre<q>mid<q> ("x = EXCLUDED.x", "s.x = t.x"). */
-static char *
-pgw_list(struct pgw *w, const char *const *names, size_t n, const char *pre, const char *mid, const char *sep)
+static char *pgw_list(struct pgw *w, const char *const *names, size_t n, const char *pre, const char *mid,
+                      const char *sep)
 {
 	struct buf b;
 	size_t i;
@@ -133,8 +130,7 @@ pgw_list(struct pgw *w, const char *const *names, size_t n, const char *pre, con
 	return buf_cstr(&b);
 }
 
-static char *
-pgw_create_sql(struct pgw *w)
+static char *pgw_create_sql(struct pgw *w)
 {
 	struct buf b;
 	size_t i;
@@ -157,8 +153,7 @@ pgw_create_sql(struct pgw *w)
 }
 
 /* One value in COPY text format. */
-static void
-pgw_copy_value(struct buf *b, const struct tval *v)
+static void pgw_copy_value(struct buf *b, const struct tval *v)
 {
 	uint32_t i;
 
@@ -188,8 +183,7 @@ pgw_copy_value(struct buf *b, const struct tval *v)
 	}
 }
 
-static int
-pgw_copy_put(struct pgw *w, struct buf *b)
+static int pgw_copy_put(struct pgw *w, struct buf *b)
 {
 	char err[512];
 
@@ -199,8 +193,7 @@ pgw_copy_put(struct pgw *w, struct buf *b)
 	return 0;
 }
 
-static int
-pgw_copy_end(struct pgw *w, const char *abort_msg)
+static int pgw_copy_end(struct pgw *w, const char *abort_msg)
 {
 	PGresult *res;
 	char err[512];
@@ -217,13 +210,12 @@ pgw_copy_end(struct pgw *w, const char *abort_msg)
 		return ctx_fail(w->ctx, "Cancelled", "cancelled");
 	if (!ok)
 		return ctx_fail(w->ctx, PQstatus(w->c) == CONNECTION_OK ? "QueryError" : "ConnectionError", "copy: %s",
-		    pg_errline(w->c, err, sizeof(err)));
+		                pg_errline(w->c, err, sizeof(err)));
 	return 0;
 }
 
 /* COPY the input into osiris_stage, in chunks of PGW_COPY_CHUNK bytes. */
-static int
-pgw_copy(struct pgw *w)
+static int pgw_copy(struct pgw *w)
 {
 	const struct table *t = w->t;
 	struct buf b;
@@ -260,8 +252,7 @@ pgw_copy(struct pgw *w)
 	return ok ? pgw_copy_end(w, NULL) : -1;
 }
 
-static char *
-pgw_merge_sql(struct pgw *w)
+static char *pgw_merge_sql(struct pgw *w)
 {
 	const char **rest = xcalloc(w->t->ncols + 1, sizeof(*rest));
 	char *pk, *set, *out;
@@ -279,7 +270,7 @@ pgw_merge_sql(struct pgw *w)
 		pk = pgw_list(w, w->pk, w->npk, "", NULL, ", ");
 		set = pgw_list(w, rest, n, "", " = EXCLUDED.", ", ");
 		xasprintf(&out, "INSERT INTO %s (%s) SELECT %s FROM osiris_stage ON CONFLICT (%s) DO %s%s", w->qual,
-		    w->cols, w->cols, pk, n ? "UPDATE SET " : "NOTHING", set);
+		          w->cols, w->cols, pk, n ? "UPDATE SET " : "NOTHING", set);
 		free(pk);
 		free(set);
 	}
@@ -288,8 +279,7 @@ pgw_merge_sql(struct pgw *w)
 }
 
 /* replace: the rows whose key the input lacks go, in the same transaction. */
-static int
-pgw_replace_delete(struct pgw *w)
+static int pgw_replace_delete(struct pgw *w)
 {
 	char *on = pgw_list(w, w->pk, w->npk, "s.", " = t.", " AND "), *sql;
 	int rc;
@@ -301,8 +291,7 @@ pgw_replace_delete(struct pgw *w)
 	return rc;
 }
 
-static int
-pgw_sql(struct pgw *w, char *sql, const char *what)
+static int pgw_sql(struct pgw *w, char *sql, const char *what)
 {
 	int rc = pg_exec(w->ctx, w->c, sql, what);
 
@@ -311,8 +300,7 @@ pgw_sql(struct pgw *w, char *sql, const char *what)
 }
 
 /* One attempt: everything or nothing. */
-static int
-pgw_attempt(struct pgw *w)
+static int pgw_attempt(struct pgw *w)
 {
 	char *sql;
 
@@ -336,7 +324,7 @@ pgw_attempt(struct pgw *w)
 	if (w->create && pgw_sql(w, pgw_create_sql(w), "create table") < 0)
 		return -1;
 	xasprintf(&sql, "CREATE TEMP TABLE osiris_stage ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA", w->cols,
-	    w->qual);
+	          w->qual);
 	if (pgw_sql(w, sql, "stage") < 0 || pgw_copy(w) < 0)
 		return -1;
 	if (w->mode == PGW_REPLACE && pgw_replace_delete(w) < 0)
@@ -346,8 +334,7 @@ pgw_attempt(struct pgw *w)
 	return pg_exec(w->ctx, w->c, "COMMIT", "commit");
 }
 
-static int
-pgw_config(struct pgw *w)
+static int pgw_config(struct pgw *w)
 {
 	int rc;
 
@@ -364,9 +351,8 @@ pgw_config(struct pgw *w)
 	return 0;
 }
 
-static int
-pg_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
-    size_t ninputs, struct table **output)
+static int pg_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
+                         size_t ninputs, struct table **output)
 {
 	struct pgw w;
 	int64_t retries = 3, attempt;

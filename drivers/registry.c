@@ -16,14 +16,12 @@ static const struct driver_ops *const registry_drivers[] = {
 
 #define REGISTRY_NLOCAL (sizeof(registry_drivers) / sizeof(registry_drivers[0]))
 
-const struct driver_ops *
-driver_at(size_t i)
+const struct driver_ops *driver_at(size_t i)
 {
 	return i < REGISTRY_NLOCAL ? registry_drivers[i] : registry_net_at(i - REGISTRY_NLOCAL);
 }
 
-const struct driver_ops *
-driver_find(const char *name)
+const struct driver_ops *driver_find(const char *name)
 {
 	const struct driver_ops *ops;
 	size_t i;
@@ -36,20 +34,17 @@ driver_find(const char *name)
 	return NULL;
 }
 
-int
-driver_known(const char *name)
+int driver_known(const char *name)
 {
 	return driver_find(name) != NULL;
 }
 
-int
-driver_key_is_meta(const char *key)
+int driver_key_is_meta(const char *key)
 {
 	return strcmp(key, "component") == 0 || strcmp(key, "mode") == 0 || strcmp(key, "connection") == 0;
 }
 
-int
-driver_key_known(const struct driver_ops *ops, const char *key)
+int driver_key_known(const struct driver_ops *ops, const char *key)
 {
 	size_t i;
 

@@ -8,17 +8,11 @@
 #include "drivers.h"
 
 static const struct driver_ops *const registry_net_drivers[] = {
-    &driver_pg_extractor,
-    &driver_pg_writer,
-    &driver_supabase_extractor,
-    &driver_supabase_writer,
-    &driver_mysql_extractor,
-    &driver_mysql_writer,
-    &driver_graphql_extractor,
+    &driver_pg_extractor,    &driver_pg_writer,    &driver_supabase_extractor, &driver_supabase_writer,
+    &driver_mysql_extractor, &driver_mysql_writer, &driver_graphql_extractor,
 };
 
-const struct driver_ops *
-registry_net_at(size_t i)
+const struct driver_ops *registry_net_at(size_t i)
 {
 	return i < sizeof(registry_net_drivers) / sizeof(registry_net_drivers[0]) ? registry_net_drivers[i] : NULL;
 }

@@ -14,7 +14,10 @@
 #include "drivers.h"
 
 #ifndef WORKER_STATIC_PG
-#define NONET(n, k) {.name = (n), .run = unavail_run, .keys = (k)}
+#define NONET(n, k)                                                                                                    \
+	{                                                                                                              \
+		.name = (n), .run = unavail_run, .keys = (k)                                                           \
+	}
 static const struct driver_ops registry_static_nonet[] = {
     NONET("postgres.extractor", pg_extractor_keys),
     NONET("postgres.writer", pg_writer_keys),
@@ -23,24 +26,15 @@ static const struct driver_ops registry_static_nonet[] = {
 };
 #endif
 static const struct driver_ops *const registry_static_drivers[] = {
-    &driver_mysql_extractor,
-    &driver_mysql_writer,
-    &driver_graphql_extractor,
+    &driver_mysql_extractor, &driver_mysql_writer, &driver_graphql_extractor,
 #ifdef WORKER_STATIC_PG
-    &driver_pg_extractor,
-    &driver_pg_writer,
-    &driver_supabase_extractor,
-    &driver_supabase_writer,
+    &driver_pg_extractor,    &driver_pg_writer,    &driver_supabase_extractor, &driver_supabase_writer,
 #else
-    &registry_static_nonet[0],
-    &registry_static_nonet[1],
-    &registry_static_nonet[2],
-    &registry_static_nonet[3],
+    &registry_static_nonet[0], &registry_static_nonet[1], &registry_static_nonet[2], &registry_static_nonet[3],
 #endif
 };
 
-const struct driver_ops *
-registry_net_at(size_t i)
+const struct driver_ops *registry_net_at(size_t i)
 {
 	return i < sizeof(registry_static_drivers) / sizeof(registry_static_drivers[0]) ? registry_static_drivers[i]
 	                                                                                : NULL;

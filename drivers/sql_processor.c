@@ -22,8 +22,8 @@
  *  - ATTACH (and VACUUM INTO) are refused: the query cannot touch files.
  */
 #include <sqlite3.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -33,8 +33,7 @@
 
 static const char *const sql_processor_keys[] = {"query", NULL};
 
-static void
-sql_ident(struct buf *b, const char *name)
+static void sql_ident(struct buf *b, const char *name)
 {
 	buf_addc(b, '"');
 	for (; *name != '\0'; name++) {
@@ -45,8 +44,7 @@ sql_ident(struct buf *b, const char *name)
 	buf_addc(b, '"');
 }
 
-static const char *
-sql_decl_type(enum col_type t)
+static const char *sql_decl_type(enum col_type t)
 {
 	switch (t) {
 	case COL_INT:
@@ -63,24 +61,21 @@ sql_decl_type(enum col_type t)
 	return "";
 }
 
-static int
-sql_fail(struct driver_ctx *ctx, sqlite3 *db, const char *what)
+static int sql_fail(struct driver_ctx *ctx, sqlite3 *db, const char *what)
 {
 	if (sqlite3_errcode(db) == SQLITE_INTERRUPT)
 		return ctx_fail(ctx, "Cancelled", "cancelled");
 	return ctx_fail(ctx, "SQLError", "%s: %s", what, sqlite3_errmsg(db));
 }
 
-static int
-sql_exec(struct driver_ctx *ctx, sqlite3 *db, const char *sql, const char *what)
+static int sql_exec(struct driver_ctx *ctx, sqlite3 *db, const char *sql, const char *what)
 {
 	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return sql_fail(ctx, db, what);
 	return 0;
 }
 
-static int
-sql_create(struct driver_ctx *ctx, sqlite3 *db, const char *name, const struct table *t)
+static int sql_create(struct driver_ctx *ctx, sqlite3 *db, const char *name, const struct table *t)
 {
 	struct buf b;
 	size_t c;
@@ -102,8 +97,7 @@ sql_create(struct driver_ctx *ctx, sqlite3 *db, const char *name, const struct t
 	return rc;
 }
 
-static void
-sql_bind_value(sqlite3_stmt *st, const struct column *col, size_t r, int idx)
+static void sql_bind_value(sqlite3_stmt *st, const struct column *col, size_t r, int idx)
 {
 	const struct tval *v = &col->v[r];
 
@@ -126,8 +120,7 @@ sql_bind_value(sqlite3_stmt *st, const struct column *col, size_t r, int idx)
 }
 
 /* One prepared INSERT, all rows in one transaction. */
-static int
-sql_insert_rows(struct driver_ctx *ctx, sqlite3 *db, const char *name, const struct table *t)
+static int sql_insert_rows(struct driver_ctx *ctx, sqlite3 *db, const char *name, const struct table *t)
 {
 	sqlite3_stmt *st = NULL;
 	struct buf b;
@@ -159,8 +152,7 @@ sql_insert_rows(struct driver_ctx *ctx, sqlite3 *db, const char *name, const str
 	return rc;
 }
 
-static int
-sql_load(struct driver_ctx *ctx, sqlite3 *db, struct table **inputs, const char **names, size_t n)
+static int sql_load(struct driver_ctx *ctx, sqlite3 *db, struct table **inputs, const char **names, size_t n)
 {
 	size_t i;
 
@@ -178,8 +170,7 @@ sql_load(struct driver_ctx *ctx, sqlite3 *db, struct table **inputs, const char 
 #define SQL_SAW_TEXT 1
 #define SQL_SAW_FLOAT 2
 
-static void
-sql_push_value(struct table *t, sqlite3_stmt *st, int c, int is_bool, int *saw)
+static void sql_push_value(struct table *t, sqlite3_stmt *st, int c, int is_bool, int *saw)
 {
 	char num[32];
 	size_t n;
@@ -215,8 +206,7 @@ sql_push_value(struct table *t, sqlite3_stmt *st, int c, int is_bool, int *saw)
  * would differ: SQL text stays text even if it looks numeric, and a REAL
  * column whose values happen to be integral (SUM of 5.5 and 4.5) stays a
  * double. Both keep the text as rendered. */
-static void
-sql_fix_types(struct table *t, const int *saw)
+static void sql_fix_types(struct table *t, const int *saw)
 {
 	struct column *col;
 	size_t c, r;
@@ -240,8 +230,7 @@ sql_fix_types(struct table *t, const int *saw)
 	}
 }
 
-static int
-sql_collect(struct driver_ctx *ctx, sqlite3 *db, sqlite3_stmt *st, struct table **out)
+static int sql_collect(struct driver_ctx *ctx, sqlite3 *db, sqlite3_stmt *st, struct table **out)
 {
 	int ncols = sqlite3_column_count(st), c, rc;
 	struct table *t = table_new((size_t)ncols);
@@ -271,8 +260,7 @@ sql_collect(struct driver_ctx *ctx, sqlite3 *db, sqlite3_stmt *st, struct table 
 	return 0;
 }
 
-static int
-sql_blank(const char *s)
+static int sql_blank(const char *s)
 {
 	for (; *s != '\0'; s++)
 		if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r' && *s != ';')
@@ -281,8 +269,7 @@ sql_blank(const char *s)
 }
 
 /* Run every statement; the last one's rows are the output. */
-static int
-sql_query(struct driver_ctx *ctx, sqlite3 *db, const char *query, struct table **out)
+static int sql_query(struct driver_ctx *ctx, sqlite3 *db, const char *query, struct table **out)
 {
 	const char *p = query, *tail;
 	sqlite3_stmt *st;
@@ -307,14 +294,12 @@ sql_query(struct driver_ctx *ctx, sqlite3 *db, const char *query, struct table *
 	return rc;
 }
 
-static int
-sql_progress_cb(void *arg)
+static int sql_progress_cb(void *arg)
 {
 	return ctx_cancelled(arg);
 }
 
-static sqlite3 *
-sql_open(struct driver_ctx *ctx)
+static sqlite3 *sql_open(struct driver_ctx *ctx)
 {
 	sqlite3 *db = NULL;
 
@@ -330,9 +315,8 @@ sql_open(struct driver_ctx *ctx)
 	return db;
 }
 
-static int
-sql_processor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
-    size_t ninputs, struct table **output)
+static int sql_processor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
+                             size_t ninputs, struct table **output)
 {
 	const char *query;
 	sqlite3 *db;
@@ -355,7 +339,7 @@ sql_processor_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inpu
 	ctx->rows_read = in;
 	ctx->rows_written = (int64_t)(*output)->nrows;
 	ctx_log(ctx, LOG_LVL_INFO, "query returned %zu rows, %zu columns from %zu input tables", (*output)->nrows,
-	    (*output)->ncols, ninputs);
+	        (*output)->ncols, ninputs);
 	return 0;
 }
 

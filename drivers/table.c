@@ -18,8 +18,7 @@ struct table_slab {
 	char data[];
 };
 
-struct table *
-table_new(size_t ncols)
+struct table *table_new(size_t ncols)
 {
 	struct table *t = xcalloc(1, sizeof(*t));
 
@@ -28,8 +27,7 @@ table_new(size_t ncols)
 	return t;
 }
 
-size_t
-table_add_column(struct table *t, const char *name, size_t len)
+size_t table_add_column(struct table *t, const char *name, size_t len)
 {
 	t->cols = xreallocarray(t->cols, t->ncols + 1, sizeof(*t->cols));
 	memset(&t->cols[t->ncols], 0, sizeof(*t->cols));
@@ -37,8 +35,7 @@ table_add_column(struct table *t, const char *name, size_t len)
 	return t->ncols++;
 }
 
-void
-table_free(struct table *t)
+void table_free(struct table *t)
 {
 	struct table_slab *s, *next;
 	size_t i;
@@ -68,15 +65,13 @@ table_free(struct table *t)
 	free(t);
 }
 
-void
-table_set_name(struct table *t, size_t col, const char *name, size_t len)
+void table_set_name(struct table *t, size_t col, const char *name, size_t len)
 {
 	free(t->cols[col].name);
 	t->cols[col].name = xstrndup(name, len);
 }
 
-const char *
-table_strdup(struct table *t, const char *s, size_t len)
+const char *table_strdup(struct table *t, const char *s, size_t len)
 {
 	struct table_slab *slab = t->slabs;
 	char *p;
@@ -96,22 +91,19 @@ table_strdup(struct table *t, const char *s, size_t len)
 	return p;
 }
 
-static void
-table_block_add(struct table *t, void *p, size_t maplen)
+static void table_block_add(struct table *t, void *p, size_t maplen)
 {
 	t->blocks = xreallocarray(t->blocks, t->nblocks + 1, sizeof(*t->blocks));
 	t->blocks[t->nblocks].p = p;
 	t->blocks[t->nblocks++].maplen = maplen;
 }
 
-void
-table_adopt(struct table *t, void *block)
+void table_adopt(struct table *t, void *block)
 {
 	table_block_add(t, block, 0);
 }
 
-void
-table_adopt_map(struct table *t, void *map, size_t len)
+void table_adopt_map(struct table *t, void *map, size_t len)
 {
 	if (len == 0)
 		return;
@@ -127,8 +119,7 @@ table_adopt_map(struct table *t, void *map, size_t len)
 #define TABLE_HUGE_MIN (4u << 20)
 #define TABLE_HUGE_ALIGN ((uintptr_t)2 << 20)
 
-static void
-table_huge(void *p, size_t len)
+static void table_huge(void *p, size_t len)
 {
 	uintptr_t a = ((uintptr_t)p + TABLE_HUGE_ALIGN - 1) & ~(TABLE_HUGE_ALIGN - 1);
 	uintptr_t e = ((uintptr_t)p + len) & ~(TABLE_HUGE_ALIGN - 1);
@@ -137,8 +128,7 @@ table_huge(void *p, size_t len)
 		(void)madvise((void *)a, e - a, MADV_HUGEPAGE);
 }
 
-static void
-table_column_resize(struct column *c, size_t ncap)
+static void table_column_resize(struct column *c, size_t ncap)
 {
 	size_t oldw = (c->cap + 63) / 64, neww = (ncap + 63) / 64;
 
@@ -149,14 +139,12 @@ table_column_resize(struct column *c, size_t ncap)
 	c->cap = ncap;
 }
 
-void
-table_column_grow(struct column *c)
+void table_column_grow(struct column *c)
 {
 	table_column_resize(c, c->cap ? c->cap * 2 : 1024);
 }
 
-void
-table_reserve(struct table *t, size_t rows)
+void table_reserve(struct table *t, size_t rows)
 {
 	size_t i;
 
@@ -165,16 +153,14 @@ table_reserve(struct table *t, size_t rows)
 			table_column_resize(&t->cols[i], rows);
 }
 
-int
-table_is_null(const struct table *t, size_t col, size_t row)
+int table_is_null(const struct table *t, size_t col, size_t row)
 {
 	const struct column *c = &t->cols[col];
 
 	return (c->nulls[row / 64] >> (row % 64)) & 1;
 }
 
-const char *
-col_type_name(enum col_type type)
+const char *col_type_name(enum col_type type)
 {
 	switch (type) {
 	case COL_NULL:
@@ -197,8 +183,7 @@ col_type_name(enum col_type type)
  * typed reading fits. The arrays are calloc'd: pages never written cost
  * nothing, and the unused one is dropped at the end.
  */
-static void
-table_column_infer(struct column *c)
+static void table_column_infer(struct column *c)
 {
 	int can_int = 1, can_dbl = 1, can_bool = 1, any = 0;
 	size_t r, n = c->n ? c->n : 1;
@@ -241,8 +226,7 @@ table_column_infer(struct column *c)
 	}
 }
 
-void
-table_infer_types(struct table *t)
+void table_infer_types(struct table *t)
 {
 	size_t i;
 
@@ -256,8 +240,7 @@ table_infer_types(struct table *t)
 	}
 }
 
-void
-table_finish(struct table *t)
+void table_finish(struct table *t)
 {
 	size_t i;
 
@@ -273,8 +256,7 @@ table_finish(struct table *t)
 	table_infer_types(t);
 }
 
-size_t
-table_mem_bytes(const struct table *t)
+size_t table_mem_bytes(const struct table *t)
 {
 	const struct table_slab *s;
 	size_t i, n = sizeof(*t) + t->ncols * sizeof(*t->cols) + t->nblocks * sizeof(*t->blocks);

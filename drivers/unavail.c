@@ -7,9 +7,8 @@
 
 #include "drivers.h"
 
-int
-unavail_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
-    size_t ninputs, struct table **output)
+int unavail_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
+                size_t ninputs, struct table **output)
 {
 	const char *name = json_string_value(json_object_get(cfg, "component")), *lib = "its client library";
 
@@ -25,7 +24,8 @@ unavail_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, co
 		lib = "libmariadb";
 	else if (strncmp(name, "graphql.", 8) == 0)
 		lib = "libcurl";
-	return ctx_fail(ctx, "DriverUnavailable",
+	return ctx_fail(
+	    ctx, "DriverUnavailable",
 	    "driver %s is not available in this build of osiris-worker (it links no %s); run it on a worker "
 	    "built with it",
 	    name, lib);

@@ -22,8 +22,7 @@
 /* Directory nesting bundle_from_dir follows before giving up. */
 #define BUNDLE_MAX_DEPTH 64
 
-static int
-bundle_path_cmp(const void *a, const void *b)
+static int bundle_path_cmp(const void *a, const void *b)
 {
 	const struct bundle_file *const *fa = a, *const *fb = b;
 
@@ -31,8 +30,7 @@ bundle_path_cmp(const void *a, const void *b)
 }
 
 /* Sort pointers, not the files: the wire order is kept. */
-static const char *
-bundle_find_dup(const struct bundle *b)
+static const char *bundle_find_dup(const struct bundle *b)
 {
 	const struct bundle_file **v;
 	const char *dup = NULL;
@@ -51,8 +49,7 @@ bundle_find_dup(const struct bundle *b)
 	return dup;
 }
 
-static int
-bundle_decode_file(const msgpack_object *e, struct bundle_file *f, size_t idx, char *err, size_t errlen)
+static int bundle_decode_file(const msgpack_object *e, struct bundle_file *f, size_t idx, char *err, size_t errlen)
 {
 	const msgpack_object *a;
 
@@ -73,7 +70,7 @@ bundle_decode_file(const msgpack_object *e, struct bundle_file *f, size_t idx, c
 	}
 	if (a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER || a[1].via.u64 > 07777) {
 		rpc_err_printf(err, errlen, "bundle entry '%s': mode must be an integer <= 07777",
-		    log_esc(f->path, 200));
+		               log_esc(f->path, 200));
 		return -1;
 	}
 	f->mode = (uint32_t)a[1].via.u64;
@@ -90,9 +87,8 @@ bundle_decode_file(const msgpack_object *e, struct bundle_file *f, size_t idx, c
 	return 0;
 }
 
-int
-bundle_decode(const msgpack_object *o, struct bundle *b, size_t max_bytes, enum rpc_err *code, char *err,
-    size_t errlen)
+int bundle_decode(const msgpack_object *o, struct bundle *b, size_t max_bytes, enum rpc_err *code, char *err,
+                  size_t errlen)
 {
 	const char *dup;
 	uint32_t i;
@@ -126,8 +122,7 @@ fail:
 	return -1;
 }
 
-void
-bundle_pack(msgpack_packer *pk, const struct bundle *b)
+void bundle_pack(msgpack_packer *pk, const struct bundle *b)
 {
 	size_t i;
 
@@ -141,8 +136,7 @@ bundle_pack(msgpack_packer *pk, const struct bundle *b)
 	}
 }
 
-const struct bundle_file *
-bundle_find(const struct bundle *b, const char *path)
+const struct bundle_file *bundle_find(const struct bundle *b, const char *path)
 {
 	size_t i;
 
@@ -152,8 +146,7 @@ bundle_find(const struct bundle *b, const char *path)
 	return NULL;
 }
 
-void
-bundle_free(struct bundle *b)
+void bundle_free(struct bundle *b)
 {
 	size_t i;
 
@@ -171,8 +164,7 @@ bundle_free(struct bundle *b)
 	memset(b, 0, sizeof(*b));
 }
 
-int
-bundle_data_offset(const struct bundle *b, const struct bundle_file *f, off_t *off)
+int bundle_data_offset(const struct bundle *b, const struct bundle_file *f, off_t *off)
 {
 	const uint8_t *base = b->map;
 
@@ -193,8 +185,7 @@ struct bundle_walk {
 
 static int bundle_walk_dir(struct bundle_walk *w, const char *root, const char *rel, int depth);
 
-static int
-bundle_walk_entry(struct bundle_walk *w, const char *root, const char *rel)
+static int bundle_walk_entry(struct bundle_walk *w, const char *root, const char *rel)
 {
 	struct bundle *b = w->b;
 	struct stat st;
@@ -232,8 +223,7 @@ bundle_walk_entry(struct bundle_walk *w, const char *root, const char *rel)
 	return 0;
 }
 
-static int
-bundle_walk_dir(struct bundle_walk *w, const char *root, const char *rel, int depth)
+static int bundle_walk_dir(struct bundle_walk *w, const char *root, const char *rel, int depth)
 {
 	struct dirent *de;
 	DIR *d;
@@ -270,15 +260,13 @@ bundle_walk_dir(struct bundle_walk *w, const char *root, const char *rel, int de
 	return r;
 }
 
-static int
-bundle_file_cmp(const void *a, const void *b)
+static int bundle_file_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct bundle_file *)a)->path, ((const struct bundle_file *)b)->path);
 }
 
 /* Read exactly f->len bytes; a file that changed size since lstat fails. */
-static int
-bundle_read_file(const char *root, struct bundle_file *f, uint8_t *dst, char *err, size_t errlen)
+static int bundle_read_file(const char *root, struct bundle_file *f, uint8_t *dst, char *err, size_t errlen)
 {
 	struct stat st;
 	size_t got = 0;
@@ -321,8 +309,7 @@ bundle_read_file(const char *root, struct bundle_file *f, uint8_t *dst, char *er
  */
 #define BUNDLE_MAP_MIN (1024 * 1024)
 
-static int
-bundle_map_one(const char *root, struct bundle *b, struct bundle_file *f, char *err, size_t errlen)
+static int bundle_map_one(const char *root, struct bundle *b, struct bundle_file *f, char *err, size_t errlen)
 {
 	struct stat st;
 	char *full;
@@ -334,7 +321,9 @@ bundle_map_one(const char *root, struct bundle *b, struct bundle_file *f, char *
 	free(full);
 	if (fd == -1 || fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (size_t)st.st_size != f->len) {
 		rpc_err_printf(err, errlen, "%s: %s", f->path,
-		    fd == -1 ? strerror(errno) : !S_ISREG(st.st_mode) ? "not a regular file" : "file changed while packing");
+		               fd == -1               ? strerror(errno)
+		               : !S_ISREG(st.st_mode) ? "not a regular file"
+		                                      : "file changed while packing");
 		if (fd != -1)
 			close(fd);
 		return -1;
@@ -352,8 +341,7 @@ bundle_map_one(const char *root, struct bundle *b, struct bundle_file *f, char *
 	return 0;
 }
 
-int
-bundle_from_dir(struct bundle *b, const char *dir, size_t max_bytes, char *err, size_t errlen)
+int bundle_from_dir(struct bundle *b, const char *dir, size_t max_bytes, char *err, size_t errlen)
 {
 	struct bundle_walk w = {b, max_bytes, err, errlen};
 	size_t i, off = 0, small = 0;
@@ -389,8 +377,7 @@ fail:
  * data where it lies, flushed in batches of BUNDLE_IOV.
  */
 #define BUNDLE_IOV 64
-int
-bundle_write_fd(const struct bundle *b, int fd)
+int bundle_write_fd(const struct bundle *b, int fd)
 {
 	struct iovec iov[BUNDLE_IOV];
 	size_t start[BUNDLE_IOV], i, hs = 0;
@@ -430,8 +417,7 @@ bundle_write_fd(const struct bundle *b, int fd)
 	return rc;
 }
 
-int
-bundle_save(const struct bundle *b, const char *path, off_t *size)
+int bundle_save(const struct bundle *b, const char *path, off_t *size)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), saved;
 	off_t end;
@@ -450,8 +436,7 @@ bundle_save(const struct bundle *b, const char *path, off_t *size)
 }
 
 /* The stored file mapped read-only: -1 with err, or 0 with the mapping, its length and fd. */
-static int
-bundle_map_file(const char *path, size_t limit, void **map, size_t *len, int *fd, char *err, size_t errlen)
+static int bundle_map_file(const char *path, size_t limit, void **map, size_t *len, int *fd, char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -461,7 +446,9 @@ bundle_map_file(const char *path, size_t limit, void **map, size_t *len, int *fd
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size == 0 || (uint64_t)st.st_size > limit) {
 		rpc_err_printf(err, errlen, "%s: %s", path,
-		    !S_ISREG(st.st_mode) ? "not a regular file" : st.st_size == 0 ? "empty" : strerror(EFBIG));
+		               !S_ISREG(st.st_mode) ? "not a regular file"
+		               : st.st_size == 0    ? "empty"
+		                                    : strerror(EFBIG));
 		goto fail;
 	}
 	*len = (size_t)st.st_size;
@@ -482,8 +469,7 @@ fail:
  * only (bin bodies are skipped), so a big context costs no copy here; its
  * files' data point into the mapping.
  */
-int
-bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err, size_t errlen)
+int bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err, size_t errlen)
 {
 	struct rpc_limits l;
 	msgpack_zone zone;
@@ -505,7 +491,7 @@ bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err, siz
 	l.max_str = UINT32_MAX;
 	if (rpc_scan(map, len, &l, &msglen, &need, &serr) != RPC_SCAN_OK || msglen != len) {
 		rpc_err_printf(err, errlen, "%s: not a bundle (%s)", path,
-		    serr != NULL ? serr : "truncated or trailing bytes");
+		               serr != NULL ? serr : "truncated or trailing bytes");
 		r = -1;
 		goto out;
 	}
@@ -513,8 +499,8 @@ bundle_load(struct bundle *b, const char *path, size_t max_bytes, char *err, siz
 		fatalx("bundle_load: out of memory");
 	/* bin and str objects point into the mapping, which the bundle keeps */
 	r = msgpack_unpack((const char *)map, len, &off, &zone, &root) == MSGPACK_UNPACK_SUCCESS
-	    ? bundle_decode(&root, b, max_bytes, &code, err, errlen)
-	    : (rpc_err_printf(err, errlen, "%s: not a bundle", path), -1);
+	        ? bundle_decode(&root, b, max_bytes, &code, err, errlen)
+	        : (rpc_err_printf(err, errlen, "%s: not a bundle", path), -1);
 	msgpack_zone_destroy(&zone);
 out:
 	if (r == -1) {

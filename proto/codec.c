@@ -12,8 +12,7 @@
  * is refused whatever max_depth says. */
 #define RPC_SCAN_STACK 64
 
-void
-rpc_limits_default(struct rpc_limits *l, size_t max_context_bytes)
+void rpc_limits_default(struct rpc_limits *l, size_t max_context_bytes)
 {
 	l->max_msg = max_context_bytes + (1u << 20);
 	l->max_depth = 32;
@@ -25,15 +24,14 @@ enum scan_kind { SK_SCALAR, SK_STR, SK_BIN, SK_EXT, SK_ARRAY, SK_MAP, SK_BAD };
 
 struct scan_head {
 	enum scan_kind kind;
-	unsigned hdr;	  /* header bytes, including the length field */
-	unsigned lenoff;  /* offset of the big-endian length field, 0 = none */
+	unsigned hdr;    /* header bytes, including the length field */
+	unsigned lenoff; /* offset of the big-endian length field, 0 = none */
 	unsigned lenbytes;
 	uint64_t fixed; /* payload bytes (scalars, fixext) or count (fix containers) */
 };
 
 /* Classify a msgpack type byte. */
-static struct scan_head
-rpc_scan_head(uint8_t c)
+static struct scan_head rpc_scan_head(uint8_t c)
 {
 	struct scan_head h = {SK_SCALAR, 1, 0, 0, 0};
 
@@ -50,42 +48,70 @@ rpc_scan_head(uint8_t c)
 		h.fixed = c & 0x1f;
 	} else {
 		switch (c) {
-		case 0xc4: case 0xc5: case 0xc6:
+		case 0xc4:
+		case 0xc5:
+		case 0xc6:
 			h.kind = SK_BIN;
 			h.lenoff = 1;
 			h.lenbytes = 1u << (c - 0xc4);
 			h.hdr = 1 + h.lenbytes;
 			break;
-		case 0xc7: case 0xc8: case 0xc9:
+		case 0xc7:
+		case 0xc8:
+		case 0xc9:
 			h.kind = SK_EXT;
 			h.lenoff = 1;
 			h.lenbytes = 1u << (c - 0xc7);
 			h.hdr = 2 + h.lenbytes;
 			break;
-		case 0xca: h.fixed = 4; break;
-		case 0xcb: h.fixed = 8; break;
-		case 0xcc: case 0xd0: h.fixed = 1; break;
-		case 0xcd: case 0xd1: h.fixed = 2; break;
-		case 0xce: case 0xd2: h.fixed = 4; break;
-		case 0xcf: case 0xd3: h.fixed = 8; break;
-		case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+		case 0xca:
+			h.fixed = 4;
+			break;
+		case 0xcb:
+			h.fixed = 8;
+			break;
+		case 0xcc:
+		case 0xd0:
+			h.fixed = 1;
+			break;
+		case 0xcd:
+		case 0xd1:
+			h.fixed = 2;
+			break;
+		case 0xce:
+		case 0xd2:
+			h.fixed = 4;
+			break;
+		case 0xcf:
+		case 0xd3:
+			h.fixed = 8;
+			break;
+		case 0xd4:
+		case 0xd5:
+		case 0xd6:
+		case 0xd7:
+		case 0xd8:
 			h.kind = SK_EXT;
 			h.hdr = 2;
 			h.fixed = 1u << (c - 0xd4);
 			break;
-		case 0xd9: case 0xda: case 0xdb:
+		case 0xd9:
+		case 0xda:
+		case 0xdb:
 			h.kind = SK_STR;
 			h.lenoff = 1;
 			h.lenbytes = 1u << (c - 0xd9);
 			h.hdr = 1 + h.lenbytes;
 			break;
-		case 0xdc: case 0xdd:
+		case 0xdc:
+		case 0xdd:
 			h.kind = SK_ARRAY;
 			h.lenoff = 1;
 			h.lenbytes = 2u << (c - 0xdc);
 			h.hdr = 1 + h.lenbytes;
 			break;
-		case 0xde: case 0xdf:
+		case 0xde:
+		case 0xdf:
 			h.kind = SK_MAP;
 			h.lenoff = 1;
 			h.lenbytes = 2u << (c - 0xde);
@@ -98,8 +124,7 @@ rpc_scan_head(uint8_t c)
 	return h;
 }
 
-static uint64_t
-rpc_scan_be(const uint8_t *p, unsigned n)
+static uint64_t rpc_scan_be(const uint8_t *p, unsigned n)
 {
 	uint64_t v = 0;
 
@@ -122,9 +147,8 @@ rpc_scan_be(const uint8_t *p, unsigned n)
  * each takes at least one byte, so end + pending is a lower bound of the
  * message length and anything that cannot fit in max_msg fails at once.
  */
-enum rpc_scan
-rpc_scan_code(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need, const char **err,
-    enum rpc_err *code)
+enum rpc_scan rpc_scan_code(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need,
+                            const char **err, enum rpc_err *code)
 {
 	const uint8_t *p = buf;
 	uint64_t stack[RPC_SCAN_STACK], pos = 0, pending = 1, end, n, k;
@@ -180,7 +204,8 @@ rpc_scan_code(const void *buf, size_t len, const struct rpc_limits *l, size_t *m
 			end += n;
 		}
 		if (end + pending > l->max_msg)
-			SCAN_FAIL(ERR_TOO_LARGE, k > 0 ? "element count exceeds the message limit" : "message too large");
+			SCAN_FAIL(ERR_TOO_LARGE,
+			          k > 0 ? "element count exceeds the message limit" : "message too large");
 		if (end > len) {
 			*need = end + pending;
 			return RPC_SCAN_MORE;
@@ -200,14 +225,13 @@ rpc_scan_code(const void *buf, size_t len, const struct rpc_limits *l, size_t *m
 	}
 }
 
-enum rpc_scan
-rpc_scan(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need, const char **err)
+enum rpc_scan rpc_scan(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need,
+                       const char **err)
 {
 	return rpc_scan_code(buf, len, l, msglen, need, err, NULL);
 }
 
-static int
-rpc_decode_envelope(struct rpc_msg *msg, char *err, size_t errlen)
+static int rpc_decode_envelope(struct rpc_msg *msg, char *err, size_t errlen)
 {
 	const msgpack_object *a, *params;
 	uint32_t n;
@@ -226,7 +250,7 @@ rpc_decode_envelope(struct rpc_msg *msg, char *err, size_t errlen)
 	msg->type = (enum rpc_type)a[0].via.u64;
 	if (n != (msg->type == RPC_NOTIFY ? 3u : 4u)) {
 		snprintf(err, errlen, "%s must have %d elements", msg->type == RPC_NOTIFY ? "notification" : "message",
-		    msg->type == RPC_NOTIFY ? 3 : 4);
+		         msg->type == RPC_NOTIFY ? 3 : 4);
 		return -1;
 	}
 	if (msg->type != RPC_NOTIFY) {
@@ -268,11 +292,9 @@ rpc_decode_envelope(struct rpc_msg *msg, char *err, size_t errlen)
 	return 0;
 }
 
-static int rpc_decode_buf(const void *buf, uint8_t *owned, size_t len, struct rpc_msg *msg, char *err,
-    size_t errlen);
+static int rpc_decode_buf(const void *buf, uint8_t *owned, size_t len, struct rpc_msg *msg, char *err, size_t errlen);
 
-int
-rpc_decode(const void *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen)
+int rpc_decode(const void *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen)
 {
 	return rpc_decode_buf(buf, NULL, len, msg, err, errlen);
 }
@@ -280,14 +302,12 @@ rpc_decode(const void *buf, size_t len, struct rpc_msg *msg, char *err, size_t e
 /* As rpc_decode, taking buf (malloc'd) instead of copying it: a big
  * message (a run context) is not duplicated. buf is the message's or
  * freed, whatever the outcome. */
-int
-rpc_decode_owned(uint8_t *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen)
+int rpc_decode_owned(uint8_t *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen)
 {
 	return rpc_decode_buf(buf, buf, len, msg, err, errlen);
 }
 
-static int
-rpc_decode_buf(const void *buf, uint8_t *owned, size_t len, struct rpc_msg *msg, char *err, size_t errlen)
+static int rpc_decode_buf(const void *buf, uint8_t *owned, size_t len, struct rpc_msg *msg, char *err, size_t errlen)
 {
 	struct rpc_limits l;
 	size_t off = 0, msglen = 0, need;
@@ -304,7 +324,9 @@ rpc_decode_buf(const void *buf, uint8_t *owned, size_t len, struct rpc_msg *msg,
 	l.max_str = UINT32_MAX;
 	if (len == 0 || rpc_scan(buf, len, &l, &msglen, &need, &serr) != RPC_SCAN_OK || msglen != len) {
 		snprintf(err, errlen, "malformed message: %s",
-		    serr != NULL ? serr : (len == 0 || msglen == 0) ? "truncated" : "trailing bytes");
+		         serr != NULL                ? serr
+		         : (len == 0 || msglen == 0) ? "truncated"
+		                                     : "trailing bytes");
 		free(owned);
 		return -1;
 	}
@@ -327,8 +349,7 @@ rpc_decode_buf(const void *buf, uint8_t *owned, size_t len, struct rpc_msg *msg,
 	return 0;
 }
 
-int
-rpc_decode_view(const void *buf, size_t len, struct rpc_msg *msg, msgpack_zone *zone, char *err, size_t errlen)
+int rpc_decode_view(const void *buf, size_t len, struct rpc_msg *msg, msgpack_zone *zone, char *err, size_t errlen)
 {
 	size_t off = 0;
 	msgpack_unpack_return r;
@@ -346,8 +367,7 @@ rpc_decode_view(const void *buf, size_t len, struct rpc_msg *msg, msgpack_zone *
 	return 0;
 }
 
-void
-rpc_msg_free(struct rpc_msg *msg)
+void rpc_msg_free(struct rpc_msg *msg)
 {
 	if (msg->raw != NULL) {
 		msgpack_zone_destroy(&msg->zone);
@@ -356,21 +376,18 @@ rpc_msg_free(struct rpc_msg *msg)
 	memset(msg, 0, sizeof(*msg));
 }
 
-static int
-rpc_packer_write_cb(void *data, const char *bytes, size_t len)
+static int rpc_packer_write_cb(void *data, const char *bytes, size_t len)
 {
 	buf_add(data, bytes, len);
 	return 0;
 }
 
-void
-rpc_packer_init(msgpack_packer *pk, struct buf *b)
+void rpc_packer_init(msgpack_packer *pk, struct buf *b)
 {
 	msgpack_packer_init(pk, b, rpc_packer_write_cb);
 }
 
-void
-rpc_pack_request_head(msgpack_packer *pk, uint32_t msgid, const char *method)
+void rpc_pack_request_head(msgpack_packer *pk, uint32_t msgid, const char *method)
 {
 	msgpack_pack_array(pk, 4);
 	msgpack_pack_uint8(pk, RPC_REQUEST);
@@ -379,8 +396,7 @@ rpc_pack_request_head(msgpack_packer *pk, uint32_t msgid, const char *method)
 	msgpack_pack_array(pk, 1);
 }
 
-void
-rpc_pack_notify_head(msgpack_packer *pk, const char *method)
+void rpc_pack_notify_head(msgpack_packer *pk, const char *method)
 {
 	msgpack_pack_array(pk, 3);
 	msgpack_pack_uint8(pk, RPC_NOTIFY);
@@ -388,8 +404,7 @@ rpc_pack_notify_head(msgpack_packer *pk, const char *method)
 	msgpack_pack_array(pk, 1);
 }
 
-void
-rpc_pack_result_head(msgpack_packer *pk, uint32_t msgid)
+void rpc_pack_result_head(msgpack_packer *pk, uint32_t msgid)
 {
 	msgpack_pack_array(pk, 4);
 	msgpack_pack_uint8(pk, RPC_RESPONSE);
@@ -397,8 +412,7 @@ rpc_pack_result_head(msgpack_packer *pk, uint32_t msgid)
 	msgpack_pack_nil(pk);
 }
 
-void
-rpc_pack_error(msgpack_packer *pk, uint32_t msgid, const char *code, const char *message)
+void rpc_pack_error(msgpack_packer *pk, uint32_t msgid, const char *code, const char *message)
 {
 	msgpack_pack_array(pk, 4);
 	msgpack_pack_uint8(pk, RPC_RESPONSE);
@@ -409,8 +423,7 @@ rpc_pack_error(msgpack_packer *pk, uint32_t msgid, const char *code, const char 
 	msgpack_pack_nil(pk);
 }
 
-void
-mp_pack_str(msgpack_packer *pk, const char *s)
+void mp_pack_str(msgpack_packer *pk, const char *s)
 {
 	size_t n;
 
@@ -423,28 +436,24 @@ mp_pack_str(msgpack_packer *pk, const char *s)
 	msgpack_pack_str_body(pk, s, n);
 }
 
-void
-mp_pack_key(msgpack_packer *pk, const char *key)
+void mp_pack_key(msgpack_packer *pk, const char *key)
 {
 	mp_pack_str(pk, key);
 }
 
-void
-mp_pack_kstr(msgpack_packer *pk, const char *key, const char *val)
+void mp_pack_kstr(msgpack_packer *pk, const char *key, const char *val)
 {
 	mp_pack_str(pk, key);
 	mp_pack_str(pk, val);
 }
 
-void
-mp_pack_kint(msgpack_packer *pk, const char *key, int64_t val)
+void mp_pack_kint(msgpack_packer *pk, const char *key, int64_t val)
 {
 	mp_pack_str(pk, key);
 	msgpack_pack_int64(pk, val);
 }
 
-const msgpack_object *
-mp_get(const msgpack_object *map, const char *key)
+const msgpack_object *mp_get(const msgpack_object *map, const char *key)
 {
 	size_t klen = strlen(key);
 	uint32_t i;
@@ -459,16 +468,14 @@ mp_get(const msgpack_object *map, const char *key)
 	return NULL;
 }
 
-int
-mp_str_eq(const msgpack_object *o, const char *s)
+int mp_str_eq(const msgpack_object *o, const char *s)
 {
 	size_t n = strlen(s);
 
 	return o != NULL && o->type == MSGPACK_OBJECT_STR && o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
 }
 
-char *
-mp_strdup(const msgpack_object *o)
+char *mp_strdup(const msgpack_object *o)
 {
 	if (o == NULL || o->type != MSGPACK_OBJECT_STR)
 		return NULL;
@@ -477,8 +484,7 @@ mp_strdup(const msgpack_object *o)
 
 /* Strings with an embedded NUL are refused: they would silently truncate
  * in every C consumer. */
-int
-mp_get_str(const msgpack_object *map, const char *key, char **out)
+int mp_get_str(const msgpack_object *map, const char *key, char **out)
 {
 	const msgpack_object *o = mp_get(map, key);
 
@@ -490,8 +496,7 @@ mp_get_str(const msgpack_object *map, const char *key, char **out)
 	return 0;
 }
 
-int
-mp_get_int(const msgpack_object *map, const char *key, int64_t *out)
+int mp_get_int(const msgpack_object *map, const char *key, int64_t *out)
 {
 	const msgpack_object *o = mp_get(map, key);
 
@@ -508,8 +513,7 @@ mp_get_int(const msgpack_object *map, const char *key, int64_t *out)
 	return -1;
 }
 
-int
-mp_get_bool(const msgpack_object *map, const char *key, int *out)
+int mp_get_bool(const msgpack_object *map, const char *key, int *out)
 {
 	const msgpack_object *o = mp_get(map, key);
 
@@ -521,8 +525,7 @@ mp_get_bool(const msgpack_object *map, const char *key, int *out)
 	return 0;
 }
 
-int
-mp_get_double(const msgpack_object *map, const char *key, double *out)
+int mp_get_double(const msgpack_object *map, const char *key, double *out)
 {
 	const msgpack_object *o = mp_get(map, key);
 

@@ -21,16 +21,14 @@ static const char *const rpc_err_names[] = {
     [ERR_INTERNAL] = "internal",
 };
 
-const char *
-rpc_err_name(enum rpc_err e)
+const char *rpc_err_name(enum rpc_err e)
 {
 	if ((unsigned)e >= sizeof(rpc_err_names) / sizeof(rpc_err_names[0]))
 		return "internal";
 	return rpc_err_names[e];
 }
 
-enum rpc_err
-rpc_err_parse(const char *s)
+enum rpc_err rpc_err_parse(const char *s)
 {
 	size_t i;
 
@@ -40,8 +38,7 @@ rpc_err_parse(const char *s)
 	return ERR_INTERNAL;
 }
 
-void
-rpc_err_printf(char *err, size_t errlen, const char *fmt, ...)
+void rpc_err_printf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 

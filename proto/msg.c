@@ -14,8 +14,7 @@
 /* 9999-12-31T23:59:59.999Z: the last time the wire format can express */
 #define MSG_TIME_MAX 253402300799999LL
 
-static int
-msg_is_map(const msgpack_object *o, const char *what, char *err, size_t errlen)
+static int msg_is_map(const msgpack_object *o, const char *what, char *err, size_t errlen)
 {
 	if (o == NULL || o->type != MSGPACK_OBJECT_MAP) {
 		rpc_err_printf(err, errlen, "%s must be a map", what);
@@ -25,8 +24,7 @@ msg_is_map(const msgpack_object *o, const char *what, char *err, size_t errlen)
 }
 
 /* Required string: missing/nil and wrong type are both errors. */
-static int
-msg_need_str(const msgpack_object *map, const char *key, char **out, char *err, size_t errlen)
+static int msg_need_str(const msgpack_object *map, const char *key, char **out, char *err, size_t errlen)
 {
 	int r = mp_get_str(map, key, out);
 
@@ -38,8 +36,8 @@ msg_need_str(const msgpack_object *map, const char *key, char **out, char *err, 
 }
 
 /* Optional string: *out keeps `def` (duplicated, may be NULL) when absent. */
-static int
-msg_opt_str(const msgpack_object *map, const char *key, char **out, const char *def, char *err, size_t errlen)
+static int msg_opt_str(const msgpack_object *map, const char *key, char **out, const char *def, char *err,
+                       size_t errlen)
 {
 	int r = mp_get_str(map, key, out);
 
@@ -52,8 +50,7 @@ msg_opt_str(const msgpack_object *map, const char *key, char **out, const char *
 	return 0;
 }
 
-static int
-msg_need_int(const msgpack_object *map, const char *key, int64_t *out, char *err, size_t errlen)
+static int msg_need_int(const msgpack_object *map, const char *key, int64_t *out, char *err, size_t errlen)
 {
 	int r = mp_get_int(map, key, out);
 
@@ -64,8 +61,7 @@ msg_need_int(const msgpack_object *map, const char *key, int64_t *out, char *err
 	return r == 0 ? 0 : -1;
 }
 
-static int
-msg_opt_int(const msgpack_object *map, const char *key, int64_t *out, char *err, size_t errlen)
+static int msg_opt_int(const msgpack_object *map, const char *key, int64_t *out, char *err, size_t errlen)
 {
 	if (mp_get_int(map, key, out) == -1) {
 		rpc_err_printf(err, errlen, "key '%s' must be an integer", key);
@@ -75,8 +71,7 @@ msg_opt_int(const msgpack_object *map, const char *key, int64_t *out, char *err,
 }
 
 /* Times: nil when unset, else an ISO-8601 UTC string with milliseconds. */
-static void
-msg_pack_ktime(msgpack_packer *pk, const char *key, int64_t ms)
+static void msg_pack_ktime(msgpack_packer *pk, const char *key, int64_t ms)
 {
 	char iso[32];
 
@@ -90,8 +85,7 @@ msg_pack_ktime(msgpack_packer *pk, const char *key, int64_t ms)
 }
 
 /* Absent or nil -> 0; an ISO string; an integer (ms) is tolerated. */
-static int
-msg_opt_time(const msgpack_object *map, const char *key, int64_t *out, char *err, size_t errlen)
+static int msg_opt_time(const msgpack_object *map, const char *key, int64_t *out, char *err, size_t errlen)
 {
 	const msgpack_object *o = mp_get(map, key);
 	char iso[40];
@@ -112,8 +106,7 @@ msg_opt_time(const msgpack_object *map, const char *key, int64_t *out, char *err
 	return -1;
 }
 
-static void
-msg_pack_strv(msgpack_packer *pk, char *const *v, size_t n)
+static void msg_pack_strv(msgpack_packer *pk, char *const *v, size_t n)
 {
 	size_t i;
 
@@ -123,8 +116,7 @@ msg_pack_strv(msgpack_packer *pk, char *const *v, size_t n)
 }
 
 /* Absent/nil -> empty; else an array of strings. */
-static int
-msg_opt_strv(const msgpack_object *map, const char *key, char ***out, size_t *nout, char *err, size_t errlen)
+static int msg_opt_strv(const msgpack_object *map, const char *key, char ***out, size_t *nout, char *err, size_t errlen)
 {
 	const msgpack_object *o = mp_get(map, key);
 	uint32_t i;
@@ -151,8 +143,7 @@ bad:
 	return -1;
 }
 
-static void
-msg_free_strv(char **v, size_t n)
+static void msg_free_strv(char **v, size_t n)
 {
 	size_t i;
 
@@ -163,8 +154,7 @@ msg_free_strv(char **v, size_t n)
 
 /* kvlist ----------------------------------------------------------------- */
 
-void
-kvlist_add(struct kvlist *l, const char *key, const char *value)
+void kvlist_add(struct kvlist *l, const char *key, const char *value)
 {
 	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
 	l->v[l->n].key = xstrdup(key);
@@ -172,8 +162,7 @@ kvlist_add(struct kvlist *l, const char *key, const char *value)
 	l->n++;
 }
 
-const char *
-kvlist_get(const struct kvlist *l, const char *key)
+const char *kvlist_get(const struct kvlist *l, const char *key)
 {
 	size_t i;
 
@@ -183,8 +172,7 @@ kvlist_get(const struct kvlist *l, const char *key)
 	return NULL;
 }
 
-void
-kvlist_free(struct kvlist *l)
+void kvlist_free(struct kvlist *l)
 {
 	size_t i;
 
@@ -197,8 +185,7 @@ kvlist_free(struct kvlist *l)
 	l->n = 0;
 }
 
-void
-kvlist_wipe(struct kvlist *l)
+void kvlist_wipe(struct kvlist *l)
 {
 	size_t i;
 
@@ -208,8 +195,7 @@ kvlist_wipe(struct kvlist *l)
 	kvlist_free(l);
 }
 
-void
-kvlist_pack(msgpack_packer *pk, const struct kvlist *l)
+void kvlist_pack(msgpack_packer *pk, const struct kvlist *l)
 {
 	size_t i;
 
@@ -218,14 +204,12 @@ kvlist_pack(msgpack_packer *pk, const struct kvlist *l)
 		mp_pack_kstr(pk, l->v[i].key, l->v[i].value);
 }
 
-static int
-kvlist_str_ok(const msgpack_object *o)
+static int kvlist_str_ok(const msgpack_object *o)
 {
 	return o->type == MSGPACK_OBJECT_STR && memchr(o->via.str.ptr, '\0', o->via.str.size) == NULL;
 }
 
-int
-kvlist_decode(const msgpack_object *o, struct kvlist *l, char *err, size_t errlen)
+int kvlist_decode(const msgpack_object *o, struct kvlist *l, char *err, size_t errlen)
 {
 	uint32_t i;
 
@@ -254,8 +238,7 @@ kvlist_decode(const msgpack_object *o, struct kvlist *l, char *err, size_t errle
 }
 
 /* kvlist under a key, with the key named in the error. */
-static int
-msg_opt_kvlist(const msgpack_object *map, const char *key, struct kvlist *l, char *err, size_t errlen)
+static int msg_opt_kvlist(const msgpack_object *map, const char *key, struct kvlist *l, char *err, size_t errlen)
 {
 	char sub[160];
 
@@ -268,8 +251,7 @@ msg_opt_kvlist(const msgpack_object *map, const char *key, struct kvlist *l, cha
 
 /* hello ------------------------------------------------------------------ */
 
-void
-msg_hello_pack(msgpack_packer *pk, const struct msg_hello *m, int is_result)
+void msg_hello_pack(msgpack_packer *pk, const struct msg_hello *m, int is_result)
 {
 	msgpack_pack_map(pk, is_result ? 3 : 2);
 	mp_pack_kstr(pk, is_result ? "daemon" : "client", m->sender);
@@ -280,8 +262,7 @@ msg_hello_pack(msgpack_packer *pk, const struct msg_hello *m, int is_result)
 	}
 }
 
-int
-msg_hello_decode(const msgpack_object *o, struct msg_hello *m, int is_result, char *err, size_t errlen)
+int msg_hello_decode(const msgpack_object *o, struct msg_hello *m, int is_result, char *err, size_t errlen)
 {
 	memset(m, 0, sizeof(*m));
 	if (!msg_is_map(o, "hello", err, errlen))
@@ -295,8 +276,7 @@ msg_hello_decode(const msgpack_object *o, struct msg_hello *m, int is_result, ch
 	return 0;
 }
 
-void
-msg_hello_free(struct msg_hello *m)
+void msg_hello_free(struct msg_hello *m)
 {
 	free(m->sender);
 	msg_free_strv(m->capabilities, m->ncapabilities);
@@ -305,8 +285,7 @@ msg_hello_free(struct msg_hello *m)
 
 /* run.submit ------------------------------------------------------------- */
 
-void
-msg_submit_pack(msgpack_packer *pk, const struct msg_submit *m)
+void msg_submit_pack(msgpack_packer *pk, const struct msg_submit *m)
 {
 	msg_submit_pack_head(pk);
 	bundle_pack(pk, &m->bundle);
@@ -315,15 +294,13 @@ msg_submit_pack(msgpack_packer *pk, const struct msg_submit *m)
 
 /* The bundle comes first: a client can send the head, then the bundle's
  * bytes from where they lie (bundle_write_fd), then the tail. */
-void
-msg_submit_pack_head(msgpack_packer *pk)
+void msg_submit_pack_head(msgpack_packer *pk)
 {
 	msgpack_pack_map(pk, 7);
 	mp_pack_key(pk, "bundle");
 }
 
-void
-msg_submit_pack_tail(msgpack_packer *pk, const struct msg_submit *m)
+void msg_submit_pack_tail(msgpack_packer *pk, const struct msg_submit *m)
 {
 	mp_pack_kstr(pk, "manifest", m->manifest != NULL ? m->manifest : DEFAULT_MANIFEST);
 	mp_pack_kstr(pk, "backend", m->backend != NULL ? m->backend : DEFAULT_BACKEND);
@@ -336,9 +313,8 @@ msg_submit_pack_tail(msgpack_packer *pk, const struct msg_submit *m)
 	mp_pack_kint(pk, "priority", m->priority);
 }
 
-int
-msg_submit_decode(const msgpack_object *o, struct msg_submit *m, size_t max_bytes, enum rpc_err *code, char *err,
-    size_t errlen)
+int msg_submit_decode(const msgpack_object *o, struct msg_submit *m, size_t max_bytes, enum rpc_err *code, char *err,
+                      size_t errlen)
 {
 	const msgpack_object *b;
 
@@ -366,8 +342,7 @@ fail:
 	return -1;
 }
 
-void
-msg_submit_free(struct msg_submit *m)
+void msg_submit_free(struct msg_submit *m)
 {
 	bundle_free(&m->bundle);
 	free(m->manifest);
@@ -380,8 +355,7 @@ msg_submit_free(struct msg_submit *m)
 
 /* run and step objects --------------------------------------------------- */
 
-static void
-step_info_pack(msgpack_packer *pk, const struct step_info *s)
+static void step_info_pack(msgpack_packer *pk, const struct step_info *s)
 {
 	msgpack_pack_map(pk, 10);
 	mp_pack_kstr(pk, "id", s->id);
@@ -397,8 +371,7 @@ step_info_pack(msgpack_packer *pk, const struct step_info *s)
 }
 
 /* The "state" key, parsed as a run state (run != 0) or a step state. */
-static int
-msg_state_key(const msgpack_object *map, int run, int *out, char *err, size_t errlen)
+static int msg_state_key(const msgpack_object *map, int run, int *out, char *err, size_t errlen)
 {
 	enum run_state rs = RUN_QUEUED;
 	enum step_state ss = STEP_PENDING;
@@ -415,8 +388,7 @@ msg_state_key(const msgpack_object *map, int run, int *out, char *err, size_t er
 	return r;
 }
 
-static int
-step_info_decode(const msgpack_object *o, struct step_info *s, char *err, size_t errlen)
+static int step_info_decode(const msgpack_object *o, struct step_info *s, char *err, size_t errlen)
 {
 	int st = 0;
 
@@ -439,8 +411,7 @@ step_info_decode(const msgpack_object *o, struct step_info *s, char *err, size_t
 	return 0;
 }
 
-void
-step_info_free(struct step_info *s)
+void step_info_free(struct step_info *s)
 {
 	free(s->id);
 	free(s->driver);
@@ -449,8 +420,7 @@ step_info_free(struct step_info *s)
 	memset(s, 0, sizeof(*s));
 }
 
-void
-run_info_pack(msgpack_packer *pk, const struct run_info *r, int with_steps)
+void run_info_pack(msgpack_packer *pk, const struct run_info *r, int with_steps)
 {
 	size_t i;
 
@@ -486,8 +456,7 @@ run_info_pack(msgpack_packer *pk, const struct run_info *r, int with_steps)
 		step_info_pack(pk, &r->steps[i]);
 }
 
-static int
-run_info_decode_steps(const msgpack_object *o, struct run_info *r, char *err, size_t errlen)
+static int run_info_decode_steps(const msgpack_object *o, struct run_info *r, char *err, size_t errlen)
 {
 	const msgpack_object *s = mp_get(o, "steps");
 	uint32_t i;
@@ -508,8 +477,7 @@ run_info_decode_steps(const msgpack_object *o, struct run_info *r, char *err, si
 	return 0;
 }
 
-int
-run_info_decode(const msgpack_object *o, struct run_info *r, char *err, size_t errlen)
+int run_info_decode(const msgpack_object *o, struct run_info *r, char *err, size_t errlen)
 {
 	const msgpack_object *ec;
 	int st = 0;
@@ -546,8 +514,7 @@ fail:
 	return -1;
 }
 
-void
-run_info_free(struct run_info *r)
+void run_info_free(struct run_info *r)
 {
 	size_t i;
 
@@ -569,16 +536,14 @@ run_info_free(struct run_info *r)
 
 static const char *const rec_kind_names[] = {[REC_EVENT] = "event", [REC_METRIC] = "metric", [REC_LOG] = "log"};
 
-const char *
-rec_kind_name(enum rec_kind k)
+const char *rec_kind_name(enum rec_kind k)
 {
 	if ((unsigned)k > REC_LOG)
 		return "event";
 	return rec_kind_names[k];
 }
 
-static int
-rec_kind_parse(const char *s, size_t len, enum rec_kind *out)
+static int rec_kind_parse(const char *s, size_t len, enum rec_kind *out)
 {
 	int i;
 
@@ -592,8 +557,7 @@ rec_kind_parse(const char *s, size_t len, enum rec_kind *out)
 }
 
 /* `data` is already msgpack (a map): written through the packer as is. */
-static void
-event_rec_pack_data(msgpack_packer *pk, const struct event_rec *e)
+static void event_rec_pack_data(msgpack_packer *pk, const struct event_rec *e)
 {
 	mp_pack_key(pk, "data");
 	if (e->data == NULL || e->data_len == 0)
@@ -602,8 +566,7 @@ event_rec_pack_data(msgpack_packer *pk, const struct event_rec *e)
 		pk->callback(pk->data, (const char *)e->data, e->data_len);
 }
 
-void
-event_rec_pack_worker(msgpack_packer *pk, const struct event_rec *e)
+void event_rec_pack_worker(msgpack_packer *pk, const struct event_rec *e)
 {
 	/* ts as integer ms: nothing formatted by the worker nor parsed back by
 	 * the daemon (which still takes ISO-8601 text from older workers) */
@@ -615,8 +578,7 @@ event_rec_pack_worker(msgpack_packer *pk, const struct event_rec *e)
 	event_rec_pack_data(pk, e);
 }
 
-void
-event_rec_pack_run(msgpack_packer *pk, const char *run_id, const struct event_rec *e)
+void event_rec_pack_run(msgpack_packer *pk, const char *run_id, const struct event_rec *e)
 {
 	char iso[32];
 
@@ -634,8 +596,8 @@ event_rec_pack_run(msgpack_packer *pk, const char *run_id, const struct event_re
 	event_rec_pack_data(pk, e);
 }
 
-static int
-event_rec_decode_kind(const msgpack_object *o, const char *method, struct event_rec *e, char *err, size_t errlen)
+static int event_rec_decode_kind(const msgpack_object *o, const char *method, struct event_rec *e, char *err,
+                                 size_t errlen)
 {
 	const msgpack_object *k;
 
@@ -654,8 +616,7 @@ event_rec_decode_kind(const msgpack_object *o, const char *method, struct event_
 	return 0;
 }
 
-static int
-event_rec_decode_origin(const msgpack_object *o, struct event_rec *e, char *err, size_t errlen)
+static int event_rec_decode_origin(const msgpack_object *o, struct event_rec *e, char *err, size_t errlen)
 {
 	const msgpack_object *v = mp_get(o, "origin");
 
@@ -670,8 +631,7 @@ event_rec_decode_origin(const msgpack_object *o, struct event_rec *e, char *err,
 }
 
 /* Re-pack the data map into owned bytes (the message buffer goes away). */
-static int
-event_rec_decode_data(const msgpack_object *o, struct event_rec *e, char *err, size_t errlen)
+static int event_rec_decode_data(const msgpack_object *o, struct event_rec *e, char *err, size_t errlen)
 {
 	const msgpack_object *d = mp_get(o, "data");
 	msgpack_packer pk;
@@ -692,8 +652,7 @@ event_rec_decode_data(const msgpack_object *o, struct event_rec *e, char *err, s
 	return 0;
 }
 
-int
-event_rec_decode(const msgpack_object *o, const char *method, struct event_rec *e, char *err, size_t errlen)
+int event_rec_decode(const msgpack_object *o, const char *method, struct event_rec *e, char *err, size_t errlen)
 {
 	memset(e, 0, sizeof(*e));
 	if (!msg_is_map(o, "record", err, errlen))
@@ -712,8 +671,7 @@ event_rec_decode(const msgpack_object *o, const char *method, struct event_rec *
 
 /* A string of o into scratch (NUL-terminated): 0 and *off, 1 absent (or
  * nil), -1 not a string without NUL. */
-static int
-msg_str_into(const msgpack_object *o, const char *key, struct buf *scratch, size_t *off)
+static int msg_str_into(const msgpack_object *o, const char *key, struct buf *scratch, size_t *off)
 {
 	const msgpack_object *v = mp_get(o, key);
 
@@ -727,9 +685,8 @@ msg_str_into(const msgpack_object *o, const char *key, struct buf *scratch, size
 	return 0;
 }
 
-int
-event_rec_decode_buf(const msgpack_object *o, const char *method, struct event_rec *e, struct buf *scratch, char *err,
-    size_t errlen)
+int event_rec_decode_buf(const msgpack_object *o, const char *method, struct event_rec *e, struct buf *scratch,
+                         char *err, size_t errlen)
 {
 	size_t name_off = 0, step_off = 0, data_off;
 	const msgpack_object *d;
@@ -741,8 +698,8 @@ event_rec_decode_buf(const msgpack_object *o, const char *method, struct event_r
 	if (!msg_is_map(o, "record", err, errlen))
 		return -1;
 	if (msg_need_int(o, "seq", &e->seq, err, errlen) == -1 || msg_opt_time(o, "ts", &e->ts, err, errlen) == -1 ||
-	    event_rec_decode_kind(o, method, e, err, errlen) == -1 || event_rec_decode_origin(o, e, err, errlen) == -1 ||
-	    msg_opt_int(o, "wseq", &e->wseq, err, errlen) == -1)
+	    event_rec_decode_kind(o, method, e, err, errlen) == -1 ||
+	    event_rec_decode_origin(o, e, err, errlen) == -1 || msg_opt_int(o, "wseq", &e->wseq, err, errlen) == -1)
 		return -1;
 	if ((rn = msg_str_into(o, "name", scratch, &name_off)) != 0) {
 		rpc_err_printf(err, errlen, rn == 1 ? "missing key '%s'" : "key '%s' must be a string", "name");
@@ -758,7 +715,8 @@ event_rec_decode_buf(const msgpack_object *o, const char *method, struct event_r
 		return -1;
 	}
 	if (e->kind == REC_METRIC)
-		e->has_value = d != NULL && d->type == MSGPACK_OBJECT_MAP && mp_get_double(d, "value", &e->value) == 0 ? 1 : -1;
+		e->has_value =
+		    d != NULL && d->type == MSGPACK_OBJECT_MAP && mp_get_double(d, "value", &e->value) == 0 ? 1 : -1;
 	data_off = scratch->len;
 	rpc_packer_init(&pk, scratch);
 	if (d == NULL || d->type == MSGPACK_OBJECT_NIL)
@@ -773,8 +731,7 @@ event_rec_decode_buf(const msgpack_object *o, const char *method, struct event_r
 	return 0;
 }
 
-void
-event_rec_free(struct event_rec *e)
+void event_rec_free(struct event_rec *e)
 {
 	free(e->name);
 	free(e->step_id);
@@ -784,8 +741,7 @@ event_rec_free(struct event_rec *e)
 
 /* artifacts, pools ------------------------------------------------------- */
 
-static int
-msg_is_hex(const char *s, size_t n)
+static int msg_is_hex(const char *s, size_t n)
 {
 	size_t i;
 
@@ -795,8 +751,7 @@ msg_is_hex(const char *s, size_t n)
 	return 1;
 }
 
-void
-artifact_info_pack(msgpack_packer *pk, const struct artifact_info *a)
+void artifact_info_pack(msgpack_packer *pk, const struct artifact_info *a)
 {
 	msgpack_pack_map(pk, 4);
 	mp_pack_kstr(pk, "path", a->path);
@@ -805,8 +760,7 @@ artifact_info_pack(msgpack_packer *pk, const struct artifact_info *a)
 	mp_pack_kstr(pk, "sha256", a->sha256);
 }
 
-int
-artifact_info_decode(const msgpack_object *o, struct artifact_info *a, char *err, size_t errlen)
+int artifact_info_decode(const msgpack_object *o, struct artifact_info *a, char *err, size_t errlen)
 {
 	const msgpack_object *h;
 
@@ -834,16 +788,14 @@ fail:
 	return -1;
 }
 
-void
-artifact_info_free(struct artifact_info *a)
+void artifact_info_free(struct artifact_info *a)
 {
 	free(a->path);
 	free(a->step_id);
 	memset(a, 0, sizeof(*a));
 }
 
-void
-pool_info_pack(msgpack_packer *pk, const struct pool_info *p)
+void pool_info_pack(msgpack_packer *pk, const struct pool_info *p)
 {
 	size_t i, n = p->nstart < 16 ? p->nstart : 16;
 
@@ -868,8 +820,7 @@ pool_info_pack(msgpack_packer *pk, const struct pool_info *p)
 }
 
 /* start_ms keeps at most the 16 newest entries; extra ones are ignored. */
-static int
-pool_info_decode_starts(const msgpack_object *o, struct pool_info *p, char *err, size_t errlen)
+static int pool_info_decode_starts(const msgpack_object *o, struct pool_info *p, char *err, size_t errlen)
 {
 	const msgpack_object *a = mp_get(o, "start_ms"), *v;
 	uint32_t i;
@@ -894,8 +845,7 @@ bad:
 	return -1;
 }
 
-int
-pool_info_decode(const msgpack_object *o, struct pool_info *p, char *err, size_t errlen)
+int pool_info_decode(const msgpack_object *o, struct pool_info *p, char *err, size_t errlen)
 {
 	const msgpack_object *f;
 
@@ -918,8 +868,7 @@ pool_info_decode(const msgpack_object *o, struct pool_info *p, char *err, size_t
 	return 0;
 }
 
-void
-pool_info_free(struct pool_info *p)
+void pool_info_free(struct pool_info *p)
 {
 	free(p->backend);
 	free(p->last_error);
@@ -928,8 +877,7 @@ pool_info_free(struct pool_info *p)
 
 /* worker protocol -------------------------------------------------------- */
 
-void
-step_result_pack(msgpack_packer *pk, const struct step_result *r)
+void step_result_pack(msgpack_packer *pk, const struct step_result *r)
 {
 	msgpack_pack_map(pk, 6);
 	mp_pack_kstr(pk, "state", step_state_name(r->state));
@@ -940,8 +888,7 @@ step_result_pack(msgpack_packer *pk, const struct step_result *r)
 	mp_pack_kstr(pk, "error_type", r->error_type);
 }
 
-int
-step_result_decode(const msgpack_object *o, struct step_result *r, char *err, size_t errlen)
+int step_result_decode(const msgpack_object *o, struct step_result *r, char *err, size_t errlen)
 {
 	int st = 0;
 
@@ -967,16 +914,14 @@ fail:
 	return -1;
 }
 
-void
-step_result_free(struct step_result *r)
+void step_result_free(struct step_result *r)
 {
 	free(r->error);
 	free(r->error_type);
 	memset(r, 0, sizeof(*r));
 }
 
-void
-msg_prepare_pack(msgpack_packer *pk, const struct msg_prepare *m)
+void msg_prepare_pack(msgpack_packer *pk, const struct msg_prepare *m)
 {
 	msgpack_pack_map(pk, 5);
 	mp_pack_kstr(pk, "run_id", m->run_id);
@@ -993,8 +938,7 @@ msg_prepare_pack(msgpack_packer *pk, const struct msg_prepare *m)
 	kvlist_pack(pk, &m->secrets);
 }
 
-int
-msg_prepare_decode(const msgpack_object *o, struct msg_prepare *m, size_t max_bytes, char *err, size_t errlen)
+int msg_prepare_decode(const msgpack_object *o, struct msg_prepare *m, size_t max_bytes, char *err, size_t errlen)
 {
 	const msgpack_object *b;
 	enum rpc_err code;
@@ -1023,8 +967,7 @@ fail:
 	return -1;
 }
 
-void
-msg_prepare_free(struct msg_prepare *m)
+void msg_prepare_free(struct msg_prepare *m)
 {
 	free(m->run_id);
 	bundle_free(&m->bundle);
@@ -1037,8 +980,7 @@ msg_prepare_free(struct msg_prepare *m)
 
 /* ready (worker -> daemon) ------------------------------------------------ */
 
-void
-msg_ready_pack(msgpack_packer *pk, const struct msg_ready *m)
+void msg_ready_pack(msgpack_packer *pk, const struct msg_ready *m)
 {
 	msgpack_pack_map(pk, m->zygote ? 5 : 4);
 	mp_pack_kstr(pk, "version", m->version);
@@ -1054,8 +996,7 @@ msg_ready_pack(msgpack_packer *pk, const struct msg_ready *m)
 
 /* Every key is optional: an older worker sends no `drivers`, a test's
  * fake worker sends {}. */
-int
-msg_ready_decode(const msgpack_object *o, struct msg_ready *m, char *err, size_t errlen)
+int msg_ready_decode(const msgpack_object *o, struct msg_ready *m, char *err, size_t errlen)
 {
 	const msgpack_object *d;
 
@@ -1082,8 +1023,7 @@ msg_ready_decode(const msgpack_object *o, struct msg_ready *m, char *err, size_t
 	return 0;
 }
 
-void
-msg_ready_free(struct msg_ready *m)
+void msg_ready_free(struct msg_ready *m)
 {
 	free(m->version);
 	msg_free_strv(m->drivers, m->ndrivers);

@@ -45,7 +45,7 @@ void rpc_err_printf(char *err, size_t errlen, const char *fmt, ...) PRINTFLIKE(3
 /* codec.c ------------------------------------------------------------- */
 
 struct rpc_limits {
-	size_t max_msg;	    /* bytes of one message */
+	size_t max_msg;     /* bytes of one message */
 	unsigned max_depth; /* nesting of arrays/maps */
 	uint32_t max_elems; /* elements of one array or entries of one map */
 	uint32_t max_str;   /* bytes of one str/ext (bin is bounded by max_msg) */
@@ -65,19 +65,19 @@ enum rpc_scan { RPC_SCAN_ERROR = -1, RPC_SCAN_MORE = 0, RPC_SCAN_OK = 1 };
  * elements" in 5 bytes is rejected once it cannot fit in max_msg.
  */
 enum rpc_scan rpc_scan(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need,
-    const char **err);
+                       const char **err);
 /* The same, and on RPC_SCAN_ERROR *code (when not NULL) classes the
  * failure: ERR_TOO_LARGE for a size limit (message, str/ext, bin, element
  * counts), ERR_INVALID_REQUEST for anything else (not msgpack, nesting).
  * Callers decide on *code, never on the text. */
 enum rpc_scan rpc_scan_code(const void *buf, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need,
-    const char **err, enum rpc_err *code);
+                            const char **err, enum rpc_err *code);
 
 enum rpc_type { RPC_REQUEST = 0, RPC_RESPONSE = 1, RPC_NOTIFY = 2 };
 struct rpc_msg {
 	enum rpc_type type;
-	uint32_t msgid;		      /* request, response */
-	char method[64];	      /* request, notify */
+	uint32_t msgid;               /* request, response */
+	char method[64];              /* request, notify */
 	const msgpack_object *params; /* request/notify: params[0], a map (or NULL if params is []) */
 	const msgpack_object *error;  /* response: NULL when nil */
 	const msgpack_object *result; /* response */
@@ -144,7 +144,7 @@ size_t rpc_reader_unread(const struct rpc_reader *r);
  * *too_large is set when rpc_scan_code classed the violation ERR_TOO_LARGE
  * (answer too_large, else invalid_request). The reader is unusable after -1. */
 int rpc_reader_next(struct rpc_reader *r, struct rpc_msg *msg, char *err, size_t errlen, uint32_t *msgid,
-    int *has_msgid, int *too_large);
+                    int *has_msgid, int *too_large);
 /* As rpc_reader_next, but the message is decoded in place, once: its
  * objects point into the reader's buffer and a zone the reader reuses, so
  * nothing is copied or allocated per message. msg is valid only until the
@@ -184,7 +184,7 @@ const char *kvlist_get(const struct kvlist *l, const char *key);
 void kvlist_free(struct kvlist *l);
 /* kvlist_free, the values overwritten first (secrets). */
 void kvlist_wipe(struct kvlist *l);
-void kvlist_pack(msgpack_packer *pk, const struct kvlist *l);			    /* map str->str */
+void kvlist_pack(msgpack_packer *pk, const struct kvlist *l);                           /* map str->str */
 int kvlist_decode(const msgpack_object *o, struct kvlist *l, char *err, size_t errlen); /* nil -> empty */
 
 /* bundle.c: the run context, a list of files. Wire: array of
@@ -198,7 +198,7 @@ struct bundle_file {
 struct bundle {
 	struct bundle_file *files;
 	size_t n;
-	size_t total;	/* sum of lengths */
+	size_t total;   /* sum of lengths */
 	uint8_t *owned; /* backing store of bundle_from_dir */
 	/* bundle_load: the stored file, mapped read-only (data points into
 	 * it, pages touched only when read) and kept open so that big files
@@ -210,13 +210,13 @@ struct bundle {
 	struct bundle_fmap {
 		void *p;
 		size_t len;
-	} *fmaps;
+	} * fmaps;
 	size_t nfmaps;
 };
 /* Checks every path with path_is_safe, rejects duplicates and totals over
  * max_bytes (ERR_TOO_LARGE vs ERR_INVALID_REQUEST through *code). */
 int bundle_decode(const msgpack_object *o, struct bundle *b, size_t max_bytes, enum rpc_err *code, char *err,
-    size_t errlen);
+                  size_t errlen);
 void bundle_pack(msgpack_packer *pk, const struct bundle *b);
 /* bundle_pack's bytes written to fd with writev, the file data straight
  * from where it lies (no packed copy). 0 or -1 with errno. */
@@ -252,7 +252,7 @@ void msg_hello_free(struct msg_hello *m);
 struct msg_submit {
 	struct bundle bundle;
 	char *manifest; /* path in the bundle; default "manifest.yaml" */
-	char *backend;	/* default "local" */
+	char *backend;  /* default "local" */
 	struct kvlist env;
 	struct kvlist secrets;
 	struct kvlist labels;
@@ -263,8 +263,8 @@ void msg_submit_pack(msgpack_packer *pk, const struct msg_submit *m);
  * bundle_write_fd), tail. */
 void msg_submit_pack_head(msgpack_packer *pk);
 void msg_submit_pack_tail(msgpack_packer *pk, const struct msg_submit *m);
-int msg_submit_decode(const msgpack_object *o, struct msg_submit *m, size_t max_bytes, enum rpc_err *code,
-    char *err, size_t errlen);
+int msg_submit_decode(const msgpack_object *o, struct msg_submit *m, size_t max_bytes, enum rpc_err *code, char *err,
+                      size_t errlen);
 void msg_submit_free(struct msg_submit *m);
 
 /* The run object (run.get result; run.list entries omit steps). */
@@ -274,7 +274,7 @@ struct step_info {
 	enum step_state state;
 	int64_t rows_in, rows_out, duration_ms;
 	int64_t started_at, finished_at; /* ms epoch, 0 = unset */
-	char *error;			 /* NULL = none */
+	char *error;                     /* NULL = none */
 	char *error_type;
 };
 struct run_info {
@@ -288,10 +288,11 @@ struct run_info {
 	int has_exit_code;
 	int64_t uid;
 	int64_t priority;
-	int64_t submitted_at, started_at, finished_at; /* ms epoch, 0 = unset (nil on the wire, ISO strings otherwise) */
+	int64_t submitted_at, started_at,
+	    finished_at; /* ms epoch, 0 = unset (nil on the wire, ISO strings otherwise) */
 	int64_t last_seq;
 	struct kvlist labels;
-	struct kvlist env; /* plain env only, never secrets */
+	struct kvlist env;   /* plain env only, never secrets */
 	char **secret_names; /* names of the run's secrets; values never leave the daemon's memory */
 	size_t nsecret_names;
 	struct step_info *steps;
@@ -307,12 +308,12 @@ enum rec_kind { REC_EVENT, REC_METRIC, REC_LOG };
 struct event_rec {
 	int64_t seq;  /* per run, assigned by the daemon (worker notifications carry the worker's seq) */
 	int64_t wseq; /* a worker record's own seq, kept beside the daemon's (replay {since}); 0: daemon's */
-	int64_t ts;  /* ms epoch */
+	int64_t ts;   /* ms epoch */
 	enum rec_kind kind;
 	int daemon_origin; /* 1: emitted by osirisd, 0: by the worker */
-	char *name;	   /* event name, metric name, or log level */
-	char *step_id;	   /* NULL when not about a step */
-	uint8_t *data;	   /* msgpack-encoded map of further fields (never NULL once decoded; may be an empty map) */
+	char *name;        /* event name, metric name, or log level */
+	char *step_id;     /* NULL when not about a step */
+	uint8_t *data;     /* msgpack-encoded map of further fields (never NULL once decoded; may be an empty map) */
 	size_t data_len;
 	/* a metric's data.value, when the decoder saw it: 1 in value, -1 none
 	 * (not numeric), 0 not looked at (read it from data) */
@@ -331,7 +332,7 @@ void event_rec_free(struct event_rec *e);
  * first, kept by the caller: no allocation once it has grown). e lives as
  * long as scratch is untouched; it is not event_rec_free'd. */
 int event_rec_decode_buf(const msgpack_object *o, const char *method, struct event_rec *e, struct buf *scratch,
-    char *err, size_t errlen);
+                         char *err, size_t errlen);
 
 /* artifact.list entries; also the worker's `finish` result. */
 struct artifact_info {
@@ -351,8 +352,8 @@ struct pool_info {
 	int64_t start_ms[16]; /* recent worker start latencies, newest first */
 	size_t nstart;
 	int64_t start_failures; /* workers in a row that failed to start */
-	int failing;		/* runs waiting for this pool fail (start_fail_limit reached) */
-	char *last_error;	/* why the last start failed; NULL when none has */
+	int failing;            /* runs waiting for this pool fail (start_fail_limit reached) */
+	char *last_error;       /* why the last start failed; NULL when none has */
 };
 void pool_info_pack(msgpack_packer *pk, const struct pool_info *p);
 int pool_info_decode(const msgpack_object *o, struct pool_info *p, char *err, size_t errlen);

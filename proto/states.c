@@ -7,28 +7,25 @@
 #include "proto.h"
 
 static const char *const run_state_names[] = {
-    [RUN_QUEUED] = "queued",	     [RUN_STARTING] = "starting", [RUN_RUNNING] = "running",
-    [RUN_SUCCEEDED] = "succeeded", [RUN_FAILED] = "failed",	  [RUN_CANCELLED] = "cancelled",
-    [RUN_LOST] = "lost",
+    [RUN_QUEUED] = "queued", [RUN_STARTING] = "starting",   [RUN_RUNNING] = "running", [RUN_SUCCEEDED] = "succeeded",
+    [RUN_FAILED] = "failed", [RUN_CANCELLED] = "cancelled", [RUN_LOST] = "lost",
 };
 
 static const char *const step_state_names[] = {
-    [STEP_PENDING] = "pending", [STEP_RUNNING] = "running",	[STEP_SUCCEEDED] = "succeeded",
-    [STEP_FAILED] = "failed",	[STEP_SKIPPED] = "skipped", [STEP_CANCELLED] = "cancelled",
+    [STEP_PENDING] = "pending", [STEP_RUNNING] = "running", [STEP_SUCCEEDED] = "succeeded",
+    [STEP_FAILED] = "failed",   [STEP_SKIPPED] = "skipped", [STEP_CANCELLED] = "cancelled",
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-const char *
-run_state_name(enum run_state s)
+const char *run_state_name(enum run_state s)
 {
 	if ((unsigned)s >= NELEM(run_state_names))
 		return "unknown";
 	return run_state_names[s];
 }
 
-int
-run_state_parse(const char *s, enum run_state *out)
+int run_state_parse(const char *s, enum run_state *out)
 {
 	size_t i;
 
@@ -41,22 +38,19 @@ run_state_parse(const char *s, enum run_state *out)
 	return -1;
 }
 
-int
-run_state_final(enum run_state s)
+int run_state_final(enum run_state s)
 {
 	return s == RUN_SUCCEEDED || s == RUN_FAILED || s == RUN_CANCELLED || s == RUN_LOST;
 }
 
-const char *
-step_state_name(enum step_state s)
+const char *step_state_name(enum step_state s)
 {
 	if ((unsigned)s >= NELEM(step_state_names))
 		return "unknown";
 	return step_state_names[s];
 }
 
-int
-step_state_parse(const char *s, enum step_state *out)
+int step_state_parse(const char *s, enum step_state *out)
 {
 	size_t i;
 

@@ -17,8 +17,7 @@
 
 #include "worker.h"
 
-static void
-artifact_attr_set(struct worker *w, const char *path, const char *step_id)
+static void artifact_attr_set(struct worker *w, const char *path, const char *step_id)
 {
 	size_t i;
 
@@ -32,17 +31,15 @@ artifact_attr_set(struct worker *w, const char *path, const char *step_id)
 	kvlist_add(&w->attr, path, step_id);
 }
 
-static void
-artifact_announce(struct worker *w, const char *step_id, const char *path, int64_t size)
+static void artifact_announce(struct worker *w, const char *step_id, const char *path, int64_t size)
 {
 	struct evf f[] = {EVS("path", path), EVI("size", size),
-	    EVS("artifact_type", strncmp(path, "artifacts/", 10) == 0 ? "step_artifact" : "file")};
+	                  EVS("artifact_type", strncmp(path, "artifacts/", 10) == 0 ? "step_artifact" : "file")};
 
 	emit_event(w, "artifact_created", step_id, f, sizeof(f) / sizeof(f[0]));
 }
 
-static void
-artifact_created(struct worker *w, const char *step_id, const char *path, int64_t size)
+static void artifact_created(struct worker *w, const char *step_id, const char *path, int64_t size)
 {
 	artifact_attr_set(w, path, step_id);
 	artifact_announce(w, step_id, path, size);
@@ -50,8 +47,7 @@ artifact_created(struct worker *w, const char *step_id, const char *path, int64_
 
 /* -- in-memory artifacts ---------------------------------------------------- */
 
-uint8_t *
-artifact_mem_new(struct worker *w, const char *step_id, const char *path, size_t len)
+uint8_t *artifact_mem_new(struct worker *w, const char *step_id, const char *path, size_t len)
 {
 	size_t plen = strlen(path) + 1;
 	struct mem_art *m;
@@ -72,8 +68,7 @@ artifact_mem_new(struct worker *w, const char *step_id, const char *path, size_t
 	return m->data;
 }
 
-void
-artifact_mem_free(struct worker *w)
+void artifact_mem_free(struct worker *w)
 {
 	size_t i;
 
@@ -84,8 +79,7 @@ artifact_mem_free(struct worker *w)
 	w->nmarts = w->martcap = 0;
 }
 
-static const struct mem_art *
-artifact_mem_find(const struct worker *w, const char *path)
+static const struct mem_art *artifact_mem_find(const struct worker *w, const char *path)
 {
 	size_t i;
 
@@ -98,8 +92,7 @@ artifact_mem_find(const struct worker *w, const char *path)
 /* Announce the in-memory artifacts not yet announced whose path sorts
  * before `before` (all when NULL): merged into the sorted file order, as if
  * they were files. */
-static void
-artifact_mem_announce(struct worker *w, const char *step_id, const char *before)
+static void artifact_mem_announce(struct worker *w, const char *step_id, const char *before)
 {
 	size_t i;
 
@@ -115,8 +108,7 @@ artifact_mem_announce(struct worker *w, const char *step_id, const char *before)
 /* The slow path: walk the whole workspace, compare, and rebuild the
  * watches (after an inotify overflow, a moved directory, or without
  * inotify at all). */
-static void
-artifact_scan_full(struct worker *w, const char *step_id)
+static void artifact_scan_full(struct worker *w, const char *step_id)
 {
 	struct snap now;
 	size_t i;
@@ -139,15 +131,13 @@ artifact_scan_full(struct worker *w, const char *step_id)
 	w->cur = now;
 }
 
-static int
-artifact_path_cmp(const void *a, const void *b)
+static int artifact_path_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The fast path: only the paths inotify named, each stat'ed once. */
-static void
-artifact_scan_changes(struct worker *w, const char *step_id, struct watch_changes *ch)
+static void artifact_scan_changes(struct worker *w, const char *step_id, struct watch_changes *ch)
 {
 	struct snap fresh;
 	struct stat sb;
@@ -183,8 +173,7 @@ artifact_scan_changes(struct worker *w, const char *step_id, struct watch_change
 	artifact_mem_announce(w, step_id, NULL);
 }
 
-void
-artifact_scan_step(struct worker *w, const char *step_id)
+void artifact_scan_step(struct worker *w, const char *step_id)
 {
 	struct watch_changes ch;
 
@@ -196,8 +185,7 @@ artifact_scan_step(struct worker *w, const char *step_id)
 	watch_changes_free(&ch);
 }
 
-static int
-artifact_sha256(const char *full, char out[65])
+static int artifact_sha256(const char *full, char out[65])
 {
 	struct sha256_ctx *c;
 	char buf[65536];
@@ -223,8 +211,7 @@ artifact_sha256(const char *full, char out[65])
 }
 
 /* Is `path` a file the run produced (new or changed since prepare)? */
-static int
-artifact_is_listed(struct worker *w, const char *path)
+static int artifact_is_listed(struct worker *w, const char *path)
 {
 	const struct snap_ent *e;
 
@@ -236,8 +223,7 @@ artifact_is_listed(struct worker *w, const char *path)
 
 /* A small regular file in one buffer (O_NOFOLLOW like `read`): 0, or -1
  * when it cannot be read or has grown past ARTIFACT_INLINE_MAX. */
-static int
-artifact_read_small(struct worker *w, const char *path, struct buf *out)
+static int artifact_read_small(struct worker *w, const char *path, struct buf *out)
 {
 	struct stat sb;
 	ssize_t n;
@@ -271,8 +257,8 @@ artifact_read_small(struct worker *w, const char *path, struct buf *out)
 
 /* A `finish` entry: inline with its data (size is its length), or
  * without (fetched with `read`). */
-static void
-artifact_pack_entry(msgpack_packer *pk, const struct artifact_info *a, int inl, const void *data, size_t len)
+static void artifact_pack_entry(msgpack_packer *pk, const struct artifact_info *a, int inl, const void *data,
+                                size_t len)
 {
 	if (!inl) {
 		artifact_info_pack(pk, a);
@@ -291,8 +277,7 @@ artifact_pack_entry(msgpack_packer *pk, const struct artifact_info *a, int inl, 
 /* One listed file: small ones travel inline (read once, hashed from memory)
  * while the run's inline budget lasts; the rest only get their sha256 and
  * are fetched with `read`. */
-static void
-artifact_pack_one(struct worker *w, msgpack_packer *pk, const struct snap_ent *e, size_t *budget)
+static void artifact_pack_one(struct worker *w, msgpack_packer *pk, const struct snap_ent *e, size_t *budget)
 {
 	struct artifact_info a;
 	struct buf data;
@@ -323,8 +308,7 @@ artifact_pack_one(struct worker *w, msgpack_packer *pk, const struct snap_ent *e
 
 /* An in-memory artifact: inline like a small file while the budget lasts,
  * else listed with its sha256 and served by `read` from memory. */
-static void
-artifact_pack_mem(struct worker *w, msgpack_packer *pk, const struct mem_art *m, size_t *budget)
+static void artifact_pack_mem(struct worker *w, msgpack_packer *pk, const struct mem_art *m, size_t *budget)
 {
 	struct artifact_info a;
 	int inl = m->len <= ARTIFACT_INLINE_MAX && m->len <= *budget;
@@ -341,14 +325,12 @@ artifact_pack_mem(struct worker *w, msgpack_packer *pk, const struct mem_art *m,
 }
 
 /* A file of the run, unless an in-memory artifact has its path. */
-static int
-artifact_file_listed(const struct worker *w, const struct snap_ent *e)
+static int artifact_file_listed(const struct worker *w, const struct snap_ent *e)
 {
 	return snap_changed(&w->base, e) && artifact_mem_find(w, e->path) == NULL;
 }
 
-static void
-artifact_pack_list(struct worker *w, msgpack_packer *pk)
+static void artifact_pack_list(struct worker *w, msgpack_packer *pk)
 {
 	size_t i, n = w->nmarts, budget = ARTIFACT_INLINE_TOTAL;
 
@@ -365,8 +347,7 @@ artifact_pack_list(struct worker *w, msgpack_packer *pk)
 	}
 }
 
-void
-artifact_finish_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+void artifact_finish_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
 	msgpack_packer pk;
 	struct buf b;
@@ -387,7 +368,7 @@ artifact_finish_handle(struct worker *w, uint32_t msgid, const msgpack_object *p
 	}
 	if (!w->finished) {
 		struct evf f[] = {EVS("pipeline_id", w->m.pipeline_id), EVI("steps_total", w->m.nsteps),
-		    EVI("steps_completed", done), EVI("steps_failed", failed)};
+		                  EVI("steps_completed", done), EVI("steps_failed", failed)};
 		w->finished = 1;
 		run_failed = run_failed || failed > 0;
 		emit_event(w, run_failed ? "run_failed" : "run_complete", NULL, f, sizeof(f) / sizeof(f[0]));
@@ -403,9 +384,8 @@ artifact_finish_handle(struct worker *w, uint32_t msgid, const msgpack_object *p
 	rpc_reply_end(w, &b);
 }
 
-static int
-artifact_read_params(struct worker *w, uint32_t msgid, const msgpack_object *params, char **path, int64_t *off,
-    int64_t *len)
+static int artifact_read_params(struct worker *w, uint32_t msgid, const msgpack_object *params, char **path,
+                                int64_t *off, int64_t *len)
 {
 	*off = 0;
 	*len = 1048576;
@@ -425,8 +405,7 @@ artifact_read_params(struct worker *w, uint32_t msgid, const msgpack_object *par
 	return 0;
 }
 
-static void
-artifact_read_reply(struct worker *w, uint32_t msgid, const void *data, size_t n, int64_t off, int64_t size)
+static void artifact_read_reply(struct worker *w, uint32_t msgid, const void *data, size_t n, int64_t off, int64_t size)
 {
 	msgpack_packer pk;
 	struct buf b;
@@ -445,8 +424,7 @@ artifact_read_reply(struct worker *w, uint32_t msgid, const void *data, size_t n
 	rpc_reply_end(w, &b);
 }
 
-static void
-artifact_read_mem(struct worker *w, uint32_t msgid, const struct mem_art *m, int64_t off, int64_t len)
+static void artifact_read_mem(struct worker *w, uint32_t msgid, const struct mem_art *m, int64_t off, int64_t len)
 {
 	size_t n = 0;
 
@@ -455,8 +433,7 @@ artifact_read_mem(struct worker *w, uint32_t msgid, const struct mem_art *m, int
 	artifact_read_reply(w, msgid, n > 0 ? m->data + off : (const uint8_t *)"", n, off, (int64_t)m->len);
 }
 
-void
-artifact_read_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+void artifact_read_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
 	char *path = NULL, *full, *data;
 	const struct mem_art *m;

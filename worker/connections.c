@@ -14,8 +14,7 @@
 #define CONNECTIONS_FILE "osiris_connections.yaml"
 
 /* The run context's file: beside the manifest, else at the context root. */
-void
-connections_prepare_context(struct worker *w)
+void connections_prepare_context(struct worker *w)
 {
 	char *full, *name, err[512];
 	struct buf text;
@@ -44,8 +43,7 @@ connections_prepare_context(struct worker *w)
 /* The daemon's resolved connections, keyed by the reference as the cfg
  * writes it: {"@f.a": {"fields": {...}, "secret": [names]} | {"error": ".."}}.
  * Secret values are masked before anything about the run is said. */
-void
-connections_prepare_daemon(struct worker *w, const struct kvlist *secrets)
+void connections_prepare_daemon(struct worker *w, const struct kvlist *secrets)
 {
 	const char *text = kvlist_get(secrets, CONNECTIONS_SECRET), *ref, *k;
 	json_t *e, *fields, *name;
@@ -72,9 +70,7 @@ connections_prepare_daemon(struct worker *w, const struct kvlist *secrets)
 	}
 }
 
-
-void
-connections_cleanup(struct worker *w)
+void connections_cleanup(struct worker *w)
 {
 	json_decref(w->conns_ctx);
 	json_decref(w->conns_daemon);
@@ -88,8 +84,7 @@ struct connections_lookup {
 	const char *refused; /* the daemon's error for a refused credential */
 };
 
-static const char *
-connections_lookup_cb(void *arg, const char *name, int *secret)
+static const char *connections_lookup_cb(void *arg, const char *name, int *secret)
 {
 	struct connections_lookup *l = arg;
 	const char *v;
@@ -99,14 +94,14 @@ connections_lookup_cb(void *arg, const char *name, int *secret)
 		return v;
 	}
 	if ((v = kvlist_get(&l->w->env, name)) == NULL)
-		l->refused = json_string_value(json_object_get(json_object_get(l->w->conns_daemon, CONNECTIONS_REFUSED), name));
+		l->refused =
+		    json_string_value(json_object_get(json_object_get(l->w->conns_daemon, CONNECTIONS_REFUSED), name));
 	return v;
 }
 
 /* From the context file: 1 found (into *out), 0 absent, -1 error. */
-static int
-connections_from_context(struct worker *w, const char *ref, const char *family, const char *alias, json_t **out,
-    char *err, size_t errlen)
+static int connections_from_context(struct worker *w, const char *ref, const char *family, const char *alias,
+                                    json_t **out, char *err, size_t errlen)
 {
 	struct connections_lookup l = {.w = w};
 	const json_t *c;
@@ -133,8 +128,7 @@ connections_from_context(struct worker *w, const char *ref, const char *family, 
 	return 1;
 }
 
-int
-connections_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen)
+int connections_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen)
 {
 	json_t *conn = json_object_get(cfg, "connection"), *resolved = NULL, *e;
 	const char *ref;
@@ -155,13 +149,14 @@ connections_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen)
 		e = json_object_get(w->conns_daemon, ref);
 		if (e == NULL) {
 			if (alias != NULL)
-				snprintf(err, errlen, "connection %s: no alias '%s' in family '%s' (%s, daemon.connections_file)",
-				    log_esc(ref, 100), log_esc(alias, 64), log_esc(family, 64), CONNECTIONS_FILE);
+				snprintf(err, errlen,
+				         "connection %s: no alias '%s' in family '%s' (%s, daemon.connections_file)",
+				         log_esc(ref, 100), log_esc(alias, 64), log_esc(family, 64), CONNECTIONS_FILE);
 			else
 				snprintf(err, errlen,
-				    "connection %s: family '%s' has no default alias (default: true, or one named "
-				    "default) (%s, daemon.connections_file)",
-				    log_esc(ref, 100), log_esc(family, 64), CONNECTIONS_FILE);
+				         "connection %s: family '%s' has no default alias (default: true, or one named "
+				         "default) (%s, daemon.connections_file)",
+				         log_esc(ref, 100), log_esc(family, 64), CONNECTIONS_FILE);
 			rc = -1;
 		} else if (json_is_string(json_object_get(e, "error"))) {
 			snprintf(err, errlen, "%s", json_string_value(json_object_get(e, "error")));
@@ -170,7 +165,8 @@ connections_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen)
 			resolved = json_deep_copy(json_object_get(e, "fields"));
 			rc = json_is_object(resolved) ? 1 : -1;
 			if (rc < 0)
-				snprintf(err, errlen, "connection %s: malformed entry from the daemon", log_esc(ref, 100));
+				snprintf(err, errlen, "connection %s: malformed entry from the daemon",
+				         log_esc(ref, 100));
 		}
 	}
 	free(family);

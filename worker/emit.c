@@ -10,8 +10,7 @@
 
 #include "worker.h"
 
-char *
-emit_mask(const struct worker *w, const char *s)
+char *emit_mask(const struct worker *w, const char *s)
 {
 	if (s == NULL)
 		return NULL;
@@ -20,8 +19,7 @@ emit_mask(const struct worker *w, const char *s)
 
 /* s itself when it carries no secret (no copy: the usual case, and always
  * when the run has none), else a masked copy left in *tofree. */
-static const char *
-emit_view(const struct worker *w, const char *s, char **tofree)
+static const char *emit_view(const struct worker *w, const char *s, char **tofree)
 {
 	*tofree = NULL;
 	if (s == NULL || mask_count(w->mask) == 0 || !mask_hit(w->mask, s, strlen(s)))
@@ -29,8 +27,7 @@ emit_view(const struct worker *w, const char *s, char **tofree)
 	return *tofree = mask_apply(w->mask, s);
 }
 
-static void
-emit_pack_fields(const struct worker *w, msgpack_packer *pk, const struct evf *f, size_t n)
+static void emit_pack_fields(const struct worker *w, msgpack_packer *pk, const struct evf *f, size_t n)
 {
 	size_t i;
 	char *s;
@@ -63,9 +60,8 @@ emit_pack_fields(const struct worker *w, msgpack_packer *pk, const struct evf *f
 	}
 }
 
-static void
-emit_record(struct worker *w, enum rec_kind kind, const char *name, const char *step_id, const struct evf *f,
-    size_t n)
+static void emit_record(struct worker *w, enum rec_kind kind, const char *name, const char *step_id,
+                        const struct evf *f, size_t n)
 {
 	/* scratch buffers kept by the worker: no allocation per record */
 	struct buf *data = &w->emit_data, *out = &w->emit_out;
@@ -98,7 +94,7 @@ emit_record(struct worker *w, enum rec_kind kind, const char *name, const char *
 		msgpack_pack_map(&pk, 0);
 		e.data = data->data;
 		e.data_len = data->len;
-		e.name = (char *)(uintptr_t)"record_withheld";
+		e.name = (char *)(uintptr_t) "record_withheld";
 		e.step_id = NULL;
 		rpc_packer_init(&pk, out);
 		rpc_pack_notify_head(&pk, rec_kind_name(kind));
@@ -114,22 +110,19 @@ emit_record(struct worker *w, enum rec_kind kind, const char *name, const char *
 		buf_free(out);
 }
 
-void
-emit_event(struct worker *w, const char *name, const char *step_id, const struct evf *f, size_t n)
+void emit_event(struct worker *w, const char *name, const char *step_id, const struct evf *f, size_t n)
 {
 	emit_record(w, REC_EVENT, name, step_id, f, n);
 }
 
-void
-emit_metric(struct worker *w, const char *name, const char *step_id, double value)
+void emit_metric(struct worker *w, const char *name, const char *step_id, double value)
 {
 	struct evf f[] = {EVD("value", value)};
 
 	emit_record(w, REC_METRIC, name, step_id, f, 1);
 }
 
-static const char *
-emit_level_name(enum log_level level)
+static const char *emit_level_name(enum log_level level)
 {
 	switch (level) {
 	case LOG_LVL_ERROR:
@@ -144,16 +137,14 @@ emit_level_name(enum log_level level)
 	return "info";
 }
 
-void
-emit_log(struct worker *w, enum log_level level, const char *step_id, const char *msg)
+void emit_log(struct worker *w, enum log_level level, const char *step_id, const char *msg)
 {
 	struct evf f[] = {EVS("message", msg)};
 
 	emit_record(w, REC_LOG, emit_level_name(level), step_id, f, 1);
 }
 
-void
-emit_logf(struct worker *w, enum log_level level, const char *step_id, const char *fmt, ...)
+void emit_logf(struct worker *w, enum log_level level, const char *step_id, const char *fmt, ...)
 {
 	char line[2048];
 	va_list ap;

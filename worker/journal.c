@@ -18,22 +18,19 @@ struct journal_chunk {
 	uint8_t data[];
 };
 
-void
-journal_init(struct journal *j)
+void journal_init(struct journal *j)
 {
 	memset(j, 0, sizeof(*j));
 	j->r = xcalloc(WORKER_JOURNAL_RECORDS, sizeof(*j->r));
 }
 
-static void
-journal_chunk_release(struct journal *j, struct journal_chunk *c)
+static void journal_chunk_release(struct journal *j, struct journal_chunk *c)
 {
 	if (--c->live == 0 && c != j->cur)
 		free(c);
 }
 
-static void
-journal_drop_oldest(struct journal *j)
+static void journal_drop_oldest(struct journal *j)
 {
 	struct journal_rec *r = &j->r[j->head];
 
@@ -44,8 +41,7 @@ journal_drop_oldest(struct journal *j)
 	j->n--;
 }
 
-static void
-journal_drop_cur(struct journal *j)
+static void journal_drop_cur(struct journal *j)
 {
 	if (j->cur != NULL && j->cur->live == 0)
 		free(j->cur);
@@ -53,8 +49,7 @@ journal_drop_cur(struct journal *j)
 }
 
 /* Drop every record, keep the ring (a worker between two runs). */
-void
-journal_clear(struct journal *j)
+void journal_clear(struct journal *j)
 {
 	while (j->n > 0)
 		journal_drop_oldest(j);
@@ -63,8 +58,7 @@ journal_clear(struct journal *j)
 	j->bytes = 0;
 }
 
-void
-journal_free(struct journal *j)
+void journal_free(struct journal *j)
 {
 	while (j->n > 0)
 		journal_drop_oldest(j);
@@ -75,8 +69,7 @@ journal_free(struct journal *j)
 
 /* Room for len bytes: the current chunk, or a new one (a record bigger
  * than a chunk gets one of its own size). */
-static struct journal_chunk *
-journal_room(struct journal *j, size_t len)
+static struct journal_chunk *journal_room(struct journal *j, size_t len)
 {
 	struct journal_chunk *c = j->cur;
 	size_t cap;
@@ -92,8 +85,7 @@ journal_room(struct journal *j, size_t len)
 	return c;
 }
 
-void
-journal_add(struct journal *j, int64_t seq, const void *data, size_t len)
+void journal_add(struct journal *j, int64_t seq, const void *data, size_t len)
 {
 	struct journal_chunk *c;
 	struct journal_rec *r;
@@ -115,14 +107,12 @@ journal_add(struct journal *j, int64_t seq, const void *data, size_t len)
 	j->n++;
 }
 
-int64_t
-journal_first_seq(const struct journal *j)
+int64_t journal_first_seq(const struct journal *j)
 {
 	return j->n ? j->r[j->head].seq : 0;
 }
 
-int
-journal_each(const struct journal *j, int64_t since, int (*fn)(const struct journal_rec *, void *), void *arg)
+int journal_each(const struct journal *j, int64_t since, int (*fn)(const struct journal_rec *, void *), void *arg)
 {
 	size_t i;
 	int rc;

@@ -18,8 +18,7 @@
  * the list, overwriting the values first: a later run on this process
  * (reuse) must not find them through getenv, nor in the strings setenv or
  * the list left allocated. */
-static void
-prepare_unsetenv(struct kvlist *l)
+static void prepare_unsetenv(struct kvlist *l)
 {
 	size_t i;
 	char *v;
@@ -32,8 +31,7 @@ prepare_unsetenv(struct kvlist *l)
 	kvlist_wipe(l);
 }
 
-void
-prepare_cleanup(struct worker *w)
+void prepare_cleanup(struct worker *w)
 {
 	size_t i;
 
@@ -78,8 +76,7 @@ prepare_cleanup(struct worker *w)
 	w->prepared = 0;
 }
 
-static int
-prepare_workspace(struct worker *w, struct msg_prepare *p, struct bundle *loaded, char *err, size_t errlen)
+static int prepare_workspace(struct worker *w, struct msg_prepare *p, struct bundle *loaded, char *err, size_t errlen)
 {
 	if (p->bundle_path == NULL)
 		return ws_create(w, &p->bundle, err, errlen);
@@ -99,8 +96,8 @@ prepare_workspace(struct worker *w, struct msg_prepare *p, struct bundle *loaded
 /* A workspace file, relative to the workspace: from the bundle just
  * unpacked (the last entry of that path is what the disk holds), else
  * from the disk. */
-static int
-prepare_read(struct worker *w, const struct bundle *b, const char *rel, struct buf *out, char *err, size_t errlen)
+static int prepare_read(struct worker *w, const struct bundle *b, const char *rel, struct buf *out, char *err,
+                        size_t errlen)
 {
 	char *full;
 	size_t i;
@@ -126,15 +123,13 @@ prepare_read(struct worker *w, const struct bundle *b, const char *rel, struct b
 	return rc;
 }
 
-static int
-prepare_driver_known_cb(const char *name, void *arg)
+static int prepare_driver_known_cb(const char *name, void *arg)
 {
 	(void)arg;
 	return driver_known(name);
 }
 
-static int
-prepare_manifest(struct worker *w, const struct bundle *b, const char *manifest, char *err, size_t errlen)
+static int prepare_manifest(struct worker *w, const struct bundle *b, const char *manifest, char *err, size_t errlen)
 {
 	static const struct manifest_drivers drivers = {prepare_driver_known_cb, NULL};
 	const char *slash = strrchr(manifest, '/');
@@ -143,7 +138,8 @@ prepare_manifest(struct worker *w, const struct bundle *b, const char *manifest,
 	int rc;
 
 	if (!path_is_safe(manifest)) {
-		snprintf(err, errlen, "manifest path \"%s\" is absolute or escapes the run context", log_esc(manifest, 200));
+		snprintf(err, errlen, "manifest path \"%s\" is absolute or escapes the run context",
+		         log_esc(manifest, 200));
 		return -1;
 	}
 	w->mdir = slash ? xstrndup(manifest, (size_t)(slash - manifest) + 1) : xstrdup("");
@@ -166,8 +162,7 @@ prepare_manifest(struct worker *w, const struct bundle *b, const char *manifest,
 	return rc;
 }
 
-static void
-prepare_env(struct worker *w, const struct msg_prepare *p)
+static void prepare_env(struct worker *w, const struct msg_prepare *p)
 {
 	size_t i;
 
@@ -183,8 +178,7 @@ prepare_env(struct worker *w, const struct msg_prepare *p)
 	}
 }
 
-static void
-prepare_reply(struct worker *w, uint32_t msgid)
+static void prepare_reply(struct worker *w, uint32_t msgid)
 {
 	struct evf f[] = {
 	    EVS("run_id", w->run_id),
@@ -207,8 +201,7 @@ prepare_reply(struct worker *w, uint32_t msgid)
 	rpc_reply_end(w, &b);
 }
 
-void
-prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+void prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
 	struct msg_prepare p;
 	struct bundle loaded;
@@ -234,7 +227,7 @@ prepare_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 		goto fail;
 	code = ERR_INVALID_MANIFEST;
 	if (prepare_manifest(w, p.bundle_path != NULL ? &loaded : &p.bundle, p.manifest ? p.manifest : "manifest.yaml",
-	        err, sizeof(err)) < 0)
+	                     err, sizeof(err)) < 0)
 		goto fail;
 	bundle_free(&loaded);
 	w->run_id = xstrdup(p.run_id);
@@ -263,8 +256,7 @@ fail:
 
 /* Back to the state of a fresh process: no workspace, tables, env,
  * secrets, mask, journal; seq restarts at 1. */
-void
-prepare_reset_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+void prepare_reset_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
 	msgpack_packer pk;
 	struct buf b;

@@ -8,10 +8,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "worker.h"
@@ -23,8 +23,7 @@
  * ctx_cancelled(). */
 volatile sig_atomic_t worker_cancel;
 
-static void
-rpc_write_all(struct worker *w, const void *data, size_t len)
+static void rpc_write_all(struct worker *w, const void *data, size_t len)
 {
 	if (write_all(w->out_fd, data, len) == -1) {
 		/* the daemon is gone: nobody to report to */
@@ -57,8 +56,7 @@ static struct {
 	pthread_cond_t cv;
 } rpc_tm = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-static void
-rpc_flush_locked(struct worker *w)
+static void rpc_flush_locked(struct worker *w)
 {
 	if (w->out.len == 0)
 		return;
@@ -66,8 +64,7 @@ rpc_flush_locked(struct worker *w)
 	buf_reset(&w->out);
 }
 
-void
-rpc_write(struct worker *w, const void *data, size_t len)
+void rpc_write(struct worker *w, const void *data, size_t len)
 {
 	pthread_mutex_lock(&rpc_out_mu);
 	if (!w->cork || rpc_tm.streaming) {
@@ -81,8 +78,7 @@ rpc_write(struct worker *w, const void *data, size_t len)
 	pthread_mutex_unlock(&rpc_out_mu);
 }
 
-void
-rpc_flush(struct worker *w)
+void rpc_flush(struct worker *w)
 {
 	pthread_mutex_lock(&rpc_out_mu);
 	rpc_flush_locked(w);
@@ -91,8 +87,7 @@ rpc_flush(struct worker *w)
 
 /* The timer's thread: makes the timer aimed at itself, then flushes when
  * it fires while a driver runs (a fire after the driver is a no-op). */
-static void *
-rpc_timer_main(void *arg)
+static void *rpc_timer_main(void *arg)
 {
 	struct sigevent sev;
 	sigset_t set;
@@ -127,16 +122,14 @@ rpc_timer_main(void *arg)
 static int rpc_timer_started;
 
 /* A forked child has neither the thread nor the timer. */
-static void
-rpc_timer_atfork_child(void)
+static void rpc_timer_atfork_child(void)
 {
 	rpc_timer_started = 0;
 	rpc_tm.made = 0;
 	rpc_tm.driver = rpc_tm.streaming = 0;
 }
 
-static void
-rpc_timer_start(void)
+static void rpc_timer_start(void)
 {
 	pthread_attr_t attr;
 	pthread_t t;
@@ -163,8 +156,7 @@ rpc_timer_start(void)
 		log_warnx("no step timer: step output is flushed before each driver");
 }
 
-void
-rpc_driver_begin(struct worker *w)
+void rpc_driver_begin(struct worker *w)
 {
 	struct itimerspec its = {.it_value = {.tv_nsec = RPC_STREAM_AFTER_US * 1000}};
 	static int atfork;
@@ -189,8 +181,7 @@ rpc_driver_begin(struct worker *w)
 	pthread_mutex_unlock(&rpc_out_mu);
 }
 
-void
-rpc_driver_end(struct worker *w)
+void rpc_driver_end(struct worker *w)
 {
 	(void)w;
 	pthread_mutex_lock(&rpc_out_mu);
@@ -199,23 +190,20 @@ rpc_driver_end(struct worker *w)
 	pthread_mutex_unlock(&rpc_out_mu);
 }
 
-void
-rpc_reply_begin(struct buf *b, msgpack_packer *pk, uint32_t msgid)
+void rpc_reply_begin(struct buf *b, msgpack_packer *pk, uint32_t msgid)
 {
 	buf_init(b);
 	rpc_packer_init(pk, b);
 	rpc_pack_result_head(pk, msgid);
 }
 
-void
-rpc_reply_end(struct worker *w, struct buf *b)
+void rpc_reply_end(struct worker *w, struct buf *b)
 {
 	rpc_write(w, b->data, b->len);
 	buf_free(b);
 }
 
-void
-rpc_reply_error(struct worker *w, uint32_t msgid, enum rpc_err code, const char *msg)
+void rpc_reply_error(struct worker *w, uint32_t msgid, enum rpc_err code, const char *msg)
 {
 	char *m = emit_mask(w, msg);
 	msgpack_packer pk;
@@ -229,8 +217,7 @@ rpc_reply_error(struct worker *w, uint32_t msgid, enum rpc_err code, const char 
 	free(m);
 }
 
-void
-rpc_reply_empty(struct worker *w, uint32_t msgid)
+void rpc_reply_empty(struct worker *w, uint32_t msgid)
 {
 	msgpack_packer pk;
 	struct buf b;
@@ -240,15 +227,13 @@ rpc_reply_empty(struct worker *w, uint32_t msgid)
 	rpc_reply_end(w, &b);
 }
 
-static int
-rpc_replay_rec_cb(const struct journal_rec *r, void *arg)
+static int rpc_replay_rec_cb(const struct journal_rec *r, void *arg)
 {
 	rpc_write(arg, r->data, r->len);
 	return 0;
 }
 
-static void
-rpc_replay_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+static void rpc_replay_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
 	int64_t since = 0;
 	msgpack_packer pk;
@@ -267,16 +252,14 @@ rpc_replay_handle(struct worker *w, uint32_t msgid, const msgpack_object *params
 	rpc_reply_end(w, &b);
 }
 
-static void
-rpc_cancel_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+static void rpc_cancel_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
 	(void)params;
 	worker_cancel = 1;
 	rpc_reply_empty(w, msgid);
 }
 
-static void
-rpc_ping_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+static void rpc_ping_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
 	(void)params;
 	rpc_reply_empty(w, msgid);
@@ -286,19 +269,12 @@ static const struct rpc_method {
 	const char *name;
 	void (*fn)(struct worker *, uint32_t, const msgpack_object *);
 } rpc_methods[] = {
-    {"prepare", prepare_handle},
-    {"exec_step", step_handle},
-    {"finish", artifact_finish_handle},
-    {"read", artifact_read_handle},
-    {"replay", rpc_replay_handle},
-    {"cancel", rpc_cancel_handle},
-    {"ping", rpc_ping_handle},
-    {"reset", prepare_reset_handle},
-    {"status", status_handle},
+    {"prepare", prepare_handle},    {"exec_step", step_handle},      {"finish", artifact_finish_handle},
+    {"read", artifact_read_handle}, {"replay", rpc_replay_handle},   {"cancel", rpc_cancel_handle},
+    {"ping", rpc_ping_handle},      {"reset", prepare_reset_handle}, {"status", status_handle},
 };
 
-static void
-rpc_dispatch(struct worker *w, const struct rpc_msg *msg)
+static void rpc_dispatch(struct worker *w, const struct rpc_msg *msg)
 {
 	static const msgpack_object empty = {.type = MSGPACK_OBJECT_MAP};
 	const msgpack_object *params = msg->params ? msg->params : &empty;
@@ -326,8 +302,7 @@ rpc_dispatch(struct worker *w, const struct rpc_msg *msg)
 }
 
 /* Read what is available (blocking when `block`). 0 data, 1 EOF, -1 error. */
-static int
-rpc_fill(struct worker *w, int block)
+static int rpc_fill(struct worker *w, int block)
 {
 	ssize_t n;
 
@@ -353,8 +328,7 @@ rpc_fill(struct worker *w, int block)
 }
 
 /* One complete message at in[off..): 1 and its length, 0 incomplete, -1 bad. */
-static int
-rpc_next(struct worker *w, size_t off, size_t *msglen)
+static int rpc_next(struct worker *w, size_t off, size_t *msglen)
 {
 	const char *err = NULL;
 	size_t need = 0;
@@ -367,8 +341,7 @@ rpc_next(struct worker *w, size_t off, size_t *msglen)
 	return sc == RPC_SCAN_OK;
 }
 
-int
-rpc_poll_control(struct worker *w)
+int rpc_poll_control(struct worker *w)
 {
 	int64_t now = time_mono_us();
 	size_t off, len;
@@ -398,8 +371,7 @@ rpc_poll_control(struct worker *w)
 	return worker_cancel;
 }
 
-int
-rpc_serve(struct worker *w)
+int rpc_serve(struct worker *w)
 {
 	msgpack_zone zone;
 	struct rpc_msg msg;

@@ -24,16 +24,14 @@ struct snap_acc {
 	const char *root;
 };
 
-static void
-snap_ent_set(struct snap_ent *e, const struct stat *sb)
+static void snap_ent_set(struct snap_ent *e, const struct stat *sb)
 {
 	e->size = (int64_t)sb->st_size;
 	e->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
 	e->ino = (uint64_t)sb->st_ino;
 }
 
-static void
-snap_add(struct snap_acc *a, const char *path, const struct stat *sb)
+static void snap_add(struct snap_acc *a, const char *path, const struct stat *sb)
 {
 	struct snap_ent *e;
 
@@ -46,8 +44,7 @@ snap_add(struct snap_acc *a, const char *path, const struct stat *sb)
 	snap_ent_set(e, sb);
 }
 
-static int
-snap_walk(struct snap_acc *a, int dfd, const char *prefix, unsigned depth)
+static int snap_walk(struct snap_acc *a, int dfd, const char *prefix, unsigned depth)
 {
 	struct dirent *de;
 	struct stat sb;
@@ -81,20 +78,17 @@ snap_walk(struct snap_acc *a, int dfd, const char *prefix, unsigned depth)
 	return rc;
 }
 
-static int
-snap_cmp(const void *a, const void *b)
+static int snap_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct snap_ent *)a)->path, ((const struct snap_ent *)b)->path);
 }
 
-int
-snap_take(const char *root, struct snap *s)
+int snap_take(const char *root, struct snap *s)
 {
 	return snap_take_watch(root, s, NULL);
 }
 
-int
-snap_take_watch(const char *root, struct snap *s, struct watch *wt)
+int snap_take_watch(const char *root, struct snap *s, struct watch *wt)
 {
 	snap_free(s);
 	if (snap_take_under(root, "", s, wt) < 0)
@@ -105,8 +99,7 @@ snap_take_watch(const char *root, struct snap *s, struct watch *wt)
 }
 
 /* Append (unsorted) the files under root/rel, watching its directories. */
-int
-snap_take_under(const char *root, const char *rel, struct snap *s, struct watch *wt)
+int snap_take_under(const char *root, const char *rel, struct snap *s, struct watch *wt)
 {
 	struct snap_acc a = {s, s->n, wt, root};
 	char *full;
@@ -120,8 +113,7 @@ snap_take_under(const char *root, const char *rel, struct snap *s, struct watch 
 	return snap_walk(&a, fd, rel, 0);
 }
 
-void
-snap_copy(struct snap *dst, const struct snap *src)
+void snap_copy(struct snap *dst, const struct snap *src)
 {
 	size_t i;
 
@@ -137,8 +129,7 @@ snap_copy(struct snap *dst, const struct snap *src)
 }
 
 /* Index of path in s, or of where it would go (*found = 0). */
-static size_t
-snap_pos(const struct snap *s, const char *path, int *found)
+static size_t snap_pos(const struct snap *s, const char *path, int *found)
 {
 	size_t lo = 0, hi = s->n;
 
@@ -160,8 +151,7 @@ snap_pos(const struct snap *s, const char *path, int *found)
 
 /* Bring one path of s up to date: sb NULL = gone. Returns 1 when the path
  * is (now) a file that is new or changed relative to s. */
-int
-snap_update(struct snap *s, const char *path, const struct stat *sb)
+int snap_update(struct snap *s, const char *path, const struct stat *sb)
 {
 	struct snap_ent e;
 	int found;
@@ -191,8 +181,7 @@ snap_update(struct snap *s, const char *path, const struct stat *sb)
 	return 1;
 }
 
-void
-snap_free(struct snap *s)
+void snap_free(struct snap *s)
 {
 	size_t i;
 
@@ -203,8 +192,7 @@ snap_free(struct snap *s)
 	s->n = 0;
 }
 
-const struct snap_ent *
-snap_find(const struct snap *s, const char *path)
+const struct snap_ent *snap_find(const struct snap *s, const char *path)
 {
 	struct snap_ent key = {.path = (char *)(uintptr_t)path};
 
@@ -213,8 +201,7 @@ snap_find(const struct snap *s, const char *path)
 	return bsearch(&key, s->e, s->n, sizeof(*s->e), snap_cmp);
 }
 
-int
-snap_changed(const struct snap *before, const struct snap_ent *e)
+int snap_changed(const struct snap *before, const struct snap_ent *e)
 {
 	const struct snap_ent *o = snap_find(before, e->path);
 

@@ -8,14 +8,12 @@
 
 #include "worker.h"
 
-static int
-status_step_done(enum step_state st)
+static int status_step_done(enum step_state st)
 {
 	return st == STEP_SUCCEEDED || st == STEP_FAILED || st == STEP_CANCELLED;
 }
 
-static void
-status_pack_bool(msgpack_packer *pk, const char *key, int v)
+static void status_pack_bool(msgpack_packer *pk, const char *key, int v)
 {
 	mp_pack_key(pk, key);
 	if (v)
@@ -24,8 +22,7 @@ status_pack_bool(msgpack_packer *pk, const char *key, int v)
 		msgpack_pack_false(pk);
 }
 
-void
-status_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+void status_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
 	msgpack_packer pk;
 	struct buf b;

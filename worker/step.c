@@ -30,13 +30,19 @@ struct step_run {
 };
 
 /* Keys whose values never reach cleaned_config.json (Osiris' list). */
-static const char *const step_secret_keys[] = {"password", "passwd", "pwd", "token", "secret", "secret_key",
-    "service_key", "service_role_key", "api_key", "access_token", "refresh_token", "auth_token", "bearer_token",
-    "client_secret", "client_key", "key", "dsn", "connection_string", "anon_key", NULL};
+static const char *const step_secret_keys[] = {"password",      "passwd",
+                                               "pwd",           "token",
+                                               "secret",        "secret_key",
+                                               "service_key",   "service_role_key",
+                                               "api_key",       "access_token",
+                                               "refresh_token", "auth_token",
+                                               "bearer_token",  "client_secret",
+                                               "client_key",    "key",
+                                               "dsn",           "connection_string",
+                                               "anon_key",      NULL};
 
 /* df_<id>; ids that sanitize alike get _<sha256(id)[:8]> like Osiris. */
-static char *
-step_input_key(const struct manifest *m, const struct manifest_step *s, size_t j)
+static char *step_input_key(const struct manifest *m, const struct manifest_step *s, size_t j)
 {
 	char *name = step_input_name(s->needs[j]), *other, *out, hex[65];
 	size_t k;
@@ -58,8 +64,7 @@ step_input_key(const struct manifest *m, const struct manifest_step *s, size_t j
 	return out;
 }
 
-static int
-step_inputs(struct step_run *r)
+static int step_inputs(struct step_run *r)
 {
 	struct worker *w = r->w;
 	size_t j;
@@ -78,8 +83,8 @@ step_inputs(struct step_run *r)
 			free(key); /* upstream produced no table (a writer): no input */
 			continue;
 		}
-		struct evf f[] = {EVS("from_step", r->s->needs[j]), EVS("key", key),
-		    EVI("rows", w->outputs[k]->nrows), EVB("from_memory", 1)};
+		struct evf f[] = {EVS("from_step", r->s->needs[j]), EVS("key", key), EVI("rows", w->outputs[k]->nrows),
+		                  EVB("from_memory", 1)};
 		emit_event(w, "inputs_resolved", r->s->id, f, sizeof(f) / sizeof(f[0]));
 		r->rows_in += (int64_t)w->outputs[k]->nrows;
 		r->in[r->nin] = w->outputs[k];
@@ -88,8 +93,7 @@ step_inputs(struct step_run *r)
 	return 0;
 }
 
-static int
-step_secret_key(const char *key)
+static int step_secret_key(const char *key)
 {
 	size_t i;
 
@@ -100,8 +104,7 @@ step_secret_key(const char *key)
 }
 
 /* Replaced only when a secret is in it (no copy otherwise). */
-static void
-step_mask_string(struct worker *w, json_t *s)
+static void step_mask_string(struct worker *w, json_t *s)
 {
 	const char *v = json_string_value(s);
 	char *m;
@@ -113,8 +116,7 @@ step_mask_string(struct worker *w, json_t *s)
 	free(m);
 }
 
-static void
-step_mask_json(struct worker *w, json_t *v, unsigned depth)
+static void step_mask_json(struct worker *w, json_t *v, unsigned depth)
 {
 	const char *key;
 	json_t *child;
@@ -149,8 +151,7 @@ step_mask_json(struct worker *w, json_t *v, unsigned depth)
  * metadata keys, with secret values masked. Made in memory: the file never
  * exists in the workspace (artifact.c lists it and sends it inline). */
 /* Would step_mask_json change anything in v? */
-static int
-step_has_secret(struct worker *w, json_t *v, unsigned depth)
+static int step_has_secret(struct worker *w, json_t *v, unsigned depth)
 {
 	const char *key;
 	json_t *child;
@@ -178,8 +179,7 @@ step_has_secret(struct worker *w, json_t *v, unsigned depth)
 
 /* cfg minus the metadata keys, as text of `len` bytes into a new in-memory
  * artifact (sized first, then written straight into its bytes). */
-static void
-step_cleaned_dump(struct step_run *r, json_t *c, const char *rel)
+static void step_cleaned_dump(struct step_run *r, json_t *c, const char *rel)
 {
 	const size_t flags = JSON_INDENT(2) | JSON_PRESERVE_ORDER;
 	size_t len = json_dumpb(c, NULL, 0, flags);
@@ -194,8 +194,7 @@ step_cleaned_dump(struct step_run *r, json_t *c, const char *rel)
 	text[len] = '\n';
 }
 
-static void
-step_cleaned_config(struct step_run *r)
+static void step_cleaned_config(struct step_run *r)
 {
 	static const char *const meta[] = {"component", "connection"};
 	json_t *c, *held[2];
@@ -234,8 +233,7 @@ step_cleaned_config(struct step_run *r)
 		free(rel);
 }
 
-static int
-step_cfg(struct step_run *r)
+static int step_cfg(struct step_run *r)
 {
 	struct worker *w = r->w;
 	json_error_t je;
@@ -263,14 +261,15 @@ step_cfg(struct step_run *r)
 	buf_free(&text);
 	if (r->cfg == NULL || !json_is_object(r->cfg))
 		return ctx_fail(&r->ctx, "ConfigError", "%s:%d: %s", r->cfg_name, je.line,
-		    r->cfg ? "must be a JSON object" : log_esc(je.text, 160));
+		                r->cfg ? "must be a JSON object" : log_esc(je.text, 160));
 parsed:
 	if (subst_cfg(r->cfg, &w->env, &w->secrets, r->cfg_name, err, sizeof(err)) < 0)
 		return ctx_fail(&r->ctx, "ConfigError", "%s", err);
 	json_object_foreach(r->cfg, key, v)
 	{
 		if (!driver_key_known(r->ops, key))
-			emit_logf(w, LOG_LVL_WARN, r->s->id, "%s: unknown/unsupported key '%s' ignored", r->cfg_name, key);
+			emit_logf(w, LOG_LVL_WARN, r->s->id, "%s: unknown/unsupported key '%s' ignored", r->cfg_name,
+			          key);
 	}
 	/* after the ${VAR} pass: resolved values are never substituted again */
 	if (connections_resolve(w, r->cfg, err, sizeof(err)) < 0)
@@ -279,8 +278,7 @@ parsed:
 	return 0;
 }
 
-static int
-step_driver(struct step_run *r)
+static int step_driver(struct step_run *r)
 {
 	int rc;
 
@@ -305,8 +303,7 @@ step_driver(struct step_run *r)
 /* Tables whose consumers have all run are freed now, not at the end: step
  * idx has run, so its inputs have a consumer fewer; its own table goes at
  * once when nothing consumes it. */
-static void
-step_free_unneeded(struct worker *w, size_t idx)
+static void step_free_unneeded(struct worker *w, size_t idx)
 {
 	const struct manifest_step *s = &w->m.steps[idx];
 	size_t j, i;
@@ -322,8 +319,7 @@ step_free_unneeded(struct worker *w, size_t idx)
 	}
 }
 
-static void
-step_report(struct step_run *r, struct step_result *res)
+static void step_report(struct step_run *r, struct step_result *res)
 {
 	struct worker *w = r->w;
 	const char *sid = r->s->id;
@@ -336,17 +332,16 @@ step_report(struct step_run *r, struct step_result *res)
 	emit_metric(w, "step_duration_ms", sid, (double)res->duration_ms);
 	if (res->state == STEP_SUCCEEDED) {
 		struct evf f[] = {EVS("driver", r->s->driver), EVI("rows_in", res->rows_in),
-		    EVI("rows_out", res->rows_out), EVI("duration_ms", res->duration_ms)};
+		                  EVI("rows_out", res->rows_out), EVI("duration_ms", res->duration_ms)};
 		emit_event(w, "step_complete", sid, f, sizeof(f) / sizeof(f[0]));
 	} else {
 		struct evf f[] = {EVS("driver", r->s->driver), EVS("error", res->error),
-		    EVS("error_type", res->error_type), EVI("duration_ms", res->duration_ms)};
+		                  EVS("error_type", res->error_type), EVI("duration_ms", res->duration_ms)};
 		emit_event(w, "step_failed", sid, f, sizeof(f) / sizeof(f[0]));
 	}
 }
 
-static void
-step_run_free(struct step_run *r)
+static void step_run_free(struct step_run *r)
 {
 	size_t i;
 
@@ -358,8 +353,7 @@ step_run_free(struct step_run *r)
 	free(r->cfg_name);
 }
 
-static void
-step_execute(struct worker *w, size_t idx, struct step_result *res)
+static void step_execute(struct worker *w, size_t idx, struct step_result *res)
 {
 	struct step_run r;
 	int64_t t0 = time_mono_us();
@@ -406,8 +400,7 @@ step_execute(struct worker *w, size_t idx, struct step_result *res)
 
 /* Has a step of this run failed or been cancelled? (A cancel that came
  * before any did still runs the step, into a "cancelled" answer.) */
-static int
-step_run_stopped(const struct worker *w)
+static int step_run_stopped(const struct worker *w)
 {
 	size_t i;
 
@@ -417,8 +410,7 @@ step_run_stopped(const struct worker *w)
 	return 0;
 }
 
-void
-step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
+void step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 {
 	struct step_result res;
 	msgpack_packer pk;
@@ -441,7 +433,7 @@ step_handle(struct worker *w, uint32_t msgid, const msgpack_object *params)
 			break;
 	if (i == w->m.nsteps || w->state[i] != STEP_PENDING) {
 		snprintf(err, sizeof(err), i == w->m.nsteps ? "unknown step '%s'" : "step '%s' already executed",
-		    log_esc(id, 64));
+		         log_esc(id, 64));
 		rpc_reply_error(w, msgid, i == w->m.nsteps ? ERR_NOT_FOUND : ERR_INVALID_REQUEST, err);
 		free(id);
 		return;

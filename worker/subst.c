@@ -18,8 +18,7 @@ struct subst_lists {
 	const struct kvlist *env, *secrets;
 };
 
-static const char *
-subst_lookup(void *arg, const char *name, int *secret)
+static const char *subst_lookup(void *arg, const char *name, int *secret)
 {
 	const struct subst_lists *l = arg;
 	const char *v = kvlist_get(l->secrets, name);
@@ -28,9 +27,8 @@ subst_lookup(void *arg, const char *name, int *secret)
 	return v != NULL ? v : kvlist_get(l->env, name);
 }
 
-int
-subst_string(const char *in, const struct kvlist *env, const struct kvlist *secrets, const char *name,
-    char **out, char *err, size_t errlen)
+int subst_string(const char *in, const struct kvlist *env, const struct kvlist *secrets, const char *name, char **out,
+                 char *err, size_t errlen)
 {
 	struct subst_lists l = {env, secrets};
 	struct buf b;
@@ -45,16 +43,15 @@ subst_string(const char *in, const struct kvlist *env, const struct kvlist *secr
 	}
 	if (rc == -1)
 		snprintf(err, errlen, "%s: bad variable reference \"%s\" (use ${NAME}, or $${ for a literal)", name,
-		    log_esc(at, 40));
+		         log_esc(at, 40));
 	else
 		snprintf(err, errlen, "%s: ${%s} is not set", name, var);
 	buf_free(&b);
 	return -1;
 }
 
-static int
-subst_value(json_t *v, const struct kvlist *env, const struct kvlist *secrets, const char *name, char *err,
-    size_t errlen, unsigned depth)
+static int subst_value(json_t *v, const struct kvlist *env, const struct kvlist *secrets, const char *name, char *err,
+                       size_t errlen, unsigned depth)
 {
 	const char *key;
 	json_t *child;
@@ -90,9 +87,8 @@ subst_value(json_t *v, const struct kvlist *env, const struct kvlist *secrets, c
 	return 0;
 }
 
-int
-subst_cfg(json_t *cfg, const struct kvlist *env, const struct kvlist *secrets, const char *name, char *err,
-    size_t errlen)
+int subst_cfg(json_t *cfg, const struct kvlist *env, const struct kvlist *secrets, const char *name, char *err,
+              size_t errlen)
 {
 	return subst_value(cfg, env, secrets, name, err, errlen, 0);
 }

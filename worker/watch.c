@@ -15,9 +15,9 @@
 
 #include "worker.h"
 
-#define WATCH_MASK                                                                                                    \
-	(IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |              \
-	    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
+#define WATCH_MASK                                                                                                     \
+	(IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |                \
+	 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
 #define WATCH_MAX_DIRS 65536
 
 /*
@@ -26,8 +26,7 @@
  * between runs must not pay. A run's watches go away with its directories
  * (IN_IGNORED); watch_forget drops the table and drains the queue.
  */
-int
-watch_open(struct watch *wt)
+int watch_open(struct watch *wt)
 {
 	wt->broken = 0;
 	if (wt->fd >= 0)
@@ -36,8 +35,7 @@ watch_open(struct watch *wt)
 	return wt->fd < 0 ? -1 : 0;
 }
 
-static void
-watch_drain(struct watch *wt)
+static void watch_drain(struct watch *wt)
 {
 	char buf[16384] __attribute__((aligned(__alignof__(struct inotify_event))));
 	ssize_t n;
@@ -49,8 +47,7 @@ watch_drain(struct watch *wt)
 
 /* Forget the run's watches (its directories are gone or going): the
  * table, and whatever their removal queued. */
-void
-watch_forget(struct watch *wt)
+void watch_forget(struct watch *wt)
 {
 	size_t i;
 
@@ -67,8 +64,7 @@ watch_forget(struct watch *wt)
 }
 
 /* At exit only (see above). */
-void
-watch_close(struct watch *wt)
+void watch_close(struct watch *wt)
 {
 	watch_forget(wt);
 	if (wt->fd >= 0)
@@ -78,8 +74,7 @@ watch_close(struct watch *wt)
 
 /* Position of wd in the table (sorted: the kernel hands out increasing
  * descriptors), or where it goes. */
-static size_t
-watch_pos(const struct watch *wt, int wd, int *found)
+static size_t watch_pos(const struct watch *wt, int wd, int *found)
 {
 	size_t lo = 0, hi = wt->ndirs;
 
@@ -100,8 +95,7 @@ watch_pos(const struct watch *wt, int wd, int *found)
 
 /* Watch ws/rel ("" = the workspace itself). A failure only costs speed:
  * the scan falls back to a full walk. */
-void
-watch_add(struct watch *wt, const char *ws, const char *rel)
+void watch_add(struct watch *wt, const char *ws, const char *rel)
 {
 	char *full;
 	size_t i;
@@ -132,8 +126,7 @@ watch_add(struct watch *wt, const char *ws, const char *rel)
 	wt->dirs[i].rel = xstrdup(rel);
 }
 
-static const char *
-watch_dir(const struct watch *wt, int wd, size_t *pos)
+static const char *watch_dir(const struct watch *wt, int wd, size_t *pos)
 {
 	int found;
 
@@ -142,8 +135,7 @@ watch_dir(const struct watch *wt, int wd, size_t *pos)
 }
 
 /* Is ws/rel watched already (then its content since is in the events)? */
-int
-watch_has(const struct watch *wt, const char *rel)
+int watch_has(const struct watch *wt, const char *rel)
 {
 	size_t i;
 
@@ -153,8 +145,7 @@ watch_has(const struct watch *wt, const char *rel)
 	return 0;
 }
 
-static void
-watch_event(struct watch *wt, const struct inotify_event *ev, struct watch_changes *out)
+static void watch_event(struct watch *wt, const struct inotify_event *ev, struct watch_changes *out)
 {
 	const char *dir;
 	size_t pos;
@@ -196,8 +187,7 @@ watch_event(struct watch *wt, const struct inotify_event *ev, struct watch_chang
 
 /* Drain the queue. Returns 0, or -1 when the events cannot be trusted
  * (overflow, a directory gone): the caller rescans the whole tree. */
-int
-watch_read(struct watch *wt, struct watch_changes *out)
+int watch_read(struct watch *wt, struct watch_changes *out)
 {
 	char buf[65536] __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ev;
@@ -229,8 +219,7 @@ watch_read(struct watch *wt, struct watch_changes *out)
 	return wt->broken ? -1 : 0;
 }
 
-void
-watch_changes_free(struct watch_changes *c)
+void watch_changes_free(struct watch_changes *c)
 {
 	size_t i;
 

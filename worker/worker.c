@@ -15,32 +15,31 @@
 
 #include "worker.h"
 
-static void
-worker_signal_cancel_cb(int sig)
+static void worker_signal_cancel_cb(int sig)
 {
 	(void)sig;
 	worker_cancel = 1;
 }
 
-static __dead void
-worker_usage(FILE *f, int code)
+static __dead void worker_usage(FILE *f, int code)
 {
-	fprintf(f, "usage: osiris-worker [--workdir DIR] [--spill-dir DIR --mem-max BYTES] [--zygote [--private-tmp]] [-v]\n"
-		   "       osiris-worker --version | --help\n"
-		   "Executes Osiris runs for osirisd: msgpack-rpc on stdin/stdout (see PROTOCOL.md).\n"
-		   "  --workdir DIR    create the private workspace under DIR (default $TMPDIR or /tmp)\n"
-		   "  --spill-dir DIR  workspaces of contexts larger than --mem-max go under DIR instead\n"
-		   "  --mem-max BYTES  the largest context whose workspace is created under --workdir\n"
-		   "  --zygote         fork a fresh process per run (`fork`), never serve one itself\n"
-		   "  --private-tmp    /tmp is this sandbox's own: the zygote empties it between runs\n"
-		   "  -v               debug diagnostics on stderr\n"
-		   "Environment: OSIRIS_MAX_CONTEXT (bytes, default 67108864) caps a message/bundle.\n");
+	fprintf(
+	    f,
+	    "usage: osiris-worker [--workdir DIR] [--spill-dir DIR --mem-max BYTES] [--zygote [--private-tmp]] [-v]\n"
+	    "       osiris-worker --version | --help\n"
+	    "Executes Osiris runs for osirisd: msgpack-rpc on stdin/stdout (see PROTOCOL.md).\n"
+	    "  --workdir DIR    create the private workspace under DIR (default $TMPDIR or /tmp)\n"
+	    "  --spill-dir DIR  workspaces of contexts larger than --mem-max go under DIR instead\n"
+	    "  --mem-max BYTES  the largest context whose workspace is created under --workdir\n"
+	    "  --zygote         fork a fresh process per run (`fork`), never serve one itself\n"
+	    "  --private-tmp    /tmp is this sandbox's own: the zygote empties it between runs\n"
+	    "  -v               debug diagnostics on stderr\n"
+	    "Environment: OSIRIS_MAX_CONTEXT (bytes, default 67108864) caps a message/bundle.\n");
 	exit(code);
 }
 
 /* Also the handlers of a zygote's child (zygote.c). */
-static void
-worker_signals(void)
+static void worker_signals(void)
 {
 	struct sigaction sa;
 
@@ -53,8 +52,7 @@ worker_signals(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-static size_t
-worker_max_context(void)
+static size_t worker_max_context(void)
 {
 	const char *s = getenv("OSIRIS_MAX_CONTEXT");
 	char *end;
@@ -69,8 +67,7 @@ worker_max_context(void)
 	return (size_t)v;
 }
 
-void
-worker_ready(struct worker *w, int zygote)
+void worker_ready(struct worker *w, int zygote)
 {
 	struct msg_ready m = {.pid = (int64_t)getpid(), .protocol = PROTO_VERSION, .zygote = zygote, .has_drivers = 1};
 	msgpack_packer pk;
@@ -91,8 +88,7 @@ worker_ready(struct worker *w, int zygote)
 	msg_ready_free(&m);
 }
 
-static int64_t
-worker_bytes_arg(const char *s)
+static int64_t worker_bytes_arg(const char *s)
 {
 	char *end;
 	long long v;
@@ -104,8 +100,7 @@ worker_bytes_arg(const char *s)
 	return (int64_t)v;
 }
 
-static void
-worker_dir_check(const char *what, const char *dir)
+static void worker_dir_check(const char *what, const char *dir)
 {
 	struct stat sb;
 
@@ -113,8 +108,7 @@ worker_dir_check(const char *what, const char *dir)
 		fatalx("%s %s: not a directory", what, dir);
 }
 
-static void
-worker_init(struct worker *w, const char *workdir, const char *spill_dir, int64_t mem_max)
+static void worker_init(struct worker *w, const char *workdir, const char *spill_dir, int64_t mem_max)
 {
 	const char *tmp = getenv("TMPDIR");
 
@@ -140,8 +134,7 @@ worker_init(struct worker *w, const char *workdir, const char *spill_dir, int64_
 	journal_init(&w->journal);
 }
 
-static void
-worker_shutdown(struct worker *w)
+static void worker_shutdown(struct worker *w)
 {
 	prepare_cleanup(w);
 	watch_close(&w->watch);
@@ -153,18 +146,13 @@ worker_shutdown(struct worker *w)
 	free(w->spill_dir);
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-	    {"workdir", required_argument, NULL, 'w'},
-	    {"spill-dir", required_argument, NULL, 'S'},
-	    {"mem-max", required_argument, NULL, 'M'},
-	    {"zygote", no_argument, NULL, 'Z'},
-	    {"private-tmp", no_argument, NULL, 'T'},
-	    {"version", no_argument, NULL, 'V'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"workdir", required_argument, NULL, 'w'}, {"spill-dir", required_argument, NULL, 'S'},
+	    {"mem-max", required_argument, NULL, 'M'}, {"zygote", no_argument, NULL, 'Z'},
+	    {"private-tmp", no_argument, NULL, 'T'},   {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	const char *workdir = NULL, *spill_dir = NULL;
 	enum log_level level = LOG_LVL_INFO;

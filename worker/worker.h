@@ -40,13 +40,13 @@ struct watch_dir {
 	char *rel; /* workspace-relative */
 };
 struct watch {
-	int fd;		/* -1: none (full scans); kept open across runs */
-	int broken;	/* events lost or paths moved: rescan, then rebuild */
+	int fd;                 /* -1: none (full scans); kept open across runs */
+	int broken;             /* events lost or paths moved: rescan, then rebuild */
 	struct watch_dir *dirs; /* sorted by wd */
 	size_t ndirs;
 };
 struct watch_changes {
-	char **paths;	/* files (maybe) created, changed or removed */
+	char **paths; /* files (maybe) created, changed or removed */
 	size_t npaths;
 	char **newdirs; /* directories created or moved in: walk them */
 	size_t nnewdirs;
@@ -80,7 +80,7 @@ struct journal_rec {
 };
 struct journal {
 	struct journal_rec *r; /* ring of WORKER_JOURNAL_RECORDS */
-	size_t head, n;	       /* oldest at head */
+	size_t head, n;        /* oldest at head */
 	size_t bytes;
 	struct journal_chunk *cur; /* records are appended here */
 };
@@ -96,7 +96,7 @@ int journal_each(const struct journal *j, int64_t since, int (*fn)(const struct 
  * on disk, announced like a workspace file, sent inline by `finish` (or
  * served by `read`). */
 struct mem_art {
-	char *path;	     /* workspace-relative, like a file's; in data's block */
+	char *path;          /* workspace-relative, like a file's; in data's block */
 	const char *step_id; /* the manifest's */
 	uint8_t *data;
 	size_t len;
@@ -107,25 +107,25 @@ struct mem_art {
 struct worker {
 	int in_fd, out_fd;
 	struct buf in;
-	size_t in_hwm;	/* most bytes `in` ever held (reset zeroes that much) */
+	size_t in_hwm;  /* most bytes `in` ever held (reset zeroes that much) */
 	struct buf out; /* corked output (rpc_write) */
 	int cork;
 	size_t in_peek; /* bytes at the front of `in` already looked at during a step */
 	int in_eof;
 	struct rpc_limits limits;
 	size_t max_context;
-	char *workdir; /* parent of the workspace */
+	char *workdir;   /* parent of the workspace */
 	char *spill_dir; /* --spill-dir: for contexts above mem_max (NULL: none) */
 	int64_t mem_max; /* --mem-max: largest context whose workspace is in workdir */
-	int forked;	 /* a zygote's child: serves one run, exits on `reset` */
+	int forked;      /* a zygote's child: serves one run, exits on `reset` */
 	int private_tmp; /* --private-tmp: /tmp is the sandbox's own, emptied between runs */
 
 	/* the run, once prepared */
 	int prepared;
 	int finished;
 	char *run_id;
-	char *ws;	/* the workspace (absolute) */
-	char *mdir;	/* manifest's directory inside the workspace ("" or "sub/") */
+	char *ws;   /* the workspace (absolute) */
+	char *mdir; /* manifest's directory inside the workspace ("" or "sub/") */
 	struct manifest m;
 	struct kvlist env, secrets;
 	struct mask *mask;
@@ -133,18 +133,18 @@ struct worker {
 	 * daemon's resolved ones, or why the context's cannot be used */
 	json_t *conns_ctx, *conns_daemon;
 	char *conns_err;
-	struct table **outputs; /* per step index */
-	size_t *consumers;	/* per step index: its consumers still pending */
-	enum step_state *state; /* per step index */
+	struct table **outputs;      /* per step index */
+	size_t *consumers;           /* per step index: its consumers still pending */
+	enum step_state *state;      /* per step index */
 	struct step_result *results; /* per step index: the answer exec_step gave (`status`) */
 	struct snap base, cur;
-	struct watch watch; /* what changed in the workspace since the last scan */
-	int ws_fd;	    /* the workspace directory, for fstatat */
-	struct kvlist attr; /* path -> step id that last created/changed it */
+	struct watch watch;    /* what changed in the workspace since the last scan */
+	int ws_fd;             /* the workspace directory, for fstatat */
+	struct kvlist attr;    /* path -> step id that last created/changed it */
 	struct mem_art *marts; /* in-memory artifacts of the run */
 	size_t nmarts, martcap;
 	json_t **cfgs; /* per step index: its cfg as parsed by prepare (taken by the step) */
-	int runs;	    /* runs prepared by this process (reuse: `reset` between) */
+	int runs;      /* runs prepared by this process (reuse: `reset` between) */
 
 	int64_t seq;
 	struct journal journal;
@@ -165,10 +165,22 @@ struct evf {
 	int64_t i;
 	double d;
 };
-#define EVS(k, v) {(k), EVF_STR, (v), 0, 0}
-#define EVI(k, v) {(k), EVF_INT, NULL, (int64_t)(v), 0}
-#define EVD(k, v) {(k), EVF_DBL, NULL, 0, (v)}
-#define EVB(k, v) {(k), EVF_BOOL, NULL, (v) ? 1 : 0, 0}
+#define EVS(k, v)                                                                                                      \
+	{                                                                                                              \
+		(k), EVF_STR, (v), 0, 0                                                                                \
+	}
+#define EVI(k, v)                                                                                                      \
+	{                                                                                                              \
+		(k), EVF_INT, NULL, (int64_t)(v), 0                                                                    \
+	}
+#define EVD(k, v)                                                                                                      \
+	{                                                                                                              \
+		(k), EVF_DBL, NULL, 0, (v)                                                                             \
+	}
+#define EVB(k, v)                                                                                                      \
+	{                                                                                                              \
+		(k), EVF_BOOL, NULL, (v) ? 1 : 0, 0                                                                    \
+	}
 void emit_event(struct worker *w, const char *name, const char *step_id, const struct evf *f, size_t n);
 void emit_metric(struct worker *w, const char *name, const char *step_id, double value);
 void emit_log(struct worker *w, enum log_level level, const char *step_id, const char *msg);
@@ -203,9 +215,9 @@ int zygote_serve(struct worker *w, void (*child_signals)(void));
 
 /* subst.c: ${VAR} in cfg strings. */
 int subst_cfg(json_t *cfg, const struct kvlist *env, const struct kvlist *secrets, const char *name, char *err,
-    size_t errlen);
-int subst_string(const char *in, const struct kvlist *env, const struct kvlist *secrets, const char *name,
-    char **out, char *err, size_t errlen);
+              size_t errlen);
+int subst_string(const char *in, const struct kvlist *env, const struct kvlist *secrets, const char *name, char **out,
+                 char *err, size_t errlen);
 
 /* connections.c: a step's `connection:` resolved. The daemon's connections travel as this
  * secret of `prepare` (JSON; never put into the environment). */

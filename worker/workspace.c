@@ -29,8 +29,7 @@ static mode_t ws_umask(void)
 
 /* The parents of rel, made unless its directory is listed in dirs, which
  * lists every directory of the workspace (for the watches). */
-static int
-ws_parents(struct worker *w, const char *rel, struct kvlist *dirs)
+static int ws_parents(struct worker *w, const char *rel, struct kvlist *dirs)
 {
 	char *tmp = xstrdup(rel), *p = strrchr(tmp, '/');
 	int rc = 0;
@@ -55,8 +54,7 @@ ws_parents(struct worker *w, const char *rel, struct kvlist *dirs)
  * (mapped) bundle moves in the kernel, without touching its pages here. */
 #define WS_COPY_MIN (64 * 1024)
 
-static int
-ws_fill(int fd, const struct bundle *b, const struct bundle_file *f)
+static int ws_fill(int fd, const struct bundle *b, const struct bundle_file *f)
 {
 	off_t off;
 
@@ -65,9 +63,8 @@ ws_fill(int fd, const struct bundle *b, const struct bundle_file *f)
 	return write_all(fd, f->data, f->len);
 }
 
-static int
-ws_file(struct worker *w, const struct bundle *b, const struct bundle_file *f, struct kvlist *dirs, char *err,
-    size_t errlen)
+static int ws_file(struct worker *w, const struct bundle *b, const struct bundle_file *f, struct kvlist *dirs,
+                   char *err, size_t errlen)
 {
 	mode_t mode = (mode_t)((f->mode & 0755) | 0600);
 	struct stat sb;
@@ -82,8 +79,8 @@ ws_file(struct worker *w, const struct bundle *b, const struct bundle_file *f, s
 		return -1;
 	}
 	fd = openat(w->ws_fd, f->path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-	if (fd < 0 || ws_fill(fd, b, f) < 0 ||
-	    ((mode & ~ws_umask()) != mode && fchmod(fd, mode) < 0) || fstat(fd, &sb) < 0) {
+	if (fd < 0 || ws_fill(fd, b, f) < 0 || ((mode & ~ws_umask()) != mode && fchmod(fd, mode) < 0) ||
+	    fstat(fd, &sb) < 0) {
 		snprintf(err, errlen, "%s: %s", f->path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -101,8 +98,7 @@ ws_file(struct worker *w, const struct bundle *b, const struct bundle_file *f, s
  * a spill dir is given (workdir is in memory) and the context is larger
  * than --mem-max or the workdir's filesystem has less than twice --mem-max
  * free: then on disk, under the spill dir. */
-static const char *
-ws_parent(const struct worker *w, size_t total)
+static const char *ws_parent(const struct worker *w, size_t total)
 {
 	struct statvfs sv;
 
@@ -112,8 +108,7 @@ ws_parent(const struct worker *w, size_t total)
 		log_debug("context of %zu bytes > %lld: workspace on disk", total, (long long)w->mem_max);
 		return w->spill_dir;
 	}
-	if (statvfs(w->workdir, &sv) == 0 &&
-	    (uint64_t)sv.f_bavail * sv.f_frsize / 2 < (uint64_t)w->mem_max) {
+	if (statvfs(w->workdir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize / 2 < (uint64_t)w->mem_max) {
 		log_debug("%s has less than twice %lld bytes free: workspace on disk", w->workdir,
 		          (long long)w->mem_max);
 		return w->spill_dir;
@@ -123,8 +118,7 @@ ws_parent(const struct worker *w, size_t total)
 
 /* Create the workspace (ws_parent), unpack b into it; w->base lists
  * what it holds and every directory is watched. */
-int
-ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen)
+int ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen)
 {
 	struct kvlist dirs;
 	char *tmpl;
@@ -158,8 +152,7 @@ ws_create(struct worker *w, const struct bundle *b, char *err, size_t errlen)
 }
 
 /* rm -rf of the workspace, relative to its fd (closed here). */
-int
-ws_remove(struct worker *w)
+int ws_remove(struct worker *w)
 {
 	int rc = 0;
 

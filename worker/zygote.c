@@ -36,8 +36,7 @@ static volatile pid_t zygote_child;
  * itself with an error instead of waiting for a resync nobody will ask. */
 static volatile int *zygote_answered;
 
-static void
-zygote_signal_forward_cb(int sig)
+static void zygote_signal_forward_cb(int sig)
 {
 	pid_t pid = zygote_child;
 
@@ -45,8 +44,7 @@ zygote_signal_forward_cb(int sig)
 		kill(pid, sig);
 }
 
-static void
-zygote_signals(void)
+static void zygote_signals(void)
 {
 	struct sigaction sa;
 
@@ -62,8 +60,7 @@ zygote_signals(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
-static void
-zygote_reply_pid(struct worker *w, uint32_t msgid)
+static void zygote_reply_pid(struct worker *w, uint32_t msgid)
 {
 	msgpack_packer pk;
 	struct buf b;
@@ -75,8 +72,7 @@ zygote_reply_pid(struct worker *w, uint32_t msgid)
 }
 
 /* Everything under dir, not dir itself (the sandbox binds it). */
-static void
-zygote_empty_dir(const char *dir)
+static void zygote_empty_dir(const char *dir)
 {
 	struct dirent *de;
 	char *path;
@@ -95,8 +91,7 @@ zygote_empty_dir(const char *dir)
 	closedir(d);
 }
 
-static int
-zygote_tmp_entry_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+static int zygote_tmp_entry_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void)st;
 	if (ftw->level == 0)
@@ -115,8 +110,7 @@ zygote_tmp_entry_cb(const char *path, const struct stat *st, int type, struct FT
  * left there goes before the next one. FTW_MOUNT: the host directories
  * bound into it (work dirs, the worker binary) are other filesystems and
  * are neither entered nor removed; FTW_PHYS: no symlink is followed. */
-static void
-zygote_empty_tmp(const struct worker *w)
+static void zygote_empty_tmp(const struct worker *w)
 {
 	if (w->private_tmp)
 		(void)nftw("/tmp", zygote_tmp_entry_cb, 16, FTW_DEPTH | FTW_MOUNT | FTW_PHYS);
@@ -126,8 +120,7 @@ zygote_empty_tmp(const struct worker *w)
  * it back: 1, or 0 at EOF, -1 on a read error. Whatever came before it was
  * meant for a run's process (perhaps half a `prepare` with its secrets):
  * skipped and wiped. */
-static int
-zygote_sync(struct worker *w)
+static int zygote_sync(struct worker *w)
 {
 	uint8_t chunk[4096];
 	const uint8_t *m;
@@ -166,8 +159,7 @@ zygote_sync(struct worker *w)
 /* Read requests until `fork` (1, its msgid), EOF (0) or a bad message
  * (-1). Only `ping` is served here: the zygote never reads a `prepare`,
  * so no run's bundle or secrets ever enter its memory. */
-static int
-zygote_next_fork(struct worker *w, uint32_t *msgid)
+static int zygote_next_fork(struct worker *w, uint32_t *msgid)
 {
 	uint8_t chunk[4096];
 	struct rpc_msg msg;
@@ -224,8 +216,7 @@ zygote_next_fork(struct worker *w, uint32_t *msgid)
 
 /* Wait for the child to end without reaping it first (WNOWAIT): until
  * zygote_child is cleared its pid cannot be reused. */
-static int
-zygote_wait(pid_t pid)
+static int zygote_wait(pid_t pid)
 {
 	siginfo_t si;
 	int status = 0;
@@ -247,8 +238,7 @@ zygote_wait(pid_t pid)
 
 /* The run's process ended without `reset`: killed (by the daemon after a
  * failed or cancelled run, or by anyone), crashed, or exited non-zero. */
-static void
-zygote_log_end(int status)
+static void zygote_log_end(int status)
 {
 	int sig;
 
@@ -269,8 +259,7 @@ zygote_log_end(int status)
  * the child waits for its `prepare`. (Code pages fault in as the run needs
  * them: mapping all of it ahead made each idle child's RSS 14 MB for no
  * gain that stood out from the noise.) */
-static void
-zygote_child_populate(void)
+static void zygote_child_populate(void)
 {
 	char line[512], perms[8];
 	unsigned long lo, hi;
@@ -289,8 +278,7 @@ zygote_child_populate(void)
 }
 
 /* In the child: a process of its own for one run, killed with the zygote. */
-static void
-zygote_child_init(struct worker *w, pid_t parent, uint32_t msgid, void (*child_signals)(void))
+static void zygote_child_init(struct worker *w, pid_t parent, uint32_t msgid, void (*child_signals)(void))
 {
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
 		_exit(1);
@@ -306,8 +294,7 @@ zygote_child_init(struct worker *w, pid_t parent, uint32_t msgid, void (*child_s
 /* What every run would otherwise set up in its own process, each time:
  * OpenSSL's digest and configuration (sha256 of the artifacts, some
  * milliseconds), the time zone, the JSON hash seed. Nothing run-specific. */
-static void
-zygote_preload(void)
+static void zygote_preload(void)
 {
 	char hex[65];
 
@@ -316,8 +303,7 @@ zygote_preload(void)
 	json_object_seed(0);
 }
 
-int
-zygote_serve(struct worker *w, void (*child_signals)(void))
+int zygote_serve(struct worker *w, void (*child_signals)(void))
 {
 	pid_t pid, self = getpid();
 	uint32_t msgid = 0;
@@ -326,7 +312,8 @@ zygote_serve(struct worker *w, void (*child_signals)(void))
 	/* A run's process must not read or write the zygote's memory through
 	 * /proc or ptrace: not dumpable, same uid or not. */
 	(void)prctl(PR_SET_DUMPABLE, 0);
-	zygote_answered = mmap(NULL, sizeof(*zygote_answered), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	zygote_answered =
+	    mmap(NULL, sizeof(*zygote_answered), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (zygote_answered == MAP_FAILED)
 		fatal("mmap");
 	zygote_signals();

@@ -16,8 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int fuzz_fd = -1;
 
-static void
-fuzz_check_types(const struct table *t)
+static void fuzz_check_types(const struct table *t)
 {
 	char buf[32];
 	size_t c, r, n;
@@ -34,8 +33,7 @@ fuzz_check_types(const struct table *t)
 	}
 }
 
-static int
-fuzz_same(const struct table *a, const struct table *b)
+static int fuzz_same(const struct table *a, const struct table *b)
 {
 	size_t c, r;
 
@@ -56,8 +54,7 @@ fuzz_same(const struct table *a, const struct table *b)
 }
 
 /* Write t to the memfd and read the bytes back. */
-static char *
-fuzz_write(const struct table *t, size_t *len)
+static char *fuzz_write(const struct table *t, size_t *len)
 {
 	struct csv_wopts o = {',', 1, "\n"};
 	off_t end;
@@ -73,8 +70,7 @@ fuzz_write(const struct table *t, size_t *len)
 	return out;
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct table *t = NULL, *t2 = NULL;
 	struct csv_opts o;

@@ -11,16 +11,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int
-fuzz_driver_known_cb(const char *name, void *arg)
+static int fuzz_driver_known_cb(const char *name, void *arg)
 {
 	(void)arg;
 	return strcmp(name, "unknown.driver") != 0;
 }
 static const struct manifest_drivers fuzz_drivers = {fuzz_driver_known_cb, NULL};
 
-static void
-fuzz_check_order(const struct manifest *m)
+static void fuzz_check_order(const struct manifest *m)
 {
 	size_t *pos = calloc(m->nsteps ? m->nsteps : 1, sizeof(*pos)), i, j;
 
@@ -43,8 +41,7 @@ fuzz_check_order(const struct manifest *m)
 	free(pos);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct manifest m;
 	char err[512];

@@ -15,8 +15,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Framing a re-packed value must work: pack -> scan -> decode. */
-static void
-fuzz_repack_check(struct buf *b, const char *what)
+static void fuzz_repack_check(struct buf *b, const char *what)
 {
 	struct rpc_msg m;
 	char err[256];
@@ -29,8 +28,7 @@ fuzz_repack_check(struct buf *b, const char *what)
 	buf_reset(b);
 }
 
-static void
-fuzz_typed_run(const msgpack_object *p, struct buf *b, msgpack_packer *pk)
+static void fuzz_typed_run(const msgpack_object *p, struct buf *b, msgpack_packer *pk)
 {
 	struct run_info r;
 	struct step_result sr;
@@ -64,8 +62,7 @@ fuzz_typed_run(const msgpack_object *p, struct buf *b, msgpack_packer *pk)
 	}
 }
 
-static void
-fuzz_typed_requests(const msgpack_object *p, const char *method, struct buf *b, msgpack_packer *pk)
+static void fuzz_typed_requests(const msgpack_object *p, const char *method, struct buf *b, msgpack_packer *pk)
 {
 	struct msg_hello h;
 	struct msg_submit s;
@@ -103,8 +100,7 @@ fuzz_typed_requests(const msgpack_object *p, const char *method, struct buf *b, 
 	}
 }
 
-static void
-fuzz_getters(const msgpack_object *p)
+static void fuzz_getters(const msgpack_object *p)
 {
 	struct kvlist kv;
 	struct bundle bu;
@@ -126,8 +122,7 @@ fuzz_getters(const msgpack_object *p)
 }
 
 /* List results ({runs|artifacts|pools: [...]}) carry typed entries. */
-static void
-fuzz_typed_lists(const msgpack_object *p, struct buf *b, msgpack_packer *pk)
+static void fuzz_typed_lists(const msgpack_object *p, struct buf *b, msgpack_packer *pk)
 {
 	static const char *const keys[] = {"runs", "artifacts", "pools"};
 	const msgpack_object *a;
@@ -143,8 +138,7 @@ fuzz_typed_lists(const msgpack_object *p, struct buf *b, msgpack_packer *pk)
 	}
 }
 
-static void
-fuzz_one_message(const uint8_t *data, size_t len)
+static void fuzz_one_message(const uint8_t *data, size_t len)
 {
 	static const char *const kinds[] = {"event", "metric", "log"};
 	struct rpc_msg m;
@@ -179,8 +173,7 @@ fuzz_one_message(const uint8_t *data, size_t len)
 	rpc_msg_free(&m);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int init;
 	struct rpc_limits l;

@@ -12,8 +12,7 @@
 
 static const char *outdir;
 
-static void
-emit(const char *name, struct buf *b)
+static void emit(const char *name, struct buf *b)
 {
 	char *path;
 	FILE *f;
@@ -25,8 +24,7 @@ emit(const char *name, struct buf *b)
 	buf_reset(b);
 }
 
-static void
-gen_control(struct buf *b, msgpack_packer *pk)
+static void gen_control(struct buf *b, msgpack_packer *pk)
 {
 	struct msg_hello h = {0};
 	char *caps[] = {"run.follow", "pool.status"};
@@ -80,8 +78,7 @@ gen_control(struct buf *b, msgpack_packer *pk)
 	emit("error_not_found", b);
 }
 
-static void
-gen_run(struct buf *b, msgpack_packer *pk)
+static void gen_run(struct buf *b, msgpack_packer *pk)
 {
 	struct run_info r;
 	struct step_info st[1];
@@ -150,8 +147,7 @@ gen_run(struct buf *b, msgpack_packer *pk)
 	buf_free(&d);
 }
 
-static void
-gen_worker(struct buf *b, msgpack_packer *pk)
+static void gen_worker(struct buf *b, msgpack_packer *pk)
 {
 	struct msg_prepare p;
 	struct artifact_info a = {0};
@@ -201,8 +197,7 @@ gen_worker(struct buf *b, msgpack_packer *pk)
 	emit("ready", b);
 }
 
-int
-main(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	struct buf b;
 	msgpack_packer pk;

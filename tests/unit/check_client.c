@@ -229,13 +229,16 @@ START_TEST(test_json_scalars)
 	msgpack_pack_bin(&pk, 3);
 	msgpack_pack_bin_body(&pk, "\x00\xff\x10", 3);
 	msgpack_pack_str(&pk, 4);
-	msgpack_pack_str_body(&pk, "a\xff" "b\n", 4); /* not UTF-8 */
+	msgpack_pack_str_body(&pk,
+	                      "a\xff"
+	                      "b\n",
+	                      4); /* not UTF-8 */
 	msgpack_pack_uint64(&pk, UINT64_C(9223372036854775807));
 	msgpack_pack_str(&pk, 3);
 	msgpack_pack_str_body(&pk, "a\0b", 3);
 	s = to_json(mp_fix_unpack(&f));
 	ck_assert_str_eq(s, "[null,true,42,-7,1.5,2.0,\"h\xc3\xa9llo\",\"AP8Q\",\"a\\\\xffb\\n\","
-			    "9223372036854775807,\"a\\u0000b\"]");
+	                    "9223372036854775807,\"a\\u0000b\"]");
 	free(s);
 	mp_fix_free(&f);
 }
@@ -264,7 +267,8 @@ START_TEST(test_json_nested)
 	msgpack_pack_ext(&pk, 1, 5);
 	msgpack_pack_ext_body(&pk, "a", 1);
 	s = to_json(mp_fix_unpack(&f));
-	ck_assert_str_eq(s, "{\"zeta\":{\"steps\":[]},\"alpha\":[1,{}],\"7\":\"seven\",\"ext\":{\"ext_type\":5,\"data\":\"YQ==\"}}");
+	ck_assert_str_eq(
+	    s, "{\"zeta\":{\"steps\":[]},\"alpha\":[1,{}],\"7\":\"seven\",\"ext\":{\"ext_type\":5,\"data\":\"YQ==\"}}");
 	free(s);
 	mp_fix_free(&f);
 }
@@ -274,8 +278,13 @@ START_TEST(test_base64)
 {
 	static const struct {
 		const char *in, *out;
-	} v[] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
-	    {"foobar", "Zm9vYmFy"}};
+	} v[] = {{"", ""},
+	         {"f", "Zg=="},
+	         {"fo", "Zm8="},
+	         {"foo", "Zm9v"},
+	         {"foob", "Zm9vYg=="},
+	         {"fooba", "Zm9vYmE="},
+	         {"foobar", "Zm9vYmFy"}};
 
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
 		struct buf b;
@@ -293,7 +302,7 @@ END_TEST
 /* run.event params as the daemon sends them, up to "data": the caller
  * packs ndata pairs. */
 static void pack_event_head(msgpack_packer *pk, const char *origin, const char *kind, const char *name,
-    const char *step, uint32_t ndata)
+                            const char *step, uint32_t ndata)
 {
 	msgpack_pack_map(pk, 8);
 	pk_str(pk, "run");
@@ -318,7 +327,7 @@ static void pack_event_head(msgpack_packer *pk, const char *origin, const char *
 }
 
 static void pack_event(msgpack_packer *pk, const char *origin, const char *kind, const char *name, const char *step,
-    const char *dkey, const char *dval, int64_t metric)
+                       const char *dkey, const char *dval, int64_t metric)
 {
 	pack_event_head(pk, origin, kind, name, step, metric >= 0 ? 2 : dkey != NULL);
 	if (metric >= 0) {
@@ -333,7 +342,7 @@ static void pack_event(msgpack_packer *pk, const char *origin, const char *kind,
 }
 
 static char *record_line(const char *origin, const char *kind, const char *name, const char *step, const char *dkey,
-    const char *dval, int64_t metric)
+                         const char *dval, int64_t metric)
 {
 	struct mp_fix f;
 	msgpack_packer pk;
@@ -415,7 +424,10 @@ START_TEST(test_esc)
 	out_esc(&b, "plain \xc3\xa9t\xc3\xa9", 11);
 	ck_assert_str_eq(buf_cstr(&b), "plain \xc3\xa9t\xc3\xa9");
 	buf_reset(&b);
-	out_esc(&b, "\x1b]0;x\x07 \xc2\x9b" "1", 10); /* OSC title, C1 CSI */
+	out_esc(&b,
+	        "\x1b]0;x\x07 \xc2\x9b"
+	        "1",
+	        10); /* OSC title, C1 CSI */
 	ck_assert_str_eq(buf_cstr(&b), "\\x1b]0;x\\x07 \\u009b1");
 	buf_reset(&b);
 	out_esc(&b, "a\xe2\x82", 3); /* truncated sequence */
@@ -540,8 +552,8 @@ END_TEST
 
 START_TEST(test_cmd_table)
 {
-	const char *names[] = {"submit", "logs", "runs", "show", "cancel", "artifacts", "pool", "prune", "ping", "version",
-	    "help"};
+	const char *names[] = {"submit", "logs",  "runs", "show",    "cancel", "artifacts",
+	                       "pool",   "prune", "ping", "version", "help"};
 
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		const struct ctl_cmd *c = ctl_cmd_find(names[i]);
@@ -570,7 +582,7 @@ struct rec {
 };
 
 static msgpack_packer *rec_begin(struct rec *r, const char *origin, const char *kind, const char *name,
-    const char *step, uint32_t ndata)
+                                 const char *step, uint32_t ndata)
 {
 	msgpack_sbuffer_init(&r->f.sb);
 	msgpack_packer_init(&r->pk, &r->f.sb, msgpack_sbuffer_write);

@@ -121,7 +121,8 @@ static void fake_answer(msgpack_packer *pk, const struct rpc_msg *m, enum fake_m
 		msgpack_pack_array(pk, 0);
 	} else if (strcmp(m->method, "run.submit") == 0) {
 		if (mode == FAKE_REJECT) {
-			rpc_pack_error(pk, m->msgid, "invalid_manifest", "manifest.yaml:3: step 'b' needs 'x', which is not a step");
+			rpc_pack_error(pk, m->msgid, "invalid_manifest",
+			               "manifest.yaml:3: step 'b' needs 'x', which is not a step");
 			return;
 		}
 		rpc_pack_result_head(pk, m->msgid);
@@ -332,8 +333,8 @@ START_TEST(test_submit_prints_id_first)
 	ck_assert_int_eq(r.rc, 0);
 	ck_assert_int_eq(strncmp((char *)r.out.data, RID "\n", strlen(RID) + 1), 0);
 	ck_assert_str_eq((char *)r.out.data + strlen(RID) + 1, "12:24:44.123 [extract] info: line\n"
-							       "12:24:44.123 [extract] info: line\n"
-							       "12:24:44.123 [extract] info: line\n");
+	                                                       "12:24:44.123 [extract] info: line\n"
+	                                                       "12:24:44.123 [extract] info: line\n");
 	result_free(&r);
 	fake_stop();
 }
@@ -372,7 +373,7 @@ START_TEST(test_submit_rejected)
 	ck_assert_int_eq(r.rc, EXIT_USAGE);
 	ck_assert_uint_eq(r.out.len, 0);
 	ck_assert_str_eq((char *)r.err.data,
-	    "osirisctl: submit: manifest.yaml:3: step 'b' needs 'x', which is not a step\n");
+	                 "osirisctl: submit: manifest.yaml:3: step 'b' needs 'x', which is not a step\n");
 	result_free(&r);
 	fake_stop();
 }
@@ -514,7 +515,7 @@ static int entries(const char *dir, const char *prefix)
 	ck_assert_ptr_nonnull(d);
 	while ((e = readdir(d)) != NULL)
 		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
-		    strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+		     strncmp(e->d_name, prefix, strlen(prefix)) == 0;
 	closedir(d);
 	return n;
 }
@@ -567,7 +568,8 @@ START_TEST(test_artifact_export_layout)
 	run_cmd(&r, (const char *const[]){"artifacts", RID, "--export", dir, NULL});
 	ck_assert_int_eq(r.rc, 0);
 	snprintf(want, sizeof want,
-	    "exported run %s to %s/new/run: 0 events, 0 metrics, 3 log lines, 1 artifacts (5 bytes)\n", RID, tmpdir);
+	         "exported run %s to %s/new/run: 0 events, 0 metrics, 3 log lines, 1 artifacts (5 bytes)\n", RID,
+	         tmpdir);
 	ck_assert_str_eq((char *)r.out.data, want);
 	result_free(&r);
 	read_in(dir, "artifacts/out/a.txt", &b);
@@ -578,15 +580,15 @@ START_TEST(test_artifact_export_layout)
 	buf_free(&b);
 	read_in(dir, "osiris.log", &b);
 	ck_assert_str_eq((char *)b.data, "2026-11-26 12:24:44 - osiris.step.extract - [" RID "] - INFO - line\n"
-					 "2026-11-26 12:24:44 - osiris.step.extract - [" RID "] - INFO - line\n"
-					 "2026-11-26 12:24:44 - osiris.step.extract - [" RID "] - INFO - line\n");
+	                                 "2026-11-26 12:24:44 - osiris.step.extract - [" RID "] - INFO - line\n"
+	                                 "2026-11-26 12:24:44 - osiris.step.extract - [" RID "] - INFO - line\n");
 	buf_free(&b);
 	read_in(dir, "status.json", &b);
 	/* Osiris's json.dump(indent=2): no final newline */
 	ck_assert_str_eq((char *)b.data, "{\n  \"sandbox_id\": \"local\",\n  \"exit_code\": 0,\n"
-					 "  \"steps_completed\": 0,\n  \"steps_total\": 0,\n  \"ok\": true,\n"
-					 "  \"session_path\": \"local\",\n  \"session_copied\": true,\n"
-					 "  \"events_jsonl_exists\": true,\n  \"reason\": \"\"\n}");
+	                                 "  \"steps_completed\": 0,\n  \"steps_total\": 0,\n  \"ok\": true,\n"
+	                                 "  \"session_path\": \"local\",\n  \"session_copied\": true,\n"
+	                                 "  \"events_jsonl_exists\": true,\n  \"reason\": \"\"\n}");
 	buf_free(&b);
 
 	/* never into a directory that holds something, nor over a file */
@@ -636,7 +638,7 @@ START_TEST(test_artifact_export_refused_or_failed)
 	run_cmd(&r, (const char *const[]){"artifacts", RID, "--export", dir, NULL});
 	ck_assert_int_eq(r.rc, EXIT_USAGE);
 	ck_assert_str_eq((char *)r.err.data,
-	    "osirisctl: artifacts: run " RID " is running: only a finished run can be exported\n");
+	                 "osirisctl: artifacts: run " RID " is running: only a finished run can be exported\n");
 	ck_assert_int_eq(stat(dir, &st), -1);
 	result_free(&r);
 	fake_stop();
@@ -679,7 +681,8 @@ START_TEST(test_usage_errors)
 	result_free(&r);
 	run_cmd(&r, (const char *const[]){"submit", "-e", "SURELY_UNSET_VARIABLE_X", ".", NULL});
 	ck_assert_int_eq(r.rc, EXIT_USAGE);
-	ck_assert_str_eq((char *)r.err.data, "osirisctl: submit: -e SURELY_UNSET_VARIABLE_X: not set in the environment\n");
+	ck_assert_str_eq((char *)r.err.data,
+	                 "osirisctl: submit: -e SURELY_UNSET_VARIABLE_X: not set in the environment\n");
 	result_free(&r);
 	run_cmd(&r, (const char *const[]){"artifacts", RID, "-o", "x", NULL});
 	ck_assert_int_eq(r.rc, EXIT_USAGE);

@@ -52,11 +52,26 @@ START_TEST(test_path_is_safe)
 		const char *path;
 		int safe;
 	} t[] = {
-	    {"manifest.yaml", 1}, {"cfg/step.json", 1},	  {"a/b/c/d.txt", 1}, {".hidden", 1},
-	    {"a/.b", 1},	  {"..a", 1},		  {"a..", 1},	      {"a\\..\\b", 1},
-	    {"", 0},		  {"/abs", 0},		  {"..", 0},	      {"../x", 0},
-	    {"a/../b", 0},	  {"a/..", 0},		  {".", 0},	      {"./a", 0},
-	    {"a/./b", 0},	  {"a//b", 0},		  {"a/", 0},	      {"/", 0},
+	    {"manifest.yaml", 1},
+	    {"cfg/step.json", 1},
+	    {"a/b/c/d.txt", 1},
+	    {".hidden", 1},
+	    {"a/.b", 1},
+	    {"..a", 1},
+	    {"a..", 1},
+	    {"a\\..\\b", 1},
+	    {"", 0},
+	    {"/abs", 0},
+	    {"..", 0},
+	    {"../x", 0},
+	    {"a/../b", 0},
+	    {"a/..", 0},
+	    {".", 0},
+	    {"./a", 0},
+	    {"a/./b", 0},
+	    {"a//b", 0},
+	    {"a/", 0},
+	    {"/", 0},
 	    {"//a", 0},
 	};
 	size_t i;
@@ -77,22 +92,22 @@ START_TEST(test_utf8_invalid)
 	    {"plain ascii", -1},
 	    {"caf\xc3\xa9", -1},
 	    {"\xe2\x82\xac euro", -1},
-	    {"\xf0\x9f\x98\x80", -1},		  /* U+1F600 */
-	    {"\xf4\x8f\xbf\xbf", -1},		  /* U+10FFFF */
-	    {"\xed\x9f\xbf", -1},		  /* U+D7FF */
-	    {"ab\xc0\xaf", 2},			  /* overlong '/' */
-	    {"\xc1\xbf", 0},			  /* overlong */
-	    {"\xe0\x80\xaf", 0},		  /* overlong 3-byte */
-	    {"\xf0\x80\x80\xaf", 0},		  /* overlong 4-byte */
-	    {"x\xed\xa0\x80", 1},		  /* surrogate U+D800 */
-	    {"\xed\xbf\xbf", 0},		  /* surrogate U+DFFF */
-	    {"\xf4\x90\x80\x80", 0},		  /* U+110000 */
-	    {"\xf5\x80\x80\x80", 0},		  /* invalid lead */
+	    {"\xf0\x9f\x98\x80", -1}, /* U+1F600 */
+	    {"\xf4\x8f\xbf\xbf", -1}, /* U+10FFFF */
+	    {"\xed\x9f\xbf", -1},     /* U+D7FF */
+	    {"ab\xc0\xaf", 2},        /* overlong '/' */
+	    {"\xc1\xbf", 0},          /* overlong */
+	    {"\xe0\x80\xaf", 0},      /* overlong 3-byte */
+	    {"\xf0\x80\x80\xaf", 0},  /* overlong 4-byte */
+	    {"x\xed\xa0\x80", 1},     /* surrogate U+D800 */
+	    {"\xed\xbf\xbf", 0},      /* surrogate U+DFFF */
+	    {"\xf4\x90\x80\x80", 0},  /* U+110000 */
+	    {"\xf5\x80\x80\x80", 0},  /* invalid lead */
 	    {"\xff", 0},
-	    {"abc\x80", 3},			  /* stray continuation */
-	    {"\xc3", 0},			  /* truncated */
-	    {"\xe2\x82", 0},			  /* truncated */
-	    {"ok\xe2\x28\xa1", 2},		  /* bad continuation */
+	    {"abc\x80", 3},        /* stray continuation */
+	    {"\xc3", 0},           /* truncated */
+	    {"\xe2\x82", 0},       /* truncated */
+	    {"ok\xe2\x28\xa1", 2}, /* bad continuation */
 	};
 	size_t i;
 
@@ -103,7 +118,7 @@ START_TEST(test_utf8_invalid)
 			ck_assert_msg(r == NULL, "case %zu should be valid", i);
 		else
 			ck_assert_msg(r == s + t[i].bad_at, "case %zu: bad byte at %td, want %d", i,
-			    r == NULL ? (ptrdiff_t)-1 : r - s, t[i].bad_at);
+			              r == NULL ? (ptrdiff_t)-1 : r - s, t[i].bad_at);
 	}
 	/* an embedded NUL is valid UTF-8 (U+0000) */
 	ck_assert_ptr_null(utf8_invalid((const uint8_t *)"a\0b", 3));
@@ -131,8 +146,7 @@ START_TEST(test_step_input_name)
 }
 END_TEST
 
-static void
-check_mask(const struct mask *m, const char *in, const char *want)
+static void check_mask(const struct mask *m, const char *in, const char *want)
 {
 	char *out = mask_apply(m, in);
 
@@ -234,8 +248,7 @@ START_TEST(test_sha256)
 }
 END_TEST
 
-static char *
-mktmpdir(void)
+static char *mktmpdir(void)
 {
 	char tmpl[] = "/tmp/check_common.XXXXXX";
 
@@ -243,8 +256,7 @@ mktmpdir(void)
 	return xstrdup(tmpl);
 }
 
-static void
-write_file(const char *path, const char *data, size_t len)
+static void write_file(const char *path, const char *data, size_t len)
 {
 	FILE *f = fopen(path, "w");
 
@@ -326,8 +338,7 @@ START_TEST(test_log_esc_level)
 END_TEST
 
 /* Run fn with stderr sent to a temp file; returns what was written. */
-static char *
-capture_stderr(void (*fn)(void))
+static char *capture_stderr(void (*fn)(void))
 {
 	char path[] = "/tmp/check_common_log.XXXXXX";
 	int fd = mkstemp(path), saved = dup(STDERR_FILENO);
@@ -345,8 +356,7 @@ capture_stderr(void (*fn)(void))
 	return buf_cstr(&b);
 }
 
-static void
-log_lines(void)
+static void log_lines(void)
 {
 	log_info("run=%s started", "r1");
 	log_debug("hidden %d", 1); /* below the level */
@@ -397,8 +407,7 @@ END_TEST
 /* fcopy: a range copied exactly (same filesystem and across to a tmpfs,
  * where copy_file_range gives way to sendfile), a source that ends first
  * is ENODATA, and link_or_copy links on one filesystem, copies across. */
-static void
-fcopy_make(const char *path, size_t len)
+static void fcopy_make(const char *path, size_t len)
 {
 	FILE *f = fopen(path, "w");
 	size_t i;
@@ -409,8 +418,7 @@ fcopy_make(const char *path, size_t len)
 	fclose(f);
 }
 
-static void
-fcopy_check_range(const char *src, const char *dst, off_t from, size_t len)
+static void fcopy_check_range(const char *src, const char *dst, off_t from, size_t len)
 {
 	struct buf a, b;
 
@@ -481,8 +489,7 @@ START_TEST(test_fcopy)
 }
 END_TEST
 
-static Suite *
-common_suite(void)
+static Suite *common_suite(void)
 {
 	Suite *s = suite_create("common");
 	TCase *tc = tcase_create("core");
@@ -504,8 +511,7 @@ common_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	SRunner *sr = srunner_create(common_suite());
 	int failed;

@@ -11,14 +11,13 @@
 #include "common/common.h"
 
 static const char conn_yaml[] = "connections:\n"
-				"  mysql:\n"
-				"    a: {host: h1, port: 3306, password: \"${PW}\"}\n"
-				"    b: {host: h2, default: true}\n"
-				"  pg:\n"
-				"    default: {host: h3, pg_dsn: \"postgres://u:${PW}@x/db\", note: \"$${lit}\"}\n";
+                                "  mysql:\n"
+                                "    a: {host: h1, port: 3306, password: \"${PW}\"}\n"
+                                "    b: {host: h2, default: true}\n"
+                                "  pg:\n"
+                                "    default: {host: h3, pg_dsn: \"postgres://u:${PW}@x/db\", note: \"$${lit}\"}\n";
 
-static const char *
-conn_lookup(void *arg, const char *name, int *secret)
+static const char *conn_lookup(void *arg, const char *name, int *secret)
 {
 	(void)arg;
 	if (strcmp(name, "PW") == 0) {
@@ -118,7 +117,8 @@ START_TEST(test_conn_resolve)
 	json_object_set_new((json_t *)v, "user", json_string("${NOPE}"));
 	r = conn_resolve(v, "connection @mysql.b", conn_lookup, NULL, &sec, err, sizeof(err));
 	ck_assert_ptr_null(r);
-	ck_assert_str_eq(err, "connection @mysql.b field 'user': ${NOPE} is not set (not a secret, env or credential of the run)");
+	ck_assert_str_eq(
+	    err, "connection @mysql.b field 'user': ${NOPE} is not set (not a secret, env or credential of the run)");
 	json_decref(c);
 }
 END_TEST
@@ -127,7 +127,7 @@ END_TEST
 START_TEST(test_conn_parse_all_allow)
 {
 	static const char y[] = "connections:\n  mysql:\n    a: {host: h, allow: [alice, 7]}\n"
-				"credentials:\n  TOK: {allow: [\"*\"]}\n";
+	                        "credentials:\n  TOK: {allow: [\"*\"]}\n";
 	json_t *c = NULL, *cr = NULL, *out, *secrets;
 	const char *found;
 	char err[256];
@@ -165,8 +165,7 @@ START_TEST(test_conn_key_secret)
 }
 END_TEST
 
-int
-main(void)
+int main(void)
 {
 	Suite *s = suite_create("conn");
 	TCase *tc = tcase_create("core");

@@ -13,8 +13,7 @@
 #include "drivers/drivers.h"
 
 /* Parse a literal (copied: the parser unescapes in place). */
-static struct table *
-parse(const char *text, const struct csv_opts *o, char *err, size_t errlen)
+static struct table *parse(const char *text, const struct csv_opts *o, char *err, size_t errlen)
 {
 	struct csv_opts def;
 	struct table *t = NULL;
@@ -35,8 +34,7 @@ parse(const char *text, const struct csv_opts *o, char *err, size_t errlen)
 	return t;
 }
 
-static struct table *
-parse_ok(const char *text)
+static struct table *parse_ok(const char *text)
 {
 	char err[256];
 	struct table *t = parse(text, NULL, err, sizeof(err));
@@ -46,8 +44,7 @@ parse_ok(const char *text)
 }
 
 /* Cell text ("<NULL>" for NULL). */
-static char *
-cell(const struct table *t, size_t c, size_t r)
+static char *cell(const struct table *t, size_t c, size_t r)
 {
 	static char out[256];
 	const struct tval *v = &t->cols[c].v[r];
@@ -58,8 +55,7 @@ cell(const struct table *t, size_t c, size_t r)
 	return out;
 }
 
-static char *
-write_str(const struct table *t, const char *nl, char delim, int header)
+static char *write_str(const struct table *t, const char *nl, char delim, int header)
 {
 	struct csv_wopts o = {delim, header, nl};
 	char path[] = "/tmp/check_csv.XXXXXX";
@@ -101,7 +97,7 @@ START_TEST(test_quotes)
 	ck_assert_str_eq(cell(t, 0, 0), "a,b");
 	ck_assert_str_eq(cell(t, 0, 1), "say \"hi\"");
 	ck_assert_str_eq(cell(t, 0, 2), "line1\nline2");
-	ck_assert_str_eq(cell(t, 0, 3), "");	   /* quoted empty: empty string */
+	ck_assert_str_eq(cell(t, 0, 3), "");       /* quoted empty: empty string */
 	ck_assert_str_eq(cell(t, 0, 4), "<NULL>"); /* unquoted empty: NULL */
 	ck_assert(!table_is_null(t, 0, 3));
 	ck_assert(table_is_null(t, 0, 4));
@@ -252,21 +248,21 @@ END_TEST
 START_TEST(test_roundtrip_lossless)
 {
 	static const char *in = "v,w\n"
-				"007,1\n"
-				"1.0,2\n"
-				"1e5,3\n"
-				" 1,4\n"
-				"\"\",5\n"
-				",6\n"
-				"-0,7\n"
-				"NaN,8\n"
-				"true,9\n"
-				"+1,10\n"
-				"1.50,11\n"
-				"\"a,b\",12\n"
-				"\"q\"\"uote\",13\n"
-				"\"multi\nline\",14\n"
-				"Zo\xc3\xab,15\n";
+	                        "007,1\n"
+	                        "1.0,2\n"
+	                        "1e5,3\n"
+	                        " 1,4\n"
+	                        "\"\",5\n"
+	                        ",6\n"
+	                        "-0,7\n"
+	                        "NaN,8\n"
+	                        "true,9\n"
+	                        "+1,10\n"
+	                        "1.50,11\n"
+	                        "\"a,b\",12\n"
+	                        "\"q\"\"uote\",13\n"
+	                        "\"multi\nline\",14\n"
+	                        "Zo\xc3\xab,15\n";
 	struct table *t = parse_ok(in);
 	char *out;
 
@@ -334,8 +330,7 @@ START_TEST(test_writer_big_field)
 }
 END_TEST
 
-static Suite *
-csv_suite(void)
+static Suite *csv_suite(void)
 {
 	Suite *s = suite_create("csv");
 	TCase *tc = tcase_create("core");
@@ -358,8 +353,7 @@ csv_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	SRunner *sr = srunner_create(csv_suite());
 	int failed;

@@ -15,8 +15,7 @@
 static char ws[64];
 static char logs[4096];
 
-static void
-log_cb(struct driver_ctx *ctx, enum log_level level, const char *msg)
+static void log_cb(struct driver_ctx *ctx, enum log_level level, const char *msg)
 {
 	(void)ctx;
 	(void)level;
@@ -24,22 +23,19 @@ log_cb(struct driver_ctx *ctx, enum log_level level, const char *msg)
 	strcat(logs, "\n");
 }
 
-static void
-setup(void)
+static void setup(void)
 {
 	strcpy(ws, "/tmp/check_drivers.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(ws));
 	logs[0] = '\0';
 }
 
-static void
-teardown(void)
+static void teardown(void)
 {
 	rmtree(ws);
 }
 
-static void
-put(const char *rel, const char *text)
+static void put(const char *rel, const char *text)
 {
 	char *p;
 	FILE *f;
@@ -53,8 +49,7 @@ put(const char *rel, const char *text)
 	free(p);
 }
 
-static char *
-get(const char *rel)
+static char *get(const char *rel)
 {
 	struct buf b;
 	char *p;
@@ -67,9 +62,8 @@ get(const char *rel)
 }
 
 /* Run a driver with a cfg given as JSON text; returns run()'s value. */
-static int
-run(const char *driver, const char *cfg_json, struct table **in, const char **names, size_t n, struct table **out,
-    struct driver_ctx *ctx)
+static int run(const char *driver, const char *cfg_json, struct table **in, const char **names, size_t n,
+               struct table **out, struct driver_ctx *ctx)
 {
 	const struct driver_ops *ops = driver_find(driver);
 	json_error_t je;
@@ -86,8 +80,7 @@ run(const char *driver, const char *cfg_json, struct table **in, const char **na
 	return rc;
 }
 
-static struct table *
-extract(const char *cfg)
+static struct table *extract(const char *cfg)
 {
 	struct driver_ctx ctx;
 	struct table *t;
@@ -99,11 +92,11 @@ extract(const char *cfg)
 }
 
 static const char *tricky = "id,code,amount,flag,note\n"
-			    "1,007,1.50,true,\"a,b\"\n"
-			    "2,1e5,2.5,false,\"multi\nline\"\n"
-			    "3,,-0,,\"\"\n"
-			    "4,+1,NaN,true,\"say \"\"hi\"\"\"\n"
-			    "5, 1,1.0,false,Zo\xc3\xab\n";
+                            "1,007,1.50,true,\"a,b\"\n"
+                            "2,1e5,2.5,false,\"multi\nline\"\n"
+                            "3,,-0,,\"\"\n"
+                            "4,+1,NaN,true,\"say \"\"hi\"\"\"\n"
+                            "5, 1,1.0,false,Zo\xc3\xab\n";
 
 START_TEST(test_extract_write_identical)
 {
@@ -116,18 +109,17 @@ START_TEST(test_extract_write_identical)
 	t = extract("{\"path\":\"data/in.csv\",\"component\":\"filesystem.csv_extractor\",\"mode\":\"extract\"}");
 	ck_assert_uint_eq(t->nrows, 5);
 	ck_assert_msg(strstr(logs, "read 5 rows, 5 columns from data/in.csv") != NULL, "log: %s", logs);
-	ck_assert_int_eq(run("filesystem.csv_writer", "{\"path\":\"output/sub/out.csv\",\"newline\":\"lf\"}", &t, &nm, 1,
-			     &none, &ctx),
-	    0);
+	ck_assert_int_eq(run("filesystem.csv_writer", "{\"path\":\"output/sub/out.csv\",\"newline\":\"lf\"}", &t, &nm,
+	                     1, &none, &ctx),
+	                 0);
 	ck_assert_ptr_null(none);
 	ck_assert_int_eq(ctx.rows_written, 5);
 	out = get("output/sub/out.csv");
 	ck_assert_str_eq(out, tricky);
 	free(out);
 	/* writing over the file the table was read from keeps the table intact */
-	ck_assert_int_eq(run("filesystem.csv_writer", "{\"path\":\"data/in.csv\",\"delimiter\":\";\"}", &t, &nm, 1,
-			     &none, &ctx),
-	    0);
+	ck_assert_int_eq(
+	    run("filesystem.csv_writer", "{\"path\":\"data/in.csv\",\"delimiter\":\";\"}", &t, &nm, 1, &none, &ctx), 0);
 	ck_assert_int_eq(run("filesystem.csv_writer", "{\"path\":\"output/again.csv\"}", &t, &nm, 1, &none, &ctx), 0);
 	out = get("output/again.csv");
 	ck_assert_str_eq(out, tricky);
@@ -152,15 +144,17 @@ START_TEST(test_extract_errors)
 	ck_assert_int_eq(run("filesystem.csv_extractor", "{\"path\":\"../x.csv\"}", NULL, NULL, 0, &t, &ctx), -1);
 	ck_assert_int_eq(run("filesystem.csv_extractor", "{}", NULL, NULL, 0, &t, &ctx), -1);
 	ck_assert_str_eq(ctx.error, "'path' is required");
-	ck_assert_int_eq(
-	    run("filesystem.csv_extractor", "{\"path\":\"data/bad.csv\",\"encoding\":\"latin-1\"}", NULL, NULL, 0, &t, &ctx),
-	    -1);
+	ck_assert_int_eq(run("filesystem.csv_extractor", "{\"path\":\"data/bad.csv\",\"encoding\":\"latin-1\"}", NULL,
+	                     NULL, 0, &t, &ctx),
+	                 -1);
 	ck_assert_str_eq(ctx.error, "encoding 'latin-1' is not supported (only utf-8)");
-	ck_assert_int_eq(
-	    run("filesystem.csv_extractor", "{\"path\":\"data/bad.csv\",\"delimiter\":\";;\"}", NULL, NULL, 0, &t, &ctx), -1);
+	ck_assert_int_eq(run("filesystem.csv_extractor", "{\"path\":\"data/bad.csv\",\"delimiter\":\";;\"}", NULL, NULL,
+	                     0, &t, &ctx),
+	                 -1);
 	ck_assert_msg(strstr(ctx.error, "'delimiter'") != NULL, "%s", ctx.error);
 	ck_assert_int_eq(
-	    run("filesystem.csv_extractor", "{\"path\":\"data/bad.csv\",\"header\":\"yes\"}", NULL, NULL, 0, &t, &ctx), -1);
+	    run("filesystem.csv_extractor", "{\"path\":\"data/bad.csv\",\"header\":\"yes\"}", NULL, NULL, 0, &t, &ctx),
+	    -1);
 	ck_assert_str_eq(ctx.error_type, "ConfigError");
 }
 END_TEST
@@ -170,7 +164,8 @@ START_TEST(test_extract_options)
 	struct table *t;
 
 	put("data/semi.csv", "# comment\nid;v\n1;a\n2;b\n3;c\n");
-	t = extract("{\"path\":\"data/semi.csv\",\"delimiter\":\";\",\"skip_rows\":1,\"limit\":2,\"encoding\":\"UTF-8\"}");
+	t = extract(
+	    "{\"path\":\"data/semi.csv\",\"delimiter\":\";\",\"skip_rows\":1,\"limit\":2,\"encoding\":\"UTF-8\"}");
 	ck_assert_uint_eq(t->nrows, 2);
 	ck_assert_str_eq(t->cols[1].name, "v");
 	table_free(t);
@@ -198,11 +193,11 @@ START_TEST(test_sql_join)
 	in[0] = extract("{\"path\":\"data/orders.csv\"}");
 	in[1] = extract("{\"path\":\"data/customers.csv\"}");
 	ck_assert_int_eq(run("duckdb.processor",
-			     "{\"query\":\"SELECT c.customer_id, c.name, COUNT(*) AS n, SUM(o.amount) AS total "
-			     "FROM df_extract_orders o JOIN df_extract_customers c ON c.customer_id = o.customer_id "
-			     "GROUP BY c.customer_id, c.name ORDER BY c.customer_id\"}",
-			     in, names, 2, &out, &ctx),
-	    0);
+	                     "{\"query\":\"SELECT c.customer_id, c.name, COUNT(*) AS n, SUM(o.amount) AS total "
+	                     "FROM df_extract_orders o JOIN df_extract_customers c ON c.customer_id = o.customer_id "
+	                     "GROUP BY c.customer_id, c.name ORDER BY c.customer_id\"}",
+	                     in, names, 2, &out, &ctx),
+	                 0);
 	ck_assert_uint_eq(out->nrows, 2);
 	ck_assert_int_eq(ctx.rows_read, 7);
 	ck_assert_int_eq(ctx.rows_written, 2);
@@ -229,16 +224,17 @@ START_TEST(test_sql_types_preserved)
 
 	put("data/in.csv", tricky);
 	in = extract("{\"path\":\"data/in.csv\"}");
-	ck_assert_int_eq(run("duckdb.processor", "{\"query\":\"SELECT * FROM df_ex ORDER BY id\"}", &in, names, 1, &out, &ctx),
-	    0);
+	ck_assert_int_eq(
+	    run("duckdb.processor", "{\"query\":\"SELECT * FROM df_ex ORDER BY id\"}", &in, names, 1, &out, &ctx), 0);
 	ck_assert_int_eq(run("filesystem.csv_writer", "{\"path\":\"o.csv\"}", &out, &nm, 1, &none, &ctx), 0);
 	csv = get("o.csv");
 	ck_assert_str_eq(csv, tricky);
 	free(csv);
 	table_free(out);
-	ck_assert_int_eq(run("duckdb.processor",
-			     "{\"query\":\"SELECT code || 'x' AS c, typeof(code) AS t, flag AND 1 AS f FROM df_ex WHERE id = 1\"}",
-			     &in, names, 1, &out, &ctx),
+	ck_assert_int_eq(
+	    run("duckdb.processor",
+	        "{\"query\":\"SELECT code || 'x' AS c, typeof(code) AS t, flag AND 1 AS f FROM df_ex WHERE id = 1\"}",
+	        &in, names, 1, &out, &ctx),
 	    0);
 	ck_assert_uint_eq(out->nrows, 1);
 	ck_assert_int_eq(memcmp(out->cols[0].v[0].s, "007x", 4), 0);
@@ -279,9 +275,10 @@ START_TEST(test_sql_multi_statement_and_no_input)
 	struct table *out;
 	struct driver_ctx ctx;
 
-	ck_assert_int_eq(run("duckdb.processor",
-			     "{\"query\":\"CREATE TABLE t(x); INSERT INTO t VALUES (1),(2.5),(NULL); SELECT x FROM t;\"}",
-			     NULL, NULL, 0, &out, &ctx),
+	ck_assert_int_eq(
+	    run("duckdb.processor",
+	        "{\"query\":\"CREATE TABLE t(x); INSERT INTO t VALUES (1),(2.5),(NULL); SELECT x FROM t;\"}", NULL,
+	        NULL, 0, &out, &ctx),
 	    0);
 	ck_assert_uint_eq(out->nrows, 3);
 	ck_assert_int_eq(out->cols[0].type, COL_DOUBLE);
@@ -300,8 +297,8 @@ START_TEST(test_writer_errors)
 	in = extract("{\"path\":\"data/in.csv\"}");
 	ck_assert_int_eq(run("filesystem.csv_writer", "{\"path\":\"/tmp/escape.csv\"}", &in, &nm, 1, &none, &ctx), -1);
 	ck_assert_msg(strstr(ctx.error, "absolute or escapes") != NULL, "%s", ctx.error);
-	ck_assert_int_eq(run("filesystem.csv_writer", "{\"path\":\"o.csv\",\"newline\":\"crlf2\"}", &in, &nm, 1, &none, &ctx),
-	    -1);
+	ck_assert_int_eq(
+	    run("filesystem.csv_writer", "{\"path\":\"o.csv\",\"newline\":\"crlf2\"}", &in, &nm, 1, &none, &ctx), -1);
 	ck_assert_msg(strstr(ctx.error, "'newline'") != NULL, "%s", ctx.error);
 	ck_assert_int_eq(run("filesystem.csv_writer", "{\"path\":\"o.csv\"}", NULL, NULL, 0, &none, &ctx), -1);
 	ck_assert_msg(strstr(ctx.error, "needs an input") != NULL, "%s", ctx.error);
@@ -358,8 +355,8 @@ END_TEST
 START_TEST(test_cfg_conn)
 {
 	json_t *cfg = json_loads("{\"host\":\"localhost\",\"port\":3306,\"user\":\"\",\"ssl\":true,"
-				 "\"resolved_connection\":{\"host\":\"db.internal\",\"password\":\"pw\"}}",
-	    0, NULL);
+	                         "\"resolved_connection\":{\"host\":\"db.internal\",\"password\":\"pw\"}}",
+	                         0, NULL);
 	char num[32];
 
 	ck_assert_str_eq(cfg_conn(cfg, "host", num, sizeof(num)), "db.internal");
@@ -372,8 +369,7 @@ START_TEST(test_cfg_conn)
 }
 END_TEST
 
-static Suite *
-drivers_suite(void)
+static Suite *drivers_suite(void)
 {
 	Suite *s = suite_create("drivers");
 	TCase *tc = tcase_create("core");
@@ -393,8 +389,7 @@ drivers_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	SRunner *sr = srunner_create(drivers_suite());
 	int failed;

@@ -9,16 +9,14 @@
 
 #include "common/common.h"
 
-static int
-known_cb(const char *name, void *arg)
+static int known_cb(const char *name, void *arg)
 {
 	(void)arg;
 	return strcmp(name, "filesystem.csv_extractor") == 0 || strcmp(name, "duckdb.processor") == 0 ||
-	    strcmp(name, "osiris.noop") == 0;
+	       strcmp(name, "osiris.noop") == 0;
 }
 
-static int
-parse(const char *text, struct manifest *m, char *err, size_t errlen)
+static int parse(const char *text, struct manifest *m, char *err, size_t errlen)
 {
 	err[0] = '\0';
 	static const struct manifest_drivers known = {known_cb, NULL};
@@ -27,8 +25,7 @@ parse(const char *text, struct manifest *m, char *err, size_t errlen)
 }
 
 /* Expect a rejection whose message contains `want`. */
-static void
-reject(const char *text, const char *want)
+static void reject(const char *text, const char *want)
 {
 	struct manifest m;
 	char err[512];
@@ -45,27 +42,27 @@ START_TEST(test_real_format)
 {
 	/* the block style the Osiris compiler writes (osiris-runtime.md §1.4) */
 	static const char *text = "---\n"
-				  "meta:\n"
-				  "  oml_version: 0.1.0\n"
-				  "  run_id: ${run_id}\n"
-				  "name: demo\n"
-				  "pipeline:\n"
-				  "  fingerprints:\n"
-				  "    profile: dev\n"
-				  "  id: mysql-duckdb-demo\n"
-				  "  version: 0.1.0\n"
-				  "steps:\n"
-				  "- cfg_path: cfg/extract-movies.json\n"
-				  "  component: filesystem.csv_extractor\n"
-				  "  driver: filesystem.csv_extractor\n"
-				  "  id: extract-movies\n"
-				  "  needs: []\n"
-				  "- cfg_path: cfg/stats.json\n"
-				  "  component: duckdb.processor\n"
-				  "  id: stats\n"
-				  "  needs:\n"
-				  "  - extract-movies\n"
-				  "...\n";
+	                          "meta:\n"
+	                          "  oml_version: 0.1.0\n"
+	                          "  run_id: ${run_id}\n"
+	                          "name: demo\n"
+	                          "pipeline:\n"
+	                          "  fingerprints:\n"
+	                          "    profile: dev\n"
+	                          "  id: mysql-duckdb-demo\n"
+	                          "  version: 0.1.0\n"
+	                          "steps:\n"
+	                          "- cfg_path: cfg/extract-movies.json\n"
+	                          "  component: filesystem.csv_extractor\n"
+	                          "  driver: filesystem.csv_extractor\n"
+	                          "  id: extract-movies\n"
+	                          "  needs: []\n"
+	                          "- cfg_path: cfg/stats.json\n"
+	                          "  component: duckdb.processor\n"
+	                          "  id: stats\n"
+	                          "  needs:\n"
+	                          "  - extract-movies\n"
+	                          "...\n";
 	struct manifest m;
 	char err[512];
 
@@ -128,14 +125,14 @@ END_TEST
 START_TEST(test_unknown_driver)
 {
 	reject("steps:\n" STEP("a", "osiris.noop", "[]") STEP("b", "no.such_driver", "[a]"),
-	    "manifest.yaml:7: step 'b': unknown driver 'no.such_driver'");
+	       "manifest.yaml:7: step 'b': unknown driver 'no.such_driver'");
 }
 END_TEST
 
 START_TEST(test_duplicate_id)
 {
 	reject("steps:\n" STEP("a", "osiris.noop", "[]") STEP("a", "osiris.noop", "[]"),
-	    "manifest.yaml:6: duplicate step id 'a' (first at line 2)");
+	       "manifest.yaml:6: duplicate step id 'a' (first at line 2)");
 }
 END_TEST
 
@@ -148,11 +145,11 @@ END_TEST
 START_TEST(test_cycle)
 {
 	reject("steps:\n" STEP("ex", "osiris.noop", "[]") STEP("a", "osiris.noop", "[ex, b]")
-		   STEP("b", "osiris.noop", "[a]"),
-	    "needs cycle: ");
+	           STEP("b", "osiris.noop", "[a]"),
+	       "needs cycle: ");
 	reject("steps:\n" STEP("ex", "osiris.noop", "[]") STEP("a", "osiris.noop", "[ex, b]")
-		   STEP("b", "osiris.noop", "[a]"),
-	    "manifest.yaml:6: needs cycle: a -> b -> a");
+	           STEP("b", "osiris.noop", "[a]"),
+	       "manifest.yaml:6: needs cycle: a -> b -> a");
 	reject("steps:\n" STEP("self", "osiris.noop", "[self]"), "self -> self");
 }
 END_TEST
@@ -175,12 +172,12 @@ START_TEST(test_no_driver_check)
 }
 END_TEST
 
-static void
-cfg_reject(const char *json, const char *want)
+static void cfg_reject(const char *json, const char *want)
 {
 	char err[512];
 
-	ck_assert_msg(manifest_cfg_check("cfg/x.json", json, strlen(json), err, sizeof(err)) == -1, "accepted %s", json);
+	ck_assert_msg(manifest_cfg_check("cfg/x.json", json, strlen(json), err, sizeof(err)) == -1, "accepted %s",
+	              json);
 	ck_assert_msg(strstr(err, want) != NULL, "error \"%s\" lacks \"%s\"", err, want);
 }
 
@@ -199,7 +196,8 @@ START_TEST(test_cfg_check)
 	const char *ok = "{\"path\":\"data/a.csv\",\"nested\":{\"path\":\"out/b.csv\"},\"n\":1}";
 
 	ck_assert_int_eq(manifest_cfg_check("cfg/x.json", ok, strlen(ok), err, sizeof(err)), 0);
-	cfg_reject("{\"path\":\"/etc/passwd\"}", "cfg/x.json: path \"/etc/passwd\" is absolute or escapes the run context");
+	cfg_reject("{\"path\":\"/etc/passwd\"}",
+	           "cfg/x.json: path \"/etc/passwd\" is absolute or escapes the run context");
 	cfg_reject("{\"a\":[{\"path\":\"../up.csv\"}]}", "\"../up.csv\"");
 	cfg_reject("[1,2]", "must be a JSON object");
 	cfg_reject("{\"component\": \"osiris.noop\", \n", "cfg/x.json:2:");
@@ -207,8 +205,7 @@ START_TEST(test_cfg_check)
 }
 END_TEST
 
-static Suite *
-manifest_suite(void)
+static Suite *manifest_suite(void)
 {
 	Suite *s = suite_create("manifest");
 	TCase *tc = tcase_create("core");
@@ -229,8 +226,7 @@ manifest_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	SRunner *sr = srunner_create(manifest_suite());
 	int failed;

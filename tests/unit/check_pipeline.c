@@ -17,8 +17,7 @@
 #include "daemon/osirisd.h"
 #include "tests/unit/harness/worker_harness.h"
 
-static void
-pipe_start(struct peer *p)
+static void pipe_start(struct peer *p)
 {
 	struct rpc_msg m;
 	int len;
@@ -31,8 +30,7 @@ pipe_start(struct peer *p)
 	buf_consume(&p->in, (size_t)len);
 }
 
-static void
-peer_stop(struct peer *p)
+static void peer_stop(struct peer *p)
 {
 	int status;
 
@@ -47,8 +45,7 @@ peer_stop(struct peer *p)
 
 /* Send the request in b; returns the response (its bytes stay in p->in
  * until peer_done()). Notifications before it are counted. */
-static int
-peer_call(struct peer *p, struct buf *b, struct rpc_msg *resp)
+static int peer_call(struct peer *p, struct buf *b, struct rpc_msg *resp)
 {
 	int len;
 
@@ -67,15 +64,13 @@ peer_call(struct peer *p, struct buf *b, struct rpc_msg *resp)
 	}
 }
 
-static void
-peer_done(struct peer *p, struct rpc_msg *resp, int len)
+static void peer_done(struct peer *p, struct rpc_msg *resp, int len)
 {
 	rpc_msg_free(resp);
 	buf_consume(&p->in, (size_t)len);
 }
 
-static msgpack_packer *
-pipe_req_begin(struct peer *p, struct buf *b, msgpack_packer *pk, const char *method)
+static msgpack_packer *pipe_req_begin(struct peer *p, struct buf *b, msgpack_packer *pk, const char *method)
 {
 	buf_init(b);
 	rpc_packer_init(pk, b);
@@ -83,8 +78,7 @@ pipe_req_begin(struct peer *p, struct buf *b, msgpack_packer *pk, const char *me
 	return pk;
 }
 
-static void
-prepare(struct peer *p, const char *dir)
+static void prepare(struct peer *p, const char *dir)
 {
 	struct msg_prepare mp;
 	msgpack_packer pk;
@@ -109,8 +103,7 @@ prepare(struct peer *p, const char *dir)
 }
 
 /* exec_step; returns the answered state name in st. */
-static void
-exec_state(struct peer *p, const char *id, int skip_if_failed, char *st, size_t stlen)
+static void exec_state(struct peer *p, const char *id, int skip_if_failed, char *st, size_t stlen)
 {
 	msgpack_packer pk;
 	struct rpc_msg resp;
@@ -134,8 +127,7 @@ exec_state(struct peer *p, const char *id, int skip_if_failed, char *st, size_t 
 	peer_done(p, &resp, len);
 }
 
-static char *
-make_ctx(void)
+static char *make_ctx(void)
 {
 	char *dir = xstrdup("/tmp/check_pipeline_ctx.XXXXXX");
 
@@ -148,10 +140,10 @@ static const char noop_cfg[] = "{\"component\":\"osiris.noop\",\"mode\":\"transf
 START_TEST(test_finish_inline)
 {
 	static const char manifest[] = "pipeline:\n  id: p\nsteps:\n"
-				       "  - id: ex\n    driver: filesystem.csv_extractor\n    cfg_path: cfg/ex.json\n"
-				       "  - id: out\n    driver: filesystem.csv_writer\n    cfg_path: cfg/out.json\n"
-				       "    needs: [ex]\n"
-				       "  - id: n1\n    driver: osiris.noop\n    cfg_path: cfg/n1.json\n";
+	                               "  - id: ex\n    driver: filesystem.csv_extractor\n    cfg_path: cfg/ex.json\n"
+	                               "  - id: out\n    driver: filesystem.csv_writer\n    cfg_path: cfg/out.json\n"
+	                               "    needs: [ex]\n"
+	                               "  - id: n1\n    driver: osiris.noop\n    cfg_path: cfg/n1.json\n";
 	char *dir = make_ctx(), st[32];
 	struct buf csv;
 	struct peer p;
@@ -209,8 +201,8 @@ START_TEST(test_finish_inline)
 			sha256_hex(data->via.bin.ptr, data->via.bin.size, sha);
 			ck_assert_str_eq(sha, a.sha256);
 			if (strcmp(a.path, "artifacts/n1/cleaned_config.json") == 0)
-				ck_assert(data->via.bin.size > 0 && memmem(data->via.bin.ptr, data->via.bin.size,
-				                                           "transform", 9) != NULL);
+				ck_assert(data->via.bin.size > 0 &&
+				          memmem(data->via.bin.ptr, data->via.bin.size, "transform", 9) != NULL);
 			ninline++;
 		}
 		artifact_info_free(&a);
@@ -238,9 +230,9 @@ END_TEST
 START_TEST(test_skip_if_failed)
 {
 	static const char manifest[] = "pipeline:\n  id: p\nsteps:\n"
-				       "  - id: bad\n    driver: osiris.noop\n    cfg_path: cfg/bad.json\n"
-				       "  - id: n1\n    driver: osiris.noop\n    cfg_path: cfg/n1.json\n"
-				       "  - id: n2\n    driver: osiris.noop\n    cfg_path: cfg/n2.json\n";
+	                               "  - id: bad\n    driver: osiris.noop\n    cfg_path: cfg/bad.json\n"
+	                               "  - id: n1\n    driver: osiris.noop\n    cfg_path: cfg/n1.json\n"
+	                               "  - id: n2\n    driver: osiris.noop\n    cfg_path: cfg/n2.json\n";
 	char *dir = make_ctx(), st[32];
 	struct peer p;
 	size_t before;
@@ -273,8 +265,7 @@ START_TEST(test_skip_if_failed)
 END_TEST
 
 /* collect_inline_write: fills a in for data at path. */
-static void
-art_for(struct artifact_info *a, const char *path, const char *data)
+static void art_for(struct artifact_info *a, const char *path, const char *data)
 {
 	memset(a, 0, sizeof(*a));
 	a->path = (char *)(uintptr_t)path;
@@ -398,8 +389,7 @@ START_TEST(test_collect_inline_no_symlinks)
 }
 END_TEST
 
-static Suite *
-pipeline_suite(void)
+static Suite *pipeline_suite(void)
 {
 	Suite *s = suite_create("pipeline");
 	TCase *tc = tcase_create("fast paths");
@@ -413,8 +403,7 @@ pipeline_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	return harness_run_suite(pipeline_suite());
 }

@@ -16,8 +16,7 @@
 
 #define MiB (1u << 20)
 
-static struct rpc_limits
-limits(size_t max_msg)
+static struct rpc_limits limits(size_t max_msg)
 {
 	struct rpc_limits l;
 
@@ -27,8 +26,7 @@ limits(size_t max_msg)
 	return l;
 }
 
-static enum rpc_scan
-scan(const void *p, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need)
+static enum rpc_scan scan(const void *p, size_t len, const struct rpc_limits *l, size_t *msglen, size_t *need)
 {
 	const char *err = NULL;
 	enum rpc_scan r = rpc_scan(p, len, l, msglen, need, &err);
@@ -40,8 +38,7 @@ scan(const void *p, size_t len, const struct rpc_limits *l, size_t *msglen, size
 
 /* Scans complete with trailing garbage, and byte by byte: MORE with a
  * sensible need at every shorter prefix. */
-static void
-check_value(const uint8_t *p, size_t len, const char *what)
+static void check_value(const uint8_t *p, size_t len, const char *what)
 {
 	struct rpc_limits l = limits(0);
 	uint8_t *copy = xmalloc(len + 3);
@@ -85,10 +82,14 @@ START_TEST(test_scan_every_type)
 	CHECK_BYTES("\xca\x3f\x80\x00\x00");
 	CHECK_BYTES("\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00");
 	CHECK_BYTES("\xa0");
-	CHECK_BYTES("\xa3" "abc");
-	CHECK_BYTES("\xd9\x03" "abc");
-	CHECK_BYTES("\xda\x00\x03" "abc");
-	CHECK_BYTES("\xdb\x00\x00\x00\x03" "abc");
+	CHECK_BYTES("\xa3"
+	            "abc");
+	CHECK_BYTES("\xd9\x03"
+	            "abc");
+	CHECK_BYTES("\xda\x00\x03"
+	            "abc");
+	CHECK_BYTES("\xdb\x00\x00\x00\x03"
+	            "abc");
 	CHECK_BYTES("\xc4\x02\x00\x01");
 	CHECK_BYTES("\xc5\x00\x02\x00\x01");
 	CHECK_BYTES("\xc6\x00\x00\x00\x02\x00\x01");
@@ -115,8 +116,7 @@ START_TEST(test_scan_every_type)
 }
 END_TEST
 
-static void
-pack_sample_request(struct buf *b, uint32_t msgid)
+static void pack_sample_request(struct buf *b, uint32_t msgid)
 {
 	msgpack_packer pk;
 
@@ -208,11 +208,13 @@ static const struct scan_case {
 	size_t len, max_msg;
 	uint32_t max_elems, max_str;
 	enum rpc_scan want;
-	size_t need;	 /* checked when not 0 */
+	size_t need;     /* checked when not 0 */
 	const char *err; /* a substring of the error, when not NULL */
 } scan_cases[] = {
-#define SC(lit, max_msg, max_elems, max_str, want, need, err, what) \
-	{what, lit, sizeof(lit) - 1, max_msg, max_elems, max_str, want, need, err}
+#define SC(lit, max_msg, max_elems, max_str, want, need, err, what)                                                    \
+	{                                                                                                              \
+		what, lit, sizeof(lit) - 1, max_msg, max_elems, max_str, want, need, err                               \
+	}
     SC("\xdd\xff\xff\xff\xff", 1024, 0, 0, RPC_SCAN_ERROR, 0, NULL, "array32 of 2^32-1 elements in 5 bytes"),
     SC("\xdd\xff\xff\xff\xff", 1024, UINT32_MAX, 0, RPC_SCAN_ERROR, 0, NULL, "the same whatever max_elems"),
     SC("\xdf\x7f\xff\xff\xff", 1024, UINT32_MAX, 0, RPC_SCAN_ERROR, 0, NULL, "map32 of 2^31-1 pairs"),
@@ -404,8 +406,7 @@ START_TEST(test_limits_default)
 END_TEST
 
 /* Decode bytes given as a literal; returns rpc_decode's result. */
-static int
-decode_lit(const char *p, size_t len, struct rpc_msg *m, char *err)
+static int decode_lit(const char *p, size_t len, struct rpc_msg *m, char *err)
 {
 	return rpc_decode(p, len, m, err, 256);
 }
@@ -430,14 +431,17 @@ START_TEST(test_decode_envelope_ok)
 	ck_assert_ptr_null(m.params); /* params [] */
 	rpc_msg_free(&m);
 
-	ck_assert_int_eq(DECODE("\x93\x02\xa5" "event\x91\x81\xa3seq\x01", &m, err), 0);
+	ck_assert_int_eq(DECODE("\x93\x02\xa5"
+	                        "event\x91\x81\xa3seq\x01",
+	                        &m, err),
+	                 0);
 	ck_assert_int_eq(m.type, RPC_NOTIFY);
 	ck_assert_str_eq(m.method, "event");
 	ck_assert_ptr_nonnull(mp_get(m.params, "seq"));
 	/* str objects point into the owned copy */
 	ck_assert_ptr_eq(mp_get(m.params, "seq"), &m.params->via.map.ptr[0].val);
 	ck_assert((const uint8_t *)m.params->via.map.ptr[0].key.via.str.ptr >= m.raw &&
-		  (const uint8_t *)m.params->via.map.ptr[0].key.via.str.ptr < m.raw + m.rawlen);
+	          (const uint8_t *)m.params->via.map.ptr[0].key.via.str.ptr < m.raw + m.rawlen);
 	rpc_msg_free(&m);
 
 	ck_assert_int_eq(DECODE("\x94\x01\x05\xc0\x81\xa2ok\xc3", &m, err), 0);
@@ -447,7 +451,11 @@ START_TEST(test_decode_envelope_ok)
 	ck_assert_ptr_nonnull(m.result);
 	rpc_msg_free(&m);
 
-	ck_assert_int_eq(DECODE("\x94\x01\x05\x82\xa4" "code\xa4" "busy\xa7message\xa1x\xc0", &m, err), 0);
+	ck_assert_int_eq(DECODE("\x94\x01\x05\x82\xa4"
+	                        "code\xa4"
+	                        "busy\xa7message\xa1x\xc0",
+	                        &m, err),
+	                 0);
 	ck_assert_ptr_nonnull(m.error);
 	ck_assert(mp_str_eq(mp_get(m.error, "code"), "busy"));
 	rpc_msg_free(&m);
@@ -470,8 +478,12 @@ START_TEST(test_decode_envelope_errors)
 	    BAD("\x92\x02\xa4ping", "notify with 2"),
 	    BAD("\x94\x03\x01\xa4ping\x91\x80", "type 3"),
 	    BAD("\x94\xff\x01\xa4ping\x91\x80", "type -1"),
-	    BAD("\x94\xa1" "0\x01\xa4ping\x91\x80", "type str"),
-	    BAD("\x94\x00\xa1" "1\xa4ping\x91\x80", "msgid str"),
+	    BAD("\x94\xa1"
+	        "0\x01\xa4ping\x91\x80",
+	        "type str"),
+	    BAD("\x94\x00\xa1"
+	        "1\xa4ping\x91\x80",
+	        "msgid str"),
 	    BAD("\x94\x00\xff\xa4ping\x91\x80", "msgid negative"),
 	    BAD("\x94\x00\xcf\x00\x00\x00\x01\x00\x00\x00\x00\xa4ping\x91\x80", "msgid > uint32"),
 	    BAD("\x94\x00\xcb\x3f\xf0\x00\x00\x00\x00\x00\x00\xa4ping\x91\x80", "msgid float"),
@@ -483,8 +495,12 @@ START_TEST(test_decode_envelope_errors)
 	    BAD("\x94\x00\x01\xa4ping\x92\x80\x80", "params 2 elements"),
 	    BAD("\x94\x00\x01\xa4ping\x91\x05", "params [5]"),
 	    BAD("\x94\x00\x01\xa4ping\x91\x90", "params [[]]"),
-	    BAD("\x93\x02\xa5" "event\x91\xa1x", "notify params [str]"),
-	    BAD("\x94\x01\x05\xa4" "fail\xc0", "response error str"),
+	    BAD("\x93\x02\xa5"
+	        "event\x91\xa1x",
+	        "notify params [str]"),
+	    BAD("\x94\x01\x05\xa4"
+	        "fail\xc0",
+	        "response error str"),
 	    BAD("\x94\x01\x05\x90\xc0", "response error array"),
 	    BAD("\x94\x01\xa1x\xc0\xc0", "response msgid str"),
 	    BAD("\x94\x00\x01\xa4ping\x91", "truncated"),
@@ -524,16 +540,14 @@ START_TEST(test_decode_envelope_errors)
 END_TEST
 
 /* Pack [0, 1, "t", [ <map from fn> ]] and decode it. */
-static void
-roundtrip_start(struct buf *b, msgpack_packer *pk)
+static void roundtrip_start(struct buf *b, msgpack_packer *pk)
 {
 	buf_init(b);
 	rpc_packer_init(pk, b);
 	rpc_pack_request_head(pk, 1, "t");
 }
 
-static const msgpack_object *
-roundtrip_finish(struct buf *b, struct rpc_msg *m)
+static const msgpack_object *roundtrip_finish(struct buf *b, struct rpc_msg *m)
 {
 	struct rpc_limits l = limits(0);
 	size_t msglen = 0, need;
@@ -558,26 +572,14 @@ static const struct getter_case {
 	int64_t num;
 	double dbl;
 } getter_cases[] = {
-    {'s', "s", 0, "hello", 0, 0},
-    {'s', "nil", 1, NULL, 0, 0},
-    {'s', "absent", 1, NULL, 0, 0},
-    {'s', "pos", -1, NULL, 0, 0},
-    {'s', "nul", -1, NULL, 0, 0}, /* a NUL inside */
-    {'i', "pos", 0, NULL, 42, 0},
-    {'i', "neg", 0, NULL, -42, 0},
-    {'i', "min", 0, NULL, INT64_MIN, 0},
+    {'s', "s", 0, "hello", 0, 0},   {'s', "nil", 1, NULL, 0, 0},   {'s', "absent", 1, NULL, 0, 0},
+    {'s', "pos", -1, NULL, 0, 0},   {'s', "nul", -1, NULL, 0, 0}, /* a NUL inside */
+    {'i', "pos", 0, NULL, 42, 0},   {'i', "neg", 0, NULL, -42, 0}, {'i', "min", 0, NULL, INT64_MIN, 0},
     {'i', "huge", -1, NULL, 0, 0}, /* UINT64_MAX */
-    {'i', "s", -1, NULL, 0, 0},
-    {'i', "f64", -1, NULL, 0, 0},
-    {'i', "nil", 1, NULL, 0, 0},
-    {'b', "t", 0, NULL, 1, 0},
-    {'b', "f", 0, NULL, 0, 0},
-    {'b', "pos", -1, NULL, 0, 0},
-    {'d', "f64", 0, NULL, 0, 2.5},
-    {'d', "f32", 0, NULL, 0, 0.5},
-    {'d', "neg", 0, NULL, 0, -42.0},
-    {'d', "pos", 0, NULL, 0, 42.0},
-    {'d', "s", -1, NULL, 0, 0},
+    {'i', "s", -1, NULL, 0, 0},     {'i', "f64", -1, NULL, 0, 0},  {'i', "nil", 1, NULL, 0, 0},
+    {'b', "t", 0, NULL, 1, 0},      {'b', "f", 0, NULL, 0, 0},     {'b', "pos", -1, NULL, 0, 0},
+    {'d', "f64", 0, NULL, 0, 2.5},  {'d', "f32", 0, NULL, 0, 0.5}, {'d', "neg", 0, NULL, 0, -42.0},
+    {'d', "pos", 0, NULL, 0, 42.0}, {'d', "s", -1, NULL, 0, 0},
 };
 
 START_TEST(test_pack_helpers_and_getters)
@@ -735,7 +737,7 @@ START_TEST(test_errors_states)
 	ck_assert_str_eq(step_state_name(STEP_SKIPPED), "skipped");
 	ck_assert(!run_state_final(RUN_QUEUED) && !run_state_final(RUN_STARTING) && !run_state_final(RUN_RUNNING));
 	ck_assert(run_state_final(RUN_SUCCEEDED) && run_state_final(RUN_FAILED) && run_state_final(RUN_CANCELLED) &&
-		  run_state_final(RUN_LOST));
+	          run_state_final(RUN_LOST));
 }
 END_TEST
 
@@ -786,8 +788,7 @@ START_TEST(test_msg_hello)
 }
 END_TEST
 
-static void
-bundle_add(struct bundle *b, const char *path, uint32_t mode, const char *data)
+static void bundle_add(struct bundle *b, const char *path, uint32_t mode, const char *data)
 {
 	b->files = xreallocarray(b->files, b->n + 1, sizeof(*b->files));
 	b->files[b->n].path = xstrdup(path);
@@ -880,8 +881,7 @@ START_TEST(test_msg_submit)
 }
 END_TEST
 
-static void
-fill_run(struct run_info *r)
+static void fill_run(struct run_info *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->id = xstrdup("r-0123456789");
@@ -1002,8 +1002,7 @@ START_TEST(test_msg_run_info)
 }
 END_TEST
 
-static void
-pack_data_map(struct event_rec *e)
+static void pack_data_map(struct event_rec *e)
 {
 	struct buf b;
 	msgpack_packer pk;
@@ -1215,10 +1214,18 @@ START_TEST(test_msg_ready)
 		size_t len;
 	} bad[] = {
 #define BAD(lit, what) {what, lit, sizeof(lit) - 1}
-	    BAD("\x81\xa7" "drivers\x05", "drivers not an array"),
-	    BAD("\x81\xa7" "drivers\x91\x05", "a driver not a string"),
-	    BAD("\x81\xa6" "zygote\xa3yes", "zygote not a boolean"),
-	    BAD("\x81\xa7" "version\x05", "version not a string"),
+	    BAD("\x81\xa7"
+	        "drivers\x05",
+	        "drivers not an array"),
+	    BAD("\x81\xa7"
+	        "drivers\x91\x05",
+	        "a driver not a string"),
+	    BAD("\x81\xa6"
+	        "zygote\xa3yes",
+	        "zygote not a boolean"),
+	    BAD("\x81\xa7"
+	        "version\x05",
+	        "version not a string"),
 	    BAD("\x81\xa3pid\xa1x", "pid not an integer"),
 	    BAD("\x90", "not a map"),
 #undef BAD
@@ -1327,8 +1334,7 @@ START_TEST(test_msg_prepare)
 END_TEST
 
 /* Decode params {"bundle": <raw bundle entries packed by fn>}. */
-static int
-bundle_try(void (*fn)(msgpack_packer *), size_t max, struct bundle *out, enum rpc_err *code, char *err)
+static int bundle_try(void (*fn)(msgpack_packer *), size_t max, struct bundle *out, enum rpc_err *code, char *err)
 {
 	struct buf b;
 	msgpack_packer pk;
@@ -1346,8 +1352,7 @@ bundle_try(void (*fn)(msgpack_packer *), size_t max, struct bundle *out, enum rp
 	return r;
 }
 
-static void
-entry(msgpack_packer *pk, const char *path, unsigned mode, const char *data)
+static void entry(msgpack_packer *pk, const char *path, unsigned mode, const char *data)
 {
 	msgpack_pack_array(pk, 3);
 	mp_pack_str(pk, path);
@@ -1356,8 +1361,7 @@ entry(msgpack_packer *pk, const char *path, unsigned mode, const char *data)
 	msgpack_pack_bin_body(pk, data, strlen(data));
 }
 
-static void
-b_ok(msgpack_packer *pk)
+static void b_ok(msgpack_packer *pk)
 {
 	msgpack_pack_array(pk, 2);
 	entry(pk, "a/b.txt", 0644, "hello");
@@ -1366,61 +1370,52 @@ b_ok(msgpack_packer *pk)
 	msgpack_pack_unsigned_int(pk, 0600);
 	mp_pack_str(pk, "as str");
 }
-static void
-b_dotdot(msgpack_packer *pk)
+static void b_dotdot(msgpack_packer *pk)
 {
 	msgpack_pack_array(pk, 1);
 	entry(pk, "../x", 0644, "x");
 }
-static void
-b_abs(msgpack_packer *pk)
+static void b_abs(msgpack_packer *pk)
 {
 	msgpack_pack_array(pk, 1);
 	entry(pk, "/abs", 0644, "x");
 }
-static void
-b_inner_dotdot(msgpack_packer *pk)
+static void b_inner_dotdot(msgpack_packer *pk)
 {
 	msgpack_pack_array(pk, 2);
 	entry(pk, "ok.txt", 0644, "x");
 	entry(pk, "a/../../etc/passwd", 0644, "x");
 }
-static void
-b_dup(msgpack_packer *pk)
+static void b_dup(msgpack_packer *pk)
 {
 	msgpack_pack_array(pk, 3);
 	entry(pk, "a.txt", 0644, "x");
 	entry(pk, "b.txt", 0644, "x");
 	entry(pk, "a.txt", 0644, "y");
 }
-static void
-b_big(msgpack_packer *pk)
+static void b_big(msgpack_packer *pk)
 {
 	msgpack_pack_array(pk, 2);
 	entry(pk, "a.txt", 0644, "0123456789");
 	entry(pk, "b.txt", 0644, "0123456789");
 }
-static void
-b_mode(msgpack_packer *pk)
+static void b_mode(msgpack_packer *pk)
 {
 	msgpack_pack_array(pk, 1);
 	entry(pk, "a.txt", 0100644, "x");
 }
-static void
-b_pair(msgpack_packer *pk)
+static void b_pair(msgpack_packer *pk)
 {
 	msgpack_pack_array(pk, 1);
 	msgpack_pack_array(pk, 2);
 	mp_pack_str(pk, "a.txt");
 	msgpack_pack_unsigned_int(pk, 0644);
 }
-static void
-b_notarray(msgpack_packer *pk)
+static void b_notarray(msgpack_packer *pk)
 {
 	msgpack_pack_map(pk, 0);
 }
-static void
-b_dataint(msgpack_packer *pk)
+static void b_dataint(msgpack_packer *pk)
 {
 	msgpack_pack_array(pk, 1);
 	msgpack_pack_array(pk, 3);
@@ -1428,8 +1423,7 @@ b_dataint(msgpack_packer *pk)
 	msgpack_pack_unsigned_int(pk, 0644);
 	msgpack_pack_int(pk, 5);
 }
-static void
-b_nulpath(msgpack_packer *pk)
+static void b_nulpath(msgpack_packer *pk)
 {
 	msgpack_pack_array(pk, 1);
 	msgpack_pack_array(pk, 3);
@@ -1438,8 +1432,7 @@ b_nulpath(msgpack_packer *pk)
 	msgpack_pack_unsigned_int(pk, 0644);
 	msgpack_pack_bin(pk, 0);
 }
-static void
-b_many(msgpack_packer *pk)
+static void b_many(msgpack_packer *pk)
 {
 	char path[32];
 	int i;
@@ -1497,8 +1490,7 @@ START_TEST(test_bundle_decode_checks)
 }
 END_TEST
 
-static char *
-tmpdir(void)
+static char *tmpdir(void)
 {
 	char t[] = "/tmp/check_proto.XXXXXX";
 
@@ -1506,8 +1498,7 @@ tmpdir(void)
 	return xstrdup(t);
 }
 
-static void
-put(const char *dir, const char *rel, const char *data, mode_t mode)
+static void put(const char *dir, const char *rel, const char *data, mode_t mode)
 {
 	char *p;
 	FILE *f;
@@ -1526,8 +1517,7 @@ put(const char *dir, const char *rel, const char *data, mode_t mode)
  * (no copy): it decodes the same, the reader is left empty and goes on
  * with the next message; a big one behind a small one is still copied
  * and decoded; a malformed big one fails with its msgid. */
-static void
-big_request(struct buf *out, uint32_t id, size_t n)
+static void big_request(struct buf *out, uint32_t id, size_t n)
 {
 	msgpack_packer pk;
 	uint8_t *blob = xcalloc(1, n);
@@ -1657,7 +1647,7 @@ START_TEST(test_bundle_dir_save_load)
 		off_t size = 0;
 		ck_assert_int_eq(bundle_save(&b, file, &size), 0);
 		ck_assert_int_eq(stat(file, &st), 0);
-		ck_assert_int_eq(size, st.st_size); /* what the run's disk accounting counts */
+		ck_assert_int_eq(size, st.st_size);               /* what the run's disk accounting counts */
 		ck_assert_int_eq(bundle_save(&b, file, NULL), 0); /* rewritten in place */
 		ck_assert_int_eq(stat(file, &st), 0);
 		ck_assert_int_eq(size, st.st_size);
@@ -1729,8 +1719,7 @@ START_TEST(test_kvlist)
 }
 END_TEST
 
-static Suite *
-proto_suite(void)
+static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
 	TCase *tc = tcase_create("core");
@@ -1765,8 +1754,7 @@ proto_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	SRunner *sr = srunner_create(proto_suite());
 	int failed;

@@ -205,7 +205,7 @@ START_TEST(test_add_file_and_maps)
 	sandbox_init(&sb, FAKE_BWRAP, "/usr/bin/true");
 	before = sb.nargs;
 	sandbox_add_file(&sb, "/usr/lib/x86_64-linux-gnu/libc.so.6"); /* covered */
-	sandbox_add_file(&sb, "relative/lib.so");			 /* not a path */
+	sandbox_add_file(&sb, "relative/lib.so");                     /* not a path */
 	ck_assert_uint_eq(sb.nargs, before);
 	sandbox_add_file(&sb, "/home/u/lib/libfoo.so");
 	ck_assert_uint_eq(sb.nextra, 1);

@@ -11,8 +11,7 @@
 
 #include "common/common.h"
 
-static void
-openssl_hex(const void *data, size_t len, char out[65])
+static void openssl_hex(const void *data, size_t len, char out[65])
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	int i;
@@ -29,9 +28,9 @@ static const struct {
     {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
     {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
     {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-	"248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
     {"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
-	"cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
+     "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
 };
 
 START_TEST(test_vectors)
@@ -87,8 +86,7 @@ START_TEST(test_lengths_and_splits)
 }
 END_TEST
 
-int
-main(void)
+int main(void)
 {
 	Suite *s = suite_create("sha256_client");
 	TCase *tc = tcase_create("core");

@@ -683,8 +683,10 @@ START_TEST(test_metric_value_carried)
 	ck_assert_int_eq(store_event_add(store, "r-met", &e), 0);
 	ck_assert_int_eq(store_flush(store), 0);
 	ck_assert(db_double("SELECT value FROM metrics WHERE run_id = 'r-met' AND seq = 1") == 7.25);
-	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics WHERE run_id = 'r-met' AND seq = 2 AND value IS NULL"), 1);
-	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics WHERE run_id = 'r-met' AND seq = 3 AND value IS NOT NULL"), 1);
+	ck_assert_int_eq(db_int("SELECT count(*) FROM metrics WHERE run_id = 'r-met' AND seq = 2 AND value IS NULL"),
+	                 1);
+	ck_assert_int_eq(
+	    db_int("SELECT count(*) FROM metrics WHERE run_id = 'r-met' AND seq = 3 AND value IS NOT NULL"), 1);
 	buf_free(&d);
 	run_info_free(&r);
 }
@@ -827,7 +829,8 @@ START_TEST(test_prune_candidates)
 	ck_assert_str_eq(c[0].id, "p-2b");
 	store_prune_free(c, n);
 	/* the query uses the partial index, not a scan of every run */
-	ck_assert_int_eq(db_int("SELECT count(*) FROM pragma_index_list('runs') WHERE name = 'runs_final' AND partial = 1"), 1);
+	ck_assert_int_eq(
+	    db_int("SELECT count(*) FROM pragma_index_list('runs') WHERE name = 'runs_final' AND partial = 1"), 1);
 }
 END_TEST
 
@@ -910,29 +913,36 @@ START_TEST(test_migrate_from_v1)
 
 	ck_assert_int_eq(mkdir_parents(dbpath), 0);
 	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db,
-	    "CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, state TEXT NOT NULL, pipeline TEXT, backend TEXT NOT NULL,"
-	    " worker TEXT, uid INTEGER NOT NULL DEFAULT -1, priority INTEGER NOT NULL DEFAULT 0, exit_code INTEGER,"
-	    " error TEXT, submitted_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,"
-	    " last_seq INTEGER NOT NULL DEFAULT 0, labels BLOB, env BLOB, secret_names BLOB);"
-	    "CREATE INDEX runs_newest ON runs (submitted_at DESC, id DESC);"
-	    "CREATE INDEX runs_state ON runs (state, submitted_at, id);"
-	    "CREATE TABLE steps (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, idx INTEGER NOT NULL,"
-	    " id TEXT NOT NULL, driver TEXT, state TEXT NOT NULL, rows_in INTEGER NOT NULL DEFAULT 0,"
-	    " rows_out INTEGER NOT NULL DEFAULT 0, duration_ms INTEGER NOT NULL DEFAULT 0, started_at INTEGER,"
-	    " finished_at INTEGER, error TEXT, error_type TEXT, PRIMARY KEY (run_id, id)) WITHOUT ROWID;"
-	    "CREATE TABLE events (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT NULL,"
-	    " ts INTEGER NOT NULL, kind TEXT NOT NULL, origin TEXT NOT NULL, name TEXT NOT NULL, step_id TEXT,"
-	    " data BLOB NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
-	    "CREATE TABLE metrics (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
-	    " seq INTEGER NOT NULL, step_id TEXT, name TEXT NOT NULL, value REAL, ts INTEGER NOT NULL,"
-	    " PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
-	    "CREATE TABLE artifacts (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, path TEXT NOT NULL,"
-	    " step_id TEXT, size INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (run_id, path)) WITHOUT ROWID;"
-	    "INSERT INTO runs (id, state, backend, submitted_at, finished_at) VALUES ('v1-run', 'succeeded', 'local', 5, 9);"
-	    "INSERT INTO artifacts VALUES ('v1-run', 'a', NULL, 1, 'x'), ('v1-run', 'b', NULL, 5000, 'y');"
-	    "PRAGMA application_id = 1330858322; PRAGMA user_version = 1;",
-	    NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(
+	    sqlite3_exec(
+	        db,
+	        "CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, state TEXT NOT NULL, pipeline TEXT, backend TEXT NOT "
+	        "NULL,"
+	        " worker TEXT, uid INTEGER NOT NULL DEFAULT -1, priority INTEGER NOT NULL DEFAULT 0, exit_code INTEGER,"
+	        " error TEXT, submitted_at INTEGER NOT NULL, started_at INTEGER, finished_at INTEGER,"
+	        " last_seq INTEGER NOT NULL DEFAULT 0, labels BLOB, env BLOB, secret_names BLOB);"
+	        "CREATE INDEX runs_newest ON runs (submitted_at DESC, id DESC);"
+	        "CREATE INDEX runs_state ON runs (state, submitted_at, id);"
+	        "CREATE TABLE steps (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, idx INTEGER NOT NULL,"
+	        " id TEXT NOT NULL, driver TEXT, state TEXT NOT NULL, rows_in INTEGER NOT NULL DEFAULT 0,"
+	        " rows_out INTEGER NOT NULL DEFAULT 0, duration_ms INTEGER NOT NULL DEFAULT 0, started_at INTEGER,"
+	        " finished_at INTEGER, error TEXT, error_type TEXT, PRIMARY KEY (run_id, id)) WITHOUT ROWID;"
+	        "CREATE TABLE events (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, seq INTEGER NOT "
+	        "NULL,"
+	        " ts INTEGER NOT NULL, kind TEXT NOT NULL, origin TEXT NOT NULL, name TEXT NOT NULL, step_id TEXT,"
+	        " data BLOB NOT NULL, PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
+	        "CREATE TABLE metrics (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,"
+	        " seq INTEGER NOT NULL, step_id TEXT, name TEXT NOT NULL, value REAL, ts INTEGER NOT NULL,"
+	        " PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
+	        "CREATE TABLE artifacts (run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE, path TEXT NOT "
+	        "NULL,"
+	        " step_id TEXT, size INTEGER NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (run_id, path)) WITHOUT ROWID;"
+	        "INSERT INTO runs (id, state, backend, submitted_at, finished_at) VALUES ('v1-run', 'succeeded', "
+	        "'local', 5, 9);"
+	        "INSERT INTO artifacts VALUES ('v1-run', 'a', NULL, 1, 'x'), ('v1-run', 'b', NULL, 5000, 'y');"
+	        "PRAGMA application_id = 1330858322; PRAGMA user_version = 1;",
+	        NULL, NULL, NULL),
+	    SQLITE_OK);
 	sqlite3_close(db);
 	ck_assert_int_eq(db_int("PRAGMA auto_vacuum"), 0);
 	open_store();

@@ -65,7 +65,8 @@ END_TEST
 /* Whatever canon_fmt_* renders, canon_* accepts and reads back exactly. */
 START_TEST(test_canon_fmt_roundtrip)
 {
-	static const double ds[] = {0, 1, -1, 0.1, 1.0 / 3, 2.5e-7, 1e21, -123.456, 6.02214076e23, 1e-300, 4503599627370497.0};
+	static const double ds[] = {
+	    0, 1, -1, 0.1, 1.0 / 3, 2.5e-7, 1e21, -123.456, 6.02214076e23, 1e-300, 4503599627370497.0};
 	static const int64_t is[] = {0, 1, -1, 10, INT64_MAX, INT64_MIN, 1234567890123};
 	char buf[32];
 	size_t i, n;
@@ -97,15 +98,15 @@ START_TEST(test_canon_bool)
 }
 END_TEST
 
-static struct table *
-make(const char *const *vals, size_t n)
+static struct table *make(const char *const *vals, size_t n)
 {
 	struct table *t = table_new(1);
 	size_t i;
 
 	table_set_name(t, 0, "c", 1);
 	for (i = 0; i < n; i++)
-		table_push(t, 0, vals[i] ? table_strdup(t, vals[i], strlen(vals[i])) : NULL, vals[i] ? strlen(vals[i]) : 0);
+		table_push(t, 0, vals[i] ? table_strdup(t, vals[i], strlen(vals[i])) : NULL,
+		           vals[i] ? strlen(vals[i]) : 0);
 	table_finish(t);
 	return t;
 }
@@ -113,8 +114,8 @@ make(const char *const *vals, size_t n)
 START_TEST(test_infer)
 {
 	static const char *ints[] = {"1", NULL, "-3"}, *dbls[] = {"1", "2.5", NULL}, *bools[] = {"true", NULL, "false"},
-			  *texts[] = {"1", "007"}, *nulls[] = {NULL, NULL}, *big[] = {"9007199254740993", "0.5"},
-			  *empty[] = {"1", ""};
+	                  *texts[] = {"1", "007"}, *nulls[] = {NULL, NULL}, *big[] = {"9007199254740993", "0.5"},
+	                  *empty[] = {"1", ""};
 	struct table *t;
 
 	t = make(ints, 3);
@@ -180,8 +181,7 @@ START_TEST(test_many_rows_and_slabs)
 }
 END_TEST
 
-static Suite *
-table_suite(void)
+static Suite *table_suite(void)
 {
 	Suite *s = suite_create("table");
 	TCase *tc = tcase_create("core");
@@ -196,8 +196,7 @@ table_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	SRunner *sr = srunner_create(table_suite());
 	int failed;

@@ -19,16 +19,14 @@
 
 static char example_dir[PATH_MAX];
 
-static void
-find_paths(void)
+static void find_paths(void)
 {
 	harness_find_worker();
 	snprintf(example_dir, sizeof(example_dir), "examples/join-csv");
 	ck_assert_msg(access(example_dir, R_OK) == 0, "run from the repository root (examples/join-csv)");
 }
 
-static void
-copy_tree(const char *src, const char *dst)
+static void copy_tree(const char *src, const char *dst)
 {
 	char cmd[2 * PATH_MAX + 32];
 
@@ -37,8 +35,7 @@ copy_tree(const char *src, const char *dst)
 }
 
 /* prepare with the bundle of `dir`; returns the response. */
-static void
-prepare_dir(struct peer *p, const char *dir, const char *secret, struct rpc_msg *resp)
+static void prepare_dir(struct peer *p, const char *dir, const char *secret, struct rpc_msg *resp)
 {
 	struct msg_prepare mp;
 	msgpack_packer pk;
@@ -60,27 +57,28 @@ prepare_dir(struct peer *p, const char *dir, const char *secret, struct rpc_msg 
 }
 
 static const char *join_steps[] = {"extract-customers", "extract-orders", "compute-customer-totals",
-    "write-customer-totals"};
+                                   "write-customer-totals"};
 
 static const char *expected_totals = "customer_id,name,country,order_count,total_amount\n"
-				     "3,Alan Turing,UK,2,262.75\n"
-				     "2,\"Hopper, Grace\",US,2,175.25\n"
-				     "1,Ada Lovelace,UK,3,160\n"
-				     "4,Zo\xc3\xab M\xc3\xbcller,DE,2,100\n"
-				     "5,\"Linus \"\"Penguin\"\" T.\",FI,1,42.42\n";
+                                     "3,Alan Turing,UK,2,262.75\n"
+                                     "2,\"Hopper, Grace\",US,2,175.25\n"
+                                     "1,Ada Lovelace,UK,3,160\n"
+                                     "4,Zo\xc3\xab M\xc3\xbcller,DE,2,100\n"
+                                     "5,\"Linus \"\"Penguin\"\" T.\",FI,1,42.42\n";
 
 /* The join example with a canary secret referenced from two cfgs. */
-static void
-join_context(char *dir)
+static void join_context(char *dir)
 {
 	strcpy(dir, "/tmp/check_worker_ctx.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	copy_tree(example_dir, dir);
-	write_file(dir, "cfg/write-customer-totals.json",
+	write_file(
+	    dir, "cfg/write-customer-totals.json",
 	    "{\"component\":\"filesystem.csv_writer\",\"mode\":\"write\",\"path\":\"${OUT_DIR}/customer_totals.csv\","
 	    "\"api_token\":\"${DB_PASSWORD}\",\"newline\":\"lf\"}\n");
 	write_file(dir, "cfg/extract-orders.json",
-	    "{\"component\":\"filesystem.csv_extractor\",\"path\":\"data/orders.csv\",\"note\":\"pw=${DB_PASSWORD}\"}\n");
+	           "{\"component\":\"filesystem.csv_extractor\",\"path\":\"data/"
+	           "orders.csv\",\"note\":\"pw=${DB_PASSWORD}\"}\n");
 }
 
 /* `read`s of one file whose content is src: each answer is
@@ -93,8 +91,7 @@ struct read_case {
 	const char *code;
 };
 
-static void
-check_reads(struct peer *p, const struct read_case *rc, size_t n, const void *src, size_t srclen)
+static void check_reads(struct peer *p, const struct read_case *rc, size_t n, const void *src, size_t srclen)
 {
 	const msgpack_object *o;
 	struct rpc_msg resp;
@@ -114,7 +111,8 @@ check_reads(struct peer *p, const struct read_case *rc, size_t n, const void *sr
 		req_call(p, &b, &resp);
 		if (rc[i].code != NULL) {
 			ck_assert_msg(resp.error != NULL, "read %s: not refused", rc[i].path);
-			ck_assert_msg(mp_str_eq(mp_get(resp.error, "code"), rc[i].code), "read %s: another code", rc[i].path);
+			ck_assert_msg(mp_str_eq(mp_get(resp.error, "code"), rc[i].code), "read %s: another code",
+			              rc[i].path);
 			rpc_msg_free(&resp);
 			continue;
 		}
@@ -187,14 +185,15 @@ START_TEST(test_join_end_to_end)
 		if (strcmp(a.path, "artifacts/extract-orders/cleaned_config.json") == 0)
 			found++;
 		ck_assert_msg(strncmp(a.path, "data/", 5) != 0 && strncmp(a.path, "cfg/", 4) != 0,
-		    "unchanged input listed: %s", a.path);
+		              "unchanged input listed: %s", a.path);
 		artifact_info_free(&a);
 	}
 	ck_assert_uint_eq(found, 2);
 	rpc_msg_free(&resp);
 
 	/* read the output back in two chunks; only artifacts can be read */
-	check_reads(&p, join_reads, sizeof(join_reads) / sizeof(join_reads[0]), expected_totals, strlen(expected_totals));
+	check_reads(&p, join_reads, sizeof(join_reads) / sizeof(join_reads[0]), expected_totals,
+	            strlen(expected_totals));
 
 	/* events: seq 1..N without gaps, run_start first, run_complete last */
 	ck_assert_uint_gt(p.nnotes, 20);
@@ -207,7 +206,8 @@ START_TEST(test_join_end_to_end)
 	ck_assert(note_is(&p.notes[0], "run_start", NULL));
 	ck_assert(note_is(&p.notes[p.nnotes - 1], "run_complete", NULL));
 	for (i = 0; i < 4; i++) {
-		ssize_t s = note_find(&p, "step_start", join_steps[i]), c = note_find(&p, "step_complete", join_steps[i]);
+		ssize_t s = note_find(&p, "step_start", join_steps[i]),
+		        c = note_find(&p, "step_complete", join_steps[i]);
 		ck_assert_msg(s >= 0 && c > s, "step %s: start %zd complete %zd", join_steps[i], s, c);
 		if (i > 0)
 			ck_assert(s > note_find(&p, "step_complete", join_steps[i - 1]));
@@ -266,8 +266,7 @@ END_TEST
 
 static int cleaned_files;
 
-static int
-count_cleaned_cb(const char *path, const struct stat *sb, int type, struct FTW *f)
+static int count_cleaned_cb(const char *path, const struct stat *sb, int type, struct FTW *f)
 {
 	(void)sb;
 	(void)f;
@@ -350,7 +349,7 @@ struct step_expect {
 	const char *step;
 	enum step_state state;
 	const char *error; /* NULL: none checked */
-	int exact;	   /* error is the whole line, else a part */
+	int exact;         /* error is the whole line, else a part */
 	const char *error_type;
 };
 static const struct failure_case {
@@ -374,8 +373,7 @@ static const struct failure_case {
       {"compute-customer-totals", STEP_FAILED, "query: no such table: ***", 1, "SQLError"}}},
 };
 
-static void
-check_step(struct peer *p, const char *what, const struct step_expect *e)
+static void check_step(struct peer *p, const char *what, const struct step_expect *e)
 {
 	struct step_result r;
 
@@ -528,8 +526,7 @@ START_TEST(test_cancel)
 }
 END_TEST
 
-static Suite *
-worker_suite(void)
+static Suite *worker_suite(void)
 {
 	Suite *s = suite_create("worker");
 	TCase *tc = tcase_create("protocol");
@@ -544,8 +541,7 @@ worker_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	return harness_run_suite(worker_suite());
 }

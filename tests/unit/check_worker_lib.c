@@ -11,13 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "worker/worker.h"
 #include "tests/unit/harness/worker_harness.h"
+#include "worker/worker.h"
 
 static struct kvlist env, secrets;
 
-static void
-setup(void)
+static void setup(void)
 {
 	memset(&env, 0, sizeof(env));
 	memset(&secrets, 0, sizeof(secrets));
@@ -27,15 +26,13 @@ setup(void)
 	kvlist_add(&secrets, "SAME", "from-secret");
 }
 
-static void
-teardown(void)
+static void teardown(void)
 {
 	kvlist_free(&env);
 	kvlist_free(&secrets);
 }
 
-static void
-subst_ok(const char *in, const char *want)
+static void subst_ok(const char *in, const char *want)
 {
 	char *out = NULL, err[256];
 
@@ -44,8 +41,7 @@ subst_ok(const char *in, const char *want)
 	free(out);
 }
 
-static void
-subst_bad(const char *in, const char *want)
+static void subst_bad(const char *in, const char *want)
 {
 	char *out = NULL, err[256];
 
@@ -79,21 +75,21 @@ END_TEST
 START_TEST(test_subst_cfg_tree)
 {
 	json_error_t je;
-	json_t *cfg = json_loads("{\"path\":\"${DIR}/o.csv\",\"n\":1,\"l\":[\"${PW}\",{\"k\":\"${DIR}\"}],\"${DIR}\":\"x\"}",
-	    0, &je);
+	json_t *cfg = json_loads(
+	    "{\"path\":\"${DIR}/o.csv\",\"n\":1,\"l\":[\"${PW}\",{\"k\":\"${DIR}\"}],\"${DIR}\":\"x\"}", 0, &je);
 	char err[256], *dump;
 
 	ck_assert_ptr_nonnull(cfg);
 	ck_assert_int_eq(subst_cfg(cfg, &env, &secrets, "cfg/x.json", err, sizeof(err)), 0);
 	dump = json_dumps(cfg, JSON_COMPACT);
-	ck_assert_str_eq(dump, "{\"path\":\"output/o.csv\",\"n\":1,\"l\":[\"hunter22\",{\"k\":\"output\"}],\"${DIR}\":\"x\"}");
+	ck_assert_str_eq(
+	    dump, "{\"path\":\"output/o.csv\",\"n\":1,\"l\":[\"hunter22\",{\"k\":\"output\"}],\"${DIR}\":\"x\"}");
 	free(dump);
 	json_decref(cfg);
 }
 END_TEST
 
-static int
-collect_cb(const struct journal_rec *r, void *arg)
+static int collect_cb(const struct journal_rec *r, void *arg)
 {
 	int64_t *sum = arg;
 
@@ -117,7 +113,8 @@ START_TEST(test_journal_bounds)
 	ck_assert_uint_eq(j.n, WORKER_JOURNAL_RECORDS);
 	ck_assert_int_eq(journal_first_seq(&j), 11);
 	journal_each(&j, WORKER_JOURNAL_RECORDS + 7, collect_cb, &sum);
-	ck_assert_int_eq(sum, (WORKER_JOURNAL_RECORDS + 8) + (WORKER_JOURNAL_RECORDS + 9) + (WORKER_JOURNAL_RECORDS + 10));
+	ck_assert_int_eq(sum,
+	                 (WORKER_JOURNAL_RECORDS + 8) + (WORKER_JOURNAL_RECORDS + 9) + (WORKER_JOURNAL_RECORDS + 10));
 	journal_free(&j);
 
 	/* the byte cap: 16 MiB of 1 MiB records keeps at most 16 */
@@ -172,8 +169,7 @@ START_TEST(test_snapshot)
 END_TEST
 
 /* write_file (the harness's), then chmod. */
-static void
-put_file(const char *root, const char *rel, const char *text, mode_t mode)
+static void put_file(const char *root, const char *rel, const char *text, mode_t mode)
 {
 	char *p;
 
@@ -184,8 +180,7 @@ put_file(const char *root, const char *rel, const char *text, mode_t mode)
 }
 
 /* ws_create, then the workspace's file rel must hold text with mode. */
-static void
-ws_expect(const struct worker *w, const char *rel, const char *text, mode_t mode)
+static void ws_expect(const struct worker *w, const char *rel, const char *text, mode_t mode)
 {
 	struct buf content;
 	struct stat st;
@@ -202,8 +197,7 @@ ws_expect(const struct worker *w, const char *rel, const char *text, mode_t mode
 	free(p);
 }
 
-static void
-ws_done(struct worker *w)
+static void ws_done(struct worker *w)
 {
 	struct stat st;
 	char *ws = xstrdup(w->ws);
@@ -263,8 +257,7 @@ START_TEST(test_workspace_from_bundle)
 }
 END_TEST
 
-static Suite *
-worker_lib_suite(void)
+static Suite *worker_lib_suite(void)
 {
 	Suite *s = suite_create("worker_lib");
 	TCase *tc = tcase_create("core");
@@ -280,8 +273,7 @@ worker_lib_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	SRunner *sr = srunner_create(worker_lib_suite());
 	int failed;

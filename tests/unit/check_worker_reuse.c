@@ -16,14 +16,12 @@
 #define CANARY "canary-7f3a9c1e55d2"
 
 /* Note i's "data" map value for key, or NULL. */
-static const msgpack_object *
-note_data(const struct rpc_msg *n, const char *key)
+static const msgpack_object *note_data(const struct rpc_msg *n, const char *key)
 {
 	return mp_get(mp_get(n->params, "data"), key);
 }
 
-static int64_t
-note_seq(const struct rpc_msg *n)
+static int64_t note_seq(const struct rpc_msg *n)
 {
 	int64_t seq = -1;
 
@@ -33,42 +31,40 @@ note_seq(const struct rpc_msg *n)
 
 /* Run A's context: extract a CSV, write it twice to the same file (the
  * second writer changes it again), a cfg that references the secret. */
-static void
-context_a(char *dir)
+static void context_a(char *dir)
 {
 	strcpy(dir, "/tmp/check_reuse_a.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	write_file(dir, "manifest.yaml",
-	    "pipeline:\n  id: reuse-a\nsteps:\n"
-	    "  - id: ex\n    driver: filesystem.csv_extractor\n    cfg_path: cfg/ex.json\n    needs: []\n"
-	    "  - id: w1\n    driver: filesystem.csv_writer\n    cfg_path: cfg/w1.json\n    needs: [ex]\n"
-	    "  - id: w2\n    driver: filesystem.csv_writer\n    cfg_path: cfg/w2.json\n    needs: [ex, w1]\n");
+	           "pipeline:\n  id: reuse-a\nsteps:\n"
+	           "  - id: ex\n    driver: filesystem.csv_extractor\n    cfg_path: cfg/ex.json\n    needs: []\n"
+	           "  - id: w1\n    driver: filesystem.csv_writer\n    cfg_path: cfg/w1.json\n    needs: [ex]\n"
+	           "  - id: w2\n    driver: filesystem.csv_writer\n    cfg_path: cfg/w2.json\n    needs: [ex, w1]\n");
 	write_file(dir, "data/in.csv", "a,b\n1,x\n2,y\n3,z\n");
-	write_file(dir, "cfg/ex.json",
+	write_file(
+	    dir, "cfg/ex.json",
 	    "{\"component\":\"filesystem.csv_extractor\",\"path\":\"data/in.csv\",\"note\":\"pw=${DB_PASSWORD}\"}\n");
 	write_file(dir, "cfg/w1.json",
-	    "{\"component\":\"filesystem.csv_writer\",\"path\":\"output/x.csv\",\"newline\":\"lf\"}\n");
+	           "{\"component\":\"filesystem.csv_writer\",\"path\":\"output/x.csv\",\"newline\":\"lf\"}\n");
 	write_file(dir, "cfg/w2.json",
-	    "{\"component\":\"filesystem.csv_writer\",\"path\":\"output/x.csv\",\"newline\":\"crlf\"}\n");
+	           "{\"component\":\"filesystem.csv_writer\",\"path\":\"output/x.csv\",\"newline\":\"crlf\"}\n");
 }
 
 /* Run B's context: a step that would reveal the secret if it were still
  * known, after one that succeeds. */
-static void
-context_b(char *dir)
+static void context_b(char *dir)
 {
 	strcpy(dir, "/tmp/check_reuse_b.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	write_file(dir, "manifest.yaml",
-	    "pipeline:\n  id: reuse-b\nsteps:\n"
-	    "  - id: ok\n    driver: osiris.noop\n    cfg_path: cfg/ok.json\n    needs: []\n"
-	    "  - id: probe\n    driver: osiris.noop\n    cfg_path: cfg/probe.json\n    needs: [ok]\n");
+	           "pipeline:\n  id: reuse-b\nsteps:\n"
+	           "  - id: ok\n    driver: osiris.noop\n    cfg_path: cfg/ok.json\n    needs: []\n"
+	           "  - id: probe\n    driver: osiris.noop\n    cfg_path: cfg/probe.json\n    needs: [ok]\n");
 	write_file(dir, "cfg/ok.json", "{\"component\":\"osiris.noop\",\"mode\":\"transform\"}\n");
 	write_file(dir, "cfg/probe.json", "{\"component\":\"osiris.noop\",\"note\":\"${DB_PASSWORD}\"}\n");
 }
 
-static void
-prepare_ctx(struct peer *p, const char *dir, const char *run_id, const char *secret, struct rpc_msg *resp)
+static void prepare_ctx(struct peer *p, const char *dir, const char *run_id, const char *secret, struct rpc_msg *resp)
 {
 	struct msg_prepare mp;
 	msgpack_packer pk;
@@ -88,8 +84,7 @@ prepare_ctx(struct peer *p, const char *dir, const char *run_id, const char *sec
 	msg_prepare_free(&mp);
 }
 
-static size_t
-workdir_entries(const struct peer *p)
+static size_t workdir_entries(const struct peer *p)
 {
 	char cmd[128];
 	FILE *f;
@@ -106,8 +101,7 @@ workdir_entries(const struct peer *p)
 }
 
 /* finish: the artifact list as path -> step_id (NULL: none). */
-static void
-finish_list(struct peer *p, struct kvlist *out)
+static void finish_list(struct peer *p, struct kvlist *out)
 {
 	const msgpack_object *arts;
 	struct rpc_msg resp;
@@ -127,8 +121,7 @@ finish_list(struct peer *p, struct kvlist *out)
 	rpc_msg_free(&resp);
 }
 
-static void
-read_expect(struct peer *p, const char *path, const char *code)
+static void read_expect(struct peer *p, const char *path, const char *code)
 {
 	struct rpc_msg resp;
 	msgpack_packer pk;
@@ -144,7 +137,7 @@ read_expect(struct peer *p, const char *path, const char *code)
 		ck_assert_msg(resp.error == NULL, "read %s failed", path);
 	else
 		ck_assert_msg(resp.error != NULL && mp_str_eq(mp_get(resp.error, "code"), code), "read %s: expected %s",
-		    path, code);
+		              path, code);
 	rpc_msg_free(&resp);
 }
 
@@ -320,8 +313,7 @@ START_TEST(test_reset_idempotent)
 }
 END_TEST
 
-static Suite *
-reuse_suite(void)
+static Suite *reuse_suite(void)
 {
 	Suite *s = suite_create("worker_reuse");
 	TCase *tc = tcase_create("reset");
@@ -333,8 +325,7 @@ reuse_suite(void)
 	return s;
 }
 
-int
-main(void)
+int main(void)
 {
 	return harness_run_suite(reuse_suite());
 }

@@ -15,9 +15,9 @@
 static struct {
 	struct pool pool;
 	struct worker w;
-	struct buf sent;   /* what the transport took, in order */
-	size_t writes;	   /* transport write calls that took bytes */
-	int busy;	   /* the transport takes nothing (a call in flight) */
+	struct buf sent; /* what the transport took, in order */
+	size_t writes;   /* transport write calls that took bytes */
+	int busy;        /* the transport takes nothing (a call in flight) */
 	int killed, ready, failed, notified, errors, gone, replies;
 	char last_reply[32];
 } f;

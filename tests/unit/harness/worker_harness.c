@@ -15,8 +15,7 @@
 
 char worker_path[PATH_MAX + 32];
 
-void
-harness_find_worker(void)
+void harness_find_worker(void)
 {
 	char self[PATH_MAX], *slash;
 	ssize_t n;
@@ -34,8 +33,7 @@ harness_find_worker(void)
 	ck_assert_msg(access(worker_path, X_OK) == 0, "no worker binary at %s (make all first)", worker_path);
 }
 
-static int
-peer_fill(struct peer *p, int timeout_ms)
+static int peer_fill(struct peer *p, int timeout_ms)
 {
 	struct pollfd pfd = {.fd = p->from, .events = POLLIN};
 	ssize_t n;
@@ -53,8 +51,7 @@ peer_fill(struct peer *p, int timeout_ms)
 
 /* Wait until p->in starts with a whole message and decode it; its bytes
  * stay in p->in (the caller consumes them). Its length, or -1. */
-int
-peer_peek(struct peer *p, struct rpc_msg *msg, int timeout_ms)
+int peer_peek(struct peer *p, struct rpc_msg *msg, int timeout_ms)
 {
 	struct rpc_limits l;
 	size_t len, need;
@@ -75,8 +72,7 @@ peer_peek(struct peer *p, struct rpc_msg *msg, int timeout_ms)
 }
 
 /* Next message (notifications are also kept in p->notes). */
-int
-peer_next(struct peer *p, struct rpc_msg *msg, int timeout_ms)
+int peer_next(struct peer *p, struct rpc_msg *msg, int timeout_ms)
 {
 	char e[256];
 	int len = peer_peek(p, msg, timeout_ms);
@@ -95,8 +91,7 @@ peer_next(struct peer *p, struct rpc_msg *msg, int timeout_ms)
 
 /* Fork the worker on fresh pipes with a fresh --workdir made from
  * workdir_template; extra_arg (or NULL) is appended to its argv. */
-void
-peer_spawn(struct peer *p, const char *workdir_template, const char *extra_arg)
+void peer_spawn(struct peer *p, const char *workdir_template, const char *extra_arg)
 {
 	int in[2], out[2];
 
@@ -123,8 +118,7 @@ peer_spawn(struct peer *p, const char *workdir_template, const char *extra_arg)
 	buf_init(&p->all);
 }
 
-void
-peer_start(struct peer *p, const char *extra_arg)
+void peer_start(struct peer *p, const char *extra_arg)
 {
 	struct rpc_msg m;
 
@@ -140,8 +134,7 @@ peer_start(struct peer *p, const char *extra_arg)
 	p->nnotes = 0;
 }
 
-void
-peer_send(struct peer *p, const struct buf *b)
+void peer_send(struct peer *p, const struct buf *b)
 {
 	size_t off = 0;
 
@@ -153,8 +146,7 @@ peer_send(struct peer *p, const struct buf *b)
 }
 
 /* Start a request: packs the head; the caller packs exactly one map. */
-void
-req_begin(struct peer *p, struct buf *b, msgpack_packer *pk, const char *method)
+void req_begin(struct peer *p, struct buf *b, msgpack_packer *pk, const char *method)
 {
 	buf_init(b);
 	rpc_packer_init(pk, b);
@@ -162,8 +154,7 @@ req_begin(struct peer *p, struct buf *b, msgpack_packer *pk, const char *method)
 }
 
 /* Send and wait for the response to it. */
-void
-req_call(struct peer *p, struct buf *b, struct rpc_msg *resp)
+void req_call(struct peer *p, struct buf *b, struct rpc_msg *resp)
 {
 	peer_send(p, b);
 	buf_free(b);
@@ -177,8 +168,7 @@ req_call(struct peer *p, struct buf *b, struct rpc_msg *resp)
 	}
 }
 
-void
-call_simple(struct peer *p, const char *method, const char *key, const char *val, struct rpc_msg *resp)
+void call_simple(struct peer *p, const char *method, const char *key, const char *val, struct rpc_msg *resp)
 {
 	msgpack_packer pk;
 	struct buf b;
@@ -191,8 +181,7 @@ call_simple(struct peer *p, const char *method, const char *key, const char *val
 }
 
 /* dir/rel opened for writing, its parent directories made. */
-static FILE *
-harness_file_create(const char *dir, const char *rel)
+static FILE *harness_file_create(const char *dir, const char *rel)
 {
 	char path[PATH_MAX];
 	FILE *f;
@@ -204,8 +193,7 @@ harness_file_create(const char *dir, const char *rel)
 	return f;
 }
 
-void
-write_file(const char *dir, const char *rel, const char *text)
+void write_file(const char *dir, const char *rel, const char *text)
 {
 	FILE *f = harness_file_create(dir, rel);
 
@@ -213,8 +201,7 @@ write_file(const char *dir, const char *rel, const char *text)
 	fclose(f);
 }
 
-void
-write_bytes(const char *dir, const char *rel, const char *text, size_t len)
+void write_bytes(const char *dir, const char *rel, const char *text, size_t len)
 {
 	FILE *f = harness_file_create(dir, rel);
 
@@ -222,8 +209,7 @@ write_bytes(const char *dir, const char *rel, const char *text, size_t len)
 	fclose(f);
 }
 
-void
-exec_step(struct peer *p, const char *id, struct step_result *r)
+void exec_step(struct peer *p, const char *id, struct step_result *r)
 {
 	struct rpc_msg resp;
 	char err[256];
@@ -235,8 +221,7 @@ exec_step(struct peer *p, const char *id, struct step_result *r)
 }
 
 /* Close stdin: the worker must exit 0 and leave no workspace behind. */
-void
-peer_finish(struct peer *p)
+void peer_finish(struct peer *p)
 {
 	int status;
 	char cmd[128];
@@ -256,8 +241,7 @@ peer_finish(struct peer *p)
 	buf_free(&p->all);
 }
 
-const char *
-note_name(const struct rpc_msg *n)
+const char *note_name(const struct rpc_msg *n)
 {
 	static char s[128];
 	const msgpack_object *o = mp_get(n->params, "name");
@@ -266,8 +250,7 @@ note_name(const struct rpc_msg *n)
 	return s;
 }
 
-int
-note_is(const struct rpc_msg *n, const char *name, const char *step)
+int note_is(const struct rpc_msg *n, const char *name, const char *step)
 {
 	const msgpack_object *sid = mp_get(n->params, "step_id");
 
@@ -276,8 +259,7 @@ note_is(const struct rpc_msg *n, const char *name, const char *step)
 	return step == NULL ? 1 : mp_str_eq(sid, step);
 }
 
-ssize_t
-note_find(const struct peer *p, const char *name, const char *step)
+ssize_t note_find(const struct peer *p, const char *name, const char *step)
 {
 	size_t i;
 
@@ -287,14 +269,12 @@ note_find(const struct peer *p, const char *name, const char *step)
 	return -1;
 }
 
-int
-buf_contains(const struct buf *b, const char *s)
+int buf_contains(const struct buf *b, const char *s)
 {
 	return memmem(b->data, b->len, s, strlen(s)) != NULL;
 }
 
-int
-harness_run_suite(Suite *s)
+int harness_run_suite(Suite *s)
 {
 	SRunner *sr = srunner_create(s);
 	int failed;

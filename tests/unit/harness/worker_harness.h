@@ -15,8 +15,8 @@
 struct peer {
 	pid_t pid;
 	int to, from;
-	struct buf in;	     /* unparsed bytes */
-	struct buf all;	     /* every byte the worker wrote */
+	struct buf in;         /* unparsed bytes */
+	struct buf all;        /* every byte the worker wrote */
 	struct rpc_msg *notes; /* notifications, in order */
 	size_t nnotes;
 	uint32_t msgid;
