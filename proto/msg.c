@@ -348,7 +348,7 @@ void msg_submit_free(struct msg_submit *m)
 	free(m->manifest);
 	free(m->backend);
 	kvlist_free(&m->env);
-	kvlist_free(&m->secrets);
+	kvlist_wipe(&m->secrets);
 	kvlist_free(&m->labels);
 	memset(m, 0, sizeof(*m));
 }

@@ -265,7 +265,7 @@ void msg_submit_pack_head(msgpack_packer *pk);
 void msg_submit_pack_tail(msgpack_packer *pk, const struct msg_submit *m);
 int msg_submit_decode(const msgpack_object *o, struct msg_submit *m, size_t max_bytes, enum rpc_err *code, char *err,
                       size_t errlen);
-void msg_submit_free(struct msg_submit *m);
+void msg_submit_free(struct msg_submit *m); /* the secrets wiped (kvlist_wipe) */
 
 /* The run object (run.get result; run.list entries omit steps). */
 struct step_info {
