@@ -163,6 +163,7 @@ struct json_t;
 int manifest_cfg_load(const char *name, const char *json, size_t len, struct json_t **out, char *err, size_t errlen);
 
 /* conn.c: Osiris connections (osiris_connections.yaml layout). */
+#define CONN_CONTEXT_FILE "osiris_connections.yaml" /* its name in the run context */
 struct json_t;
 /* Value of ${name} for a connection field; *secret = 1 when it came from a
  * secret (a run secret or a credential). NULL: not set. */

@@ -31,9 +31,6 @@
 
 #define CONNFILE_MAX (1024 * 1024)
 #define CONNFILE_CRED_MAX (64 * 1024)
-#define CONNFILE_CTX_NAME "osiris_connections.yaml"
-#define CONNFILE_SECRET "OSIRIS_CONNECTIONS" /* worker.h CONNECTIONS_SECRET */
-#define CONNFILE_REFUSED "!refused"          /* worker.h CONNECTIONS_REFUSED */
 
 #define CONNFILE_ALLOW_MAX 4096 /* uids in one compiled allow list */
 
@@ -384,13 +381,13 @@ static json_t *connfile_run_refs(const struct run *r)
 static void connfile_context_credentials(const struct run *r, struct kvlist *out, json_t *refused)
 {
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
-	const struct bundle_file *f = connfile_bundle_file(r, CONNFILE_CTX_NAME);
+	const struct bundle_file *f = connfile_bundle_file(r, CONN_CONTEXT_FILE);
 	const char *p, *end, *q;
 	char name[128], *v;
 	size_t n;
 
 	if (f == NULL)
-		f = bundle_find(&r->bundle, CONNFILE_CTX_NAME);
+		f = bundle_find(&r->bundle, CONN_CONTEXT_FILE);
 	if (f == NULL)
 		return;
 	end = (const char *)f->data + f->len;
@@ -436,7 +433,7 @@ void connfile_run_secrets(const struct run *r, struct kvlist *out)
 	connfile_context_credentials(r, out, refused);
 	res = json_object();
 	if (json_object_size(refused) > 0)
-		json_object_set(res, CONNFILE_REFUSED, refused);
+		json_object_set(res, CONNECTIONS_REFUSED, refused);
 	json_decref(refused);
 	if (cf.conns != NULL) {
 		refs = connfile_run_refs(r);
@@ -444,7 +441,7 @@ void connfile_run_secrets(const struct run *r, struct kvlist *out)
 		json_decref(refs);
 	}
 	if (json_object_size(res) > 0 && (text = json_dumps(res, JSON_COMPACT)) != NULL) {
-		kvlist_add(out, CONNFILE_SECRET, text);
+		kvlist_add(out, CONNECTIONS_SECRET, text);
 		explicit_bzero(text, strlen(text));
 		free(text);
 	}

@@ -382,6 +382,11 @@ struct msg_prepare {
 void msg_prepare_pack(msgpack_packer *pk, const struct msg_prepare *m);
 int msg_prepare_decode(const msgpack_object *o, struct msg_prepare *m, size_t max_bytes, char *err, size_t errlen);
 void msg_prepare_free(struct msg_prepare *m);
+/* The reserved `prepare` secret carrying the connections the daemon resolved
+ * (JSON; never put into the worker's environment), and its key holding
+ * {NAME: error} for credentials the submitter may not read (PROTOCOL.md). */
+#define CONNECTIONS_SECRET "OSIRIS_CONNECTIONS"
+#define CONNECTIONS_REFUSED "!refused"
 
 /* Worker protocol: the `ready` notification. Every key optional when
  * decoding; has_drivers says whether the worker named its drivers. */

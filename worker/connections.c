@@ -11,8 +11,6 @@
 
 #include "worker.h"
 
-#define CONNECTIONS_FILE "osiris_connections.yaml"
-
 /* The run context's file: beside the manifest, else at the context root. */
 void connections_prepare_context(struct worker *w)
 {
@@ -23,7 +21,7 @@ void connections_prepare_context(struct worker *w)
 	for (pass = 0; pass < 2; pass++) {
 		if (pass == 1 && w->mdir[0] == '\0')
 			break;
-		xasprintf(&name, "%s%s", pass == 0 ? w->mdir : "", CONNECTIONS_FILE);
+		xasprintf(&name, "%s%s", pass == 0 ? w->mdir : "", CONN_CONTEXT_FILE);
 		xasprintf(&full, "%s/%s", w->ws, name);
 		buf_init(&text);
 		rc = file_read_all(full, WORKER_CFG_MAX, &text);
@@ -112,7 +110,7 @@ static int connections_from_context(struct worker *w, const char *ref, const cha
 
 	if (w->conns_ctx == NULL || (c = conn_find(w->conns_ctx, family, alias, &found)) == NULL)
 		return 0;
-	snprintf(what, sizeof(what), "connection %s (%s, alias '%s')", ref, CONNECTIONS_FILE, found);
+	snprintf(what, sizeof(what), "connection %s (%s, alias '%s')", ref, CONN_CONTEXT_FILE, found);
 	if ((*out = conn_resolve(c, what, connections_lookup_cb, &l, &secrets, err, errlen)) == NULL) {
 		if (l.refused != NULL) /* why ${NAME} is not set: the daemon refused it */
 			snprintf(err, errlen, "%s: %s", what, l.refused);
@@ -151,12 +149,12 @@ int connections_resolve(struct worker *w, json_t *cfg, char *err, size_t errlen)
 			if (alias != NULL)
 				snprintf(err, errlen,
 				         "connection %s: no alias '%s' in family '%s' (%s, daemon.connections_file)",
-				         log_esc(ref, 100), log_esc(alias, 64), log_esc(family, 64), CONNECTIONS_FILE);
+				         log_esc(ref, 100), log_esc(alias, 64), log_esc(family, 64), CONN_CONTEXT_FILE);
 			else
 				snprintf(err, errlen,
 				         "connection %s: family '%s' has no default alias (default: true, or one named "
 				         "default) (%s, daemon.connections_file)",
-				         log_esc(ref, 100), log_esc(family, 64), CONNECTIONS_FILE);
+				         log_esc(ref, 100), log_esc(family, 64), CONN_CONTEXT_FILE);
 			rc = -1;
 		} else if (json_is_string(json_object_get(e, "error"))) {
 			snprintf(err, errlen, "%s", json_string_value(json_object_get(e, "error")));

@@ -219,11 +219,8 @@ int subst_cfg(json_t *cfg, const struct kvlist *env, const struct kvlist *secret
 int subst_string(const char *in, const struct kvlist *env, const struct kvlist *secrets, const char *name, char **out,
                  char *err, size_t errlen);
 
-/* connections.c: a step's `connection:` resolved. The daemon's connections travel as this
- * secret of `prepare` (JSON; never put into the environment). */
-#define CONNECTIONS_SECRET "OSIRIS_CONNECTIONS"
-/* in it: {NAME: error} for credentials the submitter may not read */
-#define CONNECTIONS_REFUSED "!refused"
+/* connections.c: a step's `connection:` resolved. The daemon's connections travel as the
+ * `prepare` secret CONNECTIONS_SECRET (proto.h). */
 /* Before anything is said about the run: secret fields join the mask. */
 void connections_prepare_daemon(struct worker *w, const struct kvlist *secrets);
 /* Once the workspace is there: read the context's file. */
