@@ -239,7 +239,7 @@ int store_sandbox_get(struct store *st, const char *id, struct sandbox_rec *out)
 /* This daemon's sandboxes of a backend. */
 int store_sandbox_list(struct store *st, const char *backend, struct sandbox_rec **out, size_t *n);
 void store_sandbox_free(struct sandbox_rec *v, size_t n); /* memory only: no handle */
-void sandbox_rec_free(struct sandbox_rec *sb);
+void store_sandbox_rec_free(struct sandbox_rec *sb);      /* one record (store_sandbox_get): memory only */
 
 /* osirisd.c: the daemon's context. -------------------------------------- */
 /*

@@ -1159,7 +1159,7 @@ static struct worker *pool_e2b_attach(struct pool *p, const char *id, char *err,
 	sb->refreshed_us = time_mono_us();
 	sb->runs = 1;
 	sb->blind = 1;
-	sandbox_rec_free(&rec);
+	store_sandbox_rec_free(&rec);
 	wsess_adopt(sb->w.sess);
 	sb->call = e2b_sandbox_connect(ep->cl, sb->info.id, p->cfg->e2b_sandbox_timeout_s, pool_e2b_connect_cb, sb);
 	log_info("sandbox=%s: re-attaching", sb->info.id);

@@ -1895,7 +1895,7 @@ static int store_sqlite_sandbox_list(struct store *h, const char *backend, struc
 	return 0;
 }
 
-void sandbox_rec_free(struct sandbox_rec *sb)
+void store_sandbox_rec_free(struct sandbox_rec *sb)
 {
 	free(sb->id);
 	free(sb->backend);
@@ -1910,7 +1910,7 @@ void store_sandbox_free(struct sandbox_rec *v, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		sandbox_rec_free(&v[i]);
+		store_sandbox_rec_free(&v[i]);
 	free(v);
 }
 

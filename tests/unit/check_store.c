@@ -557,11 +557,11 @@ START_TEST(test_sandboxes_and_wseq)
 	ck_assert_str_eq(got.envd_version, "0.5.7");
 	ck_assert_str_eq(got.tag, "osiris-worker");
 	ck_assert_int_eq(got.pid, 43);
-	sandbox_rec_free(&got);
+	store_sandbox_rec_free(&got);
 	ck_assert_int_eq(store_sandbox_get(store, "sbx1", &got), 0);
 	ck_assert_ptr_null(got.domain);
 	ck_assert_int_eq(got.pid, 0);
-	sandbox_rec_free(&got);
+	store_sandbox_rec_free(&got);
 	ck_assert_int_eq(store_sandbox_get(store, "nope", &got), 1);
 	ck_assert_int_eq(store_sandbox_list(store, "e2b", &v, &n), 0);
 	ck_assert_uint_eq(n, 2);
@@ -577,7 +577,7 @@ START_TEST(test_sandboxes_and_wseq)
 	close_store();
 	open_store();
 	ck_assert_int_eq(store_sandbox_get(store, "sbx1", &got), 0);
-	sandbox_rec_free(&got);
+	store_sandbox_rec_free(&got);
 }
 END_TEST
 
