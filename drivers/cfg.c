@@ -3,6 +3,7 @@
  * errors naming the key (the worker prefixes the cfg file name).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -94,4 +95,68 @@ const char *cfg_conn(const json_t *cfg, const char *key, char *num, size_t numle
 		}
 	}
 	return NULL;
+}
+
+/* primary_key: a column name or a list of them, each a column of t. */
+static int cfg_writer_pk(struct driver_ctx *ctx, const json_t *cfg, const struct table *t, struct cfg_writer *w)
+{
+	const json_t *pk = json_object_get(cfg, "primary_key"), *v;
+	size_t i, j;
+
+	if (pk == NULL || json_is_null(pk))
+		return 0;
+	if (!json_is_string(pk) && !json_is_array(pk))
+		return ctx_fail(ctx, "ConfigError", "'primary_key' must be a string or a list of strings");
+	w->pk = xcalloc(json_is_array(pk) ? json_array_size(pk) + 1 : 2, sizeof(*w->pk));
+	if (json_is_string(pk))
+		w->pk[w->npk++] = json_string_value(pk);
+	json_array_foreach(json_is_array(pk) ? pk : NULL, i, v)
+	{
+		if (!json_is_string(v))
+			return ctx_fail(ctx, "ConfigError", "'primary_key' must be a string or a list of strings");
+		w->pk[w->npk++] = json_string_value(v);
+	}
+	for (i = 0; i < w->npk; i++) {
+		for (j = 0; j < t->ncols && strcmp(t->cols[j].name, w->pk[i]) != 0; j++)
+			;
+		if (j == t->ncols)
+			return ctx_fail(ctx, "ConfigError", "primary_key column '%s' is not in the input",
+			                log_esc(w->pk[i], 64));
+	}
+	return 0;
+}
+
+int cfg_writer(struct driver_ctx *ctx, const json_t *cfg, const struct table *t, struct cfg_writer *w)
+{
+	const char *m = "append";
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	w->create = 1;
+	w->retries = 3;
+	if ((rc = cfg_str(ctx, cfg, "table", &w->table)) != 0)
+		return rc < 0 ? -1 : ctx_fail(ctx, "ConfigError", "'table' is required");
+	if (cfg_str(ctx, cfg, "write_mode", &m) < 0 || cfg_bool(ctx, cfg, "create_if_missing", &w->create) < 0 ||
+	    cfg_int(ctx, cfg, "retries", &w->retries) < 0 || cfg_writer_pk(ctx, cfg, t, w) < 0)
+		return -1;
+	if (strcmp(m, "append") == 0 || strcmp(m, "insert") == 0)
+		w->mode = WRITE_APPEND;
+	else if (strcmp(m, "upsert") == 0)
+		w->mode = WRITE_UPSERT;
+	else if (strcmp(m, "replace") == 0)
+		w->mode = WRITE_REPLACE;
+	else
+		return ctx_fail(ctx, "ConfigError", "'write_mode' must be append, insert, upsert or replace");
+	if (w->mode != WRITE_APPEND && w->npk == 0)
+		return ctx_fail(ctx, "ConfigError", "write_mode '%s' needs 'primary_key'", m);
+	if (t->ncols == 0)
+		return ctx_fail(ctx, "ValueError", "the input table has no columns");
+	return 0;
+}
+
+void cfg_writer_free(struct cfg_writer *w)
+{
+	free(w->pk);
+	w->pk = NULL;
+	w->npk = 0;
 }

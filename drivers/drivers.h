@@ -167,6 +167,23 @@ int cfg_encoding(struct driver_ctx *ctx, const json_t *cfg);
  * and booleans rendered into num. NULL when absent or empty. */
 const char *cfg_conn(const json_t *cfg, const char *key, char *num, size_t numlen);
 
+/* The keys every SQL writer reads (postgres/supabase.writer, mysql.writer):
+ * table (required), write_mode, create_if_missing (default true), retries
+ * (default 3), primary_key (each a column of the input; needed by upsert and
+ * replace); the input must have columns. 0, or -1 with ctx->error; free it
+ * with cfg_writer_free either way. The strings point into cfg. */
+enum write_mode { WRITE_APPEND, WRITE_UPSERT, WRITE_REPLACE };
+struct cfg_writer {
+	const char *table;
+	enum write_mode mode;
+	int create;
+	int64_t retries;
+	const char **pk;
+	size_t npk;
+};
+int cfg_writer(struct driver_ctx *ctx, const json_t *cfg, const struct table *t, struct cfg_writer *w);
+void cfg_writer_free(struct cfg_writer *w);
+
 /* pg.c: libpq helpers shared by the postgres/supabase drivers ---------- */
 struct pg_conn;
 /* Connect from the cfg's connection fields (pg_dsn | url | host...); -1

@@ -17,18 +17,12 @@
 
 #define MYW_STMT_BYTES (1024 * 1024)
 
-enum myw_mode { MYW_APPEND, MYW_UPSERT, MYW_REPLACE };
-
 struct myw {
 	struct driver_ctx *ctx;
 	const json_t *cfg;
 	const struct table *t;
 	MYSQL *m;
-	const char *table;
-	enum myw_mode mode;
-	int create;
-	const char **pk;
-	size_t npk;
+	struct cfg_writer o;
 	char *qual, *cols;
 };
 
@@ -48,53 +42,9 @@ static int myw_is_pk(const struct myw *w, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < w->npk; i++)
-		if (strcmp(w->pk[i], name) == 0)
+	for (i = 0; i < w->o.npk; i++)
+		if (strcmp(w->o.pk[i], name) == 0)
 			return 1;
-	return 0;
-}
-
-static int myw_config(struct myw *w)
-{
-	const json_t *pk = json_object_get(w->cfg, "primary_key"), *v;
-	const char *m = "append";
-	size_t i, j;
-	int rc;
-
-	w->create = 1;
-	if ((rc = cfg_str(w->ctx, w->cfg, "table", &w->table)) != 0)
-		return rc < 0 ? -1 : ctx_fail(w->ctx, "ConfigError", "'table' is required");
-	if (cfg_str(w->ctx, w->cfg, "write_mode", &m) < 0 ||
-	    cfg_bool(w->ctx, w->cfg, "create_if_missing", &w->create) < 0)
-		return -1;
-	w->pk = xcalloc(json_is_array(pk) ? json_array_size(pk) + 1 : 2, sizeof(*w->pk));
-	if (json_is_string(pk))
-		w->pk[w->npk++] = json_string_value(pk);
-	json_array_foreach(json_is_array(pk) ? pk : NULL, i, v)
-	{
-		if (!json_is_string(v))
-			return ctx_fail(w->ctx, "ConfigError", "'primary_key' must be a string or a list of strings");
-		w->pk[w->npk++] = json_string_value(v);
-	}
-	for (i = 0; i < w->npk; i++) {
-		for (j = 0; j < w->t->ncols && strcmp(w->t->cols[j].name, w->pk[i]) != 0; j++)
-			;
-		if (j == w->t->ncols)
-			return ctx_fail(w->ctx, "ConfigError", "primary_key column '%s' is not in the input",
-			                log_esc(w->pk[i], 64));
-	}
-	if (strcmp(m, "append") == 0 || strcmp(m, "insert") == 0)
-		w->mode = MYW_APPEND;
-	else if (strcmp(m, "upsert") == 0)
-		w->mode = MYW_UPSERT;
-	else if (strcmp(m, "replace") == 0)
-		w->mode = MYW_REPLACE;
-	else
-		return ctx_fail(w->ctx, "ConfigError", "'write_mode' must be append, insert, upsert or replace");
-	if (w->mode != MYW_APPEND && w->npk == 0)
-		return ctx_fail(w->ctx, "ConfigError", "write_mode '%s' needs 'primary_key'", m);
-	if (w->t->ncols == 0)
-		return ctx_fail(w->ctx, "ValueError", "the input table has no columns");
 	return 0;
 }
 
@@ -142,11 +92,11 @@ static int myw_create(struct myw *w)
 		myw_ident(&b, w->t->cols[i].name);
 		buf_printf(&b, " %s", myw_sqltype(w, &w->t->cols[i]));
 	}
-	for (i = 0; i < w->npk; i++) {
+	for (i = 0; i < w->o.npk; i++) {
 		buf_adds(&b, i ? ", " : ", PRIMARY KEY (");
-		myw_ident(&b, w->pk[i]);
+		myw_ident(&b, w->o.pk[i]);
 	}
-	buf_adds(&b, w->npk ? ")) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" : ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
+	buf_adds(&b, w->o.npk ? ")) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4" : ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4");
 	return myw_execb(w, &b, "create table");
 }
 
@@ -207,24 +157,24 @@ static int myw_merge(struct myw *w)
 	struct buf b;
 	size_t i, n = 0;
 
-	if (w->mode == MYW_REPLACE) {
+	if (w->o.mode == WRITE_REPLACE) {
 		buf_init(&b);
 		buf_printf(&b, "DELETE t FROM %s t LEFT JOIN osiris_stage s ON ", w->qual);
-		for (i = 0; i < w->npk; i++) {
+		for (i = 0; i < w->o.npk; i++) {
 			buf_adds(&b, i ? " AND s." : "s.");
-			myw_ident(&b, w->pk[i]);
+			myw_ident(&b, w->o.pk[i]);
 			buf_adds(&b, " = t.");
-			myw_ident(&b, w->pk[i]);
+			myw_ident(&b, w->o.pk[i]);
 		}
 		buf_adds(&b, " WHERE s.");
-		myw_ident(&b, w->pk[0]);
+		myw_ident(&b, w->o.pk[0]);
 		buf_adds(&b, " IS NULL");
 		if (myw_execb(w, &b, "replace") < 0)
 			return -1;
 	}
 	buf_init(&b);
 	buf_printf(&b, "INSERT INTO %s (%s) SELECT %s FROM osiris_stage", w->qual, w->cols, w->cols);
-	for (i = 0; w->mode != MYW_APPEND && i < w->t->ncols; i++) {
+	for (i = 0; w->o.mode != WRITE_APPEND && i < w->t->ncols; i++) {
 		if (myw_is_pk(w, w->t->cols[i].name))
 			continue;
 		buf_adds(&b, n++ ? ", " : " ON DUPLICATE KEY UPDATE ");
@@ -233,13 +183,13 @@ static int myw_merge(struct myw *w)
 		myw_ident(&b, w->t->cols[i].name);
 		buf_addc(&b, ')');
 	}
-	if (w->mode != MYW_APPEND && n == 0) {
+	if (w->o.mode != WRITE_APPEND && n == 0) {
 		buf_adds(&b, " ON DUPLICATE KEY UPDATE ");
-		myw_ident(&b, w->pk[0]);
+		myw_ident(&b, w->o.pk[0]);
 		buf_adds(&b, " = ");
-		myw_ident(&b, w->pk[0]);
+		myw_ident(&b, w->o.pk[0]);
 	}
-	return myw_execb(w, &b, w->mode == MYW_APPEND ? "insert" : "upsert");
+	return myw_execb(w, &b, w->o.mode == WRITE_APPEND ? "insert" : "upsert");
 }
 
 static int myw_attempt(struct myw *w)
@@ -252,7 +202,7 @@ static int myw_attempt(struct myw *w)
 	free(w->qual);
 	free(w->cols);
 	buf_init(&b);
-	myw_ident(&b, w->table);
+	myw_ident(&b, w->o.table);
 	w->qual = buf_cstr(&b);
 	buf_init(&b);
 	for (i = 0; i < w->t->ncols; i++) {
@@ -261,7 +211,7 @@ static int myw_attempt(struct myw *w)
 		myw_ident(&b, w->t->cols[i].name);
 	}
 	w->cols = buf_cstr(&b);
-	if (w->create && myw_create(w) < 0)
+	if (w->o.create && myw_create(w) < 0)
 		return -1;
 	buf_init(&b);
 	buf_printf(&b, "CREATE TEMPORARY TABLE osiris_stage ENGINE=InnoDB AS SELECT %s FROM %s LIMIT 0", w->cols,
@@ -276,7 +226,7 @@ static int mysql_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct ta
                             size_t ninputs, struct table **output)
 {
 	struct myw w;
-	int64_t retries = 3, attempt;
+	int64_t attempt;
 	int rc = -1, lost;
 
 	(void)input_names;
@@ -287,7 +237,7 @@ static int mysql_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct ta
 	w.ctx = ctx;
 	w.cfg = cfg;
 	w.t = inputs[0];
-	if (myw_config(&w) < 0 || cfg_int(ctx, cfg, "retries", &retries) < 0)
+	if (cfg_writer(ctx, cfg, w.t, &w.o) < 0)
 		goto out;
 	for (attempt = 0;; attempt++) {
 		rc = myw_attempt(&w);
@@ -295,17 +245,17 @@ static int mysql_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct ta
 		if (w.m != NULL)
 			mysql_close(w.m); /* an open transaction rolls back */
 		w.m = NULL;
-		if (rc == 0 || !lost || attempt >= retries || ctx_cancelled(ctx))
+		if (rc == 0 || !lost || attempt >= w.o.retries || ctx_cancelled(ctx))
 			break;
 		ctx_log(ctx, LOG_LVL_WARN, "attempt %lld failed (%s); retrying", (long long)attempt + 1, ctx->error);
 		sleep((unsigned)(1u << (attempt < 4 ? attempt : 4)));
 	}
 	if (rc == 0) {
 		ctx->rows_written = (int64_t)w.t->nrows;
-		ctx_log(ctx, LOG_LVL_INFO, "wrote %zu rows to %s", w.t->nrows, w.table);
+		ctx_log(ctx, LOG_LVL_INFO, "wrote %zu rows to %s", w.t->nrows, w.o.table);
 	}
 out:
-	free(w.pk);
+	cfg_writer_free(&w.o);
 	free(w.qual);
 	free(w.cols);
 	return rc;

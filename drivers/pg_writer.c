@@ -16,80 +16,16 @@
 
 #define PGW_COPY_CHUNK (256 * 1024)
 
-enum pgw_mode { PGW_APPEND, PGW_UPSERT, PGW_REPLACE };
-
 struct pgw {
 	struct driver_ctx *ctx;
 	const json_t *cfg;
 	const struct table *t;
 	PGconn *c;
-	const char *table, *schema;
-	enum pgw_mode mode;
-	int create;
-	const char **pk;
-	size_t npk;
+	struct cfg_writer o;
+	const char *schema;
 	char *qual; /* "schema"."table" */
 	char *cols; /* "a", "b", ... */
 };
-
-static int pgw_mode_parse(struct pgw *w)
-{
-	const char *m = "append";
-
-	if (cfg_str(w->ctx, w->cfg, "write_mode", &m) < 0)
-		return -1;
-	if (strcmp(m, "append") == 0 || strcmp(m, "insert") == 0)
-		w->mode = PGW_APPEND;
-	else if (strcmp(m, "upsert") == 0)
-		w->mode = PGW_UPSERT;
-	else if (strcmp(m, "replace") == 0)
-		w->mode = PGW_REPLACE;
-	else
-		return ctx_fail(w->ctx, "ConfigError", "'write_mode' must be append, insert, upsert or replace");
-	if (w->mode != PGW_APPEND && w->npk == 0)
-		return ctx_fail(w->ctx, "ConfigError", "write_mode '%s' needs 'primary_key'", m);
-	return 0;
-}
-
-static int pgw_has_col(const struct table *t, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < t->ncols; i++)
-		if (strcmp(t->cols[i].name, name) == 0)
-			return 1;
-	return 0;
-}
-
-/* primary_key: a column name or a list of them, each in the input. */
-static int pgw_pk_parse(struct pgw *w)
-{
-	const json_t *pk = json_object_get(w->cfg, "primary_key"), *v;
-	size_t i;
-
-	if (pk == NULL || json_is_null(pk))
-		return 0;
-	if (json_is_string(pk)) {
-		w->pk = xcalloc(1, sizeof(*w->pk));
-		w->pk[w->npk++] = json_string_value(pk);
-	} else if (json_is_array(pk)) {
-		w->pk = xcalloc(json_array_size(pk) + 1, sizeof(*w->pk));
-		json_array_foreach(pk, i, v)
-		{
-			if (!json_is_string(v))
-				return ctx_fail(w->ctx, "ConfigError",
-				                "'primary_key' must be a string or a list of strings");
-			w->pk[w->npk++] = json_string_value(v);
-		}
-	} else {
-		return ctx_fail(w->ctx, "ConfigError", "'primary_key' must be a string or a list of strings");
-	}
-	for (i = 0; i < w->npk; i++)
-		if (!pgw_has_col(w->t, w->pk[i]))
-			return ctx_fail(w->ctx, "ConfigError", "primary_key column '%s' is not in the input",
-			                log_esc(w->pk[i], 64));
-	return 0;
-}
 
 static const char *pgw_sqltype(enum col_type t)
 {
@@ -143,8 +79,8 @@ static char *pgw_create_sql(struct pgw *w)
 		buf_printf(&b, "%s%s %s", i ? ", " : "", q, pgw_sqltype(w->t->cols[i].type));
 		free(q);
 	}
-	if (w->npk > 0) {
-		pk = pgw_list(w, w->pk, w->npk, "", NULL, ", ");
+	if (w->o.npk > 0) {
+		pk = pgw_list(w, w->o.pk, w->o.npk, "", NULL, ", ");
 		buf_printf(&b, ", PRIMARY KEY (%s)", pk);
 		free(pk);
 	}
@@ -259,15 +195,15 @@ static char *pgw_merge_sql(struct pgw *w)
 	size_t i, j, n = 0;
 
 	for (i = 0; i < w->t->ncols; i++) {
-		for (j = 0; j < w->npk && strcmp(w->pk[j], w->t->cols[i].name) != 0; j++)
+		for (j = 0; j < w->o.npk && strcmp(w->o.pk[j], w->t->cols[i].name) != 0; j++)
 			;
-		if (j == w->npk)
+		if (j == w->o.npk)
 			rest[n++] = w->t->cols[i].name;
 	}
-	if (w->mode == PGW_APPEND) {
+	if (w->o.mode == WRITE_APPEND) {
 		xasprintf(&out, "INSERT INTO %s (%s) SELECT %s FROM osiris_stage", w->qual, w->cols, w->cols);
 	} else {
-		pk = pgw_list(w, w->pk, w->npk, "", NULL, ", ");
+		pk = pgw_list(w, w->o.pk, w->o.npk, "", NULL, ", ");
 		set = pgw_list(w, rest, n, "", " = EXCLUDED.", ", ");
 		xasprintf(&out, "INSERT INTO %s (%s) SELECT %s FROM osiris_stage ON CONFLICT (%s) DO %s%s", w->qual,
 		          w->cols, w->cols, pk, n ? "UPDATE SET " : "NOTHING", set);
@@ -281,7 +217,7 @@ static char *pgw_merge_sql(struct pgw *w)
 /* replace: the rows whose key the input lacks go, in the same transaction. */
 static int pgw_replace_delete(struct pgw *w)
 {
-	char *on = pgw_list(w, w->pk, w->npk, "s.", " = t.", " AND "), *sql;
+	char *on = pgw_list(w, w->o.pk, w->o.npk, "s.", " = t.", " AND "), *sql;
 	int rc;
 
 	xasprintf(&sql, "DELETE FROM %s t WHERE NOT EXISTS (SELECT 1 FROM osiris_stage s WHERE %s)", w->qual, on);
@@ -309,7 +245,7 @@ static int pgw_attempt(struct pgw *w)
 	free(w->qual);
 	free(w->cols);
 	w->cols = NULL;
-	if ((w->qual = pg_qualified(w->ctx, w->c, w->schema, w->table)) == NULL)
+	if ((w->qual = pg_qualified(w->ctx, w->c, w->schema, w->o.table)) == NULL)
 		return -1;
 	{
 		const char **names = xcalloc(w->t->ncols + 1, sizeof(*names));
@@ -321,33 +257,24 @@ static int pgw_attempt(struct pgw *w)
 	}
 	if (pg_exec(w->ctx, w->c, "BEGIN", "begin") < 0)
 		return -1;
-	if (w->create && pgw_sql(w, pgw_create_sql(w), "create table") < 0)
+	if (w->o.create && pgw_sql(w, pgw_create_sql(w), "create table") < 0)
 		return -1;
 	xasprintf(&sql, "CREATE TEMP TABLE osiris_stage ON COMMIT DROP AS SELECT %s FROM %s WITH NO DATA", w->cols,
 	          w->qual);
 	if (pgw_sql(w, sql, "stage") < 0 || pgw_copy(w) < 0)
 		return -1;
-	if (w->mode == PGW_REPLACE && pgw_replace_delete(w) < 0)
+	if (w->o.mode == WRITE_REPLACE && pgw_replace_delete(w) < 0)
 		return -1;
-	if (pgw_sql(w, pgw_merge_sql(w), w->mode == PGW_APPEND ? "insert" : "upsert") < 0)
+	if (pgw_sql(w, pgw_merge_sql(w), w->o.mode == WRITE_APPEND ? "insert" : "upsert") < 0)
 		return -1;
 	return pg_exec(w->ctx, w->c, "COMMIT", "commit");
 }
 
 static int pgw_config(struct pgw *w)
 {
-	int rc;
-
 	w->schema = "public";
-	w->create = 1;
-	if ((rc = cfg_str(w->ctx, w->cfg, "table", &w->table)) != 0)
-		return rc < 0 ? -1 : ctx_fail(w->ctx, "ConfigError", "'table' is required");
-	if (cfg_str(w->ctx, w->cfg, "schema", &w->schema) < 0 ||
-	    cfg_bool(w->ctx, w->cfg, "create_if_missing", &w->create) < 0 || pgw_pk_parse(w) < 0 ||
-	    pgw_mode_parse(w) < 0)
+	if (cfg_writer(w->ctx, w->cfg, w->t, &w->o) < 0 || cfg_str(w->ctx, w->cfg, "schema", &w->schema) < 0)
 		return -1;
-	if (w->t->ncols == 0)
-		return ctx_fail(w->ctx, "ValueError", "the input table has no columns");
 	return 0;
 }
 
@@ -355,7 +282,7 @@ static int pg_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table
                          size_t ninputs, struct table **output)
 {
 	struct pgw w;
-	int64_t retries = 3, attempt;
+	int64_t attempt;
 	int rc = -1;
 
 	(void)input_names;
@@ -366,7 +293,7 @@ static int pg_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table
 	w.ctx = ctx;
 	w.cfg = cfg;
 	w.t = inputs[0];
-	if (pgw_config(&w) < 0 || cfg_int(ctx, cfg, "retries", &retries) < 0)
+	if (pgw_config(&w) < 0)
 		goto out;
 	for (attempt = 0;; attempt++) {
 		rc = pgw_attempt(&w);
@@ -374,17 +301,17 @@ static int pg_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table
 		int lost = rc < 0 && strcmp(ctx->error_type, "ConnectionError") == 0;
 		PQfinish(w.c);
 		w.c = NULL;
-		if (rc == 0 || !lost || attempt >= retries || ctx_cancelled(ctx))
+		if (rc == 0 || !lost || attempt >= w.o.retries || ctx_cancelled(ctx))
 			break;
 		ctx_log(ctx, LOG_LVL_WARN, "attempt %lld failed (%s); retrying", (long long)attempt + 1, ctx->error);
 		sleep((unsigned)(1u << (attempt < 4 ? attempt : 4)));
 	}
 	if (rc == 0) {
 		ctx->rows_written = (int64_t)w.t->nrows;
-		ctx_log(ctx, LOG_LVL_INFO, "wrote %zu rows to %s.%s", w.t->nrows, w.schema, w.table);
+		ctx_log(ctx, LOG_LVL_INFO, "wrote %zu rows to %s.%s", w.t->nrows, w.schema, w.o.table);
 	}
 out:
-	free(w.pk);
+	cfg_writer_free(&w.o);
 	free(w.qual);
 	free(w.cols);
 	return rc;

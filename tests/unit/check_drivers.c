@@ -306,6 +306,70 @@ START_TEST(test_writer_errors)
 }
 END_TEST
 
+/* The keys the SQL writers (mysql.writer, postgres/supabase.writer) share:
+ * one parser, so the same config fails the same way in each. */
+START_TEST(test_cfg_writer)
+{
+	static const struct {
+		const char *cfg, *error; /* error NULL: accepted */
+	} cases[] = {
+	    {"{}", "'table' is required"},
+	    {"{\"table\":1}", "'table' must be a string"},
+	    {"{\"table\":\"t\",\"write_mode\":\"merge\"}", "must be append, insert, upsert or replace"},
+	    {"{\"table\":\"t\",\"write_mode\":\"upsert\"}", "write_mode 'upsert' needs 'primary_key'"},
+	    {"{\"table\":\"t\",\"write_mode\":\"replace\",\"primary_key\":[]}", "needs 'primary_key'"},
+	    {"{\"table\":\"t\",\"primary_key\":\"nope\"}", "primary_key column 'nope' is not in the input"},
+	    {"{\"table\":\"t\",\"primary_key\":5}", "'primary_key' must be a string or a list of strings"},
+	    {"{\"table\":\"t\",\"primary_key\":[\"name\",3]}", "'primary_key' must be a string or a list"},
+	    {"{\"table\":\"t\",\"create_if_missing\":\"yes\"}", "'create_if_missing' must be true or false"},
+	    {"{\"table\":\"t\",\"retries\":\"3\"}", "'retries' must be an integer"},
+	    {"{\"table\":\"t\"}", NULL},
+	};
+	struct driver_ctx ctx;
+	struct cfg_writer w;
+	struct table *in;
+	json_t *cfg;
+	size_t i;
+
+	put("data/in.csv", customers);
+	in = extract("{\"path\":\"data/in.csv\"}");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ctx_init(&ctx, ws, "w");
+		cfg = json_loads(cases[i].cfg, 0, NULL);
+		ck_assert_ptr_nonnull(cfg);
+		ck_assert_int_eq(cfg_writer(&ctx, cfg, in, &w), cases[i].error != NULL ? -1 : 0);
+		if (cases[i].error != NULL)
+			ck_assert_msg(strstr(ctx.error, cases[i].error) != NULL, "%s: %s", cases[i].cfg, ctx.error);
+		cfg_writer_free(&w);
+		json_decref(cfg);
+	}
+	/* the defaults, and a key list kept in order */
+	ctx_init(&ctx, ws, "w");
+	cfg = json_loads("{\"table\":\"t\"}", 0, NULL);
+	ck_assert_int_eq(cfg_writer(&ctx, cfg, in, &w), 0);
+	ck_assert_str_eq(w.table, "t");
+	ck_assert_int_eq(w.mode, WRITE_APPEND);
+	ck_assert_int_eq(w.create, 1);
+	ck_assert_int_eq(w.retries, 3);
+	ck_assert_uint_eq(w.npk, 0);
+	cfg_writer_free(&w);
+	json_decref(cfg);
+	cfg = json_loads("{\"table\":\"t\",\"write_mode\":\"replace\",\"primary_key\":[\"name\",\"customer_id\"],"
+	                 "\"create_if_missing\":false,\"retries\":0}",
+	                 0, NULL);
+	ck_assert_int_eq(cfg_writer(&ctx, cfg, in, &w), 0);
+	ck_assert_int_eq(w.mode, WRITE_REPLACE);
+	ck_assert_int_eq(w.create, 0);
+	ck_assert_int_eq(w.retries, 0);
+	ck_assert_uint_eq(w.npk, 2);
+	ck_assert_str_eq(w.pk[0], "name");
+	ck_assert_str_eq(w.pk[1], "customer_id");
+	cfg_writer_free(&w);
+	json_decref(cfg);
+	table_free(in);
+}
+END_TEST
+
 START_TEST(test_noop_and_registry)
 {
 	struct table *in, *out;
@@ -383,6 +447,7 @@ static Suite *drivers_suite(void)
 	tcase_add_test(tc, test_sql_errors);
 	tcase_add_test(tc, test_sql_multi_statement_and_no_input);
 	tcase_add_test(tc, test_writer_errors);
+	tcase_add_test(tc, test_cfg_writer);
 	tcase_add_test(tc, test_noop_and_registry);
 	tcase_add_test(tc, test_cfg_conn);
 	suite_add_tcase(s, tc);
