@@ -134,6 +134,8 @@ int cfg_writer(struct driver_ctx *ctx, const json_t *cfg, const struct table *t,
 	memset(w, 0, sizeof(*w));
 	w->create = 1;
 	w->retries = 3;
+	if (t == NULL)
+		return ctx_fail(ctx, "ValueError", "no input table (needs an upstream step that produces one)");
 	if ((rc = cfg_str(ctx, cfg, "table", &w->table)) != 0)
 		return rc < 0 ? -1 : ctx_fail(ctx, "ConfigError", "'table' is required");
 	if (cfg_str(ctx, cfg, "write_mode", &m) < 0 || cfg_bool(ctx, cfg, "create_if_missing", &w->create) < 0 ||

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "drivers.h"
 
@@ -63,4 +64,21 @@ char *ctx_path(struct driver_ctx *ctx, const char *rel)
 	}
 	xasprintf(&out, "%s/%s", ctx->workspace, rel);
 	return out;
+}
+
+int ctx_retry(struct driver_ctx *ctx, int64_t retries, int (*attempt)(void *), void (*end)(void *), void *arg)
+{
+	int64_t n;
+	int rc, lost;
+
+	for (n = 0;; n++) {
+		rc = attempt(arg);
+		/* only a lost connection is retried: an SQL error would fail again */
+		lost = rc < 0 && strcmp(ctx->error_type, "ConnectionError") == 0;
+		end(arg);
+		if (rc == 0 || !lost || n >= retries || ctx_cancelled(ctx))
+			return rc;
+		ctx_log(ctx, LOG_LVL_WARN, "attempt %lld failed (%s); retrying", (long long)n + 1, ctx->error);
+		sleep((unsigned)(1u << (n < 4 ? n : 4)));
+	}
 }

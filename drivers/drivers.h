@@ -156,6 +156,11 @@ int ctx_fail(struct driver_ctx *ctx, const char *type, const char *fmt, ...) PRI
 /* Resolve a workspace-relative path: "<workspace>/<rel>" in a new string,
  * or NULL (ctx->error set) when rel is not path_is_safe. */
 char *ctx_path(struct driver_ctx *ctx, const char *rel);
+/* attempt(arg), then end(arg) (close the connection: an open transaction
+ * rolls back), again while attempt fails with a ConnectionError, at most
+ * `retries` more times and not once cancelled, waiting 1, 2, 4, 8, then 16 s
+ * between. attempt's last result. */
+int ctx_retry(struct driver_ctx *ctx, int64_t retries, int (*attempt)(void *), void (*end)(void *), void *arg);
 
 /* Config helpers for drivers (cfg.c): 0 ok, 1 absent, -1 wrong type (error set). */
 int cfg_str(struct driver_ctx *ctx, const json_t *cfg, const char *key, const char **out);
@@ -170,7 +175,8 @@ const char *cfg_conn(const json_t *cfg, const char *key, char *num, size_t numle
 /* The keys every SQL writer reads (postgres/supabase.writer, mysql.writer):
  * table (required), write_mode, create_if_missing (default true), retries
  * (default 3), primary_key (each a column of the input; needed by upsert and
- * replace); the input must have columns. 0, or -1 with ctx->error; free it
+ * replace); t is the input (NULL: none), which must have columns. 0, or -1
+ * with ctx->error; free it
  * with cfg_writer_free either way. The strings point into cfg. */
 enum write_mode { WRITE_APPEND, WRITE_UPSERT, WRITE_REPLACE };
 struct cfg_writer {

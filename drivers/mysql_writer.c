@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "drivers.h"
 
@@ -192,8 +191,9 @@ static int myw_merge(struct myw *w)
 	return myw_execb(w, &b, w->o.mode == WRITE_APPEND ? "insert" : "upsert");
 }
 
-static int myw_attempt(struct myw *w)
+static int myw_attempt(void *arg)
 {
+	struct myw *w = arg;
 	struct buf b;
 	size_t i;
 
@@ -222,35 +222,30 @@ static int myw_attempt(struct myw *w)
 	return myw_exec(w, "COMMIT", 6, "commit");
 }
 
+static void myw_close(void *arg)
+{
+	struct myw *w = arg;
+
+	if (w->m != NULL)
+		mysql_close(w->m);
+	w->m = NULL;
+}
+
 static int mysql_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
                             size_t ninputs, struct table **output)
 {
 	struct myw w;
-	int64_t attempt;
-	int rc = -1, lost;
+	int rc = -1;
 
 	(void)input_names;
 	(void)output;
-	if (ninputs == 0 || inputs[0] == NULL)
-		return ctx_fail(ctx, "ValueError", "no input table (needs an upstream step that produces one)");
 	memset(&w, 0, sizeof(w));
 	w.ctx = ctx;
 	w.cfg = cfg;
-	w.t = inputs[0];
+	w.t = ninputs > 0 ? inputs[0] : NULL;
 	if (cfg_writer(ctx, cfg, w.t, &w.o) < 0)
 		goto out;
-	for (attempt = 0;; attempt++) {
-		rc = myw_attempt(&w);
-		lost = rc < 0 && strcmp(ctx->error_type, "ConnectionError") == 0;
-		if (w.m != NULL)
-			mysql_close(w.m); /* an open transaction rolls back */
-		w.m = NULL;
-		if (rc == 0 || !lost || attempt >= w.o.retries || ctx_cancelled(ctx))
-			break;
-		ctx_log(ctx, LOG_LVL_WARN, "attempt %lld failed (%s); retrying", (long long)attempt + 1, ctx->error);
-		sleep((unsigned)(1u << (attempt < 4 ? attempt : 4)));
-	}
-	if (rc == 0) {
+	if ((rc = ctx_retry(ctx, w.o.retries, myw_attempt, myw_close, &w)) == 0) {
 		ctx->rows_written = (int64_t)w.t->nrows;
 		ctx_log(ctx, LOG_LVL_INFO, "wrote %zu rows to %s", w.t->nrows, w.o.table);
 	}

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "drivers.h"
 
@@ -236,8 +235,9 @@ static int pgw_sql(struct pgw *w, char *sql, const char *what)
 }
 
 /* One attempt: everything or nothing. */
-static int pgw_attempt(struct pgw *w)
+static int pgw_attempt(void *arg)
 {
+	struct pgw *w = arg;
 	char *sql;
 
 	if (pg_connect(w->ctx, w->cfg, &w->c) < 0)
@@ -278,35 +278,29 @@ static int pgw_config(struct pgw *w)
 	return 0;
 }
 
+static void pgw_close(void *arg)
+{
+	struct pgw *w = arg;
+
+	PQfinish(w->c);
+	w->c = NULL;
+}
+
 static int pg_writer_run(struct driver_ctx *ctx, const json_t *cfg, struct table **inputs, const char **input_names,
                          size_t ninputs, struct table **output)
 {
 	struct pgw w;
-	int64_t attempt;
 	int rc = -1;
 
 	(void)input_names;
 	(void)output;
-	if (ninputs == 0 || inputs[0] == NULL)
-		return ctx_fail(ctx, "ValueError", "no input table (needs an upstream step that produces one)");
 	memset(&w, 0, sizeof(w));
 	w.ctx = ctx;
 	w.cfg = cfg;
-	w.t = inputs[0];
+	w.t = ninputs > 0 ? inputs[0] : NULL;
 	if (pgw_config(&w) < 0)
 		goto out;
-	for (attempt = 0;; attempt++) {
-		rc = pgw_attempt(&w);
-		/* only a lost connection is retried: an SQL error would fail again */
-		int lost = rc < 0 && strcmp(ctx->error_type, "ConnectionError") == 0;
-		PQfinish(w.c);
-		w.c = NULL;
-		if (rc == 0 || !lost || attempt >= w.o.retries || ctx_cancelled(ctx))
-			break;
-		ctx_log(ctx, LOG_LVL_WARN, "attempt %lld failed (%s); retrying", (long long)attempt + 1, ctx->error);
-		sleep((unsigned)(1u << (attempt < 4 ? attempt : 4)));
-	}
-	if (rc == 0) {
+	if ((rc = ctx_retry(ctx, w.o.retries, pgw_attempt, pgw_close, &w)) == 0) {
 		ctx->rows_written = (int64_t)w.t->nrows;
 		ctx_log(ctx, LOG_LVL_INFO, "wrote %zu rows to %s.%s", w.t->nrows, w.schema, w.o.table);
 	}

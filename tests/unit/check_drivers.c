@@ -343,6 +343,12 @@ START_TEST(test_cfg_writer)
 		cfg_writer_free(&w);
 		json_decref(cfg);
 	}
+	ctx_init(&ctx, ws, "w");
+	cfg = json_loads("{\"table\":\"t\"}", 0, NULL);
+	ck_assert_int_eq(cfg_writer(&ctx, cfg, NULL, &w), -1);
+	ck_assert_str_eq(ctx.error, "no input table (needs an upstream step that produces one)");
+	cfg_writer_free(&w);
+	json_decref(cfg);
 	/* the defaults, and a key list kept in order */
 	ctx_init(&ctx, ws, "w");
 	cfg = json_loads("{\"table\":\"t\"}", 0, NULL);
@@ -367,6 +373,55 @@ START_TEST(test_cfg_writer)
 	cfg_writer_free(&w);
 	json_decref(cfg);
 	table_free(in);
+}
+END_TEST
+
+/* ctx_retry: the SQL writers' retry of a lost connection. */
+struct retry_fake {
+	struct driver_ctx *ctx;
+	const char *fail[4]; /* error type of each attempt; NULL: it succeeds */
+	int attempts, ends;
+};
+
+static int retry_attempt(void *arg)
+{
+	struct retry_fake *f = arg;
+	const char *type = f->fail[f->attempts++];
+
+	return type == NULL ? 0 : ctx_fail(f->ctx, type, "attempt %d", f->attempts);
+}
+
+static void retry_end(void *arg)
+{
+	((struct retry_fake *)arg)->ends++;
+}
+
+START_TEST(test_ctx_retry)
+{
+	static const struct {
+		int64_t retries;
+		const char *fail[4];
+		int rc, attempts;
+	} cases[] = {
+	    {3, {NULL}, 0, 1},                                  /* first time */
+	    {3, {"ConnectionError", NULL}, 0, 2},               /* lost, then through */
+	    {3, {"QueryError", NULL}, -1, 1},                   /* an SQL error is not retried */
+	    {0, {"ConnectionError", NULL}, -1, 1},              /* retries: 0 */
+	    {1, {"ConnectionError", "ConnectionError"}, -1, 2}, /* out of retries */
+	};
+	struct driver_ctx ctx;
+	struct retry_fake f;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ctx_init(&ctx, ws, "w");
+		memset(&f, 0, sizeof(f));
+		f.ctx = &ctx;
+		memcpy(f.fail, cases[i].fail, sizeof(f.fail));
+		ck_assert_int_eq(ctx_retry(&ctx, cases[i].retries, retry_attempt, retry_end, &f), cases[i].rc);
+		ck_assert_int_eq(f.attempts, cases[i].attempts);
+		ck_assert_int_eq(f.ends, cases[i].attempts); /* closed after every attempt */
+	}
 }
 END_TEST
 
@@ -448,6 +503,7 @@ static Suite *drivers_suite(void)
 	tcase_add_test(tc, test_sql_multi_statement_and_no_input);
 	tcase_add_test(tc, test_writer_errors);
 	tcase_add_test(tc, test_cfg_writer);
+	tcase_add_test(tc, test_ctx_retry);
 	tcase_add_test(tc, test_noop_and_registry);
 	tcase_add_test(tc, test_cfg_conn);
 	suite_add_tcase(s, tc);
