@@ -99,6 +99,17 @@ struct run *run_alloc(void)
 	return r;
 }
 
+/* The submit message backs the run's bundle until prepare has sent it; it
+ * holds the secrets' bytes too, so they are overwritten with it. */
+static void run_submit_drop(struct run *r)
+{
+	if (r->submit_msg == NULL)
+		return;
+	rpc_msg_wipe(r->submit_msg);
+	free(r->submit_msg);
+	r->submit_msg = NULL;
+}
+
 void run_free(struct run *r)
 {
 	if (r == NULL)
@@ -112,10 +123,7 @@ void run_free(struct run *r)
 	if (r->mask != NULL)
 		mask_free(r->mask);
 	bundle_free(&r->bundle);
-	if (r->submit_msg != NULL) {
-		rpc_msg_free(r->submit_msg);
-		free(r->submit_msg);
-	}
+	run_submit_drop(r);
 	manifest_free(&r->man);
 	free(r->manifest_path);
 	free(r->workspace);
@@ -747,11 +755,7 @@ static int run_send_prepare(struct run *r, const char *bundle_path)
 	rc = wsess_end(r->worker->sess, run_prepare_cb, r);
 	kvlist_wipe(&extra);
 	bundle_free(&r->bundle);
-	if (r->submit_msg != NULL) {
-		rpc_msg_free(r->submit_msg);
-		free(r->submit_msg);
-		r->submit_msg = NULL;
-	}
+	run_submit_drop(r);
 	kvlist_wipe(&r->secrets);
 	return rc;
 }

@@ -367,6 +367,15 @@ int rpc_decode_view(const void *buf, size_t len, struct rpc_msg *msg, msgpack_zo
 	return 0;
 }
 
+/* For a message that carried secrets: the decoded strings point into raw,
+ * so overwriting raw clears them all before the memory is returned. */
+void rpc_msg_wipe(struct rpc_msg *msg)
+{
+	if (msg->raw != NULL)
+		explicit_bzero(msg->raw, msg->rawlen);
+	rpc_msg_free(msg);
+}
+
 void rpc_msg_free(struct rpc_msg *msg)
 {
 	if (msg->raw != NULL) {

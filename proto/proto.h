@@ -93,6 +93,8 @@ int rpc_decode(const void *buf, size_t len, struct rpc_msg *msg, char *err, size
 /* rpc_decode taking buf (malloc'd) instead of copying it; buf is the
  * message's, or freed, whatever the outcome. */
 int rpc_decode_owned(uint8_t *buf, size_t len, struct rpc_msg *msg, char *err, size_t errlen);
+/* rpc_msg_free, after overwriting the message's bytes (it carried secrets). */
+void rpc_msg_wipe(struct rpc_msg *msg);
 void rpc_msg_free(struct rpc_msg *msg);
 /* Decode bytes already checked by rpc_scan (with limits) in place: no
  * copy, objects in `zone` (the caller clears it between messages); msg
