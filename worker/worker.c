@@ -197,9 +197,13 @@ int main(int argc, char **argv)
 	w.private_tmp = private_tmp;
 	if (zygote) {
 		/* The zygote returns here in each run's child (1), else at EOF. */
-		if ((rc = zygote_serve(&w, worker_signals)) == 1)
+		if ((rc = zygote_serve(&w, worker_signals)) == 1) {
+			/* the run's process, idle until its `prepare` */
+			rpc_timer_prestart();
 			rc = rpc_serve(&w);
+		}
 	} else {
+		rpc_timer_prestart();
 		worker_ready(&w, 0);
 		rc = rpc_serve(&w);
 	}

@@ -193,6 +193,7 @@ int rpc_serve(struct worker *w); /* returns at EOF: 0, or -1 on a protocol viola
 void rpc_write(struct worker *w, const void *data, size_t len);
 void rpc_flush(struct worker *w); /* write what rpc_write corked */
 /* Around a driver: output stays corked unless it runs longer than a few ms. */
+void rpc_timer_prestart(void);
 void rpc_driver_begin(struct worker *w);
 void rpc_driver_end(struct worker *w);
 void rpc_reply_error(struct worker *w, uint32_t msgid, enum rpc_err code, const char *msg);
