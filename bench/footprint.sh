@@ -73,7 +73,7 @@ stop
 b1=$(bytes "$S") i1=$(inodes "$S")
 runs_b=$(bytes "$S/runs") db1=$(db_bytes "$S")
 per_run=$(((b1 - b0) / N))
-echo "footprint per trivial 3-step run (n=$N): $per_run bytes on disk ($(((runs_b) / N)) in runs/, $(((db1) / N)) in osiris.db), $(awk -v a="$i0" -v b="$i1" -v n="$N" 'BEGIN { printf "%.2f", (b - a) / n }') inodes | target <= 4096 bytes and <= 1 inode (needs small artifacts in the store, another issue)"
+echo "footprint per trivial 3-step run (n=$N): $per_run bytes on disk ($(((runs_b) / N)) in runs/, $(((db1) / N)) in osiris.db), $(awk -v a="$i0" -v b="$i1" -v n="$N" 'BEGIN { printf "%.2f", (b - a) / n }') inodes | target <= 4096 bytes and <= 1 inode (small artifacts are in osiris.db; what is left per run is its directory under runs/ and the stored bundle in it)"
 
 # -- records: runs of 200 noop steps, osiris.db growth per 1000 records
 S2=$W/state2
