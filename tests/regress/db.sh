@@ -62,6 +62,42 @@ psql_q() {
 		"host=127.0.0.1 port=$PG_PORT user=$PG_USER dbname=postgres" -c "$1"
 }
 
+# pg_seed_types: the type matrix table `types` (every mapped type, NULLs,
+# extremes, emoji, bytea) that t_db_postgres and t_e2b_postgres read.
+pg_seed_types() {
+	psql_q "CREATE TABLE types (id int PRIMARY KEY, big bigint, dec numeric(24,6), f float8, b boolean, t text,
+		d date, ts timestamp, tm time, bin bytea);
+	INSERT INTO types VALUES
+	(1, 9223372036854775807, 123456789012345678.123456, 1.5, true, 'plain', '2024-02-29', '2024-02-29 13:14:15.123456', '23:59:59', '\\x00ff'),
+	(2, -9223372036854775808, 0.000001, -0.25, false, '', '1970-01-01', '1970-01-01 00:00:00', '00:00:00', '\\x'),
+	(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+	(4, 0, -1.500000, 1e300, true, 'emoji 😀 \"q\", tab	x', '9999-12-31', '2000-01-01 00:00:00', '12:00:00', '\\xdeadbeef');" >/dev/null || fail "seeding postgres"
+}
+# pg_conns ALIAS: the `postgres` and `supabase` families of an
+# osiris_connections.yaml: ALIAS (user osiris, password ${PG_PASSWORD}),
+# wrongpw (a wrong password), and supabase `main` (a pg_dsn to this server).
+pg_conns() {
+	cat <<EOF
+  postgres:
+    $1:
+      host: 127.0.0.1
+      port: $PG_PORT
+      database: postgres
+      user: osiris
+      password: \${PG_PASSWORD}
+    wrongpw:
+      host: 127.0.0.1
+      port: $PG_PORT
+      database: postgres
+      user: osiris
+      password: not-the-password
+  supabase:
+    main:
+      url: https://abcdefgh.supabase.co
+      pg_dsn: postgresql://osiris:\${PG_PASSWORD}@127.0.0.1:$PG_PORT/postgres
+EOF
+}
+
 # ---- MariaDB -----------------------------------------------------------
 
 MY_PORT=

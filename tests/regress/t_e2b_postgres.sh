@@ -11,17 +11,14 @@
 
 PW=$(canary pgpw)
 start_pg "$PW"
-psql_q "CREATE TABLE types (id int PRIMARY KEY, big bigint, dec numeric(24,6), f float8, b boolean, t text,
-		d date, ts timestamp, tm time, bin bytea);
-	INSERT INTO types VALUES
-	(1, 9223372036854775807, 123456789012345678.123456, 1.5, true, 'plain', '2024-02-29', '2024-02-29 13:14:15.123456', '23:59:59', '\\x00ff'),
-	(2, -9223372036854775808, 0.000001, -0.25, false, '', '1970-01-01', '1970-01-01 00:00:00', '00:00:00', '\\x'),
-	(3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
-	(4, 0, -1.500000, 1e300, true, 'emoji 😀 \"q\", tab	x', '9999-12-31', '2000-01-01 00:00:00', '12:00:00', '\\xdeadbeef');
-	CREATE TABLE movies AS SELECT g AS movie_id, 'movie ' || g AS title, g % 50 AS director_id,
+pg_seed_types
+psql_q "CREATE TABLE movies AS SELECT g AS movie_id, 'movie ' || g AS title, g % 50 AS director_id,
 		(g * 2500.25)::numeric(15,2) AS box_office_usd FROM generate_series(1, 20000) g;
 	ALTER TABLE movies ADD PRIMARY KEY (movie_id);" >/dev/null || fail "seeding postgres"
-cat >"$T/conns.yaml" <<EOF2
+{
+	echo "connections:"
+	pg_conns db
+} >"$T/conns.yaml"
 connections:
   postgres:
     db:
