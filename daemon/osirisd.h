@@ -278,6 +278,11 @@ struct worker {
 	const struct mask *mask;
 };
 
+/* Both backends retire an idle worker above their target (the pool size
+ * plus what queued runs wait for) once it has idled this long: the rule for
+ * sandboxes made for a burst of demand that is gone. */
+#define POOL_SURPLUS_IDLE_S 10
+
 /* The backend interface: the scheduler sees nothing else of a pool. */
 struct pool_ops {
 	const char *name;                                       /* "local", "e2b" */

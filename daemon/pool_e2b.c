@@ -27,9 +27,8 @@
 #define SB_STAGED_BUNDLE "/tmp/osiris-bundle" /* a run's context, uploaded by stage */
 #define SB_TAG "osiris-worker"
 #define SB_META_KEY "osirisd"
-#define SB_TICK_S 5          /* TTL refreshes and sweeps, at most this far apart */
-#define SB_SWEEP_S 60        /* orphan sweeps */
-#define SB_SURPLUS_IDLE_S 10 /* an idle sandbox above the target this long is killed */
+#define SB_TICK_S 5   /* TTL refreshes and sweeps, at most this far apart */
+#define SB_SWEEP_S 60 /* orphan sweeps */
 #define SB_BACKOFF_MAX_MS 30000
 #define SB_STOP_WAIT_US 5000000 /* kills at shutdown */
 /* Bytes of stdin per SendInput: envd takes Connect messages up to 4 MiB,
@@ -705,7 +704,7 @@ static void pool_e2b_sweep(struct e2b_pool *ep)
 }
 
 /* Sandboxes cost money while they live: idle ones above the target (made
- * for a burst of demand that is gone) go after SB_SURPLUS_IDLE_S. */
+ * for a burst of demand that is gone) go after POOL_SURPLUS_IDLE_S. */
 static void pool_e2b_trim(struct e2b_pool *ep)
 {
 	unsigned idle, warming, busy, alive, target;
@@ -716,7 +715,7 @@ static void pool_e2b_trim(struct e2b_pool *ep)
 	pool_e2b_counts(ep, &idle, &warming, &busy, &alive);
 	for (sb = TAILQ_FIRST(&ep->sbxs); sb != NULL && idle > target; sb = next) {
 		next = TAILQ_NEXT(sb, entry);
-		if (sb->state != SB_IDLE || sb->killing || now - sb->idle_us < (int64_t)SB_SURPLUS_IDLE_S * 1000000)
+		if (sb->state != SB_IDLE || sb->killing || now - sb->idle_us < (int64_t)POOL_SURPLUS_IDLE_S * 1000000)
 			continue;
 		log_debug("sandbox=%s: idle above the pool's target, killing it", sb->info.id);
 		sb->state = SB_RELEASED;

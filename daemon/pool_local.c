@@ -1051,8 +1051,7 @@ static void pool_local_refill_later(struct local_pool *lp)
 
 /* Sandboxes made on demand for a burst that is gone: idle ones above the
  * target (local.pool_size plus what queued runs wait for) go once idle for
- * LW_SURPLUS_IDLE_S, the rule of the E2B pool. The oldest go first. */
-#define LW_SURPLUS_IDLE_S 10
+ * POOL_SURPLUS_IDLE_S. The oldest go first. */
 
 static unsigned pool_local_target(const struct local_pool *lp)
 {
@@ -1062,7 +1061,7 @@ static unsigned pool_local_target(const struct local_pool *lp)
 static void pool_local_trim(struct local_pool *lp)
 {
 	unsigned idle, warming, busy, alive, target = pool_local_target(lp);
-	int64_t now = time_mono_us(), linger = (int64_t)LW_SURPLUS_IDLE_S * 1000000;
+	int64_t now = time_mono_us(), linger = (int64_t)POOL_SURPLUS_IDLE_S * 1000000;
 	struct lworker *lw, *next;
 
 	if (lp->stopping)
@@ -1072,7 +1071,8 @@ static void pool_local_trim(struct local_pool *lp)
 		next = TAILQ_NEXT(lw, entry);
 		if (lw->state != LW_IDLE || lw->reaped || lw->out_eof || now - lw->idle_us < linger)
 			continue;
-		log_debug("worker=%s idle above the pool's target for %d s, retiring it", lw->w.id, LW_SURPLUS_IDLE_S);
+		log_debug("worker=%s idle above the pool's target for %d s, retiring it", lw->w.id,
+		          POOL_SURPLUS_IDLE_S);
 		pool_local_release_lw(lw);
 		idle--;
 	}
@@ -1105,7 +1105,7 @@ static void pool_local_trim_later(struct local_pool *lp)
 		if (lw->state == LW_IDLE && !lw->reaped && !lw->out_eof && lw->idle_us < oldest)
 			oldest = lw->idle_us;
 	}
-	due_us = oldest + (int64_t)LW_SURPLUS_IDLE_S * 1000000 - time_mono_us();
+	due_us = oldest + (int64_t)POOL_SURPLUS_IDLE_S * 1000000 - time_mono_us();
 	if (due_us < 1000)
 		due_us = 1000;
 	tv.tv_sec = due_us / 1000000;
